@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: MIT
+#
+# kvmhold: GNU make only.  Everything is built under $(O) (default: build/),
+# so the source tree stays clean; `make O=/some/dir` builds elsewhere.
+#
+#   make                    libkvmhold.so and libkvmhold.a
+#   make check              build and run the test suite
+#   make check SANITIZE=thread            (or address,undefined)
+#   make bench              run kvmhold-bench with its default comparison
+#   make install PREFIX=/usr DESTDIR=/tmp/stage
+
+VERSION      := 0.1.0
+SOVERSION    := 0
+PREFIX       ?= /usr/local
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+MANDIR       ?= $(PREFIX)/share/man
+DESTDIR      ?=
+
+O            ?= build
+SANITIZE     ?=
+comma        := ,
+ifneq ($(SANITIZE),)
+  # Each sanitizer gets a build directory of its own.
+  override O := $(O)/san-$(subst $(comma),-,$(SANITIZE))
+endif
+
+SRCDIR       := $(dir $(lastword $(MAKEFILE_LIST)))
+SRCDIR       := $(SRCDIR:%/=%)
+
+CFLAGS       ?= -O2 -g
+WARNINGS     := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes \
+                -Wshadow -Wformat=2 -Wpointer-arith -Wundef -Wvla
+BASE_CFLAGS  := -std=c11 -D_GNU_SOURCE -pthread -I$(SRCDIR)/include $(WARNINGS)
+SAN_FLAGS    := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer)
+ALL_CFLAGS   := $(BASE_CFLAGS) $(SAN_FLAGS) $(CFLAGS)
+LDLIBS       := -pthread
+
+LIB_SRCS     := $(wildcard $(SRCDIR)/src/*.c)
+LIB_OBJS     := $(patsubst $(SRCDIR)/src/%.c,$(O)/src/%.o,$(LIB_SRCS))
+LIB_A        := $(O)/libkvmhold.a
+LIB_SO       := $(O)/libkvmhold.so.$(VERSION)
+
+.PHONY: all check bench install uninstall clean
+all: $(LIB_SO) $(LIB_A)
+
+$(O)/src/%.o: $(SRCDIR)/src/%.c $(wildcard $(SRCDIR)/src/*.h) $(SRCDIR)/include/kvmhold.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
+
+$(LIB_A): $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJS) $(SRCDIR)/src/libkvmhold.map
+	$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,libkvmhold.so.$(SOVERSION) \
+		-Wl,--version-script=$(SRCDIR)/src/libkvmhold.map -Wl,-z,defs \
+		-o $@ $(LIB_OBJS) $(LDLIBS)
+	ln -sf libkvmhold.so.$(VERSION) $(O)/libkvmhold.so.$(SOVERSION)
+	ln -sf libkvmhold.so.$(SOVERSION) $(O)/libkvmhold.so
+
+# The tiny test VMM and its guests (tests/vmm.mk), then one program per test.
+-include $(SRCDIR)/tests/vmm.mk
+
+TEST_SRCS    := $(wildcard $(SRCDIR)/tests/*.c)
+TESTS        := $(patsubst $(SRCDIR)/tests/%.c,$(O)/tests/%,$(TEST_SRCS))
+TEST_CFLAGS  := $(ALL_CFLAGS) -I$(SRCDIR)/tests/vmm
+
+$(O)/tests/%: $(SRCDIR)/tests/%.c $(TVMM_LIB) $(LIB_A) $(TVMM_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(TVMM_LIB) $(LIB_A) $(LDLIBS)
+
+TOOL_SRCS    := $(wildcard $(SRCDIR)/tools/*.c)
+BENCH        := $(O)/tools/kvmhold-bench
+$(BENCH): $(TOOL_SRCS) $(wildcard $(SRCDIR)/tools/*.h) $(TVMM_LIB) $(LIB_A) $(TVMM_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -I$(SRCDIR)/tools -o $@ $(TOOL_SRCS) $(TVMM_LIB) $(LIB_A) $(LDLIBS) -lm
+
+EXAMPLE_SRCS := $(wildcard $(SRCDIR)/examples/*.c)
+EXAMPLES     := $(patsubst $(SRCDIR)/examples/%.c,$(O)/examples/%,$(EXAMPLE_SRCS))
+$(O)/examples/%: $(SRCDIR)/examples/%.c $(TVMM_LIB) $(LIB_A) $(TVMM_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(TVMM_LIB) $(LIB_A) $(LDLIBS)
+
+# TEST_TIMEOUT: seconds per test program; TESTS_RUN: a subset by name.
+TEST_TIMEOUT ?= 300
+check: all $(TESTS) $(EXAMPLES) $(BENCH)
+	@TEST_TIMEOUT=$(TEST_TIMEOUT) $(SRCDIR)/tests/run.sh $(O)/tests $(TESTS_RUN)
+
+BENCH_ARGS   ?=
+bench: $(BENCH)
+	$(BENCH) $(BENCH_ARGS)
+
+# pkg-config file, made from the install paths.
+$(O)/kvmhold.pc: $(SRCDIR)/kvmhold.pc.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+install: all $(O)/kvmhold.pc
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
+		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+	install -m 644 $(SRCDIR)/include/kvmhold.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libkvmhold.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libkvmhold.so.$(SOVERSION)
+	ln -sf libkvmhold.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libkvmhold.so
+	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	install -m 644 $(O)/kvmhold.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	install -m 644 $(wildcard $(SRCDIR)/man/*.3) $(DESTDIR)$(MANDIR)/man3/
+	install -m 644 $(wildcard $(SRCDIR)/man/*.7) $(DESTDIR)$(MANDIR)/man7/
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/kvmhold.h $(DESTDIR)$(LIBDIR)/libkvmhold.* \
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/kvmhold.pc
+	rm -f $(patsubst $(SRCDIR)/man/%,$(DESTDIR)$(MANDIR)/man3/%,$(wildcard $(SRCDIR)/man/*.3))
+	rm -f $(patsubst $(SRCDIR)/man/%,$(DESTDIR)$(MANDIR)/man7/%,$(wildcard $(SRCDIR)/man/*.7))
+
+clean:
+	rm -rf $(O)

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kvmhold: pause and resume every vCPU of a KVM VM from userspace ("holds"),
+ * gate every other consumer of memslots, and change the memory layout without
+ * a hole.
+ *
+ * Conventions: every call returns 0 (or a count >= 0) on success and -errno
+ * on failure, and changes nothing when it fails.  The library never prints,
+ * exits or aborts.  Handles are opaque.
+ */
+#ifndef KVMHOLD_H
+#define KVMHOLD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct kvm_run;
+struct kvmhold_vm;
+struct kvmhold_vcpu;
+
+#define KVMHOLD_VERSION_MAJOR 0
+#define KVMHOLD_VERSION_MINOR 1
+
+/*
+ * Options for kvmhold_vm_create() and kvmhold_vm_adopt().  Set .size to
+ * sizeof(struct kvmhold_vm_opts); fields the caller's (older) copy lacks take
+ * their default.  Zero means "default" for every field.
+ */
+struct kvmhold_vm_opts {
+	size_t size;
+	/* Signal used to kick vCPU threads out of KVM_RUN (0: SIGRTMIN + 4). */
+	int kick_signal;
+	/* Per-vCPU dirty ring size in bytes (0: use the dirty bitmap). */
+	unsigned dirty_ring_bytes;
+	/* KVMHOLD_VM_* flags. */
+	unsigned flags;
+	/* Machine type passed to KVM_CREATE_VM (kvmhold_vm_create only). */
+	unsigned long vm_type;
+};
+
+/* VM and vCPU handles */
+int kvmhold_vm_create(const struct kvmhold_vm_opts *opts, struct kvmhold_vm **vm);
+int kvmhold_vm_adopt(int vm_fd, const struct kvmhold_vm_opts *opts, struct kvmhold_vm **vm);
+void kvmhold_vm_destroy(struct kvmhold_vm *vm);
+int kvmhold_vm_fd(const struct kvmhold_vm *vm);
+
+int kvmhold_vcpu_create(struct kvmhold_vm *vm, unsigned long id, struct kvmhold_vcpu **vcpu);
+int kvmhold_vcpu_adopt(struct kvmhold_vm *vm, int vcpu_fd, struct kvmhold_vcpu **vcpu);
+void kvmhold_vcpu_destroy(struct kvmhold_vcpu *vcpu);
+int kvmhold_vcpu_fd(const struct kvmhold_vcpu *vcpu);
+struct kvm_run *kvmhold_vcpu_kvm_run(struct kvmhold_vcpu *vcpu);
+
+/*
+ * KVM_RUN on the calling thread.  Returns 0 with kvm_run->exit_reason for the
+ * VMM to handle, -EINTR after kvmhold_vcpu_kick() (or a signal of the VMM's
+ * own), or -errno.  Holds never surface: the call parks inside while the VM is
+ * held and re-enters the guest after the last release.
+ */
+int kvmhold_vcpu_run(struct kvmhold_vcpu *vcpu);
+/* The current or the next kvmhold_vcpu_run() of this vCPU returns -EINTR. */
+int kvmhold_vcpu_kick(struct kvmhold_vcpu *vcpu);
+
+/*
+ * Holds.  kvmhold_hold() returns 0 once no vCPU is inside KVM_RUN or another
+ * memslot-consuming ioctl and no thread is inside a mem section, and none can
+ * enter until the last kvmhold_release().  Holds are counted and may be taken
+ * from any thread, including a vCPU thread in its exit handling.
+ * timeout_ms: -1 waits forever, 0 succeeds only if everybody leaves at once.
+ * On -ETIMEDOUT nothing stays held; kvmhold_hold_stragglers() tells who was
+ * still inside.
+ */
+int kvmhold_hold(struct kvmhold_vm *vm, int timeout_ms);
+int kvmhold_release(struct kvmhold_vm *vm);
+/* 1 if the VM is held (by anyone) right now, 0 if not, or -errno. */
+int kvmhold_is_held(struct kvmhold_vm *vm);
+
+/*
+ * Gated ioctls: requests that read or write memslots or guest memory wait
+ * while the VM is held; the others pass straight through.  The return value
+ * is the ioctl's (>= 0) or -errno.  KVM_RUN is refused (-EINVAL): use
+ * kvmhold_vcpu_run().
+ */
+int kvmhold_vm_ioctl(struct kvmhold_vm *vm, unsigned long req, void *arg);
+int kvmhold_vcpu_ioctl(struct kvmhold_vcpu *vcpu, unsigned long req, void *arg);
+/* 1 if kvmhold gates this request (it consumes memslots), else 0. */
+int kvmhold_ioctl_is_gated(unsigned long req);
+
+/*
+ * Mem sections, for every other consumer of guest memory (device threads):
+ * between begin and end no hold is in force, and a hold waits for the end.
+ * Sections nest on one thread.
+ */
+int kvmhold_mem_begin(struct kvmhold_vm *vm);
+int kvmhold_mem_end(struct kvmhold_vm *vm);
+
+/*
+ * Statistics.  Pass sizeof(struct kvmhold_stats); an older, shorter struct
+ * gets the fields it has.
+ */
+struct kvmhold_stats {
+	uint64_t holds;           /* successful kvmhold_hold() calls */
+	uint64_t kicking_holds;   /* of those, the ones that stopped the VM */
+	uint64_t releases;        /* successful kvmhold_release() calls */
+	uint64_t signals_sent;    /* kick signals sent to vCPU threads */
+	uint64_t hold_timeouts;   /* kvmhold_hold() calls that gave -ETIMEDOUT */
+	uint64_t gate_waits;      /* entries (vCPU or gated call) that waited for a release */
+	uint64_t last_hold_ns;    /* duration of the last hold that stopped the VM */
+	uint64_t max_hold_ns;     /* longest such duration */
+	uint32_t hold_count;      /* holds in force now */
+	uint32_t nr_vcpus;        /* vCPUs known to the library */
+	uint32_t inside_now;      /* threads inside gated regions now */
+	uint32_t timeout_vcpus;   /* last -ETIMEDOUT: vCPUs still inside */
+	uint32_t timeout_others;  /* last -ETIMEDOUT: other threads still inside */
+	uint32_t reserved;
+	uint64_t timeout_at_ns;   /* last -ETIMEDOUT: CLOCK_MONOTONIC time */
+};
+int kvmhold_stats_get(struct kvmhold_vm *vm, struct kvmhold_stats *st, size_t size);
+
+/* A vCPU that was still inside KVM when the last hold timed out. */
+struct kvmhold_straggler {
+	unsigned long vcpu_id;    /* KVM vCPU id */
+	int tid;                  /* thread that was running it */
+	uint32_t reserved;
+	uint64_t entered_ns;      /* CLOCK_MONOTONIC time it entered KVM */
+	uint64_t inside_ns;       /* how long it had been inside at the timeout */
+};
+/* Fills up to max entries; returns how many vCPUs there were (may be > max). */
+int kvmhold_hold_stragglers(struct kvmhold_vm *vm, struct kvmhold_straggler *out, unsigned max);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KVMHOLD_H */

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private state shared by the library's files.  Nothing here is ABI.
+ *
+ * Concurrency map (details at each use in hold.c):
+ *  - vm->lock (a mutex) guards the hold state machine, the vCPU list and the
+ *    diagnostics.  It is never taken on the fast path of a vCPU entering
+ *    KVM_RUN, only when a hold is pending.
+ *  - vm->pending, vm->active and vcpu->inside are atomics: the lock-free
+ *    handshake between threads entering gated regions and a holder.
+ */
+#ifndef KVMHOLD_INTERNAL_H
+#define KVMHOLD_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "kvmhold.h"
+
+#define KVMHOLD_API __attribute__((visibility("default")))
+
+enum hold_state {
+	HOLD_IDLE,     /* no hold: everybody may run */
+	HOLD_KICKING,  /* one holder is stopping the VM; others wait for it */
+	HOLD_HELD,     /* stopped; hold_count > 0 */
+};
+
+struct kvmhold_vcpu {
+	struct kvmhold_vm *vm;
+	struct kvmhold_vcpu *next;     /* vm->vcpus list, under vm->lock */
+	int fd;
+	bool owns_fd;
+	unsigned long id;
+	struct kvm_run *run;
+	size_t run_size;
+
+	/*
+	 * Threads inside a gated region of this vCPU (KVM_RUN or a gated vCPU
+	 * ioctl).  Mirrors its share of vm->active; read by the holder to
+	 * decide whom to signal and for diagnostics.
+	 */
+	atomic_uint inside;
+	/* Thread inside KVM_RUN (0 when none), the signal's target. */
+	atomic_int run_tid;
+	/* CLOCK_MONOTONIC time of the last KVM_RUN entry, for diagnostics. */
+	_Atomic uint64_t entered_ns;
+	/* Set by kvmhold_vcpu_kick(), consumed by kvmhold_vcpu_run(). */
+	atomic_bool kick_requested;
+};
+
+struct kvmhold_vm {
+	uint64_t uid;                  /* unique per process, never reused */
+	int fd;
+	bool owns_fd;
+	int kick_signal;
+	struct kvmhold_vm_opts opts;
+	int vcpu_mmap_size;
+
+	pthread_mutex_t lock;
+	pthread_cond_t quiesced;       /* holder waits: vm->active reached 0 */
+	pthread_cond_t released;       /* entrants wait: hold ended */
+	pthread_cond_t kick_done;      /* holders wait for another holder's kick */
+
+	/* Under lock. */
+	enum hold_state state;
+	unsigned hold_count;
+	struct kvmhold_vcpu *vcpus;
+	unsigned nr_vcpus;
+
+	/*
+	 * The handshake (see hold.c): pending is set by a holder before it
+	 * looks at active; an entrant increments active before it looks at
+	 * pending.  Both sides use sequentially consistent operations.
+	 */
+	atomic_bool pending;
+	atomic_uint active;
+	/* The holder's own entries, which it does not wait for. */
+	atomic_uint quiesce_target;
+
+	/* Statistics; updated under lock unless noted. */
+	struct kvmhold_stats stats;
+	_Atomic uint64_t gate_waits;       /* lock-free increment */
+	_Atomic uint64_t signals_sent;     /* lock-free increment */
+	struct kvmhold_straggler *stragglers; /* last -ETIMEDOUT */
+	unsigned nr_stragglers;
+};
+
+/* registry.c: which handles are alive, so a stale pointer gives -EBADF. */
+int registry_add(const void *handle);
+void registry_remove(const void *handle);
+bool registry_has(const void *handle);
+
+/* kick_signal.c */
+int kick_signal_install(int sig);
+unsigned kick_signal_seen(void);
+
+/* thread_state.c: what the calling thread has taken on a VM. */
+struct thread_vm_state {
+	uint64_t vm_uid;     /* 0: free entry */
+	unsigned holds;      /* holds this thread took and has not released */
+	unsigned sections;   /* gated regions this thread is inside */
+};
+struct thread_vm_state *thread_state_get(const struct kvmhold_vm *vm, bool create);
+void thread_state_put(struct thread_vm_state *ts);
+
+/* hold.c: the gate every consumer of memslots goes through. */
+int gate_enter(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu);
+void gate_leave(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu);
+int gate_enter_run(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu, int tid);
+void gate_leave_run(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu);
+void vcpu_force_exit(struct kvmhold_vcpu *vcpu);
+int hold_init(struct kvmhold_vm *vm);
+void hold_fini(struct kvmhold_vm *vm);
+bool thread_holds(const struct kvmhold_vm *vm);
+
+/* vcpu.c */
+void vcpu_free(struct kvmhold_vcpu *vcpu);
+
+uint64_t now_ns(void);
+
+#endif

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: MIT
+/*
+ * What the calling thread has taken on each VM: its holds and the gated
+ * regions it is inside.  The gate needs this to let a thread through that
+ * would otherwise wait for itself (a holder issuing a gated ioctl, a nested
+ * mem section), and kvmhold_vcpu_run() needs it to refuse a run that would
+ * deadlock.  Keyed by the VM's uid, never by its address, so a VM freed and
+ * another allocated at the same address do not share state.
+ */
+#include "internal.h"
+
+/* A thread rarely works on more than one or two VMs at once. */
+#define MAX_THREAD_VMS 8
+
+static _Thread_local struct thread_vm_state thread_vms[MAX_THREAD_VMS];
+
+struct thread_vm_state *thread_state_get(const struct kvmhold_vm *vm, bool create)
+{
+	struct thread_vm_state *free_slot = NULL;
+	unsigned i;
+
+	for (i = 0; i < MAX_THREAD_VMS; i++) {
+		if (thread_vms[i].vm_uid == vm->uid)
+			return &thread_vms[i];
+		if (!thread_vms[i].vm_uid && !free_slot)
+			free_slot = &thread_vms[i];
+	}
+	if (!create || !free_slot)
+		return NULL;
+	free_slot->vm_uid = vm->uid;
+	return free_slot;
+}
+
+/* Frees the entry once the thread has nothing left on that VM. */
+void thread_state_put(struct thread_vm_state *ts)
+{
+	if (ts && !ts->holds && !ts->sections)
+		ts->vm_uid = 0;
+}

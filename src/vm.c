@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: MIT
+/*
+ * VM handles: create or adopt a KVM VM, and tear it down.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <linux/kvm.h>
+
+#include "internal.h"
+
+#define DEFAULT_KICK_OFFSET 4   /* default kick signal: SIGRTMIN + 4 */
+
+static _Atomic uint64_t next_vm_uid = 1;
+
+/*
+ * Copy the caller's options, which may come from an older (shorter) or a
+ * newer (longer) struct.  Bytes we do not know must be zero: a newer caller
+ * asking for something this library cannot do gets -E2BIG, not silence.
+ */
+static int copy_opts(struct kvmhold_vm_opts *dst, const struct kvmhold_vm_opts *src)
+{
+	size_t i;
+
+	memset(dst, 0, sizeof(*dst));
+	if (!src)
+		goto defaults;
+	if (src->size < sizeof(src->size))
+		return -EINVAL;
+	for (i = sizeof(*dst); i < src->size; i++)
+		if (((const unsigned char *)src)[i])
+			return -E2BIG;
+	memcpy(dst, src, src->size < sizeof(*dst) ? src->size : sizeof(*dst));
+defaults:
+	dst->size = sizeof(*dst);
+	if (!dst->kick_signal)
+		dst->kick_signal = SIGRTMIN + DEFAULT_KICK_OFFSET;
+	if (dst->flags)
+		return -EINVAL;   /* no flags are defined yet */
+	if (dst->dirty_ring_bytes)
+		return -EOPNOTSUPP;   /* the dirty ring is not implemented yet */
+	return 0;
+}
+
+static int open_kvm(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+		close(fd);
+		return -ENOTSUP;
+	}
+	return fd;
+}
+
+/* Fill in everything but the fd; the caller owns vm->fd. */
+static int vm_setup(struct kvmhold_vm *vm, const struct kvmhold_vm_opts *opts)
+{
+	int kvm_fd, r;
+
+	vm->opts = *opts;
+	vm->kick_signal = vm->opts.kick_signal;
+	r = kick_signal_install(vm->kick_signal);
+	if (r)
+		return r;
+	kvm_fd = open_kvm();
+	if (kvm_fd < 0)
+		return kvm_fd;
+	vm->vcpu_mmap_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	r = vm->vcpu_mmap_size < 0 ? -errno : 0;
+	close(kvm_fd);
+	if (r)
+		return r;
+	vm->uid = atomic_fetch_add(&next_vm_uid, 1);
+	return hold_init(vm);
+}
+
+static int vm_new(int fd, bool owns_fd, const struct kvmhold_vm_opts *opts, struct kvmhold_vm **out)
+{
+	struct kvmhold_vm *vm;
+	int r;
+
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->fd = fd;
+	vm->owns_fd = owns_fd;
+	r = vm_setup(vm, opts);
+	if (r) {
+		free(vm);
+		return r;
+	}
+	r = registry_add(vm);
+	if (r) {
+		hold_fini(vm);
+		free(vm);
+		return r;
+	}
+	*out = vm;
+	return 0;
+}
+
+KVMHOLD_API int kvmhold_vm_create(const struct kvmhold_vm_opts *opts, struct kvmhold_vm **vm)
+{
+	struct kvmhold_vm_opts checked;
+	int kvm_fd, vm_fd, r;
+
+	if (!vm)
+		return -EINVAL;
+	r = copy_opts(&checked, opts);
+	if (r)
+		return r;
+	kvm_fd = open_kvm();
+	if (kvm_fd < 0)
+		return kvm_fd;
+	vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, checked.vm_type);
+	r = vm_fd < 0 ? -errno : 0;
+	close(kvm_fd);
+	if (r)
+		return r;
+	r = vm_new(vm_fd, true, &checked, vm);
+	if (r)
+		close(vm_fd);
+	return r;
+}
+
+KVMHOLD_API int kvmhold_vm_adopt(int vm_fd, const struct kvmhold_vm_opts *opts, struct kvmhold_vm **vm)
+{
+	struct kvmhold_vm_opts checked;
+	int r;
+
+	if (!vm || vm_fd < 0)
+		return -EINVAL;
+	r = copy_opts(&checked, opts);
+	if (r)
+		return r;
+	if (fcntl(vm_fd, F_GETFD) < 0)
+		return -EBADF;
+	/* Only a KVM VM fd answers KVM_CHECK_EXTENSION(KVM_CAP_USER_MEMORY). */
+	if (ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY) <= 0)
+		return -ENOTTY;
+	return vm_new(vm_fd, false, &checked, vm);
+}
+
+KVMHOLD_API void kvmhold_vm_destroy(struct kvmhold_vm *vm)
+{
+	struct kvmhold_vcpu *v, *next;
+
+	if (!vm || !registry_has(vm))
+		return;
+	registry_remove(vm);
+	for (v = vm->vcpus; v; v = next) {
+		next = v->next;
+		vcpu_free(v);
+	}
+	if (vm->owns_fd)
+		close(vm->fd);
+	hold_fini(vm);
+	free(vm);
+}
+
+KVMHOLD_API int kvmhold_vm_fd(const struct kvmhold_vm *vm)
+{
+	if (!vm)
+		return -EINVAL;
+	if (!registry_has(vm))
+		return -EBADF;
+	return vm->fd;
+}
