@@ -54,7 +54,7 @@ $(LIB_A): $(LIB_OBJS)
 
 $(LIB_SO): $(LIB_OBJS) $(SRCDIR)/src/libkvmhold.map
 	$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,libkvmhold.so.$(SOVERSION) \
-		-Wl,--version-script=$(SRCDIR)/src/libkvmhold.map -Wl,-z,defs \
+		-Wl,--version-script=$(SRCDIR)/src/libkvmhold.map $(if $(SANITIZE),,-Wl,-z,defs) \
 		-o $@ $(LIB_OBJS) $(LDLIBS)
 	ln -sf libkvmhold.so.$(VERSION) $(O)/libkvmhold.so.$(SOVERSION)
 	ln -sf libkvmhold.so.$(SOVERSION) $(O)/libkvmhold.so
@@ -64,7 +64,7 @@ $(LIB_SO): $(LIB_OBJS) $(SRCDIR)/src/libkvmhold.map
 
 TEST_SRCS    := $(wildcard $(SRCDIR)/tests/*.c)
 TESTS        := $(patsubst $(SRCDIR)/tests/%.c,$(O)/tests/%,$(TEST_SRCS))
-TEST_CFLAGS  := $(ALL_CFLAGS) -I$(SRCDIR)/tests/vmm
+TEST_CFLAGS  := $(ALL_CFLAGS) -I$(SRCDIR)/tests -I$(SRCDIR)/tests/vmm -I$(SRCDIR)/src
 
 $(O)/tests/%: $(SRCDIR)/tests/%.c $(TVMM_LIB) $(LIB_A) $(TVMM_HDRS)
 	@mkdir -p $(dir $@)

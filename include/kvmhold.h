@@ -115,7 +115,7 @@ struct kvmhold_stats {
 	uint32_t inside_now;      /* threads inside gated regions now */
 	uint32_t timeout_vcpus;   /* last -ETIMEDOUT: vCPUs still inside */
 	uint32_t timeout_others;  /* last -ETIMEDOUT: other threads still inside */
-	uint32_t reserved;
+	uint32_t stopping;        /* 1 while a hold is waiting for everybody to leave */
 	uint64_t timeout_at_ns;   /* last -ETIMEDOUT: CLOCK_MONOTONIC time */
 };
 int kvmhold_stats_get(struct kvmhold_vm *vm, struct kvmhold_stats *st, size_t size);

@@ -37,6 +37,9 @@
 #include <linux/kvm.h>
 
 #include "internal.h"
+#include "test_hooks.h"
+
+unsigned kvmhold_test_breakage;
 
 uint64_t now_ns(void)
 {
@@ -90,6 +93,8 @@ static bool announce(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
 	if (vcpu)
 		atomic_fetch_add(&vcpu->inside, 1);
 	atomic_fetch_add(&vm->active, 1);          /* E1, pairs with H1/H2 */
+	if (kvmhold_test_breakage & BREAK_ENTRY_CHECK)
+		return true;
 	return !atomic_load(&vm->pending);        /* E2 */
 }
 
@@ -214,9 +219,10 @@ void vcpu_force_exit(struct kvmhold_vcpu *vcpu)
 {
 	int tid;
 
-	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (!(kvmhold_test_breakage & BREAK_IMMEDIATE_EXIT))
+		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	tid = atomic_load(&vcpu->run_tid);
-	if (tid) {
+	if (tid && !(kvmhold_test_breakage & BREAK_KICK_SIGNAL)) {
 		syscall(SYS_tgkill, getpid(), tid, vcpu->vm->kick_signal);
 		atomic_fetch_add_explicit(&vcpu->vm->signals_sent, 1, memory_order_relaxed);
 	}
@@ -423,6 +429,7 @@ KVMHOLD_API int kvmhold_stats_get(struct kvmhold_vm *vm, struct kvmhold_stats *s
 	s = vm->stats;
 	s.hold_count = vm->hold_count;
 	s.nr_vcpus = vm->nr_vcpus;
+	s.stopping = vm->state == HOLD_KICKING;
 	pthread_mutex_unlock(&vm->lock);
 	s.signals_sent = atomic_load_explicit(&vm->signals_sent, memory_order_relaxed);
 	s.gate_waits = atomic_load_explicit(&vm->gate_waits, memory_order_relaxed);

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Test-only switches that disable one mechanism of the library, so a test
+ * can prove it fails without it.  Tests link the static library and set
+ * kvmhold_test_breakage; nothing else may touch it.  Not part of the ABI:
+ * the symbol is hidden in libkvmhold.so.
+ */
+#ifndef KVMHOLD_TEST_HOOKS_H
+#define KVMHOLD_TEST_HOOKS_H
+
+enum kvmhold_breakage {
+	/* The holder does not set kvm_run->immediate_exit before signalling. */
+	BREAK_IMMEDIATE_EXIT = 1u << 0,
+	/* The holder sends no kick signal. */
+	BREAK_KICK_SIGNAL    = 1u << 1,
+	/* Entrants do not look at a pending hold: they slip in under it. */
+	BREAK_ENTRY_CHECK    = 1u << 2,
+};
+
+extern unsigned kvmhold_test_breakage;
+
+#endif
