@@ -32,7 +32,8 @@ CFLAGS       ?= -O2 -g
 WARNINGS     := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes \
                 -Wshadow -Wformat=2 -Wpointer-arith -Wundef -Wvla
 BASE_CFLAGS  := -std=c11 -D_GNU_SOURCE -pthread -I$(SRCDIR)/include $(WARNINGS)
-SAN_FLAGS    := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer)
+# Sanitizer reports are fatal, so a finding fails its test.
+SAN_FLAGS    := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all)
 ALL_CFLAGS   := $(BASE_CFLAGS) $(SAN_FLAGS) $(CFLAGS)
 LDLIBS       := -pthread
 
@@ -41,7 +42,7 @@ LIB_OBJS     := $(patsubst $(SRCDIR)/src/%.c,$(O)/src/%.o,$(LIB_SRCS))
 LIB_A        := $(O)/libkvmhold.a
 LIB_SO       := $(O)/libkvmhold.so.$(VERSION)
 
-.PHONY: all check bench install uninstall clean
+.PHONY: all check check-install bench install uninstall clean
 all: $(LIB_SO) $(LIB_A)
 
 $(O)/src/%.o: $(SRCDIR)/src/%.c $(wildcard $(SRCDIR)/src/*.h) $(SRCDIR)/include/kvmhold.h
@@ -108,6 +109,21 @@ install: all $(O)/kvmhold.pc
 	install -m 644 $(O)/kvmhold.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
 	install -m 644 $(wildcard $(SRCDIR)/man/*.3) $(DESTDIR)$(MANDIR)/man3/
 	install -m 644 $(wildcard $(SRCDIR)/man/*.7) $(DESTDIR)$(MANDIR)/man7/
+
+# Install into a staging root, then build and run examples/hold_demo.c with
+# nothing but the installed header, library and pkg-config file.  Also
+# checks that the shared library exports kvmhold_* symbols only.
+STAGE        := $(abspath $(O))/stage
+check-install: all
+	rm -rf $(STAGE)
+	$(MAKE) --no-print-directory install PREFIX=/usr DESTDIR=$(STAGE)
+	PKG_CONFIG_LIBDIR=$(STAGE)/usr/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$(STAGE) \
+		sh -c '$(CC) -Wall -Werror -o $(STAGE)/hold_demo $(SRCDIR)/examples/hold_demo.c \
+		$$(pkg-config --cflags --libs kvmhold) -pthread'
+	LD_LIBRARY_PATH=$(STAGE)/usr/lib $(STAGE)/hold_demo
+	@bad=$$(nm -D --defined-only $(STAGE)/usr/lib/libkvmhold.so | awk '$$3 !~ /^(kvmhold_|KVMHOLD_)/ { print $$3 }'); \
+	if [ -n "$$bad" ]; then echo "exported by mistake: $$bad"; exit 1; fi
+	@echo "check-install: OK"
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/kvmhold.h $(DESTDIR)$(LIBDIR)/libkvmhold.* \
