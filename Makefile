@@ -67,7 +67,7 @@ TEST_SRCS    := $(wildcard $(SRCDIR)/tests/*.c)
 TESTS        := $(patsubst $(SRCDIR)/tests/%.c,$(O)/tests/%,$(TEST_SRCS))
 TEST_CFLAGS  := $(ALL_CFLAGS) -I$(SRCDIR)/tests -I$(SRCDIR)/tests/vmm -I$(SRCDIR)/src
 
-$(O)/tests/%: $(SRCDIR)/tests/%.c $(TVMM_LIB) $(LIB_A) $(TVMM_HDRS)
+$(O)/tests/%: $(SRCDIR)/tests/%.c $(TVMM_LIB) $(LIB_A) $(TVMM_HDRS) $(SRCDIR)/tests/check.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(TVMM_LIB) $(LIB_A) $(LDLIBS)
 

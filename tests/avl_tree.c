@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The slot table's AVL tree against a brute-force model: 200000 random
+ * inserts and removes, with every invariant (order, parent links, heights,
+ * balance) and every lookup (floor, ceiling, in-order walk) checked as it
+ * goes.  No KVM involved: this is the data structure alone.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "check.h"
+#include "avl.h"
+
+#define MAX_KEYS 4096
+
+static struct avl_node nodes[MAX_KEYS];
+static bool present[MAX_KEYS];
+
+/* Returns the subtree height after checking it. */
+static int check_subtree(const struct avl_node *n, const struct avl_node *parent,
+			 uint64_t lo, uint64_t hi, size_t *count)
+{
+	int l, r;
+
+	if (!n)
+		return 0;
+	CHECK(n->parent == parent, "parent link of %lu", (unsigned long)n->key);
+	CHECK(n->key >= lo && n->key <= hi, "order at %lu", (unsigned long)n->key);
+	l = check_subtree(n->left, n, lo, n->key - 1, count);
+	r = check_subtree(n->right, n, n->key + 1, hi, count);
+	CHECK(l - r <= 1 && r - l <= 1, "balance %d/%d at %lu", l, r, (unsigned long)n->key);
+	CHECK(n->height == 1 + (l > r ? l : r), "height at %lu", (unsigned long)n->key);
+	(*count)++;
+	return n->height;
+}
+
+static void check_tree(const struct avl_tree *t, unsigned live)
+{
+	size_t count = 0;
+	const struct avl_node *n;
+	unsigned k = 0;
+
+	check_subtree(t->root, NULL, 0, UINT64_MAX, &count);
+	CHECK(count == t->count && count == live, "count %zu/%zu/%u", count, t->count, live);
+	for (n = avl_first(t); n; n = avl_next(n)) {
+		while (!present[k])
+			k++;
+		CHECK(n->key == (uint64_t)k * 2, "in-order walk at %u", k);
+		k++;
+	}
+}
+
+int main(void)
+{
+	struct avl_tree t = { 0 };
+	unsigned live = 0, i, step;
+	uint64_t seed = 12345;
+
+	for (i = 0; i < MAX_KEYS; i++)
+		nodes[i].key = (uint64_t)i * 2;   /* even keys: odd probes fall between */
+	for (step = 0; step < 200000; step++) {
+		unsigned k, probe;
+		struct avl_node *f, *c;
+		int want_f = -1, want_c = -1, j;
+
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		k = (unsigned)(seed >> 33) % MAX_KEYS;
+		if (present[k]) {
+			avl_remove(&t, &nodes[k]);
+			present[k] = false;
+			live--;
+		} else {
+			avl_insert(&t, &nodes[k]);
+			present[k] = true;
+			live++;
+		}
+		probe = (unsigned)(seed >> 20) % (MAX_KEYS * 2);
+		for (j = (int)probe / 2; j >= 0; j--)
+			if (present[j]) {
+				want_f = j;
+				break;
+			}
+		for (j = (int)(probe + 1) / 2; j < MAX_KEYS; j++)
+			if (present[j]) {
+				want_c = j;
+				break;
+			}
+		f = avl_floor(&t, probe);
+		c = avl_ceil(&t, probe);
+		CHECK(want_f < 0 ? !f : f == &nodes[want_f], "floor(%u)", probe);
+		CHECK(want_c < 0 ? !c : c == &nodes[want_c], "ceil(%u)", probe);
+		if (step % 997 == 0)
+			check_tree(&t, live);
+	}
+	check_tree(&t, live);
+	printf("avl: 200000 random inserts/removes, invariants and lookups hold\n");
+	return 0;
+}
