@@ -117,6 +117,14 @@ struct kvmhold_stats {
 	uint32_t timeout_others;  /* last -ETIMEDOUT: other threads still inside */
 	uint32_t stopping;        /* 1 while a hold is waiting for everybody to leave */
 	uint64_t timeout_at_ns;   /* last -ETIMEDOUT: CLOCK_MONOTONIC time */
+	/* Memslot transactions */
+	uint64_t txn_commits;     /* successful commits */
+	uint64_t txn_held_commits;/* of those, the ones applied under a hold */
+	uint64_t txn_ioctls;      /* memslot ioctls issued by commits (undo included) */
+	uint64_t txn_rollbacks;   /* commits that failed and were undone */
+	uint64_t txn_undo_failures; /* undo ioctls that failed (the VM may differ from the table) */
+	uint32_t last_txn_ioctls; /* memslot ioctls of the last successful commit */
+	uint32_t nr_slots;        /* memslots in the table now */
 };
 int kvmhold_stats_get(struct kvmhold_vm *vm, struct kvmhold_stats *st, size_t size);
 
@@ -130,6 +138,61 @@ struct kvmhold_straggler {
 };
 /* Fills up to max entries; returns how many vCPUs there were (may be > max). */
 int kvmhold_hold_stragglers(struct kvmhold_vm *vm, struct kvmhold_straggler *out, unsigned max);
+
+/*
+ * Memory layout transactions.  Describe the layout you want, then commit it:
+ * all or nothing, and no running vCPU ever sees a hole or an intermediate
+ * state.  Each operation is checked when called against the layout as the
+ * transaction has changed it so far; a failed operation changes nothing
+ * and the transaction stays usable.  gpa, size and hva are 4 KiB aligned.
+ * One transaction is open per VM at a time: kvmhold_txn_begin() waits for
+ * another thread's to end (-EDEADLK if the caller has one open).
+ */
+#define KVMHOLD_MEM_LOG_DIRTY  (1u << 0)   /* = KVM_MEM_LOG_DIRTY_PAGES */
+#define KVMHOLD_MEM_READONLY   (1u << 1)   /* = KVM_MEM_READONLY */
+
+struct kvmhold_txn;
+
+int kvmhold_txn_begin(struct kvmhold_vm *vm, struct kvmhold_txn **txn);
+/* Map [gpa, gpa + size) to host memory hva; the range must be free. */
+int kvmhold_txn_map(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size, void *hva, uint32_t flags);
+/* Unmap a fully mapped range; slots it cuts through are split. */
+int kvmhold_txn_unmap(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size);
+/* Grow or shrink, in place, the slot that starts at gpa. */
+int kvmhold_txn_resize(struct kvmhold_txn *txn, uint64_t gpa, uint64_t new_size);
+/* The slot containing gpa becomes two, split at gpa. */
+int kvmhold_txn_split(struct kvmhold_txn *txn, uint64_t gpa);
+/* The slots exactly tiling [gpa, gpa + size) become one (contiguous hva, equal flags). */
+int kvmhold_txn_merge(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size);
+/* Move a fully mapped range to new_gpa; the target must be free (or the range itself). */
+int kvmhold_txn_move(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size, uint64_t new_gpa);
+/* Set the flags of a fully mapped range, splitting slots it covers in part. */
+int kvmhold_txn_set_flags(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size, uint32_t flags);
+/* Hold timeout used by the commit (default -1: wait). */
+int kvmhold_txn_set_timeout(struct kvmhold_txn *txn, int timeout_ms);
+/* Apply; frees txn.  0, or -errno with the layout exactly as before. */
+int kvmhold_txn_commit(struct kvmhold_txn *txn);
+void kvmhold_txn_abort(struct kvmhold_txn *txn);
+
+/*
+ * Lookups in the committed layout.  Stable inside kvmhold_mem_begin/end:
+ * no commit that removes or moves memory can happen until the section ends.
+ */
+struct kvmhold_region {
+	uint64_t gpa;
+	uint64_t size;
+	void *hva;
+	uint32_t flags;           /* KVMHOLD_MEM_* */
+	uint32_t slot;            /* KVM slot id */
+};
+/* Host address of gpa, or NULL if gpa is not mapped. */
+void *kvmhold_gpa_to_hva(struct kvmhold_vm *vm, uint64_t gpa);
+/*
+ * The regions intersecting [gpa, gpa + size), in gpa order: fills up to
+ * max, returns how many there are (may be > max).
+ */
+int kvmhold_regions(struct kvmhold_vm *vm, uint64_t gpa, uint64_t size,
+		    struct kvmhold_region *out, unsigned max);
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include "kvmhold.h"
+#include "slot_table.h"
 
 #define KVMHOLD_API __attribute__((visibility("default")))
 
@@ -58,6 +59,14 @@ struct kvmhold_vm {
 	int kick_signal;
 	struct kvmhold_vm_opts opts;
 	int vcpu_mmap_size;
+	bool has_readonly_mem;         /* KVM_CAP_READONLY_MEM */
+
+	/* The memory layout (slot_table.h) and the one open transaction (txn.c). */
+	struct slot_table slots;
+	pthread_mutex_t txn_mutex;
+	pthread_cond_t txn_cond;
+	bool txn_open;
+	int txn_owner;                 /* thread id that began it */
 
 	pthread_mutex_t lock;
 	pthread_cond_t quiesced;       /* holder waits: vm->active reached 0 */

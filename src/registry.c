@@ -19,7 +19,7 @@ static const void **table;   /* NULL: empty, TOMBSTONE: deleted */
 static size_t capacity;      /* a power of two */
 static size_t used;          /* live entries plus tombstones */
 
-static size_t slot_of(const void *p, size_t cap)
+static size_t bucket_of(const void *p, size_t cap)
 {
 	uint64_t h = (uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ull;
 
@@ -38,7 +38,7 @@ static int grow(void)
 
 		if (!table[i] || table[i] == TOMBSTONE)
 			continue;
-		for (s = slot_of(table[i], new_cap); t[s]; s = (s + 1) & (new_cap - 1))
+		for (s = bucket_of(table[i], new_cap); t[s]; s = (s + 1) & (new_cap - 1))
 			;
 		t[s] = table[i];
 	}
@@ -61,7 +61,7 @@ int registry_add(const void *handle)
 	if ((used + 1) * 2 > capacity)
 		r = grow();
 	if (!r) {
-		for (s = slot_of(handle, capacity); table[s] && table[s] != TOMBSTONE;
+		for (s = bucket_of(handle, capacity); table[s] && table[s] != TOMBSTONE;
 		     s = (s + 1) & (capacity - 1))
 			;
 		if (!table[s])
@@ -79,7 +79,7 @@ static long find(const void *handle)
 
 	if (!capacity)
 		return -1;
-	for (s = slot_of(handle, capacity); table[s]; s = (s + 1) & (capacity - 1))
+	for (s = bucket_of(handle, capacity); table[s]; s = (s + 1) & (capacity - 1))
 		if (table[s] == handle)
 			return (long)s;
 	return -1;

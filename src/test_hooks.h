@@ -15,8 +15,13 @@ enum kvmhold_breakage {
 	BREAK_KICK_SIGNAL    = 1u << 1,
 	/* Entrants do not look at a pending hold: they slip in under it. */
 	BREAK_ENTRY_CHECK    = 1u << 2,
+	/* Commits never hold the VM. */
+	BREAK_TXN_HOLD       = 1u << 3,
 };
 
 extern unsigned kvmhold_test_breakage;
+
+/* If k > 0: the k-th ioctl of every commit fails with -EIO (not issued). */
+extern unsigned kvmhold_test_fail_ioctl;
 
 #endif

@@ -59,9 +59,18 @@ static int open_kvm(void)
 	return fd;
 }
 
+/* Undo the second half of vm_setup(). */
+static void vm_teardown(struct kvmhold_vm *vm)
+{
+	pthread_cond_destroy(&vm->txn_cond);
+	pthread_mutex_destroy(&vm->txn_mutex);
+	slot_table_fini(&vm->slots);
+}
+
 /* Fill in everything but the fd; the caller owns vm->fd. */
 static int vm_setup(struct kvmhold_vm *vm, const struct kvmhold_vm_opts *opts)
 {
+	uint32_t max_slots;
 	int kvm_fd, r;
 
 	vm->opts = *opts;
@@ -78,7 +87,18 @@ static int vm_setup(struct kvmhold_vm *vm, const struct kvmhold_vm_opts *opts)
 	if (r)
 		return r;
 	vm->uid = atomic_fetch_add(&next_vm_uid, 1);
-	return hold_init(vm);
+	r = ioctl(vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
+	max_slots = r > 0 ? (uint32_t)r : 32;  /* KVM's documented minimum before the cap */
+	vm->has_readonly_mem = ioctl(vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) > 0;
+	r = slot_table_init(&vm->slots, max_slots);
+	if (r)
+		return r;
+	pthread_mutex_init(&vm->txn_mutex, NULL);
+	pthread_cond_init(&vm->txn_cond, NULL);
+	r = hold_init(vm);
+	if (r)
+		vm_teardown(vm);
+	return r;
 }
 
 static int vm_new(int fd, bool owns_fd, const struct kvmhold_vm_opts *opts, struct kvmhold_vm **out)
@@ -99,6 +119,7 @@ static int vm_new(int fd, bool owns_fd, const struct kvmhold_vm_opts *opts, stru
 	r = registry_add(vm);
 	if (r) {
 		hold_fini(vm);
+		vm_teardown(vm);
 		free(vm);
 		return r;
 	}
@@ -162,6 +183,7 @@ KVMHOLD_API void kvmhold_vm_destroy(struct kvmhold_vm *vm)
 	if (vm->owns_fd)
 		close(vm->fd);
 	hold_fini(vm);
+	vm_teardown(vm);
 	free(vm);
 }
 

@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The slot table (see slot_table.h) and the public lookups on it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "internal.h"
+#include "slot_table.h"
+
+int slot_table_init(struct slot_table *st, uint32_t max_slots)
+{
+	int r;
+
+	st->tree = (struct avl_tree){ 0 };
+	st->max_slots = max_slots;
+	st->ids = (struct slot_ids){ 0 };
+	st->ids.ring = calloc(max_slots ? max_slots : 1, sizeof(*st->ids.ring));
+	if (!st->ids.ring)
+		return -ENOMEM;
+	r = pthread_rwlock_init(&st->lock, NULL);
+	if (r) {
+		free(st->ids.ring);
+		return -r;
+	}
+	return 0;
+}
+
+void slot_table_fini(struct slot_table *st)
+{
+	struct avl_node *n;
+
+	while ((n = st->tree.root)) {
+		avl_remove(&st->tree, n);
+		free(slot_of(n));
+	}
+	free(st->ids.ring);
+	pthread_rwlock_destroy(&st->lock);
+}
+
+struct slot *slot_tree_containing(const struct avl_tree *t, uint64_t gpa)
+{
+	struct slot *s = slot_of(avl_floor(t, gpa));
+
+	return s && gpa < slot_end(s) ? s : NULL;
+}
+
+struct slot *slot_tree_from(const struct avl_tree *t, uint64_t gpa)
+{
+	struct slot *s = slot_tree_containing(t, gpa);
+
+	return s ? s : slot_of(avl_ceil(t, gpa));
+}
+
+/*
+ * Fresh ids first: a freed id goes to the back of the queue, so an id comes
+ * back into use as late as possible (dirty-ring entries name slots by id).
+ */
+uint32_t slot_id_alloc(struct slot_ids *ids, uint32_t max_slots)
+{
+	if (ids->next_fresh < max_slots)
+		return ids->next_fresh++;
+	if (ids->head == ids->tail)
+		return SLOT_ID_NONE;
+	return ids->ring[ids->head++ % max_slots];
+}
+
+void slot_id_free(struct slot_ids *ids, uint32_t max_slots, uint32_t id)
+{
+	ids->ring[ids->tail++ % max_slots] = id;
+}
+
+KVMHOLD_API void *kvmhold_gpa_to_hva(struct kvmhold_vm *vm, uint64_t gpa)
+{
+	struct slot *s;
+	void *hva = NULL;
+
+	if (!vm || !registry_has(vm))
+		return NULL;
+	pthread_rwlock_rdlock(&vm->slots.lock);
+	s = slot_tree_containing(&vm->slots.tree, gpa);
+	if (s)
+		hva = (void *)(uintptr_t)(s->hva + (gpa - slot_gpa(s)));
+	pthread_rwlock_unlock(&vm->slots.lock);
+	return hva;
+}
+
+KVMHOLD_API int kvmhold_regions(struct kvmhold_vm *vm, uint64_t gpa, uint64_t size,
+				struct kvmhold_region *out, unsigned max)
+{
+	uint64_t end = gpa + size;
+	struct slot *s;
+	unsigned n = 0;
+
+	if (!vm || (!out && max) || !size || end < gpa)
+		return -EINVAL;
+	if (!registry_has(vm))
+		return -EBADF;
+	pthread_rwlock_rdlock(&vm->slots.lock);
+	for (s = slot_tree_from(&vm->slots.tree, gpa); s && slot_gpa(s) < end;
+	     s = slot_of(avl_next(&s->node))) {
+		if (n < max)
+			out[n] = (struct kvmhold_region){
+				.gpa = slot_gpa(s), .size = s->size,
+				.hva = (void *)(uintptr_t)s->hva,
+				.flags = s->flags, .slot = s->id,
+			};
+		n++;
+	}
+	pthread_rwlock_unlock(&vm->slots.lock);
+	return (int)n;
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The slot table: the library's authoritative guest-physical map, one
+ * entry per KVM memslot, in an AVL tree keyed by gpa.  Also the allocator of
+ * KVM slot ids.
+ *
+ * Locking: the tree changes only at the end of a successful commit, under
+ * `lock` held for writing; lookups take it for reading.  A commit that
+ * needs a hold changes the tree while the VM is held, so a lookup made
+ * inside kvmhold_mem_begin/end never sees a mapping change under it.
+ * Fields a transaction marks on base entries (txn_removed, claimed) are
+ * private to the one open transaction (vm->txn_lock) and never read by
+ * lookups.
+ */
+#ifndef KVMHOLD_SLOT_TABLE_H
+#define KVMHOLD_SLOT_TABLE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "avl.h"
+
+#define SLOT_ID_NONE UINT32_MAX
+
+struct slot {
+	struct avl_node node;      /* key: gpa */
+	uint64_t size;
+	uint64_t hva;
+	uint32_t flags;            /* KVMHOLD_MEM_* (the KVM_MEM_* values) */
+	uint32_t id;               /* KVM slot id; SLOT_ID_NONE: not yet in KVM */
+
+	/* Transaction bookkeeping (see txn.c). */
+	bool in_txn;               /* an entry of the transaction's overlay */
+	bool txn_removed;          /* base entry the open transaction removed */
+	bool claimed;              /* base entry the planner kept for an overlay entry */
+	struct slot *origin;       /* overlay entry: the base entry it was copied from */
+	struct slot *next_removed; /* base entry: link in the transaction's removed list */
+};
+
+static inline uint64_t slot_gpa(const struct slot *s)
+{
+	return s->node.key;
+}
+
+static inline uint64_t slot_end(const struct slot *s)
+{
+	return s->node.key + s->size;
+}
+
+static inline struct slot *slot_of(const struct avl_node *n)
+{
+	return n ? avl_entry(n, struct slot, node) : NULL;
+}
+
+/* Slot ids: never-used ids first, then freed ids in the order they were freed. */
+struct slot_ids {
+	uint32_t next_fresh;
+	uint32_t *ring;            /* freed ids, max_slots entries */
+	uint32_t head, tail;       /* free-running counters into ring */
+};
+
+struct slot_table {
+	pthread_rwlock_t lock;
+	struct avl_tree tree;
+	uint32_t max_slots;        /* KVM_CAP_NR_MEMSLOTS */
+	struct slot_ids ids;
+};
+
+int slot_table_init(struct slot_table *st, uint32_t max_slots);
+void slot_table_fini(struct slot_table *st);
+
+/* The entry of tree t containing gpa, or NULL.  Caller guards t. */
+struct slot *slot_tree_containing(const struct avl_tree *t, uint64_t gpa);
+/* The first entry of t ending above gpa (containing it or after it), or NULL. */
+struct slot *slot_tree_from(const struct avl_tree *t, uint64_t gpa);
+
+/* Id allocation; a commit snapshots the allocator and restores it on failure. */
+uint32_t slot_id_alloc(struct slot_ids *ids, uint32_t max_slots);
+void slot_id_free(struct slot_ids *ids, uint32_t max_slots, uint32_t id);
+
+#endif

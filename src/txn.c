@@ -1,0 +1,515 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Memslot transactions: the operations.  A transaction is an overlay on the
+ * slot table.  Its view of the layout is
+ *
+ *	(base entries not marked txn_removed) + (entries of txn->added)
+ *
+ * and every operation first checks itself against that view, then edits
+ * the overlay only: a base entry that must change is "owned" (marked
+ * removed and copied into the overlay, remembering its origin).  The base
+ * table is not touched until the commit (txn_commit.c) succeeds.
+ *
+ * Only one transaction is open per VM (vm->txn_open), so the base table and
+ * the marks on it cannot change under an open transaction.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "slot_table.h"
+#include "txn.h"
+
+#define PAGE_MASK_4K 4095ull
+
+static struct slot *view_containing(struct kvmhold_txn *txn, uint64_t gpa)
+{
+	struct slot *s = slot_tree_containing(&txn->added, gpa);
+
+	if (s)
+		return s;
+	s = slot_tree_containing(&txn->vm->slots.tree, gpa);
+	return s && !s->txn_removed ? s : NULL;
+}
+
+/* The first view entry ending above gpa, or NULL. */
+static struct slot *view_from(struct kvmhold_txn *txn, uint64_t gpa)
+{
+	struct slot *a = slot_tree_from(&txn->added, gpa);
+	struct slot *b = slot_tree_from(&txn->vm->slots.tree, gpa);
+
+	while (b && b->txn_removed)
+		b = slot_of(avl_next(&b->node));
+	if (!a || !b)
+		return a ? a : b;
+	return slot_gpa(a) <= slot_gpa(b) ? a : b;
+}
+
+static size_t view_count(const struct kvmhold_txn *txn)
+{
+	return txn->vm->slots.tree.count - txn->nr_removed + txn->added.count;
+}
+
+static bool range_mapped(struct kvmhold_txn *txn, uint64_t gpa, uint64_t end)
+{
+	while (gpa < end) {
+		struct slot *s = view_containing(txn, gpa);
+
+		if (!s)
+			return false;
+		gpa = slot_end(s);
+	}
+	return true;
+}
+
+static bool range_free(struct kvmhold_txn *txn, uint64_t gpa, uint64_t end)
+{
+	struct slot *s = view_from(txn, gpa);
+
+	return !s || slot_gpa(s) >= end;
+}
+
+/* How many of gpa and end fall strictly inside an entry (each cut adds a slot). */
+static unsigned cuts_needed(struct kvmhold_txn *txn, uint64_t gpa, uint64_t end)
+{
+	struct slot *s;
+	unsigned n = 0;
+
+	s = view_containing(txn, gpa);
+	if (s && slot_gpa(s) < gpa)
+		n++;
+	s = view_containing(txn, end);
+	if (s && slot_gpa(s) < end)
+		n++;
+	return n;
+}
+
+static int check_room(struct kvmhold_txn *txn, unsigned more)
+{
+	return view_count(txn) + more > txn->vm->slots.max_slots ? -ENOSPC : 0;
+}
+
+static int check_range(uint64_t gpa, uint64_t size)
+{
+	if (!size || (gpa & PAGE_MASK_4K) || (size & PAGE_MASK_4K))
+		return -EINVAL;
+	if (gpa + size < gpa)   /* wraps, or ends exactly at 2^64 */
+		return -EOVERFLOW;
+	return 0;
+}
+
+static int check_flags(const struct kvmhold_vm *vm, uint32_t flags)
+{
+	if (flags & ~(KVMHOLD_MEM_LOG_DIRTY | KVMHOLD_MEM_READONLY))
+		return -EINVAL;
+	if ((flags & KVMHOLD_MEM_READONLY) && !vm->has_readonly_mem)
+		return -EOPNOTSUPP;
+	return 0;
+}
+
+static struct slot *slot_new(uint64_t gpa, uint64_t size, uint64_t hva, uint32_t flags)
+{
+	struct slot *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->node.key = gpa;
+	s->size = size;
+	s->hva = hva;
+	s->flags = flags;
+	s->id = SLOT_ID_NONE;
+	s->in_txn = true;
+	return s;
+}
+
+static void mark_removed(struct kvmhold_txn *txn, struct slot *base)
+{
+	base->txn_removed = true;
+	base->next_removed = txn->removed;
+	txn->removed = base;
+	txn->nr_removed++;
+}
+
+/* The overlay entry for view entry s, copying a base entry on first change. */
+static struct slot *own(struct kvmhold_txn *txn, struct slot *s)
+{
+	struct slot *copy;
+
+	if (s->in_txn)
+		return s;
+	copy = slot_new(slot_gpa(s), s->size, s->hva, s->flags);
+	if (!copy)
+		return NULL;
+	copy->origin = s;
+	mark_removed(txn, s);
+	avl_insert(&txn->added, &copy->node);
+	return copy;
+}
+
+static void view_remove(struct kvmhold_txn *txn, struct slot *s)
+{
+	if (s->in_txn) {
+		avl_remove(&txn->added, &s->node);
+		free(s);
+	} else {
+		mark_removed(txn, s);
+	}
+}
+
+/* Afterwards no view entry straddles x.  Does not change what is mapped. */
+static int cut_at(struct kvmhold_txn *txn, uint64_t x)
+{
+	struct slot *s = view_containing(txn, x), *right;
+
+	if (!s || slot_gpa(s) == x)
+		return 0;
+	s = own(txn, s);
+	if (!s)
+		return -ENOMEM;
+	right = slot_new(x, slot_end(s) - x, s->hva + (x - slot_gpa(s)), s->flags);
+	if (!right)
+		return -ENOMEM;
+	s->size = x - slot_gpa(s);
+	avl_insert(&txn->added, &right->node);
+	return 0;
+}
+
+static int cut_around(struct kvmhold_txn *txn, uint64_t gpa, uint64_t end)
+{
+	int r = cut_at(txn, gpa);
+
+	return r ? r : cut_at(txn, end);
+}
+
+/* Validate the handle; the transaction lives until commit or abort. */
+static int txn_check(struct kvmhold_txn *txn)
+{
+	if (!txn)
+		return -EINVAL;
+	return registry_has(txn) ? 0 : -EBADF;
+}
+
+KVMHOLD_API int kvmhold_txn_begin(struct kvmhold_vm *vm, struct kvmhold_txn **out)
+{
+	struct kvmhold_txn *txn;
+	int r;
+
+	if (!vm || !out)
+		return -EINVAL;
+	if (!registry_has(vm))
+		return -EBADF;
+	txn = calloc(1, sizeof(*txn));
+	if (!txn)
+		return -ENOMEM;
+	txn->vm = vm;
+	txn->timeout_ms = -1;
+	r = txn_lock(vm);
+	if (!r)
+		r = registry_add(txn);
+	if (r) {
+		if (r != -EDEADLK)
+			txn_unlock(vm);
+		free(txn);
+		return r;
+	}
+	*out = txn;
+	return 0;
+}
+
+KVMHOLD_API int kvmhold_txn_map(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size,
+				void *hva, uint32_t flags)
+{
+	uint64_t h = (uint64_t)(uintptr_t)hva;
+	struct slot *s;
+	int r;
+
+	r = txn_check(txn);
+	if (!r)
+		r = check_range(gpa, size);
+	if (!r && (!hva || (h & PAGE_MASK_4K)))
+		r = -EINVAL;
+	if (!r && h + size < h)
+		r = -EOVERFLOW;
+	if (!r)
+		r = check_flags(txn->vm, flags);
+	if (r)
+		return r;
+	if (!range_free(txn, gpa, gpa + size))
+		return -EEXIST;
+	r = check_room(txn, 1);
+	if (r)
+		return r;
+	s = slot_new(gpa, size, h, flags);
+	if (!s)
+		return -ENOMEM;
+	avl_insert(&txn->added, &s->node);
+	return 0;
+}
+
+KVMHOLD_API int kvmhold_txn_unmap(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size)
+{
+	uint64_t end = gpa + size;
+	struct slot *s;
+	int r;
+
+	r = txn_check(txn);
+	if (!r)
+		r = check_range(gpa, size);
+	if (r)
+		return r;
+	if (!range_mapped(txn, gpa, end))
+		return -ENOENT;
+	/* Only a hole punched inside one slot leaves more slots than before. */
+	s = view_containing(txn, gpa);
+	r = check_room(txn, slot_gpa(s) < gpa && slot_end(s) > end);
+	if (!r)
+		r = cut_around(txn, gpa, end);
+	if (r)
+		return r;
+	while ((s = view_from(txn, gpa)) && slot_gpa(s) < end)
+		view_remove(txn, s);
+	return 0;
+}
+
+KVMHOLD_API int kvmhold_txn_resize(struct kvmhold_txn *txn, uint64_t gpa, uint64_t new_size)
+{
+	struct slot *s;
+	int r;
+
+	r = txn_check(txn);
+	if (!r)
+		r = check_range(gpa, new_size);
+	if (r)
+		return r;
+	s = view_containing(txn, gpa);
+	if (!s || slot_gpa(s) != gpa)
+		return -ENOENT;
+	if (new_size == s->size)
+		return 0;
+	if (new_size > s->size) {
+		if (s->hva + new_size < s->hva)
+			return -EOVERFLOW;
+		if (!range_free(txn, slot_end(s), gpa + new_size))
+			return -EEXIST;
+	}
+	s = own(txn, s);
+	if (!s)
+		return -ENOMEM;
+	s->size = new_size;
+	return 0;
+}
+
+KVMHOLD_API int kvmhold_txn_split(struct kvmhold_txn *txn, uint64_t gpa)
+{
+	struct slot *s;
+	int r;
+
+	r = txn_check(txn);
+	if (r)
+		return r;
+	if (gpa & PAGE_MASK_4K)
+		return -EINVAL;
+	s = view_containing(txn, gpa);
+	if (!s)
+		return -ENOENT;
+	if (slot_gpa(s) == gpa)
+		return -EINVAL;   /* already a slot boundary */
+	r = check_room(txn, 1);
+	return r ? r : cut_at(txn, gpa);
+}
+
+KVMHOLD_API int kvmhold_txn_merge(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size)
+{
+	uint64_t end = gpa + size, pos;
+	struct slot *first, *prev = NULL, *s;
+	unsigned n = 0;
+	int r;
+
+	r = txn_check(txn);
+	if (!r)
+		r = check_range(gpa, size);
+	if (r)
+		return r;
+	first = view_containing(txn, gpa);
+	if (!first)
+		return -ENOENT;
+	if (slot_gpa(first) != gpa)
+		return -EINVAL;
+	for (pos = gpa; pos < end; pos = slot_end(s), prev = s, n++) {
+		s = view_containing(txn, pos);
+		if (!s)
+			return -ENOENT;           /* a hole in the range */
+		if (slot_end(s) > end)
+			return -EINVAL;           /* range ends inside a slot */
+		if (prev && (s->hva != prev->hva + prev->size || s->flags != prev->flags))
+			return -EINVAL;
+	}
+	if (n == 1)
+		return 0;
+	first = own(txn, first);
+	if (!first)
+		return -ENOMEM;
+	while ((s = view_from(txn, slot_end(first))) && slot_gpa(s) < end)
+		view_remove(txn, s);
+	first->size = size;
+	return 0;
+}
+
+KVMHOLD_API int kvmhold_txn_move(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size,
+				 uint64_t new_gpa)
+{
+	uint64_t end = gpa + size, new_end = new_gpa + size;
+	struct slot *s, *moved = NULL;
+	int r;
+
+	r = txn_check(txn);
+	if (!r)
+		r = check_range(gpa, size);
+	if (!r)
+		r = check_range(new_gpa, size);
+	if (r)
+		return r;
+	if (!range_mapped(txn, gpa, end))
+		return -ENOENT;
+	if (new_gpa == gpa)
+		return 0;
+	/* The target may overlap only the range being moved. */
+	for (s = view_from(txn, new_gpa); s && slot_gpa(s) < new_end; s = view_from(txn, slot_end(s))) {
+		uint64_t lo = slot_gpa(s) > new_gpa ? slot_gpa(s) : new_gpa;
+		uint64_t hi = slot_end(s) < new_end ? slot_end(s) : new_end;
+
+		if (lo < gpa || hi > end)
+			return -EEXIST;
+	}
+	r = check_room(txn, cuts_needed(txn, gpa, end));
+	if (!r)
+		r = cut_around(txn, gpa, end);
+	/* Own every entry of the range first: after this nothing can fail. */
+	for (s = view_from(txn, gpa); !r && s && slot_gpa(s) < end; s = view_from(txn, slot_end(s)))
+		if (!own(txn, s))
+			r = -ENOMEM;
+	if (r)
+		return r;
+	while ((s = slot_tree_from(&txn->added, gpa)) && slot_gpa(s) < end) {
+		avl_remove(&txn->added, &s->node);
+		s->next_removed = moved;
+		moved = s;
+	}
+	while ((s = moved)) {
+		moved = s->next_removed;
+		s->next_removed = NULL;
+		s->node.key = s->node.key - gpa + new_gpa;
+		avl_insert(&txn->added, &s->node);
+	}
+	return 0;
+}
+
+KVMHOLD_API int kvmhold_txn_set_flags(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size,
+				      uint32_t flags)
+{
+	uint64_t end = gpa + size;
+	struct slot *s;
+	int r;
+
+	r = txn_check(txn);
+	if (!r)
+		r = check_range(gpa, size);
+	if (!r)
+		r = check_flags(txn->vm, flags);
+	if (r)
+		return r;
+	if (!range_mapped(txn, gpa, end))
+		return -ENOENT;
+	r = check_room(txn, cuts_needed(txn, gpa, end));
+	if (!r)
+		r = cut_around(txn, gpa, end);
+	for (s = view_from(txn, gpa); !r && s && slot_gpa(s) < end; s = view_from(txn, slot_end(s))) {
+		if (s->flags == flags)
+			continue;
+		s = own(txn, s);
+		if (!s)
+			return -ENOMEM;
+		s->flags = flags;
+	}
+	return r;
+}
+
+KVMHOLD_API int kvmhold_txn_set_timeout(struct kvmhold_txn *txn, int timeout_ms)
+{
+	int r = txn_check(txn);
+
+	if (r)
+		return r;
+	if (timeout_ms < -1)
+		return -EINVAL;
+	txn->timeout_ms = timeout_ms;
+	return 0;
+}
+
+/* Drop the overlay and the marks on base entries; the table is as before. */
+void txn_discard(struct kvmhold_txn *txn)
+{
+	struct avl_node *n;
+	struct slot *b;
+
+	while ((n = txn->added.root)) {
+		avl_remove(&txn->added, n);
+		free(slot_of(n));
+	}
+	for (b = txn->removed; b; b = b->next_removed) {
+		b->txn_removed = false;
+		b->claimed = false;
+	}
+	txn->removed = NULL;
+	txn->nr_removed = 0;
+}
+
+/* End the transaction: forget the handle, let the next one begin. */
+void txn_free(struct kvmhold_txn *txn)
+{
+	struct kvmhold_vm *vm = txn->vm;
+
+	registry_remove(txn);
+	free(txn);
+	txn_unlock(vm);
+}
+
+KVMHOLD_API void kvmhold_txn_abort(struct kvmhold_txn *txn)
+{
+	if (txn_check(txn))
+		return;
+	txn_discard(txn);
+	txn_free(txn);
+}
+
+/*
+ * One open transaction per VM.  Not a mutex: a transaction may be begun on
+ * one thread and committed on another.  The owner's thread id lets a thread
+ * that begins a second one get -EDEADLK instead of waiting for itself.
+ */
+int txn_lock(struct kvmhold_vm *vm)
+{
+	int self = gettid(), r = 0;
+
+	pthread_mutex_lock(&vm->txn_mutex);
+	if (vm->txn_open && vm->txn_owner == self)
+		r = -EDEADLK;
+	while (!r && vm->txn_open)
+		pthread_cond_wait(&vm->txn_cond, &vm->txn_mutex);
+	if (!r) {
+		vm->txn_open = true;
+		vm->txn_owner = self;
+	}
+	pthread_mutex_unlock(&vm->txn_mutex);
+	return r;
+}
+
+void txn_unlock(struct kvmhold_vm *vm)
+{
+	pthread_mutex_lock(&vm->txn_mutex);
+	vm->txn_open = false;
+	vm->txn_owner = 0;
+	pthread_cond_signal(&vm->txn_cond);
+	pthread_mutex_unlock(&vm->txn_mutex);
+}

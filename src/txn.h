@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to the transaction files: the transaction itself (txn.c builds
+ * it, txn_commit.c plans and applies it).
+ */
+#ifndef KVMHOLD_TXN_H
+#define KVMHOLD_TXN_H
+
+#include "avl.h"
+#include "internal.h"
+
+struct slot;
+
+struct kvmhold_txn {
+	struct kvmhold_vm *vm;
+	struct avl_tree added;      /* overlay entries (struct slot), keyed by gpa */
+	struct slot *removed;       /* base entries marked txn_removed, via next_removed */
+	size_t nr_removed;
+	int timeout_ms;             /* for the commit's hold */
+};
+
+int txn_lock(struct kvmhold_vm *vm);
+void txn_unlock(struct kvmhold_vm *vm);
+void txn_discard(struct kvmhold_txn *txn);
+void txn_free(struct kvmhold_txn *txn);
+
+#endif

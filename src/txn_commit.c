@@ -1,0 +1,365 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Memslot transactions: the commit.  Plan the fewest KVM ioctls that turn
+ * the old layout into the new one, hold the VM only when the plan needs it,
+ * apply, and undo in reverse order if an ioctl fails, still under the hold,
+ * so the guest never sees an intermediate state.
+ *
+ * Planning.  Each overlay entry is matched with at most one base entry it
+ * can keep the KVM slot of (its origin, or the removed base entry at the
+ * same gpa with the same size and host address):
+ *   same gpa, same flags           -> nothing to do
+ *   same gpa, LOG_DIRTY toggled    -> FLAGS (in place)
+ *   other gpa, same flags          -> MOVE (in place)
+ *   anything else                  -> DELETE the old, CREATE the new
+ * Unmatched overlay entries are CREATEd, unmatched removed entries DELETEd.
+ * Order: DELETE, MOVE, FLAGS, CREATE, so every ioctl finds its range free.
+ * A MOVE whose target still holds another kept slot at that point becomes
+ * DELETE + CREATE.
+ *
+ * When a hold is needed.  KVM applies one ioctl atomically, and a slot
+ * created in free space or a slot starting to log dirty pages changes
+ * nothing a running vCPU depends on.  Anything else does: a DELETE (a hole
+ * until its replacement exists, and its dirty bitmap is freed), a MOVE (KVM
+ * leaves a hole while it moves), and stopping dirty logging (the bitmap is
+ * freed).  Exception: a plan that is a single DELETE of a slot that does
+ * not log dirty pages is itself atomic.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <linux/kvm.h>
+
+#include "internal.h"
+#include "slot_table.h"
+#include "test_hooks.h"
+#include "txn.h"
+
+unsigned kvmhold_test_fail_ioctl;
+
+enum op_kind { OP_DELETE, OP_MOVE, OP_FLAGS, OP_CREATE, OP_KINDS };
+
+struct plan_op {
+	enum op_kind kind;
+	struct slot *base;        /* DELETE, MOVE, FLAGS: the kept/deleted base entry */
+	struct slot *entry;       /* MOVE, FLAGS, CREATE: the overlay entry */
+	struct kvm_userspace_memory_region apply, undo;
+};
+
+struct plan {
+	struct plan_op *ops;
+	size_t nr, cap;
+	bool needs_hold;
+};
+
+static struct kvm_userspace_memory_region region_of(uint32_t id, uint32_t flags, uint64_t gpa,
+						    uint64_t size, uint64_t hva)
+{
+	return (struct kvm_userspace_memory_region){
+		.slot = id, .flags = flags, .guest_phys_addr = gpa,
+		.memory_size = size, .userspace_addr = hva,
+	};
+}
+
+static int plan_add(struct plan *p, enum op_kind kind, struct slot *base, struct slot *entry)
+{
+	struct plan_op *op;
+
+	if (p->nr == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 16;
+		struct plan_op *ops = realloc(p->ops, cap * sizeof(*ops));
+
+		if (!ops)
+			return -ENOMEM;
+		p->ops = ops;
+		p->cap = cap;
+	}
+	op = &p->ops[p->nr++];
+	*op = (struct plan_op){ .kind = kind, .base = base, .entry = entry };
+	return 0;
+}
+
+/* The base entry overlay entry e can keep the KVM slot of, or NULL. */
+static struct slot *match_base(struct kvmhold_txn *txn, struct slot *e)
+{
+	struct slot *b = e->origin;
+
+	if (!b || b->claimed || b->size != e->size || b->hva != e->hva) {
+		b = slot_tree_containing(&txn->vm->slots.tree, slot_gpa(e));
+		if (!b || !b->txn_removed || b->claimed || slot_gpa(b) != slot_gpa(e) ||
+		    b->size != e->size || b->hva != e->hva)
+			return NULL;
+	}
+	return b;
+}
+
+/* Does the target of a MOVE still hold another kept slot when the MOVE runs? */
+static bool move_blocked(struct kvmhold_txn *txn, struct slot *b, struct slot *e)
+{
+	struct slot *x;
+
+	for (x = slot_tree_from(&txn->vm->slots.tree, slot_gpa(e)); x && slot_gpa(x) < slot_end(e);
+	     x = slot_of(avl_next(&x->node)))
+		if (x != b && x->claimed)
+			return true;
+	return false;
+}
+
+/* Sort ops by kind, keeping their order within a kind (counting sort). */
+static int plan_order(struct plan *p)
+{
+	size_t start[OP_KINDS + 1] = { 0 }, i;
+	struct plan_op *sorted;
+	int k;
+
+	sorted = malloc((p->nr ? p->nr : 1) * sizeof(*sorted));
+	if (!sorted)
+		return -ENOMEM;
+	for (i = 0; i < p->nr; i++)
+		start[p->ops[i].kind + 1]++;
+	for (k = 0; k < OP_KINDS; k++)
+		start[k + 1] += start[k];
+	for (i = 0; i < p->nr; i++)
+		sorted[start[p->ops[i].kind]++] = p->ops[i];
+	free(p->ops);
+	p->ops = sorted;
+	p->cap = p->nr;
+	return 0;
+}
+
+/* Fill in the ioctl arguments, allocating ids for new slots. */
+static int plan_regions(struct kvmhold_vm *vm, struct plan *p)
+{
+	struct slot_ids *ids = &vm->slots.ids;
+	uint32_t max = vm->slots.max_slots;
+	size_t i;
+
+	for (i = 0; i < p->nr; i++) {
+		struct plan_op *op = &p->ops[i];
+		struct slot *b = op->base, *e = op->entry;
+		uint32_t id;
+
+		switch (op->kind) {
+		case OP_DELETE:
+			op->apply = region_of(b->id, b->flags, slot_gpa(b), 0, b->hva);
+			op->undo = region_of(b->id, b->flags, slot_gpa(b), b->size, b->hva);
+			/* Deletes come first, so a new slot may reuse the id. */
+			slot_id_free(ids, max, b->id);
+			break;
+		case OP_MOVE:
+			op->apply = region_of(b->id, b->flags, slot_gpa(e), b->size, b->hva);
+			op->undo = region_of(b->id, b->flags, slot_gpa(b), b->size, b->hva);
+			break;
+		case OP_FLAGS:
+			op->apply = region_of(b->id, e->flags, slot_gpa(b), b->size, b->hva);
+			op->undo = region_of(b->id, b->flags, slot_gpa(b), b->size, b->hva);
+			break;
+		case OP_CREATE:
+			id = slot_id_alloc(ids, max);
+			if (id == SLOT_ID_NONE)
+				return -ENOSPC;
+			e->id = id;
+			op->apply = region_of(id, e->flags, slot_gpa(e), e->size, e->hva);
+			op->undo = region_of(id, e->flags, slot_gpa(e), 0, e->hva);
+			break;
+		default:
+			break;
+		}
+	}
+	return 0;
+}
+
+static int plan_build(struct kvmhold_txn *txn, struct plan *p)
+{
+	struct avl_node *n;
+	struct slot *b, *e;
+	size_t i;
+	int r = 0;
+
+	for (n = avl_first(&txn->added); n && !r; n = avl_next(n)) {
+		e = slot_of(n);
+		e->origin = b = match_base(txn, e);
+		if (!b) {
+			r = plan_add(p, OP_CREATE, NULL, e);
+			continue;
+		}
+		b->claimed = true;
+		if (b->flags != e->flags && ((b->flags ^ e->flags) & ~KVMHOLD_MEM_LOG_DIRTY)) {
+			/* KVM cannot change READONLY in place. */
+			e->origin = NULL;
+			b->claimed = false;
+			r = plan_add(p, OP_CREATE, NULL, e);
+		} else if (slot_gpa(b) != slot_gpa(e)) {
+			if (b->flags == e->flags)
+				r = plan_add(p, OP_MOVE, b, e);
+			else {
+				e->origin = NULL;
+				b->claimed = false;
+				r = plan_add(p, OP_CREATE, NULL, e);
+			}
+		} else if (b->flags != e->flags) {
+			r = plan_add(p, OP_FLAGS, b, e);
+		}
+	}
+	/* Moves that would land on a slot still in place become delete + create. */
+	for (i = 0; i < p->nr && !r; i++) {
+		struct plan_op *op = &p->ops[i];
+
+		if (op->kind == OP_MOVE && move_blocked(txn, op->base, op->entry)) {
+			op->base->claimed = false;
+			op->entry->origin = NULL;
+			op->kind = OP_CREATE;
+			op->base = NULL;
+		}
+	}
+	for (b = txn->removed; b && !r; b = b->next_removed)
+		if (!b->claimed)
+			r = plan_add(p, OP_DELETE, b, NULL);
+	if (!r)
+		r = plan_order(p);
+	if (!r)
+		r = plan_regions(txn->vm, p);
+	for (i = 0; i < p->nr; i++) {
+		struct plan_op *op = &p->ops[i];
+
+		if (op->kind == OP_MOVE ||
+		    (op->kind == OP_DELETE && (p->nr > 1 || (op->base->flags & KVMHOLD_MEM_LOG_DIRTY))) ||
+		    (op->kind == OP_FLAGS && (op->base->flags & ~op->entry->flags & KVMHOLD_MEM_LOG_DIRTY)))
+			p->needs_hold = true;
+	}
+	if (kvmhold_test_breakage & BREAK_TXN_HOLD)
+		p->needs_hold = false;
+	return r;
+}
+
+static int memslot_ioctl(struct kvmhold_vm *vm, struct kvm_userspace_memory_region *region)
+{
+	return ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, region) < 0 ? -errno : 0;
+}
+
+/* Issue the plan; on failure undo what was done, in reverse.  Counts the ioctls. */
+static int plan_apply(struct kvmhold_vm *vm, struct plan *p, unsigned *issued, unsigned *undo_failures)
+{
+	size_t i;
+	int r = 0;
+
+	for (i = 0; i < p->nr; i++) {
+		if (kvmhold_test_fail_ioctl && i + 1 == kvmhold_test_fail_ioctl)
+			r = -EIO;      /* test-only fault injection */
+		else
+			r = memslot_ioctl(vm, &p->ops[i].apply);
+		if (r)
+			break;
+		(*issued)++;
+	}
+	if (!r)
+		return 0;
+	while (i-- > 0) {
+		(*issued)++;
+		if (memslot_ioctl(vm, &p->ops[i].undo))
+			(*undo_failures)++;
+	}
+	return r;
+}
+
+/* After a successful apply: make the base table the new layout. */
+static void table_update(struct kvmhold_txn *txn, struct plan *p)
+{
+	struct slot_table *st = &txn->vm->slots;
+	struct avl_node *n;
+	struct slot *b;
+	size_t i;
+
+	/* Kept base entries lose the transaction's marks; the others are deleted below. */
+	for (b = txn->removed; b; b = b->next_removed)
+		if (b->claimed)
+			b->txn_removed = b->claimed = false;
+	pthread_rwlock_wrlock(&st->lock);
+	for (i = 0; i < p->nr; i++) {
+		struct plan_op *op = &p->ops[i];
+
+		if (op->kind == OP_DELETE) {
+			avl_remove(&st->tree, &op->base->node);
+			free(op->base);
+		} else if (op->kind == OP_MOVE) {
+			avl_remove(&st->tree, &op->base->node);
+			op->base->node.key = slot_gpa(op->entry);
+			avl_insert(&st->tree, &op->base->node);
+		} else if (op->kind == OP_FLAGS) {
+			op->base->flags = op->entry->flags;
+		}
+	}
+	/* Overlay entries: new ones move into the table, kept ones go away. */
+	while ((n = txn->added.root)) {
+		struct slot *e = slot_of(n);
+
+		avl_remove(&txn->added, n);
+		if (e->id != SLOT_ID_NONE && !e->origin) {
+			e->in_txn = false;
+			avl_insert(&st->tree, &e->node);
+		} else {
+			free(e);
+		}
+	}
+	pthread_rwlock_unlock(&st->lock);
+	txn->removed = NULL;
+	txn->nr_removed = 0;
+}
+
+KVMHOLD_API int kvmhold_txn_commit(struct kvmhold_txn *txn)
+{
+	struct kvmhold_vm *vm;
+	struct slot_ids ids_before;
+	struct plan p = { 0 };
+	unsigned issued = 0, undo_failures = 0;
+	bool held = false, gated = false;
+	int r;
+
+	if (!txn)
+		return -EINVAL;
+	if (!registry_has(txn))
+		return -EBADF;
+	vm = txn->vm;
+	ids_before = vm->slots.ids;   /* planning allocates ids; a failure gives them back */
+	r = plan_build(txn, &p);
+	if (!r && p.nr) {
+		/*
+		 * A plan that needs no hold still goes through the gate: it
+		 * waits while somebody else holds the VM.
+		 */
+		if (p.needs_hold) {
+			r = kvmhold_hold(vm, txn->timeout_ms);
+			held = !r;
+		} else {
+			r = gate_enter(vm, NULL);
+			gated = !r;
+		}
+	}
+	if (!r)
+		r = plan_apply(vm, &p, &issued, &undo_failures);
+	if (!r) {
+		table_update(txn, &p);
+	} else {
+		vm->slots.ids = ids_before;
+		txn_discard(txn);
+	}
+	if (held)
+		kvmhold_release(vm);
+	if (gated)
+		gate_leave(vm, NULL);
+
+	pthread_mutex_lock(&vm->lock);
+	vm->stats.txn_ioctls += issued;
+	vm->stats.txn_undo_failures += undo_failures;
+	if (r) {
+		vm->stats.txn_rollbacks += issued > 0;
+	} else {
+		vm->stats.txn_commits++;
+		vm->stats.txn_held_commits += held;
+		vm->stats.last_txn_ioctls = issued;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	free(p.ops);
+	txn_free(txn);
+	return r;
+}
