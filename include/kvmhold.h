@@ -108,11 +108,11 @@ struct kvmhold_stats {
 	uint64_t signals_sent;    /* kick signals sent to vCPU threads */
 	uint64_t hold_timeouts;   /* kvmhold_hold() calls that gave -ETIMEDOUT */
 	uint64_t gate_waits;      /* entries (vCPU or gated call) that waited for a release */
-	uint64_t last_hold_ns;    /* duration of the last hold that stopped the VM */
-	uint64_t max_hold_ns;     /* longest such duration */
+	uint64_t last_hold_ns;    /* time the last stopping hold took to stop the VM */
+	uint64_t max_hold_ns;     /* longest such time */
 	uint32_t hold_count;      /* holds in force now */
 	uint32_t nr_vcpus;        /* vCPUs known to the library */
-	uint32_t inside_now;      /* threads inside gated regions now */
+	uint32_t inside_now;      /* entries into gated regions now (nested ones count) */
 	uint32_t timeout_vcpus;   /* last -ETIMEDOUT: vCPUs still inside */
 	uint32_t timeout_others;  /* last -ETIMEDOUT: other threads still inside */
 	uint32_t stopping;        /* 1 while a hold is waiting for everybody to leave */

@@ -45,7 +45,7 @@ static const struct ioctl_rule ioctl_rules[] = {
 	{ KVM_SET_IRQCHIP, false, "interrupt controller state only" },
 	{ KVM_IRQ_LINE, false, "raises an interrupt line" },
 	{ KVM_IRQ_LINE_STATUS, false, "raises an interrupt line" },
-	{ KVM_SIGNAL_MSI, false, "injects an MSI; no guest memory on x86 without Xen" },
+	{ KVM_SIGNAL_MSI, true, "with Xen event channels, writes guest memory" },
 	{ KVM_SET_GSI_ROUTING, false, "interrupt routing table" },
 	{ KVM_IRQFD, false, "binds an eventfd to an interrupt" },
 	{ KVM_IOEVENTFD, false, "binds an eventfd to an I/O address, not to memory" },

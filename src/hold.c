@@ -80,13 +80,6 @@ void hold_fini(struct kvmhold_vm *vm)
 	free(vm->stragglers);
 }
 
-bool thread_holds(const struct kvmhold_vm *vm)
-{
-	struct thread_vm_state *ts = thread_state_get(vm, false);
-
-	return ts && ts->holds;
-}
-
 /* E1 + E2 of the handshake.  Returns false if a hold is pending. */
 static bool announce(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
 {
@@ -152,7 +145,7 @@ int gate_enter(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
 
 	if (!ts)
 		return -ENOMEM;
-	if (ts->holds || ts->sections) {
+	if (thread_state_holds(ts, vm) || ts->sections) {
 		if (vcpu)
 			atomic_fetch_add(&vcpu->inside, 1);
 		atomic_fetch_add(&vm->active, 1);
@@ -293,6 +286,7 @@ static void record_stragglers(struct kvmhold_vm *vm, unsigned target)
 static void resume_all(struct kvmhold_vm *vm)
 {
 	vm->state = HOLD_IDLE;
+	atomic_store(&vm->held_epoch, 0);
 	atomic_store(&vm->pending, false);
 	pthread_cond_broadcast(&vm->released);
 	pthread_cond_broadcast(&vm->kick_done);
@@ -321,6 +315,7 @@ static int stop_vm(struct kvmhold_vm *vm, unsigned target, const struct timespec
 	}
 	took = now_ns() - start;
 	vm->state = HOLD_HELD;
+	atomic_store(&vm->held_epoch, ++vm->epochs);
 	vm->stats.kicking_holds++;
 	vm->stats.last_hold_ns = took;
 	if (took > vm->stats.max_hold_ns)
@@ -350,6 +345,11 @@ KVMHOLD_API int kvmhold_hold(struct kvmhold_vm *vm, int timeout_ms)
 	pthread_mutex_lock(&vm->lock);
 	/* Serialization: one stop at a time, and only from IDLE. */
 	while (vm->state == HOLD_KICKING) {
+		/* That stop waits for our sections to end: do not wait for it. */
+		if (ts->sections) {
+			r = -EDEADLK;
+			goto out;
+		}
 		if (wait_until(vm, &vm->kick_done, timeout_ms >= 0 ? &deadline : NULL) == ETIMEDOUT &&
 		    vm->state == HOLD_KICKING) {
 			vm->stats.hold_timeouts++;
@@ -362,6 +362,8 @@ KVMHOLD_API int kvmhold_hold(struct kvmhold_vm *vm, int timeout_ms)
 	if (!r) {
 		vm->hold_count++;
 		vm->stats.holds++;
+		if (!thread_state_holds(ts, vm))
+			ts->hold_epoch = atomic_load(&vm->held_epoch);
 		ts->holds++;
 	}
 out:
@@ -388,10 +390,9 @@ KVMHOLD_API int kvmhold_release(struct kvmhold_vm *vm)
 	 * thread's own count drops if it has one.
 	 */
 	ts = thread_state_get(vm, false);
-	if (ts && ts->holds) {
+	if (ts && thread_state_holds(ts, vm))
 		ts->holds--;
-		thread_state_put(ts);
-	}
+	thread_state_put(ts);
 	vm->stats.releases++;
 	/*
 	 * The last release finishes under vm->lock, so a later holder, which

@@ -76,6 +76,13 @@ struct kvmhold_vm {
 	/* Under lock. */
 	enum hold_state state;
 	unsigned hold_count;
+	uint64_t epochs;               /* how many times the VM was stopped */
+	/*
+	 * Non-zero while held: a number unique to this stop.  A thread's
+	 * record of its own holds counts only if it names the current stop;
+	 * holds are not owned, and another thread may have released them.
+	 */
+	_Atomic uint64_t held_epoch;
 	struct kvmhold_vcpu *vcpus;
 	unsigned nr_vcpus;
 
@@ -104,16 +111,19 @@ bool registry_has(const void *handle);
 
 /* kick_signal.c */
 int kick_signal_install(int sig);
+bool kick_signal_usable(int sig);
 unsigned kick_signal_seen(void);
 
 /* thread_state.c: what the calling thread has taken on a VM. */
 struct thread_vm_state {
 	uint64_t vm_uid;     /* 0: free entry */
+	uint64_t hold_epoch; /* vm->held_epoch when this thread's holds were taken */
 	unsigned holds;      /* holds this thread took and has not released */
 	unsigned sections;   /* gated regions this thread is inside */
 };
 struct thread_vm_state *thread_state_get(const struct kvmhold_vm *vm, bool create);
 void thread_state_put(struct thread_vm_state *ts);
+bool thread_state_holds(struct thread_vm_state *ts, const struct kvmhold_vm *vm);
 
 /* hold.c: the gate every consumer of memslots goes through. */
 int gate_enter(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu);
@@ -123,7 +133,6 @@ void gate_leave_run(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu);
 void vcpu_force_exit(struct kvmhold_vcpu *vcpu);
 int hold_init(struct kvmhold_vm *vm);
 void hold_fini(struct kvmhold_vm *vm);
-bool thread_holds(const struct kvmhold_vm *vm);
 
 /* vcpu.c */
 void vcpu_free(struct kvmhold_vcpu *vcpu);

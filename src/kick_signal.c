@@ -4,7 +4,7 @@
  * KVM_RUN return with -EINTR; the handler itself does almost nothing.  The
  * library installs it once per process for each signal VMs use, and refuses
  * a signal the VMM already handles itself (-EBUSY): it never replaces
- * another handler.  SA_RESTART keeps a late kick from failing the VMM's own
+ * another handler or an ignored signal.  SA_RESTART keeps a late kick from failing the VMM's own
  * system calls on a vCPU thread that has already left KVM_RUN.
  */
 #include <errno.h>
@@ -31,7 +31,7 @@ unsigned kick_signal_seen(void)
 	return (unsigned)kicks_seen;
 }
 
-static bool usable_signal(int sig)
+bool kick_signal_usable(int sig)
 {
 	return sig == SIGUSR1 || sig == SIGUSR2 || (sig >= SIGRTMIN && sig <= SIGRTMAX);
 }
@@ -42,16 +42,15 @@ int kick_signal_install(int sig)
 	struct sigaction old, sa;
 	int r = 0;
 
-	if (!usable_signal(sig))
+	if (!kick_signal_usable(sig))
 		return -EINVAL;
 	pthread_mutex_lock(&install_lock);
 	if (sigaction(sig, NULL, &old)) {
 		r = -errno;
 	} else if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler == on_kick) {
 		r = 0;  /* another VM installed it already */
-	} else if ((old.sa_flags & SA_SIGINFO) ||
-		   (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN)) {
-		r = -EBUSY;
+	} else if ((old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL) {
+		r = -EBUSY;   /* the VMM handles or ignores it: not ours to take */
 	} else {
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_handler = on_kick;

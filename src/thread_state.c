@@ -10,7 +10,7 @@
 #include "internal.h"
 
 /* A thread rarely works on more than one or two VMs at once. */
-#define MAX_THREAD_VMS 8
+#define MAX_THREAD_VMS 16
 
 static _Thread_local struct thread_vm_state thread_vms[MAX_THREAD_VMS];
 
@@ -29,6 +29,18 @@ struct thread_vm_state *thread_state_get(const struct kvmhold_vm *vm, bool creat
 		return NULL;
 	free_slot->vm_uid = vm->uid;
 	return free_slot;
+}
+
+/*
+ * Does this thread hold the VM?  Its count is forgotten once the stop it
+ * was taken in has ended: another thread may have released those holds
+ * (holds are counted, not owned).
+ */
+bool thread_state_holds(struct thread_vm_state *ts, const struct kvmhold_vm *vm)
+{
+	if (ts->holds && ts->hold_epoch != atomic_load(&vm->held_epoch))
+		ts->holds = 0;
+	return ts->holds;
 }
 
 /* Frees the entry once the thread has nothing left on that VM. */

@@ -199,7 +199,7 @@ KVMHOLD_API int kvmhold_vcpu_run(struct kvmhold_vcpu *vcpu)
 	 * would wait for itself at the next hold: refuse instead of hanging.
 	 */
 	ts = thread_state_get(vm, false);
-	if (ts && (ts->holds || ts->sections))
+	if (ts && (thread_state_holds(ts, vm) || ts->sections))
 		return -EDEADLK;
 	tid = gettid();
 	for (;;) {

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -39,11 +40,27 @@ defaults:
 	dst->size = sizeof(*dst);
 	if (!dst->kick_signal)
 		dst->kick_signal = SIGRTMIN + DEFAULT_KICK_OFFSET;
+	if (!kick_signal_usable(dst->kick_signal))
+		return -EINVAL;
 	if (dst->flags)
 		return -EINVAL;   /* no flags are defined yet */
 	if (dst->dirty_ring_bytes)
 		return -EOPNOTSUPP;   /* the dirty ring is not implemented yet */
 	return 0;
+}
+
+/* KVM names a VM's anon inode "kvm-vm"; /dev/kvm itself is not one. */
+static bool fd_is_kvm_vm(int fd)
+{
+	char path[64], target[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = '\0';
+	return strcmp(target, "anon_inode:kvm-vm") == 0;
 }
 
 static int open_kvm(void)
@@ -54,7 +71,7 @@ static int open_kvm(void)
 		return -errno;
 	if (ioctl(fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
 		close(fd);
-		return -ENOTSUP;
+		return -EPROTO;
 	}
 	return fd;
 }
@@ -75,9 +92,6 @@ static int vm_setup(struct kvmhold_vm *vm, const struct kvmhold_vm_opts *opts)
 
 	vm->opts = *opts;
 	vm->kick_signal = vm->opts.kick_signal;
-	r = kick_signal_install(vm->kick_signal);
-	if (r)
-		return r;
 	kvm_fd = open_kvm();
 	if (kvm_fd < 0)
 		return kvm_fd;
@@ -116,7 +130,10 @@ static int vm_new(int fd, bool owns_fd, const struct kvmhold_vm_opts *opts, stru
 		free(vm);
 		return r;
 	}
-	r = registry_add(vm);
+	/* Last, so that a failed create leaves the process's signals alone. */
+	r = kick_signal_install(vm->kick_signal);
+	if (!r)
+		r = registry_add(vm);
 	if (r) {
 		hold_fini(vm);
 		vm_teardown(vm);
@@ -163,8 +180,7 @@ KVMHOLD_API int kvmhold_vm_adopt(int vm_fd, const struct kvmhold_vm_opts *opts, 
 		return r;
 	if (fcntl(vm_fd, F_GETFD) < 0)
 		return -EBADF;
-	/* Only a KVM VM fd answers KVM_CHECK_EXTENSION(KVM_CAP_USER_MEMORY). */
-	if (ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY) <= 0)
+	if (!fd_is_kvm_vm(vm_fd))
 		return -ENOTTY;
 	return vm_new(vm_fd, false, &checked, vm);
 }

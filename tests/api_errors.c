@@ -85,6 +85,9 @@ static void test_bad_options(void)
 	o.kick_signal = SIGUSR2;
 	CHECK_RET(kvmhold_vm_create(&o, &vm), -EBUSY);
 	CHECK(signal(SIGUSR2, SIG_DFL) == on_usr2, "the VMM's handler was replaced");
+	signal(SIGUSR2, SIG_IGN);     /* nor one it ignores */
+	CHECK_RET(kvmhold_vm_create(&o, &vm), -EBUSY);
+	CHECK(signal(SIGUSR2, SIG_DFL) == SIG_IGN, "the VMM's SIG_IGN was replaced");
 	printf("bad options: -EINVAL / -E2BIG / -EOPNOTSUPP / -EBUSY\n");
 }
 
@@ -154,6 +157,7 @@ static void test_adopt(void)
 	CHECK(vm_fd >= 0, "KVM_CREATE_VM");
 	vcpu_fd = ioctl(vm_fd, KVM_CREATE_VCPU, 5);
 	CHECK(vcpu_fd >= 0, "KVM_CREATE_VCPU");
+	CHECK_RET(kvmhold_vm_adopt(kvm_fd, NULL, &vm), -ENOTTY);  /* /dev/kvm is no VM */
 	CHECK_OK(kvmhold_vm_adopt(vm_fd, NULL, &vm));
 	CHECK_RET(kvmhold_vm_fd(vm), vm_fd);
 	CHECK_RET(kvmhold_vcpu_adopt(vm, kvm_fd, &vcpu), -ENOTTY); /* not a vCPU */

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "test_hooks.h"
+
 #define CHECK(cond, ...)                                                        \
 	do {                                                                    \
 		if (!(cond)) {                                                  \
@@ -37,6 +39,31 @@
 	} while (0)
 
 #define CHECK_OK(expr) CHECK_RET(expr, 0)
+
+/*
+ * Proving a test can fail: KVMHOLD_TEST_BREAK=name[,name...] disables the
+ * named mechanism in the library (src/test_hooks.h), and the test must
+ * then fail.  tests/prove.sh runs each test that way.
+ */
+static inline void test_apply_breakage(void)
+{
+	static const struct { const char *name; unsigned bit; } names[] = {
+		{ "immediate-exit", BREAK_IMMEDIATE_EXIT },
+		{ "kick-signal", BREAK_KICK_SIGNAL },
+		{ "entry-check", BREAK_ENTRY_CHECK },
+		{ "txn-hold", BREAK_TXN_HOLD },
+	};
+	const char *env = getenv("KVMHOLD_TEST_BREAK");
+	unsigned i;
+
+	if (!env)
+		return;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strstr(env, names[i].name)) {
+			kvmhold_test_breakage |= names[i].bit;
+			printf("test switch: %s disabled\n", names[i].name);
+		}
+}
 
 static inline void skip(const char *why)
 {

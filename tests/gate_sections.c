@@ -286,6 +286,91 @@ static void test_counted_across_threads(void)
 	printf("holds from two threads: the VM resumes at the last release\n");
 }
 
+static void *do_release(struct worker *w)
+{
+	w->result = kvmhold_release(vm);
+	atomic_store(&w->step, 1);
+	return NULL;
+}
+
+/* Hold until somebody parks at the gate, then release. */
+static void *do_hold_until_parked(struct worker *w)
+{
+	uint64_t before;
+
+	w->result = kvmhold_hold(vm, -1);
+	before = gate_waits();
+	atomic_store(&w->step, 1);
+	if (!w->result) {
+		wait_for_gate_waits(before);
+		w->result = kvmhold_release(vm);
+	}
+	return NULL;
+}
+
+/*
+ * Holds are counted, not owned: released by another thread, a hold no
+ * longer lets its taker through the gate under somebody else's hold.
+ */
+static void test_released_elsewhere(void)
+{
+	struct worker releaser, holder;
+	uint64_t before;
+
+	CHECK_OK(kvmhold_hold(vm, -1));
+	start(&releaser, do_release);
+	pthread_join(releaser.thread, NULL);
+	CHECK_OK(releaser.result);
+	CHECK_RET(kvmhold_is_held(vm), 0);
+
+	start(&holder, do_hold_until_parked);
+	wait_step(&holder, 1);
+	CHECK_OK(holder.result);
+	before = gate_waits();
+	/* Must park until the other thread's release (it releases once we park). */
+	CHECK_OK(kvmhold_mem_begin(vm));
+	CHECK(gate_waits() > before, "a stale hold let this thread through the gate");
+	CHECK_OK(kvmhold_mem_end(vm));
+	pthread_join(holder.thread, NULL);
+	CHECK_OK(holder.result);
+	printf("a hold released by another thread no longer lets its taker through\n");
+}
+
+static void *do_plain_hold(struct worker *w)
+{
+	w->result = kvmhold_hold(vm, -1);
+	atomic_store(&w->step, 1);
+	if (!w->result)
+		w->result = kvmhold_release(vm);
+	return NULL;
+}
+
+/* A hold asked for inside a section while another hold is stopping the VM. */
+static void test_hold_inside_section_deadlock(void)
+{
+	struct worker h;
+	time_t end = time(NULL) + 20;
+
+	CHECK_OK(kvmhold_mem_begin(vm));
+	start(&h, do_plain_hold);           /* waits for our section */
+	for (;;) {
+		struct kvmhold_stats st;
+
+		CHECK_OK(kvmhold_stats_get(vm, &st, sizeof(st)));
+		if (st.stopping)
+			break;
+		CHECK(time(NULL) < end, "holder did not start");
+		sched_yield();
+	}
+	/* Waiting for that stop would never end: it waits for us. */
+	CHECK_RET(kvmhold_hold(vm, -1), -EDEADLK);
+	CHECK(atomic_load(&h.step) == 0, "hold granted while a section was open");
+	CHECK_OK(kvmhold_mem_end(vm));
+	pthread_join(h.thread, NULL);
+	CHECK_OK(h.result);
+	printf("hold inside a section while another hold stops the VM: -EDEADLK\n");
+}
+
 int main(void)
 {
 	CHECK_OK(kvmhold_vm_create(NULL, &vm));
@@ -295,6 +380,8 @@ int main(void)
 	test_nested_sections();
 	test_holder_passes();
 	test_counted_across_threads();
+	test_released_elsewhere();
+	test_hold_inside_section_deadlock();
 	kvmhold_vm_destroy(vm);
 	return 0;
 }
