@@ -112,7 +112,8 @@ struct kvmhold_stats {
 	uint64_t max_hold_ns;     /* longest such time */
 	uint32_t hold_count;      /* holds in force now */
 	uint32_t nr_vcpus;        /* vCPUs known to the library */
-	uint32_t inside_now;      /* entries into gated regions now (nested ones count) */
+	uint32_t inside_now;      /* entries into gated regions now (nested ones and
+				     ones about to back off from a hold count too) */
 	uint32_t timeout_vcpus;   /* last -ETIMEDOUT: vCPUs still inside */
 	uint32_t timeout_others;  /* last -ETIMEDOUT: other threads still inside */
 	uint32_t stopping;        /* 1 while a hold is waiting for everybody to leave */

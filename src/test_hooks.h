@@ -24,4 +24,10 @@ extern unsigned kvmhold_test_breakage;
 /* If k > 0: the k-th ioctl of every commit fails with -EIO (not issued). */
 extern unsigned kvmhold_test_fail_ioctl;
 
+/*
+ * Busy-wait this long between a vCPU's last check for a hold and KVM_RUN:
+ * widens the lost-kick window so a test can hit it every time.
+ */
+extern unsigned kvmhold_test_entry_delay_ns;
+
 #endif

@@ -15,6 +15,9 @@
 #include <linux/kvm.h>
 
 #include "internal.h"
+#include "test_hooks.h"
+
+unsigned kvmhold_test_entry_delay_ns;
 
 /*
  * KVM names a vCPU's anon inode "kvm-vcpu:<id>", which is how an adopted
@@ -210,6 +213,12 @@ KVMHOLD_API int kvmhold_vcpu_run(struct kvmhold_vcpu *vcpu)
 		if (atomic_exchange(&vcpu->kick_requested, false)) {
 			gate_leave_run(vm, vcpu);
 			return -EINTR;
+		}
+		if (kvmhold_test_entry_delay_ns) {
+			uint64_t until = now_ns() + kvmhold_test_entry_delay_ns;
+
+			while (now_ns() < until)
+				;
 		}
 		r = ioctl(vcpu->fd, KVM_RUN, 0);
 		err = r < 0 ? errno : 0;

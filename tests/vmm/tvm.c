@@ -360,6 +360,14 @@ static bool vcpu_running(struct tvm *t, unsigned i)
 	       TVM_VCPU_RUNNING;
 }
 
+/* Running, or not started yet (a test's own thread may not have begun). */
+static bool vcpu_may_run(struct tvm *t, unsigned i)
+{
+	int st = __atomic_load_n(&t->vcpus[i].state, __ATOMIC_ACQUIRE);
+
+	return st == TVM_VCPU_RUNNING || st == TVM_VCPU_IDLE;
+}
+
 static unsigned kick_running(struct tvm *t)
 {
 	unsigned i, n = 0;
@@ -571,7 +579,7 @@ int tvm_wait_counter_reaches(struct tvm *t, unsigned idx, uint64_t value,
 		return -EINVAL;
 	for (;;) {
 		/* Read the state first: a final counter value still counts. */
-		bool running = vcpu_running(t, idx);
+		bool running = vcpu_may_run(t, idx);
 
 		if (tvm_counter(t, idx) >= value)
 			return 0;

@@ -1,0 +1,34 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# Proves the tests can fail: runs each test with the library mechanism it
+# checks switched off (KVMHOLD_TEST_BREAK, see src/test_hooks.h) and expects
+# it to FAIL.  A test that still passes with its mechanism off proves
+# nothing, and this script then fails.
+#
+# usage: prove.sh DIR      environment: TEST_TIMEOUT (seconds per run, 120)
+
+dir=$1
+timeout_s=${TEST_TIMEOUT:-120}
+proved=0 unproved=0
+
+while read -r name switch; do
+	[ -n "$name" ] || continue
+	if KVMHOLD_TEST_BREAK=$switch timeout -k 5 "$timeout_s" "$dir/$name" > /dev/null 2>&1; then
+		printf 'NOT PROVED  %-20s still passes with %s off\n' "$name" "$switch"
+		unproved=$((unproved + 1))
+	else
+		printf 'proved      %-20s fails with %s off\n' "$name" "$switch"
+		proved=$((proved + 1))
+	fi
+done <<EOF
+hold_freeze       entry-check
+hold_race         immediate-exit
+hold_race         kick-signal
+hold_concurrent   entry-check
+hold_vcpu_thread  entry-check
+hold_halted       kick-signal
+EOF
+
+echo "$proved proved, $unproved not proved"
+[ "$unproved" -eq 0 ]
