@@ -2,7 +2,8 @@
 /*
  * Test-only switches that disable one mechanism of the library, so a test
  * can prove it fails without it.  Tests link the static library and set
- * kvmhold_test_breakage; nothing else may touch it.  Not part of the ABI:
+ * these (with __atomic_store_n if threads are running; the library reads
+ * them relaxed); nothing else may touch them.  Not part of the ABI:
  * the symbol is hidden in libkvmhold.so.
  */
 #ifndef KVMHOLD_TEST_HOOKS_H

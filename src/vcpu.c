@@ -189,7 +189,7 @@ KVMHOLD_API int kvmhold_vcpu_run(struct kvmhold_vcpu *vcpu)
 {
 	struct kvmhold_vm *vm;
 	struct thread_vm_state *ts;
-	unsigned kicks_before;
+	unsigned kicks_before, delay_ns;
 	int tid, r, err;
 
 	if (!vcpu)
@@ -214,8 +214,9 @@ KVMHOLD_API int kvmhold_vcpu_run(struct kvmhold_vcpu *vcpu)
 			gate_leave_run(vm, vcpu);
 			return -EINTR;
 		}
-		if (kvmhold_test_entry_delay_ns) {
-			uint64_t until = now_ns() + kvmhold_test_entry_delay_ns;
+		delay_ns = __atomic_load_n(&kvmhold_test_entry_delay_ns, __ATOMIC_RELAXED);
+		if (delay_ns) {
+			uint64_t until = now_ns() + delay_ns;
 
 			while (now_ns() < until)
 				;

@@ -83,9 +83,9 @@ int main(void)
 	 * The window between a vCPU's last check and KVM_RUN is a few hundred
 	 * nanoseconds; widened to 30 us, most holds land in it.
 	 */
-	kvmhold_test_entry_delay_ns = 30000;
+	__atomic_store_n(&kvmhold_test_entry_delay_ns, 30000, __ATOMIC_RELAXED);
 	race(t, 2000, 160, "window widened to 30 us");
-	kvmhold_test_entry_delay_ns = 0;
+	__atomic_store_n(&kvmhold_test_entry_delay_ns, 0, __ATOMIC_RELAXED);
 	CHECK_ALL_MOVE(t);
 	finish_tvm(t);
 	return 0;

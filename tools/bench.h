@@ -1,0 +1,442 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kvmhold-bench: declarations shared by the tool's files.
+ *
+ *   bench_main.c          options, dispatch, --help
+ *   bench_sys.c           clocks, futexes, signals, the progress line
+ *   bench_stats.c         samples and percentiles
+ *   bench_machine.c       the machine description
+ *   bench_vm.c            a tvm plus the benchmark's own raw KVM_RUN loops
+ *   bench_floor.c         the signal-to-EINTR floor
+ *   bench_layout.c        the memslot operations, as raw ioctls and as kvmhold_txn_*
+ *   bench_hold.c          `hold`: kvmhold_hold() latency
+ *   bench_txn.c           `txn`: kvmhold_txn_commit() latency
+ *   bench_compare.c       `compare`: the strategies side by side
+ *   bench_strategies.c    the strategy table; naive, ideal, kvmhold
+ *   bench_pause_qemu.c    QEMU's accel-blocker, re-implemented
+ *   bench_pause_kvmtool.c kvmtool's pause (park in the signal handler)
+ *   bench_pause_ch.c      cloud-hypervisor's pause (signal, re-sent every 10 ms)
+ *   bench_report.c        the report: text tables
+ *   bench_report_json.c   the report: JSON (schema in tools/README.md)
+ *   bench_report_html.c   the report: one self-contained HTML page
+ *
+ * Times are nanoseconds (uint64_t) everywhere inside; the reports convert.
+ */
+#ifndef KVMHOLD_BENCH_H
+#define KVMHOLD_BENCH_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <linux/kvm.h>
+
+#include "kvmhold.h"
+#include "tvm.h"
+
+#define BENCH_SCHEMA_VERSION 1
+#define BENCH_MAX_LIST       16      /* entries of --vcpus, --slots */
+
+/* ---- bench_sys.c ------------------------------------------------------- */
+
+uint64_t bench_now_ns(void);
+void bench_sleep_ns(uint64_t ns);
+void bench_sleep_until(uint64_t when);
+/* 0 when woken (or *addr != val), -ETIMEDOUT, -EINTR.  timeout_ns 0: forever. */
+int bench_futex_wait(uint32_t *addr, uint32_t val, uint64_t timeout_ns);
+void bench_futex_wake(uint32_t *addr, int nr);
+int bench_gettid(void);
+int bench_tgkill(int tid, int sig);
+/* sigaction() with an empty mask; fails if the signal already has a handler. */
+int bench_install_handler(int sig, void (*fn)(int), int flags);
+void bench_restore_handler(int sig);
+/* An empty handler, for signals whose only job is to interrupt KVM_RUN. */
+void bench_empty_handler(int sig);
+
+/* The progress line: on stderr, and only when stderr is a terminal. */
+__attribute__((format(printf, 1, 2)))
+void bench_progress(const char *fmt, ...);
+void bench_progress_done(void);
+/* An error message on stderr, prefixed "kvmhold-bench: ". */
+__attribute__((format(printf, 1, 2)))
+void bench_err(const char *fmt, ...);
+
+/* ---- bench_stats.c ----------------------------------------------------- */
+
+struct samples {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+#define STATS_QUANTILES 101          /* q[i] = the i-th percentile */
+
+struct stats {
+	size_t n;                    /* 0: nothing measured */
+	uint64_t min, p50, p90, p99, max;
+	double mean;
+	uint64_t q[STATS_QUANTILES];
+};
+
+int samples_add(struct samples *s, uint64_t ns);
+void samples_reset(struct samples *s);
+void samples_free(struct samples *s);
+/* Sorts s, then fills st (nearest-rank percentiles). */
+void stats_compute(struct stats *st, struct samples *s);
+/* a / b, or 0 when either is missing. */
+double bench_ratio(uint64_t a, uint64_t b);
+
+/* ---- bench_machine.c --------------------------------------------------- */
+
+struct machine_info {
+	char kernel[128];            /* uname -r */
+	char arch[32];               /* uname -m */
+	char backend[64];            /* kvm_pvm, kvm_intel, kvm_amd, or "" */
+	char cpu_model[160];
+	long cores;                  /* online CPUs */
+	bool hypervisor;             /* the "hypervisor" CPU flag: we are a guest */
+	int nr_memslots;             /* KVM_CAP_NR_MEMSLOTS */
+	int max_vcpus;               /* KVM_CAP_MAX_VCPUS */
+	char date[40];               /* UTC, ISO 8601 */
+};
+
+void machine_describe(struct machine_info *mi);
+
+/* ---- options ----------------------------------------------------------- */
+
+/* The memslot operations (bench_layout.c). */
+enum bop {
+	BOP_SPLIT, BOP_MERGE,        /* the walked slot: one <-> two halves */
+	BOP_GROW, BOP_SHRINK,        /* the walked slot: P <-> 2P pages, in place */
+	BOP_MOVE, BOP_MOVE_BACK,     /* a 4-page slot the guest does not touch */
+	BOP_LOG_ON, BOP_LOG_OFF,     /* KVM_MEM_LOG_DIRTY_PAGES on the walked slot */
+	BOP_MAP, BOP_UNMAP,          /* a 4-page slot in free space */
+	BOP__COUNT
+};
+
+/* `compare --op`: which transactions run, and which of them are timed. */
+enum cmp_op { CMP_SPLIT, CMP_MERGE, CMP_GROW, CMP_SHRINK, CMP_MOVE, CMP_LOG, CMP_MIX, CMP__COUNT };
+
+enum section { SEC_COMPARE, SEC_HOLD, SEC_TXN, SEC__COUNT };
+
+struct bench_opts {
+	enum section sections[SEC__COUNT];  /* in the order given */
+	unsigned nr_sections;
+	unsigned vcpus[BENCH_MAX_LIST], nr_vcpus;
+	bool vcpus_given;
+	unsigned slots[BENCH_MAX_LIST], nr_slots;   /* extra memslots in the layout */
+	bool slots_given;
+	enum cmp_op op;
+	unsigned strategies;         /* bit per strategy index */
+	double rate;                 /* transactions per second, 0: as fast as possible */
+	uint64_t count;              /* transactions per strategy, 0: by duration */
+	double duration;             /* seconds per strategy */
+	bool duration_given;
+	unsigned rounds;             /* compare: rounds the time is split into */
+	unsigned samples;            /* hold, txn and floor samples */
+	bool samples_given;
+	unsigned pages;              /* walked pages of the test region */
+	const char *json_path, *html_path;
+	char cmdline[1024];
+};
+
+/* ---- bench_vm.c -------------------------------------------------------- */
+
+/*
+ * A tvm plus what the benchmark adds: its own raw KVM_RUN loop (for the
+ * strategies that are not kvmhold), per-vCPU counters that loop keeps, and
+ * the per-protocol hooks around KVM_RUN.
+ */
+struct bvm;
+struct bvcpu;
+
+struct vcpu_hooks {
+	/* On the vCPU thread, before each KVM_RUN (may park). */
+	void (*before_run)(struct bvcpu *v);
+	/* On the vCPU thread, right after KVM_RUN returned (r, errno). */
+	void (*after_run)(struct bvcpu *v, int r, int err);
+};
+
+struct bvcpu {
+	struct bvm *m;
+	unsigned idx;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_started;
+	int tid;                     /* atomic; 0 until the thread runs */
+	int state;                   /* atomic: enum tvm_vcpu_state */
+	uint64_t holes, mmio, eintr, exits; /* atomic, written by the thread */
+	uint32_t eintr_seq;          /* floor: futex word, bumped on each -EINTR */
+	uint32_t floor_go;           /* floor: futex word, 1 lets it back into KVM_RUN */
+	/* Protocol state, one word each, used by one protocol at a time. */
+	uint32_t in_ioctl;           /* qemu: inside KVM_RUN (or about to be) */
+	uint32_t ack_gen;            /* cloud-hypervisor: pause generation acked */
+} __attribute__((aligned(64)));
+
+struct bvm_opts {
+	unsigned vcpus;
+	enum tvm_guest_prog program;
+	unsigned walk_pages;         /* pages the walker touches (GUEST_PROG_WALK) */
+	unsigned region_pages;       /* host memory of the test region, >= walk_pages */
+};
+
+struct bvm {
+	struct tvm *t;
+	struct kvmhold_vm *vm;
+	int vm_fd;
+	unsigned n;
+	bool own_loops;              /* started with bvm_start_own() */
+	bool tvm_loops;              /* started with bvm_start_tvm() */
+	const struct vcpu_hooks *hooks;
+	void *proto;                 /* the protocol's state */
+	uint64_t test_gpa;
+	void *test_hva;
+	unsigned walk_pages, region_pages;
+	void *extra_hva;             /* the extra 1-page slots of --slots */
+	unsigned extra_nr;
+	struct bvcpu v[TVM_MAX_VCPUS];
+};
+
+int bvm_create(const struct bvm_opts *o, struct bvm **out);
+/* One thread per vCPU running the benchmark's raw loop with these hooks. */
+int bvm_start_own(struct bvm *m, const struct vcpu_hooks *hooks, void *proto);
+/* tvm's own threads (kvmhold_vcpu_run). */
+int bvm_start_tvm(struct bvm *m);
+/* Sets the guests' stop flag and joins every vCPU thread. */
+int bvm_stop(struct bvm *m);
+void bvm_destroy(struct bvm *m);
+
+/* Progress of vCPU i: counter plus walked pages (both only ever grow). */
+uint64_t bvm_progress(struct bvm *m, unsigned i);
+uint64_t bvm_pages(struct bvm *m);          /* walked pages, all vCPUs */
+uint64_t bvm_holes(struct bvm *m);          /* MMIO exits inside the test region */
+uint64_t bvm_mismatches(struct bvm *m);     /* walker mismatches, all vCPUs */
+int bvm_failures(struct bvm *m);            /* tvm's and the raw loop's */
+const char *bvm_failure(struct bvm *m);     /* the first one, or NULL */
+/* Until every vCPU's progress moved past what it was at the call. */
+int bvm_wait_all_moved(struct bvm *m, int timeout_ms);
+int bvm_wait_moved(struct bvm *m, unsigned i, int timeout_ms);
+/* Until every vCPU completed a whole walk pass (touched all its pages) after the call. */
+int bvm_wait_all_passes(struct bvm *m, int timeout_ms);
+int bvm_tid(struct bvm *m, unsigned i);
+/* Map the extra 1-page slots of --slots, with raw ioctls or one transaction. */
+int bvm_map_extra_raw(struct bvm *m, unsigned nr, uint32_t first_id);
+int bvm_map_extra_txn(struct bvm *m, unsigned nr);
+
+/* ---- bench_floor.c ----------------------------------------------------- */
+
+/* The floor signal (an empty handler of ours), never the library's. */
+int floor_signal(void);
+/*
+ * Adds nr samples to s, on a fresh VM of vcpus vCPUs running
+ * GUEST_PROG_COUNT in raw loops: all vCPUs signalled at once, timed until
+ * the last KVM_RUN returned -EINTR (vcpus = 1: one bare round trip).
+ * *resends counts samples lost to a signal that never came back.
+ */
+int floor_measure(unsigned vcpus, unsigned nr, struct samples *s, unsigned *resends);
+
+/* ---- bench_layout.c ---------------------------------------------------- */
+
+/*
+ * The test region, in pages from test_gpa (P = walked pages, even, >= 16):
+ *   W  gpa [0, P) (or [0, 2P) grown), hva 0: the walked slot, or two halves
+ *   M  gpa [2P, 2P+4) or [2P+8, 2P+12), hva 2P: the moved slot
+ *   U  gpa [3P, 3P+4), hva 3P: the mapped/unmapped slot
+ * so the host memory is 4P pages.  Raw slot ids (VMs whose only library
+ * slot is the system region, id 0): W 1, halves 2 and 3, M 4, U 5, extra
+ * slots from 16.
+ */
+#define RAW_ID_W       1u
+#define RAW_ID_LO      2u
+#define RAW_ID_HI      3u
+#define RAW_ID_M       4u
+#define RAW_ID_U       5u
+#define RAW_ID_EXTRA   16u
+#define SMALL_SLOT_PAGES 4u
+#define EXTRA_GPA      0x80000000ull      /* 2 GiB: the extra 1-page slots */
+
+enum mio_kind { MIO_DELETE, MIO_MOVE, MIO_FLAGS, MIO_CREATE };
+
+struct mslot_io {
+	enum mio_kind kind;
+	struct kvm_userspace_memory_region r;
+	uint64_t old_gpa;            /* MOVE: where the slot was */
+	uint64_t old_size;           /* DELETE: the size it had */
+	uint32_t old_flags;          /* DELETE, FLAGS: the flags it had */
+};
+
+#define RAW_TXN_MAX 16
+
+struct raw_txn {
+	struct mslot_io io[RAW_TXN_MAX];
+	unsigned n;
+};
+
+struct layout {
+	uint64_t gpa;                /* test_gpa */
+	uintptr_t hva;               /* test_hva */
+	unsigned pages;              /* P */
+};
+
+const char *bop_name(enum bop op);
+enum bop bop_inverse(enum bop op);
+/* The raw ioctls of op (from the state op expects). */
+void raw_op(const struct layout *l, enum bop op, struct raw_txn *tx);
+/* The raw ioctls that set up W and M (and, if split/grown, that state). */
+void raw_initial(const struct layout *l, bool split, bool grown, struct raw_txn *tx);
+/* Do deleted and added ranges overlap (QEMU's test for inhibiting)? */
+bool raw_overlap(const struct raw_txn *tx);
+/* Issue in order; stops at the first failure (-errno). *issued counts. */
+int raw_issue(int vm_fd, const struct raw_txn *tx, unsigned *issued);
+/* The same operation through the library: begin, the op, commit. */
+int kh_op(struct kvmhold_vm *vm, const struct layout *l, enum bop op, int timeout_ms,
+	  uint64_t *commit_ns);
+int kh_initial(struct kvmhold_vm *vm, const struct layout *l, bool split, bool grown);
+/* The ioctls that turn layout `from` into `to` (regions with slot ids). */
+int regions_diff(const struct kvmhold_region *from, unsigned nf,
+		 const struct kvmhold_region *to, unsigned nt, struct raw_txn *tx);
+
+/* ---- strategies (bench_strategies.c and bench_pause_*.c) --------------- */
+
+struct strat_ctx;
+
+struct txn_sample {
+	uint64_t lat_ns;             /* the whole transaction */
+	uint64_t pause_ns;           /* stopping the vCPUs (when paused) */
+	bool paused;
+	bool kicked;                 /* the pause had to stop a vCPU that ran */
+	unsigned ioctls;             /* memslot and dirty-log ioctls issued */
+	bool timeout;
+	int err;                     /* -errno of a failed ioctl or call */
+};
+
+struct strategy {
+	const char *name;
+	const char *what;            /* one line for --help and the reports */
+	bool tvm_loop;               /* runs vCPUs with tvm (kvmhold_vcpu_run) */
+	bool raw_layout;             /* test region mapped with raw ioctls */
+	bool pauses;                 /* has a pause latency */
+	const struct vcpu_hooks *hooks;  /* own loops only */
+	int (*setup)(struct strat_ctx *c);
+	int (*apply)(struct strat_ctx *c, enum bop op, struct txn_sample *out);
+	void (*teardown)(struct strat_ctx *c);
+};
+
+struct strat_ctx {
+	const struct strategy *s;
+	struct bvm *m;
+	struct layout l;
+	void *state;                 /* the strategy's own */
+};
+
+#define NR_STRATEGIES 5
+extern const struct strategy *const strategies[NR_STRATEGIES];
+extern const struct strategy strat_naive, strat_qemu, strat_kvmtool, strat_ch,
+	strat_kvmhold, strat_ideal;
+int strategy_index(const char *name);
+
+/* The protocols, for bench_strategies.c and the tests of their hooks. */
+extern const struct vcpu_hooks qemu_hooks, kvmtool_hooks, ch_hooks;
+
+/* ---- results ----------------------------------------------------------- */
+
+struct hold_result {
+	unsigned vcpus, samples;
+	struct stats floor;          /* one vCPU, one round trip */
+	struct stats floor_all;      /* N vCPUs signalled at once (N > 1) */
+	struct stats hold, stop;     /* stop: the library's own last_hold_ns */
+	unsigned floor_resends;
+	double r50, r99;             /* hold / floor */
+	double r50_all, r99_all;     /* hold / floor_all */
+	bool target_applies, met;    /* N <= 2: p50 <= 1.5x, p99 <= 3x */
+	uint64_t signals_per_hold_x100;
+	char error[200];
+};
+
+#define TXN_KINDS BOP__COUNT
+
+struct txn_op_result {
+	enum bop op;
+	struct stats kvmhold, ideal;
+	double ioctls_kvmhold, ioctls_ideal; /* per commit */
+	uint64_t held, commits;      /* commits that took a hold */
+	double r50;
+	bool met;                    /* p50 <= 1.2x ideal */
+	unsigned diff_mismatch;      /* commits whose ioctl count differed from the diff */
+};
+
+struct txn_slots_result {
+	unsigned slots;
+	uint64_t setup_ns;           /* mapping them (one transaction, vCPUs not running) */
+	struct stats split, merge, ideal_split, ideal_merge;
+	char error[200];
+};
+
+struct txn_result {
+	unsigned vcpus, samples;
+	struct txn_op_result ops[TXN_KINDS];
+	unsigned nr_ops;
+	struct txn_slots_result slots[BENCH_MAX_LIST];
+	unsigned nr_slots;
+	uint64_t holes, mismatches;
+	char error[200];
+};
+
+struct strat_result {
+	const struct strategy *s;    /* NULL for the ideal line */
+	const char *name;
+	bool ran;
+	char error[200];
+	uint64_t txns, timed_txns, ioctls, paused_txns, kicked_txns;
+	struct stats lat, pause;     /* pause: pauses that had to stop a running vCPU */
+	struct stats by_kind[BOP__COUNT];
+	double seconds, pages_per_s, progress_pct, txn_per_s;
+	uint64_t holes, mismatches, timeouts, errors;
+};
+
+#define CMP_LINES (NR_STRATEGIES + 1)    /* the strategies, then ideal */
+
+struct compare_result {
+	unsigned vcpus, extra_slots, pages;
+	enum cmp_op op;
+	double seconds;              /* per strategy (target) */
+	uint64_t count;
+	double rate;
+	unsigned rounds;
+	double baseline_pages_per_s;
+	uint64_t baseline_holes, baseline_mismatches;
+	struct stats floor, floor_all;   /* one vCPU; all N at once (N > 1) */
+	unsigned floor_resends;
+	struct strat_result lines[CMP_LINES];
+	unsigned nr_lines;
+};
+
+struct report {
+	struct machine_info machine;
+	const struct bench_opts *opts;
+	struct hold_result hold[BENCH_MAX_LIST];
+	unsigned nr_hold;
+	struct txn_result txn[BENCH_MAX_LIST];
+	unsigned nr_txn;
+	struct compare_result *cmp;
+	unsigned nr_cmp;
+};
+
+const char *cmp_op_name(enum cmp_op op);
+const char *cmp_op_what(enum cmp_op op);
+
+int run_hold(const struct bench_opts *o, struct report *rep);
+int run_txn(const struct bench_opts *o, struct report *rep);
+int run_compare(const struct bench_opts *o, struct report *rep);
+
+/* bench_report*.c */
+void report_text_hold(FILE *f, const struct hold_result *h);
+void report_text_txn(FILE *f, const struct txn_result *t);
+void report_text_compare(FILE *f, const struct compare_result *c);
+int report_json(const char *path, const struct report *rep);
+int report_html(const char *path, const struct report *rep);
+/* Shared by the writers: a time in the unit that suits it ("12.3 us"). */
+void fmt_ns(char *buf, size_t size, uint64_t ns);
+
+#endif

@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `kvmhold-bench compare`: the workload of the seed thread, "one CPU keeps
+ * changing memslots while the other vCPUs busy-wait".  N vCPUs run
+ * GUEST_PROG_WALK over the test region (each writes and re-reads its own
+ * pages and counts the ones that did not hold what it wrote: corruption);
+ * the main thread changes the memslots under them as fast as it can (or at
+ * --rate), for --count transactions or --duration seconds, once per
+ * strategy, each on a fresh VM.
+ *
+ * Per configuration: a baseline without memslot changes (guest pages walked
+ * per second: the 100% of "progress"), the floor, every strategy, and
+ * ideal, in rounds (compare_one()).  A transaction that timed out is
+ * retried (the layout did not change); a failed ioctl ends that strategy's
+ * run with an error.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+#define WARMUP_TIMEOUT_MS 30000
+#define COUNT_ONLY_LIMIT_S 600.0     /* --count without --duration: a hang guard */
+
+static const char *const op_names[CMP__COUNT] = {
+	"split", "merge", "grow", "shrink", "move", "log", "mix",
+};
+
+static const char *const op_whats[CMP__COUNT] = {
+	"split the walked slot in two (timed), merge it back (not timed)",
+	"merge the walked slot's two halves (timed), split it again (not timed)",
+	"grow the walked slot from P to 2P pages in place (timed), shrink it back (not timed)",
+	"shrink the walked slot from 2P to P pages in place (timed), grow it back (not timed)",
+	"move a 4-page slot the guest does not touch, there and back (both timed)",
+	"dirty logging on and off on the walked slot (both timed)",
+	"split the walked slot in two and merge it back (both timed)",
+};
+
+const char *cmp_op_name(enum cmp_op op)
+{
+	return (unsigned)op < CMP__COUNT ? op_names[op] : "?";
+}
+
+const char *cmp_op_what(enum cmp_op op)
+{
+	return (unsigned)op < CMP__COUNT ? op_whats[op] : "?";
+}
+
+/* The two transactions that alternate, and which of them are timed. */
+static void op_sequence(enum cmp_op op, enum bop seq[2], bool timed[2])
+{
+	static const enum bop first[CMP__COUNT] = {
+		BOP_SPLIT, BOP_MERGE, BOP_GROW, BOP_SHRINK, BOP_MOVE, BOP_LOG_ON, BOP_SPLIT,
+	};
+
+	seq[0] = first[op];
+	seq[1] = bop_inverse(seq[0]);
+	timed[0] = true;
+	timed[1] = op == CMP_MOVE || op == CMP_LOG || op == CMP_MIX;
+}
+
+struct run_cfg {
+	const struct bench_opts *o;
+	unsigned vcpus, slots, pages;
+	double slice_s;              /* seconds per line and round */
+	uint64_t slice_count;        /* transactions per line and round (0: by time) */
+};
+
+/* The library must hold the system region only (slot 0): raw ids are ours. */
+static int check_library_slots(struct bvm *m)
+{
+	struct kvmhold_region reg[2];
+	int n = kvmhold_regions(m->vm, 0, UINT64_MAX, reg, 2);
+
+	if (n < 0)
+		return n;
+	return n == 1 && reg[0].slot == 0 ? 0 : -EEXIST;
+}
+
+static int map_layout(struct strat_ctx *c, const struct run_cfg *rc, bool raw)
+{
+	bool split = rc->o->op == CMP_MERGE, grown = rc->o->op == CMP_SHRINK;
+	struct raw_txn tx;
+	unsigned issued = 0;
+	int r;
+
+	if (raw) {
+		r = check_library_slots(c->m);
+		if (!r) {
+			raw_initial(&c->l, split, grown, &tx);
+			r = raw_issue(c->m->vm_fd, &tx, &issued);
+		}
+		if (!r)
+			r = bvm_map_extra_raw(c->m, rc->slots, RAW_ID_EXTRA);
+		return r;
+	}
+	r = kh_initial(c->m->vm, &c->l, split, grown);
+	if (!r)
+		r = bvm_map_extra_txn(c->m, rc->slots);
+	return r;
+}
+
+/* One line of the table, accumulated over the rounds. */
+struct line_acc {
+	const struct strategy *s;    /* NULL: the baseline */
+	struct strat_result *res;
+	struct samples lat, pause, kind[BOP__COUNT];
+	uint64_t pages;              /* walked inside the timed windows */
+	bool failed;                 /* an error: no more rounds for this line */
+};
+
+static void acc_free(struct line_acc *a)
+{
+	unsigned k;
+
+	samples_free(&a->lat);
+	samples_free(&a->pause);
+	for (k = 0; k < BOP__COUNT; k++)
+		samples_free(&a->kind[k]);
+}
+
+/* The transactions of one slice; vCPUs running, layout in place. */
+static void transact(struct strat_ctx *c, const struct run_cfg *rc, struct line_acc *a,
+		     uint64_t t_start)
+{
+	const struct bench_opts *o = rc->o;
+	struct strat_result *res = a->res;
+	uint64_t k, done = 0, limit_ns = (uint64_t)(rc->slice_s * 1e9);
+	enum bop seq[2];
+	bool timed[2];
+	unsigned next = 0;
+
+	op_sequence(o->op, seq, timed);
+	for (k = 0;; k++) {
+		struct txn_sample smp = { 0 };
+		enum bop op = seq[next];
+
+		if (rc->slice_count ? done >= rc->slice_count : false)
+			break;
+		if (bench_now_ns() - t_start >= limit_ns)
+			break;
+		if (o->rate > 0)
+			bench_sleep_until(t_start + (uint64_t)((double)k * 1e9 / o->rate));
+		c->s->apply(c, op, &smp);
+		res->ioctls += smp.ioctls;
+		if (smp.timeout) {
+			res->timeouts++;
+			continue;        /* nothing changed: try the same one again */
+		}
+		if (smp.err) {
+			res->errors++;
+			snprintf(res->error, sizeof(res->error), "%s: %s", bop_name(op),
+				 strerror(-smp.err));
+			a->failed = true;
+			break;           /* the layout is unknown now */
+		}
+		done++;
+		res->txns++;
+		if (timed[next]) {
+			res->timed_txns++;
+			samples_add(&a->lat, smp.lat_ns);
+			samples_add(&a->kind[op], smp.lat_ns);
+		}
+		if (smp.paused)
+			res->paused_txns++;
+		/*
+		 * Back to back, a pause often finds every vCPU still parked from
+		 * the last one: it costs nothing and says nothing about stopping
+		 * a vCPU, so only pauses that had to stop one are sampled.
+		 */
+		if (smp.paused && smp.kicked) {
+			res->kicked_txns++;
+			samples_add(&a->pause, smp.pause_ns);
+		}
+		next ^= 1;
+		if (!(res->txns % 64))
+			bench_progress("compare: %u vCPU(s), %s: %llu transactions", rc->vcpus,
+				       res->name, (unsigned long long)res->txns);
+	}
+}
+
+static void line_error(struct line_acc *a, const char *what, int r)
+{
+	snprintf(a->res->error, sizeof(a->res->error), "%s: %s", what, strerror(-r));
+	a->failed = true;
+}
+
+/*
+ * One slice of one line: a fresh VM, the layout, the vCPUs, then the
+ * strategy's transactions (the baseline: none, just time).
+ */
+static void run_slice(const struct run_cfg *rc, struct line_acc *a)
+{
+	const struct strategy *s = a->s;
+	struct strat_result *res = a->res;
+	struct bvm_opts bo = {
+		.vcpus = rc->vcpus, .program = GUEST_PROG_WALK,
+		.walk_pages = rc->pages, .region_pages = 4 * rc->pages,
+	};
+	struct strat_ctx c = { .s = s };
+	bool tvm_loop = s && s->tvm_loop, raw = !s || s->raw_layout;
+	uint64_t pages0, t0, t1;
+	int r;
+
+	r = bvm_create(&bo, &c.m);
+	if (r) {
+		line_error(a, "creating the VM", r);
+		return;
+	}
+	c.l.gpa = c.m->test_gpa;
+	c.l.hva = (uintptr_t)c.m->test_hva;
+	c.l.pages = rc->pages;
+	r = map_layout(&c, rc, raw);
+	if (r) {
+		line_error(a, "mapping the layout", r);
+		goto out;
+	}
+	if (s && s->setup) {
+		r = s->setup(&c);
+		if (r) {
+			line_error(a, "setup", r);
+			goto out;
+		}
+	}
+	r = tvm_loop ? bvm_start_tvm(c.m) : bvm_start_own(c.m, s ? s->hooks : NULL, c.state);
+	if (!r)
+		r = bvm_wait_all_moved(c.m, WARMUP_TIMEOUT_MS);
+	if (r) {
+		line_error(a, "starting the vCPUs", r);
+		goto stop;
+	}
+	res->ran = true;
+	pages0 = bvm_pages(c.m);
+	t0 = bench_now_ns();
+	if (s)
+		transact(&c, rc, a, t0);
+	else
+		bench_sleep_ns((uint64_t)(rc->slice_s * 1e9));
+	t1 = bench_now_ns();
+	res->seconds += (double)(t1 - t0) / 1e9;
+	a->pages += bvm_pages(c.m) - pages0;
+stop:
+	bvm_stop(c.m);
+	res->holes += bvm_holes(c.m);
+	res->mismatches += bvm_mismatches(c.m);
+	if (bvm_failures(c.m) && !res->error[0]) {
+		snprintf(res->error, sizeof(res->error), "guest: %s", bvm_failure(c.m));
+		a->failed = true;
+	}
+out:
+	if (s && s->teardown)
+		s->teardown(&c);
+	bvm_destroy(c.m);
+}
+
+static void finish_line(struct line_acc *a, double baseline_pages_per_s)
+{
+	struct strat_result *res = a->res;
+	unsigned k;
+
+	stats_compute(&res->lat, &a->lat);
+	stats_compute(&res->pause, &a->pause);
+	for (k = 0; k < BOP__COUNT; k++)
+		stats_compute(&res->by_kind[k], &a->kind[k]);
+	if (res->seconds > 0) {
+		res->pages_per_s = (double)a->pages / res->seconds;
+		res->txn_per_s = (double)res->txns / res->seconds;
+	}
+	if (baseline_pages_per_s > 0)
+		res->progress_pct = 100.0 * res->pages_per_s / baseline_pages_per_s;
+	if (res->error[0])
+		bench_err("compare: %s: %s", res->name, res->error);
+}
+
+/*
+ * One configuration.  The lines run in rounds, each line getting
+ * 1/rounds of its time per round, in an order that rotates from round to
+ * round, so that a change of the machine's load during the run (other
+ * work shares these cores) spreads over all lines instead of falling on
+ * whichever ran then.  The floor is measured at the start of each round.
+ */
+static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slots,
+		       struct compare_result *c)
+{
+	struct run_cfg rc = { .o = o, .vcpus = vcpus, .slots = slots };
+	struct line_acc acc[CMP_LINES + 1];
+	struct strat_result base;
+	struct samples floor = { 0 }, floor_all = { 0 };
+	unsigned i, n = 0, round, samples = o->samples, per;
+	int r, failed = 0;
+
+	rc.pages = o->pages > vcpus ? o->pages : vcpus + (vcpus & 1);
+	rc.slice_s = (o->count && !o->duration_given ? COUNT_ONLY_LIMIT_S : o->duration) / o->rounds;
+	rc.slice_count = o->count ? (o->count + o->rounds - 1) / o->rounds : 0;
+	memset(c, 0, sizeof(*c));
+	memset(&base, 0, sizeof(base));
+	memset(acc, 0, sizeof(acc));
+	c->vcpus = vcpus;
+	c->extra_slots = slots;
+	c->pages = rc.pages;
+	c->op = o->op;
+	c->seconds = o->duration;
+	c->count = o->count;
+	c->rate = o->rate;
+	c->rounds = o->rounds;
+
+	base.name = "baseline";
+	acc[n++] = (struct line_acc){ .s = NULL, .res = &base };
+	for (i = 0; i < NR_STRATEGIES; i++) {
+		if (!(o->strategies & (1u << i)))
+			continue;
+		c->lines[c->nr_lines] = (struct strat_result){ .s = strategies[i],
+							       .name = strategies[i]->name };
+		acc[n++] = (struct line_acc){ .s = strategies[i], .res = &c->lines[c->nr_lines++] };
+	}
+	c->lines[c->nr_lines] = (struct strat_result){ .s = &strat_ideal, .name = strat_ideal.name };
+	acc[n++] = (struct line_acc){ .s = &strat_ideal, .res = &c->lines[c->nr_lines++] };
+
+	if (!o->samples_given && vcpus > 16)
+		samples = samples / 4 ? samples / 4 : 1;
+	per = (samples + o->rounds - 1) / o->rounds;
+	for (round = 0; round < o->rounds; round++) {
+		bench_progress("compare: %u vCPU(s), round %u: floor", vcpus, round + 1);
+		r = floor_measure(1, per, &floor, &c->floor_resends);
+		if (!r && vcpus > 1)
+			r = floor_measure(vcpus, per, &floor_all, &c->floor_resends);
+		if (r) {
+			bench_err("compare, %u vCPU(s): floor: %s", vcpus, strerror(-r));
+			failed = 1;
+		}
+		for (i = 0; i < n; i++) {
+			struct line_acc *a = &acc[(i + round) % n];
+
+			if (a->failed)
+				continue;
+			bench_progress("compare: %u vCPU(s), round %u: %s", vcpus, round + 1,
+				       a->res->name);
+			run_slice(&rc, a);
+		}
+	}
+	bench_progress_done();
+	stats_compute(&c->floor, &floor);
+	stats_compute(&c->floor_all, &floor_all);
+	samples_free(&floor);
+	samples_free(&floor_all);
+
+	finish_line(&acc[0], 0);
+	failed |= !base.ran || base.error[0];
+	c->baseline_pages_per_s = base.pages_per_s;
+	c->baseline_holes = base.holes;
+	c->baseline_mismatches = base.mismatches;
+	for (i = 1; i < n; i++) {
+		finish_line(&acc[i], c->baseline_pages_per_s);
+		failed |= !acc[i].res->ran;
+	}
+	for (i = 0; i < n; i++)
+		acc_free(&acc[i]);
+	return failed ? -EIO : 0;
+}
+
+int run_compare(const struct bench_opts *o, struct report *rep)
+{
+	static const unsigned def_vcpus[] = { 2 }, def_slots[] = { 0 };
+	const unsigned *vl = o->vcpus_given ? o->vcpus : def_vcpus;
+	const unsigned *sl = o->slots_given ? o->slots : def_slots;
+	unsigned nv = o->vcpus_given ? o->nr_vcpus : 1, ns = o->slots_given ? o->nr_slots : 1;
+	unsigned i, j;
+	int failed = 0;
+
+	rep->cmp = calloc((size_t)nv * ns, sizeof(*rep->cmp));
+	if (!rep->cmp)
+		return -ENOMEM;
+	for (i = 0; i < nv; i++) {
+		for (j = 0; j < ns; j++) {
+			struct compare_result *c = &rep->cmp[rep->nr_cmp++];
+
+			failed |= compare_one(o, vl[i], sl[j], c) != 0;
+			report_text_compare(stdout, c);
+			fflush(stdout);
+		}
+	}
+	return failed ? -EIO : 0;
+}

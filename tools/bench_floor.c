@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The floor: bare signal-to-EINTR round trips, the least any pause costs.
+ * vCPU threads of ours loop on raw KVM_RUN (not through the library); the
+ * main thread takes the time, sends a signal (an empty SA_RESTART handler of
+ * ours, not the library's signal) with tgkill(), and sleeps on a futex that
+ * a vCPU thread bumps and wakes when its KVM_RUN returns -EINTR; then it
+ * takes the time again.  Before each sample the main thread waits until the
+ * guest counters moved again, so every signal finds its vCPU in the guest.
+ *
+ *  - floor (one vCPU): a VM with one vCPU, one round trip.  The reference
+ *    the hold targets are stated against.
+ *  - floor, all N: a VM with N vCPUs, all signalled at once, timed until the
+ *    last has returned: the bare minimum of stopping N vCPUs, with no
+ *    protocol at all.
+ *
+ * A signalled vCPU waits (on a futex) until the main thread has taken the
+ * time, as a held vCPU would, instead of going straight back into the
+ * guest.  Signalling one vCPU of several while the others keep running is
+ * not measured: with as many busy vCPUs as cores, the woken main thread then
+ * waits for a core until the next scheduler tick (a thread inside the guest
+ * is not preempted at once on this machine's KVM), and the floor would
+ * measure the tick (milliseconds) instead of the signal.
+ */
+#include <errno.h>
+#include <signal.h>
+
+#include "bench.h"
+
+#define FLOOR_WAIT_NS   (2000ull * 1000000)  /* a signal that got lost: 2 s */
+#define MOVE_TIMEOUT_MS 30000
+
+int floor_signal(void)
+{
+	return SIGRTMIN + 2;   /* the library's default is SIGRTMIN + 4 */
+}
+
+static void floor_after_run(struct bvcpu *v, int r, int err)
+{
+	if (r < 0 && err == EINTR) {
+		__atomic_fetch_add(&v->eintr_seq, 1, __ATOMIC_SEQ_CST);
+		bench_futex_wake(&v->eintr_seq, 1);
+		while (!__atomic_load_n(&v->floor_go, __ATOMIC_SEQ_CST))
+			bench_futex_wait(&v->floor_go, 0, 0);
+		__atomic_store_n(&v->floor_go, 0, __ATOMIC_SEQ_CST);
+	}
+}
+
+static const struct vcpu_hooks floor_hooks = { .after_run = floor_after_run };
+
+/* Back into KVM_RUN (harmless if it is not waiting: it then does not park). */
+static void let_go(struct bvcpu *v)
+{
+	__atomic_store_n(&v->floor_go, 1, __ATOMIC_SEQ_CST);
+	bench_futex_wake(&v->floor_go, 1);
+}
+
+/* One sample over all vCPUs of m; 0 if a signal got lost. */
+static uint64_t one_round_trip(struct bvm *m, int sig)
+{
+	uint32_t seq[TVM_MAX_VCPUS];
+	uint64_t t0, t1 = 0;
+	unsigned i;
+
+	for (i = 0; i < m->n; i++)
+		seq[i] = __atomic_load_n(&m->v[i].eintr_seq, __ATOMIC_SEQ_CST);
+	t0 = bench_now_ns();
+	for (i = 0; i < m->n; i++)
+		bench_tgkill(m->v[i].tid, sig);
+	for (i = 0; i < m->n; i++) {
+		struct bvcpu *v = &m->v[i];
+
+		while (__atomic_load_n(&v->eintr_seq, __ATOMIC_SEQ_CST) == seq[i]) {
+			if (bench_now_ns() - t0 >= FLOOR_WAIT_NS)
+				goto lost;
+			bench_futex_wait(&v->eintr_seq, seq[i], FLOOR_WAIT_NS);
+		}
+	}
+	t1 = bench_now_ns();
+lost:
+	for (i = 0; i < m->n; i++)
+		let_go(&m->v[i]);
+	return !t1 ? 0 : t1 - t0 ? t1 - t0 : 1;
+}
+
+int floor_measure(unsigned vcpus, unsigned nr, struct samples *s, unsigned *resends)
+{
+	struct bvm_opts o = { .vcpus = vcpus, .program = GUEST_PROG_COUNT };
+	size_t want = s->n + nr;
+	unsigned lost = 0;
+	int sig = floor_signal();
+	struct bvm *m;
+	int r;
+
+	r = bench_install_handler(sig, bench_empty_handler, SA_RESTART);
+	if (r)
+		return r;
+	r = bvm_create(&o, &m);
+	if (r)
+		return r;
+	r = bvm_start_own(m, &floor_hooks, NULL);
+	while (!r && s->n < want) {
+		uint64_t ns;
+
+		r = bvm_wait_all_moved(m, MOVE_TIMEOUT_MS);
+		if (r)
+			break;
+		ns = one_round_trip(m, sig);
+		if (!ns) {
+			(*resends)++;
+			if (++lost > nr)
+				r = -ETIMEDOUT;
+			continue;
+		}
+		r = samples_add(s, ns);
+		if (!(s->n % 16))
+			bench_progress("floor: %u vCPU(s), %zu samples", vcpus, s->n);
+	}
+	if (!r && bvm_failures(m))
+		r = -EIO;
+	bvm_destroy(m);
+	return r;
+}

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `kvmhold-bench hold`: the latency of kvmhold_hold(vm, -1), from the call
+ * to its return, with N vCPUs busy in GUEST_PROG_COUNT on tvm's threads,
+ * next to the floor (bench_floor.c) measured in the same run.  After each
+ * sample the hold is released and every guest counter must move again (all
+ * vCPUs back in the guest) before the next one.
+ *
+ * The floor (one vCPU), the floor of all N vCPUs signalled at once
+ * (bench_floor.c) and the hold are measured in alternating blocks, so that
+ * a change in the machine's load during the run hits them alike.  The
+ * targets (N <= 2: p50 <= 1.5x, p99 <= 3x) are stated against the
+ * one-vCPU floor; the all-N ratio is printed next to it.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "bench.h"
+
+#define BLOCKS          2
+#define MOVE_TIMEOUT_MS 30000
+#define TARGET_P50      1.5
+#define TARGET_P99      3.0
+
+static int hold_block(unsigned vcpus, unsigned nr, struct samples *hold, struct samples *stop,
+		      uint64_t *signals)
+{
+	struct bvm_opts o = { .vcpus = vcpus, .program = GUEST_PROG_COUNT };
+	struct kvmhold_stats st0, st;
+	struct bvm *m;
+	unsigned k;
+	int r;
+
+	r = bvm_create(&o, &m);
+	if (r)
+		return r;
+	r = bvm_start_tvm(m);
+	if (!r)
+		r = bvm_wait_all_moved(m, MOVE_TIMEOUT_MS);
+	if (!r)
+		r = kvmhold_stats_get(m->vm, &st0, sizeof(st0));
+	for (k = 0; !r && k < nr; k++) {
+		uint64_t t0, t1;
+
+		t0 = bench_now_ns();
+		r = kvmhold_hold(m->vm, -1);
+		t1 = bench_now_ns();
+		if (r)
+			break;
+		kvmhold_stats_get(m->vm, &st, sizeof(st));
+		r = kvmhold_release(m->vm);
+		if (!r)
+			r = samples_add(hold, t1 - t0);
+		if (!r)
+			r = samples_add(stop, st.last_hold_ns);
+		if (!r)
+			r = bvm_wait_all_moved(m, MOVE_TIMEOUT_MS);
+		if (!(k % 16))
+			bench_progress("hold: %u vCPU(s), %zu samples", vcpus, hold->n);
+	}
+	if (!r && !kvmhold_stats_get(m->vm, &st, sizeof(st)))
+		*signals += st.signals_sent - st0.signals_sent;
+	if (!r && bvm_failures(m))
+		r = -EIO;
+	if (r == -EIO && bvm_failure(m))
+		bench_err("hold, %u vCPU(s): %s", vcpus, bvm_failure(m));
+	bvm_destroy(m);
+	return r;
+}
+
+static void hold_one(unsigned vcpus, unsigned samples, struct hold_result *h)
+{
+	struct samples floor = { 0 }, all = { 0 }, hold = { 0 }, stop = { 0 };
+	unsigned b, resends = 0, per = (samples + BLOCKS - 1) / BLOCKS;
+	uint64_t signals = 0;
+	int r = 0;
+
+	memset(h, 0, sizeof(*h));
+	h->vcpus = vcpus;
+	h->samples = samples;
+	for (b = 0; !r && b < BLOCKS; b++) {
+		unsigned nr = samples - b * per < per ? samples - b * per : per;
+
+		r = floor_measure(1, nr, &floor, &resends);
+		if (!r && vcpus > 1)
+			r = floor_measure(vcpus, nr, &all, &resends);
+		if (r) {
+			snprintf(h->error, sizeof(h->error), "floor: %s", strerror(-r));
+			break;
+		}
+		r = hold_block(vcpus, nr, &hold, &stop, &signals);
+		if (r)
+			snprintf(h->error, sizeof(h->error), "kvmhold_hold: %s", strerror(-r));
+	}
+	bench_progress_done();
+	stats_compute(&h->floor, &floor);
+	stats_compute(&h->floor_all, &all);
+	stats_compute(&h->hold, &hold);
+	stats_compute(&h->stop, &stop);
+	h->floor_resends = resends;
+	h->r50 = bench_ratio(h->hold.p50, h->floor.p50);
+	h->r99 = bench_ratio(h->hold.p99, h->floor.p99);
+	h->r50_all = bench_ratio(h->hold.p50, h->floor_all.p50);
+	h->r99_all = bench_ratio(h->hold.p99, h->floor_all.p99);
+	h->target_applies = vcpus <= 2;
+	h->met = !r && h->r50 <= TARGET_P50 && h->r99 <= TARGET_P99;
+	h->signals_per_hold_x100 = hold.n ? signals * 100 / hold.n : 0;
+	samples_free(&floor);
+	samples_free(&all);
+	samples_free(&hold);
+	samples_free(&stop);
+}
+
+int run_hold(const struct bench_opts *o, struct report *rep)
+{
+	static const unsigned def[] = { 1, 2 };
+	const unsigned *list = o->vcpus_given ? o->vcpus : def;
+	unsigned n = o->vcpus_given ? o->nr_vcpus : 2, i;
+	int failed = 0;
+
+	for (i = 0; i < n && rep->nr_hold < BENCH_MAX_LIST; i++) {
+		struct hold_result *h = &rep->hold[rep->nr_hold++];
+		unsigned samples = o->samples;
+
+		/* Many vCPUs on few cores: each sample waits for all to run again. */
+		if (!o->samples_given && list[i] > 16)
+			samples = samples / 4 ? samples / 4 : 1;
+		hold_one(list[i], samples, h);
+		report_text_hold(stdout, h);
+		fflush(stdout);
+		failed |= h->error[0] != 0;
+	}
+	return failed ? -EIO : 0;
+}

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+/*
+ * What machine the numbers come from: kernel, KVM backend, cores, CPU.
+ * Only facts the process can read; anything it cannot see stays empty.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/kvm.h>
+
+#include "bench.h"
+
+static void copy_str(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* The loaded KVM vendor module, from /sys/module. */
+static void kvm_backend(char *buf, size_t size)
+{
+	static const char *const mods[] = { "kvm_pvm", "kvm_intel", "kvm_amd", "kvm_arm" };
+	struct stat stbuf;
+	char path[64];
+	size_t i;
+
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(mods) / sizeof(mods[0]); i++) {
+		snprintf(path, sizeof(path), "/sys/module/%s", mods[i]);
+		if (stat(path, &stbuf) == 0) {
+			if (buf[0])
+				strncat(buf, "+", size - strlen(buf) - 1);
+			strncat(buf, mods[i], size - strlen(buf) - 1);
+		}
+	}
+}
+
+static void cpuinfo(struct machine_info *mi)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[4096];
+	bool model = false, flags = false;
+
+	if (!f)
+		return;
+	while ((!model || !flags) && fgets(line, sizeof(line), f)) {
+		char *colon = strchr(line, ':');
+		char *v;
+
+		if (!colon)
+			continue;
+		v = colon + 1;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		v[strcspn(v, "\n")] = '\0';
+		if (!model && strncmp(line, "model name", 10) == 0) {
+			copy_str(mi->cpu_model, sizeof(mi->cpu_model), v);
+			model = true;
+		} else if (!flags && strncmp(line, "flags", 5) == 0) {
+			mi->hypervisor = strstr(v, " hypervisor") || strncmp(v, "hypervisor", 10) == 0;
+			flags = true;
+		}
+	}
+	fclose(f);
+}
+
+void machine_describe(struct machine_info *mi)
+{
+	struct utsname u;
+	time_t now = time(NULL);
+	struct tm tm;
+	int fd;
+
+	memset(mi, 0, sizeof(*mi));
+	if (uname(&u) == 0) {
+		copy_str(mi->kernel, sizeof(mi->kernel), u.release);
+		copy_str(mi->arch, sizeof(mi->arch), u.machine);
+	}
+	kvm_backend(mi->backend, sizeof(mi->backend));
+	mi->cores = sysconf(_SC_NPROCESSORS_ONLN);
+	cpuinfo(mi);
+	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		mi->nr_memslots = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
+		mi->max_vcpus = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+		close(fd);
+	}
+	if (gmtime_r(&now, &tm))
+		strftime(mi->date, sizeof(mi->date), "%Y-%m-%dT%H:%M:%SZ", &tm);
+}

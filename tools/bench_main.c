@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kvmhold-bench: options, dispatch, --help.
+ *
+ *   kvmhold-bench [compare] [hold] [txn] [options]
+ *
+ * Each section named runs in the order given (default: compare) and adds to
+ * one report: tables on stdout, and optionally --json and --html files.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+#define EXIT_USAGE 2
+
+static const char *const section_names[SEC__COUNT] = { "compare", "hold", "txn" };
+
+static void usage(FILE *f)
+{
+	unsigned i;
+
+	fprintf(f,
+"usage: kvmhold-bench [compare] [hold] [txn] [options]\n"
+"\n"
+"Measures kvmhold on this machine's KVM, next to references measured in the\n"
+"same run: \"floor\" (one bare signal-to-EINTR round trip) and \"ideal\" (the\n"
+"same memslot ioctls while the vCPUs are already stopped).  Absolute times do\n"
+"not transfer between machines; the ratios within one run are the result.\n"
+"\n"
+"Sections (run in the order given; default: compare):\n"
+"  compare   one thread changes memslots while N vCPUs walk the memory\n"
+"            (GUEST_PROG_WALK); every strategy below, side by side\n"
+"  hold      kvmhold_hold() latency with N busy vCPUs, next to the floor\n"
+"  txn       kvmhold_txn_commit() latency per operation, next to ideal\n"
+"\n"
+"Strategies of compare (each re-implemented from its published description):\n");
+	for (i = 0; i < NR_STRATEGIES; i++)
+		fprintf(f, "  %-17s %s\n", strategies[i]->name, strategies[i]->what);
+	fprintf(f,
+"  %-17s %s\n"
+"  %-17s %s\n", "ideal", strat_ideal.what,
+		"floor", "reference: one bare signal-to-EINTR round trip");
+	fprintf(f,
+"\n"
+"Options:\n"
+"  --vcpus LIST        vCPU counts, e.g. 1,2,8,64 (1..%u; default: compare 2,\n"
+"                      hold 1,2, txn 2)\n"
+"  --slots LIST        extra 1-page memslots in the layout, e.g. 16,32000\n"
+"                      (compare: one run per value; txn: commit time of a\n"
+"                      split/merge next to that many slots; default: none)\n"
+"  --op OP             compare's transactions: split, merge, grow, shrink,\n"
+"                      move, log or mix (default: mix)\n"
+"                        split   one slot -> two (timed), then back (not timed)\n"
+"                        merge   two slots -> one (timed), then back (not timed)\n"
+"                        grow    P -> 2P pages in place (timed), then back\n"
+"                        shrink  2P -> P pages in place (timed), then back\n"
+"                        move    a 4-page slot the guest does not touch, there\n"
+"                                and back (both timed)\n"
+"                        log     dirty logging on and off the walked slot (both)\n"
+"                        mix     split and merge, both timed\n"
+"  --strategies LIST   which of compare's strategies run (default: all);\n"
+"                      floor and ideal always run\n"
+"  --rate N            transactions per second (default: as fast as possible)\n"
+"  --count N           transactions per strategy (default: by --duration)\n"
+"  --duration S        seconds per strategy and configuration (default: 2;\n"
+"                      with --count, whichever ends first)\n"
+"  --rounds N          compare: split each line's time into N slices run in\n"
+"                      rotating order, so load changes hit all lines alike\n"
+"                      (default: 3)\n"
+"  --samples N         samples per measurement of hold, txn and the floor\n"
+"                      (default: 200; a quarter of that above 16 vCPUs)\n"
+"  --pages N           pages the guest walks, even, 16..4096 (default: 16;\n"
+"                      raised to the vCPU count when that is larger)\n"
+"  --json FILE         also write the report as JSON (schema: tools/README.md)\n"
+"  --html FILE         also write the report as one self-contained HTML page\n"
+"  --migrate           dirty pages lost in a migration-style copy: not\n"
+"                      available until kvmhold's dirty tracking lands (the\n"
+"                      reports show n/a)\n"
+"  --list-strategies   print the names of every line of compare, one a line\n"
+"  -h, --help          this text\n"
+"\n"
+"Exit status: 0 when every section ran, 1 when one could not be measured,\n"
+"2 for bad options.  Targets are reported, never enforced.\n",
+		TVM_MAX_VCPUS);
+}
+
+__attribute__((format(printf, 1, 2), noreturn))
+static void bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("kvmhold-bench: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n(kvmhold-bench --help lists the options)\n", stderr);
+	exit(EXIT_USAGE);
+}
+
+static unsigned long long parse_uint(const char *opt, const char *s, unsigned long long min,
+				     unsigned long long max)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	if (!*s || *s == '-')
+		bad_usage("%s: '%s' is not a number", opt, s);
+	v = strtoull(s, &end, 10);
+	if (errno || *end)
+		bad_usage("%s: '%s' is not a number", opt, s);
+	if (v < min || v > max)
+		bad_usage("%s: %llu is out of range (%llu..%llu)", opt, v, min, max);
+	return v;
+}
+
+static double parse_double(const char *opt, const char *s, double min, double max)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || v != v)
+		bad_usage("%s: '%s' is not a number", opt, s);
+	if (v < min || v > max)
+		bad_usage("%s: %g is out of range (%g..%g)", opt, v, min, max);
+	return v;
+}
+
+static unsigned parse_list(const char *opt, const char *s, unsigned *out, unsigned min,
+			   unsigned max)
+{
+	char buf[512], *tok, *save = NULL;
+	unsigned n = 0;
+
+	if (strlen(s) >= sizeof(buf) || !*s)
+		bad_usage("%s: bad list '%s'", opt, s);
+	strcpy(buf, s);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (n == BENCH_MAX_LIST)
+			bad_usage("%s: at most %d values", opt, BENCH_MAX_LIST);
+		out[n++] = (unsigned)parse_uint(opt, tok, min, max);
+	}
+	if (!n || s[strlen(s) - 1] == ',' || s[0] == ',' || strstr(s, ",,"))
+		bad_usage("%s: bad list '%s'", opt, s);
+	return n;
+}
+
+static unsigned parse_strategies(const char *s)
+{
+	char buf[256], *tok, *save = NULL;
+	unsigned mask = 0;
+
+	if (strlen(s) >= sizeof(buf) || !*s)
+		bad_usage("--strategies: bad list '%s'", s);
+	strcpy(buf, s);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int i = strategy_index(tok);
+
+		if (!strcmp(tok, "floor") || !strcmp(tok, "ideal"))
+			continue;   /* always measured */
+		if (i < 0)
+			bad_usage("--strategies: unknown strategy '%s'", tok);
+		mask |= 1u << i;
+	}
+	if (!mask && !strstr(s, "floor") && !strstr(s, "ideal"))
+		bad_usage("--strategies: bad list '%s'", s);
+	return mask;
+}
+
+static enum cmp_op parse_op(const char *s)
+{
+	int i;
+
+	for (i = 0; i < CMP__COUNT; i++)
+		if (!strcmp(s, cmp_op_name((enum cmp_op)i)))
+			return (enum cmp_op)i;
+	bad_usage("--op: unknown operation '%s' (split, merge, grow, shrink, move, log, mix)", s);
+}
+
+static void save_cmdline(struct bench_opts *o, int argc, char **argv)
+{
+	size_t len = 0;
+	int i;
+
+	o->cmdline[0] = '\0';
+	for (i = 0; i < argc; i++) {
+		const char *a = i ? argv[i] : "kvmhold-bench";
+		int n = snprintf(o->cmdline + len, sizeof(o->cmdline) - len, "%s%s", i ? " " : "", a);
+
+		if (n < 0 || (size_t)n >= sizeof(o->cmdline) - len)
+			break;
+		len += (size_t)n;
+	}
+}
+
+enum { OPT_VCPUS = 256, OPT_SLOTS, OPT_OP, OPT_STRATEGIES, OPT_RATE, OPT_COUNT, OPT_DURATION,
+       OPT_ROUNDS, OPT_SAMPLES, OPT_PAGES, OPT_JSON, OPT_HTML, OPT_MIGRATE, OPT_LIST };
+
+static void parse(int argc, char **argv, struct bench_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "vcpus", required_argument, NULL, OPT_VCPUS },
+		{ "slots", required_argument, NULL, OPT_SLOTS },
+		{ "op", required_argument, NULL, OPT_OP },
+		{ "strategies", required_argument, NULL, OPT_STRATEGIES },
+		{ "rate", required_argument, NULL, OPT_RATE },
+		{ "count", required_argument, NULL, OPT_COUNT },
+		{ "duration", required_argument, NULL, OPT_DURATION },
+		{ "rounds", required_argument, NULL, OPT_ROUNDS },
+		{ "samples", required_argument, NULL, OPT_SAMPLES },
+		{ "pages", required_argument, NULL, OPT_PAGES },
+		{ "json", required_argument, NULL, OPT_JSON },
+		{ "html", required_argument, NULL, OPT_HTML },
+		{ "migrate", no_argument, NULL, OPT_MIGRATE },
+		{ "list-strategies", no_argument, NULL, OPT_LIST },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, i;
+	unsigned k;
+
+	memset(o, 0, sizeof(*o));
+	o->op = CMP_MIX;
+	o->strategies = (1u << NR_STRATEGIES) - 1;
+	o->duration = 2.0;
+	o->rounds = 3;
+	o->samples = 200;
+	o->pages = 16;
+	save_cmdline(o, argc, argv);
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1 || optind < argc) {
+		if (c == -1) {
+			/* A section name; getopt stops at the first non-option ("+"). */
+			const char *a = argv[optind++];
+
+			for (i = 0; i < SEC__COUNT; i++)
+				if (!strcmp(a, section_names[i]))
+					break;
+			if (i == SEC__COUNT)
+				bad_usage("unknown section '%s' (compare, hold, txn)", a);
+			for (k = 0; k < o->nr_sections; k++)
+				if (o->sections[k] == (enum section)i)
+					bad_usage("section '%s' given twice", a);
+			o->sections[o->nr_sections++] = (enum section)i;
+			continue;
+		}
+		switch (c) {
+		case OPT_VCPUS:
+			o->nr_vcpus = parse_list("--vcpus", optarg, o->vcpus, 1, TVM_MAX_VCPUS);
+			o->vcpus_given = true;
+			break;
+		case OPT_SLOTS:
+			o->nr_slots = parse_list("--slots", optarg, o->slots, 0, 32700);
+			o->slots_given = true;
+			break;
+		case OPT_OP:
+			o->op = parse_op(optarg);
+			break;
+		case OPT_STRATEGIES:
+			o->strategies = parse_strategies(optarg);
+			break;
+		case OPT_RATE:
+			o->rate = parse_double("--rate", optarg, 0.1, 1e6);
+			break;
+		case OPT_COUNT:
+			o->count = parse_uint("--count", optarg, 1, 100000000);
+			break;
+		case OPT_DURATION:
+			o->duration = parse_double("--duration", optarg, 0.05, 3600);
+			o->duration_given = true;
+			break;
+		case OPT_ROUNDS:
+			o->rounds = (unsigned)parse_uint("--rounds", optarg, 1, 100);
+			break;
+		case OPT_SAMPLES:
+			o->samples = (unsigned)parse_uint("--samples", optarg, 1, 1000000);
+			o->samples_given = true;
+			break;
+		case OPT_PAGES:
+			o->pages = (unsigned)parse_uint("--pages", optarg, 16, 4096);
+			if (o->pages % 2)
+				bad_usage("--pages: %u is odd (the split cuts it in half)", o->pages);
+			break;
+		case OPT_JSON:
+			o->json_path = optarg;
+			break;
+		case OPT_HTML:
+			o->html_path = optarg;
+			break;
+		case OPT_MIGRATE:
+			bad_usage("--migrate needs kvmhold's dirty tracking, which is not there yet; "
+				  "\"dirty pages lost\" stays n/a until it is");
+		case OPT_LIST:
+			for (k = 0; k < NR_STRATEGIES; k++)
+				printf("%s\n", strategies[k]->name);
+			printf("ideal\nfloor\n");
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			if (optopt && optopt < 256)
+				bad_usage("unknown option '-%c'", optopt);
+			bad_usage("unknown option or missing argument: '%s'", argv[optind - 1]);
+		}
+	}
+	if (!o->nr_sections)
+		o->sections[o->nr_sections++] = SEC_COMPARE;
+}
+
+int main(int argc, char **argv)
+{
+	static struct report rep;
+	static struct bench_opts o;
+	int failed = 0;
+	unsigned i;
+
+	parse(argc, argv, &o);
+	if (!tvm_kvm_available()) {
+		bench_err("/dev/kvm cannot be opened for reading and writing: %s", strerror(errno));
+		return 1;
+	}
+	machine_describe(&rep.machine);
+	rep.opts = &o;
+	printf("kvmhold-bench: kernel %s, KVM %s, %ld cores, %s\n", rep.machine.kernel,
+	       rep.machine.backend[0] ? rep.machine.backend : "(backend not visible)",
+	       rep.machine.cores, rep.machine.cpu_model[0] ? rep.machine.cpu_model : "CPU unknown");
+	printf("Times on this machine do not transfer; compare the lines of one run.\n\n");
+	fflush(stdout);
+
+	for (i = 0; i < o.nr_sections; i++) {
+		int r = 0;
+
+		switch (o.sections[i]) {
+		case SEC_COMPARE:
+			r = run_compare(&o, &rep);
+			break;
+		case SEC_HOLD:
+			r = run_hold(&o, &rep);
+			break;
+		case SEC_TXN:
+			r = run_txn(&o, &rep);
+			break;
+		default:
+			break;
+		}
+		failed |= r != 0;
+	}
+	bench_progress_done();
+	if (o.json_path && report_json(o.json_path, &rep)) {
+		bench_err("cannot write %s: %s", o.json_path, strerror(errno));
+		failed = 1;
+	}
+	if (o.html_path && report_html(o.html_path, &rep)) {
+		bench_err("cannot write %s: %s", o.html_path, strerror(errno));
+		failed = 1;
+	}
+	return failed ? 1 : 0;
+}

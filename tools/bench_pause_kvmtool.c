@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kvmtool's pause (kvm__pause() in kvm.c, the vCPU side in kvm-cpu.c),
+ * re-implemented from its description: the pauser sends SIGRTMIN + 1 to
+ * every vCPU thread and waits until each reports in; the vCPU parks *inside
+ * the signal handler* until the resume.  No immediate_exit: wherever the
+ * signal lands (in KVM_RUN, which returns, or in userspace), the handler
+ * runs and parks there.
+ *
+ * kvmtool itself changes memslots without pausing (that is "naive"); this
+ * line is its pause mechanism wrapped around the same change.
+ *
+ * The handler uses only atomics and raw futex calls (async-signal-safe).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include "bench.h"
+
+#define GUARD_NS (5000ull * 1000000)   /* kvmtool waits forever: a hang guard */
+
+struct kvmtool_state {
+	uint32_t epoch;              /* futex word: odd while paused, bumped by pause and resume */
+	uint32_t parked;             /* futex word: threads parked in the handler */
+	unsigned n;
+};
+
+/* The handler finds the VM here; one kvmtool-style VM exists at a time. */
+static struct kvmtool_state *current;
+
+static int kvmtool_signal(void)
+{
+	return SIGRTMIN + 1;
+}
+
+/* Parks until the pause it was sent for is over (the epoch moved on). */
+static void park_in_handler(int sig)
+{
+	struct kvmtool_state *k = __atomic_load_n(&current, __ATOMIC_ACQUIRE);
+	uint32_t e;
+
+	(void)sig;
+	if (!k)
+		return;
+	e = __atomic_load_n(&k->epoch, __ATOMIC_SEQ_CST);
+	if (!(e & 1))
+		return;
+	__atomic_fetch_add(&k->parked, 1, __ATOMIC_SEQ_CST);
+	bench_futex_wake(&k->parked, 1);
+	while (__atomic_load_n(&k->epoch, __ATOMIC_SEQ_CST) == e)
+		bench_futex_wait(&k->epoch, e, 0);
+	__atomic_fetch_sub(&k->parked, 1, __ATOMIC_SEQ_CST);
+}
+
+/* The vCPU loop itself has nothing to do: the handler does it all. */
+const struct vcpu_hooks kvmtool_hooks = { 0 };
+
+static void resume(struct kvmtool_state *k)
+{
+	__atomic_fetch_add(&k->epoch, 1, __ATOMIC_SEQ_CST);
+	bench_futex_wake(&k->epoch, INT_MAX);
+}
+
+/*
+ * A thread still inside the handler from the last pause counts as parked:
+ * it is, and this pause's signal stays pending (blocked in its own handler)
+ * and parks it again as soon as it returns.
+ */
+static int pause_all(struct bvm *m, struct kvmtool_state *k, uint64_t *pause_ns, bool *kicked)
+{
+	uint64_t t0 = bench_now_ns(), now;
+	unsigned i;
+
+	*kicked = __atomic_load_n(&k->parked, __ATOMIC_SEQ_CST) < k->n;
+	__atomic_fetch_add(&k->epoch, 1, __ATOMIC_SEQ_CST);
+	for (i = 0; i < m->n; i++)
+		bench_tgkill(m->v[i].tid, kvmtool_signal());
+	for (;;) {
+		uint32_t p = __atomic_load_n(&k->parked, __ATOMIC_SEQ_CST);
+
+		now = bench_now_ns();
+		if (p >= k->n)
+			break;
+		if (now - t0 >= GUARD_NS) {
+			resume(k);
+			return -ETIMEDOUT;
+		}
+		bench_futex_wait(&k->parked, p, GUARD_NS - (now - t0));
+	}
+	*pause_ns = now - t0;
+	return 0;
+}
+
+static int kvmtool_setup(struct strat_ctx *c)
+{
+	struct kvmtool_state *k = calloc(1, sizeof(*k));
+	int r;
+
+	if (!k)
+		return -ENOMEM;
+	k->n = c->m->n;
+	r = bench_install_handler(kvmtool_signal(), park_in_handler, SA_RESTART);
+	if (r) {
+		free(k);
+		return r;
+	}
+	__atomic_store_n(&current, k, __ATOMIC_RELEASE);
+	c->state = k;
+	return 0;
+}
+
+static int kvmtool_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
+{
+	struct kvmtool_state *k = c->state;
+	struct raw_txn tx;
+	uint64_t t0;
+	int r;
+
+	raw_op(&c->l, op, &tx);
+	t0 = bench_now_ns();
+	r = pause_all(c->m, k, &out->pause_ns, &out->kicked);
+	out->timeout = r == -ETIMEDOUT;
+	out->paused = !r;
+	if (!r) {
+		r = raw_issue(c->m->vm_fd, &tx, &out->ioctls);
+		resume(k);
+	}
+	out->lat_ns = bench_now_ns() - t0;
+	out->err = r;
+	return r;
+}
+
+/* After the vCPU threads are gone. */
+static void kvmtool_teardown(struct strat_ctx *c)
+{
+	__atomic_store_n(&current, NULL, __ATOMIC_RELEASE);
+	free(c->state);
+	c->state = NULL;
+}
+
+const struct strategy strat_kvmtool = {
+	.name = "kvmtool",
+	.what = "kvmtool's pause: SIGRTMIN+1, each vCPU parks inside its signal handler",
+	.raw_layout = true,
+	.pauses = true,
+	.hooks = &kvmtool_hooks,
+	.setup = kvmtool_setup,
+	.apply = kvmtool_apply,
+	.teardown = kvmtool_teardown,
+};

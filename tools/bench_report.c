@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The report as text tables on stdout, one per section and configuration,
+ * printed as soon as it is measured.
+ */
+#include <string.h>
+
+#include "bench.h"
+
+void fmt_ns(char *buf, size_t size, uint64_t ns)
+{
+	if (ns < 1000)
+		snprintf(buf, size, "%llu ns", (unsigned long long)ns);
+	else if (ns < 1000000)
+		snprintf(buf, size, "%.1f us", (double)ns / 1e3);
+	else if (ns < 1000000000)
+		snprintf(buf, size, "%.2f ms", (double)ns / 1e6);
+	else
+		snprintf(buf, size, "%.2f s", (double)ns / 1e9);
+}
+
+/* A column: the time, or "-" when nothing was measured. */
+static const char *col(char *buf, size_t size, const struct stats *st, uint64_t v)
+{
+	if (!st->n)
+		snprintf(buf, size, "-");
+	else
+		fmt_ns(buf, size, v);
+	return buf;
+}
+
+static const char *ratio_str(char *buf, size_t size, double r)
+{
+	if (r <= 0)
+		snprintf(buf, size, "-");
+	else
+		snprintf(buf, size, "%.2fx", r);
+	return buf;
+}
+
+void report_text_hold(FILE *f, const struct hold_result *h)
+{
+	char a[32], b[32], c[32], d[32];
+
+	fprintf(f, "hold: %u vCPU(s) busy in GUEST_PROG_COUNT, %u samples\n", h->vcpus, h->samples);
+	fprintf(f, "  %-10s %10s %10s %10s %10s\n", "", "p50", "p90", "p99", "max");
+	fprintf(f, "  %-10s %10s %10s %10s %10s   one signal -> EINTR round trip (%u resent)\n",
+		"floor", col(a, 32, &h->floor, h->floor.p50), col(b, 32, &h->floor, h->floor.p90),
+		col(c, 32, &h->floor, h->floor.p99), col(d, 32, &h->floor, h->floor.max),
+		h->floor_resends);
+	if (h->floor_all.n)
+		fprintf(f, "  %-10s %10s %10s %10s %10s   all %u vCPUs signalled at once\n",
+			"floor, all", col(a, 32, &h->floor_all, h->floor_all.p50),
+			col(b, 32, &h->floor_all, h->floor_all.p90),
+			col(c, 32, &h->floor_all, h->floor_all.p99),
+			col(d, 32, &h->floor_all, h->floor_all.max), h->vcpus);
+	fprintf(f, "  %-10s %10s %10s %10s %10s   kvmhold_hold(), call to return\n", "kvmhold",
+		col(a, 32, &h->hold, h->hold.p50), col(b, 32, &h->hold, h->hold.p90),
+		col(c, 32, &h->hold, h->hold.p99), col(d, 32, &h->hold, h->hold.max));
+	fprintf(f, "  %-10s %10s %10s %10s %10s   the library's own stop time (last_hold_ns)\n",
+		"  stop", col(a, 32, &h->stop, h->stop.p50), col(b, 32, &h->stop, h->stop.p90),
+		col(c, 32, &h->stop, h->stop.p99), col(d, 32, &h->stop, h->stop.max));
+	fprintf(f, "  hold/floor: p50 %s, p99 %s", ratio_str(a, 32, h->r50), ratio_str(b, 32, h->r99));
+	if (h->floor_all.n)
+		fprintf(f, " (hold/floor-all: p50 %s, p99 %s)", ratio_str(c, 32, h->r50_all),
+			ratio_str(d, 32, h->r99_all));
+	fprintf(f, "; %.2f kick signals per hold", (double)h->signals_per_hold_x100 / 100.0);
+	if (h->target_applies)
+		fprintf(f, "; target p50 <= 1.5x, p99 <= 3x: %s", h->met ? "met" : "NOT met");
+	fprintf(f, "\n");
+	if (h->error[0])
+		fprintf(f, "  error: %s\n", h->error);
+	fprintf(f, "\n");
+}
+
+void report_text_txn(FILE *f, const struct txn_result *t)
+{
+	char a[32], b[32], c[32], d[32], r[32];
+	unsigned i;
+
+	fprintf(f, "txn: %u vCPU(s) walking, %u samples per operation; kvmhold_txn_commit() next to\n"
+		"     ideal (the same ioctls, vCPUs already stopped, only the ioctls timed)\n",
+		t->vcpus, t->samples);
+	fprintf(f, "  %-8s %11s %11s %11s %11s %8s %7s %6s  %s\n", "op", "kvmhold p50", "p99",
+		"ideal p50", "p99", "p50 x", "ioctls", "held", "target p50 <= 1.2x");
+	for (i = 0; i < t->nr_ops; i++) {
+		const struct txn_op_result *o = &t->ops[i];
+
+		fprintf(f, "  %-8s %11s %11s %11s %11s %8s %7.1f %3llu/%-3llu %s\n", bop_name(o->op),
+			col(a, 32, &o->kvmhold, o->kvmhold.p50), col(b, 32, &o->kvmhold, o->kvmhold.p99),
+			col(c, 32, &o->ideal, o->ideal.p50), col(d, 32, &o->ideal, o->ideal.p99),
+			ratio_str(r, 32, o->r50), o->ioctls_kvmhold, (unsigned long long)o->held,
+			(unsigned long long)o->commits, o->kvmhold.n ? (o->met ? "met" : "NOT met") : "-");
+		if (o->diff_mismatch)
+			fprintf(f, "           (%u commit(s) issued another ioctl count than the diff)\n",
+				o->diff_mismatch);
+	}
+	if (t->nr_slots) {
+		fprintf(f, "  commit of a split / merge of the walked slot next to N extra 1-page slots:\n");
+		fprintf(f, "  %-8s %11s %11s %11s %11s %11s\n", "slots", "map them", "split p50",
+			"merge p50", "ideal split", "ideal merge");
+		for (i = 0; i < t->nr_slots; i++) {
+			const struct txn_slots_result *s = &t->slots[i];
+			char e[32];
+
+			fmt_ns(e, sizeof(e), s->setup_ns);
+			fprintf(f, "  %-8u %11s %11s %11s %11s %11s%s%s\n", s->slots, e,
+				col(a, 32, &s->split, s->split.p50), col(b, 32, &s->merge, s->merge.p50),
+				col(c, 32, &s->ideal_split, s->ideal_split.p50),
+				col(d, 32, &s->ideal_merge, s->ideal_merge.p50),
+				s->error[0] ? "  error: " : "", s->error);
+		}
+	}
+	fprintf(f, "  guest: %llu hole exits, %llu walk mismatches\n",
+		(unsigned long long)t->holes, (unsigned long long)t->mismatches);
+	if (t->error[0])
+		fprintf(f, "  error: %s\n", t->error);
+	fprintf(f, "\n");
+}
+
+static const struct strat_result *line_named(const struct compare_result *c, const char *name)
+{
+	unsigned i;
+
+	for (i = 0; i < c->nr_lines; i++)
+		if (!strcmp(c->lines[i].name, name))
+			return &c->lines[i];
+	return NULL;
+}
+
+void report_text_compare(FILE *f, const struct compare_result *c)
+{
+	const struct strat_result *kh = line_named(c, "kvmhold"), *id = line_named(c, "ideal");
+	char a[32], b[32], d[32], e[32], g[32], h[32], p[32];
+	unsigned i;
+
+	fprintf(f, "compare: %u vCPU(s) walking %u pages, %u extra slot(s), op %s: %s\n", c->vcpus,
+		c->pages, c->extra_slots, cmp_op_name(c->op), cmp_op_what(c->op));
+	if (c->count)
+		fprintf(f, "  %llu transactions per strategy", (unsigned long long)c->count);
+	else
+		fprintf(f, "  %.1f s per strategy", c->seconds);
+	if (c->rate > 0)
+		fprintf(f, " at %.1f per second", c->rate);
+	else
+		fprintf(f, ", as fast as possible");
+	fprintf(f, ", in %u rotating rounds; baseline %.0f guest pages/s without memslot changes\n",
+		c->rounds, c->baseline_pages_per_s);
+	fprintf(f, "  floor (one signal -> EINTR round trip): p50 %s, p99 %s", col(a, 32, &c->floor,
+		c->floor.p50), col(b, 32, &c->floor, c->floor.p99));
+	if (c->floor_all.n)
+		fprintf(f, "; all %u vCPUs at once: p50 %s, p99 %s", c->vcpus,
+			col(d, 32, &c->floor_all, c->floor_all.p50),
+			col(e, 32, &c->floor_all, c->floor_all.p99));
+	fprintf(f, "\n");
+	fprintf(f, "  %-16s %7s %9s %9s %9s %9s %9s %9s %8s %7s %7s %4s %4s %5s\n", "strategy",
+		"txns", "txn p50", "p90", "p99", "max", "pause p50", "p99", "progress", "holes",
+		"corrupt", "t/o", "err", "dirty");
+	for (i = 0; i < c->nr_lines; i++) {
+		const struct strat_result *l = &c->lines[i];
+
+		snprintf(p, sizeof(p), l->ran ? "%.0f%%" : "-", l->progress_pct);
+		fprintf(f, "  %-16s %7llu %9s %9s %9s %9s %9s %9s %8s %7llu %7llu %4llu %4llu %5s\n",
+			l->name, (unsigned long long)l->txns, col(a, 32, &l->lat, l->lat.p50),
+			col(b, 32, &l->lat, l->lat.p90), col(d, 32, &l->lat, l->lat.p99),
+			col(e, 32, &l->lat, l->lat.max), col(g, 32, &l->pause, l->pause.p50),
+			col(h, 32, &l->pause, l->pause.p99), p, (unsigned long long)l->holes,
+			(unsigned long long)l->mismatches, (unsigned long long)l->timeouts,
+			(unsigned long long)l->errors, "n/a");
+		if (l->error[0])
+			fprintf(f, "    %s: %s\n", l->name, l->error);
+	}
+	if (kh && id && kh->lat.n && id->lat.n)
+		fprintf(f, "  kvmhold/ideal txn p50 %.2fx; kvmhold pause/floor p50 %s",
+			bench_ratio(kh->lat.p50, id->lat.p50),
+			ratio_str(a, 32, bench_ratio(kh->pause.p50, c->floor.p50)));
+	fprintf(f, "\n  dirty: dirty pages lost (--migrate) needs kvmhold's dirty tracking: n/a\n\n");
+}

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Samples and their percentiles.  Nearest-rank percentiles on the sorted
+ * samples: p-th percentile = the smallest sample with at least p% of the
+ * samples at or below it, so p100 is the maximum and every reported value
+ * is a time that was actually measured.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+int samples_add(struct samples *s, uint64_t ns)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 256;
+		uint64_t *v = realloc(s->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		s->v = v;
+		s->cap = cap;
+	}
+	s->v[s->n++] = ns;
+	return 0;
+}
+
+void samples_reset(struct samples *s)
+{
+	s->n = 0;
+}
+
+void samples_free(struct samples *s)
+{
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t rank(const uint64_t *v, size_t n, unsigned pct)
+{
+	size_t r = (size_t)ceil((double)pct / 100.0 * (double)n);
+
+	if (r < 1)
+		r = 1;
+	return v[r - 1];
+}
+
+void stats_compute(struct stats *st, struct samples *s)
+{
+	double sum = 0;
+	unsigned i;
+	size_t k;
+
+	memset(st, 0, sizeof(*st));
+	if (!s->n)
+		return;
+	qsort(s->v, s->n, sizeof(s->v[0]), cmp_u64);
+	for (k = 0; k < s->n; k++)
+		sum += (double)s->v[k];
+	st->n = s->n;
+	st->min = s->v[0];
+	st->max = s->v[s->n - 1];
+	st->mean = sum / (double)s->n;
+	st->p50 = rank(s->v, s->n, 50);
+	st->p90 = rank(s->v, s->n, 90);
+	st->p99 = rank(s->v, s->n, 99);
+	for (i = 0; i < STATS_QUANTILES; i++)
+		st->q[i] = i ? rank(s->v, s->n, i) : st->min;
+}
+
+double bench_ratio(uint64_t a, uint64_t b)
+{
+	return a && b ? (double)a / (double)b : 0;
+}

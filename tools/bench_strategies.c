@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The strategies of `compare`, and the three simple ones: naive (no pause),
+ * kvmhold (the library) and ideal (the reference).  The pausing protocols
+ * of QEMU, kvmtool and cloud-hypervisor have a file each (bench_pause_*.c).
+ *
+ * Every strategy applies the same memslot operation with the same KVM
+ * ioctls (bench_layout.c); what differs is how, and whether, the vCPUs are
+ * kept out meanwhile.  A transaction's latency runs from its start to the
+ * moment the vCPUs may run again; for kvmhold it spans kvmhold_txn_begin()
+ * to the return of kvmhold_txn_commit() (the whole API a VMM calls).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "bench.h"
+
+#define KVMHOLD_TXN_TIMEOUT_MS 5000   /* a guard: reported as a timeout */
+
+const struct strategy *const strategies[NR_STRATEGIES] = {
+	&strat_naive, &strat_qemu, &strat_kvmtool, &strat_ch, &strat_kvmhold,
+};
+
+int strategy_index(const char *name)
+{
+	int i;
+
+	for (i = 0; i < NR_STRATEGIES; i++)
+		if (!strcmp(name, strategies[i]->name))
+			return i;
+	return -1;
+}
+
+/* ---- naive: the ioctls while the vCPUs run -------------------------------- */
+
+static int naive_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
+{
+	struct raw_txn tx;
+	uint64_t t0;
+
+	raw_op(&c->l, op, &tx);
+	t0 = bench_now_ns();
+	out->err = raw_issue(c->m->vm_fd, &tx, &out->ioctls);
+	out->lat_ns = bench_now_ns() - t0;
+	return out->err;
+}
+
+const struct strategy strat_naive = {
+	.name = "naive",
+	.what = "DELETE + CREATE while the vCPUs run: no pause at all",
+	.raw_layout = true,
+	.apply = naive_apply,
+};
+
+/* ---- kvmhold: the library -------------------------------------------------- */
+
+static int kvmhold_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
+{
+	struct kvmhold_stats a, b;
+	uint64_t t0;
+	int r;
+
+	kvmhold_stats_get(c->m->vm, &a, sizeof(a));
+	t0 = bench_now_ns();
+	r = kh_op(c->m->vm, &c->l, op, KVMHOLD_TXN_TIMEOUT_MS, NULL);
+	out->lat_ns = bench_now_ns() - t0;
+	kvmhold_stats_get(c->m->vm, &b, sizeof(b));
+	out->ioctls = (unsigned)(b.txn_ioctls - a.txn_ioctls);
+	if (b.kicking_holds > a.kicking_holds) {
+		out->paused = true;
+		out->kicked = b.signals_sent > a.signals_sent;
+		out->pause_ns = b.last_hold_ns;
+	}
+	out->timeout = r == -ETIMEDOUT;
+	out->err = r;
+	return r;
+}
+
+const struct strategy strat_kvmhold = {
+	.name = "kvmhold",
+	.what = "the library: kvmhold_txn_* (holds the VM only when the plan needs it)",
+	.tvm_loop = true,
+	.pauses = true,
+	.apply = kvmhold_apply,
+};
+
+/* ---- ideal: the ioctls alone, the vCPUs already stopped ------------------- */
+
+/*
+ * The vCPUs run on tvm's threads through kvmhold_vcpu_run(), so a
+ * kvmhold_hold() stops them; the test region is not the library's (raw
+ * slots), so the library never touches it.  Only the ioctls are timed.
+ */
+static int ideal_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
+{
+	struct raw_txn tx;
+	uint64_t t0;
+	int r;
+
+	raw_op(&c->l, op, &tx);
+	r = kvmhold_hold(c->m->vm, KVMHOLD_TXN_TIMEOUT_MS);
+	if (r) {
+		out->timeout = r == -ETIMEDOUT;
+		out->err = r;
+		return r;
+	}
+	t0 = bench_now_ns();
+	out->err = raw_issue(c->m->vm_fd, &tx, &out->ioctls);
+	out->lat_ns = bench_now_ns() - t0;
+	kvmhold_release(c->m->vm);
+	return out->err;
+}
+
+const struct strategy strat_ideal = {
+	.name = "ideal",
+	.what = "reference: the same ioctls while the vCPUs are already stopped (ioctls timed)",
+	.tvm_loop = true,
+	.raw_layout = true,
+	.apply = ideal_apply,
+};

@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `kvmhold-bench txn`: the latency of kvmhold_txn_commit() per kind of
+ * operation, with the vCPUs walking the test region on tvm's threads, next
+ * to "ideal": the very ioctls that commit issued, issued by hand while the
+ * vCPUs are already stopped.
+ *
+ * Each sample: wait until every vCPU has walked all its pages once more;
+ * snapshot the committed layout (kvmhold_regions()); commit the operation,
+ * timing kvmhold_txn_commit() alone; snapshot again.  The difference of the
+ * two snapshots, matched by KVM slot id, is the list of ioctls the commit
+ * issued (checked against kvmhold_stats.last_txn_ioctls).  Then ideal:
+ * under a hold, put the old layout back with the reverse ioctls (untimed);
+ * release and let every vCPU walk its pages again; hold, issue the forward
+ * ioctls (timed), release.  KVM and the library's table agree again
+ * afterwards, and both timed sides start from a guest that has just
+ * touched all its memory (KVM's cost for a DELETE depends on that).  Operations run in pairs
+ * (split/merge, grow/shrink, move there/back, log on/off, map/unmap), so
+ * the layout returns to where it started.
+ *
+ * --slots: the same split/merge on a fresh VM that also has N 1-page slots,
+ * mapped in one transaction before the vCPUs start.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "bench.h"
+
+#define TXN_TIMEOUT_MS  5000
+#define MOVE_TIMEOUT_MS 30000
+#define MAX_REGIONS     RAW_TXN_MAX
+#define TARGET_P50      1.2
+
+struct txn_acc {
+	struct samples kvmhold, ideal;
+	uint64_t ioctls_kvmhold, ioctls_ideal, held, commits;
+	unsigned diff_mismatch;
+};
+
+static int snapshot(struct bvm *m, const struct layout *l, struct kvmhold_region *out)
+{
+	int n = kvmhold_regions(m->vm, l->gpa, 4ull * l->pages * TVM_PAGE_SIZE, out, MAX_REGIONS);
+
+	return n > MAX_REGIONS ? -E2BIG : n;
+}
+
+static int one_sample(struct bvm *m, const struct layout *l, enum bop op, struct txn_acc *acc)
+{
+	struct kvmhold_region before[MAX_REGIONS], after[MAX_REGIONS];
+	struct kvmhold_stats s0, s1;
+	struct raw_txn fwd, back;
+	unsigned issued = 0;
+	uint64_t commit_ns, t0, t1;
+	int nb, na, r;
+
+	r = bvm_wait_all_passes(m, MOVE_TIMEOUT_MS);
+	if (r)
+		return r;
+	nb = snapshot(m, l, before);
+	if (nb < 0)
+		return nb;
+	kvmhold_stats_get(m->vm, &s0, sizeof(s0));
+	r = kh_op(m->vm, l, op, TXN_TIMEOUT_MS, &commit_ns);
+	if (r)
+		return r;
+	kvmhold_stats_get(m->vm, &s1, sizeof(s1));
+	na = snapshot(m, l, after);
+	if (na < 0)
+		return na;
+	r = regions_diff(before, (unsigned)nb, after, (unsigned)na, &fwd);
+	if (!r)
+		r = regions_diff(after, (unsigned)na, before, (unsigned)nb, &back);
+	if (r)
+		return r;
+	acc->commits++;
+	acc->held += s1.txn_held_commits - s0.txn_held_commits;
+	acc->ioctls_kvmhold += s1.last_txn_ioctls;
+	acc->diff_mismatch += s1.last_txn_ioctls != fwd.n;
+	r = samples_add(&acc->kvmhold, commit_ns);
+	if (r)
+		return r;
+
+	/*
+	 * ideal: put the old layout back (held, untimed), let the guests run
+	 * a whole pass over it, then the same ioctls with the vCPUs stopped.
+	 * The guests run in between for the same reason as before the
+	 * commit: KVM's cost for a DELETE depends on what the guest has
+	 * mapped since the last change.
+	 */
+	r = kvmhold_hold(m->vm, TXN_TIMEOUT_MS);
+	if (r)
+		return r;
+	r = raw_issue(m->vm_fd, &back, &issued);
+	kvmhold_release(m->vm);
+	if (!r)
+		r = bvm_wait_all_passes(m, MOVE_TIMEOUT_MS);
+	if (!r)
+		r = kvmhold_hold(m->vm, TXN_TIMEOUT_MS);
+	if (r)
+		return r;
+	issued = 0;
+	t0 = bench_now_ns();
+	r = raw_issue(m->vm_fd, &fwd, &issued);
+	t1 = bench_now_ns();
+	kvmhold_release(m->vm);
+	if (r)
+		return r;
+	acc->ioctls_ideal += issued;
+	return samples_add(&acc->ideal, t1 - t0);
+}
+
+static int new_vm(unsigned vcpus, unsigned pages, unsigned extra, struct bvm **out,
+		  struct layout *l, uint64_t *setup_ns)
+{
+	struct bvm_opts bo = {
+		.vcpus = vcpus, .program = GUEST_PROG_WALK,
+		.walk_pages = pages, .region_pages = 4 * pages,
+	};
+	struct bvm *m;
+	uint64_t t0;
+	int r;
+
+	r = bvm_create(&bo, &m);
+	if (r)
+		return r;
+	l->gpa = m->test_gpa;
+	l->hva = (uintptr_t)m->test_hva;
+	l->pages = pages;
+	r = kh_initial(m->vm, l, false, false);
+	t0 = bench_now_ns();
+	if (!r)
+		r = bvm_map_extra_txn(m, extra);
+	if (setup_ns)
+		*setup_ns = bench_now_ns() - t0;
+	if (!r)
+		r = bvm_start_tvm(m);
+	if (!r)
+		r = bvm_wait_all_moved(m, MOVE_TIMEOUT_MS);
+	if (r) {
+		bvm_destroy(m);
+		return r;
+	}
+	*out = m;
+	return 0;
+}
+
+static void finish_vm(struct bvm *m, struct txn_result *t, char *err, size_t size)
+{
+	bvm_stop(m);
+	t->holes += bvm_holes(m);
+	t->mismatches += bvm_mismatches(m);
+	if (bvm_failures(m) && !err[0])
+		snprintf(err, size, "guest: %s", bvm_failure(m));
+	bvm_destroy(m);
+}
+
+static void acc_to_result(struct txn_acc *acc, struct txn_op_result *o)
+{
+	stats_compute(&o->kvmhold, &acc->kvmhold);
+	stats_compute(&o->ideal, &acc->ideal);
+	o->commits = acc->commits;
+	o->held = acc->held;
+	o->ioctls_kvmhold = acc->commits ? (double)acc->ioctls_kvmhold / (double)acc->commits : 0;
+	o->ioctls_ideal = acc->ideal.n ? (double)acc->ioctls_ideal / (double)acc->ideal.n : 0;
+	o->diff_mismatch = acc->diff_mismatch;
+	o->r50 = bench_ratio(o->kvmhold.p50, o->ideal.p50);
+	o->met = o->kvmhold.n && o->r50 <= TARGET_P50;
+	samples_free(&acc->kvmhold);
+	samples_free(&acc->ideal);
+}
+
+/* The operation kinds reported, in order; move covers both directions. */
+static const enum bop pairs[][2] = {
+	{ BOP_SPLIT, BOP_MERGE }, { BOP_GROW, BOP_SHRINK }, { BOP_MOVE, BOP_MOVE_BACK },
+	{ BOP_LOG_ON, BOP_LOG_OFF }, { BOP_MAP, BOP_UNMAP },
+};
+
+static int ops_run(unsigned vcpus, unsigned pages, struct txn_result *t)
+{
+	struct txn_acc acc[BOP__COUNT];
+	struct layout l;
+	struct bvm *m;
+	unsigned p, k, j;
+	int r;
+
+	memset(acc, 0, sizeof(acc));
+	r = new_vm(vcpus, pages, 0, &m, &l, NULL);
+	if (r) {
+		snprintf(t->error, sizeof(t->error), "creating the VM: %s", strerror(-r));
+		return r;
+	}
+	for (p = 0; !r && p < sizeof(pairs) / sizeof(pairs[0]); p++) {
+		for (k = 0; !r && k < t->samples; k++) {
+			for (j = 0; !r && j < 2; j++) {
+				enum bop op = pairs[p][j] == BOP_MOVE_BACK ? BOP_MOVE : pairs[p][j];
+
+				r = one_sample(m, &l, pairs[p][j], &acc[op]);
+				if (r)
+					snprintf(t->error, sizeof(t->error), "%s: %s",
+						 bop_name(pairs[p][j]), strerror(-r));
+			}
+			if (!(k % 16))
+				bench_progress("txn: %u vCPU(s), %s/%s, %u/%u", vcpus,
+					       bop_name(pairs[p][0]), bop_name(pairs[p][1]), k,
+					       t->samples);
+		}
+	}
+	finish_vm(m, t, t->error, sizeof(t->error));
+	for (p = 0; p < BOP__COUNT; p++) {
+		if (p == BOP_MOVE_BACK)
+			continue;
+		t->ops[t->nr_ops].op = (enum bop)p;
+		acc_to_result(&acc[p], &t->ops[t->nr_ops]);
+		t->nr_ops++;
+	}
+	return r;
+}
+
+static int slots_run(unsigned vcpus, unsigned pages, unsigned samples,
+		     struct txn_slots_result *s, struct txn_result *t)
+{
+	struct txn_acc split, merge;
+	struct txn_op_result a, b;
+	struct layout l;
+	struct bvm *m;
+	unsigned k;
+	int r;
+
+	memset(&split, 0, sizeof(split));
+	memset(&merge, 0, sizeof(merge));
+	r = new_vm(vcpus, pages, s->slots, &m, &l, &s->setup_ns);
+	if (r) {
+		snprintf(s->error, sizeof(s->error), "%u slots: %s", s->slots, strerror(-r));
+		return r;
+	}
+	for (k = 0; !r && k < samples; k++) {
+		r = one_sample(m, &l, BOP_SPLIT, &split);
+		if (!r)
+			r = one_sample(m, &l, BOP_MERGE, &merge);
+		if (r)
+			snprintf(s->error, sizeof(s->error), "%s", strerror(-r));
+		if (!(k % 16))
+			bench_progress("txn: %u vCPU(s), %u slots, %u/%u", vcpus, s->slots, k, samples);
+	}
+	finish_vm(m, t, s->error, sizeof(s->error));
+	acc_to_result(&split, &a);
+	acc_to_result(&merge, &b);
+	s->split = a.kvmhold;
+	s->ideal_split = a.ideal;
+	s->merge = b.kvmhold;
+	s->ideal_merge = b.ideal;
+	return r;
+}
+
+int run_txn(const struct bench_opts *o, struct report *rep)
+{
+	static const unsigned def[] = { 2 };
+	const unsigned *list = o->vcpus_given ? o->vcpus : def;
+	unsigned n = o->vcpus_given ? o->nr_vcpus : 1, i, j;
+	int failed = 0;
+
+	for (i = 0; i < n && rep->nr_txn < BENCH_MAX_LIST; i++) {
+		struct txn_result *t = &rep->txn[rep->nr_txn++];
+		unsigned vcpus = list[i];
+		unsigned pages = o->pages > vcpus ? o->pages : vcpus + (vcpus & 1);
+
+		memset(t, 0, sizeof(*t));
+		t->vcpus = vcpus;
+		t->samples = o->samples;
+		if (!o->samples_given && vcpus > 16)
+			t->samples = t->samples / 4 ? t->samples / 4 : 1;
+		failed |= ops_run(vcpus, pages, t) != 0;
+		for (j = 0; o->slots_given && j < o->nr_slots; j++) {
+			struct txn_slots_result *s = &t->slots[t->nr_slots++];
+
+			s->slots = o->slots[j];
+			failed |= slots_run(vcpus, pages, t->samples, s, t) != 0;
+		}
+		bench_progress_done();
+		report_text_txn(stdout, t);
+		fflush(stdout);
+	}
+	return failed ? -EIO : 0;
+}

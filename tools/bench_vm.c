@@ -1,0 +1,451 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The benchmark's VMs: a tvm (tests/vmm) for the guest, memory and vCPU
+ * setup, run either by tvm's own threads (kvmhold_vcpu_run) or by the raw
+ * KVM_RUN loop below, which the strategies that are not kvmhold need: each
+ * brings its own pause protocol as hooks around KVM_RUN.
+ *
+ * The raw loop handles the same exits as tvm's loop: ucalls on the ucall
+ * port, MMIO inside the test region counted as a "hole" (reads see zeros,
+ * writes are dropped, as a naive VMM would do), hlt.  Anything else is a
+ * failure, recorded with tvm_fail().
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "bench.h"
+
+#define POLL_NS      50000          /* progress polls: every 50 us */
+#define JOIN_SECONDS 30
+
+int bvm_create(const struct bvm_opts *o, struct bvm **out)
+{
+	struct tvm_opts to = { 0 };
+	struct bvm *m;
+	unsigned i;
+	int r;
+
+	*out = NULL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	to.nr_vcpus = o->vcpus;
+	to.program = o->program;
+	to.test_size = (size_t)o->region_pages * TVM_PAGE_SIZE;
+	to.walk_flags = TVM_WALK_NO_ASSERT;
+	to.quiet = true;
+	r = tvm_create(&to, &m->t);
+	if (r) {
+		free(m);
+		return r;
+	}
+	m->vm = tvm_vm(m->t);
+	m->vm_fd = kvmhold_vm_fd(m->vm);
+	m->n = tvm_nr_vcpus(m->t);
+	m->test_gpa = m->t->test_gpa;
+	m->test_hva = m->t->test_hva;
+	m->walk_pages = o->walk_pages;
+	m->region_pages = o->region_pages;
+	/*
+	 * The walker covers the first walk_pages only; the rest of the test
+	 * region is room for the slots the benchmark grows, moves and maps.
+	 * Holes are still counted over all of it.
+	 */
+	if (o->walk_pages)
+		tvm_shared(m->t)->test_size = (uint64_t)o->walk_pages * TVM_PAGE_SIZE;
+	for (i = 0; i < m->n; i++) {
+		struct bvcpu *v = &m->v[i];
+
+		v->m = m;
+		v->idx = i;
+		v->fd = kvmhold_vcpu_fd(tvm_vcpu(m->t, i));
+		v->run = kvmhold_vcpu_kvm_run(tvm_vcpu(m->t, i));
+	}
+	*out = m;
+	return 0;
+}
+
+/* ---- the raw loop -------------------------------------------------------- */
+
+#define INC(x) __atomic_fetch_add(&(x), 1, __ATOMIC_RELAXED)
+
+static void guest_string(struct bvm *m, uint64_t gpa, char *buf, size_t size)
+{
+	const char *p = gpa && gpa < m->t->sys_size ? tvm_gpa_to_hva(m->t, gpa, 1) : NULL;
+	size_t max;
+
+	if (!p) {
+		snprintf(buf, size, "?");
+		return;
+	}
+	max = m->t->sys_size - gpa;
+	snprintf(buf, size, "%.*s", (int)(max < size ? max : size - 1), p);
+}
+
+static enum tvm_vcpu_state ucall(struct bvcpu *v)
+{
+	struct bvm *m = v->m;
+	struct kvm_run *run = v->run;
+	struct tvm_ucall uc;
+	char file[96], msg[96];
+	uint32_t gpa;
+	void *p;
+
+	if (run->io.port != TVM_UCALL_PORT || run->io.direction != KVM_EXIT_IO_OUT ||
+	    run->io.size != 4 || run->io.count != 1) {
+		tvm_fail(m->t, (int)v->idx, "raw loop: unexpected port I/O 0x%x", run->io.port);
+		return TVM_VCPU_FAILED;
+	}
+	memcpy(&gpa, (char *)run + run->io.data_offset, sizeof(gpa));
+	p = tvm_gpa_to_hva(m->t, gpa, sizeof(uc));
+	if (!p || gpa >= m->t->sys_size) {
+		tvm_fail(m->t, (int)v->idx, "raw loop: ucall at bad gpa 0x%x", gpa);
+		return TVM_VCPU_FAILED;
+	}
+	memcpy(&uc, p, sizeof(uc));
+	switch (uc.type) {
+	case TVM_UCALL_DONE:
+		return TVM_VCPU_DONE;
+	case TVM_UCALL_SYNC:
+	case TVM_UCALL_PRINT:
+		return TVM_VCPU_RUNNING;
+	case TVM_UCALL_ASSERT_FAIL:
+		guest_string(m, uc.file, file, sizeof(file));
+		guest_string(m, uc.msg, msg, sizeof(msg));
+		tvm_fail(m->t, (int)v->idx, "%s:%llu: %s", file, (unsigned long long)uc.line, msg);
+		return TVM_VCPU_FAILED;
+	case TVM_UCALL_EXCEPTION:
+		tvm_fail(m->t, (int)v->idx, "guest exception, vector %llu at rip 0x%llx",
+			 (unsigned long long)uc.args[0], (unsigned long long)uc.args[2]);
+		return TVM_VCPU_FAILED;
+	default:
+		tvm_fail(m->t, (int)v->idx, "raw loop: unknown ucall %llu",
+			 (unsigned long long)uc.type);
+		return TVM_VCPU_FAILED;
+	}
+}
+
+static enum tvm_vcpu_state handle_exit(struct bvcpu *v)
+{
+	struct bvm *m = v->m;
+	struct kvm_run *run = v->run;
+	uint64_t gpa, end = m->test_gpa + (uint64_t)m->region_pages * TVM_PAGE_SIZE;
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		return ucall(v);
+	case KVM_EXIT_MMIO:
+		INC(v->mmio);
+		gpa = run->mmio.phys_addr;
+		if (gpa >= m->test_gpa && gpa < end) {
+			INC(v->holes);
+			if (!run->mmio.is_write)
+				memset(run->mmio.data, 0, sizeof(run->mmio.data));
+			return TVM_VCPU_RUNNING;
+		}
+		tvm_fail(m->t, (int)v->idx, "raw loop: MMIO at gpa 0x%llx", (unsigned long long)gpa);
+		return TVM_VCPU_FAILED;
+	case KVM_EXIT_HLT:
+		return TVM_VCPU_RUNNING;
+	default:
+		tvm_fail(m->t, (int)v->idx, "raw loop: exit reason %u", run->exit_reason);
+		return TVM_VCPU_FAILED;
+	}
+}
+
+static void *raw_loop(void *arg)
+{
+	struct bvcpu *v = arg;
+	const struct vcpu_hooks *h = v->m->hooks;
+	enum tvm_vcpu_state st = TVM_VCPU_RUNNING;
+
+	__atomic_store_n(&v->tid, bench_gettid(), __ATOMIC_SEQ_CST);
+	while (st == TVM_VCPU_RUNNING) {
+		int r, err;
+
+		if (h->before_run)
+			h->before_run(v);
+		r = ioctl(v->fd, KVM_RUN, 0);
+		err = r < 0 ? errno : 0;
+		if (h->after_run)
+			h->after_run(v, r, err);
+		if (r < 0) {
+			if (err == EINTR) {
+				INC(v->eintr);
+				continue;
+			}
+			tvm_fail(v->m->t, (int)v->idx, "raw loop: KVM_RUN: %s", strerror(err));
+			st = TVM_VCPU_FAILED;
+			break;
+		}
+		INC(v->exits);
+		st = handle_exit(v);
+	}
+	__atomic_store_n(&v->state, st, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static const struct vcpu_hooks no_hooks;
+
+int bvm_start_own(struct bvm *m, const struct vcpu_hooks *hooks, void *proto)
+{
+	unsigned i;
+	int r;
+
+	m->hooks = hooks ? hooks : &no_hooks;
+	m->proto = proto;
+	m->own_loops = true;
+	for (i = 0; i < m->n; i++) {
+		struct bvcpu *v = &m->v[i];
+
+		__atomic_store_n(&v->state, TVM_VCPU_RUNNING, __ATOMIC_RELEASE);
+		r = pthread_create(&v->thread, NULL, raw_loop, v);
+		if (r) {
+			__atomic_store_n(&v->state, TVM_VCPU_IDLE, __ATOMIC_RELEASE);
+			return -r;
+		}
+		v->thread_started = true;
+	}
+	/* The protocols signal by thread id: wait until every one is known. */
+	for (i = 0; i < m->n; i++)
+		while (!__atomic_load_n(&m->v[i].tid, __ATOMIC_ACQUIRE))
+			bench_sleep_ns(POLL_NS);
+	return 0;
+}
+
+int bvm_start_tvm(struct bvm *m)
+{
+	unsigned i;
+	int r = tvm_start(m->t);
+
+	if (r)
+		return r;
+	m->tvm_loops = true;
+	for (i = 0; i < m->n; i++)
+		while (!tvm_vcpu_tid(m->t, i) && tvm_vcpu_state(m->t, i) == TVM_VCPU_RUNNING)
+			bench_sleep_ns(POLL_NS);
+	return 0;
+}
+
+int bvm_stop(struct bvm *m)
+{
+	unsigned i;
+	int r = 0;
+
+	if (m->tvm_loops)
+		return tvm_stop(m->t);
+	__atomic_store_n(&tvm_shared(m->t)->stop, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < m->n; i++) {
+		struct bvcpu *v = &m->v[i];
+		struct timespec ts;
+
+		if (!v->thread_started)
+			continue;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += JOIN_SECONDS;
+		if (pthread_timedjoin_np(v->thread, NULL, &ts)) {
+			/* A protocol left it parked: nothing safe is left to do. */
+			bench_err("vCPU %u did not stop within %d s (a pause protocol bug?)",
+				  i, JOIN_SECONDS);
+			exit(1);
+		}
+		v->thread_started = false;
+	}
+	return r;
+}
+
+void bvm_destroy(struct bvm *m)
+{
+	if (!m)
+		return;
+	bvm_stop(m);
+	tvm_destroy(m->t);
+	if (m->extra_hva)
+		munmap(m->extra_hva, (size_t)m->extra_nr * TVM_PAGE_SIZE);
+	free(m);
+}
+
+/* ---- observations ------------------------------------------------------- */
+
+uint64_t bvm_progress(struct bvm *m, unsigned i)
+{
+	return tvm_counter(m->t, i) + tvm_walk_pages(m->t, i);
+}
+
+uint64_t bvm_pages(struct bvm *m)
+{
+	uint64_t sum = 0;
+	unsigned i;
+
+	for (i = 0; i < m->n; i++)
+		sum += tvm_walk_pages(m->t, i);
+	return sum;
+}
+
+uint64_t bvm_holes(struct bvm *m)
+{
+	uint64_t sum = tvm_holes(m->t);
+	unsigned i;
+
+	for (i = 0; i < m->n; i++)
+		sum += __atomic_load_n(&m->v[i].holes, __ATOMIC_RELAXED);
+	return sum;
+}
+
+uint64_t bvm_mismatches(struct bvm *m)
+{
+	uint64_t sum = 0;
+	unsigned i;
+
+	for (i = 0; i < m->n; i++)
+		sum += tvm_walk_mismatches(m->t, i);
+	return sum;
+}
+
+int bvm_failures(struct bvm *m)
+{
+	return tvm_failures(m->t);
+}
+
+const char *bvm_failure(struct bvm *m)
+{
+	return tvm_failures(m->t) ? tvm_failure_msg(m->t, 0) : NULL;
+}
+
+static bool vcpu_alive(struct bvm *m, unsigned i)
+{
+	if (m->tvm_loops)
+		return tvm_vcpu_state(m->t, i) == TVM_VCPU_RUNNING;
+	return __atomic_load_n(&m->v[i].state, __ATOMIC_ACQUIRE) == TVM_VCPU_RUNNING;
+}
+
+static int wait_above(struct bvm *m, unsigned i, uint64_t start, uint64_t deadline)
+{
+	for (;;) {
+		bool alive = vcpu_alive(m, i);
+
+		if (bvm_progress(m, i) > start)
+			return 0;
+		if (!alive)
+			return -ESRCH;
+		if (bench_now_ns() >= deadline)
+			return -ETIMEDOUT;
+		bench_sleep_ns(POLL_NS);
+	}
+}
+
+static uint64_t deadline_of(int timeout_ms)
+{
+	return timeout_ms < 0 ? UINT64_MAX : bench_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+}
+
+int bvm_wait_moved(struct bvm *m, unsigned i, int timeout_ms)
+{
+	return wait_above(m, i, bvm_progress(m, i), deadline_of(timeout_ms));
+}
+
+int bvm_wait_all_moved(struct bvm *m, int timeout_ms)
+{
+	uint64_t start[TVM_MAX_VCPUS], deadline = deadline_of(timeout_ms);
+	unsigned i;
+	int r;
+
+	for (i = 0; i < m->n; i++)
+		start[i] = bvm_progress(m, i);
+	for (i = 0; i < m->n; i++) {
+		r = wait_above(m, i, start[i], deadline);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/* A pass that began before the call may end first: two completions make a whole one. */
+int bvm_wait_all_passes(struct bvm *m, int timeout_ms)
+{
+	uint64_t start[TVM_MAX_VCPUS], deadline = deadline_of(timeout_ms);
+	unsigned i;
+
+	for (i = 0; i < m->n; i++)
+		start[i] = tvm_counter(m->t, i);
+	for (i = 0; i < m->n; i++) {
+		while (tvm_counter(m->t, i) < start[i] + 2) {
+			if (!vcpu_alive(m, i))
+				return -ESRCH;
+			if (bench_now_ns() >= deadline)
+				return -ETIMEDOUT;
+			bench_sleep_ns(POLL_NS);
+		}
+	}
+	return 0;
+}
+
+int bvm_tid(struct bvm *m, unsigned i)
+{
+	if (m->tvm_loops)
+		return tvm_vcpu_tid(m->t, i);
+	return __atomic_load_n(&m->v[i].tid, __ATOMIC_ACQUIRE);
+}
+
+/* ---- the extra slots of --slots ------------------------------------------- */
+
+static int extra_memory(struct bvm *m, unsigned nr)
+{
+	void *p = mmap(NULL, (size_t)nr * TVM_PAGE_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	m->extra_hva = p;
+	m->extra_nr = nr;
+	return 0;
+}
+
+int bvm_map_extra_raw(struct bvm *m, unsigned nr, uint32_t first_id)
+{
+	unsigned i;
+	int r;
+
+	if (!nr)
+		return 0;
+	r = extra_memory(m, nr);
+	for (i = 0; !r && i < nr; i++) {
+		struct kvm_userspace_memory_region reg = {
+			.slot = first_id + i,
+			.guest_phys_addr = EXTRA_GPA + (uint64_t)i * TVM_PAGE_SIZE,
+			.memory_size = TVM_PAGE_SIZE,
+			.userspace_addr = (uintptr_t)m->extra_hva + (uint64_t)i * TVM_PAGE_SIZE,
+		};
+
+		if (ioctl(m->vm_fd, KVM_SET_USER_MEMORY_REGION, &reg) < 0)
+			r = -errno;
+	}
+	return r;
+}
+
+int bvm_map_extra_txn(struct bvm *m, unsigned nr)
+{
+	struct kvmhold_txn *txn = NULL;
+	unsigned i;
+	int r;
+
+	if (!nr)
+		return 0;
+	r = extra_memory(m, nr);
+	if (r)
+		return r;
+	r = kvmhold_txn_begin(m->vm, &txn);
+	for (i = 0; !r && i < nr; i++)
+		r = kvmhold_txn_map(txn, EXTRA_GPA + (uint64_t)i * TVM_PAGE_SIZE, TVM_PAGE_SIZE,
+				    (char *)m->extra_hva + (uint64_t)i * TVM_PAGE_SIZE, 0);
+	if (r) {
+		if (txn)
+			kvmhold_txn_abort(txn);
+		return r;
+	}
+	return kvmhold_txn_commit(txn);
+}
