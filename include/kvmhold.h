@@ -153,6 +153,7 @@ int kvmhold_hold_stragglers(struct kvmhold_vm *vm, struct kvmhold_straggler *out
 #define KVMHOLD_MEM_READONLY   (1u << 1)   /* = KVM_MEM_READONLY */
 
 struct kvmhold_txn;
+struct kvmhold_region;
 
 int kvmhold_txn_begin(struct kvmhold_vm *vm, struct kvmhold_txn **txn);
 /* Map [gpa, gpa + size) to host memory hva; the range must be free. */
@@ -169,6 +170,9 @@ int kvmhold_txn_merge(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size);
 int kvmhold_txn_move(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size, uint64_t new_gpa);
 /* Set the flags of a fully mapped range, splitting slots it covers in part. */
 int kvmhold_txn_set_flags(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size, uint32_t flags);
+/* Like kvmhold_regions(), on the layout as this transaction has changed it. */
+int kvmhold_txn_regions(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size,
+			struct kvmhold_region *out, unsigned max);
 /* Hold timeout used by the commit (default -1: wait). */
 int kvmhold_txn_set_timeout(struct kvmhold_txn *txn, int timeout_ms);
 /* Apply; frees txn.  0, or -errno with the layout exactly as before. */

@@ -70,6 +70,15 @@ void slot_id_free(struct slot_ids *ids, uint32_t max_slots, uint32_t id)
 	ids->ring[ids->tail++ % max_slots] = id;
 }
 
+/* A new entry of a transaction has no KVM slot yet: its slot reads UINT32_MAX. */
+void slot_to_region(const struct slot *s, struct kvmhold_region *out)
+{
+	*out = (struct kvmhold_region){
+		.gpa = slot_gpa(s), .size = s->size, .hva = (void *)(uintptr_t)s->hva,
+		.flags = s->flags, .slot = s->id,
+	};
+}
+
 KVMHOLD_API void *kvmhold_gpa_to_hva(struct kvmhold_vm *vm, uint64_t gpa)
 {
 	struct slot *s;
@@ -100,11 +109,7 @@ KVMHOLD_API int kvmhold_regions(struct kvmhold_vm *vm, uint64_t gpa, uint64_t si
 	for (s = slot_tree_from(&vm->slots.tree, gpa); s && slot_gpa(s) < end;
 	     s = slot_of(avl_next(&s->node))) {
 		if (n < max)
-			out[n] = (struct kvmhold_region){
-				.gpa = slot_gpa(s), .size = s->size,
-				.hva = (void *)(uintptr_t)s->hva,
-				.flags = s->flags, .slot = s->id,
-			};
+			slot_to_region(s, &out[n]);
 		n++;
 	}
 	pthread_rwlock_unlock(&vm->slots.lock);

@@ -75,6 +75,9 @@ struct slot *slot_tree_containing(const struct avl_tree *t, uint64_t gpa);
 /* The first entry of t ending above gpa (containing it or after it), or NULL. */
 struct slot *slot_tree_from(const struct avl_tree *t, uint64_t gpa);
 
+struct kvmhold_region;
+void slot_to_region(const struct slot *s, struct kvmhold_region *out);
+
 /* Id allocation; a commit snapshots the allocator and restores it on failure. */
 uint32_t slot_id_alloc(struct slot_ids *ids, uint32_t max_slots);
 void slot_id_free(struct slot_ids *ids, uint32_t max_slots, uint32_t id);

@@ -435,6 +435,26 @@ KVMHOLD_API int kvmhold_txn_set_flags(struct kvmhold_txn *txn, uint64_t gpa, uin
 	return r;
 }
 
+KVMHOLD_API int kvmhold_txn_regions(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size,
+				    struct kvmhold_region *out, unsigned max)
+{
+	uint64_t end = gpa + size;
+	struct slot *s;
+	unsigned n = 0;
+	int r = txn_check(txn);
+
+	if (r)
+		return r;
+	if ((!out && max) || !size || end < gpa)
+		return -EINVAL;
+	for (s = view_from(txn, gpa); s && slot_gpa(s) < end; s = view_from(txn, slot_end(s))) {
+		if (n < max)
+			slot_to_region(s, &out[n]);
+		n++;
+	}
+	return (int)n;
+}
+
 KVMHOLD_API int kvmhold_txn_set_timeout(struct kvmhold_txn *txn, int timeout_ms)
 {
 	int r = txn_check(txn);
