@@ -18,6 +18,8 @@ enum kvmhold_breakage {
 	BREAK_ENTRY_CHECK    = 1u << 2,
 	/* Commits never hold the VM. */
 	BREAK_TXN_HOLD       = 1u << 3,
+	/* A failed commit does not undo the ioctls it issued. */
+	BREAK_TXN_UNDO       = 1u << 4,
 };
 
 extern unsigned kvmhold_test_breakage;

@@ -252,8 +252,8 @@ static int plan_apply(struct kvmhold_vm *vm, struct plan *p, unsigned *issued, u
 			break;
 		(*issued)++;
 	}
-	if (!r)
-		return 0;
+	if (!r || (kvmhold_test_breakage & BREAK_TXN_UNDO))
+		return r;
 	while (i-- > 0) {
 		(*issued)++;
 		if (memslot_ioctl(vm, &p->ops[i].undo))

@@ -52,6 +52,7 @@ static inline void test_apply_breakage(void)
 		{ "kick-signal", BREAK_KICK_SIGNAL },
 		{ "entry-check", BREAK_ENTRY_CHECK },
 		{ "txn-hold", BREAK_TXN_HOLD },
+		{ "txn-undo", BREAK_TXN_UNDO },
 	};
 	const char *env = getenv("KVMHOLD_TEST_BREAK");
 	unsigned i;

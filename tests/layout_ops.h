@@ -27,6 +27,7 @@ static const char *const layout_op_names[LOP_KINDS] = {
 
 struct layout {
 	struct kvmhold_vm *vm;
+	struct tvm *tvm;
 	uint64_t gpa, size;        /* the walked region */
 	uint64_t alias_gpa;        /* where moved slots go, outside the walk */
 	uint64_t rng;

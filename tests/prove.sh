@@ -28,6 +28,8 @@ hold_race         kick-signal
 hold_concurrent   entry-check
 hold_vcpu_thread  entry-check
 hold_halted       kick-signal
+txn_stress        txn-hold
+txn_faults        txn-undo
 EOF
 
 echo "$proved proved, $unproved not proved"
