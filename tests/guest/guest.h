@@ -54,5 +54,6 @@ void prog_halt(struct tvm_shared *sh, unsigned idx);
 void prog_walk(struct tvm_shared *sh, unsigned idx);
 void prog_assert_test(struct tvm_shared *sh, unsigned idx);
 void prog_exception_test(struct tvm_shared *sh, unsigned idx);
+void prog_probe(struct tvm_shared *sh, unsigned idx);
 
 #endif

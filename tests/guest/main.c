@@ -32,6 +32,9 @@ void guest_main(unsigned idx, struct tvm_shared *sh)
 	case GUEST_PROG_EXCEPTION_TEST:
 		prog_exception_test(sh, idx);
 		break;
+	case GUEST_PROG_PROBE:
+		prog_probe(sh, idx);
+		break;
 	default:
 		GUEST_ASSERT_1(0 && "unknown program", sh->program);
 	}

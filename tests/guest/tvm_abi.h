@@ -53,6 +53,7 @@ enum tvm_guest_prog {
 	GUEST_PROG_WALK,          /* write/verify the test region page by page */
 	GUEST_PROG_ASSERT_TEST,   /* a GUEST_ASSERT that fails on purpose */
 	GUEST_PROG_EXCEPTION_TEST,/* a #UD on purpose */
+	GUEST_PROG_PROBE,         /* on request, read every test-region page */
 	GUEST_PROG__COUNT
 };
 
@@ -87,6 +88,17 @@ struct tvm_ucall {
 #define TVM_WALK_PATTERN(idx, pass, page) \
 	(((uint64_t)(idx) << 56) | (((uint64_t)(pass) & 0xffffffull) << 32) | \
 	 ((uint64_t)(page) & 0xffffffffull))
+/*
+ * GUEST_PROG_PROBE (vCPU 0 only; others idle).  When the host bumps
+ * params[TVM_PROBE_REQUEST], the guest reads the first quadword of every
+ * test-region page into the scratch area (an unmapped page reads as
+ * whatever the host's MMIO handler returns, 0 with tvm) and then sets
+ * params[TVM_PROBE_DONE] to the request number.  This is KVM's own view of
+ * the memory layout, seen from inside the guest.
+ */
+#define TVM_PROBE_REQUEST  0
+#define TVM_PROBE_DONE     1
+
 #define TVM_WALK_NO_ASSERT  (1u << 0)  /* count mismatches, do not assert */
 #define TVM_WALK_NO_PREV    (1u << 1)  /* skip the previous-pass check */
 

@@ -690,3 +690,28 @@ uint64_t tvm_syncs(struct tvm *t)
 	tvm_stats(t, &s);
 	return s.syncs;
 }
+
+/*
+ * GUEST_PROG_PROBE: ask vCPU 0 to read every test-region page, and copy
+ * what it read (npages quadwords) to out.
+ */
+int tvm_probe(struct tvm *t, uint64_t *out, size_t npages, int timeout_ms)
+{
+	uint64_t req, deadline = deadline_ms(timeout_ms);
+	uint64_t *scratch = tvm_gpa_to_hva(t, TVM_SCRATCH_GPA, npages * sizeof(*out));
+
+	if (!scratch || npages > t->test_size / TVM_PAGE_SIZE)
+		return -EINVAL;
+	req = __atomic_load_n(&t->shared->params[TVM_PROBE_REQUEST], __ATOMIC_RELAXED) + 1;
+	__atomic_store_n(&t->shared->params[TVM_PROBE_REQUEST], req, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&t->shared->params[TVM_PROBE_DONE], __ATOMIC_ACQUIRE) != req) {
+		if (!vcpu_may_run(t, 0))
+			return -ESRCH;
+		if (tvm_now_ms() >= deadline)
+			return -ETIMEDOUT;
+		poll_pause();
+	}
+	for (size_t i = 0; i < npages; i++)
+		out[i] = __atomic_load_n(&scratch[i], __ATOMIC_RELAXED);
+	return 0;
+}

@@ -202,6 +202,9 @@ int tvm_wait_all_counters_move(struct tvm *t, int timeout_ms);
 /* Until no vCPU thread is running (guests done or failed by themselves). */
 int tvm_wait_done(struct tvm *t, int timeout_ms);
 
+/* GUEST_PROG_PROBE: what vCPU 0 reads at each test-region page (0: unmapped). */
+int tvm_probe(struct tvm *t, uint64_t *out, size_t npages, int timeout_ms);
+
 /* Statistics and failures */
 void tvm_vcpu_stats(struct tvm *t, unsigned idx, struct tvm_vcpu_stats *st);
 void tvm_stats(struct tvm *t, struct tvm_vcpu_stats *sum);   /* all vCPUs */
