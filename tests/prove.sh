@@ -30,6 +30,7 @@ hold_vcpu_thread  entry-check
 hold_halted       kick-signal
 txn_stress        txn-hold
 txn_faults        txn-undo
+txn_concurrent    txn-hold
 EOF
 
 echo "$proved proved, $unproved not proved"

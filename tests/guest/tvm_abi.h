@@ -101,6 +101,7 @@ struct tvm_ucall {
 
 #define TVM_WALK_NO_ASSERT  (1u << 0)  /* count mismatches, do not assert */
 #define TVM_WALK_NO_PREV    (1u << 1)  /* skip the previous-pass check */
+#define TVM_WALK_SYNC       (1u << 2)  /* a SYNC ucall after every pass */
 
 /* One 64-byte line per vCPU, written by that vCPU only. */
 struct tvm_vcpu_line {

@@ -46,5 +46,7 @@ void prog_walk(struct tvm_shared *sh, unsigned idx)
 			WRITE_ONCE(me->pages, me->pages + 1);
 		}
 		WRITE_ONCE(me->counter, pass + 1);
+		if (flags & TVM_WALK_SYNC)
+			ucall(TVM_UCALL_SYNC, 1, pass, 0);
 	}
 }
