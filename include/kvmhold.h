@@ -126,6 +126,14 @@ struct kvmhold_stats {
 	uint64_t txn_undo_failures; /* undo ioctls that failed (the VM may differ from the table) */
 	uint32_t last_txn_ioctls; /* memslot ioctls of the last successful commit */
 	uint32_t nr_slots;        /* memslots in the table now */
+	/* Dirty tracking */
+	uint64_t dirty_syncs;     /* successful kvmhold_dirty_sync() calls */
+	uint64_t dirty_reported;  /* pages those syncs reported dirty */
+	uint64_t dirty_harvests;  /* slot bitmaps collected before KVM freed them */
+	uint64_t dirty_held;      /* pages collected, not yet reported, now */
+	uint64_t ring_entries;    /* dirty-ring entries harvested */
+	uint64_t ring_full_exits; /* KVM_EXIT_DIRTY_RING_FULL handled inside kvmhold_vcpu_run() */
+	uint64_t ring_unknown;    /* ring entries naming a slot the library does not know */
 };
 int kvmhold_stats_get(struct kvmhold_vm *vm, struct kvmhold_stats *st, size_t size);
 
@@ -198,6 +206,21 @@ void *kvmhold_gpa_to_hva(struct kvmhold_vm *vm, uint64_t gpa);
  */
 int kvmhold_regions(struct kvmhold_vm *vm, uint64_t gpa, uint64_t size,
 		    struct kvmhold_region *out, unsigned max);
+
+/*
+ * Dirty-page tracking, by host memory: migration code asks about its RAM
+ * blocks whatever the memory layout has become.  Fetch and clear: bit i of
+ * bitmap (size / 4096 bits) is set if the page at hva + i * 4096 may have
+ * been written by the guest since the last sync that reported it, through
+ * any gpa that maps it, across any transactions in between.  Logging is
+ * switched per range with KVMHOLD_MEM_LOG_DIRTY in transactions; turning
+ * it off keeps what was gathered until it is reported.  The mechanism is
+ * KVM's dirty bitmap, or the dirty ring if kvmhold_vm_opts.dirty_ring_bytes
+ * is set.  -ENOENT: nothing maps the range; -ENODATA: it was never logged.
+ */
+int kvmhold_dirty_sync(struct kvmhold_vm *vm, void *hva, size_t size, uint64_t *bitmap);
+/* The same for a guest-physical range (all of it mapped); bit i is page gpa + i * 4096. */
+int kvmhold_dirty_sync_gpa(struct kvmhold_vm *vm, uint64_t gpa, uint64_t size, uint64_t *bitmap);
 
 #ifdef __cplusplus
 }

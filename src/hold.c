@@ -435,6 +435,18 @@ KVMHOLD_API int kvmhold_stats_get(struct kvmhold_vm *vm, struct kvmhold_stats *s
 	s.signals_sent = atomic_load_explicit(&vm->signals_sent, memory_order_relaxed);
 	s.gate_waits = atomic_load_explicit(&vm->gate_waits, memory_order_relaxed);
 	s.inside_now = atomic_load(&vm->active);
+	pthread_rwlock_rdlock(&vm->slots.lock);
+	s.nr_slots = (uint32_t)vm->slots.tree.count;
+	pthread_rwlock_unlock(&vm->slots.lock);
+	s.dirty_syncs = atomic_load_explicit(&vm->dirty.syncs, memory_order_relaxed);
+	s.dirty_reported = atomic_load_explicit(&vm->dirty.reported, memory_order_relaxed);
+	s.dirty_harvests = atomic_load_explicit(&vm->dirty.harvested, memory_order_relaxed);
+	s.ring_entries = atomic_load_explicit(&vm->dirty.ring_entries, memory_order_relaxed);
+	s.ring_full_exits = atomic_load_explicit(&vm->dirty.ring_full_exits, memory_order_relaxed);
+	s.ring_unknown = atomic_load_explicit(&vm->dirty.ring_unknown, memory_order_relaxed);
+	pthread_mutex_lock(&vm->dirty.store.lock);
+	s.dirty_held = vm->dirty.store.pages;
+	pthread_mutex_unlock(&vm->dirty.store.lock);
 	memcpy(st, &s, size < sizeof(s) ? size : sizeof(s));
 	return 0;
 }

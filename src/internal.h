@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include "kvmhold.h"
+#include "dirty.h"
 #include "slot_table.h"
 
 #define KVMHOLD_API __attribute__((visibility("default")))
@@ -50,6 +51,7 @@ struct kvmhold_vcpu {
 	_Atomic uint64_t entered_ns;
 	/* Set by kvmhold_vcpu_kick(), consumed by kvmhold_vcpu_run(). */
 	atomic_bool kick_requested;
+	struct dirty_ring ring;        /* dirty ring mode only */
 };
 
 struct kvmhold_vm {
@@ -67,6 +69,8 @@ struct kvmhold_vm {
 	pthread_cond_t txn_cond;
 	bool txn_open;
 	int txn_owner;                 /* thread id that began it */
+
+	struct dirty_state dirty;      /* dirty.h */
 
 	pthread_mutex_t lock;
 	pthread_cond_t quiesced;       /* holder waits: vm->active reached 0 */

@@ -20,6 +20,8 @@ enum kvmhold_breakage {
 	BREAK_TXN_HOLD       = 1u << 3,
 	/* A failed commit does not undo the ioctls it issued. */
 	BREAK_TXN_UNDO       = 1u << 4,
+	/* Commits drop the dirty bits of the logged slots they destroy. */
+	BREAK_DIRTY_HARVEST  = 1u << 5,
 };
 
 extern unsigned kvmhold_test_breakage;

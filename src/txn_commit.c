@@ -227,7 +227,7 @@ static int plan_build(struct kvmhold_txn *txn, struct plan *p)
 		    (op->kind == OP_FLAGS && (op->base->flags & ~op->entry->flags & KVMHOLD_MEM_LOG_DIRTY)))
 			p->needs_hold = true;
 	}
-	if (kvmhold_test_breakage & BREAK_TXN_HOLD)
+	if (__atomic_load_n(&kvmhold_test_breakage, __ATOMIC_RELAXED) & BREAK_TXN_HOLD)
 		p->needs_hold = false;
 	return r;
 }
@@ -238,26 +238,70 @@ static int memslot_ioctl(struct kvmhold_vm *vm, struct kvm_userspace_memory_regi
 }
 
 /* Issue the plan; on failure undo what was done, in reverse.  Counts the ioctls. */
+/* Does this op make KVM forget (or stop adding to) a logged slot's dirty bits? */
+static bool destroys_dirty_state(const struct plan_op *op)
+{
+	return op->kind == OP_DELETE || op->kind == OP_MOVE ||
+	       (op->kind == OP_FLAGS && !(op->entry->flags & KVMHOLD_MEM_LOG_DIRTY));
+}
+
+/*
+ * One memslot ioctl of a plan.  A slot KVM is about to create is made known
+ * to dirty tracking first: ring entries may name it as soon as it exists.
+ */
+static int plan_ioctl(struct kvmhold_vm *vm, struct kvm_userspace_memory_region *region)
+{
+	if (region->memory_size)
+		dirty_slot_mapped(vm, region->slot, region->userspace_addr, region->memory_size);
+	return memslot_ioctl(vm, region);
+}
+
 static int plan_apply(struct kvmhold_vm *vm, struct plan *p, unsigned *issued, unsigned *undo_failures)
 {
+	unsigned fail_at = __atomic_load_n(&kvmhold_test_fail_ioctl, __ATOMIC_RELAXED);
+	bool rings_done = false;
 	size_t i;
 	int r = 0;
 
 	for (i = 0; i < p->nr; i++) {
-		if (kvmhold_test_fail_ioctl && i + 1 == kvmhold_test_fail_ioctl)
+		struct plan_op *op = &p->ops[i];
+
+		/* Under the hold (such ops always need one): collect the bits first. */
+		if (destroys_dirty_state(op)) {
+			r = dirty_before_destroy(vm, op->base, &rings_done);
+			if (r)
+				break;
+		}
+		if (fail_at && i + 1 == fail_at)
 			r = -EIO;      /* test-only fault injection */
 		else
-			r = memslot_ioctl(vm, &p->ops[i].apply);
+			r = plan_ioctl(vm, &op->apply);
 		if (r)
 			break;
 		(*issued)++;
 	}
-	if (!r || (kvmhold_test_breakage & BREAK_TXN_UNDO))
+	if (!r || (__atomic_load_n(&kvmhold_test_breakage, __ATOMIC_RELAXED) & BREAK_TXN_UNDO))
 		return r;
 	while (i-- > 0) {
 		(*issued)++;
-		if (memslot_ioctl(vm, &p->ops[i].undo))
+		if (plan_ioctl(vm, &p->ops[i].undo))
 			(*undo_failures)++;
+	}
+	return r;
+}
+
+/* After a successful apply: host ranges that log dirty pages from now on. */
+static int note_logged(struct kvmhold_vm *vm, const struct plan *p)
+{
+	size_t i;
+	int r = 0;
+
+	for (i = 0; i < p->nr && !r; i++) {
+		const struct plan_op *op = &p->ops[i];
+
+		if ((op->kind == OP_CREATE || op->kind == OP_FLAGS) &&
+		    (op->entry->flags & KVMHOLD_MEM_LOG_DIRTY))
+			r = dirty_note_logged(vm, op->entry->hva, op->entry->size);
 	}
 	return r;
 }
@@ -338,6 +382,8 @@ KVMHOLD_API int kvmhold_txn_commit(struct kvmhold_txn *txn)
 	if (!r)
 		r = plan_apply(vm, &p, &issued, &undo_failures);
 	if (!r) {
+		/* Cannot fail but for memory; the layout is applied already. */
+		note_logged(vm, &p);
 		table_update(txn, &p);
 	} else {
 		vm->slots.ids = ids_before;

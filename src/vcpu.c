@@ -59,7 +59,12 @@ static int vcpu_new(struct kvmhold_vm *vm, int fd, bool owns_fd, unsigned long i
 		free(vcpu);
 		return r;
 	}
-	r = registry_add(vcpu);
+	r = dirty_ring_vcpu_init(vcpu);
+	if (!r) {
+		r = registry_add(vcpu);
+		if (r)
+			dirty_ring_vcpu_fini(vcpu);
+	}
 	if (r) {
 		munmap(vcpu->run, vcpu->run_size);
 		free(vcpu);
@@ -111,6 +116,7 @@ KVMHOLD_API int kvmhold_vcpu_adopt(struct kvmhold_vm *vm, int vcpu_fd, struct kv
 void vcpu_free(struct kvmhold_vcpu *vcpu)
 {
 	registry_remove(vcpu);
+	dirty_ring_vcpu_fini(vcpu);
 	munmap(vcpu->run, vcpu->run_size);
 	if (vcpu->owns_fd)
 		close(vcpu->fd);
@@ -224,6 +230,13 @@ KVMHOLD_API int kvmhold_vcpu_run(struct kvmhold_vcpu *vcpu)
 		r = ioctl(vcpu->fd, KVM_RUN, 0);
 		err = r < 0 ? errno : 0;
 		gate_leave_run(vm, vcpu);
+		if (!err && vcpu->run->exit_reason == KVM_EXIT_DIRTY_RING_FULL) {
+			/* Ours to handle: empty the ring and go back in. */
+			r = dirty_ring_full(vcpu);
+			if (r)
+				return r;
+			continue;
+		}
 		if (!err)
 			return 0;
 		if (err != EINTR)

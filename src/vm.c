@@ -44,8 +44,6 @@ defaults:
 		return -EINVAL;
 	if (dst->flags)
 		return -EINVAL;   /* no flags are defined yet */
-	if (dst->dirty_ring_bytes)
-		return -EOPNOTSUPP;   /* the dirty ring is not implemented yet */
 	return 0;
 }
 
@@ -81,6 +79,7 @@ static void vm_teardown(struct kvmhold_vm *vm)
 {
 	pthread_cond_destroy(&vm->txn_cond);
 	pthread_mutex_destroy(&vm->txn_mutex);
+	dirty_fini(vm);
 	slot_table_fini(&vm->slots);
 }
 
@@ -107,6 +106,11 @@ static int vm_setup(struct kvmhold_vm *vm, const struct kvmhold_vm_opts *opts)
 	r = slot_table_init(&vm->slots, max_slots);
 	if (r)
 		return r;
+	r = dirty_init(vm);
+	if (r) {
+		slot_table_fini(&vm->slots);
+		return r;
+	}
 	pthread_mutex_init(&vm->txn_mutex, NULL);
 	pthread_cond_init(&vm->txn_cond, NULL);
 	r = hold_init(vm);

@@ -53,6 +53,7 @@ static inline void test_apply_breakage(void)
 		{ "entry-check", BREAK_ENTRY_CHECK },
 		{ "txn-hold", BREAK_TXN_HOLD },
 		{ "txn-undo", BREAK_TXN_UNDO },
+		{ "dirty-harvest", BREAK_DIRTY_HARVEST },
 	};
 	const char *env = getenv("KVMHOLD_TEST_BREAK");
 	unsigned i;

@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Dirty tracking with KVM's per-slot dirty bitmap.
+ *
+ * With KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_GET_DIRTY_LOG only reads the
+ * bitmap, and KVM_CLEAR_DIRTY_LOG clears (and write-protects again) exactly
+ * the pages we pass: a sync reads the slot, reports the pages of the range
+ * asked for, and clears just those.  A write that lands between the read
+ * and the clear is not lost: if its page was clean at the read, its bit is
+ * not in the mask we clear, so it stays set for the next sync; if it was
+ * dirty, we report it, and the caller copies it after we return.
+ * "Initially set" (pages start dirty when logging is turned on, and KVM
+ * write-protects them only when cleared) spares a big slot the cost of
+ * write-protecting every page up front; a range starts out reported dirty,
+ * which a migration's first pass copies anyway.
+ *
+ * Without it, KVM_GET_DIRTY_LOG clears the whole slot, so the bits outside
+ * the range asked for go to the store, where the sync of their range finds
+ * them.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <linux/kvm.h>
+
+#include "internal.h"
+#include "slot_table.h"
+
+#define PAGE_SIZE_4K 4096ull
+
+int dirty_log_enable_manual(struct kvmhold_vm *vm)
+{
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 };
+	int supported = ioctl(vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+
+	if (supported <= 0)
+		return 0;          /* plain KVM_GET_DIRTY_LOG it is */
+	cap.args[0] = (uint64_t)supported &
+		      (KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET);
+	if (ioctl(vm->fd, KVM_ENABLE_CAP, &cap) < 0)
+		return -errno;
+	vm->dirty.manual_protect = true;
+	return 0;
+}
+
+/* The slot's bitmap, in a buffer the caller frees (64-bit words, as KVM wants). */
+static int get_log(struct kvmhold_vm *vm, const struct slot *s, uint64_t **out)
+{
+	uint64_t words = (s->size / PAGE_SIZE_4K + 63) / 64;
+	struct kvm_dirty_log log = { .slot = s->id };
+	uint64_t *bits = calloc(words ? words : 1, sizeof(*bits));
+
+	if (!bits)
+		return -ENOMEM;
+	log.dirty_bitmap = bits;
+	if (ioctl(vm->fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+		int r = -errno;
+
+		free(bits);
+		return r;
+	}
+	*out = bits;
+	return 0;
+}
+
+int dirty_log_harvest_slot(struct kvmhold_vm *vm, const struct slot *s)
+{
+	uint64_t *bits;
+	int r = get_log(vm, s, &bits);
+
+	if (r)
+		return r;
+	r = dirty_store_add_bits(&vm->dirty.store, s->hva, bits, s->size / PAGE_SIZE_4K);
+	free(bits);
+	if (!r)
+		atomic_fetch_add_explicit(&vm->dirty.harvested, 1, memory_order_relaxed);
+	return r;
+}
+
+/*
+ * Clear, in KVM, the pages [first, first + n) of slot s that are set in
+ * bits (slot-relative).  KVM wants the range 64-page aligned (or running
+ * to the end of the slot); the mask keeps the pages outside ours set.
+ */
+static int clear_log(struct kvmhold_vm *vm, const struct slot *s, const uint64_t *bits,
+		     uint64_t first, uint64_t n)
+{
+	uint64_t npages = s->size / PAGE_SIZE_4K, lo = first & ~63ull, hi, i;
+	struct kvm_clear_dirty_log clear = { .slot = s->id };
+	uint64_t *mask;
+	int r = 0;
+
+	hi = (first + n + 63) & ~63ull;
+	if (hi > npages)
+		hi = npages;
+	mask = calloc((hi - lo + 63) / 64, sizeof(*mask));
+	if (!mask)
+		return -ENOMEM;
+	for (i = first; i < first + n; i++)
+		if (bits[i / 64] & (1ull << (i % 64)))
+			mask[(i - lo) / 64] |= 1ull << ((i - lo) % 64);
+	clear.first_page = lo;
+	clear.num_pages = (uint32_t)(hi - lo);
+	clear.dirty_bitmap = mask;
+	if (ioctl(vm->fd, KVM_CLEAR_DIRTY_LOG, &clear) < 0)
+		r = -errno;
+	free(mask);
+	return r;
+}
+
+/* One logged slot's part of a sync of host pages [hva, hva + npages pages). */
+static int sync_slot(struct kvmhold_vm *vm, const struct slot *s, uint64_t hva, uint64_t npages,
+		     uint64_t *bitmap)
+{
+	uint64_t end = hva + npages * PAGE_SIZE_4K, lo, hi, first, n, i, *bits;
+	int r;
+
+	lo = hva > s->hva ? hva : s->hva;
+	hi = end < s->hva + s->size ? end : s->hva + s->size;
+	first = (lo - s->hva) / PAGE_SIZE_4K;   /* slot-relative */
+	n = (hi - lo) / PAGE_SIZE_4K;
+	r = get_log(vm, s, &bits);
+	if (r)
+		return r;
+	for (i = 0; i < n; i++)
+		if (bits[(first + i) / 64] & (1ull << ((first + i) % 64))) {
+			uint64_t b = (lo - hva) / PAGE_SIZE_4K + i;
+
+			bitmap[b / 64] |= 1ull << (b % 64);
+		}
+	if (vm->dirty.manual_protect) {
+		r = clear_log(vm, s, bits, first, n);
+	} else {
+		/* KVM cleared the whole slot: keep what lies outside our range. */
+		for (i = first; i < first + n; i++)
+			bits[i / 64] &= ~(1ull << (i % 64));
+		r = dirty_store_add_bits(&vm->dirty.store, s->hva, bits, s->size / PAGE_SIZE_4K);
+	}
+	free(bits);
+	return r;
+}
+
+/* Caller is inside the gate: no commit that deletes slots runs meanwhile. */
+int dirty_log_sync(struct kvmhold_vm *vm, uint64_t hva, uint64_t npages, uint64_t *bitmap)
+{
+	uint64_t end = hva + npages * PAGE_SIZE_4K;
+	struct avl_node *n;
+	int r = 0;
+
+	pthread_rwlock_rdlock(&vm->slots.lock);
+	for (n = avl_first(&vm->slots.tree); n && !r; n = avl_next(n)) {
+		struct slot *s = slot_of(n);
+
+		if ((s->flags & KVMHOLD_MEM_LOG_DIRTY) && s->hva < end && hva < s->hva + s->size)
+			r = sync_slot(vm, s, hva, npages, bitmap);
+	}
+	pthread_rwlock_unlock(&vm->slots.lock);
+	return r;
+}

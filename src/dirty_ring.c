@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Dirty tracking with KVM's per-vCPU dirty rings.
+ *
+ * Each vCPU has a ring of (slot id, page offset) entries that KVM fills as
+ * the guest dirties pages.  Harvesting reads entries in order until one is
+ * not yet published, files each page in the store by host address, and
+ * hands the entry back; KVM_RESET_DIRTY_RINGS then re-protects the pages
+ * and frees the entries.
+ *
+ * Memory ordering, entry by entry:
+ *  - KVM writes slot and offset, then sets KVM_DIRTY_GFN_F_DIRTY with a
+ *    store-release; our load-acquire of flags pairs with it, so when we see
+ *    DIRTY we also see the slot and offset of that entry.
+ *  - We set KVM_DIRTY_GFN_F_RESET with a store-release after reading slot
+ *    and offset; KVM's load-acquire of flags in KVM_RESET_DIRTY_RINGS pairs
+ *    with it, so KVM cannot reuse the entry before we are done with it.
+ * (KVM_CAP_DIRTY_LOG_RING_ACQ_REL is the capability that promises KVM's
+ * half of this; plain KVM_CAP_DIRTY_LOG_RING on x86 gives it by TSO.)
+ *
+ * Entries name a slot by id.  Ids are registered with their host address
+ * before KVM creates the slot (dirty_slot_mapped), and before a logged slot
+ * is deleted, moved or un-logged the commit harvests every ring under its
+ * hold, so no entry can name a slot that is gone, or an id that has since
+ * been given to another slot.
+ */
+#include <errno.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <linux/kvm.h>
+
+#include "internal.h"
+#include "slot_table.h"
+
+#define PAGE_SIZE_4K 4096ull
+
+int dirty_ring_enable(struct kvmhold_vm *vm, uint32_t bytes)
+{
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_DIRTY_LOG_RING_ACQ_REL };
+
+	if (bytes & (bytes - 1))
+		return -EINVAL;
+	if (ioctl(vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING_ACQ_REL) <= 0) {
+		cap.cap = KVM_CAP_DIRTY_LOG_RING;
+		if (ioctl(vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING) <= 0)
+			return -EOPNOTSUPP;
+	}
+	cap.args[0] = bytes;
+	/* KVM checks the size and refuses once vCPUs exist. */
+	if (ioctl(vm->fd, KVM_ENABLE_CAP, &cap) < 0)
+		return -errno;
+	vm->dirty.ring_bytes = bytes;
+	return 0;
+}
+
+int dirty_ring_vcpu_init(struct kvmhold_vcpu *vcpu)
+{
+	struct dirty_ring *ring = &vcpu->ring;
+	uint32_t bytes = vcpu->vm->dirty.ring_bytes;
+	void *p;
+
+	pthread_mutex_init(&ring->lock, NULL);
+	if (!bytes)
+		return 0;
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd,
+		 KVM_DIRTY_LOG_PAGE_OFFSET * sysconf(_SC_PAGESIZE));
+	if (p == MAP_FAILED) {
+		int r = -errno;
+
+		pthread_mutex_destroy(&ring->lock);
+		return r;
+	}
+	ring->gfns = p;
+	ring->entries = bytes / sizeof(struct kvm_dirty_gfn);
+	ring->next = 0;
+	return 0;
+}
+
+void dirty_ring_vcpu_fini(struct kvmhold_vcpu *vcpu)
+{
+	struct dirty_ring *ring = &vcpu->ring;
+
+	if (ring->gfns)
+		munmap(ring->gfns, vcpu->vm->dirty.ring_bytes);
+	ring->gfns = NULL;
+	pthread_mutex_destroy(&ring->lock);
+}
+
+/* Move one vCPU's published entries into the store.  Returns how many, or -errno. */
+static int harvest_one(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
+{
+	struct dirty_state *d = &vm->dirty;
+	struct dirty_ring *ring = &vcpu->ring;
+	int n = 0, r = 0;
+
+	pthread_mutex_lock(&ring->lock);
+	pthread_rwlock_rdlock(&d->id_lock);
+	while (!r) {
+		struct kvm_dirty_gfn *e = &ring->gfns[ring->next & (ring->entries - 1)];
+		uint32_t flags = __atomic_load_n(&e->flags, __ATOMIC_ACQUIRE);
+		uint32_t id = e->slot & 0xffff;   /* address space in the upper half */
+
+		if (!(flags & KVM_DIRTY_GFN_F_DIRTY))
+			break;
+		if (id < vm->slots.max_slots && e->offset < d->id_pages[id])
+			r = dirty_store_add_page(&d->store, d->id_hva[id] + e->offset * PAGE_SIZE_4K);
+		else
+			atomic_fetch_add_explicit(&d->ring_unknown, 1, memory_order_relaxed);
+		if (r)
+			break;   /* keep the entry for the next harvest */
+		__atomic_store_n(&e->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
+		ring->next++;
+		n++;
+	}
+	pthread_rwlock_unlock(&d->id_lock);
+	pthread_mutex_unlock(&ring->lock);
+	atomic_fetch_add_explicit(&d->ring_entries, (uint64_t)n, memory_order_relaxed);
+	return r ? r : n;
+}
+
+static int reset_rings(struct kvmhold_vm *vm)
+{
+	return ioctl(vm->fd, KVM_RESET_DIRTY_RINGS, 0) < 0 ? -errno : 0;
+}
+
+int dirty_ring_harvest_all(struct kvmhold_vm *vm)
+{
+	struct kvmhold_vcpu *v;
+	int r = 0;
+
+	/* The vCPU list changes only under vm->lock; harvests themselves do not need it. */
+	pthread_mutex_lock(&vm->lock);
+	for (v = vm->vcpus; v && r >= 0; v = v->next)
+		if (v->ring.gfns)
+			r = harvest_one(vm, v);
+	pthread_mutex_unlock(&vm->lock);
+	if (r >= 0)
+		r = reset_rings(vm);
+	return r < 0 ? r : 0;
+}
+
+/*
+ * On the vCPU's own thread, after KVM_EXIT_DIRTY_RING_FULL: empty our ring
+ * and let KVM reuse it.  Through the gate: the reset touches memslots, and
+ * while a commit holds the VM it waits, as the vCPU itself would.
+ */
+int dirty_ring_full(struct kvmhold_vcpu *vcpu)
+{
+	struct kvmhold_vm *vm = vcpu->vm;
+	int r;
+
+	atomic_fetch_add_explicit(&vm->dirty.ring_full_exits, 1, memory_order_relaxed);
+	r = harvest_one(vm, vcpu);
+	if (r < 0)
+		return r;
+	r = gate_enter(vm, NULL);
+	if (r)
+		return r;
+	r = reset_rings(vm);
+	gate_leave(vm, NULL);
+	return r;
+}

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The dirty store (see dirty_store.h).  Chunks are never removed from the
+ * table, only emptied: a host range that was dirty once tends to be dirty
+ * again, and the table stays bounded by the memory ever logged.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dirty_store.h"
+
+#define PAGE_SHIFT 12
+
+int dirty_store_init(struct dirty_store *ds)
+{
+	memset(ds, 0, sizeof(*ds));
+	return -pthread_mutex_init(&ds->lock, NULL);
+}
+
+void dirty_store_fini(struct dirty_store *ds)
+{
+	free(ds->chunks);
+	free(ds->logged);
+	pthread_mutex_destroy(&ds->lock);
+}
+
+static size_t chunk_slot(uint64_t key, size_t cap)
+{
+	return (size_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
+}
+
+/* Under the lock: the chunk for key, created if asked; NULL if absent or no memory. */
+static struct dirty_chunk *chunk_get(struct dirty_store *ds, uint64_t key, bool create)
+{
+	size_t s;
+
+	if (ds->capacity) {
+		for (s = chunk_slot(key, ds->capacity); ds->chunks[s].key;
+		     s = (s + 1) & (ds->capacity - 1))
+			if (ds->chunks[s].key == key)
+				return &ds->chunks[s];
+	}
+	if (!create)
+		return NULL;
+	if ((ds->used + 1) * 2 > ds->capacity) {
+		size_t cap = ds->capacity ? ds->capacity * 2 : 256, i;
+		struct dirty_chunk *c = calloc(cap, sizeof(*c));
+
+		if (!c)
+			return NULL;
+		for (i = 0; i < ds->capacity; i++) {
+			if (!ds->chunks[i].key)
+				continue;
+			for (s = chunk_slot(ds->chunks[i].key, cap); c[s].key; s = (s + 1) & (cap - 1))
+				;
+			c[s] = ds->chunks[i];
+		}
+		free(ds->chunks);
+		ds->chunks = c;
+		ds->capacity = cap;
+	}
+	for (s = chunk_slot(key, ds->capacity); ds->chunks[s].key; s = (s + 1) & (ds->capacity - 1))
+		;
+	ds->chunks[s].key = key;
+	ds->used++;
+	return &ds->chunks[s];
+}
+
+/* Under the lock: set one page's bit. */
+static int set_page(struct dirty_store *ds, uint64_t page)
+{
+	struct dirty_chunk *c = chunk_get(ds, (page >> 6) + 1, true);
+	uint64_t bit = 1ull << (page & 63);
+
+	if (!c)
+		return -ENOMEM;
+	ds->pages += !(c->bits & bit);
+	c->bits |= bit;
+	return 0;
+}
+
+int dirty_store_add_bits(struct dirty_store *ds, uint64_t hva, const uint64_t *bits, uint64_t count)
+{
+	uint64_t first = hva >> PAGE_SHIFT, i;
+	int r = 0;
+
+	pthread_mutex_lock(&ds->lock);
+	for (i = 0; i < count && !r; i++) {
+		if (!bits[i / 64]) {
+			i |= 63;        /* skip an empty word */
+			continue;
+		}
+		if (bits[i / 64] & (1ull << (i % 64)))
+			r = set_page(ds, first + i);
+	}
+	pthread_mutex_unlock(&ds->lock);
+	return r;
+}
+
+int dirty_store_add_page(struct dirty_store *ds, uint64_t hva)
+{
+	int r;
+
+	pthread_mutex_lock(&ds->lock);
+	r = set_page(ds, hva >> PAGE_SHIFT);
+	pthread_mutex_unlock(&ds->lock);
+	return r;
+}
+
+void dirty_store_take(struct dirty_store *ds, uint64_t hva, uint64_t npages, uint64_t *bitmap)
+{
+	uint64_t first = hva >> PAGE_SHIFT, i = 0;
+
+	pthread_mutex_lock(&ds->lock);
+	while (i < npages) {
+		uint64_t page = first + i;
+		struct dirty_chunk *c = ds->used ? chunk_get(ds, (page >> 6) + 1, false) : NULL;
+		uint64_t in_chunk = 64 - (page & 63), j;
+
+		if (in_chunk > npages - i)
+			in_chunk = npages - i;
+		for (j = 0; c && c->bits && j < in_chunk; j++) {
+			uint64_t bit = 1ull << ((page + j) & 63);
+
+			if (c->bits & bit) {
+				c->bits &= ~bit;
+				ds->pages--;
+				bitmap[(i + j) / 64] |= 1ull << ((i + j) % 64);
+			}
+		}
+		i += in_chunk;
+	}
+	pthread_mutex_unlock(&ds->lock);
+}
+
+int dirty_store_note_logged(struct dirty_store *ds, uint64_t start, uint64_t end)
+{
+	size_t i, j;
+	int r = 0;
+
+	pthread_mutex_lock(&ds->lock);
+	/* Merge with every range it touches, then insert in order. */
+	for (i = 0; i < ds->nr_logged && ds->logged[i].end < start; i++)
+		;
+	for (j = i; j < ds->nr_logged && ds->logged[j].start <= end; j++) {
+		if (ds->logged[j].start < start)
+			start = ds->logged[j].start;
+		if (ds->logged[j].end > end)
+			end = ds->logged[j].end;
+	}
+	if (j == i && ds->nr_logged == ds->cap_logged) {
+		size_t cap = ds->cap_logged ? ds->cap_logged * 2 : 16;
+		struct hva_range *n = realloc(ds->logged, cap * sizeof(*n));
+
+		if (!n) {
+			r = -ENOMEM;
+			goto out;
+		}
+		ds->logged = n;
+		ds->cap_logged = cap;
+	}
+	/* Replace entries [i, j) by one. */
+	memmove(&ds->logged[i + 1], &ds->logged[j], (ds->nr_logged - j) * sizeof(*ds->logged));
+	ds->logged[i] = (struct hva_range){ start, end };
+	ds->nr_logged = ds->nr_logged - (j - i) + 1;
+out:
+	pthread_mutex_unlock(&ds->lock);
+	return r;
+}
+
+bool dirty_store_was_logged(struct dirty_store *ds, uint64_t start, uint64_t end)
+{
+	bool found = false;
+	size_t i;
+
+	pthread_mutex_lock(&ds->lock);
+	for (i = 0; i < ds->nr_logged && !found; i++)
+		found = ds->logged[i].start < end && start < ds->logged[i].end;
+	pthread_mutex_unlock(&ds->lock);
+	return found;
+}
