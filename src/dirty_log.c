@@ -109,6 +109,30 @@ static int clear_log(struct kvmhold_vm *vm, const struct slot *s, const uint64_t
 	return r;
 }
 
+/*
+ * A logged slot a held commit just created to replace memory that stays
+ * mapped (a split, merge, resize, move): its pages' bits were collected
+ * from the slots it replaces, and no vCPU ran since, so it starts clean
+ * rather than initially all set, which would report every page of it
+ * again at the next sync.
+ */
+void dirty_log_start_clean(struct kvmhold_vm *vm, uint32_t id, uint64_t size)
+{
+	uint64_t npages = size / PAGE_SIZE_4K;
+	struct kvm_clear_dirty_log clear = { .slot = id, .num_pages = (uint32_t)npages };
+	uint64_t *all;
+
+	if (!vm->dirty.manual_protect || vm->dirty.ring_bytes)
+		return;
+	all = malloc((npages + 63) / 64 * sizeof(*all));
+	if (!all)
+		return;        /* the pages stay reported dirty: more work, nothing lost */
+	memset(all, 0xff, (npages + 63) / 64 * sizeof(*all));
+	clear.dirty_bitmap = all;
+	ioctl(vm->fd, KVM_CLEAR_DIRTY_LOG, &clear);
+	free(all);
+}
+
 /* One logged slot's part of a sync of host pages [hva, hva + npages pages). */
 static int sync_slot(struct kvmhold_vm *vm, const struct slot *s, uint64_t hva, uint64_t npages,
 		     uint64_t *bitmap)

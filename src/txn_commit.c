@@ -279,6 +279,8 @@ static int plan_apply(struct kvmhold_vm *vm, struct plan *p, unsigned *issued, u
 		if (r)
 			break;
 		(*issued)++;
+		if (op->kind == OP_CREATE && p->needs_hold && (op->entry->flags & KVMHOLD_MEM_LOG_DIRTY))
+			dirty_log_start_clean(vm, op->apply.slot, op->apply.memory_size);
 	}
 	if (!r || (__atomic_load_n(&kvmhold_test_breakage, __ATOMIC_RELAXED) & BREAK_TXN_UNDO))
 		return r;

@@ -55,5 +55,6 @@ void prog_walk(struct tvm_shared *sh, unsigned idx);
 void prog_assert_test(struct tvm_shared *sh, unsigned idx);
 void prog_exception_test(struct tvm_shared *sh, unsigned idx);
 void prog_probe(struct tvm_shared *sh, unsigned idx);
+void prog_dirty(struct tvm_shared *sh, unsigned idx);
 
 #endif

@@ -35,6 +35,9 @@ void guest_main(unsigned idx, struct tvm_shared *sh)
 	case GUEST_PROG_PROBE:
 		prog_probe(sh, idx);
 		break;
+	case GUEST_PROG_DIRTY:
+		prog_dirty(sh, idx);
+		break;
 	default:
 		GUEST_ASSERT_1(0 && "unknown program", sh->program);
 	}

@@ -16,8 +16,21 @@ void prog_probe(struct tvm_shared *sh, unsigned idx)
 		base = READ_ONCE(sh->test_gpa);
 		npages = READ_ONCE(sh->test_size) / TVM_PAGE_SIZE;
 		GUEST_ASSERT_1(npages <= TVM_SCRATCH_SIZE / 8, npages);
-		for (i = 0; i < npages; i++)
-			out[i] = *(volatile uint64_t *)(uintptr_t)(base + i * TVM_PAGE_SIZE);
+		if (READ_ONCE(sh->params[TVM_PROBE_OP]) == TVM_PROBE_WRITE) {
+			uint64_t value = READ_ONCE(sh->params[TVM_PROBE_VALUE]);
+
+			for (i = 0; i < npages; i++) {
+				if (!(out[i / 64] & (1ull << (i % 64))))
+					continue;
+				*(volatile uint64_t *)(uintptr_t)(base + i * TVM_PAGE_SIZE) = value;
+				/* An exit to the host now and then (see tvm_abi.h). */
+				if (i % 32 == 31)
+					ucall(TVM_UCALL_SYNC, 1, i, 0);
+			}
+		} else {
+			for (i = 0; i < npages; i++)
+				out[i] = *(volatile uint64_t *)(uintptr_t)(base + i * TVM_PAGE_SIZE);
+		}
 		done = req;
 		WRITE_ONCE(sh->params[TVM_PROBE_DONE], done);
 	}

@@ -53,7 +53,8 @@ enum tvm_guest_prog {
 	GUEST_PROG_WALK,          /* write/verify the test region page by page */
 	GUEST_PROG_ASSERT_TEST,   /* a GUEST_ASSERT that fails on purpose */
 	GUEST_PROG_EXCEPTION_TEST,/* a #UD on purpose */
-	GUEST_PROG_PROBE,         /* on request, read every test-region page */
+	GUEST_PROG_PROBE,         /* on request, read or write test-region pages */
+	GUEST_PROG_DIRTY,         /* write the iteration number into random pages */
 	GUEST_PROG__COUNT
 };
 
@@ -98,6 +99,29 @@ struct tvm_ucall {
  */
 #define TVM_PROBE_REQUEST  0
 #define TVM_PROBE_DONE     1
+/*
+ * params[TVM_PROBE_OP]: TVM_PROBE_READ as above, or TVM_PROBE_WRITE: write
+ * params[TVM_PROBE_VALUE] into the first quadword of every page whose bit
+ * is set in a bitmap the host put in the scratch area, with a SYNC ucall
+ * (an exit to the host) after every 32 pages.  Those exits matter on the
+ * kvm_pvm backend: it raises KVM_EXIT_DIRTY_RING_FULL only when the vCPU
+ * next leaves the guest, so a guest dirtying more pages than the ring's
+ * reserve without an exit overflows the ring and KVM overwrites entries
+ * (seen here: 158 of 1024 pages lost with a 256-entry ring).
+ */
+#define TVM_PROBE_OP       2
+#define TVM_PROBE_VALUE    3
+#define TVM_PROBE_READ     0
+#define TVM_PROBE_WRITE    1
+
+/*
+ * GUEST_PROG_DIRTY: every vCPU writes params[TVM_DIRTY_ITER] into the first
+ * quadword of pseudo-random test-region pages (the page index into the
+ * second), pausing params[TVM_DIRTY_DELAY] loops between writes; counter =
+ * writes done.
+ */
+#define TVM_DIRTY_ITER     0
+#define TVM_DIRTY_DELAY    1
 
 #define TVM_WALK_NO_ASSERT  (1u << 0)  /* count mismatches, do not assert */
 #define TVM_WALK_NO_PREV    (1u << 1)  /* skip the previous-pass check */

@@ -691,17 +691,13 @@ uint64_t tvm_syncs(struct tvm *t)
 	return s.syncs;
 }
 
-/*
- * GUEST_PROG_PROBE: ask vCPU 0 to read every test-region page, and copy
- * what it read (npages quadwords) to out.
- */
-int tvm_probe(struct tvm *t, uint64_t *out, size_t npages, int timeout_ms)
+/* GUEST_PROG_PROBE: one request to vCPU 0, and wait until it is done. */
+static int probe_request(struct tvm *t, uint64_t op, uint64_t value, int timeout_ms)
 {
 	uint64_t req, deadline = deadline_ms(timeout_ms);
-	uint64_t *scratch = tvm_gpa_to_hva(t, TVM_SCRATCH_GPA, npages * sizeof(*out));
 
-	if (!scratch || npages > t->test_size / TVM_PAGE_SIZE)
-		return -EINVAL;
+	__atomic_store_n(&t->shared->params[TVM_PROBE_OP], op, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->shared->params[TVM_PROBE_VALUE], value, __ATOMIC_RELAXED);
 	req = __atomic_load_n(&t->shared->params[TVM_PROBE_REQUEST], __ATOMIC_RELAXED) + 1;
 	__atomic_store_n(&t->shared->params[TVM_PROBE_REQUEST], req, __ATOMIC_RELEASE);
 	while (__atomic_load_n(&t->shared->params[TVM_PROBE_DONE], __ATOMIC_ACQUIRE) != req) {
@@ -711,7 +707,32 @@ int tvm_probe(struct tvm *t, uint64_t *out, size_t npages, int timeout_ms)
 			return -ETIMEDOUT;
 		poll_pause();
 	}
-	for (size_t i = 0; i < npages; i++)
-		out[i] = __atomic_load_n(&scratch[i], __ATOMIC_RELAXED);
 	return 0;
+}
+
+/* What vCPU 0 reads at the first quadword of each of the first npages test pages. */
+int tvm_probe(struct tvm *t, uint64_t *out, size_t npages, int timeout_ms)
+{
+	uint64_t *scratch = tvm_gpa_to_hva(t, TVM_SCRATCH_GPA, npages * sizeof(*out));
+	int r;
+
+	if (!scratch || npages > t->test_size / TVM_PAGE_SIZE)
+		return -EINVAL;
+	r = probe_request(t, TVM_PROBE_READ, 0, timeout_ms);
+	for (size_t i = 0; !r && i < npages; i++)
+		out[i] = __atomic_load_n(&scratch[i], __ATOMIC_RELAXED);
+	return r;
+}
+
+/* vCPU 0 writes value into the first quadword of each test page set in bitmap. */
+int tvm_probe_write(struct tvm *t, const uint64_t *bitmap, uint64_t value, int timeout_ms)
+{
+	size_t words = (t->test_size / TVM_PAGE_SIZE + 63) / 64;
+	uint64_t *scratch = tvm_gpa_to_hva(t, TVM_SCRATCH_GPA, words * sizeof(*bitmap));
+
+	if (!scratch)
+		return -EINVAL;
+	for (size_t i = 0; i < words; i++)
+		__atomic_store_n(&scratch[i], bitmap[i], __ATOMIC_RELAXED);
+	return probe_request(t, TVM_PROBE_WRITE, value, timeout_ms);
 }

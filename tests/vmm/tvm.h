@@ -204,6 +204,8 @@ int tvm_wait_done(struct tvm *t, int timeout_ms);
 
 /* GUEST_PROG_PROBE: what vCPU 0 reads at each test-region page (0: unmapped). */
 int tvm_probe(struct tvm *t, uint64_t *out, size_t npages, int timeout_ms);
+/* GUEST_PROG_PROBE: vCPU 0 writes value to each test-region page set in bitmap. */
+int tvm_probe_write(struct tvm *t, const uint64_t *bitmap, uint64_t value, int timeout_ms);
 
 /* Statistics and failures */
 void tvm_vcpu_stats(struct tvm *t, unsigned idx, struct tvm_vcpu_stats *st);
