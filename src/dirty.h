@@ -45,7 +45,10 @@ int dirty_init(struct kvmhold_vm *vm);
 void dirty_fini(struct kvmhold_vm *vm);
 /* Commit hooks.  Under the commit's hold, before KVM forgets a logged slot. */
 int dirty_before_destroy(struct kvmhold_vm *vm, const struct slot *s, bool *rings_done);
-/* Before any ioctl that creates a slot: ring entries may name it at once. */
+/*
+ * Before any ioctl that creates a slot (ring entries may name it at once),
+ * and with size 0 after one that deletes it.
+ */
 void dirty_slot_mapped(struct kvmhold_vm *vm, uint32_t id, uint64_t hva, uint64_t size);
 /* After a commit made [hva, hva + size) logged. */
 int dirty_note_logged(struct kvmhold_vm *vm, uint64_t hva, uint64_t size);

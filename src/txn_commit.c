@@ -248,12 +248,19 @@ static bool destroys_dirty_state(const struct plan_op *op)
 /*
  * One memslot ioctl of a plan.  A slot KVM is about to create is made known
  * to dirty tracking first: ring entries may name it as soon as it exists.
+ * A deleted slot is forgotten after the ioctl.
  */
 static int plan_ioctl(struct kvmhold_vm *vm, struct kvm_userspace_memory_region *region)
 {
+	int r;
+
 	if (region->memory_size)
 		dirty_slot_mapped(vm, region->slot, region->userspace_addr, region->memory_size);
-	return memslot_ioctl(vm, region);
+	r = memslot_ioctl(vm, region);
+	/* A deleted slot's ring entries were harvested before: forget its id. */
+	if (!r && !region->memory_size)
+		dirty_slot_mapped(vm, region->slot, 0, 0);
+	return r;
 }
 
 static int plan_apply(struct kvmhold_vm *vm, struct plan *p, unsigned *issued, unsigned *undo_failures)

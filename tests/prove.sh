@@ -31,6 +31,8 @@ hold_halted       kick-signal
 txn_stress        txn-hold
 txn_faults        txn-undo
 txn_concurrent    txn-hold
+dirty_basic       dirty-harvest
+dirty_migrate     dirty-harvest
 EOF
 
 echo "$proved proved, $unproved not proved"
