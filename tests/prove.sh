@@ -33,6 +33,7 @@ txn_faults        txn-undo
 txn_concurrent    txn-hold
 dirty_basic       dirty-harvest
 dirty_migrate     dirty-harvest
+dirty_concurrent  dirty-harvest
 EOF
 
 echo "$proved proved, $unproved not proved"
