@@ -93,8 +93,42 @@ check-prove: $(TESTS)
 	@$(SRCDIR)/tests/prove.sh $(O)/tests
 
 BENCH_ARGS   ?=
+# The default comparison, the hold summary and the commit latencies, with
+# bench-report.json and bench-report.html in the current directory.
+# BENCH_ARGS replaces the sections and options (the report files stay).
 bench: $(BENCH)
-	$(BENCH) $(BENCH_ARGS)
+	$(BENCH) $(if $(BENCH_ARGS),$(BENCH_ARGS),compare hold txn --duration 4) \
+		--json bench-report.json --html bench-report.html
+
+# A short comparison rendered by headless Chromium (CHROMIUM=... to pick
+# another binary): fails unless every line of the comparison shows up in the
+# rendered page.  Report, DOM dump and screenshot land in $(O)/check-report/.
+check-report: $(BENCH)
+	@set -e; out=$(O)/check-report; mkdir -p $$out; rm -f $$out/*; \
+	chromium=$${CHROMIUM:-chromium}; \
+	if ! command -v $$chromium >/dev/null 2>&1; then \
+		echo "check-report: $$chromium not found (apt-get update && apt-get install -y chromium)"; \
+		exit 1; fi; \
+	$(BENCH) compare --duration 0.6 --samples 30 --json $$out/bench-report.json \
+		--html $$out/bench-report.html > $$out/bench.txt; \
+	abs=$$(cd $$out && pwd); \
+	flags="--headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+		--disable-background-networking --disable-component-update --disable-sync"; \
+	p1=$$(mktemp -d); p2=$$(mktemp -d); trap 'rm -rf "$$p1" "$$p2"' EXIT; \
+	timeout 180 $$chromium $$flags --user-data-dir=$$p1 --dump-dom \
+		file://$$abs/bench-report.html > $$out/bench-report.dom.html 2> $$p1.log || \
+		{ cat $$p1.log; rm -f $$p1.log; exit 1; }; \
+	timeout 180 $$chromium $$flags --user-data-dir=$$p2 --hide-scrollbars \
+		--window-size=1000,3600 --screenshot=$$abs/bench-report.png \
+		file://$$abs/bench-report.html > $$p2.log 2>&1 || { cat $$p2.log; rm -f $$p2.log; exit 1; }; \
+	rm -f $$p1.log $$p2.log; \
+	test -s $$out/bench-report.png || { echo "check-report: no screenshot"; exit 1; }; \
+	missing=; for s in $$($(BENCH) --list-strategies); do \
+		grep -q "data-strategy=\"$$s\"" $$out/bench-report.dom.html || missing="$$missing $$s"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "check-report: missing from the rendered page:$$missing"; exit 1; fi; \
+	echo "check-report: OK: every strategy in the rendered page ($$out/bench-report.html, .png)"
 
 # pkg-config file, made from the install paths.
 $(O)/kvmhold.pc: $(SRCDIR)/kvmhold.pc.in Makefile

@@ -236,7 +236,7 @@ static void run_slice(const struct run_cfg *rc, struct line_acc *a)
 	if (s)
 		transact(&c, rc, a, t0);
 	else
-		bench_sleep_ns((uint64_t)(rc->slice_s * 1e9));
+		bench_sleep_ns((uint64_t)(rc->o->duration / rc->o->rounds * 1e9));
 	t1 = bench_now_ns();
 	res->seconds += (double)(t1 - t0) / 1e9;
 	a->pages += bvm_pages(c.m) - pages0;
@@ -292,7 +292,6 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 
 	rc.pages = o->pages > vcpus ? o->pages : vcpus + (vcpus & 1);
 	rc.slice_s = (o->count && !o->duration_given ? COUNT_ONLY_LIMIT_S : o->duration) / o->rounds;
-	rc.slice_count = o->count ? (o->count + o->rounds - 1) / o->rounds : 0;
 	memset(c, 0, sizeof(*c));
 	memset(&base, 0, sizeof(base));
 	memset(acc, 0, sizeof(acc));
@@ -321,6 +320,10 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 		samples = samples / 4 ? samples / 4 : 1;
 	per = (samples + o->rounds - 1) / o->rounds;
 	for (round = 0; round < o->rounds; round++) {
+		/* --count spread exactly over the rounds (a round may get none). */
+		rc.slice_count = o->count / o->rounds + (round < o->count % o->rounds);
+		if (o->count && !rc.slice_count)
+			continue;
 		bench_progress("compare: %u vCPU(s), round %u: floor", vcpus, round + 1);
 		r = floor_measure(1, per, &floor, &c->floor_resends);
 		if (!r && vcpus > 1)

@@ -79,8 +79,8 @@ static void usage(FILE *f)
 "  --json FILE         also write the report as JSON (schema: tools/README.md)\n"
 "  --html FILE         also write the report as one self-contained HTML page\n"
 "  --migrate           dirty pages lost in a migration-style copy: not\n"
-"                      available until kvmhold's dirty tracking lands (the\n"
-"                      reports show n/a)\n"
+"                      measured yet (comes with the benchmark's dirty-tracking\n"
+"                      work); refused, and the reports show n/a\n"
 "  --list-strategies   print the names of every line of compare, one a line\n"
 "  -h, --help          this text\n"
 "\n"
@@ -236,7 +236,7 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 	save_cmdline(o, argc, argv);
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1 || optind < argc) {
+	while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1 || optind < argc) {
 		if (c == -1) {
 			/* A section name; getopt stops at the first non-option ("+"). */
 			const char *a = argv[optind++];
@@ -296,8 +296,8 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 			o->html_path = optarg;
 			break;
 		case OPT_MIGRATE:
-			bad_usage("--migrate needs kvmhold's dirty tracking, which is not there yet; "
-				  "\"dirty pages lost\" stays n/a until it is");
+			bad_usage("--migrate is not implemented yet (it comes with the dirty-tracking "
+				  "work); \"dirty pages lost\" stays n/a until then");
 		case OPT_LIST:
 			for (k = 0; k < NR_STRATEGIES; k++)
 				printf("%s\n", strategies[k]->name);
@@ -306,10 +306,12 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		case 'h':
 			usage(stdout);
 			exit(0);
+		case ':':
+			bad_usage("%s needs a value", argv[optind - 1]);
 		default:
 			if (optopt && optopt < 256)
 				bad_usage("unknown option '-%c'", optopt);
-			bad_usage("unknown option or missing argument: '%s'", argv[optind - 1]);
+			bad_usage("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (!o->nr_sections)

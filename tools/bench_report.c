@@ -174,5 +174,5 @@ void report_text_compare(FILE *f, const struct compare_result *c)
 		fprintf(f, "  kvmhold/ideal txn p50 %.2fx; kvmhold pause/floor p50 %s",
 			bench_ratio(kh->lat.p50, id->lat.p50),
 			ratio_str(a, 32, bench_ratio(kh->pause.p50, c->floor.p50)));
-	fprintf(f, "\n  dirty: dirty pages lost (--migrate) needs kvmhold's dirty tracking: n/a\n\n");
+	fprintf(f, "\n  dirty: dirty pages lost (--migrate): not measured yet, n/a\n\n");
 }

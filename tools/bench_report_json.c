@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The report as JSON.  The schema is documented in tools/README.md and
+ * versioned by "schema_version": fields are only ever added within a
+ * version; a removal or a change of meaning bumps it.  Times are integer
+ * nanoseconds; a measurement that was not made is null, never 0.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "bench.h"
+
+struct jw {
+	FILE *f;
+	int depth;
+	bool first;                  /* no member written yet at this depth */
+};
+
+static void indent(struct jw *w)
+{
+	int i;
+
+	fputc('\n', w->f);
+	for (i = 0; i < w->depth; i++)
+		fputs("  ", w->f);
+}
+
+static void str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", f);
+		else if (c == '\t')
+			fputs("\\t", f);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+/* Starts a member ("key": ) or an array element. */
+static void key(struct jw *w, const char *k)
+{
+	if (!w->first)
+		fputc(',', w->f);
+	w->first = false;
+	indent(w);
+	if (k) {
+		str(w->f, k);
+		fputs(": ", w->f);
+	}
+}
+
+static void open_(struct jw *w, const char *k, char c)
+{
+	key(w, k);
+	fputc(c, w->f);
+	w->depth++;
+	w->first = true;
+}
+
+static void close_(struct jw *w, char c)
+{
+	w->depth--;
+	if (!w->first)
+		indent(w);
+	fputc(c, w->f);
+	w->first = false;
+}
+
+static void obj(struct jw *w, const char *k) { open_(w, k, '{'); }
+static void obj_end(struct jw *w) { close_(w, '}'); }
+static void arr(struct jw *w, const char *k) { open_(w, k, '['); }
+static void arr_end(struct jw *w) { close_(w, ']'); }
+
+static void s_(struct jw *w, const char *k, const char *v)
+{
+	key(w, k);
+	if (v)
+		str(w->f, v);
+	else
+		fputs("null", w->f);
+}
+
+static void u_(struct jw *w, const char *k, uint64_t v)
+{
+	key(w, k);
+	fprintf(w->f, "%llu", (unsigned long long)v);
+}
+
+static void d_(struct jw *w, const char *k, double v)
+{
+	key(w, k);
+	if (v != v)
+		fputs("null", w->f);
+	else
+		fprintf(w->f, "%.6g", v);
+}
+
+static void b_(struct jw *w, const char *k, bool v)
+{
+	key(w, k);
+	fputs(v ? "true" : "false", w->f);
+}
+
+static void null_(struct jw *w, const char *k)
+{
+	key(w, k);
+	fputs("null", w->f);
+}
+
+/* A ratio that could not be computed is null. */
+static void ratio_(struct jw *w, const char *k, double v)
+{
+	if (v > 0)
+		d_(w, k, v);
+	else
+		null_(w, k);
+}
+
+static void stats_(struct jw *w, const char *k, const struct stats *st)
+{
+	unsigned i;
+
+	if (!st->n) {
+		null_(w, k);
+		return;
+	}
+	obj(w, k);
+	u_(w, "n", st->n);
+	u_(w, "min", st->min);
+	u_(w, "p50", st->p50);
+	u_(w, "p90", st->p90);
+	u_(w, "p99", st->p99);
+	u_(w, "max", st->max);
+	d_(w, "mean", st->mean);
+	key(w, "percentiles");
+	fputc('[', w->f);
+	for (i = 0; i < STATS_QUANTILES; i++)
+		fprintf(w->f, "%s%llu", i ? "," : "", (unsigned long long)st->q[i]);
+	fputc(']', w->f);
+	obj_end(w);
+}
+
+static void list_(struct jw *w, const char *k, const unsigned *v, unsigned n, bool given)
+{
+	unsigned i;
+
+	if (!given) {
+		null_(w, k);
+		return;
+	}
+	key(w, k);
+	fputc('[', w->f);
+	for (i = 0; i < n; i++)
+		fprintf(w->f, "%s%u", i ? ", " : "", v[i]);
+	fputc(']', w->f);
+}
+
+static const char *const section_names[SEC__COUNT] = { "compare", "hold", "txn" };
+
+static void options(struct jw *w, const struct bench_opts *o)
+{
+	unsigned i;
+
+	obj(w, "options");
+	arr(w, "sections");
+	for (i = 0; i < o->nr_sections; i++)
+		s_(w, NULL, section_names[o->sections[i]]);
+	arr_end(w);
+	list_(w, "vcpus", o->vcpus, o->nr_vcpus, o->vcpus_given);
+	list_(w, "slots", o->slots, o->nr_slots, o->slots_given);
+	s_(w, "op", cmp_op_name(o->op));
+	arr(w, "strategies");
+	for (i = 0; i < NR_STRATEGIES; i++)
+		if (o->strategies & (1u << i))
+			s_(w, NULL, strategies[i]->name);
+	arr_end(w);
+	if (o->rate > 0)
+		d_(w, "rate", o->rate);
+	else
+		null_(w, "rate");
+	if (o->count)
+		u_(w, "count", o->count);
+	else
+		null_(w, "count");
+	d_(w, "duration_s", o->duration);
+	u_(w, "rounds", o->rounds);
+	u_(w, "samples", o->samples);
+	u_(w, "pages", o->pages);
+	obj_end(w);
+}
+
+static void machine(struct jw *w, const struct machine_info *mi)
+{
+	obj(w, "machine");
+	s_(w, "kernel", mi->kernel);
+	s_(w, "arch", mi->arch);
+	s_(w, "kvm_backend", mi->backend[0] ? mi->backend : NULL);
+	s_(w, "cpu_model", mi->cpu_model[0] ? mi->cpu_model : NULL);
+	u_(w, "cores", (uint64_t)(mi->cores > 0 ? mi->cores : 0));
+	b_(w, "under_hypervisor", mi->hypervisor);
+	u_(w, "kvm_nr_memslots", (uint64_t)(mi->nr_memslots > 0 ? mi->nr_memslots : 0));
+	u_(w, "kvm_max_vcpus", (uint64_t)(mi->max_vcpus > 0 ? mi->max_vcpus : 0));
+	obj_end(w);
+}
+
+static void error_(struct jw *w, const char *e)
+{
+	s_(w, "error", e && e[0] ? e : NULL);
+}
+
+static void hold(struct jw *w, const struct report *rep)
+{
+	unsigned i;
+
+	arr(w, "hold");
+	for (i = 0; i < rep->nr_hold; i++) {
+		const struct hold_result *h = &rep->hold[i];
+
+		obj(w, NULL);
+		u_(w, "vcpus", h->vcpus);
+		u_(w, "samples", h->samples);
+		stats_(w, "floor", &h->floor);
+		stats_(w, "floor_all", &h->floor_all);
+		u_(w, "floor_resends", h->floor_resends);
+		stats_(w, "kvmhold", &h->hold);
+		stats_(w, "kvmhold_stop", &h->stop);
+		ratio_(w, "ratio_p50", h->r50);
+		ratio_(w, "ratio_p99", h->r99);
+		ratio_(w, "ratio_all_p50", h->r50_all);
+		ratio_(w, "ratio_all_p99", h->r99_all);
+		d_(w, "kick_signals_per_hold", (double)h->signals_per_hold_x100 / 100.0);
+		obj(w, "target");
+		b_(w, "applies", h->target_applies);
+		d_(w, "p50_max", 1.5);
+		d_(w, "p99_max", 3.0);
+		b_(w, "met", h->met);
+		obj_end(w);
+		error_(w, h->error);
+		obj_end(w);
+	}
+	arr_end(w);
+}
+
+static void txn(struct jw *w, const struct report *rep)
+{
+	unsigned i, j;
+
+	arr(w, "txn");
+	for (i = 0; i < rep->nr_txn; i++) {
+		const struct txn_result *t = &rep->txn[i];
+
+		obj(w, NULL);
+		u_(w, "vcpus", t->vcpus);
+		u_(w, "samples", t->samples);
+		arr(w, "ops");
+		for (j = 0; j < t->nr_ops; j++) {
+			const struct txn_op_result *o = &t->ops[j];
+
+			obj(w, NULL);
+			s_(w, "op", bop_name(o->op));
+			stats_(w, "kvmhold", &o->kvmhold);
+			stats_(w, "ideal", &o->ideal);
+			ratio_(w, "ratio_p50", o->r50);
+			d_(w, "ioctls_per_commit", o->ioctls_kvmhold);
+			d_(w, "ioctls_ideal", o->ioctls_ideal);
+			u_(w, "commits", o->commits);
+			u_(w, "held_commits", o->held);
+			u_(w, "diff_mismatches", o->diff_mismatch);
+			obj(w, "target");
+			d_(w, "p50_max", 1.2);
+			b_(w, "met", o->met);
+			obj_end(w);
+			obj_end(w);
+		}
+		arr_end(w);
+		arr(w, "slots");
+		for (j = 0; j < t->nr_slots; j++) {
+			const struct txn_slots_result *s = &t->slots[j];
+
+			obj(w, NULL);
+			u_(w, "slots", s->slots);
+			u_(w, "setup_ns", s->setup_ns);
+			stats_(w, "split", &s->split);
+			stats_(w, "merge", &s->merge);
+			stats_(w, "ideal_split", &s->ideal_split);
+			stats_(w, "ideal_merge", &s->ideal_merge);
+			error_(w, s->error);
+			obj_end(w);
+		}
+		arr_end(w);
+		u_(w, "holes", t->holes);
+		u_(w, "mismatches", t->mismatches);
+		error_(w, t->error);
+		obj_end(w);
+	}
+	arr_end(w);
+}
+
+static void line(struct jw *w, const struct compare_result *c, const struct strat_result *l)
+{
+	unsigned k;
+
+	obj(w, NULL);
+	s_(w, "name", l->name);
+	s_(w, "description", l->s ? l->s->what : NULL);
+	b_(w, "reference", l->s == &strat_ideal);
+	b_(w, "ran", l->ran);
+	error_(w, l->error);
+	u_(w, "transactions", l->txns);
+	u_(w, "timed_transactions", l->timed_txns);
+	u_(w, "ioctls", l->ioctls);
+	u_(w, "paused_transactions", l->paused_txns);
+	u_(w, "kicked_pauses", l->kicked_txns);
+	d_(w, "seconds", l->seconds);
+	d_(w, "transactions_per_s", l->txn_per_s);
+	stats_(w, "txn_latency", &l->lat);
+	stats_(w, "pause_latency", &l->pause);
+	obj(w, "by_kind");
+	for (k = 0; k < BOP__COUNT; k++)
+		if (l->by_kind[k].n)
+			stats_(w, bop_name((enum bop)k), &l->by_kind[k]);
+	obj_end(w);
+	d_(w, "guest_pages_per_s", l->pages_per_s);
+	if (l->ran && c->baseline_pages_per_s > 0)
+		d_(w, "progress_pct", l->progress_pct);
+	else
+		null_(w, "progress_pct");
+	u_(w, "holes", l->holes);
+	u_(w, "corruption", l->mismatches);
+	u_(w, "timeouts", l->timeouts);
+	u_(w, "errors", l->errors);
+	null_(w, "dirty_pages_lost");
+	s_(w, "dirty_pages_lost_reason", "not measured yet: --migrate comes with the dirty-tracking work");
+	obj_end(w);
+}
+
+static void compare(struct jw *w, const struct report *rep)
+{
+	unsigned i, j;
+
+	arr(w, "compare");
+	for (i = 0; i < rep->nr_cmp; i++) {
+		const struct compare_result *c = &rep->cmp[i];
+
+		obj(w, NULL);
+		u_(w, "vcpus", c->vcpus);
+		u_(w, "extra_slots", c->extra_slots);
+		u_(w, "pages", c->pages);
+		s_(w, "op", cmp_op_name(c->op));
+		s_(w, "op_description", cmp_op_what(c->op));
+		d_(w, "duration_s", c->seconds);
+		if (c->count)
+			u_(w, "count", c->count);
+		else
+			null_(w, "count");
+		if (c->rate > 0)
+			d_(w, "rate", c->rate);
+		else
+			null_(w, "rate");
+		u_(w, "rounds", c->rounds);
+		obj(w, "baseline");
+		d_(w, "guest_pages_per_s", c->baseline_pages_per_s);
+		u_(w, "holes", c->baseline_holes);
+		u_(w, "corruption", c->baseline_mismatches);
+		obj_end(w);
+		stats_(w, "floor", &c->floor);
+		stats_(w, "floor_all", &c->floor_all);
+		u_(w, "floor_resends", c->floor_resends);
+		arr(w, "strategies");
+		for (j = 0; j < c->nr_lines; j++)
+			line(w, c, &c->lines[j]);
+		arr_end(w);
+		obj_end(w);
+	}
+	arr_end(w);
+}
+
+int report_json(const char *path, const struct report *rep)
+{
+	struct jw w = { .first = true };
+	int r;
+
+	w.f = fopen(path, "w");
+	if (!w.f)
+		return -errno;
+	obj(&w, NULL);
+	u_(&w, "schema_version", BENCH_SCHEMA_VERSION);
+	s_(&w, "tool", "kvmhold-bench");
+	key(&w, "library_version");
+	fprintf(w.f, "\"%d.%d\"", KVMHOLD_VERSION_MAJOR, KVMHOLD_VERSION_MINOR);
+	s_(&w, "date", rep->machine.date);
+	s_(&w, "command", rep->opts->cmdline);
+	s_(&w, "time_unit", "ns");
+	machine(&w, &rep->machine);
+	options(&w, rep->opts);
+	hold(&w, rep);
+	txn(&w, rep);
+	compare(&w, rep);
+	obj_end(&w);
+	fputc('\n', w.f);
+	r = ferror(w.f) ? -EIO : 0;
+	if (fclose(w.f) && !r)
+		r = -errno;
+	return r;
+}
