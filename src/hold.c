@@ -150,9 +150,15 @@ int gate_enter(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
 			atomic_fetch_add(&vcpu->inside, 1);
 		atomic_fetch_add(&vm->active, 1);
 	} else {
-		while (!announce(vm, vcpu)) {
+		for (;;) {
+			/* A hold already pending: park at once, without disturbing it. */
+			if (atomic_load(&vm->pending)) {
+				park(vm);
+				continue;
+			}
+			if (announce(vm, vcpu))
+				break;
 			retreat(vm, vcpu);
-			park(vm);
 		}
 	}
 	ts->sections++;
@@ -183,13 +189,20 @@ int gate_enter_run(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu, int tid)
 	if (!ts)
 		return -ENOMEM;
 	for (;;) {
+		/*
+		 * A hold already pending: park at once.  (Announcing first would
+		 * only make the holder wake up for our retreat.)
+		 */
+		if (atomic_load(&vm->pending)) {
+			park(vm);
+			continue;
+		}
 		atomic_store(&vcpu->run_tid, tid);
 		__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 		if (announce(vm, vcpu))
 			break;
 		atomic_store(&vcpu->run_tid, 0);
 		retreat(vm, vcpu);
-		park(vm);
 	}
 	atomic_store_explicit(&vcpu->entered_ns, now_ns(), memory_order_relaxed);
 	ts->sections++;

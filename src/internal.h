@@ -69,6 +69,7 @@ struct kvmhold_vm {
 	pthread_cond_t txn_cond;
 	bool txn_open;
 	int txn_owner;                 /* thread id that began it */
+	struct kvmhold_txn *open_txn;  /* so that destroying the VM can abort it */
 
 	struct dirty_state dirty;      /* dirty.h */
 
@@ -140,6 +141,9 @@ void hold_fini(struct kvmhold_vm *vm);
 
 /* vcpu.c */
 void vcpu_free(struct kvmhold_vcpu *vcpu);
+
+/* txn.c */
+void txn_abort_on_destroy(struct kvmhold_vm *vm);
 
 uint64_t now_ns(void);
 

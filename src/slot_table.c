@@ -53,16 +53,18 @@ struct slot *slot_tree_from(const struct avl_tree *t, uint64_t gpa)
 }
 
 /*
- * Fresh ids first: a freed id goes to the back of the queue, so an id comes
- * back into use as late as possible (dirty-ring entries name slots by id).
+ * Freed ids first, oldest first, then never-used ones.  KVM creates a slot
+ * faster under an id it has seen before.  Reuse is safe with the dirty ring:
+ * before a logged slot is deleted its ring entries are harvested under the
+ * commit's hold, so no entry names a freed id.
  */
 uint32_t slot_id_alloc(struct slot_ids *ids, uint32_t max_slots)
 {
+	if (ids->head != ids->tail)
+		return ids->ring[ids->head++ % max_slots];
 	if (ids->next_fresh < max_slots)
 		return ids->next_fresh++;
-	if (ids->head == ids->tail)
-		return SLOT_ID_NONE;
-	return ids->ring[ids->head++ % max_slots];
+	return SLOT_ID_NONE;
 }
 
 void slot_id_free(struct slot_ids *ids, uint32_t max_slots, uint32_t id)
@@ -101,8 +103,10 @@ KVMHOLD_API int kvmhold_regions(struct kvmhold_vm *vm, uint64_t gpa, uint64_t si
 	struct slot *s;
 	unsigned n = 0;
 
-	if (!vm || (!out && max) || !size || end < gpa)
+	if (!vm || (!out && max) || !size)
 		return -EINVAL;
+	if (end < gpa)
+		return -EOVERFLOW;
 	if (!registry_has(vm))
 		return -EBADF;
 	pthread_rwlock_rdlock(&vm->slots.lock);

@@ -53,7 +53,7 @@ static inline struct slot *slot_of(const struct avl_node *n)
 	return n ? avl_entry(n, struct slot, node) : NULL;
 }
 
-/* Slot ids: never-used ids first, then freed ids in the order they were freed. */
+/* Slot ids: freed ids in the order they were freed, then never-used ones. */
 struct slot_ids {
 	uint32_t next_fresh;
 	uint32_t *ring;            /* freed ids, max_slots entries */

@@ -213,6 +213,7 @@ KVMHOLD_API int kvmhold_txn_begin(struct kvmhold_vm *vm, struct kvmhold_txn **ou
 		free(txn);
 		return r;
 	}
+	vm->open_txn = txn;
 	*out = txn;
 	return 0;
 }
@@ -421,6 +422,12 @@ KVMHOLD_API int kvmhold_txn_set_flags(struct kvmhold_txn *txn, uint64_t gpa, uin
 		return r;
 	if (!range_mapped(txn, gpa, end))
 		return -ENOENT;
+	/* Nothing to change: no cuts either. */
+	for (s = view_from(txn, gpa); s && slot_gpa(s) < end && s->flags == flags;
+	     s = view_from(txn, slot_end(s)))
+		;
+	if (!s || slot_gpa(s) >= end)
+		return 0;
 	r = check_room(txn, cuts_needed(txn, gpa, end));
 	if (!r)
 		r = cut_around(txn, gpa, end);
@@ -445,8 +452,10 @@ KVMHOLD_API int kvmhold_txn_regions(struct kvmhold_txn *txn, uint64_t gpa, uint6
 
 	if (r)
 		return r;
-	if ((!out && max) || !size || end < gpa)
+	if ((!out && max) || !size)
 		return -EINVAL;
+	if (end < gpa)
+		return -EOVERFLOW;
 	for (s = view_from(txn, gpa); s && slot_gpa(s) < end; s = view_from(txn, slot_end(s))) {
 		if (n < max)
 			slot_to_region(s, &out[n]);
@@ -491,8 +500,22 @@ void txn_free(struct kvmhold_txn *txn)
 	struct kvmhold_vm *vm = txn->vm;
 
 	registry_remove(txn);
+	vm->open_txn = NULL;
 	free(txn);
 	txn_unlock(vm);
+}
+
+/* kvmhold_vm_destroy() with a transaction open: it goes with the VM. */
+void txn_abort_on_destroy(struct kvmhold_vm *vm)
+{
+	struct kvmhold_txn *txn = vm->open_txn;
+
+	if (!txn)
+		return;
+	txn_discard(txn);
+	registry_remove(txn);
+	free(txn);
+	vm->open_txn = NULL;
 }
 
 KVMHOLD_API void kvmhold_txn_abort(struct kvmhold_txn *txn)

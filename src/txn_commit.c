@@ -19,11 +19,10 @@
  *
  * When a hold is needed.  KVM applies one ioctl atomically, and a slot
  * created in free space or a slot starting to log dirty pages changes
- * nothing a running vCPU depends on.  Anything else does: a DELETE (a hole
- * until its replacement exists, and its dirty bitmap is freed), a MOVE (KVM
- * leaves a hole while it moves), and stopping dirty logging (the bitmap is
- * freed).  Exception: a plan that is a single DELETE of a slot that does
- * not log dirty pages is itself atomic.
+ * nothing a running vCPU or a mem section depends on.  Anything else does:
+ * a DELETE (a hole until its replacement exists, its dirty bitmap is freed,
+ * and memory a mem section may be using goes away), a MOVE (KVM leaves a
+ * hole while it moves), and stopping dirty logging (the bitmap is freed).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -127,12 +126,24 @@ static int plan_order(struct plan *p)
 	return 0;
 }
 
-/* Fill in the ioctl arguments, allocating ids for new slots. */
+/*
+ * Fill in the ioctl arguments, allocating ids for new slots.  A new slot
+ * takes first an id this commit frees (deletes come first): KVM is much
+ * faster at creating a slot under an id it has seen (measured here with
+ * 32000 slots: about 60 us for a split reusing ids, 120 us with fresh ones).
+ * That is safe with the dirty ring too: a logged slot's ring entries are
+ * harvested under the hold before it is deleted.  Ids this commit frees and
+ * does not reuse go to the back of the allocator's queue.
+ */
 static int plan_regions(struct kvmhold_vm *vm, struct plan *p)
 {
 	struct slot_ids *ids = &vm->slots.ids;
-	uint32_t max = vm->slots.max_slots;
-	size_t i;
+	uint32_t max = vm->slots.max_slots, *freed;
+	size_t i, nr_freed = 0;
+
+	freed = malloc((p->nr ? p->nr : 1) * sizeof(*freed));
+	if (!freed)
+		return -ENOMEM;
 
 	for (i = 0; i < p->nr; i++) {
 		struct plan_op *op = &p->ops[i];
@@ -143,8 +154,7 @@ static int plan_regions(struct kvmhold_vm *vm, struct plan *p)
 		case OP_DELETE:
 			op->apply = region_of(b->id, b->flags, slot_gpa(b), 0, b->hva);
 			op->undo = region_of(b->id, b->flags, slot_gpa(b), b->size, b->hva);
-			/* Deletes come first, so a new slot may reuse the id. */
-			slot_id_free(ids, max, b->id);
+			freed[nr_freed++] = b->id;
 			break;
 		case OP_MOVE:
 			op->apply = region_of(b->id, b->flags, slot_gpa(e), b->size, b->hva);
@@ -155,9 +165,11 @@ static int plan_regions(struct kvmhold_vm *vm, struct plan *p)
 			op->undo = region_of(b->id, b->flags, slot_gpa(b), b->size, b->hva);
 			break;
 		case OP_CREATE:
-			id = slot_id_alloc(ids, max);
-			if (id == SLOT_ID_NONE)
+			id = nr_freed ? freed[--nr_freed] : slot_id_alloc(ids, max);
+			if (id == SLOT_ID_NONE) {
+				free(freed);
 				return -ENOSPC;
+			}
 			e->id = id;
 			op->apply = region_of(id, e->flags, slot_gpa(e), e->size, e->hva);
 			op->undo = region_of(id, e->flags, slot_gpa(e), 0, e->hva);
@@ -166,6 +178,9 @@ static int plan_regions(struct kvmhold_vm *vm, struct plan *p)
 			break;
 		}
 	}
+	while (nr_freed > 0)
+		slot_id_free(ids, max, freed[--nr_freed]);
+	free(freed);
 	return 0;
 }
 
@@ -222,11 +237,12 @@ static int plan_build(struct kvmhold_txn *txn, struct plan *p)
 	for (i = 0; i < p->nr; i++) {
 		struct plan_op *op = &p->ops[i];
 
-		if (op->kind == OP_MOVE ||
-		    (op->kind == OP_DELETE && (p->nr > 1 || (op->base->flags & KVMHOLD_MEM_LOG_DIRTY))) ||
+		if (op->kind == OP_MOVE || op->kind == OP_DELETE ||
 		    (op->kind == OP_FLAGS && (op->base->flags & ~op->entry->flags & KVMHOLD_MEM_LOG_DIRTY)))
 			p->needs_hold = true;
 	}
+	if (txn->vm->opts.flags & KVMHOLD_VM_ALWAYS_HOLD)
+		p->needs_hold = p->nr > 0;
 	if (__atomic_load_n(&kvmhold_test_breakage, __ATOMIC_RELAXED) & BREAK_TXN_HOLD)
 		p->needs_hold = false;
 	return r;

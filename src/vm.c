@@ -42,8 +42,8 @@ defaults:
 		dst->kick_signal = SIGRTMIN + DEFAULT_KICK_OFFSET;
 	if (!kick_signal_usable(dst->kick_signal))
 		return -EINVAL;
-	if (dst->flags)
-		return -EINVAL;   /* no flags are defined yet */
+	if (dst->flags & ~KVMHOLD_VM_ALWAYS_HOLD)
+		return -EINVAL;
 	return 0;
 }
 
@@ -196,6 +196,7 @@ KVMHOLD_API void kvmhold_vm_destroy(struct kvmhold_vm *vm)
 	if (!vm || !registry_has(vm))
 		return;
 	registry_remove(vm);
+	txn_abort_on_destroy(vm);
 	for (v = vm->vcpus; v; v = next) {
 		next = v->next;
 		vcpu_free(v);

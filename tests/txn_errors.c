@@ -7,6 +7,9 @@
  * memory, unknown flags, more slots than KVM allows, committing twice,
  * using an aborted transaction, a commit KVM itself refuses.
  */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <linux/kvm.h>
 
@@ -128,6 +131,78 @@ static void test_slot_limit(void)
 	printf("slot limit: %d slots fit, one more is -ENOSPC\n", room + have);
 }
 
+static atomic_int section_state;   /* 1: inside, 2: may leave, 3: left */
+
+static void *in_section(void *arg)
+{
+	(void)arg;
+	CHECK_OK(kvmhold_mem_begin(vm));
+	atomic_store(&section_state, 1);
+	while (atomic_load(&section_state) != 2)
+		sched_yield();
+	CHECK_OK(kvmhold_mem_end(vm));
+	atomic_store(&section_state, 3);
+	return NULL;
+}
+
+/* Removing memory waits for other threads' mem sections, even one plain unmap. */
+static void test_unmap_waits_for_sections(void)
+{
+	struct kvmhold_txn *txn;
+	pthread_t t;
+
+	CHECK_OK(kvmhold_txn_begin(vm, &txn));
+	CHECK_OK(kvmhold_txn_map(txn, 512 * PAGE, 4 * PAGE, mem, 0));
+	CHECK_OK(kvmhold_txn_commit(txn));
+	CHECK(pthread_create(&t, NULL, in_section, NULL) == 0, "pthread_create");
+	while (atomic_load(&section_state) != 1)
+		sched_yield();
+	CHECK_OK(kvmhold_txn_begin(vm, &txn));
+	CHECK_OK(kvmhold_txn_unmap(txn, 512 * PAGE, 4 * PAGE));
+	CHECK_OK(kvmhold_txn_set_timeout(txn, 100));
+	CHECK_RET(kvmhold_txn_commit(txn), -ETIMEDOUT);
+	CHECK(kvmhold_gpa_to_hva(vm, 512 * PAGE) == mem, "unmapped under a mem section");
+	atomic_store(&section_state, 2);
+	pthread_join(t, NULL);
+	CHECK_OK(kvmhold_txn_begin(vm, &txn));
+	CHECK_OK(kvmhold_txn_unmap(txn, 512 * PAGE, 4 * PAGE));
+	CHECK_OK(kvmhold_txn_commit(txn));
+	CHECK(kvmhold_gpa_to_hva(vm, 512 * PAGE) == NULL, "not unmapped");
+	printf("unmapping a whole slot waits for another thread's mem section (-ETIMEDOUT after 100 ms)\n");
+}
+
+/* Flags already as asked: no cuts, no ioctls. */
+static void test_set_flags_noop(void)
+{
+	struct kvmhold_txn *txn;
+	struct kvmhold_stats st;
+	int before = nr_regions();
+
+	CHECK_OK(kvmhold_txn_begin(vm, &txn));
+	CHECK_OK(kvmhold_txn_set_flags(txn, 2 * PAGE, 4 * PAGE, 0));
+	CHECK_OK(kvmhold_txn_commit(txn));
+	CHECK_OK(kvmhold_stats_get(vm, &st, sizeof(st)));
+	CHECK(st.last_txn_ioctls == 0 && nr_regions() == before, "%u ioctls, %d -> %d regions",
+	      st.last_txn_ioctls, before, nr_regions());
+	printf("set_flags that changes nothing: no ioctl\n");
+}
+
+/* A VM destroyed with a transaction open takes the transaction with it. */
+static void test_destroy_with_open_txn(void)
+{
+	struct kvmhold_vm *other;
+	struct kvmhold_txn *txn;
+
+	CHECK_OK(kvmhold_vm_create(NULL, &other));
+	CHECK_OK(kvmhold_txn_begin(other, &txn));
+	CHECK_OK(kvmhold_txn_map(txn, 0, PAGE, mem, 0));
+	kvmhold_vm_destroy(other);
+	CHECK_RET(kvmhold_txn_map(txn, PAGE, PAGE, mem, 0), -EBADF);
+	CHECK_RET(kvmhold_txn_commit(txn), -EBADF);
+	kvmhold_txn_abort(txn);
+	printf("destroying a VM with a transaction open: the handle is gone (-EBADF)\n");
+}
+
 int main(void)
 {
 	CHECK_OK(kvmhold_vm_create(NULL, &vm));
@@ -135,6 +210,9 @@ int main(void)
 	CHECK(mem != MAP_FAILED, "mmap");
 	test_validation();
 	test_kvm_refuses();
+	test_set_flags_noop();
+	test_unmap_waits_for_sections();
+	test_destroy_with_open_txn();
 	test_slot_limit();
 	kvmhold_vm_destroy(vm);
 	munmap(mem, 64 * MB);
