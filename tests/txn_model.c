@@ -227,6 +227,11 @@ static int m_set_flags(uint64_t gpa, uint64_t size, uint32_t flags)
 		return r;
 	if (!pages_mapped(g, n))
 		return -ENOENT;
+	for (uint64_t i = g; i < g + n; i++)
+		if (model[i].flags != flags)
+			goto change;
+	return 0;               /* nothing to change: no cuts either */
+change:
 	cut(g);
 	cut(g + n);
 	for (uint64_t i = g; i < g + n; i++)
