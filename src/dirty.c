@@ -74,7 +74,7 @@ int dirty_before_destroy(struct kvmhold_vm *vm, const struct slot *s, bool *ring
 {
 	if (!(s->flags & KVMHOLD_MEM_LOG_DIRTY))
 		return 0;
-	if (__atomic_load_n(&kvmhold_test_breakage, __ATOMIC_RELAXED) & BREAK_DIRTY_HARVEST)
+	if (test_broken(BREAK_DIRTY_HARVEST))
 		return 0;
 	if (!vm->dirty.ring_bytes)
 		return dirty_log_harvest_slot(vm, s);

@@ -86,7 +86,7 @@ static bool announce(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
 	if (vcpu)
 		atomic_fetch_add(&vcpu->inside, 1);
 	atomic_fetch_add(&vm->active, 1);          /* E1, pairs with H1/H2 */
-	if (kvmhold_test_breakage & BREAK_ENTRY_CHECK)
+	if (test_broken(BREAK_ENTRY_CHECK))
 		return true;
 	return !atomic_load(&vm->pending);        /* E2 */
 }
@@ -134,6 +134,33 @@ static void park(struct kvmhold_vm *vm)
 }
 
 /*
+ * Park while a hold is pending, then announce this entry (E1 + E2).  For a
+ * vCPU about to run (tid != 0), the stores to run_tid and immediate_exit
+ * come before E1 in program order and are seq_cst, so a holder that sees
+ * the vCPU inside also sees the thread to signal and cannot have its
+ * immediate_exit = 1 overwritten by our clear (see the top of this file).
+ */
+static void wait_and_announce(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu, int tid)
+{
+	for (;;) {
+		/* Already pending: park at once (announcing would only wake the holder). */
+		if (atomic_load(&vm->pending) && !test_broken(BREAK_ENTRY_CHECK)) {
+			park(vm);
+			continue;
+		}
+		if (tid) {
+			atomic_store(&vcpu->run_tid, tid);
+			__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+		}
+		if (announce(vm, vcpu))
+			return;
+		if (tid)
+			atomic_store(&vcpu->run_tid, 0);
+		retreat(vm, vcpu);
+	}
+}
+
+/*
  * Enter a gated region.  A thread that holds the VM, or is already inside
  * one of its gated regions, enters without looking at pending: waiting
  * would be waiting for itself.  Its entry still counts, so a later holder
@@ -150,16 +177,7 @@ int gate_enter(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
 			atomic_fetch_add(&vcpu->inside, 1);
 		atomic_fetch_add(&vm->active, 1);
 	} else {
-		for (;;) {
-			/* A hold already pending: park at once, without disturbing it. */
-			if (atomic_load(&vm->pending)) {
-				park(vm);
-				continue;
-			}
-			if (announce(vm, vcpu))
-				break;
-			retreat(vm, vcpu);
-		}
+		wait_and_announce(vm, vcpu, 0);
 	}
 	ts->sections++;
 	return 0;
@@ -177,10 +195,9 @@ void gate_leave(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
 }
 
 /*
- * The vCPU side of the kick (see the top of this file).  The stores to
- * run_tid and immediate_exit come before E1 in program order and are
- * seq_cst, so a holder that sees this vCPU inside also sees the thread to
- * signal and cannot have its immediate_exit = 1 overwritten by our clear.
+ * The vCPU side of the kick: enter KVM_RUN's gated region.  The caller
+ * (kvmhold_vcpu_run) has checked the thread neither holds the VM nor sits
+ * in one of its sections.
  */
 int gate_enter_run(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu, int tid)
 {
@@ -188,22 +205,7 @@ int gate_enter_run(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu, int tid)
 
 	if (!ts)
 		return -ENOMEM;
-	for (;;) {
-		/*
-		 * A hold already pending: park at once.  (Announcing first would
-		 * only make the holder wake up for our retreat.)
-		 */
-		if (atomic_load(&vm->pending)) {
-			park(vm);
-			continue;
-		}
-		atomic_store(&vcpu->run_tid, tid);
-		__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-		if (announce(vm, vcpu))
-			break;
-		atomic_store(&vcpu->run_tid, 0);
-		retreat(vm, vcpu);
-	}
+	wait_and_announce(vm, vcpu, tid);
 	atomic_store_explicit(&vcpu->entered_ns, now_ns(), memory_order_relaxed);
 	ts->sections++;
 	return 0;
@@ -225,10 +227,10 @@ void vcpu_force_exit(struct kvmhold_vcpu *vcpu)
 {
 	int tid;
 
-	if (!(kvmhold_test_breakage & BREAK_IMMEDIATE_EXIT))
+	if (!test_broken(BREAK_IMMEDIATE_EXIT))
 		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	tid = atomic_load(&vcpu->run_tid);
-	if (tid && !(kvmhold_test_breakage & BREAK_KICK_SIGNAL)) {
+	if (tid && !test_broken(BREAK_KICK_SIGNAL)) {
 		syscall(SYS_tgkill, getpid(), tid, vcpu->vm->kick_signal);
 		atomic_fetch_add_explicit(&vcpu->vm->signals_sent, 1, memory_order_relaxed);
 	}

@@ -26,6 +26,12 @@ enum kvmhold_breakage {
 
 extern unsigned kvmhold_test_breakage;
 
+/* Is this mechanism switched off for a test? */
+static inline int test_broken(unsigned bit)
+{
+	return __atomic_load_n(&kvmhold_test_breakage, __ATOMIC_RELAXED) & bit;
+}
+
 /* If k > 0: the k-th ioctl of every commit fails with -EIO (not issued). */
 extern unsigned kvmhold_test_fail_ioctl;
 

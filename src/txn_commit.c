@@ -243,7 +243,7 @@ static int plan_build(struct kvmhold_txn *txn, struct plan *p)
 	}
 	if (txn->vm->opts.flags & KVMHOLD_VM_ALWAYS_HOLD)
 		p->needs_hold = p->nr > 0;
-	if (__atomic_load_n(&kvmhold_test_breakage, __ATOMIC_RELAXED) & BREAK_TXN_HOLD)
+	if (test_broken(BREAK_TXN_HOLD))
 		p->needs_hold = false;
 	return r;
 }
@@ -305,7 +305,7 @@ static int plan_apply(struct kvmhold_vm *vm, struct plan *p, unsigned *issued, u
 		if (op->kind == OP_CREATE && p->needs_hold && (op->entry->flags & KVMHOLD_MEM_LOG_DIRTY))
 			dirty_log_start_clean(vm, op->apply.slot, op->apply.memory_size);
 	}
-	if (!r || (__atomic_load_n(&kvmhold_test_breakage, __ATOMIC_RELAXED) & BREAK_TXN_UNDO))
+	if (!r || test_broken(BREAK_TXN_UNDO))
 		return r;
 	while (i-- > 0) {
 		(*issued)++;
