@@ -123,17 +123,24 @@ KVMHOLD_API int kvmhold_dirty_sync(struct kvmhold_vm *vm, void *hva, size_t size
 		return never_logged_error(vm, start, start + size);
 	memset(bitmap, 0, (npages + 63) / 64 * sizeof(*bitmap));
 
-	pthread_mutex_lock(&d->sync_lock);
-	/* Through the gate: a commit that holds the VM is not interleaved with us. */
+	/*
+	 * The gate first (a commit that holds the VM is not interleaved with
+	 * us), then one sync at a time.  In that order, a thread that holds the
+	 * VM can sync: nobody else is inside the gate to own sync_lock.
+	 */
 	r = gate_enter(vm, NULL);
-	if (!r) {
-		r = d->ring_bytes ? dirty_ring_harvest_all(vm)
-				  : dirty_log_sync(vm, start, npages, bitmap);
-		gate_leave(vm, NULL);
-	}
-	if (!r)
+	if (r)
+		return r;
+	pthread_mutex_lock(&d->sync_lock);
+	r = d->ring_bytes ? dirty_ring_harvest_all(vm) : dirty_log_sync(vm, start, npages, bitmap);
+	if (r) {
+		/* What was fetched and cleared before the failure goes back. */
+		dirty_store_add_bits(&d->store, start, bitmap, npages);
+	} else {
 		dirty_store_take(&d->store, start, npages, bitmap);
+	}
 	pthread_mutex_unlock(&d->sync_lock);
+	gate_leave(vm, NULL);
 	if (r)
 		return r;
 	for (count = 0, r = 0; count < (npages + 63) / 64; count++)
@@ -143,10 +150,19 @@ KVMHOLD_API int kvmhold_dirty_sync(struct kvmhold_vm *vm, void *hva, size_t size
 	return 0;
 }
 
+/* A stretch of a gpa range that one slot maps: one contiguous host range. */
+struct gpa_piece {
+	uint64_t hva, len, first;     /* first: page index in the caller's bitmap */
+	bool logged;
+};
+
 KVMHOLD_API int kvmhold_dirty_sync_gpa(struct kvmhold_vm *vm, uint64_t gpa, uint64_t size,
 				       uint64_t *bitmap)
 {
-	uint64_t end = gpa + size, pos;
+	uint64_t end = gpa + size, pos, *piece_bits = NULL;
+	struct gpa_piece *pieces = NULL;
+	size_t n = 0, cap = 0, i, j;
+	bool any_logged = false;
 	int r = 0;
 
 	if (!vm || !bitmap || !size || ((gpa | size) & (PAGE_SIZE_4K - 1)) || end < gpa)
@@ -155,27 +171,65 @@ KVMHOLD_API int kvmhold_dirty_sync_gpa(struct kvmhold_vm *vm, uint64_t gpa, uint
 		return -EBADF;
 	memset(bitmap, 0, (size / PAGE_SIZE_4K + 63) / 64 * sizeof(*bitmap));
 	/*
-	 * Piece by piece along the slots: each piece is a contiguous host
-	 * range.  The whole gpa range must be mapped.
+	 * First the whole range, piece by piece along the slots, before any
+	 * bit is fetched and cleared: a range with a hole fails as a whole.
 	 */
-	for (pos = gpa; pos < end && !r; ) {
+	for (pos = gpa; pos < end; ) {
 		struct kvmhold_region reg;
-		uint64_t len, first = (pos - gpa) / PAGE_SIZE_4K, i, *piece;
+		struct gpa_piece *p;
 
-		if (kvmhold_regions(vm, pos, PAGE_SIZE_4K, &reg, 1) < 1 || reg.gpa > pos)
-			return -ENOENT;
-		len = reg.gpa + reg.size - pos;
-		if (len > end - pos)
-			len = end - pos;
-		piece = calloc((len / PAGE_SIZE_4K + 63) / 64, sizeof(*piece));
-		if (!piece)
-			return -ENOMEM;
-		r = kvmhold_dirty_sync(vm, (char *)reg.hva + (pos - reg.gpa), len, piece);
-		for (i = 0; !r && i < len / PAGE_SIZE_4K; i++)
-			if (piece[i / 64] & (1ull << (i % 64)))
-				bitmap[(first + i) / 64] |= 1ull << ((first + i) % 64);
-		free(piece);
-		pos += len;
+		if (kvmhold_regions(vm, pos, PAGE_SIZE_4K, &reg, 1) < 1 || reg.gpa > pos) {
+			r = -ENOENT;
+			goto out;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			p = realloc(pieces, cap * sizeof(*pieces));
+			if (!p) {
+				r = -ENOMEM;
+				goto out;
+			}
+			pieces = p;
+		}
+		p = &pieces[n++];
+		p->hva = (uint64_t)(uintptr_t)reg.hva + (pos - reg.gpa);
+		p->len = reg.gpa + reg.size - pos < end - pos ? reg.gpa + reg.size - pos : end - pos;
+		p->first = (pos - gpa) / PAGE_SIZE_4K;
+		p->logged = dirty_store_was_logged(&vm->dirty.store, p->hva, p->hva + p->len);
+		any_logged |= p->logged;
+		pos += p->len;
 	}
+	if (!any_logged) {
+		r = -ENODATA;
+		goto out;
+	}
+	piece_bits = malloc((size / PAGE_SIZE_4K + 63) / 64 * sizeof(*piece_bits));
+	if (!piece_bits) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* Pieces never logged have nothing to report. */
+	for (i = 0; i < n && !r; i++) {
+		if (!pieces[i].logged)
+			continue;
+		r = kvmhold_dirty_sync(vm, (void *)(uintptr_t)pieces[i].hva, pieces[i].len, piece_bits);
+		for (j = 0; !r && j < pieces[i].len / PAGE_SIZE_4K; j++)
+			if (piece_bits[j / 64] & (1ull << (j % 64)))
+				bitmap[(pieces[i].first + j) / 64] |= 1ull << ((pieces[i].first + j) % 64);
+	}
+	/* A failure: the pieces already fetched go back to the store. */
+	while (r && i-- > 1) {
+		struct gpa_piece *p = &pieces[i - 1];
+		uint64_t k;
+
+		memset(piece_bits, 0, (p->len / PAGE_SIZE_4K + 63) / 64 * sizeof(*piece_bits));
+		for (k = 0; k < p->len / PAGE_SIZE_4K; k++)
+			if (bitmap[(p->first + k) / 64] & (1ull << ((p->first + k) % 64)))
+				piece_bits[k / 64] |= 1ull << (k % 64);
+		dirty_store_add_bits(&vm->dirty.store, p->hva, piece_bits, p->len / PAGE_SIZE_4K);
+	}
+out:
+	free(piece_bits);
+	free(pieces);
 	return r;
 }

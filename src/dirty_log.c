@@ -110,8 +110,8 @@ static int clear_log(struct kvmhold_vm *vm, const struct slot *s, const uint64_t
 }
 
 /*
- * A logged slot a held commit just created to replace memory that stays
- * mapped (a split, merge, resize, move): its pages' bits were collected
+ * A logged slot a held commit just created over memory that was logged
+ * before (a split, merge, resize, move): its pages' bits were collected
  * from the slots it replaces, and no vCPU ran since, so it starts clean
  * rather than initially all set, which would report every page of it
  * again at the next sync.

@@ -10,6 +10,9 @@
  * Can fail: KVMHOLD_TEST_BREAK=dirty-harvest drops what a destroyed slot
  * held, and the pages written before the change go missing.
  */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <linux/kvm.h>
 
@@ -224,12 +227,78 @@ static void ring_full(void)
 	tvm_destroy(t);
 }
 
+static atomic_int parked_result = 1;
+
+static void *sync_elsewhere(void *arg)
+{
+	uint64_t bm[WORDS];
+
+	(void)arg;
+	atomic_store(&parked_result, kvmhold_dirty_sync(t->vm, t->test_hva, NP * PAGE, bm));
+	return NULL;
+}
+
+/*
+ * A thread holding the VM syncs while another thread's sync waits at the
+ * gate; a gpa range with an unlogged part syncs its logged part; one with a
+ * hole fails and keeps the bits it would have reported.
+ */
+static void sync_corners(void)
+{
+	struct tvm_opts o = {
+		.nr_vcpus = 1, .program = GUEST_PROG_PROBE, .test_size = NP * PAGE,
+		.map_test_region = true, .test_slot_flags = KVM_MEM_LOG_DIRTY_PAGES, .quiet = true,
+	};
+	static const unsigned w[] = { 1, 2 };
+	uint64_t bm[WORDS * 2], got[WORDS];
+	struct kvmhold_stats st;
+	struct kvmhold_txn *txn;
+	char *other = mmap(NULL, NP * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pthread_t b;
+	uint64_t waits;
+
+	mode = "corners";
+	CHECK_OK(tvm_create(&o, &t));
+	CHECK_OK(tvm_start(t));
+	sync_region(got);
+
+	CHECK_OK(kvmhold_hold(t->vm, 20000));
+	CHECK_OK(kvmhold_stats_get(t->vm, &st, sizeof(st)));
+	waits = st.gate_waits;
+	CHECK(pthread_create(&b, NULL, sync_elsewhere, NULL) == 0, "pthread_create");
+	do {
+		CHECK_OK(kvmhold_stats_get(t->vm, &st, sizeof(st)));
+		sched_yield();
+	} while (st.gate_waits == waits);
+	sync_region(got);                     /* must not wait for the parked sync */
+	CHECK_OK(kvmhold_release(t->vm));
+	pthread_join(b, NULL);
+	CHECK_OK(atomic_load(&parked_result));
+
+	/* An unlogged region right after the logged one. */
+	CHECK_OK(kvmhold_txn_begin(t->vm, &txn));
+	CHECK_OK(kvmhold_txn_map(txn, t->test_gpa + NP * PAGE, NP * PAGE, other, 0));
+	CHECK_OK(kvmhold_txn_commit(txn));
+	guest_writes(w, 2, 11);
+	CHECK_RET(kvmhold_dirty_sync_gpa(t->vm, t->test_gpa, 3 * NP * PAGE, bm), -ENOENT);
+	CHECK_OK(kvmhold_dirty_sync_gpa(t->vm, t->test_gpa, 2 * NP * PAGE, bm));
+	bits_of(got, w, 2);
+	CHECK(!memcmp(got, bm, sizeof(got)) && !bm[WORDS] && !bm[WORDS + 1],
+	      "sync_gpa over a logged and an unlogged region");
+	printf("sync under a hold with another sync parked; sync_gpa over an unlogged part; "
+	       "a failing sync_gpa keeps its bits\n");
+	CHECK_OK(tvm_stop(t));
+	tvm_destroy(t);
+	munmap(other, NP * PAGE);
+}
+
 int main(void)
 {
 	test_apply_breakage();
 	run_mode(0);
 	run_mode(64 * 1024);
 	ring_full();
+	sync_corners();
 	bad_inputs();
 	return 0;
 }
