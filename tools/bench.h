@@ -12,6 +12,8 @@
  *   bench_hold.c          `hold`: kvmhold_hold() latency
  *   bench_txn.c           `txn`: kvmhold_txn_commit() latency
  *   bench_compare.c       `compare`: the strategies side by side
+ *   bench_dirty.c         `dirty`: sync cost per GiB, pages lost per 1000 transactions
+ *   bench_migrate.c       the migration check (dirty and compare --migrate), raw dirty logs
  *   bench_strategies.c    the strategy table; naive, ideal, kvmhold
  *   bench_pause_qemu.c    QEMU's accel-blocker, re-implemented
  *   bench_pause_kvmtool.c kvmtool's pause (park in the signal handler)
@@ -35,7 +37,7 @@
 #include "kvmhold.h"
 #include "tvm.h"
 
-#define BENCH_SCHEMA_VERSION 1
+#define BENCH_SCHEMA_VERSION 2
 #define BENCH_MAX_LIST       16      /* entries of --vcpus, --slots */
 
 /* ---- bench_sys.c ------------------------------------------------------- */
@@ -117,7 +119,7 @@ enum bop {
 /* `compare --op`: which transactions run, and which of them are timed. */
 enum cmp_op { CMP_SPLIT, CMP_MERGE, CMP_GROW, CMP_SHRINK, CMP_MOVE, CMP_LOG, CMP_MIX, CMP__COUNT };
 
-enum section { SEC_COMPARE, SEC_HOLD, SEC_TXN, SEC__COUNT };
+enum section { SEC_COMPARE, SEC_HOLD, SEC_TXN, SEC_DIRTY, SEC__COUNT };
 
 struct bench_opts {
 	enum section sections[SEC__COUNT];  /* in the order given */
@@ -136,6 +138,12 @@ struct bench_opts {
 	unsigned samples;            /* hold, txn and floor samples */
 	bool samples_given;
 	unsigned pages;              /* walked pages of the test region */
+	bool pages_given;
+	bool migrate;                /* compare: the migration check per line */
+	uint64_t migrate_count;      /* transactions per migration check */
+	unsigned region_mib;         /* dirty: the logged region of the sync cost */
+	unsigned sync_pages;         /* dirty: pages dirtied before a "many" sync */
+	unsigned sync_samples;       /* dirty: syncs timed per level */
 	const char *json_path, *html_path;
 	char cmdline[1024];
 };
@@ -179,6 +187,7 @@ struct bvm_opts {
 	enum tvm_guest_prog program;
 	unsigned walk_pages;         /* pages the walker touches (GUEST_PROG_WALK) */
 	unsigned region_pages;       /* host memory of the test region, >= walk_pages */
+	unsigned ring_bytes;         /* kvmhold_vm_opts.dirty_ring_bytes (0: the bitmap) */
 };
 
 struct bvm {
@@ -277,6 +286,7 @@ struct layout {
 	uint64_t gpa;                /* test_gpa */
 	uintptr_t hva;               /* test_hva */
 	unsigned pages;              /* P */
+	uint32_t w_flags;            /* KVM_MEM_* of W and its halves (migration: logged) */
 };
 
 const char *bop_name(enum bop op);
@@ -293,6 +303,18 @@ int raw_issue(int vm_fd, const struct raw_txn *tx, unsigned *issued);
 int kh_op(struct kvmhold_vm *vm, const struct layout *l, enum bop op, int timeout_ms,
 	  uint64_t *commit_ns);
 int kh_initial(struct kvmhold_vm *vm, const struct layout *l, bool split, bool grown);
+/* Apply tx to a table of raw slots (the caller's mirror of what KVM has). */
+struct raw_slot {
+	uint32_t id, flags;
+	uint64_t gpa, size;
+	uintptr_t hva;
+};
+#define RAW_SLOTS_MAX 8
+struct raw_slots {
+	struct raw_slot s[RAW_SLOTS_MAX];
+	unsigned n;
+};
+void raw_slots_apply(struct raw_slots *t, const struct raw_txn *tx);
 /* The ioctls that turn layout `from` into `to` (regions with slot ids). */
 int regions_diff(const struct kvmhold_region *from, unsigned nf,
 		 const struct kvmhold_region *to, unsigned nt, struct raw_txn *tx);
@@ -323,12 +345,22 @@ struct strategy {
 	void (*teardown)(struct strat_ctx *c);
 };
 
+struct migration;
+
 struct strat_ctx {
 	const struct strategy *s;
 	struct bvm *m;
 	struct layout l;
 	void *state;                 /* the strategy's own */
+	struct migration *mig;       /* a migration check is running (bench_migrate.c) */
 };
+
+/*
+ * Map the test region (layout l of c) for strategy c->s: raw ioctls at the
+ * raw ids (after checking the library holds nothing but slot 0) or one
+ * transaction; plus nr_extra 1-page slots.
+ */
+int layout_map(struct strat_ctx *c, bool raw, bool split, bool grown, unsigned nr_extra);
 
 #define NR_STRATEGIES 5
 extern const struct strategy *const strategies[NR_STRATEGIES];
@@ -383,6 +415,58 @@ struct txn_result {
 	char error[200];
 };
 
+/* ---- the migration check (bench_migrate.c) ------------------------------ */
+
+/*
+ * The guest (GUEST_PROG_DIRTY) writes the round number into random pages
+ * of [0, P); each round the host runs one transaction of the strategy,
+ * syncs the dirty pages (as that VMM would) and copies them to a
+ * destination buffer; at the end, with nothing running, a last sync and
+ * copy, and the destination must equal the guest's memory.
+ */
+struct mig_opts {
+	const struct strategy *s;
+	const char *name;            /* the line's name (default s->name) */
+	unsigned vcpus, pages;       /* P */
+	enum bop seq[2];             /* the transactions, alternating */
+	bool split, grown;           /* the initial layout */
+	unsigned extra_slots;
+	uint64_t count;              /* transactions */
+	unsigned ring_bytes;         /* kvmhold: the dirty ring instead of the bitmap */
+	bool initially_set;          /* raw lines: KVM_DIRTY_LOG_INITIALLY_SET (else classic) */
+	double limit_s;              /* a guard: stop after this long */
+};
+
+struct mig_result {
+	const char *name;
+	bool ran;
+	char error[200];
+	char na[160];                /* why the check does not apply (then ran is false) */
+	unsigned vcpus, pages;       /* the guests, and the pages they write */
+	uint64_t txns;               /* transactions completed (= rounds) */
+	uint64_t unreported;         /* pages holding the round's value that no sync reported */
+	uint64_t lost;               /* pages whose final copy differs from the guest's memory */
+	uint64_t copied;             /* pages the syncs reported (after the first full copy) */
+	uint64_t log_reads;          /* KVM_GET_DIRTY_LOG issued before a slot went away */
+	uint64_t guest_writes, holes, timeouts;
+	double seconds;
+	struct stats sync;           /* the sync of each round */
+};
+
+int mig_run(const struct mig_opts *mo, struct mig_result *res);
+/*
+ * The VMM's "read the dirty log before the slot goes": KVM_GET_DIRTY_LOG of
+ * every logged slot tx deletes, moves or stops logging.  With a migration
+ * running the bits join its pending set (reported by the next sync), else
+ * they go to scratch (at least 2P pages of bits) and are dropped.
+ */
+int read_log_before(struct strat_ctx *c, const struct raw_txn *tx, uint64_t *scratch,
+		    unsigned *ioctls);
+/* Per 1000 transactions, or -1 when nothing ran. */
+double per_1000(uint64_t n, uint64_t txns);
+
+/* ---- results of compare ------------------------------------------------- */
+
 struct strat_result {
 	const struct strategy *s;    /* NULL for the ideal line */
 	const char *name;
@@ -393,6 +477,8 @@ struct strat_result {
 	struct stats by_kind[BOP__COUNT];
 	double seconds, pages_per_s, progress_pct, txn_per_s;
 	uint64_t holes, mismatches, timeouts, errors;
+	bool migrated;               /* --migrate: mig holds the migration check */
+	struct mig_result mig;
 };
 
 #define CMP_LINES (NR_STRATEGIES + 1)    /* the strategies, then ideal */
@@ -412,6 +498,40 @@ struct compare_result {
 	unsigned nr_lines;
 };
 
+/* `dirty` (a): the cost of kvmhold_dirty_sync() over a large logged region. */
+enum { SYNC_CLEAN, SYNC_FEW, SYNC_MANY, SYNC_LEVELS };
+
+struct sync_level {
+	unsigned dirtied;            /* pages the guest wrote before each sync */
+	struct stats lat;
+	struct stats ioctls;         /* bitmap: KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG alone */
+	double reported;             /* pages reported per sync (mean) */
+	unsigned short_syncs;        /* syncs that reported fewer pages than were written */
+};
+
+struct sync_result {
+	const char *mech;            /* "bitmap" or "ring" */
+	unsigned ring_bytes;         /* per vCPU (ring) */
+	bool ran;
+	uint64_t first_ns, first_reported;   /* the first sync after logging began */
+	struct sync_level lv[SYNC_LEVELS];
+	uint64_t ring_full_exits;
+	char error[200];
+};
+
+#define DIRTY_MIG_LINES 4
+
+struct dirty_result {
+	uint64_t region_bytes;
+	unsigned samples;
+	struct sync_result sync[2];  /* bitmap, ring */
+	unsigned mig_vcpus, mig_pages;
+	uint64_t mig_count;
+	struct mig_result mig[DIRTY_MIG_LINES];
+	const char *mig_what[DIRTY_MIG_LINES];
+	unsigned nr_mig;
+};
+
 struct report {
 	struct machine_info machine;
 	const struct bench_opts *opts;
@@ -421,6 +541,7 @@ struct report {
 	unsigned nr_txn;
 	struct compare_result *cmp;
 	unsigned nr_cmp;
+	struct dirty_result *dirty;  /* NULL: not run */
 };
 
 const char *cmp_op_name(enum cmp_op op);
@@ -429,11 +550,15 @@ const char *cmp_op_what(enum cmp_op op);
 int run_hold(const struct bench_opts *o, struct report *rep);
 int run_txn(const struct bench_opts *o, struct report *rep);
 int run_compare(const struct bench_opts *o, struct report *rep);
+int run_dirty(const struct bench_opts *o, struct report *rep);
 
 /* bench_report*.c */
 void report_text_hold(FILE *f, const struct hold_result *h);
 void report_text_txn(FILE *f, const struct txn_result *t);
 void report_text_compare(FILE *f, const struct compare_result *c);
+void report_text_dirty(FILE *f, const struct dirty_result *d);
+/* The migration checks of a comparison (--migrate). */
+void report_text_migration(FILE *f, const struct compare_result *c);
 int report_json(const char *path, const struct report *rep);
 int report_html(const char *path, const struct report *rep);
 /* Shared by the writers: a time in the unit that suits it ("12.3 us"). */

@@ -22,6 +22,12 @@
 
 #define WARMUP_TIMEOUT_MS 30000
 #define COUNT_ONLY_LIMIT_S 600.0     /* --count without --duration: a hang guard */
+#define MIGRATE_LIMIT_S    120.0     /* a migration check: a hang guard */
+/*
+ * The migration check's walked slot: at least this many pages, so that a
+ * page whose dirty bit was lost is seldom written again before the end.
+ */
+#define MIGRATE_MIN_PAGES  256u
 
 static const char *const op_names[CMP__COUNT] = {
 	"split", "merge", "grow", "shrink", "move", "log", "mix",
@@ -67,38 +73,9 @@ struct run_cfg {
 	uint64_t slice_count;        /* transactions per line and round (0: by time) */
 };
 
-/* The library must hold the system region only (slot 0): raw ids are ours. */
-static int check_library_slots(struct bvm *m)
-{
-	struct kvmhold_region reg[2];
-	int n = kvmhold_regions(m->vm, 0, UINT64_MAX, reg, 2);
-
-	if (n < 0)
-		return n;
-	return n == 1 && reg[0].slot == 0 ? 0 : -EEXIST;
-}
-
 static int map_layout(struct strat_ctx *c, const struct run_cfg *rc, bool raw)
 {
-	bool split = rc->o->op == CMP_MERGE, grown = rc->o->op == CMP_SHRINK;
-	struct raw_txn tx;
-	unsigned issued = 0;
-	int r;
-
-	if (raw) {
-		r = check_library_slots(c->m);
-		if (!r) {
-			raw_initial(&c->l, split, grown, &tx);
-			r = raw_issue(c->m->vm_fd, &tx, &issued);
-		}
-		if (!r)
-			r = bvm_map_extra_raw(c->m, rc->slots, RAW_ID_EXTRA);
-		return r;
-	}
-	r = kh_initial(c->m->vm, &c->l, split, grown);
-	if (!r)
-		r = bvm_map_extra_txn(c->m, rc->slots);
-	return r;
+	return layout_map(c, raw, rc->o->op == CMP_MERGE, rc->o->op == CMP_SHRINK, rc->slots);
 }
 
 /* One line of the table, accumulated over the rounds. */
@@ -274,6 +251,45 @@ static void finish_line(struct line_acc *a, double baseline_pages_per_s)
 }
 
 /*
+ * --migrate: after the timed rounds, each line (every strategy and ideal)
+ * runs the migration check of bench_migrate.c on a fresh VM of the same
+ * configuration (the walked slot raised to MIGRATE_MIN_PAGES): its own
+ * transactions (--op), the dirty log read the way that VMM reads it,
+ * --migrate-count transactions.
+ */
+static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
+{
+	const struct bench_opts *o = rc->o;
+	unsigned i;
+
+	for (i = 0; i < c->nr_lines; i++) {
+		struct strat_result *l = &c->lines[i];
+		struct mig_opts mo = {
+			.s = l->s, .vcpus = rc->vcpus,
+			.pages = rc->pages > MIGRATE_MIN_PAGES ? rc->pages : MIGRATE_MIN_PAGES,
+			.split = o->op == CMP_MERGE, .grown = o->op == CMP_SHRINK,
+			.extra_slots = rc->slots, .count = o->migrate_count, .limit_s = MIGRATE_LIMIT_S,
+		};
+		bool timed[2];
+
+		l->migrated = true;
+		if (o->op == CMP_LOG) {
+			memset(&l->mig, 0, sizeof(l->mig));
+			l->mig.name = l->name;
+			l->mig.vcpus = mo.vcpus;
+			l->mig.pages = mo.pages;
+			snprintf(l->mig.na, sizeof(l->mig.na), "--op log switches logging off every "
+				 "other transaction: nothing is tracked then");
+			continue;
+		}
+		op_sequence(o->op, mo.seq, timed);
+		bench_progress("compare: %u vCPU(s): migration check: %s", rc->vcpus, l->name);
+		if (mig_run(&mo, &l->mig) && l->mig.error[0])
+			bench_err("compare: %s: migration check: %s", l->name, l->mig.error);
+	}
+}
+
+/*
  * One configuration.  The lines run in rounds, each line getting
  * 1/rounds of its time per round, in an order that rotates from round to
  * round, so that a change of the machine's load during the run (other
@@ -347,6 +363,9 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 	stats_compute(&c->floor_all, &floor_all);
 	samples_free(&floor);
 	samples_free(&floor_all);
+
+	if (o->migrate)
+		migrate_lines(&rc, c);
 
 	finish_line(&acc[0], 0);
 	failed |= !base.ran || base.error[0];

@@ -47,37 +47,40 @@ static void add(struct raw_txn *tx, enum mio_kind kind, uint32_t slot, uint32_t 
 	memset(io, 0, sizeof(*io));
 	io->kind = kind;
 	io->r.slot = slot;
-	io->r.flags = flags;
+	/* A DELETE passes no flags; the ones the slot had are kept for the dirty-log read. */
+	io->r.flags = kind == MIO_DELETE ? 0 : flags;
 	io->r.guest_phys_addr = l->gpa + gpa_off;
 	io->r.memory_size = kind == MIO_DELETE ? 0 : size;
 	io->r.userspace_addr = l->hva + hva_off;
 	io->old_size = size;
+	io->old_flags = flags;
 }
 
 void raw_op(const struct layout *l, enum bop op, struct raw_txn *tx)
 {
 	uint64_t p = PG(l->pages), half = PG(l->pages / 2);
+	uint32_t wf = l->w_flags;
 	struct mslot_io *io;
 
 	tx->n = 0;
 	switch (op) {
 	case BOP_SPLIT:
-		add(tx, MIO_DELETE, RAW_ID_W, 0, 0, p, 0, l);
-		add(tx, MIO_CREATE, RAW_ID_LO, 0, 0, half, 0, l);
-		add(tx, MIO_CREATE, RAW_ID_HI, 0, half, half, half, l);
+		add(tx, MIO_DELETE, RAW_ID_W, wf, 0, p, 0, l);
+		add(tx, MIO_CREATE, RAW_ID_LO, wf, 0, half, 0, l);
+		add(tx, MIO_CREATE, RAW_ID_HI, wf, half, half, half, l);
 		break;
 	case BOP_MERGE:
-		add(tx, MIO_DELETE, RAW_ID_LO, 0, 0, half, 0, l);
-		add(tx, MIO_DELETE, RAW_ID_HI, 0, half, half, half, l);
-		add(tx, MIO_CREATE, RAW_ID_W, 0, 0, p, 0, l);
+		add(tx, MIO_DELETE, RAW_ID_LO, wf, 0, half, 0, l);
+		add(tx, MIO_DELETE, RAW_ID_HI, wf, half, half, half, l);
+		add(tx, MIO_CREATE, RAW_ID_W, wf, 0, p, 0, l);
 		break;
 	case BOP_GROW:
-		add(tx, MIO_DELETE, RAW_ID_W, 0, 0, p, 0, l);
-		add(tx, MIO_CREATE, RAW_ID_W, 0, 0, 2 * p, 0, l);
+		add(tx, MIO_DELETE, RAW_ID_W, wf, 0, p, 0, l);
+		add(tx, MIO_CREATE, RAW_ID_W, wf, 0, 2 * p, 0, l);
 		break;
 	case BOP_SHRINK:
-		add(tx, MIO_DELETE, RAW_ID_W, 0, 0, 2 * p, 0, l);
-		add(tx, MIO_CREATE, RAW_ID_W, 0, 0, p, 0, l);
+		add(tx, MIO_DELETE, RAW_ID_W, wf, 0, 2 * p, 0, l);
+		add(tx, MIO_CREATE, RAW_ID_W, wf, 0, p, 0, l);
 		break;
 	case BOP_MOVE:
 	case BOP_MOVE_BACK:
@@ -109,10 +112,10 @@ void raw_initial(const struct layout *l, bool split, bool grown, struct raw_txn 
 
 	tx->n = 0;
 	if (split) {
-		add(tx, MIO_CREATE, RAW_ID_LO, 0, 0, half, 0, l);
-		add(tx, MIO_CREATE, RAW_ID_HI, 0, half, half, half, l);
+		add(tx, MIO_CREATE, RAW_ID_LO, l->w_flags, 0, half, 0, l);
+		add(tx, MIO_CREATE, RAW_ID_HI, l->w_flags, half, half, half, l);
 	} else {
-		add(tx, MIO_CREATE, RAW_ID_W, 0, 0, grown ? 2 * p : p, 0, l);
+		add(tx, MIO_CREATE, RAW_ID_W, l->w_flags, 0, grown ? 2 * p : p, 0, l);
 	}
 	add(tx, MIO_CREATE, RAW_ID_M, 0, m_home(l), PG(SMALL_SLOT_PAGES), m_home(l), l);
 }
@@ -233,11 +236,12 @@ int kh_initial(struct kvmhold_vm *vm, const struct layout *l, bool split, bool g
 	if (r)
 		return r;
 	if (split) {
-		r = kvmhold_txn_map(txn, l->gpa, half, (void *)l->hva, 0);
+		r = kvmhold_txn_map(txn, l->gpa, half, (void *)l->hva, l->w_flags);
 		if (!r)
-			r = kvmhold_txn_map(txn, l->gpa + half, half, (void *)(l->hva + half), 0);
+			r = kvmhold_txn_map(txn, l->gpa + half, half, (void *)(l->hva + half),
+					    l->w_flags);
 	} else {
-		r = kvmhold_txn_map(txn, l->gpa, grown ? 2 * p : p, (void *)l->hva, 0);
+		r = kvmhold_txn_map(txn, l->gpa, grown ? 2 * p : p, (void *)l->hva, l->w_flags);
 	}
 	if (!r)
 		r = kvmhold_txn_map(txn, l->gpa + m_home(l), PG(SMALL_SLOT_PAGES),
@@ -247,6 +251,78 @@ int kh_initial(struct kvmhold_vm *vm, const struct layout *l, bool split, bool g
 		return r;
 	}
 	return kvmhold_txn_commit(txn);
+}
+
+/* ---- mapping the test region ----------------------------------------------- */
+
+/* The library must hold the system region only (slot 0): raw ids are ours. */
+static int check_library_slots(struct bvm *m)
+{
+	struct kvmhold_region reg[2];
+	int n = kvmhold_regions(m->vm, 0, UINT64_MAX, reg, 2);
+
+	if (n < 0)
+		return n;
+	return n == 1 && reg[0].slot == 0 ? 0 : -EEXIST;
+}
+
+int layout_map(struct strat_ctx *c, bool raw, bool split, bool grown, unsigned nr_extra)
+{
+	struct raw_txn tx;
+	unsigned issued = 0;
+	int r;
+
+	if (raw) {
+		r = check_library_slots(c->m);
+		if (!r) {
+			raw_initial(&c->l, split, grown, &tx);
+			r = raw_issue(c->m->vm_fd, &tx, &issued);
+		}
+		if (!r)
+			r = bvm_map_extra_raw(c->m, nr_extra, RAW_ID_EXTRA);
+		return r;
+	}
+	r = kh_initial(c->m->vm, &c->l, split, grown);
+	if (!r)
+		r = bvm_map_extra_txn(c->m, nr_extra);
+	return r;
+}
+
+/* A mirror of the raw slots: what KVM has after tx, as far as the benchmark made it. */
+void raw_slots_apply(struct raw_slots *t, const struct raw_txn *tx)
+{
+	unsigned i, j;
+
+	for (i = 0; i < tx->n; i++) {
+		const struct mslot_io *io = &tx->io[i];
+
+		for (j = 0; j < t->n && t->s[j].id != io->r.slot; j++)
+			;
+		switch (io->kind) {
+		case MIO_DELETE:
+			if (j < t->n)
+				t->s[j] = t->s[--t->n];
+			break;
+		case MIO_MOVE:
+			if (j < t->n)
+				t->s[j].gpa = io->r.guest_phys_addr;
+			break;
+		case MIO_FLAGS:
+			if (j < t->n)
+				t->s[j].flags = io->r.flags;
+			break;
+		case MIO_CREATE:
+			if (j == t->n && t->n < RAW_SLOTS_MAX)
+				t->n++;
+			if (j < t->n)
+				t->s[j] = (struct raw_slot){
+					.id = io->r.slot, .flags = io->r.flags,
+					.gpa = io->r.guest_phys_addr, .size = io->r.memory_size,
+					.hva = (uintptr_t)io->r.userspace_addr,
+				};
+			break;
+		}
+	}
 }
 
 /* ---- diffs of committed layouts (txn's "ideal") ------------------------- */

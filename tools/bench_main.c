@@ -2,7 +2,7 @@
 /*
  * kvmhold-bench: options, dispatch, --help.
  *
- *   kvmhold-bench [compare] [hold] [txn] [options]
+ *   kvmhold-bench [compare] [hold] [txn] [dirty] [options]
  *
  * Each section named runs in the order given (default: compare) and adds to
  * one report: tables on stdout, and optionally --json and --html files.
@@ -18,14 +18,14 @@
 
 #define EXIT_USAGE 2
 
-static const char *const section_names[SEC__COUNT] = { "compare", "hold", "txn" };
+static const char *const section_names[SEC__COUNT] = { "compare", "hold", "txn", "dirty" };
 
 static void usage(FILE *f)
 {
 	unsigned i;
 
 	fprintf(f,
-"usage: kvmhold-bench [compare] [hold] [txn] [options]\n"
+"usage: kvmhold-bench [compare] [hold] [txn] [dirty] [options]\n"
 "\n"
 "Measures kvmhold on this machine's KVM, next to references measured in the\n"
 "same run: \"floor\" (one bare signal-to-EINTR round trip) and \"ideal\" (the\n"
@@ -37,6 +37,9 @@ static void usage(FILE *f)
 "            (GUEST_PROG_WALK); every strategy below, side by side\n"
 "  hold      kvmhold_hold() latency with N busy vCPUs, next to the floor\n"
 "  txn       kvmhold_txn_commit() latency per operation, next to ideal\n"
+"  dirty     kvmhold_dirty_sync() cost per GiB logged (bitmap, ring), and\n"
+"            dirty pages lost per 1000 transactions: kvmhold next to the\n"
+"            naive order (read the log, then delete, vCPUs running)\n"
 "\n"
 "Strategies of compare (each re-implemented from its published description):\n");
 	for (i = 0; i < NR_STRATEGIES; i++)
@@ -78,9 +81,17 @@ static void usage(FILE *f)
 "                      raised to the vCPU count when that is larger)\n"
 "  --json FILE         also write the report as JSON (schema: tools/README.md)\n"
 "  --html FILE         also write the report as one self-contained HTML page\n"
-"  --migrate           dirty pages lost in a migration-style copy: not\n"
-"                      measured yet (comes with the benchmark's dirty-tracking\n"
-"                      work); refused, and the reports show n/a\n"
+"  --migrate           compare: after the timed rounds, each line runs a\n"
+"                      migration check (the guest writes round numbers into\n"
+"                      random pages; a sync after each transaction, read the\n"
+"                      way that VMM reads the dirty log): dirty pages lost\n"
+"  --migrate-count N   transactions per migration check (dirty and --migrate;\n"
+"                      default: 1000)\n"
+"  --region-mib N      dirty: the logged region whose sync is timed, in MiB\n"
+"                      (16..2048; default: 1024)\n"
+"  --sync-pages N      dirty: pages the guest writes before a \"many\" sync\n"
+"                      (64..131072; default: 16384)\n"
+"  --sync-samples N    dirty: syncs timed per level (default: 10)\n"
 "  --list-strategies   print the names of every line of compare, one a line\n"
 "  -h, --help          this text\n"
 "\n"
@@ -201,7 +212,8 @@ static void save_cmdline(struct bench_opts *o, int argc, char **argv)
 }
 
 enum { OPT_VCPUS = 256, OPT_SLOTS, OPT_OP, OPT_STRATEGIES, OPT_RATE, OPT_COUNT, OPT_DURATION,
-       OPT_ROUNDS, OPT_SAMPLES, OPT_PAGES, OPT_JSON, OPT_HTML, OPT_MIGRATE, OPT_LIST };
+       OPT_ROUNDS, OPT_SAMPLES, OPT_PAGES, OPT_JSON, OPT_HTML, OPT_MIGRATE, OPT_MIGRATE_COUNT,
+       OPT_REGION_MIB, OPT_SYNC_PAGES, OPT_SYNC_SAMPLES, OPT_LIST };
 
 static void parse(int argc, char **argv, struct bench_opts *o)
 {
@@ -219,6 +231,10 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		{ "json", required_argument, NULL, OPT_JSON },
 		{ "html", required_argument, NULL, OPT_HTML },
 		{ "migrate", no_argument, NULL, OPT_MIGRATE },
+		{ "migrate-count", required_argument, NULL, OPT_MIGRATE_COUNT },
+		{ "region-mib", required_argument, NULL, OPT_REGION_MIB },
+		{ "sync-pages", required_argument, NULL, OPT_SYNC_PAGES },
+		{ "sync-samples", required_argument, NULL, OPT_SYNC_SAMPLES },
 		{ "list-strategies", no_argument, NULL, OPT_LIST },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -233,6 +249,10 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 	o->rounds = 3;
 	o->samples = 200;
 	o->pages = 16;
+	o->migrate_count = 1000;
+	o->region_mib = 1024;
+	o->sync_pages = 16384;
+	o->sync_samples = 10;
 	save_cmdline(o, argc, argv);
 
 	opterr = 0;
@@ -245,7 +265,7 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 				if (!strcmp(a, section_names[i]))
 					break;
 			if (i == SEC__COUNT)
-				bad_usage("unknown section '%s' (compare, hold, txn)", a);
+				bad_usage("unknown section '%s' (compare, hold, txn, dirty)", a);
 			for (k = 0; k < o->nr_sections; k++)
 				if (o->sections[k] == (enum section)i)
 					bad_usage("section '%s' given twice", a);
@@ -288,6 +308,7 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 			o->pages = (unsigned)parse_uint("--pages", optarg, 16, 4096);
 			if (o->pages % 2)
 				bad_usage("--pages: %u is odd (the split cuts it in half)", o->pages);
+			o->pages_given = true;
 			break;
 		case OPT_JSON:
 			o->json_path = optarg;
@@ -296,8 +317,20 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 			o->html_path = optarg;
 			break;
 		case OPT_MIGRATE:
-			bad_usage("--migrate is not implemented yet (it comes with the dirty-tracking "
-				  "work); \"dirty pages lost\" stays n/a until then");
+			o->migrate = true;
+			break;
+		case OPT_MIGRATE_COUNT:
+			o->migrate_count = parse_uint("--migrate-count", optarg, 1, 10000000);
+			break;
+		case OPT_REGION_MIB:
+			o->region_mib = (unsigned)parse_uint("--region-mib", optarg, 16, 2048);
+			break;
+		case OPT_SYNC_PAGES:
+			o->sync_pages = (unsigned)parse_uint("--sync-pages", optarg, 64, 131072);
+			break;
+		case OPT_SYNC_SAMPLES:
+			o->sync_samples = (unsigned)parse_uint("--sync-samples", optarg, 1, 100000);
+			break;
 		case OPT_LIST:
 			for (k = 0; k < NR_STRATEGIES; k++)
 				printf("%s\n", strategies[k]->name);
@@ -350,6 +383,9 @@ int main(int argc, char **argv)
 			break;
 		case SEC_TXN:
 			r = run_txn(&o, &rep);
+			break;
+		case SEC_DIRTY:
+			r = run_dirty(&o, &rep);
 			break;
 		default:
 			break;

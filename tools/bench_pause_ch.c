@@ -140,7 +140,10 @@ static int ch_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
 	out->timeout = r == -ETIMEDOUT;
 	out->paused = !r;
 	if (!r) {
-		r = raw_issue(c->m->vm_fd, &tx, &out->ioctls);
+		/* Migrating: the dirty log is read under the pause, before the delete. */
+		r = c->mig ? read_log_before(c, &tx, NULL, &out->ioctls) : 0;
+		if (!r)
+			r = raw_issue(c->m->vm_fd, &tx, &out->ioctls);
 		resume(s);
 	}
 	out->lat_ns = bench_now_ns() - t0;

@@ -124,7 +124,10 @@ static int kvmtool_apply(struct strat_ctx *c, enum bop op, struct txn_sample *ou
 	out->timeout = r == -ETIMEDOUT;
 	out->paused = !r;
 	if (!r) {
-		r = raw_issue(c->m->vm_fd, &tx, &out->ioctls);
+		/* Migrating: the dirty log is read under the pause, before the delete. */
+		r = c->mig ? read_log_before(c, &tx, NULL, &out->ioctls) : 0;
+		if (!r)
+			r = raw_issue(c->m->vm_fd, &tx, &out->ioctls);
 		resume(k);
 	}
 	out->lat_ns = bench_now_ns() - t0;

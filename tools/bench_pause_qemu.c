@@ -11,7 +11,9 @@
  *    immediate_exit = 1 plus a signal (QEMU's SIG_IPI is SIGUSR1), re-kicks
  *    the remaining ones whenever one leaves, and waits;
  *  - before a slot that logs dirty pages is deleted (or stops logging), its
- *    dirty log is read: QEMU's "best effort" sync.
+ *    dirty log is read: QEMU's "best effort" sync.  The deletions of a
+ *    commit run after the inhibit began, so the read is inside it when
+ *    there is one (read_log_before(), bench_migrate.c).
  *
  * The main thread plays QEMU's main loop holding the BQL, whose own ioctls
  * are not counted.  Waits are futexes (QEMU's QemuEvent is one too).
@@ -20,8 +22,6 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
 
 #include "bench.h"
 
@@ -35,7 +35,7 @@ struct qemu_state {
 	 */
 	uint32_t inhibit;
 	uint32_t event;              /* futex word: bumped when a counted ioctl ends */
-	void *bitmap;                /* for KVM_GET_DIRTY_LOG */
+	uint64_t *bitmap;            /* for KVM_GET_DIRTY_LOG (dropped unless migrating) */
 };
 
 static void notify(struct qemu_state *q)
@@ -125,30 +125,6 @@ static int inhibit_begin(struct bvm *m, struct qemu_state *q, uint64_t *pause_ns
 	return 0;
 }
 
-/* QEMU reads the dirty log of a logging slot before deleting it or ending its logging. */
-static int sync_dirty_log(struct bvm *m, struct qemu_state *q, const struct raw_txn *tx,
-			  unsigned *ioctls)
-{
-	unsigned i;
-
-	for (i = 0; i < tx->n; i++) {
-		const struct mslot_io *io = &tx->io[i];
-		struct kvm_dirty_log log;
-
-		if (!(io->old_flags & KVM_MEM_LOG_DIRTY_PAGES) ||
-		    (io->kind != MIO_DELETE &&
-		     !(io->kind == MIO_FLAGS && !(io->r.flags & KVM_MEM_LOG_DIRTY_PAGES))))
-			continue;
-		memset(&log, 0, sizeof(log));
-		log.slot = io->r.slot;
-		log.dirty_bitmap = q->bitmap;
-		if (ioctl(m->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
-			return -errno;
-		(*ioctls)++;
-	}
-	return 0;
-}
-
 static int qemu_setup(struct strat_ctx *c)
 {
 	struct qemu_state *q = calloc(1, sizeof(*q));
@@ -181,12 +157,18 @@ static int qemu_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
 
 	raw_op(&c->l, op, &tx);
 	t0 = bench_now_ns();
-	r = sync_dirty_log(c->m, q, &tx, &out->ioctls);
-	if (!r && raw_overlap(&tx)) {
+	r = 0;
+	if (raw_overlap(&tx)) {
 		r = inhibit_begin(c->m, q, &out->pause_ns, &out->kicked);
 		out->timeout = r == -ETIMEDOUT;
 		out->paused = !r;
 	}
+	/*
+	 * The commit's deletions come first, each reading the slot's dirty
+	 * log just before its DELETE: inside the inhibit when there is one.
+	 */
+	if (!r)
+		r = read_log_before(c, &tx, q->bitmap, &out->ioctls);
 	if (!r)
 		r = raw_issue(c->m->vm_fd, &tx, &out->ioctls);
 	if (out->paused)

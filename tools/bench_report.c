@@ -118,6 +118,122 @@ void report_text_txn(FILE *f, const struct txn_result *t)
 	fprintf(f, "\n");
 }
 
+/* One migration check as a table row. */
+static void mig_row(FILE *f, const struct mig_result *m)
+{
+	char a[32], b[32], pl[32], pu[32];
+
+	if (!m->ran) {
+		fprintf(f, "  %-20s %s\n", m->name, m->na[0] ? m->na : m->error[0] ? m->error :
+			"did not run");
+		return;
+	}
+	snprintf(pl, sizeof(pl), "%.1f", per_1000(m->lost, m->txns));
+	snprintf(pu, sizeof(pu), "%.1f", per_1000(m->unreported, m->txns));
+	fprintf(f, "  %-20s %6llu %6llu %6s %10llu %6s %8.1f %7.1f %6llu %6llu %9s %9s\n", m->name,
+		(unsigned long long)m->txns, (unsigned long long)m->lost, pl,
+		(unsigned long long)m->unreported, pu,
+		m->txns ? (double)m->copied / (double)m->txns : 0.0,
+		m->txns ? (double)m->guest_writes / (double)m->txns : 0.0,
+		(unsigned long long)m->log_reads, (unsigned long long)m->holes,
+		col(a, 32, &m->sync, m->sync.p50), col(b, 32, &m->sync, m->sync.p99));
+	if (m->error[0])
+		fprintf(f, "    %s: %s\n", m->name, m->error);
+}
+
+static void mig_header(FILE *f)
+{
+	fprintf(f, "  %-20s %6s %6s %6s %10s %6s %8s %7s %6s %6s %9s %9s\n", "line", "txns", "lost",
+		"/1000", "unreported", "/1000", "copy/txn", "wr/txn", "reads", "holes", "sync p50",
+		"p99");
+}
+
+static void mig_footer(FILE *f)
+{
+	fprintf(f, "  lost: pages whose final copy differs; unreported: pages holding the round's "
+		"value that no\n  sync reported (their dirty bit was lost); copy/txn: pages the "
+		"syncs reported per\n  transaction; wr/txn: guest writes per transaction; reads: "
+		"KVM_GET_DIRTY_LOG before a\n  slot went away; holes: guest accesses that found no "
+		"memslot\n");
+}
+
+void report_text_migration(FILE *f, const struct compare_result *c)
+{
+	unsigned i;
+
+	if (!c->nr_lines)
+		return;
+	if (c->lines[0].mig.na[0]) {
+		fprintf(f, "  migration check: %s\n", c->lines[0].mig.na);
+		return;
+	}
+	mig_header(f);
+	for (i = 0; i < c->nr_lines; i++)
+		mig_row(f, &c->lines[i].mig);
+	mig_footer(f);
+}
+
+void report_text_dirty(FILE *f, const struct dirty_result *d)
+{
+	double gib = (double)d->region_bytes / (double)(1ull << 30);
+	unsigned i, k;
+
+	fprintf(f, "dirty (a): kvmhold_dirty_sync() over %llu MiB logged (one memslot), %u syncs "
+		"per level;\n  the guest writes exactly the pages given before each sync\n",
+		(unsigned long long)(d->region_bytes >> 20), d->samples);
+	fprintf(f, "  %-7s %11s %10s %10s %10s %13s %10s %11s\n", "mech", "pages dirty", "sync p50",
+		"p90", "max", "p50 per GiB", "reported", "ioctls p50");
+	for (i = 0; i < 2; i++) {
+		const struct sync_result *s = &d->sync[i];
+		char a[32], b[32], c[32], g[32], io[32];
+
+		if (!s->mech) {
+			fprintf(f, "  %-7s %s\n", i ? "ring" : "bitmap", s->error);
+			continue;
+		}
+		fmt_ns(a, sizeof(a), s->first_ns);
+		fmt_ns(g, sizeof(g), (uint64_t)((double)s->first_ns / gib));
+		fprintf(f, "  %-7s %11s %10s %10s %10s %13s %10llu\n", s->mech, "first", a, "", "", g,
+			(unsigned long long)s->first_reported);
+		for (k = 0; k < SYNC_LEVELS; k++) {
+			const struct sync_level *l = &s->lv[k];
+
+			if (!l->lat.n)
+				continue;
+			fmt_ns(g, sizeof(g), (uint64_t)((double)l->lat.p50 / gib));
+			fprintf(f, "  %-7s %11u %10s %10s %10s %13s %10.0f %11s%s\n", s->mech, l->dirtied,
+				col(a, 32, &l->lat, l->lat.p50), col(b, 32, &l->lat, l->lat.p90),
+				col(c, 32, &l->lat, l->lat.max), g, l->reported,
+				col(io, 32, &l->ioctls, l->ioctls.p50),
+				l->short_syncs ? "  (SHORT: fewer pages reported than written)" : "");
+		}
+		if (s->ring_bytes)
+			fprintf(f, "  %-7s %u KiB per vCPU, %llu ring-full exits\n", "", s->ring_bytes / 1024,
+				(unsigned long long)s->ring_full_exits);
+		if (s->error[0])
+			fprintf(f, "  %-7s error: %s\n", s->mech, s->error);
+	}
+	fprintf(f, "  ioctls p50: KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG of the slot alone, by "
+		"hand (bitmap)\n");
+	if (d->sync[0].ran && d->sync[1].ran) {
+		fprintf(f, "  ring/bitmap p50:");
+		for (k = 0; k < SYNC_LEVELS; k++)
+			fprintf(f, " %u pages %.2fx%s", d->sync[0].lv[k].dirtied,
+				bench_ratio(d->sync[1].lv[k].lat.p50, d->sync[0].lv[k].lat.p50),
+				k + 1 < SYNC_LEVELS ? "," : "\n");
+	}
+	fprintf(f, "\ndirty (b): migration check, %u vCPU(s) writing round numbers into %u pages, "
+		"split/merge\n  of their slot, a sync after each transaction, %llu transactions per "
+		"line\n", d->mig_vcpus, d->mig_pages, (unsigned long long)d->mig_count);
+	mig_header(f);
+	for (i = 0; i < d->nr_mig; i++)
+		mig_row(f, &d->mig[i]);
+	for (i = 0; i < d->nr_mig; i++)
+		fprintf(f, "  %-20s %s\n", d->mig[i].name, d->mig_what[i]);
+	mig_footer(f);
+	fprintf(f, "\n");
+}
+
 static const struct strat_result *line_named(const struct compare_result *c, const char *name)
 {
 	unsigned i;
@@ -153,20 +269,26 @@ void report_text_compare(FILE *f, const struct compare_result *c)
 			col(d, 32, &c->floor_all, c->floor_all.p50),
 			col(e, 32, &c->floor_all, c->floor_all.p99));
 	fprintf(f, "\n");
-	fprintf(f, "  %-16s %7s %9s %9s %9s %9s %9s %9s %8s %7s %7s %4s %4s %5s\n", "strategy",
+	fprintf(f, "  %-16s %7s %9s %9s %9s %9s %9s %9s %8s %7s %7s %4s %4s %9s\n", "strategy",
 		"txns", "txn p50", "p90", "p99", "max", "pause p50", "p99", "progress", "holes",
-		"corrupt", "t/o", "err", "dirty");
+		"corrupt", "t/o", "err", "dirty l/u");
 	for (i = 0; i < c->nr_lines; i++) {
 		const struct strat_result *l = &c->lines[i];
+		char dl[32];
 
 		snprintf(p, sizeof(p), l->ran ? "%.0f%%" : "-", l->progress_pct);
-		fprintf(f, "  %-16s %7llu %9s %9s %9s %9s %9s %9s %8s %7llu %7llu %4llu %4llu %5s\n",
+		if (l->migrated && l->mig.ran && !l->mig.error[0])
+			snprintf(dl, sizeof(dl), "%llu/%llu", (unsigned long long)l->mig.lost,
+				 (unsigned long long)l->mig.unreported);
+		else
+			snprintf(dl, sizeof(dl), "n/a");
+		fprintf(f, "  %-16s %7llu %9s %9s %9s %9s %9s %9s %8s %7llu %7llu %4llu %4llu %9s\n",
 			l->name, (unsigned long long)l->txns, col(a, 32, &l->lat, l->lat.p50),
 			col(b, 32, &l->lat, l->lat.p90), col(d, 32, &l->lat, l->lat.p99),
 			col(e, 32, &l->lat, l->lat.max), col(g, 32, &l->pause, l->pause.p50),
 			col(h, 32, &l->pause, l->pause.p99), p, (unsigned long long)l->holes,
 			(unsigned long long)l->mismatches, (unsigned long long)l->timeouts,
-			(unsigned long long)l->errors, "n/a");
+			(unsigned long long)l->errors, dl);
 		if (l->error[0])
 			fprintf(f, "    %s: %s\n", l->name, l->error);
 	}
@@ -174,5 +296,14 @@ void report_text_compare(FILE *f, const struct compare_result *c)
 		fprintf(f, "  kvmhold/ideal txn p50 %.2fx; kvmhold pause/floor p50 %s",
 			bench_ratio(kh->lat.p50, id->lat.p50),
 			ratio_str(a, 32, bench_ratio(kh->pause.p50, c->floor.p50)));
-	fprintf(f, "\n  dirty: dirty pages lost (--migrate): not measured yet, n/a\n\n");
+	fprintf(f, "\n");
+	if (c->nr_lines && c->lines[0].migrated) {
+		fprintf(f, "  dirty l/u: pages lost / unreported in the migration check of each line "
+			"(a fresh VM, the\n  guests writing round numbers into %u pages, a sync after each "
+			"transaction):\n", c->lines[0].mig.pages);
+		report_text_migration(f, c);
+	} else {
+		fprintf(f, "  dirty: dirty pages lost: n/a (run with --migrate)\n");
+	}
+	fprintf(f, "\n");
 }

@@ -22,6 +22,8 @@ static const char *color_of(const char *name)
 		{ "naive", "#d62728" }, { "qemu", "#ff7f0e" }, { "kvmtool", "#8c564b" },
 		{ "cloud-hypervisor", "#9467bd" }, { "kvmhold", "#2ca02c" },
 		{ "ideal", "#1f77b4" }, { "floor", "#7f7f7f" }, { "floor, all", "#bcbd22" },
+		{ "kvmhold-ring", "#98df8a" }, { "naive-initially-set", "#ff9896" },
+		{ "bitmap", "#2ca02c" }, { "ring", "#98df8a" },
 	};
 	size_t i;
 
@@ -132,10 +134,16 @@ static void line_row(FILE *f, const struct strat_result *l)
 		fprintf(f, "<td>%.0f%%</td>", l->progress_pct);
 	else
 		fprintf(f, "<td>&ndash;</td>");
-	fprintf(f, "<td class=\"%s\">%llu</td><td class=\"%s\">%llu</td><td>%llu</td><td>%llu</td>"
-		"<td class=\"na\">n/a</td></tr>\n", l->holes ? "bad" : "", (unsigned long long)l->holes,
+	fprintf(f, "<td class=\"%s\">%llu</td><td class=\"%s\">%llu</td><td>%llu</td><td>%llu</td>",
+		l->holes ? "bad" : "", (unsigned long long)l->holes,
 		l->mismatches ? "bad" : "", (unsigned long long)l->mismatches,
 		(unsigned long long)l->timeouts, (unsigned long long)l->errors);
+	if (l->migrated && l->mig.ran && !l->mig.error[0])
+		fprintf(f, "<td class=\"%s\">%llu / %llu</td></tr>\n",
+			l->mig.lost || l->mig.unreported ? "bad" : "", (unsigned long long)l->mig.lost,
+			(unsigned long long)l->mig.unreported);
+	else
+		fprintf(f, "<td class=\"na\">n/a</td></tr>\n");
 	if (l->error[0]) {
 		fprintf(f, "<tr><td></td><td colspan=\"13\" class=\"bad\">");
 		esc(f, l->error);
@@ -261,8 +269,9 @@ static void pause_chart(FILE *f, const struct compare_result *c)
 }
 
 /* Horizontal bars: one value per line, labelled. */
-static void bar_chart(FILE *f, const char *label, const char *const *names, const double *v,
-		      const char *const *text, unsigned n, double scale_max, double ref)
+static void bar_chart_c(FILE *f, const char *label, const char *const *names, const double *v,
+			const char *const *text, const char *const *colors, unsigned n,
+			double scale_max, double ref)
 {
 	int h = (int)n * ROW_H, x0 = LEFT, x1 = W - 90;
 	unsigned i;
@@ -285,7 +294,7 @@ static void bar_chart(FILE *f, const char *label, const char *const *names, cons
 		esc(f, names[i]);
 		fprintf(f, "</text><rect x=\"%d\" y=\"%.1f\" width=\"%.1f\" height=\"15\" fill=\"%s\"/>"
 			"<text x=\"%.1f\" y=\"%.1f\" class=\"value\">%s</text></g>\n", x0, y, w,
-			color_of(names[i]), x0 + w + 6, y + 12, text[i]);
+			colors ? colors[i] : color_of(names[i]), x0 + w + 6, y + 12, text[i]);
 	}
 	if (ref > 0) {
 		double x = x0 + ref / scale_max * (x1 - x0);
@@ -293,6 +302,12 @@ static void bar_chart(FILE *f, const char *label, const char *const *names, cons
 		fprintf(f, "<line x1=\"%.1f\" y1=\"0\" x2=\"%.1f\" y2=\"%d\" class=\"ref\"/>\n", x, x, h + 4);
 	}
 	fprintf(f, "</svg>\n");
+}
+
+static void bar_chart(FILE *f, const char *label, const char *const *names, const double *v,
+		      const char *const *text, unsigned n, double scale_max, double ref)
+{
+	bar_chart_c(f, label, names, v, text, NULL, n, scale_max, ref);
 }
 
 static void progress_chart(FILE *f, const struct compare_result *c)
@@ -344,6 +359,109 @@ static void damage_chart(FILE *f, const struct compare_result *c)
 	bar_chart(f, "holes and corruption", names, v, text, n, max, 0);
 }
 
+/* ---- migration checks ------------------------------------------------------------ */
+
+static void mig_table(FILE *f, const struct mig_result *const *m, const char *const *what,
+		      unsigned n)
+{
+	char a[32], b[32];
+	unsigned i;
+
+	fprintf(f, "<table class=\"lines\"><thead><tr><th>line</th><th>txns</th><th>lost</th>"
+		"<th>/1000 txns</th><th>unreported</th><th>/1000 txns</th><th>copied/txn</th>"
+		"<th>writes/txn</th><th>log reads</th><th>holes</th><th>sync p50</th><th>p99</th>"
+		"</tr></thead><tbody>\n");
+	for (i = 0; i < n; i++) {
+		fprintf(f, "<tr data-strategy=\"");
+		esc(f, m[i]->name);
+		fprintf(f, "\"><th><span class=\"sw\" style=\"background:%s\"></span>",
+			color_of(m[i]->name));
+		esc(f, m[i]->name);
+		fprintf(f, "</th>");
+		if (!m[i]->ran || m[i]->error[0]) {
+			fprintf(f, "<td colspan=\"11\" class=\"%s\" style=\"text-align:left\">",
+				m[i]->error[0] ? "bad" : "na");
+			esc(f, m[i]->na[0] ? m[i]->na : m[i]->error[0] ? m[i]->error : "did not run");
+			fprintf(f, "</td></tr>\n");
+			continue;
+		}
+		fprintf(f, "<td>%llu</td><td class=\"%s\">%llu</td><td>%.1f</td><td class=\"%s\">%llu"
+			"</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%llu</td><td>%llu</td><td>%s</td>"
+			"<td>%s</td></tr>\n", (unsigned long long)m[i]->txns, m[i]->lost ? "bad" : "",
+			(unsigned long long)m[i]->lost, per_1000(m[i]->lost, m[i]->txns),
+			m[i]->unreported ? "bad" : "", (unsigned long long)m[i]->unreported,
+			per_1000(m[i]->unreported, m[i]->txns),
+			(double)m[i]->copied / (double)m[i]->txns,
+			(double)m[i]->guest_writes / (double)m[i]->txns,
+			(unsigned long long)m[i]->log_reads, (unsigned long long)m[i]->holes,
+			t_(a, 32, &m[i]->sync, m[i]->sync.p50), t_(b, 32, &m[i]->sync, m[i]->sync.p99));
+	}
+	fprintf(f, "</tbody></table>\n");
+	if (what) {
+		fprintf(f, "<ul class=\"small\">\n");
+		for (i = 0; i < n; i++) {
+			fprintf(f, "<li data-strategy=\"");
+			esc(f, m[i]->name);
+			fprintf(f, "\"><b>");
+			esc(f, m[i]->name);
+			fprintf(f, "</b>: ");
+			esc(f, what[i]);
+			fprintf(f, "</li>\n");
+		}
+		fprintf(f, "</ul>\n");
+	}
+	fprintf(f, "<p class=\"small\"><b>Lost</b>: pages whose final copy differs from the guest's "
+		"memory (a migration would resume the guest with them stale). <b>Unreported</b>: pages "
+		"that held the round's value yet no sync reported them: their dirty bit was lost (a "
+		"later write may have covered it again, so not every one is lost at the end). "
+		"Copied/txn: pages the syncs reported per transaction (what reporting too much "
+		"costs); writes/txn: guest writes per transaction; log reads: "
+		"<code>KVM_GET_DIRTY_LOG</code> before a slot went away; holes: guest accesses that "
+		"found no memslot.</p>\n");
+}
+
+static void mig_chart(FILE *f, const struct mig_result *const *m, unsigned n)
+{
+	const char *names[CMP_LINES + DIRTY_MIG_LINES], *text[CMP_LINES + DIRTY_MIG_LINES];
+	char buf[CMP_LINES + DIRTY_MIG_LINES][64];
+	double v[CMP_LINES + DIRTY_MIG_LINES], max = 0;
+	unsigned i, k = 0;
+
+	for (i = 0; i < n && k < CMP_LINES + DIRTY_MIG_LINES; i++) {
+		if (!m[i]->ran || m[i]->error[0])
+			continue;
+		names[k] = m[i]->name;
+		v[k] = per_1000(m[i]->unreported, m[i]->txns);
+		snprintf(buf[k], sizeof(buf[k]), "%.1f unreported, %.1f lost per 1000 txns", v[k],
+			 per_1000(m[i]->lost, m[i]->txns));
+		text[k] = buf[k];
+		max = v[k] > max ? v[k] : max;
+		k++;
+	}
+	if (k)
+		bar_chart(f, "dirty pages unreported per 1000 transactions", names, v, text, k, max, 0);
+}
+
+static void migration_block(FILE *f, const struct compare_result *c)
+{
+	const struct mig_result *m[CMP_LINES];
+	unsigned i;
+
+	fprintf(f, "<h3>Migration check (<code>--migrate</code>)</h3>\n<p>Each line on a fresh VM: "
+		"the guests write the round number into random pages of %u pages (the walked slot, "
+		"at least 256 pages here); each "
+		"round one transaction of the line (<code>--op</code>), then a sync the way that VMM "
+		"reads the dirty log (kvmhold: <code>kvmhold_dirty_sync()</code>; the others: "
+		"<code>KVM_GET_DIRTY_LOG</code> before each delete, under the line's pause if it has "
+		"one, and of every logged slot after the transaction), and a copy of what it "
+		"reported; at the end, nothing running, a last sync and copy.</p>\n",
+		c->lines[0].mig.pages);
+	for (i = 0; i < c->nr_lines; i++)
+		m[i] = &c->lines[i].mig;
+	mig_table(f, m, NULL, c->nr_lines);
+	mig_chart(f, m, c->nr_lines);
+}
+
 static void compare_section(FILE *f, const struct compare_result *c, unsigned idx)
 {
 	char a[32], b[32], d[32], e[32];
@@ -373,7 +491,7 @@ static void compare_section(FILE *f, const struct compare_result *c, unsigned id
 	fprintf(f, "<table class=\"lines\"><thead><tr><th>strategy</th><th>txns</th><th>txn p50</th>"
 		"<th>p90</th><th>p99</th><th>max</th><th>pause p50</th><th>p99</th><th>progress</th>"
 		"<th>hole exits</th><th>corruption</th><th>timeouts</th><th>errors</th>"
-		"<th>dirty pages lost</th></tr></thead><tbody>\n");
+		"<th>dirty pages lost / unreported</th></tr></thead><tbody>\n");
 	fprintf(f, "<tr data-strategy=\"floor\"><th><span class=\"sw\" style=\"background:%s\">"
 		"</span>floor</th><td>%zu</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
 		"<td colspan=\"8\" class=\"small\" style=\"text-align:left\">reference: one bare "
@@ -383,8 +501,15 @@ static void compare_section(FILE *f, const struct compare_result *c, unsigned id
 	for (i = 0; i < c->nr_lines; i++)
 		line_row(f, &c->lines[i]);
 	fprintf(f, "</tbody></table>\n<p class=\"small\">Pause: only pauses that had to stop a "
-		"running vCPU (back to back, most find every vCPU still parked). Dirty pages lost: "
-		"not measured yet (<code>--migrate</code>, with the dirty-tracking work): n/a.</p>\n");
+		"running vCPU (back to back, most find every vCPU still parked). Dirty pages lost / "
+		"unreported: from the migration check of each line (");
+	if (c->nr_lines && c->lines[0].migrated)
+		fprintf(f, "below");
+	else
+		fprintf(f, "not run: <code>--migrate</code>");
+	fprintf(f, ").</p>\n");
+	if (c->nr_lines && c->lines[0].migrated)
+		migration_block(f, c);
 	fprintf(f, "<h3>Transaction latency</h3>\n");
 	cdf_chart(f, c);
 	fprintf(f, "<h3>Pause latency</h3>\n");
@@ -584,6 +709,94 @@ static void txn_section(FILE *f, const struct report *rep)
 	fprintf(f, "</section>\n");
 }
 
+/* ---- dirty ------------------------------------------------------------------------ */
+
+static void dirty_section(FILE *f, const struct report *rep)
+{
+	const struct dirty_result *d = rep->dirty;
+	const struct mig_result *m[DIRTY_MIG_LINES];
+	const char *names[2 * SYNC_LEVELS], *text[2 * SYNC_LEVELS], *colors[2 * SYNC_LEVELS];
+	char buf[2 * SYNC_LEVELS][64], nm[2 * SYNC_LEVELS][48];
+	double v[2 * SYNC_LEVELS], gib, max = 0;
+	char a[32], b[32], c[32], e[32];
+	unsigned i, k, n = 0;
+
+	if (!d)
+		return;
+	gib = (double)d->region_bytes / (double)(1ull << 30);
+	fprintf(f, "<section id=\"dirty\"><h2>dirty: sync cost, and dirty pages lost</h2>\n"
+		"<h3>kvmhold_dirty_sync() over %llu MiB logged</h3>\n<p>One memslot of anonymous "
+		"memory with dirty logging; one vCPU writes exactly the given pages before each sync "
+		"(%u syncs per level), the rest of the region is never touched. Bitmap: manual "
+		"protect, initially set (the library's default); ring: <code>dirty_ring_bytes</code>. "
+		"&ldquo;ioctls&rdquo;: <code>KVM_GET_DIRTY_LOG</code> + <code>KVM_CLEAR_DIRTY_LOG</code> "
+		"of the slot alone, by hand: what KVM's part costs.</p>\n",
+		(unsigned long long)(d->region_bytes >> 20), d->samples);
+	fprintf(f, "<table><thead><tr><th>mechanism</th><th>pages dirty</th><th>sync p50</th>"
+		"<th>p90</th><th>max</th><th>p50 per GiB</th><th>pages reported</th>"
+		"<th>ioctls p50</th></tr></thead><tbody>\n");
+	for (i = 0; i < 2; i++) {
+		const struct sync_result *s = &d->sync[i];
+		const char *mech = i ? "ring" : "bitmap";
+
+		if (!s->mech || s->error[0]) {
+			fprintf(f, "<tr data-strategy=\"%s\"><th>%s</th><td colspan=\"7\" class=\"bad\" "
+				"style=\"text-align:left\">", mech, mech);
+			esc(f, s->error);
+			fprintf(f, "</td></tr>\n");
+			if (!s->mech)
+				continue;
+		}
+		fmt_ns(a, sizeof(a), s->first_ns);
+		fmt_ns(e, sizeof(e), (uint64_t)((double)s->first_ns / gib));
+		fprintf(f, "<tr data-strategy=\"%s\"><th><span class=\"sw\" style=\"background:%s\">"
+			"</span>%s</th><td>first</td><td>%s</td><td></td><td></td><td>%s</td><td>%llu</td>"
+			"<td></td></tr>\n", mech, color_of(mech), mech, a, e,
+			(unsigned long long)s->first_reported);
+		for (k = 0; k < SYNC_LEVELS; k++) {
+			const struct sync_level *l = &s->lv[k];
+
+			if (!l->lat.n)
+				continue;
+			fmt_ns(e, sizeof(e), (uint64_t)((double)l->lat.p50 / gib));
+			fprintf(f, "<tr data-strategy=\"%s\"><th>%s</th><td>%u</td><td>%s</td><td>%s</td>"
+				"<td>%s</td><td>%s</td><td class=\"%s\">%.0f</td><td>%s</td></tr>\n", mech,
+				mech, l->dirtied, t_(a, 32, &l->lat, l->lat.p50),
+				t_(b, 32, &l->lat, l->lat.p90), t_(c, 32, &l->lat, l->lat.max), e,
+				l->short_syncs ? "bad" : "", l->reported,
+				t_(a, 32, &l->ioctls, l->ioctls.p50));
+			if (n < 2 * SYNC_LEVELS) {
+				snprintf(nm[n], sizeof(nm[n]), "%s, %u pages", mech, l->dirtied);
+				names[n] = nm[n];
+				colors[n] = color_of(mech);
+				v[n] = (double)l->lat.p50 / gib / 1e3;
+				snprintf(buf[n], sizeof(buf[n]), "%.1f us per GiB", v[n]);
+				text[n] = buf[n];
+				max = v[n] > max ? v[n] : max;
+				n++;
+			}
+		}
+	}
+	fprintf(f, "</tbody></table>\n");
+	if (n) {
+		fprintf(f, "<p class=\"small\">The first sync after logging began is apart: with the "
+			"bitmap every page starts dirty (&ldquo;initially set&rdquo;), so it reports and "
+			"write-protects the whole region once.</p>\n");
+		bar_chart_c(f, "sync cost per GiB", names, v, text, colors, n, max, 0);
+	}
+	fprintf(f, "<h3>Dirty pages lost per 1000 transactions</h3>\n<p>%u vCPU(s) write the round "
+		"number into random pages of %u pages; each round the host splits or merges their "
+		"logged slot, then syncs and copies what was reported; %llu transactions per line; at "
+		"the end, nothing running, a last sync and copy. The naive lines read the dirty log "
+		"with <code>KVM_GET_DIRTY_LOG</code> just before each DELETE, with the vCPUs "
+		"running.</p>\n", d->mig_vcpus, d->mig_pages, (unsigned long long)d->mig_count);
+	for (i = 0; i < d->nr_mig; i++)
+		m[i] = &d->mig[i];
+	mig_table(f, m, d->mig_what, d->nr_mig);
+	mig_chart(f, m, d->nr_mig);
+	fprintf(f, "</section>\n");
+}
+
 /* ---- the page ------------------------------------------------------------------- */
 
 static void machine_section(FILE *f, const struct report *rep)
@@ -646,6 +859,7 @@ int report_html(const char *path, const struct report *rep)
 		compare_section(f, &rep->cmp[i], i);
 	hold_section(f, rep);
 	txn_section(f, rep);
+	dirty_section(f, rep);
 	fprintf(f, "<footer class=\"small\"><p>Schema of the matching JSON report: tools/README.md "
 		"(schema_version %d). kvmhold %d.%d.</p></footer>\n</body></html>\n",
 		BENCH_SCHEMA_VERSION, KVMHOLD_VERSION_MAJOR, KVMHOLD_VERSION_MINOR);

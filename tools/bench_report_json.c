@@ -165,7 +165,7 @@ static void list_(struct jw *w, const char *k, const unsigned *v, unsigned n, bo
 	fputc(']', w->f);
 }
 
-static const char *const section_names[SEC__COUNT] = { "compare", "hold", "txn" };
+static const char *const section_names[SEC__COUNT] = { "compare", "hold", "txn", "dirty" };
 
 static void options(struct jw *w, const struct bench_opts *o)
 {
@@ -196,6 +196,11 @@ static void options(struct jw *w, const struct bench_opts *o)
 	u_(w, "rounds", o->rounds);
 	u_(w, "samples", o->samples);
 	u_(w, "pages", o->pages);
+	b_(w, "migrate", o->migrate);
+	u_(w, "migrate_count", o->migrate_count);
+	u_(w, "region_mib", o->region_mib);
+	u_(w, "sync_pages", o->sync_pages);
+	u_(w, "sync_samples", o->sync_samples);
 	obj_end(w);
 }
 
@@ -306,6 +311,48 @@ static void txn(struct jw *w, const struct report *rep)
 	arr_end(w);
 }
 
+static void per1000_(struct jw *w, const char *k, uint64_t n, uint64_t txns)
+{
+	if (txns)
+		d_(w, k, per_1000(n, txns));
+	else
+		null_(w, k);
+}
+
+/* One migration check (bench_migrate.c). */
+static void migration(struct jw *w, const char *k, const struct mig_result *m, const char *what)
+{
+	obj(w, k);
+	s_(w, "name", m->name);
+	if (what)
+		s_(w, "description", what);
+	b_(w, "ran", m->ran);
+	error_(w, m->error);
+	s_(w, "not_applicable", m->na[0] ? m->na : NULL);
+	u_(w, "vcpus", m->vcpus);
+	u_(w, "pages", m->pages);
+	u_(w, "transactions", m->txns);
+	if (m->ran && !m->error[0]) {
+		u_(w, "lost", m->lost);
+		u_(w, "unreported", m->unreported);
+		per1000_(w, "lost_per_1000", m->lost, m->txns);
+		per1000_(w, "unreported_per_1000", m->unreported, m->txns);
+	} else {
+		null_(w, "lost");
+		null_(w, "unreported");
+		null_(w, "lost_per_1000");
+		null_(w, "unreported_per_1000");
+	}
+	u_(w, "pages_copied", m->copied);
+	u_(w, "log_reads_before_delete", m->log_reads);
+	u_(w, "guest_writes", m->guest_writes);
+	u_(w, "holes", m->holes);
+	u_(w, "timeouts", m->timeouts);
+	d_(w, "seconds", m->seconds);
+	stats_(w, "sync_latency", &m->sync);
+	obj_end(w);
+}
+
 static void line(struct jw *w, const struct compare_result *c, const struct strat_result *l)
 {
 	unsigned k;
@@ -339,8 +386,20 @@ static void line(struct jw *w, const struct compare_result *c, const struct stra
 	u_(w, "corruption", l->mismatches);
 	u_(w, "timeouts", l->timeouts);
 	u_(w, "errors", l->errors);
-	null_(w, "dirty_pages_lost");
-	s_(w, "dirty_pages_lost_reason", "not measured yet: --migrate comes with the dirty-tracking work");
+	if (l->migrated && l->mig.ran && !l->mig.error[0]) {
+		u_(w, "dirty_pages_lost", l->mig.lost);
+		u_(w, "dirty_pages_unreported", l->mig.unreported);
+		null_(w, "dirty_pages_lost_reason");
+	} else {
+		null_(w, "dirty_pages_lost");
+		null_(w, "dirty_pages_unreported");
+		s_(w, "dirty_pages_lost_reason", !l->migrated ? "not measured: run with --migrate" :
+		   l->mig.na[0] ? l->mig.na : l->mig.error[0] ? l->mig.error : "did not run");
+	}
+	if (l->migrated)
+		migration(w, "migration", &l->mig, NULL);
+	else
+		null_(w, "migration");
 	obj_end(w);
 }
 
@@ -385,6 +444,82 @@ static void compare(struct jw *w, const struct report *rep)
 	arr_end(w);
 }
 
+static void sync_levels(struct jw *w, const struct sync_result *s, double gib)
+{
+	unsigned k;
+
+	arr(w, "levels");
+	for (k = 0; k < SYNC_LEVELS; k++) {
+		const struct sync_level *l = &s->lv[k];
+
+		obj(w, NULL);
+		u_(w, "dirty_pages", l->dirtied);
+		stats_(w, "latency", &l->lat);
+		if (l->lat.n)
+			u_(w, "p50_ns_per_gib", (uint64_t)((double)l->lat.p50 / gib));
+		else
+			null_(w, "p50_ns_per_gib");
+		stats_(w, "ioctls_latency", &l->ioctls);
+		d_(w, "reported_mean", l->reported);
+		u_(w, "short_syncs", l->short_syncs);
+		obj_end(w);
+	}
+	arr_end(w);
+}
+
+static void dirty(struct jw *w, const struct report *rep)
+{
+	const struct dirty_result *d = rep->dirty;
+	double gib;
+	unsigned i;
+
+	if (!d) {
+		null_(w, "dirty");
+		return;
+	}
+	gib = (double)d->region_bytes / (double)(1ull << 30);
+	obj(w, "dirty");
+	obj(w, "sync");
+	u_(w, "region_bytes", d->region_bytes);
+	u_(w, "samples", d->samples);
+	arr(w, "mechanisms");
+	for (i = 0; i < 2; i++) {
+		const struct sync_result *s = &d->sync[i];
+
+		obj(w, NULL);
+		s_(w, "mechanism", i ? "ring" : "bitmap");
+		b_(w, "ran", s->ran);
+		error_(w, s->error);
+		if (s->ring_bytes)
+			u_(w, "ring_bytes", s->ring_bytes);
+		else
+			null_(w, "ring_bytes");
+		if (s->mech) {
+			u_(w, "first_sync_ns", s->first_ns);
+			u_(w, "first_sync_reported", s->first_reported);
+		} else {
+			null_(w, "first_sync_ns");
+			null_(w, "first_sync_reported");
+		}
+		sync_levels(w, s, gib);
+		u_(w, "ring_full_exits", s->ring_full_exits);
+		obj_end(w);
+	}
+	arr_end(w);
+	obj_end(w);
+	obj(w, "migration");
+	u_(w, "vcpus", d->mig_vcpus);
+	u_(w, "pages", d->mig_pages);
+	u_(w, "transactions", d->mig_count);
+	s_(w, "op", "mix");
+	arr(w, "lines");
+	for (i = 0; i < d->nr_mig; i++)
+		migration(w, NULL, &d->mig[i], d->mig_what[i]);
+	arr_end(w);
+	obj_end(w);
+	obj_end(w);
+}
+
 int report_json(const char *path, const struct report *rep)
 {
 	struct jw w = { .first = true };
@@ -406,6 +541,7 @@ int report_json(const char *path, const struct report *rep)
 	hold(&w, rep);
 	txn(&w, rep);
 	compare(&w, rep);
+	dirty(&w, rep);
 	obj_end(&w);
 	fputc('\n', w.f);
 	r = ferror(w.f) ? -EIO : 0;

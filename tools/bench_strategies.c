@@ -40,7 +40,10 @@ static int naive_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
 
 	raw_op(&c->l, op, &tx);
 	t0 = bench_now_ns();
-	out->err = raw_issue(c->m->vm_fd, &tx, &out->ioctls);
+	/* Migrating: read the dirty log, then delete, with the vCPUs running. */
+	out->err = c->mig ? read_log_before(c, &tx, NULL, &out->ioctls) : 0;
+	if (!out->err)
+		out->err = raw_issue(c->m->vm_fd, &tx, &out->ioctls);
 	out->lat_ns = bench_now_ns() - t0;
 	return out->err;
 }
@@ -104,8 +107,10 @@ static int ideal_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
 		out->err = r;
 		return r;
 	}
+	/* Migrating: the dirty log is read under the hold, not timed. */
+	r = c->mig ? read_log_before(c, &tx, NULL, &out->ioctls) : 0;
 	t0 = bench_now_ns();
-	out->err = raw_issue(c->m->vm_fd, &tx, &out->ioctls);
+	out->err = r ? r : raw_issue(c->m->vm_fd, &tx, &out->ioctls);
 	out->lat_ns = bench_now_ns() - t0;
 	kvmhold_release(c->m->vm);
 	return out->err;

@@ -126,6 +126,7 @@ static int new_vm(unsigned vcpus, unsigned pages, unsigned extra, struct bvm **o
 	l->gpa = m->test_gpa;
 	l->hva = (uintptr_t)m->test_hva;
 	l->pages = pages;
+	l->w_flags = 0;
 	r = kh_initial(m->vm, l, false, false);
 	t0 = bench_now_ns();
 	if (!r)

@@ -37,6 +37,7 @@ int bvm_create(const struct bvm_opts *o, struct bvm **out)
 	to.program = o->program;
 	to.test_size = (size_t)o->region_pages * TVM_PAGE_SIZE;
 	to.walk_flags = TVM_WALK_NO_ASSERT;
+	to.vm_opts.dirty_ring_bytes = o->ring_bytes;
 	to.quiet = true;
 	r = tvm_create(&to, &m->t);
 	if (r) {

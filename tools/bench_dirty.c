@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `kvmhold-bench dirty`: what dirty tracking costs and what it keeps.
+ *
+ * (a) The cost of kvmhold_dirty_sync() over a large logged region (one
+ *     memslot of --region-mib of anonymous MAP_NORESERVE memory, logging
+ *     on), with the dirty bitmap (manual protect, initially set: the
+ *     library's default) and with the dirty ring.  One vCPU runs
+ *     GUEST_PROG_PROBE: on request it writes a value into the pages set in
+ *     a bitmap (with an exit every 32 pages), then idles; so each sync is
+ *     timed with exactly the pages written before it: none ("clean"), 64
+ *     ("few"), or --sync-pages ("many", the first pages of the region).
+ *     The guest only touches those; the rest of the region is logged and
+ *     never faulted in.  Reported per GiB of the region.  The first sync
+ *     after logging began is reported apart: with the bitmap it reports
+ *     (and write-protects) every page, "initially set".
+ *
+ * (b) Dirty pages lost per 1000 transactions: the migration check of
+ *     bench_migrate.c, splitting and merging the logged slot, for
+ *     kvmhold (bitmap and ring) and for the naive order (KVM_GET_DIRTY_LOG,
+ *     then DELETE + CREATE, vCPUs running: QEMU's "best effort" path
+ *     without its pause), with the classic log (a new slot starts clean)
+ *     and with "initially set" (a new slot reports all its pages).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define PROBE_TIMEOUT_MS 300000
+#define FEW_PAGES        64
+#define MIG_PAGES        256         /* the migration check's P unless --pages */
+#define MIG_LIMIT_S      120.0
+
+/* The largest dirty ring KVM allows per vCPU, in bytes (0: no ring). */
+static unsigned ring_max_bytes(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return 0;
+	r = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING_ACQ_REL);
+	if (r <= 0)
+		r = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING);
+	close(fd);
+	return r > 0 ? (unsigned)r : 0;
+}
+
+/* A ring with room for `pages` entries twice over, within KVM's limit. */
+static unsigned ring_for(unsigned pages)
+{
+	unsigned max = ring_max_bytes(), b = 64 * 1024;
+
+	while (b < 2ull * pages * sizeof(struct kvm_dirty_gfn) && b < max)
+		b *= 2;
+	return b > max ? max : b;
+}
+
+static unsigned popcount_words(const uint64_t *bm, size_t words)
+{
+	unsigned n = 0;
+	size_t i;
+
+	for (i = 0; i < words; i++)
+		n += (unsigned)__builtin_popcountll(bm[i]);
+	return n;
+}
+
+/*
+ * The bitmap's reference: what KVM costs, the ioctls a sync of the whole
+ * slot cannot do without (read the bitmap, clear and write-protect what
+ * it held), issued by hand on the library's slot.  The pages it clears are
+ * never reported to the library: a benchmark VM may lose them.
+ */
+static int raw_get_clear(int vm_fd, uint32_t slot, uint64_t npages, uint64_t *buf)
+{
+	struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = buf };
+	struct kvm_clear_dirty_log clear = {
+		.slot = slot, .first_page = 0, .num_pages = (uint32_t)npages, .dirty_bitmap = buf,
+	};
+
+	memset(buf, 0, (npages + 63) / 64 * sizeof(*buf));
+	if (ioctl(vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+		return -errno;
+	return ioctl(vm_fd, KVM_CLEAR_DIRTY_LOG, &clear) < 0 ? -errno : 0;
+}
+
+static void serr(struct sync_result *sr, const char *what, int r)
+{
+	if (!sr->error[0])
+		snprintf(sr->error, sizeof(sr->error), "%s: %s", what, strerror(-r));
+}
+
+/* (a) for one mechanism. */
+static int sync_cost(const struct bench_opts *o, uint64_t region, unsigned ring_bytes,
+		     struct sync_result *sr)
+{
+	struct tvm_opts to = {
+		.nr_vcpus = 1, .program = GUEST_PROG_PROBE, .test_size = region,
+		.map_test_region = true, .test_slot_flags = KVM_MEM_LOG_DIRTY_PAGES, .quiet = true,
+	};
+	size_t words = (size_t)(region / TVM_PAGE_SIZE + 63) / 64;
+	unsigned many = o->sync_pages, lv, k, value = 1;
+	uint64_t *bm = NULL, *pattern = NULL, t0;
+	struct kvmhold_stats st;
+	struct kvmhold_region reg;
+	struct tvm *t = NULL;
+	uint32_t slot;
+	int r;
+
+	sr->mech = ring_bytes ? "ring" : "bitmap";
+	sr->ring_bytes = ring_bytes;
+	if ((uint64_t)many * TVM_PAGE_SIZE > region)
+		many = (unsigned)(region / TVM_PAGE_SIZE);
+	sr->lv[SYNC_CLEAN].dirtied = 0;
+	sr->lv[SYNC_FEW].dirtied = FEW_PAGES < many ? FEW_PAGES : many;
+	sr->lv[SYNC_MANY].dirtied = many;
+	to.vm_opts.dirty_ring_bytes = ring_bytes;
+	bm = calloc(words, sizeof(*bm));
+	pattern = calloc(words, sizeof(*pattern));
+	if (!bm || !pattern) {
+		r = -ENOMEM;
+		serr(sr, "memory", r);
+		goto out;
+	}
+	r = tvm_create(&to, &t);
+	if (r) {
+		serr(sr, "creating the VM", r);
+		goto out;
+	}
+	/* The probe scans (and writes) only the first `many` pages. */
+	tvm_shared(t)->test_size = (uint64_t)many * TVM_PAGE_SIZE;
+	r = tvm_start(t);
+	if (r) {
+		serr(sr, "starting the vCPU", r);
+		goto out;
+	}
+	t0 = bench_now_ns();
+	r = kvmhold_dirty_sync(t->vm, t->test_hva, region, bm);
+	sr->first_ns = bench_now_ns() - t0;
+	if (r) {
+		serr(sr, "first sync", r);
+		goto out;
+	}
+	sr->first_reported = popcount_words(bm, words);
+	if (kvmhold_regions(t->vm, t->test_gpa, region, &reg, 1) != 1 || reg.size != region) {
+		r = -ENOENT;
+		serr(sr, "the test region's slot", r);
+		goto out;
+	}
+	slot = reg.slot;
+	for (lv = 0; lv < SYNC_LEVELS; lv++) {
+		struct sync_level *l = &sr->lv[lv];
+		struct samples s = { 0 }, io = { 0 };
+		uint64_t reported = 0;
+		unsigned i;
+
+		memset(pattern, 0, words * sizeof(*pattern));
+		for (i = 0; i < l->dirtied; i++) {
+			uint64_t page = (uint64_t)i * (many / l->dirtied);
+
+			pattern[page / 64] |= 1ull << (page % 64);
+		}
+		for (k = 0; k < o->sync_samples && !r; k++) {
+			unsigned n;
+
+			if (!ring_bytes) {
+				/* The reference first, on pages written for it alone. */
+				if (l->dirtied)
+					r = tvm_probe_write(t, pattern, value++, PROBE_TIMEOUT_MS);
+				if (r) {
+					serr(sr, "guest writes", r);
+					break;
+				}
+				t0 = bench_now_ns();
+				r = raw_get_clear(kvmhold_vm_fd(t->vm), slot, region / TVM_PAGE_SIZE, bm);
+				if (r) {
+					serr(sr, "KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG", r);
+					break;
+				}
+				samples_add(&io, bench_now_ns() - t0);
+			}
+
+			bench_progress("dirty: %s sync, %u pages dirty: %u/%u", sr->mech, l->dirtied,
+				       k + 1, o->sync_samples);
+			if (l->dirtied)
+				r = tvm_probe_write(t, pattern, value++, PROBE_TIMEOUT_MS);
+			if (r) {
+				serr(sr, "guest writes", r);
+				break;
+			}
+			t0 = bench_now_ns();
+			r = kvmhold_dirty_sync(t->vm, t->test_hva, region, bm);
+			if (r) {
+				serr(sr, "sync", r);
+				break;
+			}
+			samples_add(&s, bench_now_ns() - t0);
+			n = popcount_words(bm, words);
+			reported += n;
+			l->short_syncs += n < l->dirtied;
+		}
+		stats_compute(&l->lat, &s);
+		stats_compute(&l->ioctls, &io);
+		l->reported = s.n ? (double)reported / (double)s.n : 0;
+		samples_free(&s);
+		samples_free(&io);
+		if (r)
+			break;
+	}
+	if (!r && !kvmhold_stats_get(t->vm, &st, sizeof(st)))
+		sr->ring_full_exits = st.ring_full_exits;
+	sr->ran = !r;
+out:
+	if (t) {
+		tvm_stop(t);
+		if (tvm_failures(t) && !sr->error[0])
+			snprintf(sr->error, sizeof(sr->error), "guest: %s", tvm_failure_msg(t, 0));
+		tvm_destroy(t);
+	}
+	free(bm);
+	free(pattern);
+	return sr->error[0] ? -EIO : 0;
+}
+
+int run_dirty(const struct bench_opts *o, struct report *rep)
+{
+	struct dirty_result *d = calloc(1, sizeof(*d));
+	uint64_t region = (uint64_t)o->region_mib << 20;
+	unsigned vcpus = o->vcpus_given ? o->vcpus[0] : 2, ring, i;
+	int failed = 0;
+	struct {
+		const char *name, *what;
+		const struct strategy *s;
+		bool ring, initially_set;
+	} lines[DIRTY_MIG_LINES] = {
+		{ "kvmhold", "kvmhold_txn_* and kvmhold_dirty_sync(), dirty bitmap (manual protect, "
+		  "initially set)", &strat_kvmhold, false, false },
+		{ "kvmhold-ring", "kvmhold_txn_* and kvmhold_dirty_sync(), dirty ring",
+		  &strat_kvmhold, true, false },
+		{ "naive", "KVM_GET_DIRTY_LOG, then DELETE + CREATE with the vCPUs running; classic "
+		  "log: a new slot starts clean", &strat_naive, false, false },
+		{ "naive-initially-set", "the same order with manual protect and initially set: a "
+		  "new slot reports all its pages (GET + CLEAR per sync)", &strat_naive, false, true },
+	};
+
+	if (!d)
+		return -ENOMEM;
+	rep->dirty = d;
+	d->region_bytes = region;
+	d->samples = o->sync_samples;
+
+	ring = ring_for(o->sync_pages);
+	failed |= sync_cost(o, region, 0, &d->sync[0]) != 0;
+	if (ring)
+		failed |= sync_cost(o, region, ring, &d->sync[1]) != 0;
+	else
+		snprintf(d->sync[1].error, sizeof(d->sync[1].error), "no dirty ring in this KVM");
+
+	d->mig_vcpus = vcpus;
+	d->mig_pages = o->pages_given ? o->pages : MIG_PAGES;
+	if (d->mig_pages < vcpus)
+		d->mig_pages = vcpus + (vcpus & 1);
+	d->mig_count = o->migrate_count;
+	for (i = 0; i < DIRTY_MIG_LINES; i++) {
+		struct mig_opts mo = {
+			.s = lines[i].s, .name = lines[i].name, .vcpus = vcpus, .pages = d->mig_pages,
+			.seq = { BOP_SPLIT, BOP_MERGE }, .count = o->migrate_count,
+			.initially_set = lines[i].initially_set, .limit_s = MIG_LIMIT_S,
+		};
+
+		d->mig_what[i] = lines[i].what;
+		if (lines[i].ring) {
+			mo.ring_bytes = ring_for(4 * d->mig_pages);
+			if (!mo.ring_bytes) {
+				d->mig[i].name = lines[i].name;
+				snprintf(d->mig[i].na, sizeof(d->mig[i].na), "no dirty ring in this KVM");
+				d->nr_mig++;
+				continue;
+			}
+		}
+		failed |= mig_run(&mo, &d->mig[i]) != 0;
+		d->nr_mig++;
+	}
+	bench_progress_done();
+	report_text_dirty(stdout, d);
+	fflush(stdout);
+	return failed ? -EIO : 0;
+}

@@ -1,0 +1,459 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The migration check, shared by `dirty` and `compare --migrate`: does a
+ * pre-copy live migration that keeps changing memslots lose dirty pages?
+ *
+ * The guest (GUEST_PROG_DIRTY, N vCPUs) writes the current round number r
+ * into the first quadword of pseudo-random pages of [0, P) of the test
+ * region (the page index into the second).  W, the slot (or slots) mapping
+ * those pages, logs dirty pages.  The host, once the first pass copied
+ * everything, runs rounds:
+ *
+ *   1. wait until the guests wrote a few pages with r;
+ *   2. one transaction of the strategy (split, merge, ...), which reads the
+ *      dirty log where that VMM reads it (see read_log_before());
+ *   3. r + 1 for the guests, then wait until every vCPU wrote once more, so
+ *      that no write of r is still in flight;
+ *   4. sync: kvmhold_dirty_sync() for kvmhold, else KVM_GET_DIRTY_LOG of
+ *      every logged raw slot plus the bits read before deletes;
+ *   5. the rule (the kernel's dirty_log_test): a page that holds r must
+ *      have been reported by this sync or the one before (r was the
+ *      guests' value since just before the previous sync; two writes of r
+ *      leave the same content, so either report carries it); a page that
+ *      was not is "unreported": its dirty bit was lost;
+ *   6. copy the reported pages to the destination.
+ *
+ * At the end, with no vCPU running (kvmhold_hold() for the lines that run
+ * on tvm's threads, the guests stopped for the others), a last sync and
+ * copy; every page of the destination that differs from the guest's memory
+ * is "lost": a migration would have resumed the guest with a stale page.
+ * Unreported pages a later write covered again are not lost; both are
+ * counted.
+ *
+ * The raw lines (every strategy but kvmhold) read the log themselves.  The
+ * library made the VM with KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 and "initially
+ * set", for its own use; it manages none of these slots, so the benchmark
+ * sets the capability to what the line needs: off (the classic interface:
+ * KVM_GET_DIRTY_LOG fetches and clears, a new slot starts clean, as with
+ * cloud-hypervisor and as with the dirty ring), or manual protect with
+ * initially set (GET, then KVM_CLEAR_DIRTY_LOG of what was got; a new slot
+ * starts all dirty, which QEMU enables where the kernel has it).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include "bench.h"
+
+#define PG(n)             ((uint64_t)(n) * TVM_PAGE_SIZE)
+#define WAIT_TIMEOUT_MS   30000
+#define WRITES_PER_ROUND  4
+#define HOLD_TIMEOUT_MS   20000
+
+struct migration {
+	uintptr_t hva;               /* the tracked pages: P pages from test_hva */
+	unsigned pages, words;
+	uint64_t *pending;           /* read before a delete, not reported yet */
+	uint64_t *scratch;           /* KVM_GET_DIRTY_LOG: a slot of up to 2P pages */
+	struct raw_slots slots;      /* raw lines: the slots KVM has */
+	bool manual;                 /* raw lines: manual protect (GET, then CLEAR) */
+	uint64_t log_reads;
+};
+
+static bool bit(const uint64_t *bm, uint64_t i)
+{
+	return bm[i / 64] & (1ull << (i % 64));
+}
+
+double per_1000(uint64_t n, uint64_t txns)
+{
+	return txns ? (double)n * 1000.0 / (double)txns : -1;
+}
+
+static size_t slot_words(uint64_t size)
+{
+	return (size / TVM_PAGE_SIZE + 63) / 64;
+}
+
+/* Bits of a slot (slot-relative pages) into bm (pages of the tracked range). */
+static void add_slot_bits(const struct migration *mg, uint64_t *bm, uintptr_t slot_hva,
+			  uint64_t size, const uint64_t *bits)
+{
+	uint64_t i, n = size / TVM_PAGE_SIZE;
+
+	for (i = 0; i < n; i++) {
+		uint64_t hva, page;
+
+		if (!bits[i / 64]) {
+			i |= 63;
+			continue;
+		}
+		if (!bit(bits, i))
+			continue;
+		hva = slot_hva + PG(i);
+		if (hva < mg->hva)
+			continue;
+		page = (hva - mg->hva) / TVM_PAGE_SIZE;
+		if (page < mg->pages)
+			bm[page / 64] |= 1ull << (page % 64);
+	}
+}
+
+static int get_log(int vm_fd, uint32_t slot, uint64_t size, uint64_t *buf)
+{
+	struct kvm_dirty_log log = { .slot = slot };
+
+	memset(buf, 0, slot_words(size) * sizeof(*buf));
+	log.dirty_bitmap = buf;
+	return ioctl(vm_fd, KVM_GET_DIRTY_LOG, &log) < 0 ? -errno : 0;
+}
+
+int read_log_before(struct strat_ctx *c, const struct raw_txn *tx, uint64_t *scratch,
+		    unsigned *ioctls)
+{
+	struct migration *mg = c->mig;
+	unsigned i;
+	int r;
+
+	for (i = 0; i < tx->n; i++) {
+		const struct mslot_io *io = &tx->io[i];
+		uint64_t size = io->kind == MIO_DELETE ? io->old_size : io->r.memory_size;
+		uint64_t *buf = mg ? mg->scratch : scratch;
+
+		if (!(io->old_flags & KVM_MEM_LOG_DIRTY_PAGES))
+			continue;
+		if (io->kind != MIO_DELETE && io->kind != MIO_MOVE &&
+		    !(io->kind == MIO_FLAGS && !(io->r.flags & KVM_MEM_LOG_DIRTY_PAGES)))
+			continue;
+		r = get_log(c->m->vm_fd, io->r.slot, size, buf);
+		if (r)
+			return r;
+		(*ioctls)++;
+		if (mg) {
+			add_slot_bits(mg, mg->pending, (uintptr_t)io->r.userspace_addr, size, buf);
+			mg->log_reads++;
+		}
+	}
+	return 0;
+}
+
+/* Raw lines: every logged slot over the tracked range, plus what was read before deletes. */
+static int raw_sync(struct strat_ctx *c, uint64_t *bm)
+{
+	struct migration *mg = c->mig;
+	uintptr_t end = mg->hva + PG(mg->pages);
+	unsigned i;
+	int r;
+
+	memcpy(bm, mg->pending, mg->words * sizeof(*bm));
+	memset(mg->pending, 0, mg->words * sizeof(*bm));
+	for (i = 0; i < mg->slots.n; i++) {
+		const struct raw_slot *s = &mg->slots.s[i];
+
+		if (!(s->flags & KVM_MEM_LOG_DIRTY_PAGES) || s->hva >= end || s->hva + s->size <= mg->hva)
+			continue;
+		r = get_log(c->m->vm_fd, s->id, s->size, mg->scratch);
+		if (!r && mg->manual) {
+			struct kvm_clear_dirty_log clear = {
+				.slot = s->id, .first_page = 0,
+				.num_pages = (uint32_t)(s->size / TVM_PAGE_SIZE),
+				.dirty_bitmap = mg->scratch,
+			};
+
+			if (ioctl(c->m->vm_fd, KVM_CLEAR_DIRTY_LOG, &clear) < 0)
+				r = -errno;
+		}
+		if (r)
+			return r;
+		add_slot_bits(mg, bm, s->hva, s->size, mg->scratch);
+	}
+	return 0;
+}
+
+static int sync_now(struct strat_ctx *c, uint64_t *bm)
+{
+	if (!c->s->raw_layout)
+		return kvmhold_dirty_sync(c->m->vm, (void *)c->mig->hva, PG(c->mig->pages), bm);
+	return raw_sync(c, bm);
+}
+
+/*
+ * The dirty-log capability the raw line needs (see the top of the file).
+ * KVM lets it change at any time; the library uses no dirty tracking in
+ * this VM.
+ */
+static int set_raw_log_mode(int vm_fd, bool initially_set)
+{
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 };
+	int have = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+
+	if (initially_set) {
+		if (have <= 0 || !(have & KVM_DIRTY_LOG_INITIALLY_SET))
+			return -EOPNOTSUPP;
+		cap.args[0] = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET;
+	} else if (have <= 0) {
+		return 0;            /* the classic interface is all there is */
+	}
+	return ioctl(vm_fd, KVM_ENABLE_CAP, &cap) < 0 ? -errno : 0;
+}
+
+static unsigned popcount_words(const uint64_t *bm, unsigned words)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < words; i++)
+		n += (unsigned)__builtin_popcountll(bm[i]);
+	return n;
+}
+
+static void copy_reported(const struct migration *mg, char *dst, const uint64_t *bm)
+{
+	unsigned i;
+
+	for (i = 0; i < mg->pages; i++)
+		if (bit(bm, i))
+			memcpy(dst + PG(i), (const char *)mg->hva + PG(i), TVM_PAGE_SIZE);
+}
+
+/* Until the guests' write counters add up to at least target. */
+static int wait_writes(struct bvm *m, uint64_t target)
+{
+	uint64_t deadline = bench_now_ns() + WAIT_TIMEOUT_MS * 1000000ull;
+
+	while (tvm_counter_sum(m->t) < target) {
+		if (bvm_failures(m))
+			return -EIO;
+		if (bench_now_ns() >= deadline)
+			return -ETIMEDOUT;
+		bench_sleep_ns(20000);
+	}
+	return 0;
+}
+
+static void fail(struct mig_result *res, const char *what, int r)
+{
+	if (!res->error[0])
+		snprintf(res->error, sizeof(res->error), "%s: %s", what, strerror(-r));
+}
+
+/* The rounds; returns 0 or -errno (res->error says where). */
+static int rounds(const struct mig_opts *mo, struct strat_ctx *c, struct mig_result *res,
+		  char *dst, uint64_t *bm, uint64_t *prev)
+{
+	struct migration *mg = c->mig;
+	const char *src = (const char *)mg->hva;
+	struct samples sync_lat = { 0 };
+	uint64_t value = 1, t0 = bench_now_ns(), limit = (uint64_t)(mo->limit_s * 1e9);
+	unsigned next = 0, i;
+	int r = 0;
+
+	while (res->txns < mo->count && bench_now_ns() - t0 < limit) {
+		struct txn_sample smp = { 0 };
+		enum bop op = mo->seq[next];
+		uint64_t ts;
+
+		r = wait_writes(c->m, tvm_counter_sum(c->m->t) + WRITES_PER_ROUND);
+		if (r) {
+			fail(res, "waiting for guest writes", r);
+			break;
+		}
+		c->s->apply(c, op, &smp);
+		if (smp.timeout) {
+			res->timeouts++;
+			continue;        /* nothing changed: the same one again */
+		}
+		if (smp.err) {
+			r = smp.err;
+			fail(res, bop_name(op), r);
+			break;
+		}
+		if (c->s->raw_layout) {
+			struct raw_txn tx;
+
+			raw_op(&c->l, op, &tx);
+			raw_slots_apply(&mg->slots, &tx);
+		}
+		res->txns++;
+		next ^= 1;
+
+		/* No write of `value` may still be in flight when the sync looks. */
+		tvm_set_param(c->m->t, TVM_DIRTY_ITER, value + 1);
+		r = bvm_wait_all_moved(c->m, WAIT_TIMEOUT_MS);
+		if (r) {
+			fail(res, "waiting for the guests", r);
+			break;
+		}
+		ts = bench_now_ns();
+		r = sync_now(c, bm);
+		if (r) {
+			fail(res, "sync", r);
+			break;
+		}
+		samples_add(&sync_lat, bench_now_ns() - ts);
+		for (i = 0; i < mg->pages; i++) {
+			uint64_t v = __atomic_load_n((const uint64_t *)(src + PG(i)), __ATOMIC_RELAXED);
+
+			if (v == value && !bit(bm, i) && !bit(prev, i))
+				res->unreported++;
+		}
+		copy_reported(mg, dst, bm);
+		res->copied += popcount_words(bm, mg->words);
+		memcpy(prev, bm, mg->words * sizeof(*bm));
+		value++;
+		if (!(res->txns % 64))
+			bench_progress("migration check: %s: %llu transactions", res->name,
+				       (unsigned long long)res->txns);
+	}
+	res->seconds = (double)(bench_now_ns() - t0) / 1e9;
+	stats_compute(&res->sync, &sync_lat);
+	samples_free(&sync_lat);
+	return r;
+}
+
+/* Nothing running, a last sync and copy, then count the pages that differ. */
+static int final_pass(struct strat_ctx *c, struct mig_result *res, char *dst, uint64_t *bm)
+{
+	struct migration *mg = c->mig;
+	bool held = false;
+	unsigned i;
+	int r;
+
+	if (c->s->tvm_loop) {
+		r = kvmhold_hold(c->m->vm, HOLD_TIMEOUT_MS);
+		if (r) {
+			fail(res, "final hold", r);
+			return r;
+		}
+		held = true;
+	} else {
+		bvm_stop(c->m);
+	}
+	r = sync_now(c, bm);
+	if (!r) {
+		copy_reported(mg, dst, bm);
+		res->copied += popcount_words(bm, mg->words);
+		for (i = 0; i < mg->pages; i++)
+			res->lost += memcmp(dst + PG(i), (const char *)mg->hva + PG(i),
+					    TVM_PAGE_SIZE) != 0;
+	} else {
+		fail(res, "final sync", r);
+	}
+	if (held)
+		kvmhold_release(c->m->vm);
+	return r;
+}
+
+int mig_run(const struct mig_opts *mo, struct mig_result *res)
+{
+	const struct strategy *s = mo->s;
+	struct bvm_opts bo = {
+		.vcpus = mo->vcpus, .program = GUEST_PROG_DIRTY, .walk_pages = mo->pages,
+		.region_pages = 4 * mo->pages, .ring_bytes = mo->ring_bytes,
+	};
+	struct strat_ctx c = { .s = s };
+	struct migration mg = { 0 };
+	unsigned words = (mo->pages + 63) / 64;
+	uint64_t *bm = NULL, *prev = NULL, w0;
+	bool started = false;
+	char *dst;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	res->name = mo->name ? mo->name : s->name;
+	res->vcpus = mo->vcpus;
+	res->pages = mo->pages;
+	dst = mmap(NULL, PG(mo->pages), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (dst == MAP_FAILED) {
+		fail(res, "memory", -errno);
+		return -ENOMEM;
+	}
+	bm = calloc(words, sizeof(*bm));
+	prev = calloc(words, sizeof(*prev));
+	mg.pending = calloc(words, sizeof(*mg.pending));
+	mg.scratch = calloc(slot_words(PG(2 * mo->pages)), sizeof(*mg.scratch));
+	if (!bm || !prev || !mg.pending || !mg.scratch) {
+		r = -ENOMEM;
+		fail(res, "memory", r);
+		goto out_free;
+	}
+	r = bvm_create(&bo, &c.m);
+	if (r) {
+		fail(res, "creating the VM", r);
+		goto out_free;
+	}
+	c.l = (struct layout){ .gpa = c.m->test_gpa, .hva = (uintptr_t)c.m->test_hva,
+			       .pages = mo->pages, .w_flags = KVM_MEM_LOG_DIRTY_PAGES };
+	mg.hva = c.l.hva;
+	mg.pages = mo->pages;
+	mg.words = words;
+	mg.manual = mo->initially_set;
+	if (s->raw_layout) {
+		struct raw_txn tx;
+
+		r = set_raw_log_mode(c.m->vm_fd, mo->initially_set);
+		if (r) {
+			fail(res, "dirty-log mode", r);
+			goto out;
+		}
+		raw_initial(&c.l, mo->split, mo->grown, &tx);
+		raw_slots_apply(&mg.slots, &tx);
+	}
+	r = layout_map(&c, s->raw_layout, mo->split, mo->grown, mo->extra_slots);
+	if (r) {
+		fail(res, "mapping the layout", r);
+		goto out;
+	}
+	if (s->setup) {
+		r = s->setup(&c);
+		if (r) {
+			fail(res, "setup", r);
+			goto out;
+		}
+	}
+	c.mig = &mg;
+	tvm_set_param(c.m->t, TVM_DIRTY_ITER, 1);
+	tvm_set_param(c.m->t, TVM_DIRTY_DELAY, 0);
+	r = s->tvm_loop ? bvm_start_tvm(c.m) : bvm_start_own(c.m, s->hooks, c.state);
+	started = !r;
+	if (!r)
+		r = bvm_wait_all_moved(c.m, WAIT_TIMEOUT_MS);
+	if (r) {
+		fail(res, "starting the vCPUs", r);
+		goto stop;
+	}
+	res->ran = true;
+	w0 = tvm_counter_sum(c.m->t);
+	/* The first pass: everything, after a sync that starts the tracking afresh. */
+	r = sync_now(&c, bm);
+	if (r) {
+		fail(res, "first sync", r);
+		goto stop;
+	}
+	memcpy(dst, (void *)mg.hva, PG(mo->pages));
+	memcpy(prev, bm, words * sizeof(*bm));
+	r = rounds(mo, &c, res, dst, bm, prev);
+	if (!r)
+		final_pass(&c, res, dst, bm);
+	res->guest_writes = tvm_counter_sum(c.m->t) - w0;
+stop:
+	if (started)
+		bvm_stop(c.m);
+	res->holes = bvm_holes(c.m);
+	res->log_reads = mg.log_reads;
+	if (bvm_failures(c.m) && !res->error[0])
+		snprintf(res->error, sizeof(res->error), "guest: %s", bvm_failure(c.m));
+out:
+	c.mig = NULL;
+	if (s->teardown)
+		s->teardown(&c);
+	bvm_destroy(c.m);
+out_free:
+	free(bm);
+	free(prev);
+	free(mg.pending);
+	free(mg.scratch);
+	munmap(dst, PG(mo->pages));
+	return res->error[0] ? -EIO : 0;
+}
