@@ -79,6 +79,35 @@ int dirty_log_harvest_slot(struct kvmhold_vm *vm, const struct slot *s)
 }
 
 /*
+ * Bitmaps are walked a 64-page word at a time: a GiB of guest memory is 4096
+ * words, and most of them are zero.
+ */
+
+/* The bits of word w that fall in pages [first, first + n); w overlaps them. */
+static uint64_t range_mask(uint64_t w, uint64_t first, uint64_t n)
+{
+	uint64_t lo = w * 64, end = first + n, m = ~0ull;
+
+	if (first > lo)
+		m &= ~0ull << (first - lo);
+	if (end < lo + 64)
+		m &= ~0ull >> (lo + 64 - end);
+	return m;
+}
+
+/* OR the 64 bits of m into dst at bit index bit (possibly negative: m's low bits are 0 then). */
+static void or_bits_at(uint64_t *dst, int64_t bit, uint64_t m)
+{
+	int64_t w = bit >= 0 ? bit / 64 : -((-bit + 63) / 64);
+	unsigned sh = (unsigned)(bit - w * 64);
+
+	if (w >= 0 && (m << sh))
+		dst[w] |= m << sh;
+	if (sh && (m >> (64 - sh)))
+		dst[w + 1] |= m >> (64 - sh);
+}
+
+/*
  * Clear, in KVM, the pages [first, first + n) of slot s that are set in
  * bits (slot-relative).  KVM wants the range 64-page aligned (or running
  * to the end of the slot); the mask keeps the pages outside ours set.
@@ -86,9 +115,9 @@ int dirty_log_harvest_slot(struct kvmhold_vm *vm, const struct slot *s)
 static int clear_log(struct kvmhold_vm *vm, const struct slot *s, const uint64_t *bits,
 		     uint64_t first, uint64_t n)
 {
-	uint64_t npages = s->size / PAGE_SIZE_4K, lo = first & ~63ull, hi, i;
+	uint64_t npages = s->size / PAGE_SIZE_4K, lo = first & ~63ull, hi, w;
 	struct kvm_clear_dirty_log clear = { .slot = s->id };
-	uint64_t *mask;
+	uint64_t *mask, any = 0;
 	int r = 0;
 
 	hi = (first + n + 63) & ~63ull;
@@ -97,13 +126,14 @@ static int clear_log(struct kvmhold_vm *vm, const struct slot *s, const uint64_t
 	mask = calloc((hi - lo + 63) / 64, sizeof(*mask));
 	if (!mask)
 		return -ENOMEM;
-	for (i = first; i < first + n; i++)
-		if (bits[i / 64] & (1ull << (i % 64)))
-			mask[(i - lo) / 64] |= 1ull << ((i - lo) % 64);
+	for (w = lo / 64; w * 64 < first + n; w++) {
+		mask[w - lo / 64] = bits[w] & range_mask(w, first, n);
+		any |= mask[w - lo / 64];
+	}
 	clear.first_page = lo;
 	clear.num_pages = (uint32_t)(hi - lo);
 	clear.dirty_bitmap = mask;
-	if (ioctl(vm->fd, KVM_CLEAR_DIRTY_LOG, &clear) < 0)
+	if (any && ioctl(vm->fd, KVM_CLEAR_DIRTY_LOG, &clear) < 0)
 		r = -errno;
 	free(mask);
 	return r;
@@ -137,28 +167,27 @@ void dirty_log_start_clean(struct kvmhold_vm *vm, uint32_t id, uint64_t size)
 static int sync_slot(struct kvmhold_vm *vm, const struct slot *s, uint64_t hva, uint64_t npages,
 		     uint64_t *bitmap)
 {
-	uint64_t end = hva + npages * PAGE_SIZE_4K, lo, hi, first, n, i, *bits;
+	uint64_t end = hva + npages * PAGE_SIZE_4K, lo, hi, first, n, w, *bits;
+	int64_t delta;   /* caller's bit index minus the slot's, for the same page */
 	int r;
 
 	lo = hva > s->hva ? hva : s->hva;
 	hi = end < s->hva + s->size ? end : s->hva + s->size;
 	first = (lo - s->hva) / PAGE_SIZE_4K;   /* slot-relative */
 	n = (hi - lo) / PAGE_SIZE_4K;
+	delta = (int64_t)((lo - hva) / PAGE_SIZE_4K) - (int64_t)first;
 	r = get_log(vm, s, &bits);
 	if (r)
 		return r;
-	for (i = 0; i < n; i++)
-		if (bits[(first + i) / 64] & (1ull << ((first + i) % 64))) {
-			uint64_t b = (lo - hva) / PAGE_SIZE_4K + i;
-
-			bitmap[b / 64] |= 1ull << (b % 64);
-		}
+	for (w = first / 64; w * 64 < first + n; w++)
+		if (bits[w])
+			or_bits_at(bitmap, (int64_t)(w * 64) + delta, bits[w] & range_mask(w, first, n));
 	if (vm->dirty.manual_protect) {
 		r = clear_log(vm, s, bits, first, n);
 	} else {
 		/* KVM cleared the whole slot: keep what lies outside our range. */
-		for (i = first; i < first + n; i++)
-			bits[i / 64] &= ~(1ull << (i % 64));
+		for (w = first / 64; w * 64 < first + n; w++)
+			bits[w] &= ~range_mask(w, first, n);
 		r = dirty_store_add_bits(&vm->dirty.store, s->hva, bits, s->size / PAGE_SIZE_4K);
 	}
 	free(bits);

@@ -87,36 +87,55 @@ void dirty_ring_vcpu_fini(struct kvmhold_vcpu *vcpu)
 	pthread_mutex_destroy(&ring->lock);
 }
 
-/* Move one vCPU's published entries into the store.  Returns how many, or -errno. */
+/*
+ * Move one vCPU's published entries into the store, in batches that take
+ * the store's lock once.  An entry is handed back to KVM only once its page
+ * is in the store.  Returns how many entries, or -errno.
+ */
+#define HARVEST_BATCH 256
+
 static int harvest_one(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
 {
 	struct dirty_state *d = &vm->dirty;
 	struct dirty_ring *ring = &vcpu->ring;
-	int n = 0, r = 0;
+	uint64_t hvas[HARVEST_BATCH];
+	int total = 0, r = 0;
 
 	pthread_mutex_lock(&ring->lock);
 	pthread_rwlock_rdlock(&d->id_lock);
-	while (!r) {
-		struct kvm_dirty_gfn *e = &ring->gfns[ring->next & (ring->entries - 1)];
-		uint32_t flags = __atomic_load_n(&e->flags, __ATOMIC_ACQUIRE);
-		uint32_t id = e->slot & 0xffff;   /* address space in the upper half */
+	for (;;) {
+		unsigned seen = 0, pages = 0, i;
 
-		if (!(flags & KVM_DIRTY_GFN_F_DIRTY))
+		while (seen < HARVEST_BATCH) {
+			struct kvm_dirty_gfn *e = &ring->gfns[(ring->next + seen) & (ring->entries - 1)];
+			uint32_t id;
+
+			if (!(__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & KVM_DIRTY_GFN_F_DIRTY))
+				break;
+			id = e->slot & 0xffff;   /* address space in the upper half */
+			if (id < vm->slots.max_slots && e->offset < d->id_pages[id])
+				hvas[pages++] = d->id_hva[id] + e->offset * PAGE_SIZE_4K;
+			else
+				atomic_fetch_add_explicit(&d->ring_unknown, 1, memory_order_relaxed);
+			seen++;
+		}
+		if (!seen)
 			break;
-		if (id < vm->slots.max_slots && e->offset < d->id_pages[id])
-			r = dirty_store_add_page(&d->store, d->id_hva[id] + e->offset * PAGE_SIZE_4K);
-		else
-			atomic_fetch_add_explicit(&d->ring_unknown, 1, memory_order_relaxed);
+		r = dirty_store_add_pages(&d->store, hvas, pages);
 		if (r)
-			break;   /* keep the entry for the next harvest */
-		__atomic_store_n(&e->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
-		ring->next++;
-		n++;
+			break;   /* keep the entries for the next harvest */
+		for (i = 0; i < seen; i++) {
+			struct kvm_dirty_gfn *e = &ring->gfns[(ring->next + i) & (ring->entries - 1)];
+
+			__atomic_store_n(&e->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
+		}
+		ring->next += seen;
+		total += (int)seen;
 	}
 	pthread_rwlock_unlock(&d->id_lock);
 	pthread_mutex_unlock(&ring->lock);
-	atomic_fetch_add_explicit(&d->ring_entries, (uint64_t)n, memory_order_relaxed);
-	return r ? r : n;
+	atomic_fetch_add_explicit(&d->ring_entries, (uint64_t)total, memory_order_relaxed);
+	return r ? r : total;
 }
 
 static int reset_rings(struct kvmhold_vm *vm)

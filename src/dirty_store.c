@@ -98,12 +98,14 @@ int dirty_store_add_bits(struct dirty_store *ds, uint64_t hva, const uint64_t *b
 	return r;
 }
 
-int dirty_store_add_page(struct dirty_store *ds, uint64_t hva)
+int dirty_store_add_pages(struct dirty_store *ds, const uint64_t *hvas, size_t n)
 {
-	int r;
+	size_t i;
+	int r = 0;
 
 	pthread_mutex_lock(&ds->lock);
-	r = set_page(ds, hva >> PAGE_SHIFT);
+	for (i = 0; i < n && !r; i++)
+		r = set_page(ds, hvas[i] >> PAGE_SHIFT);
 	pthread_mutex_unlock(&ds->lock);
 	return r;
 }
@@ -113,6 +115,8 @@ void dirty_store_take(struct dirty_store *ds, uint64_t hva, uint64_t npages, uin
 	uint64_t first = hva >> PAGE_SHIFT, i = 0;
 
 	pthread_mutex_lock(&ds->lock);
+	if (!ds->pages)
+		npages = 0;     /* nothing held: no lookups */
 	while (i < npages) {
 		uint64_t page = first + i;
 		struct dirty_chunk *c = ds->used ? chunk_get(ds, (page >> 6) + 1, false) : NULL;

@@ -41,7 +41,7 @@ int dirty_store_init(struct dirty_store *ds);
 void dirty_store_fini(struct dirty_store *ds);
 /* Mark `count` host pages from hva dirty, one bit of `bits` (LSB first) each. */
 int dirty_store_add_bits(struct dirty_store *ds, uint64_t hva, const uint64_t *bits, uint64_t count);
-int dirty_store_add_page(struct dirty_store *ds, uint64_t hva);
+int dirty_store_add_pages(struct dirty_store *ds, const uint64_t *hvas, size_t n);
 /* OR the pages of [hva, hva + npages pages) into bitmap and forget them. */
 void dirty_store_take(struct dirty_store *ds, uint64_t hva, uint64_t npages, uint64_t *bitmap);
 /* Record that [start, end) is logged; ask whether a range ever was. */
