@@ -250,7 +250,7 @@ static void sync_corners(void)
 		.map_test_region = true, .test_slot_flags = KVM_MEM_LOG_DIRTY_PAGES, .quiet = true,
 	};
 	static const unsigned w[] = { 1, 2 };
-	uint64_t bm[WORDS * 2], got[WORDS];
+	uint64_t bm[WORDS * 3], got[WORDS];   /* up to 3 * NP pages */
 	struct kvmhold_stats st;
 	struct kvmhold_txn *txn;
 	char *other = mmap(NULL, NP * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
