@@ -7,6 +7,10 @@
 #   make check              build and run the test suite
 #   make check SANITIZE=thread            (or address,undefined)
 #   make bench              run kvmhold-bench with its default comparison
+#   make check-nested       the suite again on upstream KVM (kvm_amd, Debian's
+#                           kernel booted under QEMU TCG): see nested/
+#   make bench-nested       kvmhold-bench inside that guest
+#   make STATIC=1 ...       tests, tools and examples linked -static
 #   make install PREFIX=/usr DESTDIR=/tmp/stage
 
 VERSION      := 0.1.0
@@ -36,13 +40,23 @@ BASE_CFLAGS  := -std=c11 -D_GNU_SOURCE -pthread -I$(SRCDIR)/include $(WARNINGS)
 SAN_FLAGS    := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all)
 ALL_CFLAGS   := $(BASE_CFLAGS) $(SAN_FLAGS) $(CFLAGS)
 LDLIBS       := -pthread
+# STATIC=1: link test programs, tools and examples statically (the nested
+# lane copies them into a guest that has no C library).
+STATIC       ?=
+ifneq ($(STATIC),)
+  ifneq ($(SANITIZE),)
+    $(error STATIC=1 and SANITIZE= do not go together)
+  endif
+endif
+LDSTATIC     := $(if $(STATIC),-static)
 
 LIB_SRCS     := $(wildcard $(SRCDIR)/src/*.c)
 LIB_OBJS     := $(patsubst $(SRCDIR)/src/%.c,$(O)/src/%.o,$(LIB_SRCS))
 LIB_A        := $(O)/libkvmhold.a
 LIB_SO       := $(O)/libkvmhold.so.$(VERSION)
 
-.PHONY: all check check-prove check-install bench install uninstall clean
+.PHONY: all tests check check-prove check-install check-report bench install uninstall clean \
+        check-nested bench-nested
 all: $(LIB_SO) $(LIB_A)
 
 $(O)/src/%.o: $(SRCDIR)/src/%.c $(wildcard $(SRCDIR)/src/*.h) $(SRCDIR)/include/kvmhold.h
@@ -69,22 +83,24 @@ TEST_CFLAGS  := $(ALL_CFLAGS) -I$(SRCDIR)/tests -I$(SRCDIR)/tests/vmm -I$(SRCDIR
 
 $(O)/tests/%: $(SRCDIR)/tests/%.c $(TVMM_LIB) $(LIB_A) $(TVMM_HDRS) $(SRCDIR)/tests/check.h
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $< $(TVMM_LIB) $(LIB_A) $(LDLIBS)
+	$(CC) $(TEST_CFLAGS) $(LDSTATIC) -o $@ $< $(TVMM_LIB) $(LIB_A) $(LDLIBS)
 
 TOOL_SRCS    := $(wildcard $(SRCDIR)/tools/*.c)
 BENCH        := $(O)/tools/kvmhold-bench
 $(BENCH): $(TOOL_SRCS) $(wildcard $(SRCDIR)/tools/*.h) $(TVMM_LIB) $(LIB_A) $(TVMM_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -I$(SRCDIR)/tools -o $@ $(TOOL_SRCS) $(TVMM_LIB) $(LIB_A) $(LDLIBS) -lm
+	$(CC) $(TEST_CFLAGS) $(LDSTATIC) -I$(SRCDIR)/tools -o $@ $(TOOL_SRCS) $(TVMM_LIB) $(LIB_A) $(LDLIBS) -lm
 
 EXAMPLE_SRCS := $(wildcard $(SRCDIR)/examples/*.c)
 EXAMPLES     := $(patsubst $(SRCDIR)/examples/%.c,$(O)/examples/%,$(EXAMPLE_SRCS))
 $(O)/examples/%: $(SRCDIR)/examples/%.c $(TVMM_LIB) $(LIB_A) $(TVMM_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $< $(TVMM_LIB) $(LIB_A) $(LDLIBS)
+	$(CC) $(TEST_CFLAGS) $(LDSTATIC) -o $@ $< $(TVMM_LIB) $(LIB_A) $(LDLIBS)
 
 # TEST_TIMEOUT: seconds per test program; TESTS_RUN: a subset by name.
 TEST_TIMEOUT ?= 300
+# The test programs, built and not run.
+tests: $(TESTS)
 check: all $(TESTS) $(EXAMPLES) $(if $(TOOL_SRCS),$(BENCH))
 	@TEST_TIMEOUT=$(TEST_TIMEOUT) $(SRCDIR)/tests/run.sh $(O)/tests $(TESTS_RUN)
 
@@ -93,11 +109,12 @@ check-prove: $(TESTS)
 	@$(SRCDIR)/tests/prove.sh $(O)/tests
 
 BENCH_ARGS   ?=
-# The default comparison, the hold summary and the commit latencies, with
+# The default comparison with a migration check per line, the hold summary,
+# the commit latencies and the dirty-tracking figures, with
 # bench-report.json and bench-report.html in the current directory.
 # BENCH_ARGS replaces the sections and options (the report files stay).
 bench: $(BENCH)
-	$(BENCH) $(if $(BENCH_ARGS),$(BENCH_ARGS),compare hold txn --duration 4) \
+	$(BENCH) $(if $(BENCH_ARGS),$(BENCH_ARGS),compare hold txn dirty --duration 4 --migrate) \
 		--json bench-report.json --html bench-report.html
 
 # A short comparison rendered by headless Chromium (CHROMIUM=... to pick
@@ -129,6 +146,38 @@ check-report: $(BENCH)
 	if [ -n "$$missing" ]; then \
 		echo "check-report: missing from the rendered page:$$missing"; exit 1; fi; \
 	echo "check-report: OK: every strategy in the rendered page ($$out/bench-report.html, .png)"
+
+# The nested lane: the same test programs and runner on upstream KVM
+# (Debian's kernel and kvm_amd, booted under QEMU TCG with an emulated EPYC),
+# built statically under $(O)/nested.  Installs QEMU, busybox-static and
+# cpio if missing; the kernel is cached in ~/.cache/kvmhold-nested.  Ends
+# with "N passed, N failed"; fails on a failed test, no /dev/kvm inside, a
+# guest kernel BUG/WARNING/Oops/lockup/Call Trace, or NESTED_TIMEOUT
+# (seconds for the whole boot) running out.  TESTS_RUN and TEST_TIMEOUT
+# (per test, inside the guest: NESTED_TEST_TIMEOUT) work as for check.
+NESTED_O            := $(O)/nested
+NESTED_TIMEOUT      ?= 1500
+NESTED_TEST_TIMEOUT ?= 900
+NESTED_BENCH_ARGS   ?= $(if $(BENCH_ARGS),$(BENCH_ARGS),compare hold txn --duration 1 --samples 50)
+NESTED_TESTS        := $(patsubst $(O)/%,$(NESTED_O)/%,$(TESTS))
+
+check-nested:
+	@$(SRCDIR)/nested/deps.sh
+	@$(MAKE) --no-print-directory O=$(NESTED_O) STATIC=1 SANITIZE= tests
+	@set -e; k=$$($(SRCDIR)/nested/kernel.sh); \
+	TEST_TIMEOUT=$(NESTED_TEST_TIMEOUT) TESTS_RUN="$(TESTS_RUN)" \
+		$(SRCDIR)/nested/initramfs.sh $(NESTED_O)/check.cpio $$k check $(NESTED_TESTS); \
+	NESTED_TIMEOUT=$(NESTED_TIMEOUT) $(SRCDIR)/nested/boot.sh check $$k \
+		$(NESTED_O)/check.cpio $(NESTED_O)/check $(or $(TESTS_RUN),$(notdir $(TESTS)))
+
+bench-nested:
+	@$(SRCDIR)/nested/deps.sh
+	@$(MAKE) --no-print-directory O=$(NESTED_O) STATIC=1 SANITIZE= $(NESTED_O)/tools/kvmhold-bench
+	@set -e; k=$$($(SRCDIR)/nested/kernel.sh); \
+	BENCH_ARGS="$(NESTED_BENCH_ARGS)" \
+		$(SRCDIR)/nested/initramfs.sh $(NESTED_O)/bench.cpio $$k bench $(NESTED_O)/tools/kvmhold-bench; \
+	NESTED_TIMEOUT=$(NESTED_TIMEOUT) $(SRCDIR)/nested/boot.sh bench $$k \
+		$(NESTED_O)/bench.cpio $(NESTED_O)/bench
 
 # pkg-config file, made from the install paths.
 $(O)/kvmhold.pc: $(SRCDIR)/kvmhold.pc.in Makefile
@@ -171,3 +220,19 @@ uninstall:
 
 clean:
 	rm -rf $(O)
+
+# ---- kernel side (kernel/, GPL-2.0-only; see kernel/README.md) ----------
+# KVM modules with the experimental KVM_KICK_ALL_RUNNING_VCPUS and
+# KVM_RESUME_ALL_KICKED_VCPUS, rebuilt from Debian's linux-source-6.1 for
+# the kernel of Debian's current linux-image-amd64 (packages downloaded
+# with apt-get on first use, cached outside the tree), and their static
+# test program: $(O)/kernel/{kvm,kvm-amd,kvm-intel}.ko, $(O)/kernel/kick_test.
+.PHONY: kernel-modules
+KICK_TEST    := $(O)/kernel/kick_test
+kernel-modules: $(KICK_TEST)
+	JOBS=$${JOBS:-2} $(SRCDIR)/kernel/build.sh $(O)/kernel
+
+$(KICK_TEST): $(SRCDIR)/kernel/tests/kick_test.c $(SRCDIR)/kernel/include/uapi/kvm_kick.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(WARNINGS) $(CFLAGS) -static -pthread -I$(SRCDIR)/kernel/include/uapi \
+		-o $@ $< -pthread

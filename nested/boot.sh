@@ -1,0 +1,125 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# Boots the nested lane's guest: Debian's kernel with upstream kvm_amd,
+# under QEMU TCG (single-threaded: multi-threaded TCG made multi-vCPU runs
+# fail intermittently) with an emulated EPYC (SVM, nested paging), and
+# brings the results back through the serial console.  Prints the guest's
+# own lines and the runner's output as they come, then the verdict.
+#
+# In check mode it ends with "N passed, N failed": the runner's PASS/FAIL
+# lines, plus one failure for each of: /dev/kvm missing in the guest, a
+# guest kernel log with BUG, WARNING, Oops, soft lockup, Call Trace (or a
+# panic, a hard lockup, an RCU stall), the guest not finishing within the
+# time limit (QEMU is killed), and each expected test that never reported.
+# Exit status 0 only if none failed.
+#
+# usage: nested/boot.sh check KERNELDIR INITRD LOGDIR [TEST...]
+#        nested/boot.sh bench KERNELDIR INITRD LOGDIR
+# environment: NESTED_TIMEOUT  seconds for the whole boot (default 1800)
+#              NESTED_SMP, NESTED_MEM   guest CPUs (2) and memory (2G)
+#              NESTED_APPEND   more guest kernel parameters
+# LOGDIR gets console.log (the whole serial console) and qemu.err.
+
+set -u
+
+[ $# -ge 4 ] || { echo "usage: $0 check|bench KERNELDIR INITRD LOGDIR [TEST...]" >&2; exit 2; }
+mode=$1 kdir=$2 initrd=$3 logdir=$4
+shift 4
+limit=${NESTED_TIMEOUT:-1800}
+smp=${NESTED_SMP:-2}
+mem=${NESTED_MEM:-2G}
+mkdir -p "$logdir"
+console=$logdir/console.log
+rcfile=$logdir/qemu.rc
+rm -f "$console" "$rcfile"
+
+# Guest kernel lines that fail the run.  The one advisory every boot on an
+# emulated EPYC prints ("Speculative Return Stack Overflow: WARNING: See
+# https://...") is not a warning splat and is let through.
+bad='BUG|WARNING|Oops|soft lockup|Call Trace|Kernel panic|hard LOCKUP|rcu.*stall'
+benign='Speculative Return Stack Overflow: WARNING: See '
+klog='^\[ *[0-9]+\.[0-9]+\] '
+
+echo "nested: guest kernel $(cat "$kdir/version")"
+echo "nested: $(qemu-system-x86_64 --version | head -n 1), -accel tcg,thread=single -cpu EPYC -smp $smp -m $mem; time limit ${limit}s"
+echo "nested: serial console in $console"
+start=$(date +%s)
+{
+	timeout -k 10 "$limit" qemu-system-x86_64 \
+		-accel tcg,thread=single -cpu EPYC -smp "$smp" -m "$mem" \
+		-kernel "$kdir/vmlinuz" -initrd "$initrd" \
+		-append "console=ttyS0 panic=-1 oops=panic ${NESTED_APPEND:-}" \
+		-nographic -monitor none -nic none -no-reboot \
+		< /dev/null 2> "$logdir/qemu.err"
+	echo $? > "$rcfile"
+} | tr -d '\r' | tee "$console" | awk -v bad="$bad" -v benign="$benign" -v klog="$klog" '
+	# The guest init'"'"'s lines, the runner'"'"'s output, and kernel lines
+	# printed while the programs ran or matching the bad patterns.
+	/^kvmhold-nested: begin/ { sec = 1 }
+	/^kvmhold-nested: end/   { sec = 0 }
+	/^kvmhold-nested: / { print; fflush(); next }
+	# The runner'"'"'s own closing line: the verdict comes after, from here.
+	sec && /^[0-9]+ passed, [0-9]+ failed/ { print "(inside the guest, run.sh counted " $0 ")"; fflush(); next }
+	$0 ~ klog { if (sec || ($0 ~ bad && index($0, benign) == 0)) { print "  guest kernel: " $0; fflush() } next }
+	sec { print; fflush() }'
+secs=$(($(date +%s) - start))
+qrc=$(cat "$rcfile" 2>/dev/null || echo 255)
+
+# ---- verdict ---------------------------------------------------------------
+problems=
+problem() { problems="$problems$1
+"; }
+
+if [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
+	problem "nested-guest: did not finish within ${limit}s (NESTED_TIMEOUT); QEMU killed"
+elif [ "$qrc" -ne 0 ]; then
+	problem "nested-guest: QEMU exited with status $qrc: $(tail -n 3 "$logdir/qemu.err" | tr '\n' ' ')"
+elif ! grep -q '^kvmhold-nested: guest ' "$console"; then
+	problem "nested-guest: the guest's init never ran (see $console)"
+elif ! grep -q '^kvmhold-nested: end rc=' "$console"; then
+	problem "nested-guest: the guest stopped before the end of the run (see $console)"
+fi
+grep -q '^kvmhold-nested: NO-KVM' "$console" &&
+	problem "nested-kvm: /dev/kvm did not appear in the guest (kvm_amd did not load)"
+badlines=$(grep -E "$klog" "$console" | grep -E "$bad" | grep -vF "$benign")
+[ -n "$badlines" ] &&
+	problem "nested-kernel-log: the guest kernel printed $(printf '%s\n' "$badlines" | wc -l) line(s) matching BUG/WARNING/Oops/lockup/Call Trace/panic/stall (see $console)"
+
+guest_rc=$(sed -n 's/^kvmhold-nested: end rc=\([0-9]*\).*/\1/p' "$console" | tail -n 1)
+echo "nested: guest ran ${secs}s from boot to power-off"
+
+if [ "$mode" = bench ]; then
+	[ -n "$guest_rc" ] && [ "$guest_rc" -ne 0 ] && problem "bench: kvmhold-bench exited with status $guest_rc"
+	if [ -n "$problems" ]; then
+		printf '%s' "$problems" | sed 's/^/FAIL  /'
+		exit 1
+	fi
+	echo "bench-nested: OK"
+	exit 0
+fi
+
+# check: the runner's lines between the markers.
+results=$(sed -n '/^kvmhold-nested: begin/,/^kvmhold-nested: end/p' "$console" |
+	grep -vE "$klog" | grep -E '^(PASS|FAIL|SKIP)  ')
+passed=$(printf '%s\n' "$results" | grep -c '^PASS  ')
+failed=$(printf '%s\n' "$results" | grep -c '^FAIL  ')
+names=$(printf '%s\n' "$results" | sed -n 's/^FAIL  \([^ ]*\) .*/\1/p' | tr '\n' ' ')
+# A test that never reported (the guest stopped or hung) failed.
+for t in "$@"; do
+	printf '%s\n' "$results" | grep -qE "^(PASS|FAIL|SKIP)  $t( |$)" && continue
+	problem "$t: no result (the guest stopped before it reported)"
+done
+
+echo
+echo "nested: results on upstream KVM (kvm_amd, QEMU TCG)"
+[ -n "$results" ] && printf '%s\n' "$results" | sed 's/^/  /'
+if [ -n "$problems" ]; then
+	printf '%s' "$problems" | sed 's/^/FAIL  /'
+	[ -n "$badlines" ] && printf '%s\n' "$badlines" | head -n 20 | sed 's/^/    | /'
+	failed=$((failed + $(printf '%s' "$problems" | grep -c .)))
+	names="$names$(printf '%s' "$problems" | sed 's/:.*//' | tr '\n' ' ')"
+fi
+[ -n "$names" ] && echo "failed: ${names% }"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
