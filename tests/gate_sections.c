@@ -94,19 +94,42 @@ static void *do_plain_ioctl(struct worker *w)
 	return NULL;
 }
 
-static void test_gated_ioctl_waits(void)
+/* Under a hold, fn's call must park at the gate and finish only after the release. */
+static long waits_for_release(void *(*fn)(struct worker *), const char *what)
 {
 	struct worker w;
 	uint64_t before;
 
 	CHECK_OK(kvmhold_hold(vm, -1));
 	before = gate_waits();
-	start(&w, do_gated_ioctl);
+	start(&w, fn);
 	wait_for_gate_waits(before);
-	CHECK(atomic_load(&w.step) == 0, "gated ioctl ran under a hold");
+	CHECK(atomic_load(&w.step) == 0, "%s under a hold", what);
 	CHECK_OK(kvmhold_release(vm));
 	pthread_join(w.thread, NULL);
-	CHECK_RET(w.result, -ENOENT);
+	return w.result;
+}
+
+/* Poll until a holder is stopping the VM (waiting for somebody to leave). */
+static void wait_stopping(void)
+{
+	time_t end = time(NULL) + 20;
+	struct kvmhold_stats st;
+
+	for (;;) {
+		CHECK_OK(kvmhold_stats_get(vm, &st, sizeof(st)));
+		if (st.stopping)
+			return;
+		CHECK(time(NULL) < end, "holder did not start");
+		sched_yield();
+	}
+}
+
+static void test_gated_ioctl_waits(void)
+{
+	struct worker w;
+
+	CHECK_RET(waits_for_release(do_gated_ioctl, "gated ioctl ran"), -ENOENT);
 
 	/* A non-gated request passes during the hold: joined before release. */
 	CHECK_OK(kvmhold_hold(vm, -1));
@@ -183,17 +206,7 @@ static void *do_begin(struct worker *w)
 
 static void test_section_waits_for_release(void)
 {
-	struct worker w;
-	uint64_t before;
-
-	CHECK_OK(kvmhold_hold(vm, -1));
-	before = gate_waits();
-	start(&w, do_begin);
-	wait_for_gate_waits(before);
-	CHECK(atomic_load(&w.step) == 0, "mem section entered under a hold");
-	CHECK_OK(kvmhold_release(vm));
-	pthread_join(w.thread, NULL);
-	CHECK_OK(w.result);
+	CHECK_OK(waits_for_release(do_begin, "mem section entered"));
 	printf("mem_begin waits for the release\n");
 }
 
@@ -215,23 +228,13 @@ static void test_nested_sections(void)
 	struct holder h;
 	struct worker w;
 	pthread_t t;
-	time_t end;
 
 	start(&w, do_nested_section);
 	wait_step(&w, 1);
 	h.section = &w;
 	CHECK(pthread_create(&t, NULL, do_hold, &h) == 0, "pthread_create");
 	/* Wait until the holder is stopping the VM (pending), then let go. */
-	end = time(NULL) + 20;
-	for (;;) {
-		struct kvmhold_stats st;
-
-		CHECK_OK(kvmhold_stats_get(vm, &st, sizeof(st)));
-		if (st.stopping)
-			break;
-		CHECK(time(NULL) < end, "holder did not start");
-		sched_yield();
-	}
+	wait_stopping();
 	atomic_store(&w.go, 1);
 	pthread_join(w.thread, NULL);
 	pthread_join(t, NULL);
@@ -349,19 +352,10 @@ static void *do_plain_hold(struct worker *w)
 static void test_hold_inside_section_deadlock(void)
 {
 	struct worker h;
-	time_t end = time(NULL) + 20;
 
 	CHECK_OK(kvmhold_mem_begin(vm));
 	start(&h, do_plain_hold);           /* waits for our section */
-	for (;;) {
-		struct kvmhold_stats st;
-
-		CHECK_OK(kvmhold_stats_get(vm, &st, sizeof(st)));
-		if (st.stopping)
-			break;
-		CHECK(time(NULL) < end, "holder did not start");
-		sched_yield();
-	}
+	wait_stopping();
 	/* Waiting for that stop would never end: it waits for us. */
 	CHECK_RET(kvmhold_hold(vm, -1), -EDEADLK);
 	CHECK(atomic_load(&h.step) == 0, "hold granted while a section was open");
