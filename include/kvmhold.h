@@ -48,7 +48,22 @@ struct kvmhold_vm_opts {
 	 */
 	/* Machine type passed to KVM_CREATE_VM (kvmhold_vm_create only). */
 	unsigned long vm_type;
+	/* How a hold gets vCPUs out of KVM_RUN: KVMHOLD_KICK_* (0: signal). */
+	unsigned kick;
 };
+
+/*
+ * Kick backends.  SIGNAL: immediate_exit plus a signal to each vCPU thread
+ * inside KVM_RUN (works on every KVM).  KERNEL: the experimental
+ * KVM_KICK_ALL_RUNNING_VCPUS / KVM_RESUME_ALL_KICKED_VCPUS pair of this
+ * project's patched KVM modules (kernel/); vCPUs wait inside KVM_RUN during
+ * the hold, gated ioctls and mem sections are still held by the library.
+ * Creating the VM fails with -EOPNOTSUPP if KVM lacks the capability.
+ * AUTO: KERNEL where KVM has the capability, SIGNAL elsewhere.
+ */
+#define KVMHOLD_KICK_SIGNAL 0
+#define KVMHOLD_KICK_KERNEL 1
+#define KVMHOLD_KICK_AUTO   2
 
 /* VM and vCPU handles */
 int kvmhold_vm_create(const struct kvmhold_vm_opts *opts, struct kvmhold_vm **vm);
@@ -142,6 +157,9 @@ struct kvmhold_stats {
 	uint64_t ring_entries;    /* dirty-ring entries harvested */
 	uint64_t ring_full_exits; /* KVM_EXIT_DIRTY_RING_FULL handled inside kvmhold_vcpu_run() */
 	uint64_t ring_unknown;    /* ring entries naming a slot the library does not know */
+	/* Kick backend */
+	uint32_t kick_backend;    /* KVMHOLD_KICK_SIGNAL or KVMHOLD_KICK_KERNEL, as chosen */
+	uint32_t kernel_resume_errors; /* KVM_RESUME_ALL_KICKED_VCPUS failures (someone else resumed) */
 };
 int kvmhold_stats_get(struct kvmhold_vm *vm, struct kvmhold_stats *st, size_t size);
 
