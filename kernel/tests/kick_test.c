@@ -12,6 +12,13 @@
  * Prints "PASS  name" / "FAIL  name: why" per test and "N passed, N failed".
  * Exit 0 if all passed, 1 otherwise, 77 if /dev/kvm is missing.
  *
+ * No sleep stands in for synchronisation: every wait is for an observable
+ * state (a guest counter moving, a vCPU thread's own counters, the thread
+ * asleep inside its KVM_RUN as /proc shows it), with a deadline that fails
+ * the test.  The only fixed delays are observation windows, during which
+ * something must NOT happen (a held guest's counter must not move); each
+ * says so where it is used.
+ *
  * Build: cc -O2 -static -pthread -I kernel/include/uapi -o kick_test kick_test.c
  */
 #define _GNU_SOURCE
@@ -27,6 +34,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,9 +71,13 @@ struct vcpu {
 	int id, fd;
 	struct kvm_run *run;
 	pthread_t th;
+	int tid;			/* set by the thread; 0 before */
+	unsigned long entries;		/* KVM_RUN calls started (atomic) */
 	volatile int stop;
-	volatile int park;		/* on an IO exit: stay in userspace */
-	volatile int parked;
+	/* park: on an IO exit, stay in userspace until it is cleared. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int park, parked;		/* under lock */
 	volatile unsigned long io_exits, eintr, hole_exits, other_exits;
 	void (*on_io)(struct vcpu *);	/* called on each IO exit */
 };
@@ -78,6 +90,7 @@ struct vm {
 	int irqchip;
 };
 
+__attribute__((format(printf, 1, 2), noreturn))
 static void die(const char *fmt, ...)
 {
 	va_list ap;
@@ -102,6 +115,18 @@ static void msleep(int ms)
 {
 	usleep(ms * 1000);
 }
+
+/*
+ * Evaluates cond every millisecond until it holds or secs seconds pass:
+ * true if it held.  A bounded wait for an observable state.
+ */
+#define WAIT_FOR(secs, cond) ({						\
+	double end_ = now() + (secs);					\
+	int ok_;							\
+	while (!(ok_ = !!(cond)) && now() < end_)			\
+		msleep(1);						\
+	ok_;								\
+})
 
 static void result(const char *name, const char *why)
 {
@@ -164,6 +189,8 @@ static struct vcpu *vcpu_add(struct vm *vm, uint16_t ip)
 	struct kvm_regs regs;
 
 	memset(v, 0, sizeof(*v));
+	pthread_mutex_init(&v->lock, NULL);
+	pthread_cond_init(&v->cond, NULL);
 	v->vm = vm;
 	v->id = vm->nr++;
 	v->fd = ioctl(vm->fd, KVM_CREATE_VCPU, v->id);
@@ -194,12 +221,105 @@ static struct vcpu *vcpu_add(struct vm *vm, uint16_t ip)
 	return v;
 }
 
+static unsigned long entries(struct vcpu *v)
+{
+	return __atomic_load_n(&v->entries, __ATOMIC_ACQUIRE);
+}
+
+/* On the vCPU thread, after an IO exit: stays in userspace while v->park. */
+static void park_here(struct vcpu *v)
+{
+	pthread_mutex_lock(&v->lock);
+	if (v->park && !v->stop) {
+		v->parked = 1;
+		pthread_cond_broadcast(&v->cond);
+		while (v->park && !v->stop)
+			pthread_cond_wait(&v->cond, &v->lock);
+	}
+	v->parked = 0;
+	pthread_mutex_unlock(&v->lock);
+}
+
+/* Waits (up to 5 s) until v's thread is parked in userspace; 0 if it is. */
+static int wait_parked(struct vcpu *v)
+{
+	struct timespec ts;
+	int parked;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 5;
+	pthread_mutex_lock(&v->lock);
+	while (!v->parked && pthread_cond_timedwait(&v->cond, &v->lock, &ts) != ETIMEDOUT)
+		;
+	parked = v->parked;
+	pthread_mutex_unlock(&v->lock);
+	return parked ? 0 : -1;
+}
+
+static void set_park(struct vcpu *v, int park)
+{
+	pthread_mutex_lock(&v->lock);
+	v->park = park;
+	pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&v->lock);
+}
+
+static int read_proc(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return 0;
+}
+
+/*
+ * True if v's thread is asleep inside its KVM_RUN: off the CPU in the
+ * system call ioctl(v->fd, KVM_RUN) (/proc/self/task/TID/syscall shows the
+ * arguments of a blocked task only, "running" otherwise) and in
+ * interruptible sleep (state S in .../stat).  That is where a vCPU blocked
+ * by the kick waits, and where a vCPU halted with the in-kernel LAPIC does.
+ */
+static int blocked_in_run(struct vcpu *v)
+{
+	int tid = __atomic_load_n(&v->tid, __ATOMIC_ACQUIRE);
+	unsigned long fd, req;
+	char path[64], buf[512], *p;
+	long nr;
+
+	if (!tid)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	if (read_proc(path, buf, sizeof(buf)) ||
+	    sscanf(buf, "%ld 0x%lx 0x%lx", &nr, &fd, &req) != 3 ||
+	    nr != SYS_ioctl || fd != (unsigned long)v->fd || req != KVM_RUN)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	if (read_proc(path, buf, sizeof(buf)))
+		return 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] == 'S';
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	struct kvm_run *run = v->run;
 
+	__atomic_store_n(&v->tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
 	while (!v->stop) {
+		/*
+		 * Counted before the call and after the handling of the
+		 * previous exit: once it moves, every earlier exit is counted
+		 * (vcpu_sync() relies on it).
+		 */
+		__atomic_add_fetch(&v->entries, 1, __ATOMIC_SEQ_CST);
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR) {
 				v->eintr++;
@@ -213,11 +333,7 @@ static void *vcpu_thread(void *arg)
 			v->io_exits++;
 			if (v->on_io)
 				v->on_io(v);
-			while (v->park && !v->stop) {
-				v->parked = 1;
-				msleep(1);
-			}
-			v->parked = 0;
+			park_here(v);
 			break;
 		case KVM_EXIT_MMIO:
 			if (run->mmio.phys_addr >= DATA_GPA &&
@@ -246,6 +362,27 @@ static void vcpu_start(struct vcpu *v)
 		die("pthread_create");
 }
 
+/*
+ * Returns once v's thread has handled every exit of the KVM_RUN calls it
+ * started before: makes its current or next KVM_RUN return (immediate_exit
+ * and a signal, repeated: a signal may land outside KVM_RUN) and waits
+ * until it starts another.  0, or -1 if it did not within 5 s.
+ */
+static int vcpu_sync(struct vcpu *v)
+{
+	unsigned long e = entries(v);
+
+	return WAIT_FOR(5, ({
+		int moved_ = entries(v) != e;
+
+		if (!moved_) {
+			v->run->immediate_exit = 1;
+			pthread_kill(v->th, SIGUSR1);
+		}
+		moved_;
+	})) ? 0 : -1;
+}
+
 static void vm_destroy(struct vm *vm)
 {
 	for (int i = 0; i < vm->nr; i++) {
@@ -253,14 +390,22 @@ static void vm_destroy(struct vm *vm)
 
 		if (!v->th)
 			continue;
+		pthread_mutex_lock(&v->lock);
 		v->stop = 1;
+		pthread_cond_broadcast(&v->cond);
+		pthread_mutex_unlock(&v->lock);
 		v->run->immediate_exit = 1;
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		/* Re-signal until it leaves: a signal may land outside KVM_RUN. */
-		for (int n = 0; pthread_tryjoin_np(v->th, NULL) == EBUSY; n++) {
+		/*
+		 * Re-signal until it leaves: a signal may land outside
+		 * KVM_RUN.  A VM still kicked blocks nobody here: the tests
+		 * resume before they end, and a signal ends a blocked KVM_RUN.
+		 */
+		if (!WAIT_FOR(10, ({
 			pthread_kill(v->th, SIGUSR1);
-			msleep(1);
-		}
+			pthread_tryjoin_np(v->th, NULL) != EBUSY;
+		})))
+			die("vCPU %d: its thread did not stop within 10 s", v->id);
 	}
 	for (int i = 0; i < vm->nr; i++) {
 		munmap(vm->vcpu[i].run, ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0));
@@ -285,17 +430,14 @@ static int resume(struct vm *vm)
 static int wait_progress(struct vm *vm, int i)
 {
 	uint32_t c = counter(vm, i);
-	double end = now() + 5;
 
-	while (now() < end) {
-		if (counter(vm, i) != c)
-			return 0;
-		msleep(1);
-	}
-	return -1;
+	return WAIT_FOR(5, counter(vm, i) != c) ? 0 : -1;
 }
 
-/* 0 if no counter of vm moves during ms milliseconds. */
+/*
+ * An observation window, not a wait: 0 if no counter of vm moves during
+ * ms milliseconds.  Callers use it where the guests must NOT run.
+ */
 static int stays_stopped(struct vm *vm, int ms)
 {
 	uint32_t c[4];
@@ -434,7 +576,10 @@ static void test_not_started(void)
 	CHECK((r = kick(&vm)) == 0, "kick, vCPUs not started: %s", strerror(-r));
 	/* Started while kicked: must not run until the resume. */
 	vcpu_start(&vm.vcpu[0]);
-	CHECK(!stays_stopped(&vm, 100), "a vCPU started during the kick ran");
+	CHECK(WAIT_FOR(5, blocked_in_run(&vm.vcpu[0])),
+	      "a vCPU started during the kick did not block in KVM_RUN");
+	/* Observation window: blocked before its first instruction. */
+	CHECK(!stays_stopped(&vm, 50) && counter(&vm, 0) == 0, "a vCPU started during the kick ran");
 	CHECK((r = resume(&vm)) == 0, "resume: %s", strerror(-r));
 	CHECK(!wait_progress(&vm, 0), "does not run after resume");
 out:
@@ -446,6 +591,7 @@ out:
 static void test_halted(void)
 {
 	struct vm vm;
+	unsigned long e0;
 	double t;
 	int r;
 
@@ -454,15 +600,19 @@ static void test_halted(void)
 	vcpu_start(vcpu_add(&vm, CODE_HLT));
 	vcpu_start(vcpu_add(&vm, CODE_COUNT));
 	CHECK(!wait_progress(&vm, 1), "counter of vCPU 1 does not move");
-	msleep(20);	/* vCPU 0 reaches HLT */
+	/* vCPU 0 has reached HLT: it sleeps in the kernel, inside KVM_RUN. */
+	CHECK(WAIT_FOR(5, blocked_in_run(&vm.vcpu[0])), "vCPU 0 does not halt in KVM_RUN");
+	e0 = entries(&vm.vcpu[0]);
 	t = now();
 	CHECK((r = kick(&vm)) == 0, "kick: %s", strerror(-r));
 	t = now() - t;
 	CHECK(t < 1.0, "kick with a halted vCPU took %.3f s", t);
+	/* Observation window: vCPU 1 must not run while kicked. */
 	CHECK(!stays_stopped(&vm, 50), "vCPU 1 ran during the kick");
 	CHECK((r = resume(&vm)) == 0, "resume: %s", strerror(-r));
 	CHECK(!wait_progress(&vm, 1), "vCPU 1 does not run after resume");
-	CHECK(vm.vcpu[0].other_exits == 0, "the halted vCPU left KVM_RUN");
+	CHECK(vm.vcpu[0].other_exits == 0 && entries(&vm.vcpu[0]) == e0,
+	      "the halted vCPU left KVM_RUN");
 out:
 	vm_destroy(&vm);
 	result("halted", why[0] ? why : NULL);
@@ -474,8 +624,7 @@ static void test_userspace(void)
 {
 	struct vm vm;
 	struct vcpu *v;
-	unsigned long io;
-	double end;
+	unsigned long io, e;
 	int r;
 
 	why[0] = 0;
@@ -483,19 +632,18 @@ static void test_userspace(void)
 	v = vcpu_add(&vm, CODE_IO);
 	v->park = 1;
 	vcpu_start(v);
-	for (end = now() + 5; !v->parked && now() < end; )
-		msleep(1);
-	CHECK(v->parked, "the vCPU never exited to userspace");
+	CHECK(!wait_parked(v), "the vCPU never exited to userspace");
 	CHECK((r = kick(&vm)) == 0, "kick: %s", strerror(-r));
 	io = v->io_exits;
-	v->park = 0;	/* back into KVM_RUN, where it must block */
-	msleep(100);
+	e = entries(v);
+	set_park(v, 0);	/* back into KVM_RUN, where it must block */
+	CHECK(WAIT_FOR(5, entries(v) != e && blocked_in_run(v)),
+	      "the vCPU did not block in its next KVM_RUN (%lu IO exits)", v->io_exits - io);
 	CHECK(v->io_exits == io, "the vCPU ran during the kick (%lu IO exits)", v->io_exits - io);
+	/* Observation window: the guest must not run while kicked. */
 	CHECK(!stays_stopped(&vm, 20), "the guest counter moved during the kick");
 	CHECK((r = resume(&vm)) == 0, "resume: %s", strerror(-r));
-	for (end = now() + 5; v->io_exits == io && now() < end; )
-		msleep(1);
-	CHECK(v->io_exits != io, "the vCPU does not run after resume");
+	CHECK(WAIT_FOR(5, v->io_exits != io), "the vCPU does not run after resume");
 out:
 	vm_destroy(&vm);
 	result("userspace", why[0] ? why : NULL);
@@ -506,8 +654,7 @@ static void test_signal(void)
 {
 	struct vm vm;
 	struct vcpu *v;
-	unsigned long e;
-	double end;
+	unsigned long e, n;
 	int r;
 
 	why[0] = 0;
@@ -516,12 +663,14 @@ static void test_signal(void)
 	vcpu_start(v);
 	CHECK(!wait_progress(&vm, 0), "counter does not move");
 	CHECK((r = kick(&vm)) == 0, "kick: %s", strerror(-r));
-	msleep(20);
+	CHECK(WAIT_FOR(5, blocked_in_run(v)), "the kicked vCPU does not block in KVM_RUN");
 	e = v->eintr;
+	n = entries(v);
 	pthread_kill(v->th, SIGUSR1);
-	for (end = now() + 5; v->eintr == e && now() < end; )
-		msleep(1);
-	CHECK(v->eintr != e, "KVM_RUN of the blocked vCPU did not return EINTR");
+	CHECK(WAIT_FOR(5, v->eintr != e), "KVM_RUN of the blocked vCPU did not return EINTR");
+	CHECK(WAIT_FOR(5, entries(v) != n && blocked_in_run(v)),
+	      "KVM_RUN after the EINTR does not block again");
+	/* Observation window: still held, the guest must not run. */
 	CHECK(!stays_stopped(&vm, 50), "the guest ran after the signal, during the kick");
 	CHECK((r = resume(&vm)) == 0, "resume: %s", strerror(-r));
 	CHECK(!wait_progress(&vm, 0), "does not run after resume");
@@ -542,9 +691,8 @@ static void kick_from_vcpu(struct vcpu *v)
 		from_vcpu_bad = 1;
 		return;
 	}
-	uint32_t c = counter(vm, 1);
-	msleep(20);
-	if (counter(vm, 1) != c)
+	/* Observation window: vCPU 1 must not run while kicked. */
+	if (stays_stopped(vm, 20))
 		from_vcpu_bad = 2;
 	if (resume(vm))
 		from_vcpu_bad = 3;
@@ -555,7 +703,6 @@ static void test_from_vcpu(void)
 {
 	struct vm vm;
 	struct vcpu *v;
-	double end;
 
 	why[0] = 0;
 	vm_create(&vm, 0);
@@ -565,8 +712,7 @@ static void test_from_vcpu(void)
 	vcpu_start(&vm.vcpu[1]);
 	CHECK(!wait_progress(&vm, 1), "counter of vCPU 1 does not move");
 	vcpu_start(v);
-	for (end = now() + 20; from_vcpu_rounds < 10 && !from_vcpu_bad && now() < end; )
-		msleep(5);
+	WAIT_FOR(20, from_vcpu_rounds >= 10 || from_vcpu_bad);
 	CHECK(!from_vcpu_bad, "failure %d in the vCPU thread", from_vcpu_bad);
 	CHECK(from_vcpu_rounds >= 10, "only %d of 10 kick/resume rounds from the vCPU thread",
 	      from_vcpu_rounds);
@@ -582,10 +728,10 @@ out:
  * MMIO exit in the slot's range).  Without the kick, holes are counted and
  * printed only, as evidence that the test can see them.
  */
-static unsigned long split_rounds(struct vm *vm, int rounds, int use_kick)
+static int split_rounds(struct vm *vm, int rounds, int use_kick, unsigned long *holes)
 {
 	struct vcpu *v = &vm->vcpu[0];
-	unsigned long holes = v->hole_exits;
+	unsigned long before = v->hole_exits;
 
 	for (int i = 0; i < rounds; i++) {
 		if (use_kick && kick(vm))
@@ -601,8 +747,11 @@ static unsigned long split_rounds(struct vm *vm, int rounds, int use_kick)
 		if (use_kick && resume(vm))
 			die("resume");
 	}
-	msleep(100);
-	return v->hole_exits - holes;
+	/* Every exit of these rounds counted, including one in flight. */
+	if (vcpu_sync(v))
+		return -1;
+	*holes = v->hole_exits - before;
+	return 0;
 }
 
 static void test_split(void)
@@ -616,16 +765,14 @@ static void test_split(void)
 	set_slot(&vm, 1, DATA_GPA, DATA_SIZE, vm.data);
 	vcpu_start(vcpu_add(&vm, CODE_PAGES));
 	w = *(volatile uint32_t *)vm.data;
-	for (double end = now() + 5; *(volatile uint32_t *)vm.data == w && now() < end; )
-		msleep(1);
-	CHECK(*(volatile uint32_t *)vm.data != w, "the guest does not write its pages");
+	CHECK(WAIT_FOR(5, *(volatile uint32_t *)vm.data != w), "the guest does not write its pages");
 	/*
-	 * The kicked rounds first: a hole exit of the naive rounds that the
-	 * vCPU thread counts late cannot be charged to them.  The pause lets
-	 * the thread count the exits of the rounds that just ended.
+	 * The kicked rounds first, and each series ends once the vCPU thread
+	 * has counted every exit of it (vcpu_sync()): no hole exit can be
+	 * charged to the wrong series.
 	 */
-	held = split_rounds(&vm, 200, 1);
-	naive = split_rounds(&vm, 200, 0);
+	CHECK(!split_rounds(&vm, 200, 1, &held), "the vCPU thread does not come back (kicked rounds)");
+	CHECK(!split_rounds(&vm, 200, 0, &naive), "the vCPU thread does not come back (naive rounds)");
 	printf("      200 split+merge rounds: %lu hole exits without kick, %lu with\n", naive, held);
 	CHECK(held == 0, "%lu hole exits under the kick", held);
 out:
