@@ -168,7 +168,10 @@ must_sed "$k/mmu/mmutrace.h" '#define TRACE_INCLUDE_PATH mmu' \
 
 # ---- 4. build ----------------------------------------------------------------
 say "make -C $hdr M=$k -j$jobs modules"
-make -C "$hdr" M="$k" -j"$jobs" modules >&2
+# Called from kvmhold's Makefile, MAKEFLAGS carries its command line: an
+# O=dir there would become the kernel build's output directory.
+env -u MAKEFLAGS -u MFLAGS -u MAKEOVERRIDES -u O \
+	make -C "$hdr" M="$k" -j"$jobs" modules >&2
 for m in kvm kvm-amd kvm-intel; do
 	[ -f "$k/$m.ko" ] || die "$m.ko was not built"
 	cp "$k/$m.ko" "$out/$m.ko"
