@@ -147,6 +147,10 @@ KVMHOLD_API int kvmhold_vm_ioctl(struct kvmhold_vm *vm, unsigned long req, void 
 		return -EINVAL;
 	if (!registry_has(vm))
 		return -EBADF;
+	/* The kernel kick pair is the library's (kvmhold_hold): a VMM's own
+	 * kick or resume would unbalance KVM's count of kicks. */
+	if (kick_kernel_ioctl(req))
+		return -EINVAL;
 	return gated_ioctl(vm, NULL, vm->fd, req, arg);
 }
 

@@ -25,7 +25,13 @@
  * sends the signal; the vCPU clears immediate_exit only before E1.  If the
  * holder saw the vCPU inside, the clear came first and KVM_RUN reads 1 and
  * returns -EINTR at once; if KVM_RUN had already started, the signal gets it
- * out.  (vcpu.c, vcpu_enter_run(), is the other half of this.)
+ * out.  (wait_and_announce() below is the other half of this.)
+ *
+ * With the kernel kick backend (kick_kernel.c), vCPUs in KVM_RUN are not
+ * part of this handshake: KVM stops them and keeps them stopped, and the
+ * handshake above covers only gated ioctls and mem sections.  stop_vm()
+ * sets pending (H1) before the kick, so nothing gated enters while KVM
+ * stops the vCPUs, and the release resumes KVM before it clears pending.
  */
 #include <errno.h>
 #include <signal.h>
@@ -297,6 +303,17 @@ static void record_stragglers(struct kvmhold_vm *vm, unsigned target)
 	vm->stats.timeout_at_ns = now;
 }
 
+/*
+ * Under vm->lock, kernel backend: let KVM run the vCPUs again.  It fails
+ * only if someone else resumed the VM behind the library's back (KVM then
+ * holds nothing either), which the stats count.
+ */
+static void resume_kernel(struct kvmhold_vm *vm)
+{
+	if (vm->kernel_kick && kick_kernel_resume(vm))
+		vm->stats.kernel_resume_errors++;
+}
+
 /* Under vm->lock: end the stop, everybody may run again. */
 static void resume_all(struct kvmhold_vm *vm)
 {
@@ -314,16 +331,33 @@ static void resume_all(struct kvmhold_vm *vm)
 static int stop_vm(struct kvmhold_vm *vm, unsigned target, const struct timespec *deadline)
 {
 	uint64_t start = now_ns(), took;
+	int r;
 
 	vm->state = HOLD_KICKING;
 	atomic_store_explicit(&vm->quiesce_target, target, memory_order_relaxed);
 	atomic_store(&vm->pending, true);            /* H1 */
-	kick_all(vm);                                /* H2 */
+	if (vm->kernel_kick) {
+		/*
+		 * KVM stops the vCPUs.  vm->lock is not kept across the
+		 * ioctl: state KICKING already keeps other holders waiting
+		 * on kick_done, and no release can run (hold_count is 0).
+		 */
+		pthread_mutex_unlock(&vm->lock);
+		r = kick_kernel_stop(vm);
+		pthread_mutex_lock(&vm->lock);
+		if (r) {
+			resume_all(vm);
+			return r;
+		}
+	} else {
+		kick_all(vm);                        /* H2 */
+	}
 	while (atomic_load(&vm->active) > target) {
 		if (wait_until(vm, &vm->quiesced, deadline) == ETIMEDOUT &&
 		    atomic_load(&vm->active) > target) {
 			record_stragglers(vm, target);
 			vm->stats.hold_timeouts++;
+			resume_kernel(vm);
 			resume_all(vm);
 			return -ETIMEDOUT;
 		}
@@ -413,8 +447,10 @@ KVMHOLD_API int kvmhold_release(struct kvmhold_vm *vm)
 	 * The last release finishes under vm->lock, so a later holder, which
 	 * takes the lock first, cannot start kicking before it is complete.
 	 */
-	if (--vm->hold_count == 0)
+	if (--vm->hold_count == 0) {
+		resume_kernel(vm);
 		resume_all(vm);
+	}
 	pthread_mutex_unlock(&vm->lock);
 	return 0;
 }

@@ -62,6 +62,11 @@ struct kvmhold_vm {
 	struct kvmhold_vm_opts opts;
 	int vcpu_mmap_size;
 	bool has_readonly_mem;         /* KVM_CAP_READONLY_MEM */
+	/*
+	 * Holds stop vCPUs with the kernel kick (kick_kernel.c) instead of
+	 * signals; set at creation, never changed.
+	 */
+	bool kernel_kick;
 
 	/* The memory layout (slot_table.h) and the one open transaction (txn.c). */
 	struct slot_table slots;
@@ -113,6 +118,12 @@ struct kvmhold_vm {
 int registry_add(const void *handle);
 void registry_remove(const void *handle);
 bool registry_has(const void *handle);
+
+/* kick_kernel.c */
+bool kick_kernel_available(int vm_fd);
+bool kick_kernel_ioctl(unsigned long req);
+int kick_kernel_stop(struct kvmhold_vm *vm);
+int kick_kernel_resume(struct kvmhold_vm *vm);
 
 /* kick_signal.c */
 int kick_signal_install(int sig);

@@ -41,4 +41,10 @@ extern unsigned kvmhold_test_fail_ioctl;
  */
 extern unsigned kvmhold_test_entry_delay_ns;
 
+/*
+ * Kick backend (KVMHOLD_KICK_*) for VMs created with opts.kick == 0, so
+ * that the whole suite can run on either backend (KVMHOLD_TEST_KICK).
+ */
+extern unsigned kvmhold_test_kick_default;
+
 #endif

@@ -191,6 +191,30 @@ static bool kicked_by_us(struct kvmhold_vcpu *vcpu, unsigned kicks_before)
 	       kick_signal_seen() != kicks_before;
 }
 
+/*
+ * Before KVM_RUN.  Signal backend: the gate's handshake with holders
+ * (hold.c).  Kernel backend: KVM itself blocks the entry during a hold, so
+ * only the VMM-kick protocol remains: publish the thread id, then clear
+ * immediate_exit, both seq_cst and before the caller reads kick_requested
+ * (the order kvmhold_vcpu_kick() pairs with).
+ */
+static int run_enter(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu, int tid)
+{
+	if (!vm->kernel_kick)
+		return gate_enter_run(vm, vcpu, tid);
+	atomic_store(&vcpu->run_tid, tid);
+	__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+static void run_leave(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
+{
+	if (!vm->kernel_kick)
+		gate_leave_run(vm, vcpu);
+	else
+		atomic_store(&vcpu->run_tid, 0);
+}
+
 KVMHOLD_API int kvmhold_vcpu_run(struct kvmhold_vcpu *vcpu)
 {
 	struct kvmhold_vm *vm;
@@ -213,11 +237,11 @@ KVMHOLD_API int kvmhold_vcpu_run(struct kvmhold_vcpu *vcpu)
 	tid = gettid();
 	for (;;) {
 		kicks_before = kick_signal_seen();
-		r = gate_enter_run(vm, vcpu, tid);
+		r = run_enter(vm, vcpu, tid);
 		if (r)
 			return r;
 		if (atomic_exchange(&vcpu->kick_requested, false)) {
-			gate_leave_run(vm, vcpu);
+			run_leave(vm, vcpu);
 			return -EINTR;
 		}
 		delay_ns = __atomic_load_n(&kvmhold_test_entry_delay_ns, __ATOMIC_RELAXED);
@@ -229,7 +253,7 @@ KVMHOLD_API int kvmhold_vcpu_run(struct kvmhold_vcpu *vcpu)
 		}
 		r = ioctl(vcpu->fd, KVM_RUN, 0);
 		err = r < 0 ? errno : 0;
-		gate_leave_run(vm, vcpu);
+		run_leave(vm, vcpu);
 		if (!err && vcpu->run->exit_reason == KVM_EXIT_DIRTY_RING_FULL) {
 			/* Ours to handle: empty the ring and go back in. */
 			r = dirty_ring_full(vcpu);
@@ -245,6 +269,9 @@ KVMHOLD_API int kvmhold_vcpu_run(struct kvmhold_vcpu *vcpu)
 			return -EINTR;
 		if (!kicked_by_us(vcpu, kicks_before))
 			return -EINTR;
-		/* A hold kicked us: the next gate_enter_run() parks until the release. */
+		/*
+		 * A hold kicked us (signal backend only): the next
+		 * run_enter() parks until the release.
+		 */
 	}
 }

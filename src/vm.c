@@ -13,10 +13,13 @@
 #include <linux/kvm.h>
 
 #include "internal.h"
+#include "test_hooks.h"
 
 #define DEFAULT_KICK_OFFSET 4   /* default kick signal: SIGRTMIN + 4 */
 
 static _Atomic uint64_t next_vm_uid = 1;
+
+unsigned kvmhold_test_kick_default;
 
 /*
  * Copy the caller's options, which may come from an older (shorter) or a
@@ -44,6 +47,23 @@ defaults:
 		return -EINVAL;
 	if (dst->flags & ~KVMHOLD_VM_ALWAYS_HOLD)
 		return -EINVAL;
+	if (!dst->kick)
+		dst->kick = __atomic_load_n(&kvmhold_test_kick_default, __ATOMIC_RELAXED);
+	if (dst->kick != KVMHOLD_KICK_SIGNAL && dst->kick != KVMHOLD_KICK_KERNEL &&
+	    dst->kick != KVMHOLD_KICK_AUTO)
+		return -EINVAL;
+	return 0;
+}
+
+/* Settle opts.kick to the backend this VM uses. */
+static int choose_kick(struct kvmhold_vm *vm)
+{
+	bool kernel = vm->opts.kick != KVMHOLD_KICK_SIGNAL && kick_kernel_available(vm->fd);
+
+	if (vm->opts.kick == KVMHOLD_KICK_KERNEL && !kernel)
+		return -EOPNOTSUPP;
+	vm->kernel_kick = kernel;
+	vm->stats.kick_backend = kernel ? KVMHOLD_KICK_KERNEL : KVMHOLD_KICK_SIGNAL;
 	return 0;
 }
 
@@ -91,6 +111,9 @@ static int vm_setup(struct kvmhold_vm *vm, const struct kvmhold_vm_opts *opts)
 
 	vm->opts = *opts;
 	vm->kick_signal = vm->opts.kick_signal;
+	r = choose_kick(vm);
+	if (r)
+		return r;
 	kvm_fd = open_kvm();
 	if (kvm_fd < 0)
 		return kvm_fd;

@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "kvmhold.h"
+#include "../kernel/include/uapi/kvm_kick.h"
 
 static void on_usr2(int sig)
 {
@@ -67,6 +68,10 @@ static void test_bad_options(void)
 	o.kick_signal = 0;
 	o.dirty_ring_bytes = 4096 + 16;
 	CHECK_RET(kvmhold_vm_create(&o, &vm), -EINVAL);          /* not a power of two */
+	o.dirty_ring_bytes = 0;
+	o.kick = 3;
+	CHECK_RET(kvmhold_vm_create(&o, &vm), -EINVAL);          /* unknown kick backend */
+	o.kick = 0;
 
 	/* A newer caller's struct: zero tail is fine, a non-zero one is refused. */
 	memset(&big, 0, sizeof(big));
@@ -187,6 +192,55 @@ static void test_adopt(void)
 	printf("adopt: non-KVM fds -ENOTTY, closed fd -EBADF, -EDEADLK, fds kept\n");
 }
 
+/*
+ * Kick backends: KERNEL only where KVM has the capability (else
+ * -EOPNOTSUPP), AUTO takes it where it is, and the kick ioctls themselves
+ * are the library's.
+ */
+static void test_kick_backends(void)
+{
+	struct kvmhold_vm_opts o = { .size = sizeof(o) };
+	struct kvmhold_vm *vm = NULL;
+	struct kvmhold_stats st;
+	int kvm_fd, cap;
+
+	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	CHECK(kvm_fd >= 0, "/dev/kvm: %s", strerror(errno));
+	cap = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_KICK_ALL_RUNNING_VCPUS) > 0;
+	close(kvm_fd);
+
+	o.kick = KVMHOLD_KICK_KERNEL;
+	if (!cap) {
+		CHECK_RET(kvmhold_vm_create(&o, &vm), -EOPNOTSUPP);
+		CHECK(vm == NULL, "failed create wrote the handle");
+	} else {
+		CHECK_OK(kvmhold_vm_create(&o, &vm));
+		CHECK_OK(kvmhold_stats_get(vm, &st, sizeof(st)));
+		CHECK(st.kick_backend == KVMHOLD_KICK_KERNEL, "backend %u", st.kick_backend);
+		kvmhold_vm_destroy(vm);
+	}
+	o.kick = KVMHOLD_KICK_AUTO;
+	CHECK_OK(kvmhold_vm_create(&o, &vm));
+	CHECK_OK(kvmhold_stats_get(vm, &st, sizeof(st)));
+	CHECK(st.kick_backend == (cap ? KVMHOLD_KICK_KERNEL : KVMHOLD_KICK_SIGNAL),
+	      "auto chose backend %u with the capability %s", st.kick_backend,
+	      cap ? "present" : "absent");
+	CHECK_RET(kvmhold_vm_ioctl(vm, KVM_KICK_ALL_RUNNING_VCPUS, NULL), -EINVAL);
+	CHECK_RET(kvmhold_vm_ioctl(vm, KVM_RESUME_ALL_KICKED_VCPUS, NULL), -EINVAL);
+	/* Holds still work, and release resumes whatever the backend stopped. */
+	CHECK_OK(kvmhold_hold(vm, 1000));
+	CHECK_OK(kvmhold_hold(vm, 1000));
+	CHECK_OK(kvmhold_release(vm));
+	CHECK_OK(kvmhold_release(vm));
+	CHECK_RET(kvmhold_release(vm), -EINVAL);
+	CHECK_OK(kvmhold_stats_get(vm, &st, sizeof(st)));
+	CHECK(st.kernel_resume_errors == 0, "%u resume errors", st.kernel_resume_errors);
+	kvmhold_vm_destroy(vm);
+	printf("kick backends: capability %s, kernel %s, auto took %s, kick ioctls refused\n",
+	       cap ? "present" : "absent", cap ? "works" : "-EOPNOTSUPP",
+	       cap ? "kernel" : "signal");
+}
+
 static void test_destroyed(void)
 {
 	struct kvmhold_vm *vm;
@@ -231,6 +285,7 @@ int main(void)
 	test_ioctls(vm, vcpu);
 	kvmhold_vm_destroy(vm);
 	test_adopt();
+	test_kick_backends();
 	test_destroyed();
 	return 0;
 }

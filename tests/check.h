@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvmhold.h"
 #include "test_hooks.h"
 
 #define CHECK(cond, ...)                                                        \
@@ -65,6 +66,51 @@ static inline void test_apply_breakage(void)
 			kvmhold_test_breakage |= names[i].bit;
 			printf("test switch: %s disabled\n", names[i].name);
 		}
+}
+
+/*
+ * KVMHOLD_TEST_KICK=signal|kernel|auto: the kick backend of every VM the
+ * test creates without choosing one (opts.kick == 0).  "kernel" needs the
+ * patched KVM modules (kernel/): without them creating a VM fails, and so
+ * does the test.  Applied before main() so no test can forget it.
+ */
+static inline unsigned test_kick_from_env(void)
+{
+	const char *env = getenv("KVMHOLD_TEST_KICK");
+
+	if (!env || !*env || !strcmp(env, "signal"))
+		return KVMHOLD_KICK_SIGNAL;
+	if (!strcmp(env, "kernel"))
+		return KVMHOLD_KICK_KERNEL;
+	if (!strcmp(env, "auto"))
+		return KVMHOLD_KICK_AUTO;
+	fprintf(stderr, "KVMHOLD_TEST_KICK=%s: want signal, kernel or auto\n", env);
+	exit(2);
+}
+
+__attribute__((constructor)) static void test_apply_kick(void)
+{
+	kvmhold_test_kick_default = test_kick_from_env();
+}
+
+/* Do this test's VMs use the kernel kick backend? */
+static inline int test_kick_kernel(struct kvmhold_vm *vm)
+{
+	struct kvmhold_stats st;
+
+	CHECK_OK(kvmhold_stats_get(vm, &st, sizeof(st)));
+	return st.kick_backend == KVMHOLD_KICK_KERNEL;
+}
+
+/* The VM got the backend KVMHOLD_TEST_KICK asked for (auto: either). */
+static inline void check_kick_backend(struct kvmhold_vm *vm)
+{
+	unsigned want = test_kick_from_env();
+	int kernel = test_kick_kernel(vm);
+
+	CHECK(want == KVMHOLD_KICK_AUTO || kernel == (want == KVMHOLD_KICK_KERNEL),
+	      "kick backend is %s, KVMHOLD_TEST_KICK asked for the other",
+	      kernel ? "kernel" : "signal");
 }
 
 static inline void skip(const char *why)

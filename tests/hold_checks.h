@@ -46,6 +46,7 @@ static inline struct tvm *start_tvm(struct tvm_opts *o)
 	int r = tvm_create(o, &t);
 
 	CHECK(r == 0, "tvm_create: %s", strerror(-r));
+	check_kick_backend(t->vm);
 	CHECK_OK(tvm_start(t));
 	CHECK_ALL_MOVE(t);
 	return t;

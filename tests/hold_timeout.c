@@ -6,6 +6,11 @@
  * The failed hold undoes itself: the other vCPU runs again, nothing is
  * held, and the diagnostics name the vCPU that stayed in and since when.
  *
+ * With the kernel backend (KVMHOLD_TEST_KICK=kernel) no vCPU can stay in:
+ * KVM stops vCPU 1 whatever its signal mask, so the hold succeeds; the
+ * timeout is then shown with a device thread that stays in a mem section,
+ * and after it KVM must have resumed the vCPUs it had stopped.
+ *
  * Can fail: the test checks the -ETIMEDOUT, the straggler record and that
  * the VM runs afterwards; each check fails if its mechanism is missing.
  */
@@ -44,6 +49,64 @@ static void *run_vcpu(void *arg)
 	return NULL;
 }
 
+/* A device thread inside a mem section until told to leave. */
+struct section_thread {
+	struct kvmhold_vm *vm;
+	int inside, leave;
+	pthread_t thread;
+};
+
+static void *stay_in_section(void *arg)
+{
+	struct section_thread *s = arg;
+
+	CHECK_OK(kvmhold_mem_begin(s->vm));
+	__atomic_store_n(&s->inside, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&s->leave, __ATOMIC_ACQUIRE))
+		sched_yield();
+	CHECK_OK(kvmhold_mem_end(s->vm));
+	return NULL;
+}
+
+/*
+ * Kernel backend: vCPU 1 (kick signal blocked) is stopped anyway; a mem
+ * section makes the hold time out, and KVM's stop is undone with it.
+ */
+static void kernel_backend(struct tvm *t)
+{
+	struct section_thread sec = { .vm = t->vm };
+	struct kvmhold_stats st;
+	uint64_t t0, took_ms;
+
+	CHECK_OK(kvmhold_hold(t->vm, TIMEOUT_MS));
+	CHECK_FROZEN(t, 0, 5000);
+	CHECK_OK(kvmhold_release(t->vm));
+	CHECK_ALL_MOVE(t);
+
+	CHECK(pthread_create(&sec.thread, NULL, stay_in_section, &sec) == 0, "pthread_create");
+	while (!__atomic_load_n(&sec.inside, __ATOMIC_ACQUIRE))
+		sched_yield();
+	t0 = tvm_now_ms();
+	CHECK_RET(kvmhold_hold(t->vm, TIMEOUT_MS), -ETIMEDOUT);
+	took_ms = tvm_now_ms() - t0;
+	CHECK(took_ms >= TIMEOUT_MS - 5, "gave up after %lu ms", (unsigned long)took_ms);
+	CHECK_RET(kvmhold_is_held(t->vm), 0);
+	CHECK_OK(kvmhold_stats_get(t->vm, &st, sizeof(st)));
+	CHECK(st.hold_timeouts == 1 && st.timeout_vcpus == 0 && st.timeout_others == 1,
+	      "timeouts %lu, vcpus %u, others %u", (unsigned long)st.hold_timeouts,
+	      st.timeout_vcpus, st.timeout_others);
+	CHECK(st.signals_sent == 0 && st.kernel_resume_errors == 0,
+	      "%lu signals, %u resume errors", (unsigned long)st.signals_sent,
+	      st.kernel_resume_errors);
+	/* The vCPUs KVM stopped run again although the section is still open. */
+	CHECK_ALL_MOVE(t);
+	__atomic_store_n(&sec.leave, 1, __ATOMIC_RELEASE);
+	pthread_join(sec.thread, NULL);
+	printf("kernel backend: vCPU 1 with the kick signal blocked stopped by KVM; "
+	       "a mem section made the hold time out after %lu ms, vCPUs resumed\n",
+	       (unsigned long)took_ms);
+}
+
 int main(void)
 {
 	struct tvm_opts o = {
@@ -65,6 +128,11 @@ int main(void)
 		      "pthread_create");
 	}
 	CHECK_ALL_MOVE(t);
+	check_kick_backend(t->vm);
+	if (test_kick_kernel(t->vm)) {
+		kernel_backend(t);
+		goto out;
+	}
 
 	t0 = tvm_now_ms();
 	CHECK_RET(kvmhold_hold(t->vm, TIMEOUT_MS), -ETIMEDOUT);
@@ -93,6 +161,7 @@ int main(void)
 	       "(thread %d, inside %.0f ms), VM running again\n", (unsigned long)took_ms,
 	       s[0].vcpu_id, s[0].tid, s[0].inside_ns / 1e6);
 
+out:
 	/* The stop flag still gets the stuck guest out. */
 	__atomic_store_n(&t->shared->stop, 1, __ATOMIC_RELAXED);
 	for (i = 0; i < 2; i++)
