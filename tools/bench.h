@@ -14,10 +14,11 @@
  *   bench_compare.c       `compare`: the strategies side by side
  *   bench_dirty.c         `dirty`: sync cost per GiB, pages lost per 1000 transactions
  *   bench_migrate.c       the migration check (dirty and compare --migrate), raw dirty logs
- *   bench_strategies.c    the strategy table; naive, ideal, kvmhold
+ *   bench_strategies.c    the strategy table; naive, ideal, kvmhold(-kernel); pause_apply
  *   bench_pause_qemu.c    QEMU's accel-blocker, re-implemented
  *   bench_pause_kvmtool.c kvmtool's pause (park in the signal handler)
  *   bench_pause_ch.c      cloud-hypervisor's pause (signal, re-sent every 10 ms)
+ *   bench_pause_kernel.c  the seed series' KVM_KICK_ALL_RUNNING_VCPUS (kernel-ioctl)
  *   bench_report.c        the report: text tables
  *   bench_report_json.c   the report: JSON (schema in tools/README.md)
  *   bench_report_html.c   the report: one self-contained HTML page
@@ -188,6 +189,7 @@ struct bvm_opts {
 	unsigned walk_pages;         /* pages the walker touches (GUEST_PROG_WALK) */
 	unsigned region_pages;       /* host memory of the test region, >= walk_pages */
 	unsigned ring_bytes;         /* kvmhold_vm_opts.dirty_ring_bytes (0: the bitmap) */
+	unsigned kick;               /* kvmhold_vm_opts.kick (KVMHOLD_KICK_*) */
 };
 
 struct bvm {
@@ -339,6 +341,9 @@ struct strategy {
 	bool tvm_loop;               /* runs vCPUs with tvm (kvmhold_vcpu_run) */
 	bool raw_layout;             /* test region mapped with raw ioctls */
 	bool pauses;                 /* has a pause latency */
+	unsigned kick;               /* tvm loops: kvmhold_vm_opts.kick of its VMs */
+	/* NULL, or why the strategy cannot run on this KVM (then it is not run). */
+	const char *(*unavailable)(void);
 	const struct vcpu_hooks *hooks;  /* own loops only */
 	int (*setup)(struct strat_ctx *c);
 	int (*apply)(struct strat_ctx *c, enum bop op, struct txn_sample *out);
@@ -353,7 +358,21 @@ struct strat_ctx {
 	struct layout l;
 	void *state;                 /* the strategy's own */
 	struct migration *mig;       /* a migration check is running (bench_migrate.c) */
+	const char *why;             /* setup may say why it failed (else strerror) */
 };
+
+/*
+ * The apply of the pausing protocols that pause every transaction: raw
+ * ioctls of op; pause; when migrating, read the dirty log of what goes
+ * away; issue; resume.  pause fills pause_ns and kicked (a vCPU had to be
+ * stopped) and returns 0, -ETIMEDOUT (nothing paused) or -errno.
+ */
+struct pause_ops {
+	int (*pause)(struct strat_ctx *c, uint64_t *pause_ns, bool *kicked);
+	void (*resume)(struct strat_ctx *c);
+};
+int pause_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out,
+		const struct pause_ops *po);
 
 /*
  * Map the test region (layout l of c) for strategy c->s: raw ioctls at the
@@ -362,11 +381,23 @@ struct strat_ctx {
  */
 int layout_map(struct strat_ctx *c, bool raw, bool split, bool grown, unsigned nr_extra);
 
-#define NR_STRATEGIES 5
+#define NR_STRATEGIES 7
 extern const struct strategy *const strategies[NR_STRATEGIES];
 extern const struct strategy strat_naive, strat_qemu, strat_kvmtool, strat_ch,
-	strat_kvmhold, strat_ideal;
+	strat_kernel_ioctl, strat_kvmhold, strat_kvmhold_kernel, strat_ideal;
 int strategy_index(const char *name);
+/* NULL if s can run on this KVM, else why not. */
+const char *strategy_unavailable(const struct strategy *s);
+
+/* ---- bench_pause_kernel.c ------------------------------------------------ */
+
+/* NULL if KVM has KVM_CAP_KICK_ALL_RUNNING_VCPUS, else why it cannot be used. */
+const char *kick_ioctl_unavailable(void);
+/* KVM_KICK_ALL_RUNNING_VCPUS / KVM_RESUME_ALL_KICKED_VCPUS on vm_fd: 0 or -errno. */
+int kick_ioctl_kick(int vm_fd);
+int kick_ioctl_resume(int vm_fd);
+/* 0 if the library runs vm with the kernel kick backend, else -EOPNOTSUPP. */
+int kick_ioctl_check_backend(struct kvmhold_vm *vm);
 
 /* The protocols, for bench_strategies.c and the tests of their hooks. */
 extern const struct vcpu_hooks qemu_hooks, kvmtool_hooks, ch_hooks;
@@ -472,6 +503,7 @@ struct strat_result {
 	const char *name;
 	bool ran;
 	char error[200];
+	char na[120];                /* why it cannot run on this KVM: not run, not an error */
 	uint64_t txns, timed_txns, ioctls, paused_txns, kicked_txns;
 	struct stats lat, pause;     /* pause: pauses that had to stop a running vCPU */
 	struct stats by_kind[BOP__COUNT];

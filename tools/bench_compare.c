@@ -163,6 +163,17 @@ static void line_error(struct line_acc *a, const char *what, int r)
 	a->failed = true;
 }
 
+/* A setup that failed may have said why (strat_ctx.why). */
+static void setup_error(struct line_acc *a, const struct strat_ctx *c, int r)
+{
+	if (c->why) {
+		snprintf(a->res->error, sizeof(a->res->error), "setup: %s", c->why);
+		a->failed = true;
+	} else {
+		line_error(a, "setup", r);
+	}
+}
+
 /*
  * One slice of one line: a fresh VM, the layout, the vCPUs, then the
  * strategy's transactions (the baseline: none, just time).
@@ -173,7 +184,7 @@ static void run_slice(const struct run_cfg *rc, struct line_acc *a)
 	struct strat_result *res = a->res;
 	struct bvm_opts bo = {
 		.vcpus = rc->vcpus, .program = GUEST_PROG_WALK,
-		.walk_pages = rc->pages, .region_pages = 4 * rc->pages,
+		.walk_pages = rc->pages, .region_pages = 4 * rc->pages, .kick = s ? s->kick : 0,
 	};
 	struct strat_ctx c = { .s = s };
 	bool tvm_loop = s && s->tvm_loop, raw = !s || s->raw_layout;
@@ -196,7 +207,7 @@ static void run_slice(const struct run_cfg *rc, struct line_acc *a)
 	if (s && s->setup) {
 		r = s->setup(&c);
 		if (r) {
-			line_error(a, "setup", r);
+			setup_error(a, &c, r);
 			goto out;
 		}
 	}
@@ -273,6 +284,14 @@ static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
 		bool timed[2];
 
 		l->migrated = true;
+		if (l->na[0]) {
+			memset(&l->mig, 0, sizeof(l->mig));
+			l->mig.name = l->name;
+			l->mig.vcpus = mo.vcpus;
+			l->mig.pages = mo.pages;
+			snprintf(l->mig.na, sizeof(l->mig.na), "unavailable: %s", l->na);
+			continue;
+		}
 		if (o->op == CMP_LOG) {
 			memset(&l->mig, 0, sizeof(l->mig));
 			l->mig.name = l->name;
@@ -325,9 +344,15 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 	for (i = 0; i < NR_STRATEGIES; i++) {
 		if (!(o->strategies & (1u << i)))
 			continue;
+		const char *na = strategy_unavailable(strategies[i]);
+
 		c->lines[c->nr_lines] = (struct strat_result){ .s = strategies[i],
 							       .name = strategies[i]->name };
-		acc[n++] = (struct line_acc){ .s = strategies[i], .res = &c->lines[c->nr_lines++] };
+		/* A line this KVM cannot run is shown as such and never started. */
+		if (na)
+			snprintf(c->lines[c->nr_lines].na, sizeof(c->lines[0].na), "%s", na);
+		acc[n++] = (struct line_acc){ .s = strategies[i], .res = &c->lines[c->nr_lines++],
+					      .failed = na != NULL };
 	}
 	c->lines[c->nr_lines] = (struct strat_result){ .s = &strat_ideal, .name = strat_ideal.name };
 	acc[n++] = (struct line_acc){ .s = &strat_ideal, .res = &c->lines[c->nr_lines++] };
@@ -374,7 +399,7 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 	c->baseline_mismatches = base.mismatches;
 	for (i = 1; i < n; i++) {
 		finish_line(&acc[i], c->baseline_pages_per_s);
-		failed |= !acc[i].res->ran;
+		failed |= !acc[i].res->ran && !acc[i].res->na[0];
 	}
 	for (i = 0; i < n; i++)
 		acc_free(&acc[i]);

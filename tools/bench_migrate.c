@@ -350,7 +350,7 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 	const struct strategy *s = mo->s;
 	struct bvm_opts bo = {
 		.vcpus = mo->vcpus, .program = GUEST_PROG_DIRTY, .walk_pages = mo->pages,
-		.region_pages = 4 * mo->pages, .ring_bytes = mo->ring_bytes,
+		.region_pages = 4 * mo->pages, .ring_bytes = mo->ring_bytes, .kick = s->kick,
 	};
 	struct strat_ctx c = { .s = s };
 	struct migration mg = { 0 };
@@ -408,6 +408,8 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 	if (s->setup) {
 		r = s->setup(&c);
 		if (r) {
+			if (c.why)
+				snprintf(res->error, sizeof(res->error), "setup: %s", c.why);
 			fail(res, "setup", r);
 			goto out;
 		}

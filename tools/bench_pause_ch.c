@@ -127,28 +127,21 @@ static int ch_setup(struct strat_ctx *c)
 	return 0;
 }
 
+static int ch_pause(struct strat_ctx *c, uint64_t *pause_ns, bool *kicked)
+{
+	return pause_all(c->m, c->state, pause_ns, kicked);
+}
+
+static void ch_resume(struct strat_ctx *c)
+{
+	resume(c->state);
+}
+
+static const struct pause_ops ch_pause_ops = { .pause = ch_pause, .resume = ch_resume };
+
 static int ch_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
 {
-	struct ch_state *s = c->state;
-	struct raw_txn tx;
-	uint64_t t0;
-	int r;
-
-	raw_op(&c->l, op, &tx);
-	t0 = bench_now_ns();
-	r = pause_all(c->m, s, &out->pause_ns, &out->kicked);
-	out->timeout = r == -ETIMEDOUT;
-	out->paused = !r;
-	if (!r) {
-		/* Migrating: the dirty log is read under the pause, before the delete. */
-		r = c->mig ? read_log_before(c, &tx, NULL, &out->ioctls) : 0;
-		if (!r)
-			r = raw_issue(c->m->vm_fd, &tx, &out->ioctls);
-		resume(s);
-	}
-	out->lat_ns = bench_now_ns() - t0;
-	out->err = r;
-	return r;
+	return pause_apply(c, op, out, &ch_pause_ops);
 }
 
 static void ch_teardown(struct strat_ctx *c)

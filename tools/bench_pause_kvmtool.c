@@ -111,28 +111,21 @@ static int kvmtool_setup(struct strat_ctx *c)
 	return 0;
 }
 
+static int kvmtool_pause(struct strat_ctx *c, uint64_t *pause_ns, bool *kicked)
+{
+	return pause_all(c->m, c->state, pause_ns, kicked);
+}
+
+static void kvmtool_resume(struct strat_ctx *c)
+{
+	resume(c->state);
+}
+
+static const struct pause_ops kvmtool_pause_ops = { .pause = kvmtool_pause, .resume = kvmtool_resume };
+
 static int kvmtool_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
 {
-	struct kvmtool_state *k = c->state;
-	struct raw_txn tx;
-	uint64_t t0;
-	int r;
-
-	raw_op(&c->l, op, &tx);
-	t0 = bench_now_ns();
-	r = pause_all(c->m, k, &out->pause_ns, &out->kicked);
-	out->timeout = r == -ETIMEDOUT;
-	out->paused = !r;
-	if (!r) {
-		/* Migrating: the dirty log is read under the pause, before the delete. */
-		r = c->mig ? read_log_before(c, &tx, NULL, &out->ioctls) : 0;
-		if (!r)
-			r = raw_issue(c->m->vm_fd, &tx, &out->ioctls);
-		resume(k);
-	}
-	out->lat_ns = bench_now_ns() - t0;
-	out->err = r;
-	return r;
+	return pause_apply(c, op, out, &kvmtool_pause_ops);
 }
 
 /* After the vCPU threads are gone. */

@@ -163,8 +163,9 @@ void report_text_migration(FILE *f, const struct compare_result *c)
 
 	if (!c->nr_lines)
 		return;
-	if (c->lines[0].mig.na[0]) {
-		fprintf(f, "  migration check: %s\n", c->lines[0].mig.na);
+	/* --op log: no line has a check (the last line, ideal, always runs). */
+	if (c->op == CMP_LOG && c->lines[c->nr_lines - 1].mig.na[0]) {
+		fprintf(f, "  migration check: %s\n", c->lines[c->nr_lines - 1].mig.na);
 		return;
 	}
 	mig_header(f);
@@ -244,9 +245,27 @@ static const struct strat_result *line_named(const struct compare_result *c, con
 	return NULL;
 }
 
+/* Each pausing line next to ideal (txn p50) and the floor (pause p50), and its progress. */
+static void ratios(FILE *f, const struct compare_result *c)
+{
+	static const char *const names[] = { "kvmhold", "kvmhold-kernel", "kernel-ioctl" };
+	const struct strat_result *id = line_named(c, "ideal");
+	char a[32];
+	unsigned i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const struct strat_result *l = line_named(c, names[i]);
+
+		if (!l || !l->lat.n || !id || !id->lat.n)
+			continue;
+		fprintf(f, "  %s: txn p50 %.2fx ideal, pause p50 %s the floor, progress %.0f%%\n",
+			l->name, bench_ratio(l->lat.p50, id->lat.p50),
+			ratio_str(a, 32, bench_ratio(l->pause.p50, c->floor.p50)), l->progress_pct);
+	}
+}
+
 void report_text_compare(FILE *f, const struct compare_result *c)
 {
-	const struct strat_result *kh = line_named(c, "kvmhold"), *id = line_named(c, "ideal");
 	char a[32], b[32], d[32], e[32], g[32], h[32], p[32];
 	unsigned i;
 
@@ -276,6 +295,10 @@ void report_text_compare(FILE *f, const struct compare_result *c)
 		const struct strat_result *l = &c->lines[i];
 		char dl[32];
 
+		if (l->na[0]) {
+			fprintf(f, "  %-16s unavailable: %s\n", l->name, l->na);
+			continue;
+		}
 		snprintf(p, sizeof(p), l->ran ? "%.0f%%" : "-", l->progress_pct);
 		if (l->migrated && l->mig.ran && !l->mig.error[0])
 			snprintf(dl, sizeof(dl), "%llu/%llu", (unsigned long long)l->mig.lost,
@@ -292,11 +315,7 @@ void report_text_compare(FILE *f, const struct compare_result *c)
 		if (l->error[0])
 			fprintf(f, "    %s: %s\n", l->name, l->error);
 	}
-	if (kh && id && kh->lat.n && id->lat.n)
-		fprintf(f, "  kvmhold/ideal txn p50 %.2fx; kvmhold pause/floor p50 %s",
-			bench_ratio(kh->lat.p50, id->lat.p50),
-			ratio_str(a, 32, bench_ratio(kh->pause.p50, c->floor.p50)));
-	fprintf(f, "\n");
+	ratios(f, c);
 	if (c->nr_lines && c->lines[0].migrated) {
 		fprintf(f, "  dirty l/u: pages lost / unreported in the migration check of each line "
 			"(a fresh VM, the\n  guests writing round numbers into %u pages, a sync after each "

@@ -21,6 +21,7 @@ static const char *color_of(const char *name)
 	static const struct { const char *name, *color; } colors[] = {
 		{ "naive", "#d62728" }, { "qemu", "#ff7f0e" }, { "kvmtool", "#8c564b" },
 		{ "cloud-hypervisor", "#9467bd" }, { "kvmhold", "#2ca02c" },
+		{ "kernel-ioctl", "#17becf" }, { "kvmhold-kernel", "#006d2c" },
 		{ "ideal", "#1f77b4" }, { "floor", "#7f7f7f" }, { "floor, all", "#bcbd22" },
 		{ "kvmhold-ring", "#98df8a" }, { "naive-initially-set", "#ff9896" },
 		{ "bitmap", "#2ca02c" }, { "ring", "#98df8a" },
@@ -125,6 +126,13 @@ static void line_row(FILE *f, const struct strat_result *l)
 	esc(f, l->name);
 	fprintf(f, "\"><th><span class=\"sw\" style=\"background:%s\"></span>", color_of(l->name));
 	esc(f, l->name);
+	if (l->na[0]) {
+		fprintf(f, "</th><td colspan=\"13\" class=\"na\" style=\"text-align:left\">"
+			"unavailable: ");
+		esc(f, l->na);
+		fprintf(f, "</td></tr>\n");
+		return;
+	}
 	fprintf(f, "</th><td>%llu</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
 		"<td>%s</td><td>%s</td>", (unsigned long long)l->txns,
 		t_(a, 32, &l->lat, l->lat.p50), t_(b, 32, &l->lat, l->lat.p90),
@@ -321,7 +329,8 @@ static void progress_chart(FILE *f, const struct compare_result *c)
 	for (i = 0; i < c->nr_lines; i++) {
 		names[i] = c->lines[i].name;
 		v[i] = c->lines[i].ran ? c->lines[i].progress_pct : 0;
-		snprintf(buf[i], sizeof(buf[i]), c->lines[i].ran ? "%.0f%%" : "not run", v[i]);
+		snprintf(buf[i], sizeof(buf[i]), c->lines[i].ran ? "%.0f%%" :
+			 c->lines[i].na[0] ? "unavailable" : "not run", v[i]);
 		text[i] = buf[i];
 	}
 	bar_chart(f, "guest progress", names, v, text, c->nr_lines, 125, 100);
@@ -341,6 +350,8 @@ static void damage_chart(FILE *f, const struct compare_result *c)
 	for (i = 0; i < c->nr_lines; i++) {
 		const struct strat_result *l = &c->lines[i];
 
+		if (l->na[0])
+			continue;
 		v[n] = (double)l->holes;
 		snprintf(buf[n], sizeof(buf[n]), "%llu hole exits", (unsigned long long)l->holes);
 		snprintf(nm[n], sizeof(nm[n]), "%s", l->name);

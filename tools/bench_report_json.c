@@ -363,6 +363,7 @@ static void line(struct jw *w, const struct compare_result *c, const struct stra
 	b_(w, "reference", l->s == &strat_ideal);
 	b_(w, "ran", l->ran);
 	error_(w, l->error);
+	s_(w, "unavailable", l->na[0] ? l->na : NULL);
 	u_(w, "transactions", l->txns);
 	u_(w, "timed_transactions", l->timed_txns);
 	u_(w, "ioctls", l->ioctls);

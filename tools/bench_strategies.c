@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * The strategies of `compare`, and the three simple ones: naive (no pause),
- * kvmhold (the library) and ideal (the reference).  The pausing protocols
- * of QEMU, kvmtool and cloud-hypervisor have a file each (bench_pause_*.c).
+ * The strategies of `compare`, and the simple ones: naive (no pause),
+ * kvmhold (the library, with either kick backend) and ideal (the
+ * reference); the apply the pausing protocols share.  The pausing protocols
+ * of QEMU, kvmtool, cloud-hypervisor and the seed series' kick ioctl have a
+ * file each (bench_pause_*.c).
  *
  * Every strategy applies the same memslot operation with the same KVM
  * ioctls (bench_layout.c); what differs is how, and whether, the vCPUs are
@@ -18,7 +20,8 @@
 #define KVMHOLD_TXN_TIMEOUT_MS 5000   /* a guard: reported as a timeout */
 
 const struct strategy *const strategies[NR_STRATEGIES] = {
-	&strat_naive, &strat_qemu, &strat_kvmtool, &strat_ch, &strat_kvmhold,
+	&strat_naive, &strat_qemu, &strat_kvmtool, &strat_ch, &strat_kernel_ioctl,
+	&strat_kvmhold, &strat_kvmhold_kernel,
 };
 
 int strategy_index(const char *name)
@@ -29,6 +32,37 @@ int strategy_index(const char *name)
 		if (!strcmp(name, strategies[i]->name))
 			return i;
 	return -1;
+}
+
+const char *strategy_unavailable(const struct strategy *s)
+{
+	return s && s->unavailable ? s->unavailable() : NULL;
+}
+
+/* ---- the apply of kvmtool, cloud-hypervisor and kernel-ioctl ------------- */
+
+int pause_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out,
+		const struct pause_ops *po)
+{
+	struct raw_txn tx;
+	uint64_t t0;
+	int r;
+
+	raw_op(&c->l, op, &tx);
+	t0 = bench_now_ns();
+	r = po->pause(c, &out->pause_ns, &out->kicked);
+	out->timeout = r == -ETIMEDOUT;
+	out->paused = !r;
+	if (!r) {
+		/* Migrating: the dirty log is read under the pause, before the delete. */
+		r = c->mig ? read_log_before(c, &tx, NULL, &out->ioctls) : 0;
+		if (!r)
+			r = raw_issue(c->m->vm_fd, &tx, &out->ioctls);
+		po->resume(c);
+	}
+	out->lat_ns = bench_now_ns() - t0;
+	out->err = r;
+	return r;
 }
 
 /* ---- naive: the ioctls while the vCPUs run -------------------------------- */
@@ -71,7 +105,13 @@ static int kvmhold_apply(struct strat_ctx *c, enum bop op, struct txn_sample *ou
 	out->ioctls = (unsigned)(b.txn_ioctls - a.txn_ioctls);
 	if (b.kicking_holds > a.kicking_holds) {
 		out->paused = true;
-		out->kicked = b.signals_sent > a.signals_sent;
+		/*
+		 * The kernel backend sends no signal, and after a release its
+		 * vCPUs re-enter the guest from inside KVM_RUN at once: every
+		 * stop of it counts as one that stopped a running vCPU.
+		 */
+		out->kicked = b.kick_backend == KVMHOLD_KICK_KERNEL ||
+			      b.signals_sent > a.signals_sent;
 		out->pause_ns = b.last_hold_ns;
 	}
 	out->timeout = r == -ETIMEDOUT;
@@ -84,6 +124,28 @@ const struct strategy strat_kvmhold = {
 	.what = "the library: kvmhold_txn_* (holds the VM only when the plan needs it)",
 	.tvm_loop = true,
 	.pauses = true,
+	.apply = kvmhold_apply,
+};
+
+/* A VM the library made with the signal backend would measure the wrong thing. */
+static int kvmhold_kernel_setup(struct strat_ctx *c)
+{
+	int r = kick_ioctl_check_backend(c->m->vm);
+
+	if (r)
+		c->why = "the library did not choose the kernel kick backend (kick_backend)";
+	return r;
+}
+
+const struct strategy strat_kvmhold_kernel = {
+	.name = "kvmhold-kernel",
+	.what = "the library with opts.kick = KVMHOLD_KICK_KERNEL: holds stop the vCPUs with "
+		"KVM_KICK_ALL_RUNNING_VCPUS",
+	.tvm_loop = true,
+	.pauses = true,
+	.kick = KVMHOLD_KICK_KERNEL,
+	.unavailable = kick_ioctl_unavailable,
+	.setup = kvmhold_kernel_setup,
 	.apply = kvmhold_apply,
 };
 

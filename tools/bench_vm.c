@@ -38,6 +38,7 @@ int bvm_create(const struct bvm_opts *o, struct bvm **out)
 	to.test_size = (size_t)o->region_pages * TVM_PAGE_SIZE;
 	to.walk_flags = TVM_WALK_NO_ASSERT;
 	to.vm_opts.dirty_ring_bytes = o->ring_bytes;
+	to.vm_opts.kick = o->kick;
 	to.quiet = true;
 	r = tvm_create(&to, &m->t);
 	if (r) {

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kernel-ioctl: the seed series' own usage of its ioctls, without the
+ * library.  The VMM calls KVM_KICK_ALL_RUNNING_VCPUS on the VM fd (it
+ * returns once no vCPU is in guest mode; a vCPU that enters KVM_RUN
+ * meanwhile sleeps inside it), issues its memslot ioctls (reading the dirty
+ * log of what goes away first when migrating), then
+ * KVM_RESUME_ALL_KICKED_VCPUS.  The vCPU threads just loop on KVM_RUN: no
+ * hooks, no signal.  The ioctls exist only in this project's patched KVM
+ * modules (kernel/); elsewhere the line is reported as unavailable.
+ *
+ * Pause latency: the kick ioctl, call to return.  A kick "had to stop a
+ * running vCPU" when some vCPU made guest progress since the last resume
+ * (it was back in the guest); a vCPU still on its way back sleeps in
+ * KVM_RUN without having run.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "../kernel/include/uapi/kvm_kick.h"
+
+const char *kick_ioctl_unavailable(void)
+{
+	static int have = -1;        /* -1: not asked yet */
+	int fd;
+
+	if (have < 0) {
+		fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+		have = fd >= 0 &&
+		       ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_KICK_ALL_RUNNING_VCPUS) > 0;
+		if (fd >= 0)
+			close(fd);
+	}
+	return have ? NULL : "KVM lacks KVM_CAP_KICK_ALL_RUNNING_VCPUS";
+}
+
+int kick_ioctl_kick(int vm_fd)
+{
+	return ioctl(vm_fd, KVM_KICK_ALL_RUNNING_VCPUS, 0) < 0 ? -errno : 0;
+}
+
+int kick_ioctl_resume(int vm_fd)
+{
+	return ioctl(vm_fd, KVM_RESUME_ALL_KICKED_VCPUS, 0) < 0 ? -errno : 0;
+}
+
+int kick_ioctl_check_backend(struct kvmhold_vm *vm)
+{
+	struct kvmhold_stats st;
+	int r = kvmhold_stats_get(vm, &st, sizeof(st));
+
+	if (r)
+		return r;
+	return st.kick_backend == KVMHOLD_KICK_KERNEL ? 0 : -EOPNOTSUPP;
+}
+
+struct kick_state {
+	uint64_t progress[TVM_MAX_VCPUS];    /* each vCPU's, right after the last resume */
+};
+
+static void snapshot(struct strat_ctx *c, struct kick_state *k)
+{
+	unsigned i;
+
+	for (i = 0; i < c->m->n; i++)
+		k->progress[i] = bvm_progress(c->m, i);
+}
+
+static int kick_pause(struct strat_ctx *c, uint64_t *pause_ns, bool *kicked)
+{
+	struct kick_state *k = c->state;
+	uint64_t t0 = bench_now_ns();
+	unsigned i;
+	int r;
+
+	r = kick_ioctl_kick(c->m->vm_fd);
+	*pause_ns = bench_now_ns() - t0;
+	*kicked = false;
+	for (i = 0; i < c->m->n && !*kicked; i++)
+		*kicked = bvm_progress(c->m, i) != k->progress[i];
+	return r;
+}
+
+static void kick_resume(struct strat_ctx *c)
+{
+	/* Only fails (EINVAL) if the VM is not kicked: nothing to undo then. */
+	kick_ioctl_resume(c->m->vm_fd);
+	snapshot(c, c->state);
+}
+
+static const struct pause_ops kick_pause_ops = { .pause = kick_pause, .resume = kick_resume };
+
+static int kick_setup(struct strat_ctx *c)
+{
+	struct kick_state *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		return -ENOMEM;
+	c->state = k;
+	return 0;
+}
+
+static int kick_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
+{
+	return pause_apply(c, op, out, &kick_pause_ops);
+}
+
+static void kick_teardown(struct strat_ctx *c)
+{
+	free(c->state);
+	c->state = NULL;
+}
+
+const struct strategy strat_kernel_ioctl = {
+	.name = "kernel-ioctl",
+	.what = "the seed series' ioctls, no library: KVM_KICK_ALL_RUNNING_VCPUS, the memslot "
+		"ioctls, KVM_RESUME_ALL_KICKED_VCPUS; vCPUs just loop on KVM_RUN",
+	.raw_layout = true,
+	.pauses = true,
+	.unavailable = kick_ioctl_unavailable,
+	.setup = kick_setup,
+	.apply = kick_apply,
+	.teardown = kick_teardown,
+};
