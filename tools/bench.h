@@ -404,7 +404,22 @@ extern const struct vcpu_hooks qemu_hooks, kvmtool_hooks, ch_hooks;
 
 /* ---- results ----------------------------------------------------------- */
 
+/* hold: another way of stopping the vCPUs, measured in the same blocks. */
+struct hold_line {
+	const char *name;            /* "kernel-ioctl", "kvmhold-kernel" */
+	const char *what;
+	struct stats lat;            /* call to return */
+	double r50, r99;             /* / floor */
+	double r50_all, r99_all;     /* / floor_all */
+	char na[120];                /* why this KVM cannot run it: not run, not an error */
+	char error[200];
+};
+
+#define HOLD_LINES 2
+
 struct hold_result {
+	struct hold_line lines[HOLD_LINES];
+	unsigned nr_lines;
 	unsigned vcpus, samples;
 	struct stats floor;          /* one vCPU, one round trip */
 	struct stats floor_all;      /* N vCPUs signalled at once (N > 1) */

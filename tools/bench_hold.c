@@ -11,6 +11,11 @@
  * a change in the machine's load during the run hits them alike.  The
  * targets (N <= 2: p50 <= 1.5x, p99 <= 3x) are stated against the
  * one-vCPU floor; the all-N ratio is printed next to it.
+ *
+ * Where KVM has KVM_CAP_KICK_ALL_RUNNING_VCPUS, the same blocks also time
+ * the two kernel lines: kernel-ioctl (KVM_KICK_ALL_RUNNING_VCPUS, call to
+ * return, on vCPUs looping on raw KVM_RUN; then the resume) and
+ * kvmhold-kernel (kvmhold_hold() with the kernel kick backend).
  */
 #include <errno.h>
 #include <string.h>
@@ -22,10 +27,10 @@
 #define TARGET_P50      1.5
 #define TARGET_P99      3.0
 
-static int hold_block(unsigned vcpus, unsigned nr, struct samples *hold, struct samples *stop,
-		      uint64_t *signals)
+static int hold_block(unsigned vcpus, unsigned nr, unsigned kick, struct samples *hold,
+		      struct samples *stop, uint64_t *signals)
 {
-	struct bvm_opts o = { .vcpus = vcpus, .program = GUEST_PROG_COUNT };
+	struct bvm_opts o = { .vcpus = vcpus, .program = GUEST_PROG_COUNT, .kick = kick };
 	struct kvmhold_stats st0, st;
 	struct bvm *m;
 	unsigned k;
@@ -34,7 +39,9 @@ static int hold_block(unsigned vcpus, unsigned nr, struct samples *hold, struct 
 	r = bvm_create(&o, &m);
 	if (r)
 		return r;
-	r = bvm_start_tvm(m);
+	r = kick == KVMHOLD_KICK_KERNEL ? kick_ioctl_check_backend(m->vm) : 0;
+	if (!r)
+		r = bvm_start_tvm(m);
 	if (!r)
 		r = bvm_wait_all_moved(m, MOVE_TIMEOUT_MS);
 	if (!r)
@@ -68,16 +75,99 @@ static int hold_block(unsigned vcpus, unsigned nr, struct samples *hold, struct 
 	return r;
 }
 
+/* kernel-ioctl: the kick ioctl, call to return, on vCPUs looping on raw KVM_RUN. */
+static int kick_block(unsigned vcpus, unsigned nr, struct samples *lat)
+{
+	struct bvm_opts o = { .vcpus = vcpus, .program = GUEST_PROG_COUNT };
+	struct bvm *m;
+	unsigned k;
+	int r;
+
+	r = bvm_create(&o, &m);
+	if (r)
+		return r;
+	r = bvm_start_own(m, NULL, NULL);
+	if (!r)
+		r = bvm_wait_all_moved(m, MOVE_TIMEOUT_MS);
+	for (k = 0; !r && k < nr; k++) {
+		uint64_t t0, t1;
+
+		t0 = bench_now_ns();
+		r = kick_ioctl_kick(m->vm_fd);
+		t1 = bench_now_ns();
+		if (r)
+			break;
+		r = kick_ioctl_resume(m->vm_fd);
+		if (!r)
+			r = samples_add(lat, t1 - t0);
+		if (!r)
+			r = bvm_wait_all_moved(m, MOVE_TIMEOUT_MS);
+		if (!(k % 16))
+			bench_progress("hold: %u vCPU(s), kernel-ioctl, %zu samples", vcpus, lat->n);
+	}
+	if (!r && bvm_failures(m))
+		r = -EIO;
+	if (r == -EIO && bvm_failure(m))
+		bench_err("hold, %u vCPU(s), kernel-ioctl: %s", vcpus, bvm_failure(m));
+	bvm_destroy(m);
+	return r;
+}
+
+static void line_init(struct hold_line *l, const struct strategy *s)
+{
+	const char *na = strategy_unavailable(s);
+
+	l->name = s->name;
+	l->what = s == &strat_kernel_ioctl ?
+		"KVM_KICK_ALL_RUNNING_VCPUS, call to return (vCPUs on raw KVM_RUN)" :
+		"kvmhold_hold() with kick = KVMHOLD_KICK_KERNEL, call to return";
+	if (na)
+		snprintf(l->na, sizeof(l->na), "%s", na);
+}
+
+static void line_block(unsigned vcpus, unsigned nr, struct hold_line *l, struct samples *lat)
+{
+	struct samples stop = { 0 };
+	uint64_t signals = 0;
+	int r;
+
+	if (l->na[0] || l->error[0])
+		return;
+	if (!strcmp(l->name, strat_kernel_ioctl.name))
+		r = kick_block(vcpus, nr, lat);
+	else
+		r = hold_block(vcpus, nr, KVMHOLD_KICK_KERNEL, lat, &stop, &signals);
+	samples_free(&stop);
+	if (r == -EOPNOTSUPP && strcmp(l->name, strat_kernel_ioctl.name))
+		snprintf(l->error, sizeof(l->error), "the library did not choose the kernel kick "
+			 "backend (kick_backend)");
+	else if (r)
+		snprintf(l->error, sizeof(l->error), "%s", strerror(-r));
+}
+
+static void line_finish(struct hold_line *l, struct samples *lat, const struct hold_result *h)
+{
+	stats_compute(&l->lat, lat);
+	samples_free(lat);
+	l->r50 = bench_ratio(l->lat.p50, h->floor.p50);
+	l->r99 = bench_ratio(l->lat.p99, h->floor.p99);
+	l->r50_all = bench_ratio(l->lat.p50, h->floor_all.p50);
+	l->r99_all = bench_ratio(l->lat.p99, h->floor_all.p99);
+}
+
 static void hold_one(unsigned vcpus, unsigned samples, struct hold_result *h)
 {
 	struct samples floor = { 0 }, all = { 0 }, hold = { 0 }, stop = { 0 };
-	unsigned b, resends = 0, per = (samples + BLOCKS - 1) / BLOCKS;
+	struct samples lines[HOLD_LINES] = { { 0 } };
+	unsigned b, i, resends = 0, per = (samples + BLOCKS - 1) / BLOCKS;
 	uint64_t signals = 0;
 	int r = 0;
 
 	memset(h, 0, sizeof(*h));
 	h->vcpus = vcpus;
 	h->samples = samples;
+	line_init(&h->lines[h->nr_lines++], &strat_kernel_ioctl);
+	line_init(&h->lines[h->nr_lines++], &strat_kvmhold_kernel);
 	for (b = 0; !r && b < BLOCKS; b++) {
 		unsigned nr = samples - b * per < per ? samples - b * per : per;
 
@@ -88,9 +178,11 @@ static void hold_one(unsigned vcpus, unsigned samples, struct hold_result *h)
 			snprintf(h->error, sizeof(h->error), "floor: %s", strerror(-r));
 			break;
 		}
-		r = hold_block(vcpus, nr, &hold, &stop, &signals);
+		r = hold_block(vcpus, nr, KVMHOLD_KICK_SIGNAL, &hold, &stop, &signals);
 		if (r)
 			snprintf(h->error, sizeof(h->error), "kvmhold_hold: %s", strerror(-r));
+		for (i = 0; !r && i < h->nr_lines; i++)
+			line_block(vcpus, nr, &h->lines[i], &lines[i]);
 	}
 	bench_progress_done();
 	stats_compute(&h->floor, &floor);
@@ -105,6 +197,8 @@ static void hold_one(unsigned vcpus, unsigned samples, struct hold_result *h)
 	h->target_applies = vcpus <= 2;
 	h->met = !r && h->r50 <= TARGET_P50 && h->r99 <= TARGET_P99;
 	h->signals_per_hold_x100 = hold.n ? signals * 100 / hold.n : 0;
+	for (i = 0; i < h->nr_lines; i++)
+		line_finish(&h->lines[i], &lines[i], h);
 	samples_free(&floor);
 	samples_free(&all);
 	samples_free(&hold);
@@ -115,7 +209,7 @@ int run_hold(const struct bench_opts *o, struct report *rep)
 {
 	static const unsigned def[] = { 1, 2 };
 	const unsigned *list = o->vcpus_given ? o->vcpus : def;
-	unsigned n = o->vcpus_given ? o->nr_vcpus : 2, i;
+	unsigned n = o->vcpus_given ? o->nr_vcpus : 2, i, k;
 	int failed = 0;
 
 	for (i = 0; i < n && rep->nr_hold < BENCH_MAX_LIST; i++) {
@@ -129,6 +223,8 @@ int run_hold(const struct bench_opts *o, struct report *rep)
 		report_text_hold(stdout, h);
 		fflush(stdout);
 		failed |= h->error[0] != 0;
+		for (k = 0; k < h->nr_lines; k++)
+			failed |= h->lines[k].error[0] != 0;
 	}
 	return failed ? -EIO : 0;
 }

@@ -38,28 +38,38 @@ static const char *ratio_str(char *buf, size_t size, double r)
 	return buf;
 }
 
-void report_text_hold(FILE *f, const struct hold_result *h)
+/* One row of the hold table: name, p50, p90, p99, max, what. */
+static void hold_row(FILE *f, const char *name, const struct stats *st, const char *what)
 {
 	char a[32], b[32], c[32], d[32];
 
+	fprintf(f, "  %-14s %10s %10s %10s %10s   %s\n", name, col(a, 32, st, st->p50),
+		col(b, 32, st, st->p90), col(c, 32, st, st->p99), col(d, 32, st, st->max), what);
+}
+
+void report_text_hold(FILE *f, const struct hold_result *h)
+{
+	char a[32], b[32], c[32], d[32], w[96];
+	unsigned i;
+
 	fprintf(f, "hold: %u vCPU(s) busy in GUEST_PROG_COUNT, %u samples\n", h->vcpus, h->samples);
-	fprintf(f, "  %-10s %10s %10s %10s %10s\n", "", "p50", "p90", "p99", "max");
-	fprintf(f, "  %-10s %10s %10s %10s %10s   one signal -> EINTR round trip (%u resent)\n",
-		"floor", col(a, 32, &h->floor, h->floor.p50), col(b, 32, &h->floor, h->floor.p90),
-		col(c, 32, &h->floor, h->floor.p99), col(d, 32, &h->floor, h->floor.max),
-		h->floor_resends);
-	if (h->floor_all.n)
-		fprintf(f, "  %-10s %10s %10s %10s %10s   all %u vCPUs signalled at once\n",
-			"floor, all", col(a, 32, &h->floor_all, h->floor_all.p50),
-			col(b, 32, &h->floor_all, h->floor_all.p90),
-			col(c, 32, &h->floor_all, h->floor_all.p99),
-			col(d, 32, &h->floor_all, h->floor_all.max), h->vcpus);
-	fprintf(f, "  %-10s %10s %10s %10s %10s   kvmhold_hold(), call to return\n", "kvmhold",
-		col(a, 32, &h->hold, h->hold.p50), col(b, 32, &h->hold, h->hold.p90),
-		col(c, 32, &h->hold, h->hold.p99), col(d, 32, &h->hold, h->hold.max));
-	fprintf(f, "  %-10s %10s %10s %10s %10s   the library's own stop time (last_hold_ns)\n",
-		"  stop", col(a, 32, &h->stop, h->stop.p50), col(b, 32, &h->stop, h->stop.p90),
-		col(c, 32, &h->stop, h->stop.p99), col(d, 32, &h->stop, h->stop.max));
+	fprintf(f, "  %-14s %10s %10s %10s %10s\n", "", "p50", "p90", "p99", "max");
+	snprintf(w, sizeof(w), "one signal -> EINTR round trip (%u resent)", h->floor_resends);
+	hold_row(f, "floor", &h->floor, w);
+	if (h->floor_all.n) {
+		snprintf(w, sizeof(w), "all %u vCPUs signalled at once", h->vcpus);
+		hold_row(f, "floor, all", &h->floor_all, w);
+	}
+	hold_row(f, "kvmhold", &h->hold, "kvmhold_hold(), call to return");
+	hold_row(f, "  stop", &h->stop, "the library's own stop time (last_hold_ns)");
+	for (i = 0; i < h->nr_lines; i++) {
+		const struct hold_line *l = &h->lines[i];
+
+		if (l->na[0])
+			fprintf(f, "  %-14s unavailable: %s\n", l->name, l->na);
+		else
+			hold_row(f, l->name, &l->lat, l->what);
+	}
 	fprintf(f, "  hold/floor: p50 %s, p99 %s", ratio_str(a, 32, h->r50), ratio_str(b, 32, h->r99));
 	if (h->floor_all.n)
 		fprintf(f, " (hold/floor-all: p50 %s, p99 %s)", ratio_str(c, 32, h->r50_all),
@@ -68,8 +78,23 @@ void report_text_hold(FILE *f, const struct hold_result *h)
 	if (h->target_applies)
 		fprintf(f, "; target p50 <= 1.5x, p99 <= 3x: %s", h->met ? "met" : "NOT met");
 	fprintf(f, "\n");
+	for (i = 0; i < h->nr_lines; i++) {
+		const struct hold_line *l = &h->lines[i];
+
+		if (!l->lat.n)
+			continue;
+		fprintf(f, "  %s/floor: p50 %s, p99 %s", l->name, ratio_str(a, 32, l->r50),
+			ratio_str(b, 32, l->r99));
+		if (h->floor_all.n)
+			fprintf(f, " (/floor-all: p50 %s, p99 %s)", ratio_str(c, 32, l->r50_all),
+				ratio_str(d, 32, l->r99_all));
+		fprintf(f, "\n");
+	}
 	if (h->error[0])
 		fprintf(f, "  error: %s\n", h->error);
+	for (i = 0; i < h->nr_lines; i++)
+		if (h->lines[i].error[0])
+			fprintf(f, "  %s: error: %s\n", h->lines[i].name, h->lines[i].error);
 	fprintf(f, "\n");
 }
 

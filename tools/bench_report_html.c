@@ -545,9 +545,53 @@ static void compare_section(FILE *f, const struct compare_result *c, unsigned id
 
 /* ---- hold ----------------------------------------------------------------------- */
 
+/* The kernel kick lines of each vCPU count, next to the same floor. */
+static void hold_kernel_table(FILE *f, const struct report *rep)
+{
+	char a[32], b[32], c[32];
+	unsigned i, j;
+
+	if (!rep->hold[0].nr_lines)
+		return;
+	fprintf(f, "<p>The in-kernel alternative, in the same blocks: <b>kernel-ioctl</b> times "
+		"<code>KVM_KICK_ALL_RUNNING_VCPUS</code> from the call to its return (vCPU threads "
+		"looping on raw <code>KVM_RUN</code>), <b>kvmhold-kernel</b> times "
+		"<code>kvmhold_hold()</code> with <code>kick = KVMHOLD_KICK_KERNEL</code>.</p>\n"
+		"<table><thead><tr><th>vCPUs</th><th>line</th><th>p50</th><th>p99</th><th>max</th>"
+		"<th>/floor p50</th><th>p99</th><th>/floor, all p50</th><th>p99</th></tr></thead>"
+		"<tbody>\n");
+	for (i = 0; i < rep->nr_hold; i++) {
+		const struct hold_result *h = &rep->hold[i];
+
+		for (j = 0; j < h->nr_lines; j++) {
+			const struct hold_line *l = &h->lines[j];
+
+			fprintf(f, "<tr data-strategy=\"%s\"><th>%u</th><th><span class=\"sw\" "
+				"style=\"background:%s\"></span>%s</th>", l->name, h->vcpus,
+				color_of(l->name), l->name);
+			if (l->na[0] || l->error[0]) {
+				fprintf(f, "<td colspan=\"7\" class=\"%s\" style=\"text-align:left\">%s",
+					l->na[0] ? "na" : "bad", l->na[0] ? "unavailable: " : "");
+				esc(f, l->na[0] ? l->na : l->error);
+				fprintf(f, "</td></tr>\n");
+				continue;
+			}
+			fprintf(f, "<td>%s</td><td>%s</td><td>%s</td>", t_(a, 32, &l->lat, l->lat.p50),
+				t_(b, 32, &l->lat, l->lat.p99), t_(c, 32, &l->lat, l->lat.max));
+			fprintf(f, "<td>%.2f&times;</td><td>%.2f&times;</td>", l->r50, l->r99);
+			if (l->r50_all > 0)
+				fprintf(f, "<td>%.2f&times;</td><td>%.2f&times;</td></tr>\n", l->r50_all,
+					l->r99_all);
+			else
+				fprintf(f, "<td>&ndash;</td><td>&ndash;</td></tr>\n");
+		}
+	}
+	fprintf(f, "</tbody></table>\n");
+}
+
 static void hold_section(FILE *f, const struct report *rep)
 {
-	unsigned i, n = 0;
+	unsigned i, j, n = 0;
 	uint64_t hi = 0, lo = UINT64_MAX;
 	struct axis ax;
 	char a[32], b[32], c[32], d[32];
@@ -585,13 +629,23 @@ static void hold_section(FILE *f, const struct report *rep)
 			hi = h->hold.p99;
 		if (h->floor_all.p99 > hi)
 			hi = h->floor_all.p99;
+		for (j = 0; j < h->nr_lines; j++) {
+			if (h->lines[j].lat.n && h->lines[j].lat.p50 < lo)
+				lo = h->lines[j].lat.p50;
+			if (h->lines[j].lat.p99 > hi)
+				hi = h->lines[j].lat.p99;
+		}
 	}
 	fprintf(f, "</tbody></table>\n");
+	hold_kernel_table(f, rep);
 	if (hi && lo != UINT64_MAX) {
 		int rows = 0;
 
-		for (i = 0; i < rep->nr_hold; i++)
+		for (i = 0; i < rep->nr_hold; i++) {
 			rows += 2 + (rep->hold[i].floor_all.n ? 1 : 0);
+			for (j = 0; j < rep->hold[i].nr_lines; j++)
+				rows += rep->hold[i].lines[j].lat.n ? 1 : 0;
+		}
 		axis_init(&ax, lo, hi, LEFT, W - RIGHT);
 		fprintf(f, "<svg class=\"chart\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
 			"role=\"img\" aria-label=\"hold latency\">\n", W, rows * ROW_H + 30, W,
@@ -599,11 +653,15 @@ static void hold_section(FILE *f, const struct report *rep)
 		axis_draw(f, &ax, 0, rows * ROW_H);
 		for (i = 0; i < rep->nr_hold; i++) {
 			const struct hold_result *h = &rep->hold[i];
-			const struct stats *st[3] = { &h->floor, &h->floor_all, &h->hold };
-			const char *nm[3] = { "floor", "floor, all", "kvmhold" };
+			const struct stats *st[3 + HOLD_LINES] = { &h->floor, &h->floor_all, &h->hold };
+			const char *nm[3 + HOLD_LINES] = { "floor", "floor, all", "kvmhold" };
 			unsigned k;
 
-			for (k = 0; k < 3; k++) {
+			for (k = 0; k < h->nr_lines; k++) {
+				st[3 + k] = &h->lines[k].lat;
+				nm[3 + k] = h->lines[k].name;
+			}
+			for (k = 0; k < 3 + h->nr_lines; k++) {
 				double y = n * ROW_H + ROW_H / 2.0, x50, x99;
 
 				if (!st[k]->n)

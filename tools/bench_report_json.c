@@ -225,7 +225,7 @@ static void error_(struct jw *w, const char *e)
 
 static void hold(struct jw *w, const struct report *rep)
 {
-	unsigned i;
+	unsigned i, j;
 
 	arr(w, "hold");
 	for (i = 0; i < rep->nr_hold; i++) {
@@ -251,6 +251,23 @@ static void hold(struct jw *w, const struct report *rep)
 		b_(w, "met", h->met);
 		obj_end(w);
 		error_(w, h->error);
+		arr(w, "lines");
+		for (j = 0; j < h->nr_lines; j++) {
+			const struct hold_line *l = &h->lines[j];
+
+			obj(w, NULL);
+			s_(w, "name", l->name);
+			s_(w, "description", l->what);
+			s_(w, "unavailable", l->na[0] ? l->na : NULL);
+			error_(w, l->error);
+			stats_(w, "latency", &l->lat);
+			ratio_(w, "ratio_p50", l->r50);
+			ratio_(w, "ratio_p99", l->r99);
+			ratio_(w, "ratio_all_p50", l->r50_all);
+			ratio_(w, "ratio_all_p99", l->r99_all);
+			obj_end(w);
+		}
+		arr_end(w);
 		obj_end(w);
 	}
 	arr_end(w);
