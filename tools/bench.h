@@ -442,6 +442,10 @@ struct txn_op_result {
 	double r50;
 	bool met;                    /* p50 <= 1.2x ideal */
 	unsigned diff_mismatch;      /* commits whose ioctl count differed from the diff */
+	/* The kernel kick lines (empty when unavailable). */
+	struct stats kick;           /* kernel-ioctl: kick, the ideal's ioctls, resume */
+	struct stats kh_kernel;      /* kvmhold-kernel: the commit, kick = KERNEL */
+	double r50_kick, r50_kh_kernel;  /* / ideal p50 */
 };
 
 struct txn_slots_result {
@@ -459,6 +463,8 @@ struct txn_result {
 	unsigned nr_slots;
 	uint64_t holes, mismatches;
 	char error[200];
+	char kernel_na[120];         /* why the kernel lines were not run (not an error) */
+	char kernel_error[200];
 };
 
 /* ---- the migration check (bench_migrate.c) ------------------------------ */

@@ -120,6 +120,28 @@ void report_text_txn(FILE *f, const struct txn_result *t)
 			fprintf(f, "           (%u commit(s) issued another ioctl count than the diff)\n",
 				o->diff_mismatch);
 	}
+	if (t->kernel_na[0]) {
+		fprintf(f, "  %-14s unavailable: %s\n", "kernel-ioctl", t->kernel_na);
+		fprintf(f, "  %-14s unavailable: %s\n", "kvmhold-kernel", t->kernel_na);
+	} else {
+		fprintf(f, "  the kernel kick lines: kernel-ioctl (kick, the same ioctls, resume; all "
+			"timed),\n  kvmhold-kernel (kvmhold_txn_commit() with kick = "
+			"KVMHOLD_KICK_KERNEL, a second VM)\n");
+		fprintf(f, "  %-8s %11s %11s %8s %11s %11s %8s\n", "op", "k-ioctl p50", "p99",
+			"p50 x", "kh-kern p50", "p99", "p50 x");
+		for (i = 0; i < t->nr_ops; i++) {
+			const struct txn_op_result *o = &t->ops[i];
+			char e[32];
+
+			fprintf(f, "  %-8s %11s %11s %8s %11s %11s %8s\n", bop_name(o->op),
+				col(a, 32, &o->kick, o->kick.p50), col(b, 32, &o->kick, o->kick.p99),
+				ratio_str(r, 32, o->r50_kick),
+				col(c, 32, &o->kh_kernel, o->kh_kernel.p50),
+				col(d, 32, &o->kh_kernel, o->kh_kernel.p99),
+				ratio_str(e, 32, o->r50_kh_kernel));
+		}
+		fprintf(f, "  (p50 x: / ideal p50)\n");
+	}
 	if (t->nr_slots) {
 		fprintf(f, "  commit of a split / merge of the walked slot next to N extra 1-page slots:\n");
 		fprintf(f, "  %-8s %11s %11s %11s %11s %11s\n", "slots", "map them", "split p50",
@@ -140,6 +162,8 @@ void report_text_txn(FILE *f, const struct txn_result *t)
 		(unsigned long long)t->holes, (unsigned long long)t->mismatches);
 	if (t->error[0])
 		fprintf(f, "  error: %s\n", t->error);
+	if (t->kernel_error[0])
+		fprintf(f, "  error: %s\n", t->kernel_error);
 	fprintf(f, "\n");
 }
 

@@ -686,6 +686,52 @@ static void hold_section(FILE *f, const struct report *rep)
 
 /* ---- txn -------------------------------------------------------------------------- */
 
+/* kernel-ioctl and kvmhold-kernel per operation, next to the same ideal. */
+static void txn_kernel_table(FILE *f, const struct txn_result *t)
+{
+	static const char *const names[] = { "kernel-ioctl", "kvmhold-kernel" };
+	char a[32], b[32];
+	unsigned i, j;
+
+	fprintf(f, "<p>The in-kernel alternative: <b>kernel-ioctl</b> (the old layout put back "
+		"and walked again, then <code>KVM_KICK_ALL_RUNNING_VCPUS</code>, the ideal's ioctls, "
+		"<code>KVM_RESUME_ALL_KICKED_VCPUS</code>, all timed) and <b>kvmhold-kernel</b> "
+		"(<code>kvmhold_txn_commit()</code> on a second VM with <code>kick = "
+		"KVMHOLD_KICK_KERNEL</code>).</p>\n");
+	fprintf(f, "<table><thead><tr><th>line</th><th>op</th><th>p50</th><th>p99</th>"
+		"<th>/ideal p50</th></tr></thead><tbody>\n");
+	for (i = 0; i < 2; i++) {
+		if (t->kernel_na[0]) {
+			fprintf(f, "<tr data-strategy=\"%s\"><th><span class=\"sw\" style=\"background:"
+				"%s\"></span>%s</th><td colspan=\"4\" class=\"na\" style=\"text-align:"
+				"left\">unavailable: ", names[i], color_of(names[i]), names[i]);
+			esc(f, t->kernel_na);
+			fprintf(f, "</td></tr>\n");
+			continue;
+		}
+		for (j = 0; j < t->nr_ops; j++) {
+			const struct txn_op_result *o = &t->ops[j];
+			const struct stats *st = i ? &o->kh_kernel : &o->kick;
+			double r = i ? o->r50_kh_kernel : o->r50_kick;
+
+			fprintf(f, "<tr data-strategy=\"%s\"><th><span class=\"sw\" style=\"background:"
+				"%s\"></span>%s</th><td>%s</td><td>%s</td><td>%s</td>", names[i],
+				color_of(names[i]), names[i], bop_name(o->op), t_(a, 32, st, st->p50),
+				t_(b, 32, st, st->p99));
+			if (r > 0)
+				fprintf(f, "<td>%.2f&times;</td></tr>\n", r);
+			else
+				fprintf(f, "<td>&ndash;</td></tr>\n");
+		}
+	}
+	fprintf(f, "</tbody></table>\n");
+	if (t->kernel_error[0]) {
+		fprintf(f, "<p class=\"bad\">");
+		esc(f, t->kernel_error);
+		fprintf(f, "</p>\n");
+	}
+}
+
 static void txn_section(FILE *f, const struct report *rep)
 {
 	char a[32], b[32], c[32], d[32];
@@ -722,6 +768,7 @@ static void txn_section(FILE *f, const struct report *rep)
 			}
 		}
 		fprintf(f, "</tbody></table>\n");
+		txn_kernel_table(f, t);
 		if (hi) {
 			int rows = (int)t->nr_ops * 2;
 			unsigned row = 0;

@@ -302,6 +302,10 @@ static void txn(struct jw *w, const struct report *rep)
 			d_(w, "p50_max", 1.2);
 			b_(w, "met", o->met);
 			obj_end(w);
+			stats_(w, "kernel_ioctl", &o->kick);
+			ratio_(w, "kernel_ioctl_ratio_p50", o->r50_kick);
+			stats_(w, "kvmhold_kernel", &o->kh_kernel);
+			ratio_(w, "kvmhold_kernel_ratio_p50", o->r50_kh_kernel);
 			obj_end(w);
 		}
 		arr_end(w);
@@ -323,6 +327,8 @@ static void txn(struct jw *w, const struct report *rep)
 		u_(w, "holes", t->holes);
 		u_(w, "mismatches", t->mismatches);
 		error_(w, t->error);
+		s_(w, "kernel_unavailable", t->kernel_na[0] ? t->kernel_na : NULL);
+		s_(w, "kernel_error", t->kernel_error[0] ? t->kernel_error : NULL);
 		obj_end(w);
 	}
 	arr_end(w);

@@ -20,6 +20,14 @@
  *
  * --slots: the same split/merge on a fresh VM that also has N 1-page slots,
  * mapped in one transaction before the vCPUs start.
+ *
+ * Where KVM has KVM_CAP_KICK_ALL_RUNNING_VCPUS, two more lines per
+ * operation: kernel-ioctl (after ideal, the old layout put back and the
+ * guests run a pass again, then KVM_KICK_ALL_RUNNING_VCPUS, the same
+ * forward ioctls, KVM_RESUME_ALL_KICKED_VCPUS, all timed: what a VMM using
+ * the seed series' ioctls waits), and kvmhold-kernel (the same sequence of
+ * commits on a second VM made with kick = KVMHOLD_KICK_KERNEL, commit
+ * timed).
  */
 #include <errno.h>
 #include <string.h>
@@ -31,8 +39,15 @@
 #define MAX_REGIONS     RAW_TXN_MAX
 #define TARGET_P50      1.2
 
+/* What one_sample() measures. */
+enum sample_mode {
+	SAMPLE_SIGNAL,               /* the commit, then ideal */
+	SAMPLE_SIGNAL_KICK,          /* the same, then kernel-ioctl */
+	SAMPLE_KERNEL,               /* the commit alone (a kick = KERNEL VM): kvmhold-kernel */
+};
+
 struct txn_acc {
-	struct samples kvmhold, ideal;
+	struct samples kvmhold, ideal, kick, kh_kernel;
 	uint64_t ioctls_kvmhold, ioctls_ideal, held, commits;
 	unsigned diff_mismatch;
 };
@@ -44,7 +59,41 @@ static int snapshot(struct bvm *m, const struct layout *l, struct kvmhold_region
 	return n > MAX_REGIONS ? -E2BIG : n;
 }
 
-static int one_sample(struct bvm *m, const struct layout *l, enum bop op, struct txn_acc *acc)
+/* Put the old layout back (held, untimed), then let every vCPU walk its pages again. */
+static int put_back(struct bvm *m, const struct raw_txn *back)
+{
+	unsigned issued = 0;
+	int r = kvmhold_hold(m->vm, TXN_TIMEOUT_MS);
+
+	if (r)
+		return r;
+	r = raw_issue(m->vm_fd, back, &issued);
+	kvmhold_release(m->vm);
+	return r ? r : bvm_wait_all_passes(m, MOVE_TIMEOUT_MS);
+}
+
+/* kernel-ioctl: kick, the forward ioctls, resume; all timed. */
+static int kick_sample(struct bvm *m, const struct raw_txn *fwd, const struct raw_txn *back,
+		       struct txn_acc *acc)
+{
+	unsigned issued = 0;
+	uint64_t t0, t1;
+	int r = put_back(m, back);
+
+	if (r)
+		return r;
+	t0 = bench_now_ns();
+	r = kick_ioctl_kick(m->vm_fd);
+	if (r)
+		return r;
+	r = raw_issue(m->vm_fd, fwd, &issued);
+	kick_ioctl_resume(m->vm_fd);
+	t1 = bench_now_ns();
+	return r ? r : samples_add(&acc->kick, t1 - t0);
+}
+
+static int one_sample(struct bvm *m, const struct layout *l, enum bop op, struct txn_acc *acc,
+		      enum sample_mode mode)
 {
 	struct kvmhold_region before[MAX_REGIONS], after[MAX_REGIONS];
 	struct kvmhold_stats s0, s1;
@@ -63,6 +112,8 @@ static int one_sample(struct bvm *m, const struct layout *l, enum bop op, struct
 	r = kh_op(m->vm, l, op, TXN_TIMEOUT_MS, &commit_ns);
 	if (r)
 		return r;
+	if (mode == SAMPLE_KERNEL)
+		return samples_add(&acc->kh_kernel, commit_ns);
 	kvmhold_stats_get(m->vm, &s1, sizeof(s1));
 	na = snapshot(m, l, after);
 	if (na < 0)
@@ -87,18 +138,11 @@ static int one_sample(struct bvm *m, const struct layout *l, enum bop op, struct
 	 * commit: KVM's cost for a DELETE depends on what the guest has
 	 * mapped since the last change.
 	 */
-	r = kvmhold_hold(m->vm, TXN_TIMEOUT_MS);
-	if (r)
-		return r;
-	r = raw_issue(m->vm_fd, &back, &issued);
-	kvmhold_release(m->vm);
-	if (!r)
-		r = bvm_wait_all_passes(m, MOVE_TIMEOUT_MS);
+	r = put_back(m, &back);
 	if (!r)
 		r = kvmhold_hold(m->vm, TXN_TIMEOUT_MS);
 	if (r)
 		return r;
-	issued = 0;
 	t0 = bench_now_ns();
 	r = raw_issue(m->vm_fd, &fwd, &issued);
 	t1 = bench_now_ns();
@@ -106,15 +150,18 @@ static int one_sample(struct bvm *m, const struct layout *l, enum bop op, struct
 	if (r)
 		return r;
 	acc->ioctls_ideal += issued;
-	return samples_add(&acc->ideal, t1 - t0);
+	r = samples_add(&acc->ideal, t1 - t0);
+	if (!r && mode == SAMPLE_SIGNAL_KICK)
+		r = kick_sample(m, &fwd, &back, acc);
+	return r;
 }
 
-static int new_vm(unsigned vcpus, unsigned pages, unsigned extra, struct bvm **out,
-		  struct layout *l, uint64_t *setup_ns)
+static int new_vm(unsigned vcpus, unsigned pages, unsigned extra, unsigned kick,
+		  struct bvm **out, struct layout *l, uint64_t *setup_ns)
 {
 	struct bvm_opts bo = {
 		.vcpus = vcpus, .program = GUEST_PROG_WALK,
-		.walk_pages = pages, .region_pages = 4 * pages,
+		.walk_pages = pages, .region_pages = 4 * pages, .kick = kick,
 	};
 	struct bvm *m;
 	uint64_t t0;
@@ -123,6 +170,13 @@ static int new_vm(unsigned vcpus, unsigned pages, unsigned extra, struct bvm **o
 	r = bvm_create(&bo, &m);
 	if (r)
 		return r;
+	if (kick == KVMHOLD_KICK_KERNEL) {
+		r = kick_ioctl_check_backend(m->vm);
+		if (r) {
+			bvm_destroy(m);
+			return r;
+		}
+	}
 	l->gpa = m->test_gpa;
 	l->hva = (uintptr_t)m->test_hva;
 	l->pages = pages;
@@ -166,8 +220,14 @@ static void acc_to_result(struct txn_acc *acc, struct txn_op_result *o)
 	o->diff_mismatch = acc->diff_mismatch;
 	o->r50 = bench_ratio(o->kvmhold.p50, o->ideal.p50);
 	o->met = o->kvmhold.n && o->r50 <= TARGET_P50;
+	stats_compute(&o->kick, &acc->kick);
+	stats_compute(&o->kh_kernel, &acc->kh_kernel);
+	o->r50_kick = bench_ratio(o->kick.p50, o->ideal.p50);
+	o->r50_kh_kernel = bench_ratio(o->kh_kernel.p50, o->ideal.p50);
 	samples_free(&acc->kvmhold);
 	samples_free(&acc->ideal);
+	samples_free(&acc->kick);
+	samples_free(&acc->kh_kernel);
 }
 
 /* The operation kinds reported, in order; move covers both directions. */
@@ -176,37 +236,68 @@ static const enum bop pairs[][2] = {
 	{ BOP_LOG_ON, BOP_LOG_OFF }, { BOP_MAP, BOP_UNMAP },
 };
 
-static int ops_run(unsigned vcpus, unsigned pages, struct txn_result *t)
+/* Every pair of operations, t->samples times, on one VM. */
+static int ops_pass(struct bvm *m, const struct layout *l, struct txn_result *t,
+		    struct txn_acc *acc, enum sample_mode mode, char *err, size_t size)
 {
-	struct txn_acc acc[BOP__COUNT];
-	struct layout l;
-	struct bvm *m;
 	unsigned p, k, j;
-	int r;
+	int r = 0;
 
-	memset(acc, 0, sizeof(acc));
-	r = new_vm(vcpus, pages, 0, &m, &l, NULL);
-	if (r) {
-		snprintf(t->error, sizeof(t->error), "creating the VM: %s", strerror(-r));
-		return r;
-	}
 	for (p = 0; !r && p < sizeof(pairs) / sizeof(pairs[0]); p++) {
 		for (k = 0; !r && k < t->samples; k++) {
 			for (j = 0; !r && j < 2; j++) {
 				enum bop op = pairs[p][j] == BOP_MOVE_BACK ? BOP_MOVE : pairs[p][j];
 
-				r = one_sample(m, &l, pairs[p][j], &acc[op]);
+				r = one_sample(m, l, pairs[p][j], &acc[op], mode);
 				if (r)
-					snprintf(t->error, sizeof(t->error), "%s: %s",
-						 bop_name(pairs[p][j]), strerror(-r));
+					snprintf(err, size, "%s: %s", bop_name(pairs[p][j]),
+						 strerror(-r));
 			}
 			if (!(k % 16))
-				bench_progress("txn: %u vCPU(s), %s/%s, %u/%u", vcpus,
+				bench_progress("txn: %u vCPU(s)%s, %s/%s, %u/%u", t->vcpus,
+					       mode == SAMPLE_KERNEL ? ", kvmhold-kernel" : "",
 					       bop_name(pairs[p][0]), bop_name(pairs[p][1]), k,
 					       t->samples);
 		}
 	}
+	return r;
+}
+
+static int ops_run(unsigned vcpus, unsigned pages, struct txn_result *t)
+{
+	struct txn_acc acc[BOP__COUNT];
+	const char *na = kick_ioctl_unavailable();
+	struct layout l;
+	struct bvm *m;
+	unsigned p;
+	int r;
+
+	memset(acc, 0, sizeof(acc));
+	if (na)
+		snprintf(t->kernel_na, sizeof(t->kernel_na), "%s", na);
+	r = new_vm(vcpus, pages, 0, KVMHOLD_KICK_SIGNAL, &m, &l, NULL);
+	if (r) {
+		snprintf(t->error, sizeof(t->error), "creating the VM: %s", strerror(-r));
+		return r;
+	}
+	r = ops_pass(m, &l, t, acc, na ? SAMPLE_SIGNAL : SAMPLE_SIGNAL_KICK, t->error,
+		     sizeof(t->error));
 	finish_vm(m, t, t->error, sizeof(t->error));
+	if (!r && !na) {
+		/* kvmhold-kernel: the same commits on a VM with the kernel kick backend. */
+		r = new_vm(vcpus, pages, 0, KVMHOLD_KICK_KERNEL, &m, &l, NULL);
+		if (r == -EOPNOTSUPP)
+			snprintf(t->kernel_error, sizeof(t->kernel_error), "kvmhold-kernel: the "
+				 "library did not choose the kernel kick backend (kick_backend)");
+		else if (r)
+			snprintf(t->kernel_error, sizeof(t->kernel_error), "kvmhold-kernel: "
+				 "creating the VM: %s", strerror(-r));
+		if (!r) {
+			r = ops_pass(m, &l, t, acc, SAMPLE_KERNEL, t->kernel_error,
+				     sizeof(t->kernel_error));
+			finish_vm(m, t, t->kernel_error, sizeof(t->kernel_error));
+		}
+	}
 	for (p = 0; p < BOP__COUNT; p++) {
 		if (p == BOP_MOVE_BACK)
 			continue;
@@ -229,15 +320,15 @@ static int slots_run(unsigned vcpus, unsigned pages, unsigned samples,
 
 	memset(&split, 0, sizeof(split));
 	memset(&merge, 0, sizeof(merge));
-	r = new_vm(vcpus, pages, s->slots, &m, &l, &s->setup_ns);
+	r = new_vm(vcpus, pages, s->slots, KVMHOLD_KICK_SIGNAL, &m, &l, &s->setup_ns);
 	if (r) {
 		snprintf(s->error, sizeof(s->error), "%u slots: %s", s->slots, strerror(-r));
 		return r;
 	}
 	for (k = 0; !r && k < samples; k++) {
-		r = one_sample(m, &l, BOP_SPLIT, &split);
+		r = one_sample(m, &l, BOP_SPLIT, &split, SAMPLE_SIGNAL);
 		if (!r)
-			r = one_sample(m, &l, BOP_MERGE, &merge);
+			r = one_sample(m, &l, BOP_MERGE, &merge, SAMPLE_SIGNAL);
 		if (r)
 			snprintf(s->error, sizeof(s->error), "%s", strerror(-r));
 		if (!(k % 16))
