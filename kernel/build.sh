@@ -18,7 +18,8 @@
 #      installed /usr/src/linux-headers-<abi>-amd64 if present, otherwise
 #      against the header packages unpacked with dpkg-deb -x in the cache.
 #
-# Output: OUTDIR/kvm.ko, kvm-amd.ko, kvm-intel.ko and OUTDIR/version.
+# Output: OUTDIR/kvm.ko, kvm-amd.ko, kvm-intel.ko and OUTDIR/version.  A
+# second run with the same kernel and the same kernel/ files does nothing.
 #
 # usage: kernel/build.sh OUTDIR
 # environment:
@@ -38,40 +39,28 @@ jobs=${JOBS:-2}
 say() { echo "kernel: $*" >&2; }
 die() { say "$*"; exit 1; }
 
-sudo='' nosandbox=''
-# As root, apt-get download would try to drop to _apt, who may not write here.
-[ "$(id -u)" -eq 0 ] && nosandbox="-o APT::Sandbox::User=root" || sudo=sudo
-
 # ---- 1. which kernel: linux-image-amd64's candidate and its image package --
-updated=
-apt_update() {
-	[ -z "$updated" ] || return 1
-	say "apt-get update"
-	$sudo apt-get update -qq >&2
-	updated=1
-}
-resolve() {
-	meta_ver=$(apt-cache policy linux-image-amd64 2>/dev/null |
-		awk '$1 == "Candidate:" { print $2 }')
-	[ -n "$meta_ver" ] && [ "$meta_ver" != "(none)" ] || return 1
-	dep=$(apt-cache show "linux-image-amd64=$meta_ver" 2>/dev/null |
-		sed -n 's/^Depends: *//p' | head -n 1 | tr ',' '\n' |
-		grep -E '^ *linux-image-[0-9][^ ]*-amd64 ' | head -n 1)
-	image=$(printf '%s\n' "$dep" | sed -n 's/^ *\(linux-image-[^ ]*\) .*/\1/p')
-	ver=$(printf '%s\n' "$dep" | sed -n 's/.*(= *\([^)]*\)).*/\1/p')
-	[ -n "$image" ] && [ -n "$ver" ] || return 1
-	abi=${image#linux-image-}	# 6.1.0-56-amd64
-	abi_common=${abi%-amd64}-common
-}
-if ! resolve; then
-	apt_update || true
-	resolve || die "linux-image-amd64 not found in the apt lists"
-fi
+# (shared with the nested lane's nested/kernel.sh, which boots that kernel)
+# shellcheck source=nested/debian-kernel.sh
+. "$here/../nested/debian-kernel.sh"
+dk_resolve || exit 1
+abi_common=${abi%-amd64}-common
 case $ver in
 6.1.*) ;;
 *) die "linux-image-amd64 is $image $ver: this build is for Linux 6.1" ;;
 esac
 say "target: $image $ver (linux-image-amd64 $meta_ver)"
+
+# Nothing to do if OUTDIR holds modules built for this kernel from these
+# very files (the nested lane calls this on every run).
+stamp="$image $ver $(cd "$here" && cat kvm_kick.c kvm_kick.h patch-hooks.sh build.sh \
+	include/uapi/kvm_kick.h ../nested/debian-kernel.sh | sha256sum | cut -c1-16)"
+if [ "$(cat "$out/stamp" 2>/dev/null)" = "$stamp" ] &&
+   [ -f "$out/kvm.ko" ] && [ -f "$out/kvm-amd.ko" ] && [ -f "$out/kvm-intel.ko" ]; then
+	say "modules in $out are up to date ($image $ver)"
+	exit 0
+fi
+rm -f "$out/stamp"
 
 vcache=$cache/$ver
 debs=$vcache/debs
@@ -81,12 +70,12 @@ fetch() {
 	for p in $pkgs; do
 		ls "$debs/${p}_"*.deb >/dev/null 2>&1 && continue
 		say "apt-get download $p=$ver"
-		(cd "$debs" && apt-get download -q $nosandbox "$p=$ver" >&2) || return 1
+		dk_download "$debs" "$p=$ver" || return 1
 	done
 }
 if ! fetch; then
 	# Stale lists name a version the archive no longer has.
-	apt_update || exit 1
+	dk_apt_update || exit 1
 	fetch || die "download failed"
 fi
 
@@ -177,4 +166,5 @@ for m in kvm kvm-amd kvm-intel; do
 	cp "$k/$m.ko" "$out/$m.ko"
 done
 echo "$image $ver kvm_kick" > "$out/version"
+echo "$stamp" > "$out/stamp"
 say "modules in $out: kvm.ko kvm-amd.ko kvm-intel.ko"
