@@ -8,8 +8,11 @@
 #   make check SANITIZE=thread            (or address,undefined)
 #   make bench              run kvmhold-bench with its default comparison
 #   make check-nested       the suite again on upstream KVM (kvm_amd, Debian's
-#                           kernel booted under QEMU TCG): see nested/
+#                           kernel booted under QEMU TCG), with both kick
+#                           backends (the kernel one on the patched modules
+#                           of kernel/): see nested/ and below
 #   make bench-nested       kvmhold-bench inside that guest
+#   make kernel-modules     KVM modules with the kernel kick (kernel/, GPL)
 #   make STATIC=1 ...       tests, tools and examples linked -static
 #   make install PREFIX=/usr DESTDIR=/tmp/stage
 
@@ -59,8 +62,7 @@ LIB_SO       := $(O)/libkvmhold.so.$(VERSION)
         check-nested bench-nested
 all: $(LIB_SO) $(LIB_A)
 
-$(O)/src/%.o: $(SRCDIR)/src/%.c $(wildcard $(SRCDIR)/src/*.h) $(SRCDIR)/include/kvmhold.h \
-              $(SRCDIR)/kernel/include/uapi/kvm_kick.h
+$(O)/src/%.o: $(SRCDIR)/src/%.c $(wildcard $(SRCDIR)/src/*.h) $(SRCDIR)/include/kvmhold.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
 
@@ -150,33 +152,50 @@ check-report: $(BENCH)
 
 # The nested lane: the same test programs and runner on upstream KVM
 # (Debian's kernel and kvm_amd, booted under QEMU TCG with an emulated EPYC),
-# built statically under $(O)/nested.  Installs QEMU, busybox-static and
-# cpio if missing; the kernel is cached in ~/.cache/kvmhold-nested.  Ends
-# with "N passed, N failed"; fails on a failed test, no /dev/kvm inside, a
+# built statically under $(O)/nested, with the patched modules and kick_test
+# of kernel-modules in $(O)/nested/kernel.  Installs QEMU, busybox-static
+# and cpio if missing; the kernel is cached in ~/.cache/kvmhold-nested.  In
+# one boot: on Debian's modules, kick_test --stock (result kick_test-stock)
+# and the suite with KVMHOLD_TEST_KICK=signal (results signal/NAME); then on
+# the patched kvm.ko/kvm-amd.ko, kick_test (result kick_test) and the suite
+# with KVMHOLD_TEST_KICK=kernel (results kernel/NAME).  NESTED_KICK picks
+# the suite runs ("signal kernel", "signal", "kernel"; both kick_test runs
+# always happen).  Ends with "N passed, N failed"; fails on a failed or
+# missing result, no /dev/kvm inside, patched modules that do not load, a
 # guest kernel BUG/WARNING/Oops/lockup/Call Trace, or NESTED_TIMEOUT
-# (seconds for the whole boot) running out.  TESTS_RUN and TEST_TIMEOUT
-# (per test, inside the guest: NESTED_TEST_TIMEOUT) work as for check.
+# (seconds for the whole boot) running out.  TESTS_RUN (both suite runs)
+# and TEST_TIMEOUT (per test, inside the guest: NESTED_TEST_TIMEOUT) work
+# as for check.  bench-nested runs kvmhold-bench on the patched modules.
+#   make check-nested TESTS_RUN="hold_freeze hold_timeout" NESTED_KICK=kernel
 NESTED_O            := $(O)/nested
-NESTED_TIMEOUT      ?= 1500
+NESTED_TIMEOUT      ?= 2400
 NESTED_TEST_TIMEOUT ?= 900
+NESTED_KICK         ?= signal kernel
 NESTED_BENCH_ARGS   ?= $(if $(BENCH_ARGS),$(BENCH_ARGS),compare hold txn --duration 1 --samples 50)
 NESTED_TESTS        := $(patsubst $(O)/%,$(NESTED_O)/%,$(TESTS))
+# The results boot.sh must see, each once.
+NESTED_RESULTS      := kick_test-stock kick_test \
+	$(foreach k,$(NESTED_KICK),$(addprefix $(k)/,$(or $(TESTS_RUN),$(notdir $(TESTS)))))
 
 check-nested:
 	@$(SRCDIR)/nested/deps.sh
 	@$(MAKE) --no-print-directory O=$(NESTED_O) STATIC=1 SANITIZE= tests
+	@$(MAKE) --no-print-directory O=$(NESTED_O) SANITIZE= kernel-modules
 	@set -e; k=$$($(SRCDIR)/nested/kernel.sh); \
-	TEST_TIMEOUT=$(NESTED_TEST_TIMEOUT) TESTS_RUN="$(TESTS_RUN)" \
-		$(SRCDIR)/nested/initramfs.sh $(NESTED_O)/check.cpio $$k check $(NESTED_TESTS); \
+	TEST_TIMEOUT=$(NESTED_TEST_TIMEOUT) TESTS_RUN="$(TESTS_RUN)" NESTED_KICK="$(NESTED_KICK)" \
+		$(SRCDIR)/nested/initramfs.sh $(NESTED_O)/check.cpio $$k $(NESTED_O)/kernel check \
+		$(NESTED_TESTS); \
 	NESTED_TIMEOUT=$(NESTED_TIMEOUT) $(SRCDIR)/nested/boot.sh check $$k \
-		$(NESTED_O)/check.cpio $(NESTED_O)/check $(or $(TESTS_RUN),$(notdir $(TESTS)))
+		$(NESTED_O)/check.cpio $(NESTED_O)/check $(NESTED_RESULTS)
 
 bench-nested:
 	@$(SRCDIR)/nested/deps.sh
 	@$(MAKE) --no-print-directory O=$(NESTED_O) STATIC=1 SANITIZE= $(NESTED_O)/tools/kvmhold-bench
+	@$(MAKE) --no-print-directory O=$(NESTED_O) SANITIZE= kernel-modules
 	@set -e; k=$$($(SRCDIR)/nested/kernel.sh); \
 	BENCH_ARGS="$(NESTED_BENCH_ARGS)" \
-		$(SRCDIR)/nested/initramfs.sh $(NESTED_O)/bench.cpio $$k bench $(NESTED_O)/tools/kvmhold-bench; \
+		$(SRCDIR)/nested/initramfs.sh $(NESTED_O)/bench.cpio $$k $(NESTED_O)/kernel bench \
+		$(NESTED_O)/tools/kvmhold-bench; \
 	NESTED_TIMEOUT=$(NESTED_TIMEOUT) $(SRCDIR)/nested/boot.sh bench $$k \
 		$(NESTED_O)/bench.cpio $(NESTED_O)/bench
 

@@ -7,26 +7,30 @@
 # brings the results back through the serial console.  Prints the guest's
 # own lines and the runner's output as they come, then the verdict.
 #
-# In check mode it ends with "N passed, N failed": the runner's PASS/FAIL
-# lines, plus one failure for each of: /dev/kvm missing in the guest, a
-# guest kernel log with BUG, WARNING, Oops, soft lockup, Call Trace (or a
-# panic, a hard lockup, an RCU stall), the guest not finishing within the
-# time limit (QEMU is killed), and each expected test that never reported.
-# Exit status 0 only if none failed.
+# In check mode it ends with "N passed, N failed": the guest's PASS/FAIL
+# lines (see nested/init.sh: kick_test-stock and kick_test, one result per
+# run of kick_test; signal/NAME and kernel/NAME, the suite's tests with
+# KVMHOLD_TEST_KICK=signal on the stock modules and =kernel on the patched
+# ones), plus one failure for each of: /dev/kvm missing in the guest, the
+# patched modules not loading, a guest kernel log with BUG, WARNING, Oops,
+# soft lockup, Call Trace (or a panic, a hard lockup, an RCU stall; the
+# taint of the unsigned patched modules is expected), the guest not
+# finishing within the time limit (QEMU is killed), and each expected
+# RESULT that never reported.  Exit status 0 only if none failed.
 #
-# usage: nested/boot.sh check KERNELDIR INITRD LOGDIR [TEST...]
+# usage: nested/boot.sh check KERNELDIR INITRD LOGDIR [RESULT...]
 #        nested/boot.sh bench KERNELDIR INITRD LOGDIR
-# environment: NESTED_TIMEOUT  seconds for the whole boot (default 1800)
+# environment: NESTED_TIMEOUT  seconds for the whole boot (default 2400)
 #              NESTED_SMP, NESTED_MEM   guest CPUs (2) and memory (2G)
 #              NESTED_APPEND   more guest kernel parameters
 # LOGDIR gets console.log (the whole serial console) and qemu.err.
 
 set -u
 
-[ $# -ge 4 ] || { echo "usage: $0 check|bench KERNELDIR INITRD LOGDIR [TEST...]" >&2; exit 2; }
+[ $# -ge 4 ] || { echo "usage: $0 check|bench KERNELDIR INITRD LOGDIR [RESULT...]" >&2; exit 2; }
 mode=$1 kdir=$2 initrd=$3 logdir=$4
 shift 4
-limit=${NESTED_TIMEOUT:-1800}
+limit=${NESTED_TIMEOUT:-2400}
 smp=${NESTED_SMP:-2}
 mem=${NESTED_MEM:-2G}
 mkdir -p "$logdir"
@@ -56,11 +60,11 @@ start=$(date +%s)
 } | tr -d '\r' | tee "$console" | awk -v bad="$bad" -v benign="$benign" -v klog="$klog" '
 	# The guest init'"'"'s lines, the runner'"'"'s output, and kernel lines
 	# printed while the programs ran or matching the bad patterns.
-	/^kvmhold-nested: begin/ { sec = 1 }
-	/^kvmhold-nested: end/   { sec = 0 }
+	/^kvmhold-nested: begin/ { sec = 1; run = $3 }
+	/^kvmhold-nested: (done|end)/ { sec = 0 }
 	/^kvmhold-nested: / { print; fflush(); next }
 	# The runner'"'"'s own closing line: the verdict comes after, from here.
-	sec && /^[0-9]+ passed, [0-9]+ failed/ { print "(inside the guest, run.sh counted " $0 ")"; fflush(); next }
+	sec && /^[0-9]+ passed, [0-9]+ failed/ { print "(inside the guest, run.sh counted " $0 " in " run ")"; fflush(); next }
 	$0 ~ klog { if (sec || ($0 ~ bad && index($0, benign) == 0)) { print "  guest kernel: " $0; fflush() } next }
 	sec { print; fflush() }'
 secs=$(($(date +%s) - start))
@@ -80,8 +84,10 @@ elif ! grep -q '^kvmhold-nested: guest ' "$console"; then
 elif ! grep -q '^kvmhold-nested: end rc=' "$console"; then
 	problem "nested-guest: the guest stopped before the end of the run (see $console)"
 fi
-grep -q '^kvmhold-nested: NO-KVM' "$console" &&
+grep -q '^kvmhold-nested: NO-KVM:' "$console" &&
 	problem "nested-kvm: /dev/kvm did not appear in the guest (kvm_amd did not load)"
+grep -q '^kvmhold-nested: NO-KVM-KICK:' "$console" &&
+	problem "nested-kvm-kick: the patched kvm.ko/kvm-amd.ko did not load in the guest (see $console)"
 badlines=$(grep -E "$klog" "$console" | grep -E "$bad" | grep -vF "$benign")
 [ -n "$badlines" ] &&
 	problem "nested-kernel-log: the guest kernel printed $(printf '%s\n' "$badlines" | wc -l) line(s) matching BUG/WARNING/Oops/lockup/Call Trace/panic/stall (see $console)"
@@ -105,14 +111,14 @@ results=$(sed -n '/^kvmhold-nested: begin/,/^kvmhold-nested: end/p' "$console" |
 passed=$(printf '%s\n' "$results" | grep -c '^PASS  ')
 failed=$(printf '%s\n' "$results" | grep -c '^FAIL  ')
 names=$(printf '%s\n' "$results" | sed -n 's/^FAIL  \([^ ]*\) .*/\1/p' | tr '\n' ' ')
-# A test that never reported (the guest stopped or hung) failed.
+# A result that never came (the guest stopped or hung) is a failure.
 for t in "$@"; do
 	printf '%s\n' "$results" | grep -qE "^(PASS|FAIL|SKIP)  $t( |$)" && continue
 	problem "$t: no result (the guest stopped before it reported)"
 done
 
 echo
-echo "nested: results on upstream KVM (kvm_amd, QEMU TCG)"
+echo "nested: results on upstream KVM (kvm_amd: Debian's, then patched; QEMU TCG)"
 [ -n "$results" ] && printf '%s\n' "$results" | sed 's/^/  /'
 if [ -n "$problems" ]; then
 	printf '%s' "$problems" | sed 's/^/FAIL  /'
@@ -120,6 +126,17 @@ if [ -n "$problems" ]; then
 	failed=$((failed + $(printf '%s' "$problems" | grep -c .)))
 	names="$names$(printf '%s' "$problems" | sed 's/:.*//' | tr '\n' ' ')"
 fi
+# Per run: kick_test-stock, signal, kick_test, kernel.
+printf '%s\n' "$results" | awk '
+	NF >= 2 { r = $2; sub("/.*", "", r); if (!(r in n)) order[++k] = r; n[r]++; c[r, $1]++ }
+	END {
+		for (i = 1; i <= k; i++) {
+			r = order[i]
+			line = line sprintf("%s%s %d passed, %d failed%s", i > 1 ? "; " : "", r,
+				c[r, "PASS"], c[r, "FAIL"], c[r, "SKIP"] ? ", " c[r, "SKIP"] " skipped" : "")
+		}
+		if (k) print "by run: " line
+	}'
 [ -n "$names" ] && echo "failed: ${names% }"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,12 +1,21 @@
 #!/bin/busybox sh
 # SPDX-License-Identifier: MIT
+# shellcheck shell=dash
 #
 # /init of the nested lane's guest (upstream KVM inside QEMU TCG): mounts
-# the pseudo file systems, loads the KVM modules, checks /dev/kvm, runs the
-# test programs with tests/run.sh (or the benchmark), and powers off.  The
-# host (nested/boot.sh) reads the serial console: lines starting with
-# "kvmhold-nested:" are this script's, and the output between the "begin"
-# and "end rc=N" markers is the runner's.
+# the pseudo file systems, loads the KVM modules, runs the programs and
+# powers off.  The host (nested/boot.sh) reads the serial console: lines
+# starting with "kvmhold-nested:" are this script's; each run sits between
+# "begin NAME" and "done NAME rc=N", and "end rc=N" closes the whole.
+#
+# check: on Debian's stock kvm.ko/kvm-amd.ko, `kick_test --stock` (result
+#   kick_test-stock) and, if NESTED_KICK has "signal", the suite with
+#   KVMHOLD_TEST_KICK=signal (results signal/NAME); then rmmod kvm_amd kvm,
+#   insmod the patched kvm.ko/kvm-amd.ko (lib/modules/kick/), `kick_test`
+#   (result kick_test) and, if NESTED_KICK has "kernel", the suite with
+#   KVMHOLD_TEST_KICK=kernel (results kernel/NAME).
+# bench: the benchmark on the patched modules, so that its strategies that
+#   need KVM_CAP_KICK_ALL_RUNNING_VCPUS run.
 
 /bin/busybox --install -s /bin
 export PATH=/bin HOME=/ TMPDIR=/tmp
@@ -26,27 +35,103 @@ finish() {
 	sleep 10
 }
 
+# Waits (up to 5 s) for /dev/kvm, which kvm.ko creates and removes.
+kvm_present() {
+	i=0
+	while [ ! -c /dev/kvm ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -c /dev/kvm ]
+}
+kvm_absent() {
+	i=0
+	while [ -e /dev/kvm ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	[ ! -e /dev/kvm ]
+}
+kvm_info() {
+	p=/sys/module/kvm_amd/parameters
+	say "KVM ($1): kvm_amd npt=$(cat $p/npt 2>/dev/null) nested=$(cat $p/nested 2>/dev/null) avic=$(cat $p/avic 2>/dev/null), taint $(cat /proc/sys/kernel/tainted)"
+}
+
 say "guest $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ { print int($2 / 1024) " MiB" }' /proc/meminfo)"
 grep -qw svm /proc/cpuinfo || say "no svm flag in /proc/cpuinfo"
-for m in irqbypass ccp kvm kvm-amd; do
-	insmod /lib/modules/$m.ko || say "insmod $m.ko failed"
-done
-i=0
-while [ ! -c /dev/kvm ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-if [ ! -c /dev/kvm ]; then
-	say "NO-KVM: /dev/kvm did not appear"
-	finish 1
-fi
-p=/sys/module/kvm_amd/parameters
-say "KVM: kvm_amd npt=$(cat $p/npt 2>/dev/null) nested=$(cat $p/nested 2>/dev/null) avic=$(cat $p/avic 2>/dev/null)"
+insmod /lib/modules/irqbypass.ko || say "insmod irqbypass.ko failed"
+insmod /lib/modules/ccp.ko || say "insmod ccp.ko failed"
 
-say "begin $MODE"
+# The patched kvm.ko and kvm-amd.ko in place of the stock ones.  The
+# stock kvm_amd may stay busy for a moment after the last VM's fd closed.
+load_patched() {
+	if [ -e /sys/module/kvm ]; then
+		i=0
+		until rmmod kvm_amd kvm 2>/dev/null; do
+			i=$((i + 1))
+			[ $i -lt 50 ] || { rmmod kvm_amd kvm; return 1; }
+			sleep 0.1
+		done
+		kvm_absent || return 1
+	fi
+	insmod /lib/modules/kick/kvm.ko && insmod /lib/modules/kick/kvm-amd.ko && kvm_present
+}
+
+# Seconds since boot, with a fraction.
+uptime_s() { read -r t _ < /proc/uptime; echo "$t"; }
+
+rc=0
+# kick_test NAME [ARG]: one result line NAME; its own lines indented.
+run_kick_test() {
+	name=$1
+	shift
+	say "begin $name"
+	t0=$(uptime_s)
+	{ kick_test "$@" 2>&1; echo $? > /tmp/kick_test.rc; } | sed 's/^/    /'
+	r=$(cat /tmp/kick_test.rc)
+	secs=$(awk -v a="$t0" -v b="$(uptime_s)" 'BEGIN { printf "%.1f", b - a }')
+	if [ "$r" -eq 0 ]; then
+		printf 'PASS  %-28s %6ss\n' "$name" "$secs"
+	else
+		printf 'FAIL  %-28s %6ss (exit %d)\n' "$name" "$secs" "$r"
+		rc=1
+	fi
+	say "done $name rc=$r"
+}
+# suite KICK: the runner with KVMHOLD_TEST_KICK=KICK, results KICK/NAME.
+run_suite() {
+	say "begin $1"
+	{
+		# shellcheck disable=SC2086 # TESTS_RUN is a list of names
+		KVMHOLD_TEST_KICK=$1 TEST_TIMEOUT=${TEST_TIMEOUT:-300} run.sh /tests $TESTS_RUN
+		echo $? > /tmp/suite.rc
+	} | sed -e "s#^PASS  #PASS  $1/#" -e "s#^FAIL  #FAIL  $1/#" -e "s#^SKIP  #SKIP  $1/#"
+	r=$(cat /tmp/suite.rc)
+	[ "$r" -eq 0 ] || rc=1
+	say "done $1 rc=$r"
+}
+has_kick() { case " $NESTED_KICK " in *" $1 "*) return 0 ;; esac; return 1; }
+
 case $MODE in
 check)
-	# shellcheck disable=SC2086 # TESTS_RUN is a list of names
-	TEST_TIMEOUT=${TEST_TIMEOUT:-300} run.sh /tests $TESTS_RUN
-	rc=$? ;;
+	insmod /lib/modules/kvm.ko || say "insmod kvm.ko failed"
+	insmod /lib/modules/kvm-amd.ko || say "insmod kvm-amd.ko failed"
+	if ! kvm_present; then
+		say "NO-KVM: /dev/kvm did not appear"
+		finish 1
+	fi
+	kvm_info stock
+	run_kick_test kick_test-stock --stock
+	has_kick signal && run_suite signal
+	if ! load_patched; then
+		say "NO-KVM-KICK: the patched kvm.ko/kvm-amd.ko did not load"
+		finish 1
+	fi
+	kvm_info patched
+	run_kick_test kick_test
+	has_kick kernel && run_suite kernel
+	;;
 bench)
+	if ! load_patched; then
+		say "NO-KVM-KICK: the patched kvm.ko/kvm-amd.ko did not load"
+		finish 1
+	fi
+	kvm_info patched
+	say "begin bench"
 	# The console is a terminal: through a pipe, the benchmark leaves out
 	# its progress line.
 	{
@@ -54,6 +139,7 @@ bench)
 		"/bin/$PROGRAM" $BENCH_ARGS 2>&1
 		echo $? > /tmp/bench.rc
 	} | cat
-	rc=$(cat /tmp/bench.rc) ;;
+	rc=$(cat /tmp/bench.rc)
+	say "done bench rc=$rc" ;;
 esac
 finish "$rc"

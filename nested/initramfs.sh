@@ -3,21 +3,40 @@
 #
 # Packs the nested lane's initramfs (an uncompressed newc cpio: the guest
 # kernel need not decompress it under emulation): the static busybox, the
-# guest's /init (nested/init.sh), the test runner tests/run.sh, the KVM
-# modules from nested/kernel.sh, and the static programs to run.
+# guest's /init (nested/init.sh), the test runner tests/run.sh, Debian's
+# KVM modules from nested/kernel.sh (lib/modules/), the patched kvm.ko and
+# kvm-amd.ko with kick_test from `make kernel-modules` (KICKDIR, into
+# lib/modules/kick/ and bin/), and the static programs to run.  Fails if
+# the patched modules were built for another kernel than KERNELDIR's.
 #
-# usage: nested/initramfs.sh OUT KERNELDIR check PROGRAM...
-#        nested/initramfs.sh OUT KERNELDIR bench PROGRAM
+# usage: nested/initramfs.sh OUT KERNELDIR KICKDIR check PROGRAM...
+#        nested/initramfs.sh OUT KERNELDIR KICKDIR bench PROGRAM
 # environment (written into the guest's /etc/kvmhold-nested.conf):
 #   TEST_TIMEOUT   seconds per test program inside the guest
 #   TESTS_RUN      test names to run (default: every PROGRAM)
+#   NESTED_KICK    the suite runs, by KVMHOLD_TEST_KICK: "signal kernel"
+#                  (default), "signal" or "kernel"
 #   BENCH_ARGS     arguments of the benchmark
 
 set -eu
 
-[ $# -ge 4 ] || { echo "usage: $0 OUT KERNELDIR check|bench PROGRAM..." >&2; exit 2; }
-out=$1 kdir=$2 mode=$3
-shift 3
+[ $# -ge 5 ] || { echo "usage: $0 OUT KERNELDIR KICKDIR check|bench PROGRAM..." >&2; exit 2; }
+out=$1 kdir=$2 kick=$3 mode=$4
+shift 4
+kicks=${NESTED_KICK-signal kernel}
+for k in $kicks; do
+	case $k in
+	signal|kernel) ;;
+	*) echo "$0: NESTED_KICK takes signal and kernel, not '$k'" >&2; exit 2 ;;
+	esac
+done
+# "linux-image-<abi>-amd64 <version> ..." in both.
+read -r kimage kver _ < "$kdir/version"
+read -r mimage mver _ < "$kick/version"
+if [ "$kimage $kver" != "$mimage $mver" ]; then
+	echo "$0: the patched modules in $kick are for $mimage $mver, the guest kernel is $kimage $kver (make kernel-modules again)" >&2
+	exit 1
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 busybox=/bin/busybox
 
@@ -26,7 +45,7 @@ ldd "$busybox" >/dev/null 2>&1 && { echo "$busybox is not static (apt-get instal
 root=$(mktemp -d "${TMPDIR:-/tmp}/kvmhold-initramfs.XXXXXX")
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/bin" "$root/dev" "$root/proc" "$root/sys" "$root/tmp" \
-	"$root/etc" "$root/lib/modules" "$root/tests"
+	"$root/etc" "$root/lib/modules/kick" "$root/tests"
 cp "$busybox" "$root/bin/busybox"
 cp "$here/init.sh" "$root/init"
 cp "$here/../tests/run.sh" "$root/bin/run.sh"
@@ -34,6 +53,10 @@ chmod 755 "$root/init" "$root/bin/run.sh"
 for m in irqbypass ccp kvm kvm-amd; do
 	cp "$kdir/modules/$m.ko" "$root/lib/modules/"
 done
+for m in kvm kvm-amd; do
+	strip --strip-debug -o "$root/lib/modules/kick/$m.ko" "$kick/$m.ko"
+done
+strip -o "$root/bin/kick_test" "$kick/kick_test"
 
 # Programs lose their debug information: smaller, and faster to load.
 case $mode in
@@ -55,6 +78,7 @@ q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 	echo "MODE=$(q "$mode")"
 	echo "TEST_TIMEOUT=$(q "${TEST_TIMEOUT:-}")"
 	echo "TESTS_RUN=$(q "${TESTS_RUN:-}")"
+	echo "NESTED_KICK=$(q "$kicks")"
 	echo "BENCH_ARGS=$(q "${BENCH_ARGS:-}")"
 	echo "PROGRAM=$(q "$(basename "$1")")"
 } > "$root/etc/kvmhold-nested.conf"
