@@ -62,7 +62,8 @@ LIB_SO       := $(O)/libkvmhold.so.$(VERSION)
         check-nested bench-nested
 all: $(LIB_SO) $(LIB_A)
 
-$(O)/src/%.o: $(SRCDIR)/src/%.c $(wildcard $(SRCDIR)/src/*.h) $(SRCDIR)/include/kvmhold.h
+$(O)/src/%.o: $(SRCDIR)/src/%.c $(wildcard $(SRCDIR)/src/*.h) $(SRCDIR)/include/kvmhold.h \
+              $(SRCDIR)/kernel/include/uapi/kvm_kick.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
 
