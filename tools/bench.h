@@ -347,6 +347,12 @@ struct strategy {
 	const struct vcpu_hooks *hooks;  /* own loops only */
 	int (*setup)(struct strat_ctx *c);
 	int (*apply)(struct strat_ctx *c, enum bop op, struct txn_sample *out);
+	/*
+	 * For pause_apply(): stop the vCPUs, filling pause_ns and kicked (a
+	 * vCPU had to be stopped); 0, -ETIMEDOUT (nothing paused) or -errno.
+	 */
+	int (*pause)(struct strat_ctx *c, uint64_t *pause_ns, bool *kicked);
+	void (*resume)(struct strat_ctx *c);
 	void (*teardown)(struct strat_ctx *c);
 };
 
@@ -362,17 +368,11 @@ struct strat_ctx {
 };
 
 /*
- * The apply of the pausing protocols that pause every transaction: raw
- * ioctls of op; pause; when migrating, read the dirty log of what goes
- * away; issue; resume.  pause fills pause_ns and kicked (a vCPU had to be
- * stopped) and returns 0, -ETIMEDOUT (nothing paused) or -errno.
+ * The apply of the protocols that pause every transaction (their .apply):
+ * raw ioctls of op; the strategy's pause; when migrating, read the dirty
+ * log of what goes away; issue; the strategy's resume.
  */
-struct pause_ops {
-	int (*pause)(struct strat_ctx *c, uint64_t *pause_ns, bool *kicked);
-	void (*resume)(struct strat_ctx *c);
-};
-int pause_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out,
-		const struct pause_ops *po);
+int pause_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out);
 
 /*
  * Map the test region (layout l of c) for strategy c->s: raw ioctls at the
@@ -406,6 +406,7 @@ extern const struct vcpu_hooks qemu_hooks, kvmtool_hooks, ch_hooks;
 
 /* hold: another way of stopping the vCPUs, measured in the same blocks. */
 struct hold_line {
+	const struct strategy *s;
 	const char *name;            /* "kernel-ioctl", "kvmhold-kernel" */
 	const char *what;
 	struct stats lat;            /* call to return */

@@ -27,10 +27,28 @@
 #define TARGET_P50      1.5
 #define TARGET_P99      3.0
 
-static int hold_block(unsigned vcpus, unsigned nr, unsigned kick, struct samples *hold,
+/* One stop of the VM, call to return: kvmhold_hold() or the kick ioctl. */
+static int stop_vm(struct bvm *m, bool ioctl_kick)
+{
+	return ioctl_kick ? kick_ioctl_kick(m->vm_fd) : kvmhold_hold(m->vm, -1);
+}
+
+static int resume_vm(struct bvm *m, bool ioctl_kick)
+{
+	return ioctl_kick ? kick_ioctl_resume(m->vm_fd) : kvmhold_release(m->vm);
+}
+
+/*
+ * nr samples of line s on a fresh VM: kvmhold and kvmhold-kernel hold
+ * (vCPUs on tvm's threads, kvmhold_vcpu_run), kernel-ioctl kicks (vCPUs
+ * looping on raw KVM_RUN).  stop and signals: the library's own figures
+ * (the kvmhold lines only, may be NULL).
+ */
+static int hold_block(unsigned vcpus, unsigned nr, const struct strategy *s, struct samples *hold,
 		      struct samples *stop, uint64_t *signals)
 {
-	struct bvm_opts o = { .vcpus = vcpus, .program = GUEST_PROG_COUNT, .kick = kick };
+	struct bvm_opts o = { .vcpus = vcpus, .program = GUEST_PROG_COUNT, .kick = s->kick };
+	bool ioctl_kick = !s->tvm_loop;
 	struct kvmhold_stats st0, st;
 	struct bvm *m;
 	unsigned k;
@@ -39,9 +57,9 @@ static int hold_block(unsigned vcpus, unsigned nr, unsigned kick, struct samples
 	r = bvm_create(&o, &m);
 	if (r)
 		return r;
-	r = kick == KVMHOLD_KICK_KERNEL ? kick_ioctl_check_backend(m->vm) : 0;
+	r = s->kick == KVMHOLD_KICK_KERNEL ? kick_ioctl_check_backend(m->vm) : 0;
 	if (!r)
-		r = bvm_start_tvm(m);
+		r = ioctl_kick ? bvm_start_own(m, NULL, NULL) : bvm_start_tvm(m);
 	if (!r)
 		r = bvm_wait_all_moved(m, MOVE_TIMEOUT_MS);
 	if (!r)
@@ -50,65 +68,27 @@ static int hold_block(unsigned vcpus, unsigned nr, unsigned kick, struct samples
 		uint64_t t0, t1;
 
 		t0 = bench_now_ns();
-		r = kvmhold_hold(m->vm, -1);
+		r = stop_vm(m, ioctl_kick);
 		t1 = bench_now_ns();
 		if (r)
 			break;
 		kvmhold_stats_get(m->vm, &st, sizeof(st));
-		r = kvmhold_release(m->vm);
+		r = resume_vm(m, ioctl_kick);
 		if (!r)
 			r = samples_add(hold, t1 - t0);
-		if (!r)
+		if (!r && stop)
 			r = samples_add(stop, st.last_hold_ns);
 		if (!r)
 			r = bvm_wait_all_moved(m, MOVE_TIMEOUT_MS);
 		if (!(k % 16))
-			bench_progress("hold: %u vCPU(s), %zu samples", vcpus, hold->n);
+			bench_progress("hold: %u vCPU(s), %s, %zu samples", vcpus, s->name, hold->n);
 	}
-	if (!r && !kvmhold_stats_get(m->vm, &st, sizeof(st)))
+	if (!r && signals && !kvmhold_stats_get(m->vm, &st, sizeof(st)))
 		*signals += st.signals_sent - st0.signals_sent;
 	if (!r && bvm_failures(m))
 		r = -EIO;
 	if (r == -EIO && bvm_failure(m))
-		bench_err("hold, %u vCPU(s): %s", vcpus, bvm_failure(m));
-	bvm_destroy(m);
-	return r;
-}
-
-/* kernel-ioctl: the kick ioctl, call to return, on vCPUs looping on raw KVM_RUN. */
-static int kick_block(unsigned vcpus, unsigned nr, struct samples *lat)
-{
-	struct bvm_opts o = { .vcpus = vcpus, .program = GUEST_PROG_COUNT };
-	struct bvm *m;
-	unsigned k;
-	int r;
-
-	r = bvm_create(&o, &m);
-	if (r)
-		return r;
-	r = bvm_start_own(m, NULL, NULL);
-	if (!r)
-		r = bvm_wait_all_moved(m, MOVE_TIMEOUT_MS);
-	for (k = 0; !r && k < nr; k++) {
-		uint64_t t0, t1;
-
-		t0 = bench_now_ns();
-		r = kick_ioctl_kick(m->vm_fd);
-		t1 = bench_now_ns();
-		if (r)
-			break;
-		r = kick_ioctl_resume(m->vm_fd);
-		if (!r)
-			r = samples_add(lat, t1 - t0);
-		if (!r)
-			r = bvm_wait_all_moved(m, MOVE_TIMEOUT_MS);
-		if (!(k % 16))
-			bench_progress("hold: %u vCPU(s), kernel-ioctl, %zu samples", vcpus, lat->n);
-	}
-	if (!r && bvm_failures(m))
-		r = -EIO;
-	if (r == -EIO && bvm_failure(m))
-		bench_err("hold, %u vCPU(s), kernel-ioctl: %s", vcpus, bvm_failure(m));
+		bench_err("hold, %u vCPU(s), %s: %s", vcpus, s->name, bvm_failure(m));
 	bvm_destroy(m);
 	return r;
 }
@@ -117,6 +97,7 @@ static void line_init(struct hold_line *l, const struct strategy *s)
 {
 	const char *na = strategy_unavailable(s);
 
+	l->s = s;
 	l->name = s->name;
 	l->what = s == &strat_kernel_ioctl ?
 		"KVM_KICK_ALL_RUNNING_VCPUS, call to return (vCPUs on raw KVM_RUN)" :
@@ -127,18 +108,12 @@ static void line_init(struct hold_line *l, const struct strategy *s)
 
 static void line_block(unsigned vcpus, unsigned nr, struct hold_line *l, struct samples *lat)
 {
-	struct samples stop = { 0 };
-	uint64_t signals = 0;
 	int r;
 
 	if (l->na[0] || l->error[0])
 		return;
-	if (!strcmp(l->name, strat_kernel_ioctl.name))
-		r = kick_block(vcpus, nr, lat);
-	else
-		r = hold_block(vcpus, nr, KVMHOLD_KICK_KERNEL, lat, &stop, &signals);
-	samples_free(&stop);
-	if (r == -EOPNOTSUPP && strcmp(l->name, strat_kernel_ioctl.name))
+	r = hold_block(vcpus, nr, l->s, lat, NULL, NULL);
+	if (r == -EOPNOTSUPP && l->s->kick == KVMHOLD_KICK_KERNEL)
 		snprintf(l->error, sizeof(l->error), "the library did not choose the kernel kick "
 			 "backend (kick_backend)");
 	else if (r)
@@ -178,7 +153,7 @@ static void hold_one(unsigned vcpus, unsigned samples, struct hold_result *h)
 			snprintf(h->error, sizeof(h->error), "floor: %s", strerror(-r));
 			break;
 		}
-		r = hold_block(vcpus, nr, KVMHOLD_KICK_SIGNAL, &hold, &stop, &signals);
+		r = hold_block(vcpus, nr, &strat_kvmhold, &hold, &stop, &signals);
 		if (r)
 			snprintf(h->error, sizeof(h->error), "kvmhold_hold: %s", strerror(-r));
 		for (i = 0; !r && i < h->nr_lines; i++)

@@ -69,14 +69,16 @@ static void ch_before_run(struct bvcpu *v)
 
 const struct vcpu_hooks ch_hooks = { .before_run = ch_before_run };
 
-static void resume(struct ch_state *c)
+static void resume_all(struct ch_state *c)
 {
 	__atomic_fetch_add(&c->epoch, 1, __ATOMIC_SEQ_CST);
 	bench_futex_wake(&c->epoch, INT_MAX);
 }
 
-static int pause_all(struct bvm *m, struct ch_state *c, uint64_t *pause_ns, bool *kicked)
+static int ch_pause(struct strat_ctx *sc, uint64_t *pause_ns, bool *kicked)
 {
+	struct ch_state *c = sc->state;
+	struct bvm *m = sc->m;
 	uint64_t t0 = bench_now_ns(), sent = t0, now;
 	uint32_t e;
 	unsigned i;
@@ -95,7 +97,7 @@ static int pause_all(struct bvm *m, struct ch_state *c, uint64_t *pause_ns, bool
 		if (all)
 			break;
 		if (now - t0 >= TIMEOUT_NS) {
-			resume(c);
+			resume_all(c);
 			return -ETIMEDOUT;
 		}
 		if (now - sent >= RESEND_NS) {
@@ -127,21 +129,9 @@ static int ch_setup(struct strat_ctx *c)
 	return 0;
 }
 
-static int ch_pause(struct strat_ctx *c, uint64_t *pause_ns, bool *kicked)
-{
-	return pause_all(c->m, c->state, pause_ns, kicked);
-}
-
 static void ch_resume(struct strat_ctx *c)
 {
-	resume(c->state);
-}
-
-static const struct pause_ops ch_pause_ops = { .pause = ch_pause, .resume = ch_resume };
-
-static int ch_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
-{
-	return pause_apply(c, op, out, &ch_pause_ops);
+	resume_all(c->state);
 }
 
 static void ch_teardown(struct strat_ctx *c)
@@ -158,6 +148,8 @@ const struct strategy strat_ch = {
 	.pauses = true,
 	.hooks = &ch_hooks,
 	.setup = ch_setup,
-	.apply = ch_apply,
+	.pause = ch_pause,
+	.resume = ch_resume,
+	.apply = pause_apply,
 	.teardown = ch_teardown,
 };

@@ -92,8 +92,6 @@ static void kick_resume(struct strat_ctx *c)
 	snapshot(c, c->state);
 }
 
-static const struct pause_ops kick_pause_ops = { .pause = kick_pause, .resume = kick_resume };
-
 static int kick_setup(struct strat_ctx *c)
 {
 	struct kick_state *k = calloc(1, sizeof(*k));
@@ -102,11 +100,6 @@ static int kick_setup(struct strat_ctx *c)
 		return -ENOMEM;
 	c->state = k;
 	return 0;
-}
-
-static int kick_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
-{
-	return pause_apply(c, op, out, &kick_pause_ops);
 }
 
 static void kick_teardown(struct strat_ctx *c)
@@ -123,6 +116,8 @@ const struct strategy strat_kernel_ioctl = {
 	.pauses = true,
 	.unavailable = kick_ioctl_unavailable,
 	.setup = kick_setup,
-	.apply = kick_apply,
+	.pause = kick_pause,
+	.resume = kick_resume,
+	.apply = pause_apply,
 	.teardown = kick_teardown,
 };

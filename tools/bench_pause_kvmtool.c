@@ -57,7 +57,7 @@ static void park_in_handler(int sig)
 /* The vCPU loop itself has nothing to do: the handler does it all. */
 const struct vcpu_hooks kvmtool_hooks = { 0 };
 
-static void resume(struct kvmtool_state *k)
+static void resume_all(struct kvmtool_state *k)
 {
 	__atomic_fetch_add(&k->epoch, 1, __ATOMIC_SEQ_CST);
 	bench_futex_wake(&k->epoch, INT_MAX);
@@ -68,8 +68,10 @@ static void resume(struct kvmtool_state *k)
  * it is, and this pause's signal stays pending (blocked in its own handler)
  * and parks it again as soon as it returns.
  */
-static int pause_all(struct bvm *m, struct kvmtool_state *k, uint64_t *pause_ns, bool *kicked)
+static int kvmtool_pause(struct strat_ctx *sc, uint64_t *pause_ns, bool *kicked)
 {
+	struct kvmtool_state *k = sc->state;
+	struct bvm *m = sc->m;
 	uint64_t t0 = bench_now_ns(), now;
 	unsigned i;
 
@@ -84,7 +86,7 @@ static int pause_all(struct bvm *m, struct kvmtool_state *k, uint64_t *pause_ns,
 		if (p >= k->n)
 			break;
 		if (now - t0 >= GUARD_NS) {
-			resume(k);
+			resume_all(k);
 			return -ETIMEDOUT;
 		}
 		bench_futex_wait(&k->parked, p, GUARD_NS - (now - t0));
@@ -111,21 +113,9 @@ static int kvmtool_setup(struct strat_ctx *c)
 	return 0;
 }
 
-static int kvmtool_pause(struct strat_ctx *c, uint64_t *pause_ns, bool *kicked)
-{
-	return pause_all(c->m, c->state, pause_ns, kicked);
-}
-
 static void kvmtool_resume(struct strat_ctx *c)
 {
-	resume(c->state);
-}
-
-static const struct pause_ops kvmtool_pause_ops = { .pause = kvmtool_pause, .resume = kvmtool_resume };
-
-static int kvmtool_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
-{
-	return pause_apply(c, op, out, &kvmtool_pause_ops);
+	resume_all(c->state);
 }
 
 /* After the vCPU threads are gone. */
@@ -143,6 +133,8 @@ const struct strategy strat_kvmtool = {
 	.pauses = true,
 	.hooks = &kvmtool_hooks,
 	.setup = kvmtool_setup,
-	.apply = kvmtool_apply,
+	.pause = kvmtool_pause,
+	.resume = kvmtool_resume,
+	.apply = pause_apply,
 	.teardown = kvmtool_teardown,
 };

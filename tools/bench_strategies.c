@@ -41,8 +41,7 @@ const char *strategy_unavailable(const struct strategy *s)
 
 /* ---- the apply of kvmtool, cloud-hypervisor and kernel-ioctl ------------- */
 
-int pause_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out,
-		const struct pause_ops *po)
+int pause_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
 {
 	struct raw_txn tx;
 	uint64_t t0;
@@ -50,7 +49,7 @@ int pause_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out,
 
 	raw_op(&c->l, op, &tx);
 	t0 = bench_now_ns();
-	r = po->pause(c, &out->pause_ns, &out->kicked);
+	r = c->s->pause(c, &out->pause_ns, &out->kicked);
 	out->timeout = r == -ETIMEDOUT;
 	out->paused = !r;
 	if (!r) {
@@ -58,7 +57,7 @@ int pause_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out,
 		r = c->mig ? read_log_before(c, &tx, NULL, &out->ioctls) : 0;
 		if (!r)
 			r = raw_issue(c->m->vm_fd, &tx, &out->ioctls);
-		po->resume(c);
+		c->s->resume(c);
 	}
 	out->lat_ns = bench_now_ns() - t0;
 	out->err = r;
