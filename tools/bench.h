@@ -220,6 +220,9 @@ void bvm_destroy(struct bvm *m);
 
 /* Progress of vCPU i: counter plus walked pages (both only ever grow). */
 uint64_t bvm_progress(struct bvm *m, unsigned i);
+/* Every vCPU's progress now into p (TVM_MAX_VCPUS values); did any move since? */
+void bvm_progress_all(struct bvm *m, uint64_t *p);
+bool bvm_moved_since(struct bvm *m, const uint64_t *p);
 uint64_t bvm_pages(struct bvm *m);          /* walked pages, all vCPUs */
 uint64_t bvm_holes(struct bvm *m);          /* MMIO exits inside the test region */
 uint64_t bvm_mismatches(struct bvm *m);     /* walker mismatches, all vCPUs */
@@ -396,6 +399,9 @@ const char *kick_ioctl_unavailable(void);
 /* KVM_KICK_ALL_RUNNING_VCPUS / KVM_RESUME_ALL_KICKED_VCPUS on vm_fd: 0 or -errno. */
 int kick_ioctl_kick(int vm_fd);
 int kick_ioctl_resume(int vm_fd);
+/* c->state of both kernel lines: each vCPU's progress at the last resume. */
+int progress_setup(struct strat_ctx *c);
+void progress_teardown(struct strat_ctx *c);
 /* 0 if the library runs vm with the kernel kick backend, else -EOPNOTSUPP. */
 int kick_ioctl_check_backend(struct kvmhold_vm *vm);
 

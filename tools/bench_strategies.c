@@ -96,20 +96,24 @@ static int kvmhold_apply(struct strat_ctx *c, enum bop op, struct txn_sample *ou
 	uint64_t t0;
 	int r;
 
+	/*
+	 * The kernel backend sends no signal: as for kernel-ioctl, its stop
+	 * had to stop a running vCPU when some vCPU made guest progress since
+	 * the last transaction (c->state, kvmhold-kernel only).
+	 */
+	bool moved = c->state && bvm_moved_since(c->m, c->state);
+
 	kvmhold_stats_get(c->m->vm, &a, sizeof(a));
 	t0 = bench_now_ns();
 	r = kh_op(c->m->vm, &c->l, op, KVMHOLD_TXN_TIMEOUT_MS, NULL);
 	out->lat_ns = bench_now_ns() - t0;
 	kvmhold_stats_get(c->m->vm, &b, sizeof(b));
+	if (c->state)
+		bvm_progress_all(c->m, c->state);
 	out->ioctls = (unsigned)(b.txn_ioctls - a.txn_ioctls);
 	if (b.kicking_holds > a.kicking_holds) {
 		out->paused = true;
-		/*
-		 * The kernel backend sends no signal, and after a release its
-		 * vCPUs re-enter the guest from inside KVM_RUN at once: every
-		 * stop of it counts as one that stopped a running vCPU.
-		 */
-		out->kicked = b.kick_backend == KVMHOLD_KICK_KERNEL ||
+		out->kicked = b.kick_backend == KVMHOLD_KICK_KERNEL ? moved :
 			      b.signals_sent > a.signals_sent;
 		out->pause_ns = b.last_hold_ns;
 	}
@@ -131,9 +135,11 @@ static int kvmhold_kernel_setup(struct strat_ctx *c)
 {
 	int r = kick_ioctl_check_backend(c->m->vm);
 
-	if (r)
+	if (r) {
 		c->why = "the library did not choose the kernel kick backend (kick_backend)";
-	return r;
+		return r;
+	}
+	return progress_setup(c);
 }
 
 const struct strategy strat_kvmhold_kernel = {
@@ -146,6 +152,7 @@ const struct strategy strat_kvmhold_kernel = {
 	.unavailable = kick_ioctl_unavailable,
 	.setup = kvmhold_kernel_setup,
 	.apply = kvmhold_apply,
+	.teardown = progress_teardown,
 };
 
 /* ---- ideal: the ioctls alone, the vCPUs already stopped ------------------- */

@@ -278,6 +278,24 @@ uint64_t bvm_progress(struct bvm *m, unsigned i)
 	return tvm_counter(m->t, i) + tvm_walk_pages(m->t, i);
 }
 
+void bvm_progress_all(struct bvm *m, uint64_t *p)
+{
+	unsigned i;
+
+	for (i = 0; i < m->n; i++)
+		p[i] = bvm_progress(m, i);
+}
+
+bool bvm_moved_since(struct bvm *m, const uint64_t *p)
+{
+	unsigned i;
+
+	for (i = 0; i < m->n; i++)
+		if (bvm_progress(m, i) != p[i])
+			return true;
+	return false;
+}
+
 uint64_t bvm_pages(struct bvm *m)
 {
 	uint64_t sum = 0;
