@@ -285,11 +285,15 @@ static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
 
 		l->migrated = true;
 		if (l->na[0]) {
+			/* A copy: gcc's -Wrestrict cannot tell l->na from l->mig.na. */
+			char why[sizeof(l->na)];
+
+			memcpy(why, l->na, sizeof(why));
 			memset(&l->mig, 0, sizeof(l->mig));
 			l->mig.name = l->name;
 			l->mig.vcpus = mo.vcpus;
 			l->mig.pages = mo.pages;
-			snprintf(l->mig.na, sizeof(l->mig.na), "unavailable: %s", l->na);
+			snprintf(l->mig.na, sizeof(l->mig.na), "unavailable: %s", why);
 			continue;
 		}
 		if (o->op == CMP_LOG) {
