@@ -45,10 +45,16 @@ bad='BUG|WARNING|Oops|soft lockup|Call Trace|Kernel panic|hard LOCKUP|rcu.*stall
 benign='Speculative Return Stack Overflow: WARNING: See '
 klog='^\[ *[0-9]+\.[0-9]+\] '
 
+# Lines as they come, not in 4 KiB blocks: tr's output through stdbuf, and
+# mawk (Debian's awk) told to read line by line.
+awk_live=
+awk -W version 2>/dev/null | grep -q mawk && awk_live='-W interactive'
+
 echo "nested: guest kernel $(cat "$kdir/version")"
 echo "nested: $(qemu-system-x86_64 --version | head -n 1), -accel tcg,thread=single -cpu EPYC -smp $smp -m $mem; time limit ${limit}s"
 echo "nested: serial console in $console"
 start=$(date +%s)
+# shellcheck disable=SC2086 # $awk_live is empty or an option and its value
 {
 	timeout -k 10 "$limit" qemu-system-x86_64 \
 		-accel tcg,thread=single -cpu EPYC -smp "$smp" -m "$mem" \
@@ -57,7 +63,7 @@ start=$(date +%s)
 		-nographic -monitor none -nic none -no-reboot \
 		< /dev/null 2> "$logdir/qemu.err"
 	echo $? > "$rcfile"
-} | tr -d '\r' | tee "$console" | awk -v bad="$bad" -v benign="$benign" -v klog="$klog" '
+} | stdbuf -oL tr -d '\r' | tee "$console" | awk $awk_live -v bad="$bad" -v benign="$benign" -v klog="$klog" '
 	# The guest init'"'"'s lines, the runner'"'"'s output, and kernel lines
 	# printed while the programs ran or matching the bad patterns.
 	/^kvmhold-nested: begin/ { sec = 1; run = $3 }
