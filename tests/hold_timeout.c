@@ -69,6 +69,26 @@ static void *stay_in_section(void *arg)
 }
 
 /*
+ * A hold that must run out of time, undo itself and count who stayed in.
+ * Returns how long it took, in ms.
+ */
+static uint64_t hold_times_out(struct tvm *t, unsigned want_vcpus, unsigned want_others,
+			       struct kvmhold_stats *st)
+{
+	uint64_t t0 = tvm_now_ms(), took_ms;
+
+	CHECK_RET(kvmhold_hold(t->vm, TIMEOUT_MS), -ETIMEDOUT);
+	took_ms = tvm_now_ms() - t0;
+	CHECK(took_ms >= TIMEOUT_MS - 5, "gave up after %lu ms", (unsigned long)took_ms);
+	CHECK_RET(kvmhold_is_held(t->vm), 0);
+	CHECK_OK(kvmhold_stats_get(t->vm, st, sizeof(*st)));
+	CHECK(st->hold_timeouts == 1 && st->timeout_vcpus == want_vcpus &&
+	      st->timeout_others == want_others, "timeouts %lu, vcpus %u, others %u",
+	      (unsigned long)st->hold_timeouts, st->timeout_vcpus, st->timeout_others);
+	return took_ms;
+}
+
+/*
  * Kernel backend: vCPU 1 (kick signal blocked) is stopped anyway; a mem
  * section makes the hold time out, and KVM's stop is undone with it.
  */
@@ -76,7 +96,7 @@ static void kernel_backend(struct tvm *t)
 {
 	struct section_thread sec = { .vm = t->vm };
 	struct kvmhold_stats st;
-	uint64_t t0, took_ms;
+	uint64_t took_ms;
 
 	CHECK_OK(kvmhold_hold(t->vm, TIMEOUT_MS));
 	CHECK_FROZEN(t, 0, 5000);
@@ -86,15 +106,7 @@ static void kernel_backend(struct tvm *t)
 	CHECK(pthread_create(&sec.thread, NULL, stay_in_section, &sec) == 0, "pthread_create");
 	while (!__atomic_load_n(&sec.inside, __ATOMIC_ACQUIRE))
 		sched_yield();
-	t0 = tvm_now_ms();
-	CHECK_RET(kvmhold_hold(t->vm, TIMEOUT_MS), -ETIMEDOUT);
-	took_ms = tvm_now_ms() - t0;
-	CHECK(took_ms >= TIMEOUT_MS - 5, "gave up after %lu ms", (unsigned long)took_ms);
-	CHECK_RET(kvmhold_is_held(t->vm), 0);
-	CHECK_OK(kvmhold_stats_get(t->vm, &st, sizeof(st)));
-	CHECK(st.hold_timeouts == 1 && st.timeout_vcpus == 0 && st.timeout_others == 1,
-	      "timeouts %lu, vcpus %u, others %u", (unsigned long)st.hold_timeouts,
-	      st.timeout_vcpus, st.timeout_others);
+	took_ms = hold_times_out(t, 0, 1, &st);
 	CHECK(st.signals_sent == 0 && st.kernel_resume_errors == 0,
 	      "%lu signals, %u resume errors", (unsigned long)st.signals_sent,
 	      st.kernel_resume_errors);
@@ -117,7 +129,7 @@ int main(void)
 	struct kvmhold_straggler s[2];
 	struct kvmhold_stats st;
 	struct tvm *t;
-	uint64_t t0, took_ms;
+	uint64_t took_ms;
 	int n, i;
 
 	test_apply_breakage();
@@ -134,16 +146,7 @@ int main(void)
 		goto out;
 	}
 
-	t0 = tvm_now_ms();
-	CHECK_RET(kvmhold_hold(t->vm, TIMEOUT_MS), -ETIMEDOUT);
-	took_ms = tvm_now_ms() - t0;
-	CHECK(took_ms >= TIMEOUT_MS - 5, "gave up after %lu ms", (unsigned long)took_ms);
-
-	CHECK_RET(kvmhold_is_held(t->vm), 0);
-	CHECK_OK(kvmhold_stats_get(t->vm, &st, sizeof(st)));
-	CHECK(st.hold_timeouts == 1 && st.timeout_vcpus == 1 && st.timeout_others == 0,
-	      "timeouts %lu, vcpus %u, others %u", (unsigned long)st.hold_timeouts,
-	      st.timeout_vcpus, st.timeout_others);
+	took_ms = hold_times_out(t, 1, 0, &st);
 	n = kvmhold_hold_stragglers(t->vm, s, 2);
 	CHECK(n == 1, "%d stragglers", n);
 	CHECK(s[0].vcpu_id == 1, "straggler is vCPU %lu", s[0].vcpu_id);
