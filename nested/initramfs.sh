@@ -49,7 +49,8 @@ mkdir -p "$root/bin" "$root/dev" "$root/proc" "$root/sys" "$root/tmp" \
 cp "$busybox" "$root/bin/busybox"
 cp "$here/init.sh" "$root/init"
 cp "$here/../tests/run.sh" "$root/bin/run.sh"
-chmod 755 "$root/init" "$root/bin/run.sh"
+cp "$here/../tests/prove.sh" "$root/bin/prove.sh"
+chmod 755 "$root/init" "$root/bin/run.sh" "$root/bin/prove.sh"
 for m in irqbypass ccp kvm kvm-amd; do
 	cp "$kdir/modules/$m.ko" "$root/lib/modules/"
 done

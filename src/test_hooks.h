@@ -22,6 +22,8 @@ enum kvmhold_breakage {
 	BREAK_TXN_UNDO       = 1u << 4,
 	/* Commits drop the dirty bits of the logged slots they destroy. */
 	BREAK_DIRTY_HARVEST  = 1u << 5,
+	/* Kernel kick backend: holds neither kick nor resume KVM. */
+	BREAK_KERNEL_KICK    = 1u << 6,
 };
 
 extern unsigned kvmhold_test_breakage;

@@ -55,6 +55,7 @@ static inline void test_apply_breakage(void)
 		{ "txn-hold", BREAK_TXN_HOLD },
 		{ "txn-undo", BREAK_TXN_UNDO },
 		{ "dirty-harvest", BREAK_DIRTY_HARVEST },
+		{ "kernel-kick", BREAK_KERNEL_KICK },
 	};
 	const char *env = getenv("KVMHOLD_TEST_BREAK");
 	unsigned i;
