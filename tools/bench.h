@@ -145,6 +145,7 @@ struct bench_opts {
 	unsigned region_mib;         /* dirty: the logged region of the sync cost */
 	unsigned sync_pages;         /* dirty: pages dirtied before a "many" sync */
 	unsigned sync_samples;       /* dirty: syncs timed per level */
+	unsigned vm_flags;           /* txn: kvmhold_vm_opts.flags of the commits' VMs */
 	const char *json_path, *html_path;
 	char cmdline[1024];
 };
@@ -190,6 +191,7 @@ struct bvm_opts {
 	unsigned region_pages;       /* host memory of the test region, >= walk_pages */
 	unsigned ring_bytes;         /* kvmhold_vm_opts.dirty_ring_bytes (0: the bitmap) */
 	unsigned kick;               /* kvmhold_vm_opts.kick (KVMHOLD_KICK_*) */
+	unsigned vm_flags;           /* kvmhold_vm_opts.flags */
 };
 
 struct bvm {
@@ -464,6 +466,7 @@ struct txn_slots_result {
 
 struct txn_result {
 	unsigned vcpus, samples;
+	unsigned vm_flags;           /* kvmhold_vm_opts.flags of the commits' VMs */
 	struct txn_op_result ops[TXN_KINDS];
 	unsigned nr_ops;
 	struct txn_slots_result slots[BENCH_MAX_LIST];

@@ -92,6 +92,8 @@ static void usage(FILE *f)
 "  --sync-pages N      dirty: pages the guest writes before a \"many\" sync\n"
 "                      (64..131072; default: 16384)\n"
 "  --sync-samples N    dirty: syncs timed per level (default: 10)\n"
+"  --always-hold       txn: the library's VMs use KVMHOLD_VM_ALWAYS_HOLD, so\n"
+"                      the commits that need no hold (map, log-on) hold too\n"
 "  --list-strategies   print the names of every line of compare, one a line\n"
 "  -h, --help          this text\n"
 "\n"
@@ -213,7 +215,7 @@ static void save_cmdline(struct bench_opts *o, int argc, char **argv)
 
 enum { OPT_VCPUS = 256, OPT_SLOTS, OPT_OP, OPT_STRATEGIES, OPT_RATE, OPT_COUNT, OPT_DURATION,
        OPT_ROUNDS, OPT_SAMPLES, OPT_PAGES, OPT_JSON, OPT_HTML, OPT_MIGRATE, OPT_MIGRATE_COUNT,
-       OPT_REGION_MIB, OPT_SYNC_PAGES, OPT_SYNC_SAMPLES, OPT_LIST };
+       OPT_REGION_MIB, OPT_SYNC_PAGES, OPT_SYNC_SAMPLES, OPT_ALWAYS_HOLD, OPT_LIST };
 
 static void parse(int argc, char **argv, struct bench_opts *o)
 {
@@ -235,6 +237,7 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		{ "region-mib", required_argument, NULL, OPT_REGION_MIB },
 		{ "sync-pages", required_argument, NULL, OPT_SYNC_PAGES },
 		{ "sync-samples", required_argument, NULL, OPT_SYNC_SAMPLES },
+		{ "always-hold", no_argument, NULL, OPT_ALWAYS_HOLD },
 		{ "list-strategies", no_argument, NULL, OPT_LIST },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -299,6 +302,9 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 			break;
 		case OPT_ROUNDS:
 			o->rounds = (unsigned)parse_uint("--rounds", optarg, 1, 100);
+			break;
+		case OPT_ALWAYS_HOLD:
+			o->vm_flags |= KVMHOLD_VM_ALWAYS_HOLD;
 			break;
 		case OPT_SAMPLES:
 			o->samples = (unsigned)parse_uint("--samples", optarg, 1, 1000000);

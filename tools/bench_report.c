@@ -104,8 +104,9 @@ void report_text_txn(FILE *f, const struct txn_result *t)
 	unsigned i;
 
 	fprintf(f, "txn: %u vCPU(s) walking, %u samples per operation; kvmhold_txn_commit() next to\n"
-		"     ideal (the same ioctls, vCPUs already stopped, only the ioctls timed)\n",
-		t->vcpus, t->samples);
+		"     ideal (the same ioctls, vCPUs already stopped, only the ioctls timed)%s\n",
+		t->vcpus, t->samples,
+		t->vm_flags & KVMHOLD_VM_ALWAYS_HOLD ? "\n     every commit held (KVMHOLD_VM_ALWAYS_HOLD)" : "");
 	fprintf(f, "  %-8s %11s %11s %11s %11s %8s %7s %6s  %s\n", "op", "kvmhold p50", "p99",
 		"ideal p50", "p99", "p50 x", "ioctls", "held", "target p50 <= 1.2x");
 	for (i = 0; i < t->nr_ops; i++) {

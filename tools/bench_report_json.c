@@ -284,6 +284,7 @@ static void txn(struct jw *w, const struct report *rep)
 		obj(w, NULL);
 		u_(w, "vcpus", t->vcpus);
 		u_(w, "samples", t->samples);
+		b_(w, "always_hold", (t->vm_flags & KVMHOLD_VM_ALWAYS_HOLD) != 0);
 		arr(w, "ops");
 		for (j = 0; j < t->nr_ops; j++) {
 			const struct txn_op_result *o = &t->ops[j];

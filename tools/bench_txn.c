@@ -157,11 +157,12 @@ static int one_sample(struct bvm *m, const struct layout *l, enum bop op, struct
 }
 
 static int new_vm(unsigned vcpus, unsigned pages, unsigned extra, unsigned kick,
-		  struct bvm **out, struct layout *l, uint64_t *setup_ns)
+		  unsigned vm_flags, struct bvm **out, struct layout *l, uint64_t *setup_ns)
 {
 	struct bvm_opts bo = {
 		.vcpus = vcpus, .program = GUEST_PROG_WALK,
 		.walk_pages = pages, .region_pages = 4 * pages, .kick = kick,
+		.vm_flags = vm_flags,
 	};
 	struct bvm *m;
 	uint64_t t0;
@@ -275,7 +276,7 @@ static int ops_run(unsigned vcpus, unsigned pages, struct txn_result *t)
 	memset(acc, 0, sizeof(acc));
 	if (na)
 		snprintf(t->kernel_na, sizeof(t->kernel_na), "%s", na);
-	r = new_vm(vcpus, pages, 0, KVMHOLD_KICK_SIGNAL, &m, &l, NULL);
+	r = new_vm(vcpus, pages, 0, KVMHOLD_KICK_SIGNAL, t->vm_flags, &m, &l, NULL);
 	if (r) {
 		snprintf(t->error, sizeof(t->error), "creating the VM: %s", strerror(-r));
 		return r;
@@ -285,7 +286,7 @@ static int ops_run(unsigned vcpus, unsigned pages, struct txn_result *t)
 	finish_vm(m, t, t->error, sizeof(t->error));
 	if (!r && !na) {
 		/* kvmhold-kernel: the same commits on a VM with the kernel kick backend. */
-		r = new_vm(vcpus, pages, 0, KVMHOLD_KICK_KERNEL, &m, &l, NULL);
+		r = new_vm(vcpus, pages, 0, KVMHOLD_KICK_KERNEL, t->vm_flags, &m, &l, NULL);
 		if (r == -EOPNOTSUPP)
 			snprintf(t->kernel_error, sizeof(t->kernel_error), "kvmhold-kernel: the "
 				 "library did not choose the kernel kick backend (kick_backend)");
@@ -320,7 +321,7 @@ static int slots_run(unsigned vcpus, unsigned pages, unsigned samples,
 
 	memset(&split, 0, sizeof(split));
 	memset(&merge, 0, sizeof(merge));
-	r = new_vm(vcpus, pages, s->slots, KVMHOLD_KICK_SIGNAL, &m, &l, &s->setup_ns);
+	r = new_vm(vcpus, pages, s->slots, KVMHOLD_KICK_SIGNAL, t->vm_flags, &m, &l, &s->setup_ns);
 	if (r) {
 		snprintf(s->error, sizeof(s->error), "%u slots: %s", s->slots, strerror(-r));
 		return r;
@@ -359,6 +360,7 @@ int run_txn(const struct bench_opts *o, struct report *rep)
 		memset(t, 0, sizeof(*t));
 		t->vcpus = vcpus;
 		t->samples = o->samples;
+		t->vm_flags = o->vm_flags;
 		if (!o->samples_given && vcpus > 16)
 			t->samples = t->samples / 4 ? t->samples / 4 : 1;
 		failed |= ops_run(vcpus, pages, t) != 0;

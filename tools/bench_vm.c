@@ -39,6 +39,7 @@ int bvm_create(const struct bvm_opts *o, struct bvm **out)
 	to.walk_flags = TVM_WALK_NO_ASSERT;
 	to.vm_opts.dirty_ring_bytes = o->ring_bytes;
 	to.vm_opts.kick = o->kick;
+	to.vm_opts.flags = o->vm_flags;
 	to.quiet = true;
 	r = tvm_create(&to, &m->t);
 	if (r) {
