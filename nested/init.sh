@@ -126,8 +126,8 @@ check)
 	if has_kick kernel; then
 		run_suite kernel
 		# The kernel suite's tests fail with the kernel kick off.
-		[ -z "$TESTS_RUN" ] &&
-			run_program kernel/prove env KVMHOLD_TEST_KICK=kernel prove.sh /tests
+		# shellcheck disable=SC2086 # TESTS_RUN is a list of names
+		run_program kernel/prove env KVMHOLD_TEST_KICK=kernel prove.sh /tests $TESTS_RUN
 	fi
 	;;
 bench)

@@ -99,7 +99,11 @@ static void kernel_backend(struct tvm *t)
 	uint64_t took_ms;
 
 	CHECK_OK(kvmhold_hold(t->vm, TIMEOUT_MS));
-	CHECK_FROZEN(t, 0, 5000);
+	/*
+	 * 50 ms: a single window must see a vCPU that runs, also where the
+	 * host is emulated and threads wait milliseconds for a CPU.
+	 */
+	CHECK_FROZEN(t, 0, 50000);
 	CHECK_OK(kvmhold_release(t->vm));
 	CHECK_ALL_MOVE(t);
 
