@@ -13,7 +13,8 @@
 #   KVMHOLD_TEST_KICK=signal (results signal/NAME); then rmmod kvm_amd kvm,
 #   insmod the patched kvm.ko/kvm-amd.ko (lib/modules/kick/), `kick_test`
 #   (result kick_test) and, if NESTED_KICK has "kernel", the suite with
-#   KVMHOLD_TEST_KICK=kernel (results kernel/NAME).
+#   KVMHOLD_TEST_KICK=kernel (results kernel/NAME) and tests/prove.sh with
+#   the kernel kick switched off (result kernel/prove).
 # bench: the benchmark on the patched modules, so that its strategies that
 #   need KVM_CAP_KICK_ALL_RUNNING_VCPUS run.
 
