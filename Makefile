@@ -123,12 +123,14 @@ bench: $(BENCH)
 
 # A short comparison rendered by headless Chromium (CHROMIUM=... to pick
 # another binary): fails unless every line of the comparison shows up in the
-# rendered page.  Report, DOM dump and screenshot land in $(O)/check-report/.
+# rendered page.  Installs Debian's chromium if missing (tools/report-deps.sh).
+# Report, DOM dump and screenshot land in $(O)/check-report/.
 check-report: $(BENCH)
+	@$(SRCDIR)/tools/report-deps.sh
 	@set -e; out=$(O)/check-report; mkdir -p $$out; rm -f $$out/*; \
 	chromium=$${CHROMIUM:-chromium}; \
 	if ! command -v $$chromium >/dev/null 2>&1; then \
-		echo "check-report: $$chromium not found (apt-get update && apt-get install -y chromium)"; \
+		echo "check-report: $$chromium not found"; \
 		exit 1; fi; \
 	$(BENCH) compare --duration 0.6 --samples 30 --json $$out/bench-report.json \
 		--html $$out/bench-report.html > $$out/bench.txt; \
