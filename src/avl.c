@@ -6,6 +6,7 @@
  * operation is O(log n) (about 22 levels for the 32764 slots KVM allows).
  */
 #include "avl.h"
+#include "test_hooks.h"
 
 static int height(const struct avl_node *n)
 {
@@ -70,7 +71,9 @@ static void rebalance_up(struct avl_tree *t, struct avl_node *n)
 
 		update_height(n);
 		balance = height(n->left) - height(n->right);
-		if (balance > 1) {
+		if (test_broken(BREAK_AVL_REBALANCE)) {
+			/* Heights stay right, the shape goes unbalanced. */
+		} else if (balance > 1) {
 			if (height(n->left->left) < height(n->left->right))
 				rotate_left(t, n->left);
 			n = rotate_right(t, n);

@@ -357,6 +357,8 @@ static int stop_vm(struct kvmhold_vm *vm, unsigned target, const struct timespec
 		    atomic_load(&vm->active) > target) {
 			record_stragglers(vm, target);
 			vm->stats.hold_timeouts++;
+			if (test_broken(BREAK_TIMEOUT_UNDO))
+				return -ETIMEDOUT;   /* stays KICKING: nothing runs again */
 			resume_kernel(vm);
 			resume_all(vm);
 			return -ETIMEDOUT;

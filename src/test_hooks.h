@@ -24,6 +24,16 @@ enum kvmhold_breakage {
 	BREAK_DIRTY_HARVEST  = 1u << 5,
 	/* Kernel kick backend: holds neither kick nor resume KVM. */
 	BREAK_KERNEL_KICK    = 1u << 6,
+	/* A hold that times out leaves the VM stopped instead of undoing itself. */
+	BREAK_TIMEOUT_UNDO   = 1u << 7,
+	/* The slot table's AVL tree never rotates: it stays ordered, not balanced. */
+	BREAK_AVL_REBALANCE  = 1u << 8,
+	/* The planner keeps a MOVE whose target is still occupied (KVM refuses it). */
+	BREAK_TXN_MOVE_ORDER = 1u << 9,
+	/* Transaction operations accept any gpa and size (no alignment, size or wrap check). */
+	BREAK_RANGE_CHECK    = 1u << 10,
+	/* The library takes over a kick signal the VMM already handles. */
+	BREAK_SIGNAL_OWNER   = 1u << 11,
 };
 
 extern unsigned kvmhold_test_breakage;

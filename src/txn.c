@@ -20,6 +20,7 @@
 #include "internal.h"
 #include "slot_table.h"
 #include "txn.h"
+#include "test_hooks.h"
 
 #define PAGE_MASK_4K 4095ull
 
@@ -92,6 +93,8 @@ static int check_room(struct kvmhold_txn *txn, unsigned more)
 
 static int check_range(uint64_t gpa, uint64_t size)
 {
+	if (test_broken(BREAK_RANGE_CHECK))
+		return 0;
 	if (!size || (gpa & PAGE_MASK_4K) || (size & PAGE_MASK_4K))
 		return -EINVAL;
 	if (gpa + size < gpa)   /* wraps, or ends exactly at 2^64 */
@@ -190,6 +193,14 @@ static int txn_check(struct kvmhold_txn *txn)
 	return registry_has(txn) ? 0 : -EBADF;
 }
 
+/* The preamble of every operation on a range: a live transaction, a valid range. */
+static int txn_check_range(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size)
+{
+	int r = txn_check(txn);
+
+	return r ? r : check_range(gpa, size);
+}
+
 KVMHOLD_API int kvmhold_txn_begin(struct kvmhold_vm *vm, struct kvmhold_txn **out)
 {
 	struct kvmhold_txn *txn;
@@ -225,9 +236,7 @@ KVMHOLD_API int kvmhold_txn_map(struct kvmhold_txn *txn, uint64_t gpa, uint64_t 
 	struct slot *s;
 	int r;
 
-	r = txn_check(txn);
-	if (!r)
-		r = check_range(gpa, size);
+	r = txn_check_range(txn, gpa, size);
 	if (!r && (!hva || (h & PAGE_MASK_4K)))
 		r = -EINVAL;
 	if (!r && h + size < h)
@@ -254,9 +263,7 @@ KVMHOLD_API int kvmhold_txn_unmap(struct kvmhold_txn *txn, uint64_t gpa, uint64_
 	struct slot *s;
 	int r;
 
-	r = txn_check(txn);
-	if (!r)
-		r = check_range(gpa, size);
+	r = txn_check_range(txn, gpa, size);
 	if (r)
 		return r;
 	if (!range_mapped(txn, gpa, end))
@@ -278,9 +285,7 @@ KVMHOLD_API int kvmhold_txn_resize(struct kvmhold_txn *txn, uint64_t gpa, uint64
 	struct slot *s;
 	int r;
 
-	r = txn_check(txn);
-	if (!r)
-		r = check_range(gpa, new_size);
+	r = txn_check_range(txn, gpa, new_size);
 	if (r)
 		return r;
 	s = view_containing(txn, gpa);
@@ -327,9 +332,7 @@ KVMHOLD_API int kvmhold_txn_merge(struct kvmhold_txn *txn, uint64_t gpa, uint64_
 	unsigned n = 0;
 	int r;
 
-	r = txn_check(txn);
-	if (!r)
-		r = check_range(gpa, size);
+	r = txn_check_range(txn, gpa, size);
 	if (r)
 		return r;
 	first = view_containing(txn, gpa);
@@ -364,9 +367,7 @@ KVMHOLD_API int kvmhold_txn_move(struct kvmhold_txn *txn, uint64_t gpa, uint64_t
 	struct slot *s, *moved = NULL;
 	int r;
 
-	r = txn_check(txn);
-	if (!r)
-		r = check_range(gpa, size);
+	r = txn_check_range(txn, gpa, size);
 	if (!r)
 		r = check_range(new_gpa, size);
 	if (r)
@@ -413,9 +414,7 @@ KVMHOLD_API int kvmhold_txn_set_flags(struct kvmhold_txn *txn, uint64_t gpa, uin
 	struct slot *s;
 	int r;
 
-	r = txn_check(txn);
-	if (!r)
-		r = check_range(gpa, size);
+	r = txn_check_range(txn, gpa, size);
 	if (!r)
 		r = check_flags(txn->vm, flags);
 	if (r)

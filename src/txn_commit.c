@@ -220,7 +220,8 @@ static int plan_build(struct kvmhold_txn *txn, struct plan *p)
 	for (i = 0; i < p->nr && !r; i++) {
 		struct plan_op *op = &p->ops[i];
 
-		if (op->kind == OP_MOVE && move_blocked(txn, op->base, op->entry)) {
+		if (op->kind == OP_MOVE && move_blocked(txn, op->base, op->entry) &&
+		    !test_broken(BREAK_TXN_MOVE_ORDER)) {
 			op->base->claimed = false;
 			op->entry->origin = NULL;
 			op->kind = OP_CREATE;

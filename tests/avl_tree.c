@@ -4,6 +4,8 @@
  * inserts and removes, with every invariant (order, parent links, heights,
  * balance) and every lookup (floor, ceiling, in-order walk) checked as it
  * goes.  No KVM involved: this is the data structure alone.
+ *
+ * Can fail: KVMHOLD_TEST_BREAK=avl-rebalance leaves the tree unbalanced.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -56,6 +58,7 @@ int main(void)
 	unsigned live = 0, i, step;
 	uint64_t seed = 12345;
 
+	test_apply_breakage();
 	for (i = 0; i < MAX_KEYS; i++)
 		nodes[i].key = (uint64_t)i * 2;   /* even keys: odd probes fall between */
 	for (step = 0; step < 200000; step++) {

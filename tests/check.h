@@ -56,6 +56,11 @@ static inline void test_apply_breakage(void)
 		{ "txn-undo", BREAK_TXN_UNDO },
 		{ "dirty-harvest", BREAK_DIRTY_HARVEST },
 		{ "kernel-kick", BREAK_KERNEL_KICK },
+		{ "timeout-undo", BREAK_TIMEOUT_UNDO },
+		{ "avl-rebalance", BREAK_AVL_REBALANCE },
+		{ "txn-move-order", BREAK_TXN_MOVE_ORDER },
+		{ "range-check", BREAK_RANGE_CHECK },
+		{ "signal-owner", BREAK_SIGNAL_OWNER },
 	};
 	const char *env = getenv("KVMHOLD_TEST_BREAK");
 	unsigned i;

@@ -13,6 +13,8 @@
  *
  * Can fail: the test checks the -ETIMEDOUT, the straggler record and that
  * the VM runs afterwards; each check fails if its mechanism is missing.
+ * KVMHOLD_TEST_BREAK=timeout-undo leaves the timed-out hold in place (the
+ * vCPUs never run again); with the kernel backend, kernel-kick.
  */
 #include <pthread.h>
 #include <signal.h>

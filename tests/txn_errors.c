@@ -6,6 +6,9 @@
  * non-contiguous host memory or different flags, moving onto mapped
  * memory, unknown flags, more slots than KVM allows, committing twice,
  * using an aborted transaction, a commit KVM itself refuses.
+ *
+ * Can fail: KVMHOLD_TEST_BREAK=range-check accepts unaligned and wrapping
+ * ranges.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -205,6 +208,7 @@ static void test_destroy_with_open_txn(void)
 
 int main(void)
 {
+	test_apply_breakage();
 	CHECK_OK(kvmhold_vm_create(NULL, &vm));
 	mem = mmap(NULL, 64 * MB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(mem != MAP_FAILED, "mmap");
