@@ -212,6 +212,14 @@ int kvmhold_txn_set_timeout(struct kvmhold_txn *txn, int timeout_ms);
 /* Apply; frees txn.  0, or -errno with the layout exactly as before. */
 int kvmhold_txn_commit(struct kvmhold_txn *txn);
 void kvmhold_txn_abort(struct kvmhold_txn *txn);
+/*
+ * Hand the library a memslot the VMM created itself (address space 0) on an
+ * adopted VM, before the first commit that creates a slot (-EBUSY after):
+ * transactions and lookups then cover it, and no new slot takes its id.
+ * The caller vouches that KVM has exactly this slot; KVM cannot be asked.
+ */
+int kvmhold_vm_adopt_region(struct kvmhold_vm *vm, uint32_t slot, uint64_t gpa, uint64_t size,
+			    void *hva, uint32_t flags);
 
 /*
  * Lookups in the committed layout.  Stable inside kvmhold_mem_begin/end:

@@ -7,6 +7,7 @@
 
 #include "internal.h"
 #include "slot_table.h"
+#include "test_hooks.h"
 
 int slot_table_init(struct slot_table *st, uint32_t max_slots)
 {
@@ -35,7 +36,41 @@ void slot_table_fini(struct slot_table *st)
 		free(slot_of(n));
 	}
 	free(st->ids.ring);
+	free(st->ids.adopted);
 	pthread_rwlock_destroy(&st->lock);
+}
+
+int slot_check_range(uint64_t gpa, uint64_t size)
+{
+	if (test_broken(BREAK_RANGE_CHECK))
+		return 0;
+	if (!size || (gpa & PAGE_MASK_4K) || (size & PAGE_MASK_4K))
+		return -EINVAL;
+	if (gpa + size < gpa)   /* wraps, or ends exactly at 2^64 */
+		return -EOVERFLOW;
+	return 0;
+}
+
+int slot_check_flags(const struct kvmhold_vm *vm, uint32_t flags)
+{
+	if (flags & ~(KVMHOLD_MEM_LOG_DIRTY | KVMHOLD_MEM_READONLY))
+		return -EINVAL;
+	if ((flags & KVMHOLD_MEM_READONLY) && !vm->has_readonly_mem)
+		return -EOPNOTSUPP;
+	return 0;
+}
+
+int slot_check_mapping(const struct kvmhold_vm *vm, uint64_t gpa, uint64_t size,
+		       const void *hva, uint32_t flags)
+{
+	uint64_t h = (uint64_t)(uintptr_t)hva;
+	int r = slot_check_range(gpa, size);
+
+	if (!r && (!hva || (h & PAGE_MASK_4K)))
+		r = -EINVAL;
+	if (!r && h + size < h)
+		r = -EOVERFLOW;
+	return r ? r : slot_check_flags(vm, flags);
 }
 
 struct slot *slot_tree_containing(const struct avl_tree *t, uint64_t gpa)
@@ -62,6 +97,9 @@ uint32_t slot_id_alloc(struct slot_ids *ids, uint32_t max_slots)
 {
 	if (ids->head != ids->tail)
 		return ids->ring[ids->head++ % max_slots];
+	while (ids->next_fresh < max_slots && slot_id_adopted(ids, ids->next_fresh) &&
+	       !test_broken(BREAK_ADOPTED_IDS))
+		ids->next_fresh++;
 	if (ids->next_fresh < max_slots)
 		return ids->next_fresh++;
 	return SLOT_ID_NONE;

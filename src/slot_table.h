@@ -22,6 +22,7 @@
 #include "avl.h"
 
 #define SLOT_ID_NONE UINT32_MAX
+#define PAGE_MASK_4K 4095ull      /* gpa, size and hva are 4 KiB aligned */
 
 struct slot {
 	struct avl_node node;      /* key: gpa */
@@ -53,11 +54,16 @@ static inline struct slot *slot_of(const struct avl_node *n)
 	return n ? avl_entry(n, struct slot, node) : NULL;
 }
 
-/* Slot ids: freed ids in the order they were freed, then never-used ones. */
+/*
+ * Slot ids: freed ids in the order they were freed, then never-used ones,
+ * skipping those of adopted slots (created by the VMM before the library
+ * allocated any id: see slot_adopt.c).
+ */
 struct slot_ids {
 	uint32_t next_fresh;
 	uint32_t *ring;            /* freed ids, max_slots entries */
 	uint32_t head, tail;       /* free-running counters into ring */
+	uint64_t *adopted;         /* bitmap of adopted ids, NULL if none */
 };
 
 struct slot_table {
@@ -78,7 +84,26 @@ struct slot *slot_tree_from(const struct avl_tree *t, uint64_t gpa);
 struct kvmhold_region;
 void slot_to_region(const struct slot *s, struct kvmhold_region *out);
 
-/* Id allocation; a commit snapshots the allocator and restores it on failure. */
+/*
+ * Checks of a mapping's arguments, shared by transactions and adoption:
+ * 4 KiB aligned, not empty, no wrap (-EINVAL, -EOVERFLOW); known flags
+ * (-EINVAL), READONLY only where KVM has it (-EOPNOTSUPP); a host address.
+ */
+struct kvmhold_vm;
+int slot_check_range(uint64_t gpa, uint64_t size);
+int slot_check_flags(const struct kvmhold_vm *vm, uint32_t flags);
+int slot_check_mapping(const struct kvmhold_vm *vm, uint64_t gpa, uint64_t size,
+		       const void *hva, uint32_t flags);
+
+static inline bool slot_id_adopted(const struct slot_ids *ids, uint32_t id)
+{
+	return ids->adopted && (ids->adopted[id / 64] >> (id % 64) & 1);
+}
+
+/*
+ * Id allocation; a commit snapshots the allocator and restores it on
+ * failure (the adopted bitmap does not change after the first allocation).
+ */
 uint32_t slot_id_alloc(struct slot_ids *ids, uint32_t max_slots);
 void slot_id_free(struct slot_ids *ids, uint32_t max_slots, uint32_t id);
 

@@ -34,6 +34,8 @@ enum kvmhold_breakage {
 	BREAK_RANGE_CHECK    = 1u << 10,
 	/* The library takes over a kick signal the VMM already handles. */
 	BREAK_SIGNAL_OWNER   = 1u << 11,
+	/* New slots may take the ids of adopted ones (KVM then refuses or moves them). */
+	BREAK_ADOPTED_IDS    = 1u << 12,
 };
 
 extern unsigned kvmhold_test_breakage;

@@ -20,9 +20,6 @@
 #include "internal.h"
 #include "slot_table.h"
 #include "txn.h"
-#include "test_hooks.h"
-
-#define PAGE_MASK_4K 4095ull
 
 static struct slot *view_containing(struct kvmhold_txn *txn, uint64_t gpa)
 {
@@ -89,26 +86,6 @@ static unsigned cuts_needed(struct kvmhold_txn *txn, uint64_t gpa, uint64_t end)
 static int check_room(struct kvmhold_txn *txn, unsigned more)
 {
 	return view_count(txn) + more > txn->vm->slots.max_slots ? -ENOSPC : 0;
-}
-
-static int check_range(uint64_t gpa, uint64_t size)
-{
-	if (test_broken(BREAK_RANGE_CHECK))
-		return 0;
-	if (!size || (gpa & PAGE_MASK_4K) || (size & PAGE_MASK_4K))
-		return -EINVAL;
-	if (gpa + size < gpa)   /* wraps, or ends exactly at 2^64 */
-		return -EOVERFLOW;
-	return 0;
-}
-
-static int check_flags(const struct kvmhold_vm *vm, uint32_t flags)
-{
-	if (flags & ~(KVMHOLD_MEM_LOG_DIRTY | KVMHOLD_MEM_READONLY))
-		return -EINVAL;
-	if ((flags & KVMHOLD_MEM_READONLY) && !vm->has_readonly_mem)
-		return -EOPNOTSUPP;
-	return 0;
 }
 
 static struct slot *slot_new(uint64_t gpa, uint64_t size, uint64_t hva, uint32_t flags)
@@ -198,7 +175,7 @@ static int txn_check_range(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size)
 {
 	int r = txn_check(txn);
 
-	return r ? r : check_range(gpa, size);
+	return r ? r : slot_check_range(gpa, size);
 }
 
 KVMHOLD_API int kvmhold_txn_begin(struct kvmhold_vm *vm, struct kvmhold_txn **out)
@@ -232,17 +209,12 @@ KVMHOLD_API int kvmhold_txn_begin(struct kvmhold_vm *vm, struct kvmhold_txn **ou
 KVMHOLD_API int kvmhold_txn_map(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size,
 				void *hva, uint32_t flags)
 {
-	uint64_t h = (uint64_t)(uintptr_t)hva;
 	struct slot *s;
 	int r;
 
-	r = txn_check_range(txn, gpa, size);
-	if (!r && (!hva || (h & PAGE_MASK_4K)))
-		r = -EINVAL;
-	if (!r && h + size < h)
-		r = -EOVERFLOW;
+	r = txn_check(txn);
 	if (!r)
-		r = check_flags(txn->vm, flags);
+		r = slot_check_mapping(txn->vm, gpa, size, hva, flags);
 	if (r)
 		return r;
 	if (!range_free(txn, gpa, gpa + size))
@@ -250,7 +222,7 @@ KVMHOLD_API int kvmhold_txn_map(struct kvmhold_txn *txn, uint64_t gpa, uint64_t 
 	r = check_room(txn, 1);
 	if (r)
 		return r;
-	s = slot_new(gpa, size, h, flags);
+	s = slot_new(gpa, size, (uint64_t)(uintptr_t)hva, flags);
 	if (!s)
 		return -ENOMEM;
 	avl_insert(&txn->added, &s->node);
@@ -369,7 +341,7 @@ KVMHOLD_API int kvmhold_txn_move(struct kvmhold_txn *txn, uint64_t gpa, uint64_t
 
 	r = txn_check_range(txn, gpa, size);
 	if (!r)
-		r = check_range(new_gpa, size);
+		r = slot_check_range(new_gpa, size);
 	if (r)
 		return r;
 	if (!range_mapped(txn, gpa, end))
@@ -416,7 +388,7 @@ KVMHOLD_API int kvmhold_txn_set_flags(struct kvmhold_txn *txn, uint64_t gpa, uin
 
 	r = txn_check_range(txn, gpa, size);
 	if (!r)
-		r = check_flags(txn->vm, flags);
+		r = slot_check_flags(txn->vm, flags);
 	if (r)
 		return r;
 	if (!range_mapped(txn, gpa, end))

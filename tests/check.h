@@ -61,6 +61,7 @@ static inline void test_apply_breakage(void)
 		{ "txn-move-order", BREAK_TXN_MOVE_ORDER },
 		{ "range-check", BREAK_RANGE_CHECK },
 		{ "signal-owner", BREAK_SIGNAL_OWNER },
+		{ "adopted-ids", BREAK_ADOPTED_IDS },
 	};
 	const char *env = getenv("KVMHOLD_TEST_BREAK");
 	unsigned i;

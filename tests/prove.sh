@@ -50,6 +50,7 @@ txn_faults        txn-undo
 txn_concurrent    txn-hold
 txn_model         txn-move-order
 txn_errors        range-check
+adopt_regions     adopted-ids
 dirty_basic       dirty-harvest
 dirty_migrate     dirty-harvest
 dirty_concurrent  dirty-harvest

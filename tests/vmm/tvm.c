@@ -103,6 +103,34 @@ int tvm_map_test_region(struct tvm *t, uint32_t flags)
 	return ret;
 }
 
+/* One memslot made by hand, as the VMM would, then handed to the library. */
+static int map_and_adopt(struct tvm *t, uint32_t id, uint64_t gpa, uint64_t size, void *hva,
+			 uint32_t flags)
+{
+	struct kvm_userspace_memory_region region = {
+		.slot = id, .flags = flags, .guest_phys_addr = gpa,
+		.memory_size = size, .userspace_addr = (uint64_t)(uintptr_t)hva,
+	};
+
+	if (ioctl(t->own_vm_fd, KVM_SET_USER_MEMORY_REGION, &region))
+		return -errno;
+	return kvmhold_vm_adopt_region(t->vm, id, gpa, size, hva, flags);
+}
+
+/* opts.adopt_vm: the system and test memslots, made before the library knew of them. */
+static int map_before_adopting(struct tvm *t)
+{
+	int r = map_and_adopt(t, TVM_ADOPTED_SYS_SLOT, 0, t->sys_size, t->sys_hva, 0);
+
+	if (r || !t->opts.map_test_region)
+		return r;
+	r = map_and_adopt(t, TVM_ADOPTED_TEST_SLOT, t->test_gpa, t->test_size, t->test_hva,
+			  t->opts.test_slot_flags);
+	if (!r)
+		t->test_mapped = true;
+	return r;
+}
+
 /* Unmaps the whole test region, however it is split into slots by now. */
 int tvm_unmap_test_region(struct tvm *t)
 {
@@ -233,6 +261,7 @@ int tvm_create(const struct tvm_opts *opts, struct tvm **out)
 		return -ENOMEM;
 	t->opts = *opts;
 	t->kvm_fd = -1;
+	t->own_vm_fd = -1;
 	pthread_mutex_init(&t->lock, NULL);
 
 	step = "options";
@@ -268,8 +297,18 @@ int tvm_create(const struct tvm_opts *opts, struct tvm **out)
 	if (r)
 		goto fail;
 
-	step = "kvmhold_vm_create";
-	r = kvmhold_vm_create(&t->opts.vm_opts, &t->vm);
+	if (t->opts.adopt_vm) {
+		step = "KVM_CREATE_VM";
+		t->own_vm_fd = ioctl(t->kvm_fd, KVM_CREATE_VM, t->opts.vm_opts.vm_type);
+		r = t->own_vm_fd < 0 ? -errno : 0;
+		if (r)
+			goto fail;
+		step = "kvmhold_vm_adopt";
+		r = kvmhold_vm_adopt(t->own_vm_fd, &t->opts.vm_opts, &t->vm);
+	} else {
+		step = "kvmhold_vm_create";
+		r = kvmhold_vm_create(&t->opts.vm_opts, &t->vm);
+	}
 	if (r)
 		goto fail;
 
@@ -280,11 +319,18 @@ int tvm_create(const struct tvm_opts *opts, struct tvm **out)
 			goto fail;
 	}
 
-	step = "mapping the system region";
-	r = tvm_map_system(t);
-	if (r < 0)
-		goto fail;
-	if (t->opts.map_test_region) {
+	if (t->opts.adopt_vm) {
+		step = "the VMM's own memslots";
+		r = map_before_adopting(t);
+		if (r < 0)
+			goto fail;
+	} else {
+		step = "mapping the system region";
+		r = tvm_map_system(t);
+		if (r < 0)
+			goto fail;
+	}
+	if (t->opts.map_test_region && !t->opts.adopt_vm) {
 		step = "mapping the test region";
 		r = tvm_map_test_region(t, t->opts.test_slot_flags);
 		if (r < 0)
@@ -460,6 +506,8 @@ void tvm_destroy(struct tvm *t)
 				kvmhold_vcpu_destroy(t->vcpus[i].vcpu);
 		kvmhold_vm_destroy(t->vm);
 	}
+	if (t->own_vm_fd >= 0)
+		close(t->own_vm_fd);   /* an adopted VM's fd stays ours */
 	if (t->test_hva)
 		munmap(t->test_hva, t->test_size);
 	if (t->sys_hva)

@@ -39,6 +39,9 @@
 #include "../guest/tvm_abi.h"
 
 #define TVM_SKIP       77          /* exit code for "test skipped" */
+/* The memslot ids an adopt_vm VM is given before the library sees it. */
+#define TVM_ADOPTED_SYS_SLOT  0u
+#define TVM_ADOPTED_TEST_SLOT 1u
 
 struct tvm;
 struct kvm_cpuid2;
@@ -64,6 +67,13 @@ struct tvm_opts {
 	int stop_timeout_ms;
 	/* Passed to kvmhold_vm_create(); .size is filled in when 0. */
 	struct kvmhold_vm_opts vm_opts;
+	/*
+	 * Set up the VM the way a VMM that owns it would: KVM_CREATE_VM and
+	 * the system (and, with map_test_region, the test) memslots by raw
+	 * KVM_SET_USER_MEMORY_REGION under the ids below, then
+	 * kvmhold_vm_adopt() and kvmhold_vm_adopt_region() for each slot.
+	 */
+	bool adopt_vm;
 
 	tvm_sync_fn *on_sync;
 	void *cookie;                /* passed to on_sync */
@@ -127,6 +137,7 @@ struct tvm {
 
 	/* Private. */
 	int kvm_fd;
+	int own_vm_fd;               /* adopt_vm: the VM fd tvm created, else -1 */
 	struct kvm_cpuid2 *cpuid;
 	uint64_t entry;
 	uint64_t isr_stubs, isr_stride, nr_isr;

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Adopting memslots the VMM created itself.
+ *
+ * A VMM that adopts its VM (kvmhold_vm_adopt) usually has memslots
+ * already: its boot RAM, ROMs, device memory.  KVM offers no way to list
+ * them, so the library cannot see them, and without being told it would
+ * hand out their slot ids to new slots: KVM then refuses the commit, or,
+ * where size and host address happen to match, silently moves the VMM's
+ * slot.  kvmhold_vm_adopt_region() tells the library about one such slot;
+ * from then on the library owns it like the slots it created: transactions
+ * may resize, split, merge, move or unmap it, lookups and dirty syncs see
+ * it, and no new slot takes its id.
+ *
+ * Adoption is accepted only until the library allocates its first slot id
+ * (the first commit that creates a slot): after that a VMM-made slot could
+ * already share an id with one of the library's.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "dirty.h"
+#include "internal.h"
+#include "slot_table.h"
+#include "txn.h"
+
+/* Has the allocator handed out, or taken back, any id? */
+static bool ids_used(const struct slot_ids *ids)
+{
+	return ids->next_fresh || ids->tail;
+}
+
+/* Under the transaction lock: checks and records one adopted slot. */
+static int adopt_locked(struct kvmhold_vm *vm, uint32_t id, uint64_t gpa, uint64_t size,
+			void *hva, uint32_t flags)
+{
+	struct slot_table *st = &vm->slots;
+	struct slot_ids *ids = &st->ids;
+	struct slot *s, *next;
+
+	if (ids_used(ids))
+		return -EBUSY;
+	if (slot_id_adopted(ids, id))
+		return -EEXIST;
+	next = slot_tree_from(&st->tree, gpa);
+	if (next && slot_gpa(next) < gpa + size)
+		return -EEXIST;
+	if (st->tree.count >= st->max_slots)
+		return -ENOSPC;
+	if (!ids->adopted) {
+		ids->adopted = calloc((st->max_slots + 63) / 64, sizeof(*ids->adopted));
+		if (!ids->adopted)
+			return -ENOMEM;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	if ((flags & KVMHOLD_MEM_LOG_DIRTY) &&
+	    dirty_note_logged(vm, (uint64_t)(uintptr_t)hva, size)) {
+		free(s);
+		return -ENOMEM;
+	}
+	s->node.key = gpa;
+	s->size = size;
+	s->hva = (uint64_t)(uintptr_t)hva;
+	s->flags = flags;
+	s->id = id;
+	/* Ring entries may already name this slot: map its id to its memory. */
+	dirty_slot_mapped(vm, id, s->hva, size);
+	ids->adopted[id / 64] |= 1ull << (id % 64);
+	pthread_rwlock_wrlock(&st->lock);
+	avl_insert(&st->tree, &s->node);
+	pthread_rwlock_unlock(&st->lock);
+	return 0;
+}
+
+KVMHOLD_API int kvmhold_vm_adopt_region(struct kvmhold_vm *vm, uint32_t slot, uint64_t gpa,
+					uint64_t size, void *hva, uint32_t flags)
+{
+	int r;
+
+	if (!vm)
+		return -EINVAL;
+	if (!registry_has(vm))
+		return -EBADF;
+	/* Address space 0 only: bits 16 and up of a KVM slot number name another. */
+	if (slot >= vm->slots.max_slots || slot > 0xffff)
+		return -EINVAL;
+	r = slot_check_mapping(vm, gpa, size, hva, flags);
+	if (r)
+		return r;
+	/* No transaction may be open or committing while the table grows. */
+	r = txn_lock(vm);
+	if (r)
+		return r;
+	r = adopt_locked(vm, slot, gpa, size, hva, flags);
+	txn_unlock(vm);
+	return r;
+}
