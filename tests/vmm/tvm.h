@@ -22,9 +22,10 @@
  * every failure it records goes to stderr too (unless opts.quiet).
  *
  * Guest-physical layout: the "system" region [0, TVM_SYS_SIZE) is one
- * memslot (mapped through kvmhold's transactions) and holds GDT, IDT, page
- * tables, the shared page, the guest image and the stacks.  The optional test region sits at test_gpa (1 GiB by
- * default) and is only given a memslot by tvm itself when
+ * memslot (mapped through kvmhold's transactions, or by hand with
+ * opts.adopt_vm) and holds GDT, IDT, page tables, the shared page, the
+ * guest image and the stacks.  The optional test region sits at test_gpa
+ * (1 GiB by default) and is only given a memslot by tvm itself when
  * opts.map_test_region is set; the page tables map all of [0, 4 GiB) anyway.
  */
 #ifndef TVM_H
