@@ -21,7 +21,6 @@
  * creating one (seen here); in the guest flow the first new slot would get
  * id 0, the system slot, and KVM would refuse the commit.
  */
-#include <errno.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -39,18 +38,6 @@ static int nr_regions(struct kvmhold_vm *vm)
 	return kvmhold_regions(vm, 0, UINT64_MAX, NULL, 0);
 }
 
-/* A raw memslot, as the VMM makes it before adopting the VM. */
-static void raw_map(int vm_fd, uint32_t slot, uint64_t gpa, uint64_t size, void *hva)
-{
-	struct kvm_userspace_memory_region r = {
-		.slot = slot, .guest_phys_addr = gpa, .memory_size = size,
-		.userspace_addr = (uint64_t)(uintptr_t)hva,
-	};
-
-	CHECK(ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r) == 0, "raw slot %u: %s", slot,
-	      strerror(errno));
-}
-
 static void test_bad_input(void)
 {
 	const uint64_t gpa = 0x100000;
@@ -66,7 +53,7 @@ static void test_bad_input(void)
 	CHECK(vm_fd >= 0, "KVM_CREATE_VM");
 	mem = mmap(NULL, 4 * REGION, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(mem != MAP_FAILED, "mmap");
-	raw_map(vm_fd, 3, gpa, REGION, mem);
+	CHECK_OK(tvm_raw_memslot(vm_fd, 3, gpa, REGION, mem, 0));   /* the VMM's own slot */
 	CHECK_OK(kvmhold_vm_adopt(vm_fd, NULL, &vm));
 
 	CHECK_RET(kvmhold_vm_adopt_region(NULL, 3, gpa, REGION, mem, 0), -EINVAL);

@@ -103,18 +103,24 @@ int tvm_map_test_region(struct tvm *t, uint32_t flags)
 	return ret;
 }
 
-/* One memslot made by hand, as the VMM would, then handed to the library. */
-static int map_and_adopt(struct tvm *t, uint32_t id, uint64_t gpa, uint64_t size, void *hva,
-			 uint32_t flags)
+int tvm_raw_memslot(int vm_fd, uint32_t id, uint64_t gpa, uint64_t size, void *hva,
+		    uint32_t flags)
 {
 	struct kvm_userspace_memory_region region = {
 		.slot = id, .flags = flags, .guest_phys_addr = gpa,
 		.memory_size = size, .userspace_addr = (uint64_t)(uintptr_t)hva,
 	};
 
-	if (ioctl(t->own_vm_fd, KVM_SET_USER_MEMORY_REGION, &region))
-		return -errno;
-	return kvmhold_vm_adopt_region(t->vm, id, gpa, size, hva, flags);
+	return ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &region) ? -errno : 0;
+}
+
+/* One memslot made by hand, as the VMM would, then handed to the library. */
+static int map_and_adopt(struct tvm *t, uint32_t id, uint64_t gpa, uint64_t size, void *hva,
+			 uint32_t flags)
+{
+	int r = tvm_raw_memslot(t->own_vm_fd, id, gpa, size, hva, flags);
+
+	return r ? r : kvmhold_vm_adopt_region(t->vm, id, gpa, size, hva, flags);
 }
 
 /* opts.adopt_vm: the system and test memslots, made before the library knew of them. */

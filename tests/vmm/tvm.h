@@ -179,6 +179,9 @@ int tvm_map_system(struct tvm *t);
 /* Map the whole test region (one memslot transaction). */
 int tvm_map_test_region(struct tvm *t, uint32_t flags);
 int tvm_unmap_test_region(struct tvm *t);
+/* KVM_SET_USER_MEMORY_REGION by hand, behind the library's back (adoption tests). */
+int tvm_raw_memslot(int vm_fd, uint32_t id, uint64_t gpa, uint64_t size, void *hva,
+		    uint32_t flags);
 /* Host address of [gpa, gpa + len) in the system or test region, or NULL. */
 void *tvm_gpa_to_hva(struct tvm *t, uint64_t gpa, size_t len);
 
