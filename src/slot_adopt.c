@@ -30,7 +30,15 @@ static bool ids_used(const struct slot_ids *ids)
 	return ids->next_fresh || ids->tail;
 }
 
-/* Under the transaction lock: checks and records one adopted slot. */
+/*
+ * Under the transaction lock: checks and records one adopted slot.
+ * Ordering: the adopted bitmap and the allocator are written here and read
+ * by slot_id_alloc() only inside a commit, whose transaction holds the same
+ * lock (txn_lock/txn_unlock take vm->txn_mutex, whose unlock/lock pair
+ * orders them), so they need no atomics.  The tree itself changes under
+ * slots.lock for writing, as in a commit, because lookups do not take the
+ * transaction lock.
+ */
 static int adopt_locked(struct kvmhold_vm *vm, uint32_t id, uint64_t gpa, uint64_t size,
 			void *hva, uint32_t flags)
 {

@@ -30,7 +30,7 @@ enum kvmhold_breakage {
 	BREAK_AVL_REBALANCE  = 1u << 8,
 	/* The planner keeps a MOVE whose target is still occupied (KVM refuses it). */
 	BREAK_TXN_MOVE_ORDER = 1u << 9,
-	/* Transaction operations accept any gpa and size (no alignment, size or wrap check). */
+	/* Mapping checks (transactions, adoption) accept any gpa and size: no alignment, size or wrap check. */
 	BREAK_RANGE_CHECK    = 1u << 10,
 	/* The library takes over a kick signal the VMM already handles. */
 	BREAK_SIGNAL_OWNER   = 1u << 11,
