@@ -78,13 +78,37 @@ int kvmhold_vcpu_fd(const struct kvmhold_vcpu *vcpu);
 struct kvm_run *kvmhold_vcpu_kvm_run(struct kvmhold_vcpu *vcpu);
 
 /*
+ * Adopt a vCPU the VMM created and mapped itself: the library takes its id
+ * and kvm_run mapping as given and makes no /proc lookup, opens nothing and
+ * maps nothing (dirty-ring mode still maps the vCPU's ring).  For
+ * sandboxes without /proc or /dev/kvm.  run_size is the mapping's length
+ * (KVM_GET_VCPU_MMAP_SIZE); the VMM keeps the mapping until the vCPU is
+ * destroyed, and the library never unmaps it.
+ */
+int kvmhold_vcpu_adopt_mapped(struct kvmhold_vm *vm, int vcpu_fd, unsigned long id,
+			      struct kvm_run *run, size_t run_size, struct kvmhold_vcpu **vcpu);
+
+/*
  * KVM_RUN on the calling thread.  Returns 0 with kvm_run->exit_reason for the
- * VMM to handle, -EINTR after kvmhold_vcpu_kick() (or a signal of the VMM's
- * own), or -errno.  Holds never surface: the call parks inside while the VM is
- * held and re-enters the guest after the last release.
+ * VMM to handle, -EINTR when the VMM asked for the vCPU back (below), or
+ * -errno.  Holds do not surface: the call parks inside while the VM is held
+ * and re-enters the guest after the last release.
+ *
+ * -EINTR, never a silent re-entry, after any of: kvmhold_vcpu_kick(); the
+ * VMM setting kvm_run->immediate_exit to 1; a signal of the VMM's own that
+ * interrupts KVM_RUN or the park.  The VMM owns the value 1 of
+ * immediate_exit: it may write 1 at any time from any thread or signal
+ * handler, and clears it itself (from the vCPU thread, outside this call)
+ * once handled.  The library writes only KVMHOLD_IMMEDIATE_EXIT_MARK, never
+ * over a non-zero value, and clears only that value.
  */
 int kvmhold_vcpu_run(struct kvmhold_vcpu *vcpu);
-/* The current or the next kvmhold_vcpu_run() of this vCPU returns -EINTR. */
+#define KVMHOLD_IMMEDIATE_EXIT_MARK 0x80
+/*
+ * The current or the next kvmhold_vcpu_run() of this vCPU returns -EINTR,
+ * promptly in every state: in the guest, about to enter it, or parked by a
+ * hold (a later call parks again while the hold lasts).  Async-signal-safe.
+ */
 int kvmhold_vcpu_kick(struct kvmhold_vcpu *vcpu);
 
 /*
@@ -160,6 +184,8 @@ struct kvmhold_stats {
 	/* Kick backend */
 	uint32_t kick_backend;    /* KVMHOLD_KICK_SIGNAL or KVMHOLD_KICK_KERNEL, as chosen */
 	uint32_t kernel_resume_errors; /* KVM_RESUME_ALL_KICKED_VCPUS failures (someone else resumed) */
+	uint32_t parked_now;      /* threads waiting for a release now */
+	uint32_t reserved0;
 };
 int kvmhold_stats_get(struct kvmhold_vm *vm, struct kvmhold_stats *st, size_t size);
 

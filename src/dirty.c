@@ -116,8 +116,6 @@ KVMHOLD_API int kvmhold_dirty_sync(struct kvmhold_vm *vm, void *hva, size_t size
 	if (!vm || !bitmap || !hva || !size || ((start | size) & (PAGE_SIZE_4K - 1)) ||
 	    start + size < start)
 		return -EINVAL;
-	if (!registry_has(vm))
-		return -EBADF;
 	d = &vm->dirty;
 	if (!dirty_store_was_logged(&d->store, start, start + size))
 		return never_logged_error(vm, start, start + size);
@@ -167,8 +165,6 @@ KVMHOLD_API int kvmhold_dirty_sync_gpa(struct kvmhold_vm *vm, uint64_t gpa, uint
 
 	if (!vm || !bitmap || !size || ((gpa | size) & (PAGE_SIZE_4K - 1)) || end < gpa)
 		return -EINVAL;
-	if (!registry_has(vm))
-		return -EBADF;
 	memset(bitmap, 0, (size / PAGE_SIZE_4K + 63) / 64 * sizeof(*bitmap));
 	/*
 	 * First the whole range, piece by piece along the slots, before any

@@ -1,191 +1,206 @@
 // SPDX-License-Identifier: MIT
 /*
- * The ioctl gate and mem sections: every consumer of memslots other than
- * KVM_RUN goes through here, and waits while the VM is held.
- *
- * Which requests consume memslots or guest memory is decided by the table
- * below, written from the KVM API document.  A request the table does not
- * know is treated as consuming: waiting for a release is always safe,
- * letting an unknown request run under a hold may not be.
+ * The gate, entrant side: how a thread enters and leaves a region that
+ * consumes memslots (KVM_RUN, a gated ioctl, a mem section), and how it
+ * waits while the VM is held.  The protocol both sides follow, with the
+ * step names (E, L, P, H, R, K) used in the comments below and in the
+ * model (hold.pml), is described at the top of hold.c.
  */
 #include <errno.h>
-#include <stddef.h>
-#include <sys/ioctl.h>
+#include <limits.h>
 #include <linux/kvm.h>
 
 #include "internal.h"
-#include "kvm_compat.h"
+#include "test_hooks.h"
 
-struct ioctl_rule {
-	unsigned long req;
-	bool gated;
-	const char *why;
-};
-
-static const struct ioctl_rule ioctl_rules[] = {
-	/* VM ioctls */
-	{ KVM_SET_USER_MEMORY_REGION, true, "changes the memslots a holder is rearranging" },
-	{ KVM_SET_USER_MEMORY_REGION2, true, "changes the memslots a holder is rearranging" },
-	{ KVM_GET_DIRTY_LOG, true, "reads a memslot's dirty bitmap; the slot may be gone" },
-	{ KVM_CLEAR_DIRTY_LOG, true, "clears a memslot's dirty bitmap; the slot may be gone" },
-	{ KVM_RESET_DIRTY_RINGS, true, "re-protects pages named by slot id in the dirty rings" },
-	{ KVM_SET_TSS_ADDR, true, "creates a private memslot for the TSS" },
-	{ KVM_SET_IDENTITY_MAP_ADDR, true, "creates a private memslot for the EPT identity map" },
-	{ KVM_MEMORY_ENCRYPT_OP, true, "SEV/TDX commands read and write guest pages" },
-	{ KVM_MEMORY_ENCRYPT_REG_REGION, true, "pins guest memory by address" },
-	{ KVM_MEMORY_ENCRYPT_UNREG_REGION, true, "unpins guest memory by address" },
-	{ KVM_SET_MEMORY_ATTRIBUTES, true, "changes per-gfn attributes used by the MMU" },
-	{ KVM_XEN_HVM_SET_ATTR, true, "maps the Xen shared-info page by gfn" },
-	{ KVM_XEN_HVM_EVTCHN_SEND, true, "writes event-channel bits into guest memory" },
-	{ KVM_ENABLE_CAP, true, "some capabilities change memslot or dirty-log behaviour" },
-	{ KVM_CHECK_EXTENSION, false, "queries a capability" },
-	{ KVM_CREATE_VCPU, false, "creates a vCPU; no guest memory" },
-	{ KVM_CREATE_IRQCHIP, false, "in-kernel interrupt controller state only" },
-	{ KVM_GET_IRQCHIP, false, "interrupt controller state only" },
-	{ KVM_SET_IRQCHIP, false, "interrupt controller state only" },
-	{ KVM_IRQ_LINE, false, "raises an interrupt line" },
-	{ KVM_IRQ_LINE_STATUS, false, "raises an interrupt line" },
-	{ KVM_SIGNAL_MSI, true, "with Xen event channels, writes guest memory" },
-	{ KVM_SET_GSI_ROUTING, false, "interrupt routing table" },
-	{ KVM_IRQFD, false, "binds an eventfd to an interrupt" },
-	{ KVM_IOEVENTFD, false, "binds an eventfd to an I/O address, not to memory" },
-	{ KVM_REGISTER_COALESCED_MMIO, false, "MMIO ring registration" },
-	{ KVM_UNREGISTER_COALESCED_MMIO, false, "MMIO ring registration" },
-	{ KVM_GET_CLOCK, false, "reads the VM clock" },
-	{ KVM_SET_CLOCK, false, "sets the VM clock; guest pages are updated later, in KVM_RUN" },
-	{ KVM_CREATE_PIT2, false, "in-kernel PIT" },
-	{ KVM_GET_PIT2, false, "in-kernel PIT" },
-	{ KVM_SET_PIT2, false, "in-kernel PIT" },
-	{ KVM_SET_BOOT_CPU_ID, false, "vCPU topology" },
-	{ KVM_CREATE_DEVICE, false, "creates a device; no guest memory" },
-	{ KVM_GET_STATS_FD, false, "statistics" },
-	{ KVM_CREATE_GUEST_MEMFD, false, "creates a guest_memfd file; no memslot" },
-	{ KVM_SET_PMU_EVENT_FILTER, false, "PMU filter" },
-	{ KVM_X86_SET_MSR_FILTER, false, "MSR filter" },
-	/* vCPU ioctls */
-	{ KVM_TRANSLATE, true, "walks the guest page tables in guest memory" },
-	{ KVM_SET_SREGS, true, "may load PAE PDPTEs from guest memory" },
-	{ KVM_SET_SREGS2, true, "may load PAE PDPTEs from guest memory" },
-	{ KVM_SET_MSRS, true, "pv MSRs (kvmclock, async PF, steal time) map guest pages" },
-	{ KVM_SET_NESTED_STATE, true, "maps vmcs12/vmcb12 pages from guest memory" },
-	{ KVM_GET_NESTED_STATE, true, "flushes cached vmcs12 to guest memory" },
-	{ KVM_KVMCLOCK_CTRL, true, "writes the pvclock page" },
-	{ KVM_SET_VAPIC_ADDR, true, "maps the vAPIC page from guest memory" },
-	{ KVM_PRE_FAULT_MEMORY, true, "faults guest memory into the MMU" },
-	{ KVM_XEN_VCPU_SET_ATTR, true, "maps Xen vcpu_info and runstate pages" },
-	{ KVM_GET_REGS, false, "register state only" },
-	{ KVM_SET_REGS, false, "register state only" },
-	{ KVM_GET_SREGS, false, "register state only" },
-	{ KVM_GET_SREGS2, false, "register state only" },
-	{ KVM_GET_MSRS, false, "register state only" },
-	{ KVM_GET_FPU, false, "register state only" },
-	{ KVM_SET_FPU, false, "register state only" },
-	{ KVM_GET_XSAVE, false, "register state only" },
-	{ KVM_SET_XSAVE, false, "register state only" },
-	{ KVM_GET_XSAVE2, false, "register state only" },
-	{ KVM_GET_XCRS, false, "register state only" },
-	{ KVM_SET_XCRS, false, "register state only" },
-	{ KVM_GET_DEBUGREGS, false, "register state only" },
-	{ KVM_SET_DEBUGREGS, false, "register state only" },
-	{ KVM_GET_LAPIC, false, "local APIC state only" },
-	{ KVM_SET_LAPIC, false, "local APIC state only" },
-	{ KVM_GET_CPUID2, false, "CPUID table" },
-	{ KVM_SET_CPUID2, false, "CPUID table" },
-	{ KVM_GET_VCPU_EVENTS, false, "pending event state" },
-	{ KVM_SET_VCPU_EVENTS, false, "pending event state" },
-	{ KVM_GET_MP_STATE, false, "run state" },
-	{ KVM_SET_MP_STATE, false, "run state" },
-	{ KVM_INTERRUPT, false, "queues an interrupt" },
-	{ KVM_NMI, false, "queues an NMI" },
-	{ KVM_SMI, false, "queues an SMI" },
-	{ KVM_SET_SIGNAL_MASK, false, "signal mask used during KVM_RUN" },
-	{ KVM_SET_GUEST_DEBUG, false, "debug controls" },
-	{ KVM_GET_TSC_KHZ, false, "TSC frequency" },
-	{ KVM_SET_TSC_KHZ, false, "TSC frequency" },
-	{ KVM_TPR_ACCESS_REPORTING, false, "exit control" },
-	{ KVM_X86_SETUP_MCE, false, "machine-check banks" },
-	{ KVM_X86_SET_MCE, false, "machine-check banks" },
-	{ KVM_GET_SUPPORTED_HV_CPUID, false, "CPUID query" },
-};
-
-KVMHOLD_API int kvmhold_ioctl_is_gated(unsigned long req)
+/* E1 + E2 of the handshake.  Returns false if a hold is pending. */
+static bool announce(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(ioctl_rules) / sizeof(ioctl_rules[0]); i++)
-		if (ioctl_rules[i].req == req)
-			return ioctl_rules[i].gated;
-	return 1;
+	if (vcpu)
+		atomic_fetch_add(&vcpu->inside, 1);
+	atomic_fetch_add(&vm->active, 1);          /* E1, pairs with H1/H3 */
+	if (test_broken(BREAK_ENTRY_CHECK))
+		return true;
+	return !atomic_load(&vm->pending);         /* E2 */
 }
 
 /*
- * Issue one ioctl, through the gate if the request needs it.  errno is read
- * right after the ioctl, before the gate's own calls could change it.
+ * L1 + L2: leave a gated region.  The decrement is this thread's last
+ * access to the VM: once it brings active down to the holder's target the
+ * holder may return, and the VMM may destroy the VM at once.  So whether a
+ * holder sleeps on active is read from the decrement's own result, and
+ * the wake-up touches no memory (sys.h).
  */
-static int gated_ioctl(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu, int fd,
-		       unsigned long req, void *arg)
+static void retreat(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
 {
-	bool gated = kvmhold_ioctl_is_gated(req);
-	int r, err = 0;
+	atomic_uint *active = &vm->active;
+	unsigned old;
 
-	if (gated) {
-		r = gate_enter(vm, vcpu);
-		if (r)
-			return r;
+	if (vcpu)
+		atomic_fetch_sub(&vcpu->inside, 1);
+	old = atomic_fetch_sub(active, 1);          /* L1, pairs with H3's fetch_or */
+	if ((old & ACTIVE_HOLDER_WAITS) && !test_broken(BREAK_LEAVE_WAKE))
+		futex_wake(active, 1);              /* L2 */
+}
+
+/* Has the VMM asked this vCPU to leave KVM_RUN through immediate_exit? */
+static bool vmm_immediate_exit(struct kvm_run *run)
+{
+	unsigned char v = __atomic_load_n(&run->immediate_exit, __ATOMIC_SEQ_CST);
+
+	return v && v != IMMEDIATE_EXIT_MARK;
+}
+
+/*
+ * Wait here while a hold is pending (P1-P5).  The futex word release_gen
+ * changes at every release (R2) and at every kick of a parked vCPU (K4),
+ * and both read parked after their change (seq_cst), so a thread that saw
+ * pending or no kick at P3 either sleeps on the old value and is woken,
+ * or finds the value changed and looks again.
+ *
+ * A vCPU thread (runner) also leaves without the release: on a kick, on
+ * the VMM's immediate_exit, and on a signal of the VMM's own.  A signal
+ * ends the futex wait with EINTR even under SA_RESTART (sys.h), and the
+ * library's own kick signal is told apart by its per-thread count.  A
+ * VMM signal whose handler runs in the instant between P3 and P4 is not
+ * seen by the wait; if its handler wrote immediate_exit (as KVM's API
+ * document advises), the next look at P3, at most PARK_RECHECK_NS later,
+ * sees it.  Other threads wait for the release whatever happens.
+ */
+#define PARK_RECHECK_NS 20000000ull
+
+static enum park_end park(struct kvmhold_vm *vm, struct kvmhold_vcpu *runner)
+{
+	enum park_end end = PARK_RELEASED;
+
+	if (test_broken(BREAK_PARK_EXITS))
+		runner = NULL;
+	atomic_fetch_add_explicit(&vm->gate_waits, 1, memory_order_relaxed);
+	atomic_fetch_add(&vm->parked, 1);                          /* P1 */
+	for (;;) {
+		unsigned gen = atomic_load(&vm->release_gen);      /* P2 */
+		unsigned seen;
+
+		if (!atomic_load(&vm->pending))                    /* P3 */
+			break;
+		if (runner && atomic_load(&runner->kick_requested)) {
+			end = PARK_KICKED;
+			break;
+		}
+		if (runner && vmm_immediate_exit(runner->run)) {
+			end = PARK_VMM_EXIT;
+			break;
+		}
+		seen = kick_signal_seen();
+		if (futex_wait_until(&vm->release_gen, gen,              /* P4 */
+				     now_ns() + PARK_RECHECK_NS) == EINTR &&
+		    runner && kick_signal_seen() == seen) {
+			end = PARK_VMM_EXIT;
+			break;
+		}
 	}
-	r = ioctl(fd, req, arg);
-	if (r < 0)
-		err = errno;
-	if (gated)
-		gate_leave(vm, vcpu);
-	return r < 0 ? -err : r;
+	atomic_fetch_sub(&vm->parked, 1);                          /* P5 */
+	return end;
 }
 
-KVMHOLD_API int kvmhold_vm_ioctl(struct kvmhold_vm *vm, unsigned long req, void *arg)
+/* R2 + R3 (a release) and K4 (a kick): parked threads look again. */
+void gate_wake_parked(struct kvmhold_vm *vm)
 {
-	if (!vm)
-		return -EINVAL;
-	if (!registry_has(vm))
-		return -EBADF;
-	/* The kernel kick pair is the library's (kvmhold_hold): a VMM's own
-	 * kick or resume would unbalance KVM's count of kicks. */
-	if (kick_kernel_ioctl(req))
-		return -EINVAL;
-	return gated_ioctl(vm, NULL, vm->fd, req, arg);
+	atomic_fetch_add(&vm->release_gen, 1);
+	if (atomic_load(&vm->parked))
+		futex_wake(&vm->release_gen, INT_MAX);
 }
 
-KVMHOLD_API int kvmhold_vcpu_ioctl(struct kvmhold_vcpu *vcpu, unsigned long req, void *arg)
+/*
+ * Park while a hold is pending, then announce this entry (E1 + E2).  For a
+ * vCPU about to run (tid != 0), first remove a mark an earlier kick of the
+ * library left in immediate_exit (C), then publish the thread to signal
+ * (T).  C, T and E1 are seq_cst and in this order, so a holder that sees
+ * the vCPU inside (after E1) also sees the thread to signal, and the mark
+ * it then writes (H2) comes after C, which cannot erase it.  Returns 0, or
+ * -EINTR when a runner left the park without the release.
+ */
+static int wait_and_announce(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu, int tid)
 {
-	if (!vcpu)
-		return -EINVAL;
-	if (!registry_has(vcpu))
-		return -EBADF;
-	if (req == KVM_RUN)
-		return -EINVAL;  /* KVM_RUN goes through kvmhold_vcpu_run() */
-	return gated_ioctl(vcpu->vm, vcpu, vcpu->fd, req, arg);
+	for (;;) {
+		/* Already pending: park at once (announcing would only wake the holder). */
+		if (atomic_load(&vm->pending) && !test_broken(BREAK_ENTRY_CHECK)) {
+			if (park(vm, tid ? vcpu : NULL) != PARK_RELEASED)
+				return -EINTR;
+			continue;
+		}
+		if (tid) {
+			immediate_exit_unmark(vcpu->run);          /* C */
+			atomic_store(&vcpu->run_tid, tid);         /* T */
+		}
+		if (announce(vm, vcpu))
+			return 0;
+		if (tid)
+			atomic_store(&vcpu->run_tid, 0);
+		retreat(vm, vcpu);
+	}
 }
 
-KVMHOLD_API int kvmhold_mem_begin(struct kvmhold_vm *vm)
+/*
+ * Enter a gated region.  A thread that holds the VM, or is already inside
+ * one of its gated regions, enters without looking at pending: waiting
+ * would be waiting for itself.  Its entry still counts, so a later holder
+ * waits for it to leave.
+ */
+int gate_enter(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
 {
-	if (!vm)
-		return -EINVAL;
-	if (!registry_has(vm))
-		return -EBADF;
-	return gate_enter(vm, NULL);
-}
+	struct thread_vm_state *ts = thread_state_get(vm, true);
 
-KVMHOLD_API int kvmhold_mem_end(struct kvmhold_vm *vm)
-{
-	struct thread_vm_state *ts;
-
-	if (!vm)
-		return -EINVAL;
-	if (!registry_has(vm))
-		return -EBADF;
-	/* Only a thread that is inside may leave: an unmatched end is refused. */
-	ts = thread_state_get(vm, false);
-	if (!ts || !ts->sections)
-		return -EINVAL;
-	gate_leave(vm, NULL);
+	if (!ts)
+		return -ENOMEM;
+	if (thread_state_holds(ts, vm) || ts->sections) {
+		if (vcpu)
+			atomic_fetch_add(&vcpu->inside, 1);
+		atomic_fetch_add(&vm->active, 1);
+	} else {
+		wait_and_announce(vm, vcpu, 0);
+	}
+	ts->sections++;
 	return 0;
+}
+
+/* The thread's record is found before L1: after it, the VM may be gone. */
+void gate_leave(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
+{
+	struct thread_vm_state *ts = thread_state_get(vm, false);
+
+	retreat(vm, vcpu);
+	if (ts) {
+		ts->sections--;
+		thread_state_put(ts);
+	}
+}
+
+/*
+ * The vCPU side: enter KVM_RUN's gated region.  The caller
+ * (kvmhold_vcpu_run) has checked the thread neither holds the VM nor sits
+ * in one of its sections.  -EINTR: kicked, or the VMM asked for the vCPU,
+ * while parked.
+ */
+int gate_enter_run(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu, int tid)
+{
+	struct thread_vm_state *ts = thread_state_get(vm, true);
+	int r;
+
+	if (!ts)
+		return -ENOMEM;
+	r = wait_and_announce(vm, vcpu, tid);
+	if (r) {
+		thread_state_put(ts);
+		return r;
+	}
+	atomic_store_explicit(&vcpu->entered_ns, now_ns(), memory_order_relaxed);
+	ts->sections++;
+	return 0;
+}
+
+void gate_leave_run(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
+{
+	atomic_store(&vcpu->run_tid, 0);
+	gate_leave(vm, vcpu);
 }

@@ -1,59 +1,71 @@
 // SPDX-License-Identifier: MIT
 /*
- * The hold protocol: stopping every consumer of memslots, counted and
- * serialized, and the gate those consumers pass through.
+ * The hold protocol, holder side: stopping every consumer of memslots,
+ * counted and serialized.  The entrant side is in gate.c, the kicks in
+ * kick_signal.c and vcpu.c; hold.pml models all of it for spin, with the
+ * same step names.
  *
- * Who is "inside": a vCPU thread in KVM_RUN, any thread in a gated ioctl,
- * any thread in a kvmhold_mem_begin/end section.  Each such entry adds one
- * to vm->active (and to vcpu->inside for vCPU entries).
+ * Who is "inside": a vCPU thread announced for KVM_RUN, any thread in a
+ * gated ioctl, any thread in a kvmhold_mem_begin/end section.  Each such
+ * entry adds one to vm->active (and to vcpu->inside for vCPU entries).
  *
  * The handshake between an entrant and a holder is Dekker's:
  *
- *   entrant                              holder
- *   E1 active++            (seq_cst)     H1 pending = 1         (seq_cst)
- *   E2 if (pending) back off (seq_cst)   H2 kick whoever is inside,
- *                                           wait until active <= target
+ *   entrant                                holder
+ *   E1 active++              (seq_cst)     H1 pending = 1          (seq_cst)
+ *   E2 if (pending) back off (seq_cst)     H2 kick whoever is inside
+ *   ... KVM_RUN or the ioctl ...           H3 wait until active <= target
+ *   L1 active-- ; L2 wake the holder if it sleeps
  *
- * With both sides sequentially consistent, at least one of them sees the
- * other: either the entrant sees pending and backs off (and parks until the
- * release), or the holder sees it in active and waits for it to leave.
- * Neither can miss the other, so no thread slips into KVM under a hold.
+ * With both sides sequentially consistent, at least one sees the other:
+ * either the entrant sees pending and backs off (it parks, P1-P5 in
+ * gate.c, until the release), or the holder sees it in active and waits
+ * for it to leave.  Neither can miss the other, so nothing slips into KVM
+ * under a hold.
  *
- * A vCPU that the holder sees inside may not have reached KVM_RUN yet, so a
- * signal alone could land in userspace and be lost (cloud-hypervisor issue
- * #7427).  The holder therefore writes kvm_run->immediate_exit = 1 before it
- * sends the signal; the vCPU clears immediate_exit only before E1.  If the
- * holder saw the vCPU inside, the clear came first and KVM_RUN reads 1 and
- * returns -EINTR at once; if KVM_RUN had already started, the signal gets it
- * out.  (wait_and_announce() below is the other half of this.)
+ * H2, the kick, for each vCPU seen inside: put the library's mark in
+ * kvm_run->immediate_exit (compare-and-swap from 0, never over the VMM's
+ * own 1), then signal the thread published in run_tid.  The vCPU removes
+ * an old mark (C) and publishes its thread (T) before E1.  If the holder
+ * saw the vCPU inside, the removal came first: KVM_RUN either has not
+ * started and reads the mark, or has started and the signal gets it out
+ * (cloud-hypervisor issue #7427 is this race without the mark).
  *
- * With the kernel kick backend (kick_kernel.c), vCPUs in KVM_RUN are not
- * part of this handshake: KVM stops them and keeps them stopped, and the
- * handshake above covers only gated ioctls and mem sections.  stop_vm()
- * sets pending (H1) before the kick, so nothing gated enters while KVM
- * stops the vCPUs, and the release resumes KVM before it clears pending.
+ * H3 spins for a bounded time, then sleeps on the active word itself:
+ * it sets ACTIVE_HOLDER_WAITS with a fetch_or and sleeps only if the
+ * value it saw is still there; the entrant that leaves (L1) learns from
+ * its own fetch_sub whether to wake it (L2), without touching the VM
+ * again.  So once kvmhold_hold() returns, no thread that was inside
+ * touches the VM: the VMM may destroy it at once.
+ *
+ * The release: R1 pending = 0, R2 release_gen++, R3 wake the parked
+ * threads if any (gate.c).  A kick (kvmhold_vcpu_kick, K1-K4 in vcpu.c)
+ * also bumps release_gen, so a parked vCPU leaves at once.
+ *
+ * With the kernel kick backend (kick_kernel.c), H2 first asks KVM to take
+ * every vCPU out of guest mode (KVM_KICK_ALL_RUNNING_VCPUS), then kicks as
+ * above: vCPUs that KVM keeps waiting inside KVM_RUN are ended by the
+ * signal and park in userspace like the others, so no held vCPU keeps its
+ * vcpu->mutex (a holder may issue vCPU ioctls), and a vCPU thread busy
+ * outside KVM_RUN is still signalled.  The release resumes KVM before R1.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 #include <linux/kvm.h>
 
 #include "internal.h"
 #include "test_hooks.h"
 
-unsigned kvmhold_test_breakage;
-
-uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+/*
+ * H3 spins this long before it sleeps.  A stop whose last vCPU is already
+ * on its way out completes within a few microseconds of the signal (one
+ * exit from KVM_RUN); sleeping would add a futex wake-up and a context
+ * switch to it.  The bound is about one such round trip on slow hosts, so
+ * a stop that is not about to complete (a vCPU in a long exit handler)
+ * costs at most that much CPU before the holder sleeps.
+ */
+#define HOLD_SPIN_NS 30000ull
 
 int hold_init(struct kvmhold_vm *vm)
 {
@@ -66,180 +78,21 @@ int hold_init(struct kvmhold_vm *vm)
 	/* Hold deadlines are CLOCK_MONOTONIC: wall-clock jumps must not matter. */
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&vm->quiesced, &attr);
-	pthread_cond_init(&vm->released, &attr);
 	pthread_cond_init(&vm->kick_done, &attr);
 	pthread_condattr_destroy(&attr);
 	vm->state = HOLD_IDLE;
 	atomic_init(&vm->pending, false);
 	atomic_init(&vm->active, 0);
-	atomic_init(&vm->quiesce_target, 0);
+	atomic_init(&vm->release_gen, 0);
+	atomic_init(&vm->parked, 0);
 	return 0;
 }
 
 void hold_fini(struct kvmhold_vm *vm)
 {
 	pthread_cond_destroy(&vm->kick_done);
-	pthread_cond_destroy(&vm->released);
-	pthread_cond_destroy(&vm->quiesced);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm->stragglers);
-}
-
-/* E1 + E2 of the handshake.  Returns false if a hold is pending. */
-static bool announce(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
-{
-	if (vcpu)
-		atomic_fetch_add(&vcpu->inside, 1);
-	atomic_fetch_add(&vm->active, 1);          /* E1, pairs with H1/H2 */
-	if (test_broken(BREAK_ENTRY_CHECK))
-		return true;
-	return !atomic_load(&vm->pending);        /* E2 */
-}
-
-/*
- * Leave a gated region.  A holder waiting for active to drop is woken by the
- * entry that brings it down to the holder's target.  The decrement and the
- * load of pending are seq_cst: if this thread does not see pending, the
- * holder's H1 comes later and its check of active sees the decrement; if it
- * does, it wakes the holder under vm->lock, and the holder tests active
- * under that lock before it sleeps, so the wake-up cannot fall in between.
- */
-static void retreat(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
-{
-	unsigned left;
-
-	if (vcpu)
-		atomic_fetch_sub(&vcpu->inside, 1);
-	left = atomic_fetch_sub(&vm->active, 1) - 1;
-	/*
-	 * quiesce_target is written before pending (H1, release side of the
-	 * seq_cst store), so having read pending == 1 we read the target of
-	 * the hold that set it.
-	 */
-	if (atomic_load(&vm->pending) &&
-	    left <= atomic_load_explicit(&vm->quiesce_target, memory_order_relaxed)) {
-		pthread_mutex_lock(&vm->lock);
-		pthread_cond_broadcast(&vm->quiesced);
-		pthread_mutex_unlock(&vm->lock);
-	}
-}
-
-/*
- * Sleep until no hold is pending.  The releaser clears pending and
- * broadcasts under vm->lock, and we test pending under vm->lock, so the
- * wake-up cannot be lost.
- */
-static void park(struct kvmhold_vm *vm)
-{
-	atomic_fetch_add_explicit(&vm->gate_waits, 1, memory_order_relaxed);
-	pthread_mutex_lock(&vm->lock);
-	while (atomic_load(&vm->pending))
-		pthread_cond_wait(&vm->released, &vm->lock);
-	pthread_mutex_unlock(&vm->lock);
-}
-
-/*
- * Park while a hold is pending, then announce this entry (E1 + E2).  For a
- * vCPU about to run (tid != 0), the stores to run_tid and immediate_exit
- * come before E1 in program order and are seq_cst, so a holder that sees
- * the vCPU inside also sees the thread to signal and cannot have its
- * immediate_exit = 1 overwritten by our clear (see the top of this file).
- */
-static void wait_and_announce(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu, int tid)
-{
-	for (;;) {
-		/* Already pending: park at once (announcing would only wake the holder). */
-		if (atomic_load(&vm->pending) && !test_broken(BREAK_ENTRY_CHECK)) {
-			park(vm);
-			continue;
-		}
-		if (tid) {
-			atomic_store(&vcpu->run_tid, tid);
-			__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-		}
-		if (announce(vm, vcpu))
-			return;
-		if (tid)
-			atomic_store(&vcpu->run_tid, 0);
-		retreat(vm, vcpu);
-	}
-}
-
-/*
- * Enter a gated region.  A thread that holds the VM, or is already inside
- * one of its gated regions, enters without looking at pending: waiting
- * would be waiting for itself.  Its entry still counts, so a later holder
- * waits for it to leave.
- */
-int gate_enter(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
-{
-	struct thread_vm_state *ts = thread_state_get(vm, true);
-
-	if (!ts)
-		return -ENOMEM;
-	if (thread_state_holds(ts, vm) || ts->sections) {
-		if (vcpu)
-			atomic_fetch_add(&vcpu->inside, 1);
-		atomic_fetch_add(&vm->active, 1);
-	} else {
-		wait_and_announce(vm, vcpu, 0);
-	}
-	ts->sections++;
-	return 0;
-}
-
-void gate_leave(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
-{
-	struct thread_vm_state *ts = thread_state_get(vm, false);
-
-	retreat(vm, vcpu);
-	if (ts) {
-		ts->sections--;
-		thread_state_put(ts);
-	}
-}
-
-/*
- * The vCPU side of the kick: enter KVM_RUN's gated region.  The caller
- * (kvmhold_vcpu_run) has checked the thread neither holds the VM nor sits
- * in one of its sections.
- */
-int gate_enter_run(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu, int tid)
-{
-	struct thread_vm_state *ts = thread_state_get(vm, true);
-
-	if (!ts)
-		return -ENOMEM;
-	wait_and_announce(vm, vcpu, tid);
-	atomic_store_explicit(&vcpu->entered_ns, now_ns(), memory_order_relaxed);
-	ts->sections++;
-	return 0;
-}
-
-void gate_leave_run(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
-{
-	atomic_store(&vcpu->run_tid, 0);
-	gate_leave(vm, vcpu);
-}
-
-/*
- * Force one vCPU out of KVM_RUN: immediate_exit first, then the signal
- * (the order that closes the lost-kick race, see the top of this file).
- * The signal goes by thread id, so a thread that has since left KVM_RUN
- * only sees a spurious, harmless signal (the handler is SA_RESTART).
- */
-void vcpu_force_exit(struct kvmhold_vcpu *vcpu)
-{
-	int tid;
-
-	if (!test_broken(BREAK_IMMEDIATE_EXIT))
-		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-	tid = atomic_load(&vcpu->run_tid);
-	if (tid && !test_broken(BREAK_KICK_SIGNAL)) {
-		syscall(SYS_tgkill, getpid(), tid, vcpu->vm->kick_signal);
-		atomic_fetch_add_explicit(&vcpu->vm->signals_sent, 1, memory_order_relaxed);
-	}
 }
 
 /* Under vm->lock: H2's kick of every vCPU seen inside. */
@@ -249,26 +102,18 @@ static void kick_all(struct kvmhold_vm *vm)
 
 	for (v = vm->vcpus; v; v = v->next)
 		if (atomic_load(&v->inside))
-			vcpu_force_exit(v);
+			kick_vcpu_out(v);
 }
 
-static void deadline_after(struct timespec *ts, int timeout_ms)
+/* Wait on cond under vm->lock until the deadline (0: forever). */
+static int wait_until(struct kvmhold_vm *vm, pthread_cond_t *cond, uint64_t deadline_ns)
 {
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += timeout_ms / 1000;
-	ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
+	struct timespec ts;
 
-/* Wait on cond under vm->lock until the deadline (NULL: forever). */
-static int wait_until(struct kvmhold_vm *vm, pthread_cond_t *cond, const struct timespec *deadline)
-{
-	if (!deadline)
+	if (!deadline_ns)
 		return pthread_cond_wait(cond, &vm->lock);
-	return pthread_cond_timedwait(cond, &vm->lock, deadline);
+	ts = ns_to_timespec(deadline_ns);
+	return pthread_cond_timedwait(cond, &vm->lock, &ts);
 }
 
 /* Under vm->lock, after a timeout: who was still inside, for diagnostics. */
@@ -297,7 +142,7 @@ static void record_stragglers(struct kvmhold_vm *vm, unsigned target)
 	free(vm->stragglers);
 	vm->stragglers = s;
 	vm->nr_stragglers = s ? n : 0;
-	active = atomic_load(&vm->active);
+	active = ACTIVE_COUNT(atomic_load(&vm->active));
 	vm->stats.timeout_vcpus = n;
 	vm->stats.timeout_others = active > vcpu_entries + target ? active - vcpu_entries - target : 0;
 	vm->stats.timeout_at_ns = now;
@@ -314,55 +159,87 @@ static void resume_kernel(struct kvmhold_vm *vm)
 		vm->stats.kernel_resume_errors++;
 }
 
-/* Under vm->lock: end the stop, everybody may run again. */
+/* Under vm->lock: end the stop, everybody may run again (R1-R3). */
 static void resume_all(struct kvmhold_vm *vm)
 {
+	resume_kernel(vm);
 	vm->state = HOLD_IDLE;
 	atomic_store(&vm->held_epoch, 0);
-	atomic_store(&vm->pending, false);
-	pthread_cond_broadcast(&vm->released);
+	atomic_store(&vm->pending, false);           /* R1 */
+	gate_wake_parked(vm);                        /* R2, R3 */
 	pthread_cond_broadcast(&vm->kick_done);
 }
 
 /*
- * Under vm->lock, state IDLE: stop the VM.  The caller's own gated
- * sections (target) do not count: it cannot wait for itself.
+ * H3, without vm->lock: wait until at most target entries are inside.
+ * Returns 0 or ETIMEDOUT.
  */
-static int stop_vm(struct kvmhold_vm *vm, unsigned target, const struct timespec *deadline)
+static int wait_quiet(struct kvmhold_vm *vm, unsigned target, uint64_t deadline_ns)
+{
+	uint64_t spin_until = now_ns() + HOLD_SPIN_NS;
+	unsigned seen;
+
+	if (deadline_ns && deadline_ns < spin_until)
+		spin_until = deadline_ns;
+	int r = 0;
+
+	while (ACTIVE_COUNT(atomic_load(&vm->active)) > target) {
+		if (now_ns() >= spin_until)
+			goto sleep;
+		cpu_relax();
+	}
+	return 0;
+sleep:
+	for (;;) {
+		/* Pairs with L1: an entry that leaves after this sees the bit. */
+		seen = atomic_fetch_or(&vm->active, ACTIVE_HOLDER_WAITS) | ACTIVE_HOLDER_WAITS;
+		if (ACTIVE_COUNT(seen) <= target)
+			break;
+		r = futex_wait_until(&vm->active, seen, deadline_ns ? deadline_ns : UINT64_MAX / 2);
+		if (r == ETIMEDOUT && ACTIVE_COUNT(atomic_load(&vm->active)) > target)
+			break;
+		r = 0;
+	}
+	atomic_fetch_and(&vm->active, ~ACTIVE_HOLDER_WAITS);
+	return r;
+}
+
+/*
+ * Under vm->lock, state IDLE: stop the VM.  The caller's own gated
+ * sections (target) do not count: it cannot wait for itself.  vm->lock is
+ * dropped around the kernel kick and the wait: state KICKING keeps other
+ * holders waiting on kick_done, and no release can run (hold_count is 0).
+ */
+static int stop_vm(struct kvmhold_vm *vm, unsigned target, uint64_t deadline_ns)
 {
 	uint64_t start = now_ns(), took;
 	int r;
 
 	vm->state = HOLD_KICKING;
-	atomic_store_explicit(&vm->quiesce_target, target, memory_order_relaxed);
 	atomic_store(&vm->pending, true);            /* H1 */
-	if (vm->kernel_kick) {
-		/*
-		 * KVM stops the vCPUs.  vm->lock is not kept across the
-		 * ioctl: state KICKING already keeps other holders waiting
-		 * on kick_done, and no release can run (hold_count is 0).
-		 */
+	if (vm->kernel_kick && !test_broken(BREAK_KERNEL_KICK)) {
 		pthread_mutex_unlock(&vm->lock);
-		r = test_broken(BREAK_KERNEL_KICK) ? 0 : kick_kernel_stop(vm);
+		r = kick_kernel_stop(vm);
 		pthread_mutex_lock(&vm->lock);
 		if (r) {
-			resume_all(vm);
+			atomic_store(&vm->pending, false);
+			gate_wake_parked(vm);
+			vm->state = HOLD_IDLE;
+			pthread_cond_broadcast(&vm->kick_done);
 			return r;
 		}
-	} else {
-		kick_all(vm);                        /* H2 */
 	}
-	while (atomic_load(&vm->active) > target) {
-		if (wait_until(vm, &vm->quiesced, deadline) == ETIMEDOUT &&
-		    atomic_load(&vm->active) > target) {
-			record_stragglers(vm, target);
-			vm->stats.hold_timeouts++;
-			if (test_broken(BREAK_TIMEOUT_UNDO))
-				return -ETIMEDOUT;   /* stays KICKING: nothing runs again */
-			resume_kernel(vm);
-			resume_all(vm);
-			return -ETIMEDOUT;
-		}
+	kick_all(vm);                                /* H2 */
+	pthread_mutex_unlock(&vm->lock);
+	r = wait_quiet(vm, target, deadline_ns);     /* H3 */
+	pthread_mutex_lock(&vm->lock);
+	if (r) {
+		record_stragglers(vm, target);
+		vm->stats.hold_timeouts++;
+		if (test_broken(BREAK_TIMEOUT_UNDO))
+			return -ETIMEDOUT;   /* stays KICKING: nothing runs again */
+		resume_all(vm);
+		return -ETIMEDOUT;
 	}
 	took = now_ns() - start;
 	vm->state = HOLD_HELD;
@@ -378,20 +255,16 @@ static int stop_vm(struct kvmhold_vm *vm, unsigned target, const struct timespec
 KVMHOLD_API int kvmhold_hold(struct kvmhold_vm *vm, int timeout_ms)
 {
 	struct thread_vm_state *ts;
-	struct timespec deadline;
+	uint64_t deadline = 0;
 	int r = 0;
 
-	if (!vm)
-		return -EINVAL;
-	if (!registry_has(vm))
-		return -EBADF;
-	if (timeout_ms < -1)
+	if (!vm || timeout_ms < -1)
 		return -EINVAL;
 	ts = thread_state_get(vm, true);
 	if (!ts)
 		return -ENOMEM;
 	if (timeout_ms >= 0)
-		deadline_after(&deadline, timeout_ms);
+		deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
 
 	pthread_mutex_lock(&vm->lock);
 	/* Serialization: one stop at a time, and only from IDLE. */
@@ -401,7 +274,7 @@ KVMHOLD_API int kvmhold_hold(struct kvmhold_vm *vm, int timeout_ms)
 			r = -EDEADLK;
 			goto out;
 		}
-		if (wait_until(vm, &vm->kick_done, timeout_ms >= 0 ? &deadline : NULL) == ETIMEDOUT &&
+		if (wait_until(vm, &vm->kick_done, deadline) == ETIMEDOUT &&
 		    vm->state == HOLD_KICKING) {
 			vm->stats.hold_timeouts++;
 			r = -ETIMEDOUT;
@@ -409,7 +282,7 @@ KVMHOLD_API int kvmhold_hold(struct kvmhold_vm *vm, int timeout_ms)
 		}
 	}
 	if (vm->state == HOLD_IDLE)
-		r = stop_vm(vm, ts->sections, timeout_ms >= 0 ? &deadline : NULL);
+		r = stop_vm(vm, ts->sections, deadline);
 	if (!r) {
 		vm->hold_count++;
 		vm->stats.holds++;
@@ -426,11 +299,10 @@ out:
 KVMHOLD_API int kvmhold_release(struct kvmhold_vm *vm)
 {
 	struct thread_vm_state *ts;
+	bool own;
 
 	if (!vm)
 		return -EINVAL;
-	if (!registry_has(vm))
-		return -EBADF;
 	pthread_mutex_lock(&vm->lock);
 	if (!vm->hold_count) {
 		pthread_mutex_unlock(&vm->lock);
@@ -441,7 +313,19 @@ KVMHOLD_API int kvmhold_release(struct kvmhold_vm *vm)
 	 * thread's own count drops if it has one.
 	 */
 	ts = thread_state_get(vm, false);
-	if (ts && thread_state_holds(ts, vm))
+	own = ts && thread_state_holds(ts, vm);
+	/*
+	 * A thread inside one of the VM's sections may not become a
+	 * non-holder while other holds stay in force: those holders were
+	 * promised that no non-holder is inside.  The last release, or one
+	 * that leaves the thread a hold of its own, is fine.
+	 */
+	if (ts && ts->sections && vm->hold_count > 1 && (!own || ts->holds == 1) &&
+	    !test_broken(BREAK_SECTION_RELEASE)) {
+		pthread_mutex_unlock(&vm->lock);
+		return -EBUSY;
+	}
+	if (own)
 		ts->holds--;
 	thread_state_put(ts);
 	vm->stats.releases++;
@@ -449,10 +333,8 @@ KVMHOLD_API int kvmhold_release(struct kvmhold_vm *vm)
 	 * The last release finishes under vm->lock, so a later holder, which
 	 * takes the lock first, cannot start kicking before it is complete.
 	 */
-	if (--vm->hold_count == 0) {
-		resume_kernel(vm);
+	if (--vm->hold_count == 0)
 		resume_all(vm);
-	}
 	pthread_mutex_unlock(&vm->lock);
 	return 0;
 }
@@ -463,45 +345,10 @@ KVMHOLD_API int kvmhold_is_held(struct kvmhold_vm *vm)
 
 	if (!vm)
 		return -EINVAL;
-	if (!registry_has(vm))
-		return -EBADF;
 	pthread_mutex_lock(&vm->lock);
 	held = vm->state == HOLD_HELD;
 	pthread_mutex_unlock(&vm->lock);
 	return held;
-}
-
-KVMHOLD_API int kvmhold_stats_get(struct kvmhold_vm *vm, struct kvmhold_stats *st, size_t size)
-{
-	struct kvmhold_stats s;
-
-	if (!vm || !st || !size)
-		return -EINVAL;
-	if (!registry_has(vm))
-		return -EBADF;
-	pthread_mutex_lock(&vm->lock);
-	s = vm->stats;
-	s.hold_count = vm->hold_count;
-	s.nr_vcpus = vm->nr_vcpus;
-	s.stopping = vm->state == HOLD_KICKING;
-	pthread_mutex_unlock(&vm->lock);
-	s.signals_sent = atomic_load_explicit(&vm->signals_sent, memory_order_relaxed);
-	s.gate_waits = atomic_load_explicit(&vm->gate_waits, memory_order_relaxed);
-	s.inside_now = atomic_load(&vm->active);
-	pthread_rwlock_rdlock(&vm->slots.lock);
-	s.nr_slots = (uint32_t)vm->slots.tree.count;
-	pthread_rwlock_unlock(&vm->slots.lock);
-	s.dirty_syncs = atomic_load_explicit(&vm->dirty.syncs, memory_order_relaxed);
-	s.dirty_reported = atomic_load_explicit(&vm->dirty.reported, memory_order_relaxed);
-	s.dirty_harvests = atomic_load_explicit(&vm->dirty.harvested, memory_order_relaxed);
-	s.ring_entries = atomic_load_explicit(&vm->dirty.ring_entries, memory_order_relaxed);
-	s.ring_full_exits = atomic_load_explicit(&vm->dirty.ring_full_exits, memory_order_relaxed);
-	s.ring_unknown = atomic_load_explicit(&vm->dirty.ring_unknown, memory_order_relaxed);
-	pthread_mutex_lock(&vm->dirty.store.lock);
-	s.dirty_held = vm->dirty.store.pages;
-	pthread_mutex_unlock(&vm->dirty.store.lock);
-	memcpy(st, &s, size < sizeof(s) ? size : sizeof(s));
-	return 0;
 }
 
 KVMHOLD_API int kvmhold_hold_stragglers(struct kvmhold_vm *vm, struct kvmhold_straggler *out, unsigned max)
@@ -510,8 +357,6 @@ KVMHOLD_API int kvmhold_hold_stragglers(struct kvmhold_vm *vm, struct kvmhold_st
 
 	if (!vm || (!out && max))
 		return -EINVAL;
-	if (!registry_has(vm))
-		return -EBADF;
 	pthread_mutex_lock(&vm->lock);
 	n = vm->nr_stragglers;
 	if (out)

@@ -2,12 +2,13 @@
 /*
  * Private state shared by the library's files.  Nothing here is ABI.
  *
- * Concurrency map (details at each use in hold.c):
- *  - vm->lock (a mutex) guards the hold state machine, the vCPU list and the
- *    diagnostics.  It is never taken on the fast path of a vCPU entering
- *    KVM_RUN, only when a hold is pending.
- *  - vm->pending, vm->active and vcpu->inside are atomics: the lock-free
- *    handshake between threads entering gated regions and a holder.
+ * Concurrency map (the protocol is described at the top of hold.c):
+ *  - vm->lock (a mutex) guards the holders' state machine, the vCPU list
+ *    and the diagnostics.  Only holders, releasers and vCPU creation and
+ *    destruction take it; no entrant, parked thread or kick ever does.
+ *  - vm->pending, vm->active, vm->release_gen, vm->parked, vcpu->inside,
+ *    vcpu->run_tid and vcpu->kick_requested are atomics: the lock-free
+ *    handshake between entrants (gate.c), holders (hold.c) and kicks.
  */
 #ifndef KVMHOLD_INTERNAL_H
 #define KVMHOLD_INTERNAL_H
@@ -21,6 +22,7 @@
 #include "kvmhold.h"
 #include "dirty.h"
 #include "slot_table.h"
+#include "sys.h"
 
 #define KVMHOLD_API __attribute__((visibility("default")))
 
@@ -38,6 +40,7 @@ struct kvmhold_vcpu {
 	unsigned long id;
 	struct kvm_run *run;
 	size_t run_size;
+	bool owns_run;                 /* the library mapped run (else the VMM did) */
 
 	/*
 	 * Threads inside a gated region of this vCPU (KVM_RUN or a gated vCPU
@@ -45,11 +48,11 @@ struct kvmhold_vcpu {
 	 * decide whom to signal and for diagnostics.
 	 */
 	atomic_uint inside;
-	/* Thread inside KVM_RUN (0 when none), the signal's target. */
+	/* Thread announced for KVM_RUN (0 when none), the signal's target. */
 	atomic_int run_tid;
 	/* CLOCK_MONOTONIC time of the last KVM_RUN entry, for diagnostics. */
 	_Atomic uint64_t entered_ns;
-	/* Set by kvmhold_vcpu_kick(), consumed by kvmhold_vcpu_run(). */
+	/* Set by kvmhold_vcpu_kick() (K1), consumed by kvmhold_vcpu_run(). */
 	atomic_bool kick_requested;
 	struct dirty_ring ring;        /* dirty ring mode only */
 };
@@ -60,7 +63,6 @@ struct kvmhold_vm {
 	bool owns_fd;
 	int kick_signal;
 	struct kvmhold_vm_opts opts;
-	int vcpu_mmap_size;
 	bool has_readonly_mem;         /* KVM_CAP_READONLY_MEM */
 	/*
 	 * Holds stop vCPUs with the kernel kick (kick_kernel.c) instead of
@@ -79,9 +81,7 @@ struct kvmhold_vm {
 	struct dirty_state dirty;      /* dirty.h */
 
 	pthread_mutex_t lock;
-	pthread_cond_t quiesced;       /* holder waits: vm->active reached 0 */
-	pthread_cond_t released;       /* entrants wait: hold ended */
-	pthread_cond_t kick_done;      /* holders wait for another holder's kick */
+	pthread_cond_t kick_done;      /* holders wait for another holder's stop */
 
 	/* Under lock. */
 	enum hold_state state;
@@ -100,11 +100,19 @@ struct kvmhold_vm {
 	 * The handshake (see hold.c): pending is set by a holder before it
 	 * looks at active; an entrant increments active before it looks at
 	 * pending.  Both sides use sequentially consistent operations.
+	 * active counts entries in its low bits; ACTIVE_HOLDER_WAITS is set
+	 * while a holder sleeps on it, so that the entry that leaves knows
+	 * from its own decrement whether to wake the holder.
 	 */
 	atomic_bool pending;
 	atomic_uint active;
-	/* The holder's own entries, which it does not wait for. */
-	atomic_uint quiesce_target;
+	/* Bumped by every release and by kicks of parked vCPUs: the park's futex. */
+	atomic_uint release_gen;
+	/* Threads inside park(): a release or kick wakes the futex only if any. */
+	atomic_uint parked;
+
+	/* vCPU kvm_run mapping size, from /dev/kvm when first needed (0: not yet). */
+	_Atomic int vcpu_mmap_size_cache;
 
 	/* Statistics; updated under lock unless noted. */
 	struct kvmhold_stats stats;
@@ -114,7 +122,18 @@ struct kvmhold_vm {
 	unsigned nr_stragglers;
 };
 
-/* registry.c: which handles are alive, so a stale pointer gives -EBADF. */
+#define ACTIVE_HOLDER_WAITS (1u << 31)
+#define ACTIVE_COUNT(a) ((a) & ~ACTIVE_HOLDER_WAITS)
+
+/*
+ * The library's own mark in kvm_run->immediate_exit (any non-zero value
+ * makes KVM_RUN return -EINTR).  The VMM writes 1; the library writes only
+ * this value, by compare-and-swap from 0, and clears only this value, by
+ * compare-and-swap to 0, so it never overwrites or erases the VMM's 1.
+ */
+#define IMMEDIATE_EXIT_MARK KVMHOLD_IMMEDIATE_EXIT_MARK
+
+/* registry.c: live transaction handles, so a stale one gives -EBADF. */
 int registry_add(const void *handle);
 void registry_remove(const void *handle);
 bool registry_has(const void *handle);
@@ -127,8 +146,12 @@ int kick_kernel_resume(struct kvmhold_vm *vm);
 
 /* kick_signal.c */
 int kick_signal_install(int sig);
+int kick_signal_check(int sig);
 bool kick_signal_usable(int sig);
 unsigned kick_signal_seen(void);
+void kick_vcpu_out(struct kvmhold_vcpu *vcpu);
+bool immediate_exit_mark(struct kvm_run *run);
+bool immediate_exit_unmark(struct kvm_run *run);
 
 /* thread_state.c: what the calling thread has taken on a VM. */
 struct thread_vm_state {
@@ -141,12 +164,19 @@ struct thread_vm_state *thread_state_get(const struct kvmhold_vm *vm, bool creat
 void thread_state_put(struct thread_vm_state *ts);
 bool thread_state_holds(struct thread_vm_state *ts, const struct kvmhold_vm *vm);
 
-/* hold.c: the gate every consumer of memslots goes through. */
+/* gate.c: the entrant side, which every consumer of memslots goes through. */
+enum park_end {
+	PARK_RELEASED,    /* no hold pending any more */
+	PARK_KICKED,      /* kvmhold_vcpu_kick() */
+	PARK_VMM_EXIT,    /* the VMM wrote immediate_exit or its signal interrupted us */
+};
 int gate_enter(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu);
 void gate_leave(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu);
 int gate_enter_run(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu, int tid);
 void gate_leave_run(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu);
-void vcpu_force_exit(struct kvmhold_vcpu *vcpu);
+void gate_wake_parked(struct kvmhold_vm *vm);
+
+/* hold.c: the holder side. */
 int hold_init(struct kvmhold_vm *vm);
 void hold_fini(struct kvmhold_vm *vm);
 
@@ -156,6 +186,7 @@ void vcpu_free(struct kvmhold_vcpu *vcpu);
 /* txn.c */
 void txn_abort_on_destroy(struct kvmhold_vm *vm);
 
-uint64_t now_ns(void);
+/* vcpu.c */
+int vcpu_mmap_size(struct kvmhold_vm *vm);
 
 #endif

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * The set of live handles (VMs and vCPUs), so that a call on a destroyed
- * handle gets -EBADF instead of touching freed memory.  An open-addressing
- * hash set of pointers under a read-write lock: lookups, on every call,
- * take the read side only.
+ * The set of live transaction handles, so that a call on a committed,
+ * aborted or destroyed transaction gets -EBADF instead of touching freed
+ * memory.  Transactions are cold (one per layout change), so this costs
+ * nothing that matters; VM and vCPU handles are not checked: calls on
+ * them are hot, and using a destroyed one is the caller's bug, as in
+ * liburing.  An open-addressing hash set under a read-write lock.
  */
 #include <errno.h>
 #include <pthread.h>

@@ -89,8 +89,6 @@ KVMHOLD_API int kvmhold_vm_adopt_region(struct kvmhold_vm *vm, uint32_t slot, ui
 
 	if (!vm)
 		return -EINVAL;
-	if (!registry_has(vm))
-		return -EBADF;
 	/* Address space 0 only: bits 16 and up of a KVM slot number name another. */
 	if (slot >= vm->slots.max_slots || slot > 0xffff)
 		return -EINVAL;

@@ -124,7 +124,7 @@ KVMHOLD_API void *kvmhold_gpa_to_hva(struct kvmhold_vm *vm, uint64_t gpa)
 	struct slot *s;
 	void *hva = NULL;
 
-	if (!vm || !registry_has(vm))
+	if (!vm)
 		return NULL;
 	pthread_rwlock_rdlock(&vm->slots.lock);
 	s = slot_tree_containing(&vm->slots.tree, gpa);
@@ -145,8 +145,6 @@ KVMHOLD_API int kvmhold_regions(struct kvmhold_vm *vm, uint64_t gpa, uint64_t si
 		return -EINVAL;
 	if (end < gpa)
 		return -EOVERFLOW;
-	if (!registry_has(vm))
-		return -EBADF;
 	pthread_rwlock_rdlock(&vm->slots.lock);
 	for (s = slot_tree_from(&vm->slots.tree, gpa); s && slot_gpa(s) < end;
 	     s = slot_of(avl_next(&s->node))) {

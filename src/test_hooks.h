@@ -9,6 +9,8 @@
 #ifndef KVMHOLD_TEST_HOOKS_H
 #define KVMHOLD_TEST_HOOKS_H
 
+#include "sys.h"
+
 enum kvmhold_breakage {
 	/* The holder does not set kvm_run->immediate_exit before signalling. */
 	BREAK_IMMEDIATE_EXIT = 1u << 0,
@@ -36,6 +38,19 @@ enum kvmhold_breakage {
 	BREAK_SIGNAL_OWNER   = 1u << 11,
 	/* New slots may take the ids of adopted ones (KVM then refuses or moves them). */
 	BREAK_ADOPTED_IDS    = 1u << 12,
+	/* The entry that leaves does not wake a holder sleeping on active (L2). */
+	BREAK_LEAVE_WAKE     = 1u << 13,
+	/* A parked vCPU waits for the release whatever happens: kicks, the VMM's
+	 * immediate_exit and its signals do not get it out. */
+	BREAK_PARK_EXITS     = 1u << 14,
+	/* The old rule: a non-zero immediate_exit after -EINTR is the library's. */
+	BREAK_IE_OWNER       = 1u << 15,
+	/* A thread inside a section may release and leave others holding. */
+	BREAK_SECTION_RELEASE = 1u << 16,
+	/* kvmhold_vcpu_adopt_mapped() looks the vCPU up in /proc and maps it. */
+	BREAK_ADOPT_LOOKUP   = 1u << 17,
+	/* kvmhold_vm_adopt() enables dirty tracking before it checks the kick signal. */
+	BREAK_ADOPT_ORDER    = 1u << 18,
 };
 
 extern unsigned kvmhold_test_breakage;
@@ -54,6 +69,18 @@ extern unsigned kvmhold_test_fail_ioctl;
  * widens the lost-kick window so a test can hit it every time.
  */
 extern unsigned kvmhold_test_entry_delay_ns;
+
+static inline void test_entry_delay(void)
+{
+	unsigned delay_ns = __atomic_load_n(&kvmhold_test_entry_delay_ns, __ATOMIC_RELAXED);
+	uint64_t until;
+
+	if (!delay_ns)
+		return;
+	until = now_ns() + delay_ns;
+	while (now_ns() < until)
+		;
+}
 
 /*
  * Kick backend (KVMHOLD_KICK_*) for VMs created with opts.kick == 0, so

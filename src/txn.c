@@ -185,8 +185,6 @@ KVMHOLD_API int kvmhold_txn_begin(struct kvmhold_vm *vm, struct kvmhold_txn **ou
 
 	if (!vm || !out)
 		return -EINVAL;
-	if (!registry_has(vm))
-		return -EBADF;
 	txn = calloc(1, sizeof(*txn));
 	if (!txn)
 		return -ENOMEM;

@@ -17,11 +17,10 @@
 #include "internal.h"
 #include "test_hooks.h"
 
-unsigned kvmhold_test_entry_delay_ns;
-
 /*
  * KVM names a vCPU's anon inode "kvm-vcpu:<id>", which is how an adopted
- * fd tells us its id.  -1 if the fd is not a KVM vCPU.
+ * fd tells us its id.  -1 if the fd is not a KVM vCPU, or /proc is not
+ * there to say (kvmhold_vcpu_adopt_mapped needs neither).
  */
 static long vcpu_id_of_fd(int fd)
 {
@@ -39,8 +38,31 @@ static long vcpu_id_of_fd(int fd)
 	return id;
 }
 
+/*
+ * The size of a vCPU's kvm_run mapping, asked of /dev/kvm the first time a
+ * vCPU is mapped by the library (an adopted VM may never need it).
+ */
+int vcpu_mmap_size(struct kvmhold_vm *vm)
+{
+	int size = atomic_load(&vm->vcpu_mmap_size_cache), fd;
+
+	if (size > 0)
+		return size;
+	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size = ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (size < 0)
+		size = -errno;
+	close(fd);
+	if (size > 0)
+		atomic_store(&vm->vcpu_mmap_size_cache, size);
+	return size;
+}
+
+/* run: the VMM's own mapping of run_size bytes, or NULL to map it here. */
 static int vcpu_new(struct kvmhold_vm *vm, int fd, bool owns_fd, unsigned long id,
-		    struct kvmhold_vcpu **out)
+		    struct kvm_run *run, size_t run_size, struct kvmhold_vcpu **out)
 {
 	struct kvmhold_vcpu *vcpu;
 	int r;
@@ -52,21 +74,28 @@ static int vcpu_new(struct kvmhold_vm *vm, int fd, bool owns_fd, unsigned long i
 	vcpu->fd = fd;
 	vcpu->owns_fd = owns_fd;
 	vcpu->id = id;
-	vcpu->run_size = (size_t)vm->vcpu_mmap_size;
-	vcpu->run = mmap(NULL, vcpu->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (vcpu->run == MAP_FAILED) {
-		r = -errno;
-		free(vcpu);
-		return r;
+	if (run) {
+		vcpu->run = run;
+		vcpu->run_size = run_size;
+	} else {
+		r = vcpu_mmap_size(vm);
+		if (r < 0) {
+			free(vcpu);
+			return r;
+		}
+		vcpu->run_size = (size_t)r;
+		vcpu->run = mmap(NULL, vcpu->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (vcpu->run == MAP_FAILED) {
+			r = -errno;
+			free(vcpu);
+			return r;
+		}
+		vcpu->owns_run = true;
 	}
 	r = dirty_ring_vcpu_init(vcpu);
-	if (!r) {
-		r = registry_add(vcpu);
-		if (r)
-			dirty_ring_vcpu_fini(vcpu);
-	}
 	if (r) {
-		munmap(vcpu->run, vcpu->run_size);
+		if (vcpu->owns_run)
+			munmap(vcpu->run, vcpu->run_size);
 		free(vcpu);
 		return r;
 	}
@@ -85,12 +114,10 @@ KVMHOLD_API int kvmhold_vcpu_create(struct kvmhold_vm *vm, unsigned long id, str
 
 	if (!vm || !vcpu || id > INT_MAX)
 		return -EINVAL;
-	if (!registry_has(vm))
-		return -EBADF;
 	fd = ioctl(vm->fd, KVM_CREATE_VCPU, id);
 	if (fd < 0)
 		return -errno;
-	r = vcpu_new(vm, fd, true, id, vcpu);
+	r = vcpu_new(vm, fd, true, id, NULL, 0, vcpu);
 	if (r)
 		close(fd);
 	return r;
@@ -102,22 +129,46 @@ KVMHOLD_API int kvmhold_vcpu_adopt(struct kvmhold_vm *vm, int vcpu_fd, struct kv
 
 	if (!vm || !vcpu || vcpu_fd < 0)
 		return -EINVAL;
-	if (!registry_has(vm))
-		return -EBADF;
 	if (fcntl(vcpu_fd, F_GETFD) < 0)
 		return -EBADF;
 	id = vcpu_id_of_fd(vcpu_fd);
 	if (id < 0)
 		return -ENOTTY;
-	return vcpu_new(vm, vcpu_fd, false, (unsigned long)id, vcpu);
+	return vcpu_new(vm, vcpu_fd, false, (unsigned long)id, NULL, 0, vcpu);
+}
+
+/*
+ * Is fd a vCPU?  Without /proc, by asking it: KVM_GET_MP_STATE is a vCPU
+ * ioctl that reads state only, and any other file answers ENOTTY or EBADF.
+ */
+static bool fd_is_vcpu(int fd)
+{
+	struct kvm_mp_state mp;
+
+	return ioctl(fd, KVM_GET_MP_STATE, &mp) == 0;
+}
+
+KVMHOLD_API int kvmhold_vcpu_adopt_mapped(struct kvmhold_vm *vm, int vcpu_fd, unsigned long id,
+					  struct kvm_run *run, size_t run_size,
+					  struct kvmhold_vcpu **vcpu)
+{
+	if (!vm || !vcpu || vcpu_fd < 0 || !run || run_size < sizeof(*run) || id > INT_MAX)
+		return -EINVAL;
+	if (fcntl(vcpu_fd, F_GETFD) < 0)
+		return -EBADF;
+	if (test_broken(BREAK_ADOPT_LOOKUP))
+		return kvmhold_vcpu_adopt(vm, vcpu_fd, vcpu);
+	if (!fd_is_vcpu(vcpu_fd))
+		return -ENOTTY;
+	return vcpu_new(vm, vcpu_fd, false, id, run, run_size, vcpu);
 }
 
 /* Free one vCPU; the caller has unlinked it from vm->vcpus or is freeing the VM. */
 void vcpu_free(struct kvmhold_vcpu *vcpu)
 {
-	registry_remove(vcpu);
 	dirty_ring_vcpu_fini(vcpu);
-	munmap(vcpu->run, vcpu->run_size);
+	if (vcpu->owns_run)
+		munmap(vcpu->run, vcpu->run_size);
 	if (vcpu->owns_fd)
 		close(vcpu->fd);
 	free(vcpu);
@@ -128,7 +179,7 @@ KVMHOLD_API void kvmhold_vcpu_destroy(struct kvmhold_vcpu *vcpu)
 	struct kvmhold_vm *vm;
 	struct kvmhold_vcpu **p;
 
-	if (!vcpu || !registry_has(vcpu))
+	if (!vcpu)
 		return;
 	vm = vcpu->vm;
 	pthread_mutex_lock(&vm->lock);
@@ -147,85 +198,79 @@ KVMHOLD_API int kvmhold_vcpu_fd(const struct kvmhold_vcpu *vcpu)
 {
 	if (!vcpu)
 		return -EINVAL;
-	if (!registry_has(vcpu))
-		return -EBADF;
 	return vcpu->fd;
 }
 
 KVMHOLD_API struct kvm_run *kvmhold_vcpu_kvm_run(struct kvmhold_vcpu *vcpu)
 {
-	if (!vcpu || !registry_has(vcpu))
-		return NULL;
-	return vcpu->run;
+	return vcpu ? vcpu->run : NULL;
 }
 
 /*
- * A VMM kick.  kick_requested is set before immediate_exit and before we
- * look for the thread to signal (all seq_cst); the run loop publishes its
- * thread id, then clears immediate_exit, then reads kick_requested.
- * Whatever the interleaving, either the run loop sees the request before
- * KVM_RUN, or KVM_RUN sees immediate_exit, or we see the thread and the
- * signal interrupts KVM_RUN.
+ * A VMM kick, K1-K4.  K1 sets kick_requested; K2 marks immediate_exit; K3
+ * signals the thread published in run_tid; K4 wakes parked threads if
+ * there are any.  The run loop publishes its thread (T), then announces
+ * (E1), then reads kick_requested (all seq_cst).  Whatever the
+ * interleaving, either the run loop sees the request before KVM_RUN, or
+ * KVM_RUN sees the mark, or the signal interrupts KVM_RUN; and a vCPU
+ * parked by a hold either sees the request at P3 or sleeps on a futex
+ * value that K4 changes (gate.c).  Lock-free and async-signal-safe.
  */
 KVMHOLD_API int kvmhold_vcpu_kick(struct kvmhold_vcpu *vcpu)
 {
+	struct kvmhold_vm *vm;
+
 	if (!vcpu)
 		return -EINVAL;
-	if (!registry_has(vcpu))
-		return -EBADF;
-	atomic_store(&vcpu->kick_requested, true);
-	vcpu_force_exit(vcpu);
+	vm = vcpu->vm;
+	atomic_store(&vcpu->kick_requested, true);     /* K1 */
+	kick_vcpu_out(vcpu);                           /* K2, K3 */
+	if (atomic_load(&vm->parked) && !test_broken(BREAK_PARK_EXITS))
+		gate_wake_parked(vm);                  /* K4 */
 	return 0;
 }
 
 /*
- * Was this -EINTR ours (a hold's kick), to be absorbed?  A hold always sets
- * immediate_exit before it signals, and the run loop clears it only before
- * the next entry, so immediate_exit == 1 or a kick signal seen on this
- * thread since the entry means yes.  Anything else is a signal of the
- * VMM's own, which the VMM gets to see.
+ * After KVM_RUN returned -EINTR: is it the library's own doing, to be
+ * absorbed (park if a hold is pending, then enter again)?  Decided by the
+ * library's own state, never by assuming a non-zero immediate_exit is
+ * ours:
+ *  - the library's mark is still in immediate_exit and we remove it: a
+ *    hold (or a late kick) marked this vCPU, and the VMM did not write its
+ *    1 over the mark (which would make the removal fail);
+ *  - the field is 0 and one of the library's kick signals arrived on this
+ *    thread since the entry.
+ * Anything else is the VMM's: its immediate_exit (left in place for it to
+ * clear) or its own signal.  When the library's kick and a VMM signal
+ * whose handler does not write immediate_exit land together, KVM_RUN
+ * returns once and the two cannot be told apart; VMMs that kick with
+ * signals set immediate_exit in the handler, as KVM's API document advises.
  */
-static bool kicked_by_us(struct kvmhold_vcpu *vcpu, unsigned kicks_before)
+static bool eintr_is_ours(struct kvmhold_vcpu *vcpu, unsigned kicks_before)
 {
-	return __atomic_load_n(&vcpu->run->immediate_exit, __ATOMIC_SEQ_CST) ||
-	       kick_signal_seen() != kicks_before;
-}
+	unsigned char v = __atomic_load_n(&vcpu->run->immediate_exit, __ATOMIC_SEQ_CST);
 
-/*
- * Before KVM_RUN.  Signal backend: the gate's handshake with holders
- * (hold.c).  Kernel backend: KVM itself blocks the entry during a hold, so
- * only the VMM-kick protocol remains: publish the thread id, then clear
- * immediate_exit, both seq_cst and before the caller reads kick_requested
- * (the order kvmhold_vcpu_kick() pairs with).
- */
-static int run_enter(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu, int tid)
-{
-	if (!vm->kernel_kick)
-		return gate_enter_run(vm, vcpu, tid);
-	atomic_store(&vcpu->run_tid, tid);
-	__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-	return 0;
-}
-
-static void run_leave(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
-{
-	if (!vm->kernel_kick)
-		gate_leave_run(vm, vcpu);
-	else
-		atomic_store(&vcpu->run_tid, 0);
+	if (test_broken(BREAK_IE_OWNER)) {
+		/* The old rule: any non-zero immediate_exit is ours; clear it. */
+		__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+		return v || kick_signal_seen() != kicks_before;
+	}
+	if (v == IMMEDIATE_EXIT_MARK)
+		return immediate_exit_unmark(vcpu->run);
+	if (v)
+		return false;
+	return kick_signal_seen() != kicks_before;
 }
 
 KVMHOLD_API int kvmhold_vcpu_run(struct kvmhold_vcpu *vcpu)
 {
 	struct kvmhold_vm *vm;
 	struct thread_vm_state *ts;
-	unsigned kicks_before, delay_ns;
+	unsigned kicks_before;
 	int tid, r, err;
 
 	if (!vcpu)
 		return -EINVAL;
-	if (!registry_has(vcpu))
-		return -EBADF;
 	vm = vcpu->vm;
 	/*
 	 * A thread that holds the VM, or sits in one of its mem sections,
@@ -237,23 +282,22 @@ KVMHOLD_API int kvmhold_vcpu_run(struct kvmhold_vcpu *vcpu)
 	tid = gettid();
 	for (;;) {
 		kicks_before = kick_signal_seen();
-		r = run_enter(vm, vcpu, tid);
+		r = gate_enter_run(vm, vcpu, tid);
+		if (r == -EINTR) {
+			/* Left the park: kicked, or the VMM asked for the vCPU. */
+			atomic_store(&vcpu->kick_requested, false);
+			return -EINTR;
+		}
 		if (r)
 			return r;
 		if (atomic_exchange(&vcpu->kick_requested, false)) {
-			run_leave(vm, vcpu);
+			gate_leave_run(vm, vcpu);
 			return -EINTR;
 		}
-		delay_ns = __atomic_load_n(&kvmhold_test_entry_delay_ns, __ATOMIC_RELAXED);
-		if (delay_ns) {
-			uint64_t until = now_ns() + delay_ns;
-
-			while (now_ns() < until)
-				;
-		}
+		test_entry_delay();
 		r = ioctl(vcpu->fd, KVM_RUN, 0);
 		err = r < 0 ? errno : 0;
-		run_leave(vm, vcpu);
+		gate_leave_run(vm, vcpu);
 		if (!err && vcpu->run->exit_reason == KVM_EXIT_DIRTY_RING_FULL) {
 			/* Ours to handle: empty the ring and go back in. */
 			r = dirty_ring_full(vcpu);
@@ -267,11 +311,8 @@ KVMHOLD_API int kvmhold_vcpu_run(struct kvmhold_vcpu *vcpu)
 			return -err;
 		if (atomic_exchange(&vcpu->kick_requested, false))
 			return -EINTR;
-		if (!kicked_by_us(vcpu, kicks_before))
+		if (!eintr_is_ours(vcpu, kicks_before))
 			return -EINTR;
-		/*
-		 * A hold kicked us (signal backend only): the next
-		 * run_enter() parks until the release.
-		 */
+		/* A hold kicked us: the next gate_enter_run() parks until the release. */
 	}
 }

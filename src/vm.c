@@ -67,18 +67,15 @@ static int choose_kick(struct kvmhold_vm *vm)
 	return 0;
 }
 
-/* KVM names a VM's anon inode "kvm-vm"; /dev/kvm itself is not one. */
+/*
+ * Is fd a KVM VM?  Asked of the fd itself, so that no /proc is needed:
+ * KVM_CHECK_EXTENSION answers on a VM (and on /dev/kvm), while
+ * KVM_GET_API_VERSION is a /dev/kvm ioctl that a VM refuses (ENOTTY).
+ */
 static bool fd_is_kvm_vm(int fd)
 {
-	char path[64], target[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return false;
-	target[n] = '\0';
-	return strcmp(target, "anon_inode:kvm-vm") == 0;
+	return ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY) > 0 &&
+	       ioctl(fd, KVM_GET_API_VERSION, 0) < 0 && errno == ENOTTY;
 }
 
 static int open_kvm(void)
@@ -103,25 +100,26 @@ static void vm_teardown(struct kvmhold_vm *vm)
 	slot_table_fini(&vm->slots);
 }
 
-/* Fill in everything but the fd; the caller owns vm->fd. */
+/*
+ * Fill in everything but the fd; the caller owns vm->fd.  Checks that
+ * change nothing come first: a failure after dirty_init() cannot undo the
+ * capabilities it enabled on the VM.
+ */
 static int vm_setup(struct kvmhold_vm *vm, const struct kvmhold_vm_opts *opts)
 {
 	uint32_t max_slots;
-	int kvm_fd, r;
+	int r;
 
 	vm->opts = *opts;
 	vm->kick_signal = vm->opts.kick_signal;
 	r = choose_kick(vm);
 	if (r)
 		return r;
-	kvm_fd = open_kvm();
-	if (kvm_fd < 0)
-		return kvm_fd;
-	vm->vcpu_mmap_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-	r = vm->vcpu_mmap_size < 0 ? -errno : 0;
-	close(kvm_fd);
-	if (r)
-		return r;
+	if (!test_broken(BREAK_ADOPT_ORDER)) {
+		r = kick_signal_check(vm->kick_signal);
+		if (r)
+			return r;
+	}
 	vm->uid = atomic_fetch_add(&next_vm_uid, 1);
 	r = ioctl(vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
 	max_slots = r > 0 ? (uint32_t)r : 32;  /* KVM's documented minimum before the cap */
@@ -129,16 +127,20 @@ static int vm_setup(struct kvmhold_vm *vm, const struct kvmhold_vm_opts *opts)
 	r = slot_table_init(&vm->slots, max_slots);
 	if (r)
 		return r;
-	r = dirty_init(vm);
+	r = hold_init(vm);
 	if (r) {
 		slot_table_fini(&vm->slots);
 		return r;
 	}
 	pthread_mutex_init(&vm->txn_mutex, NULL);
 	pthread_cond_init(&vm->txn_cond, NULL);
-	r = hold_init(vm);
-	if (r)
-		vm_teardown(vm);
+	r = dirty_init(vm);
+	if (r) {
+		pthread_cond_destroy(&vm->txn_cond);
+		pthread_mutex_destroy(&vm->txn_mutex);
+		hold_fini(vm);
+		slot_table_fini(&vm->slots);
+	}
 	return r;
 }
 
@@ -157,10 +159,12 @@ static int vm_new(int fd, bool owns_fd, const struct kvmhold_vm_opts *opts, stru
 		free(vm);
 		return r;
 	}
-	/* Last, so that a failed create leaves the process's signals alone. */
+	/*
+	 * Last, so that a failed create leaves the process's signals alone.
+	 * vm_setup() checked the signal is free; it can fail here only if
+	 * another thread took it in between.
+	 */
 	r = kick_signal_install(vm->kick_signal);
-	if (!r)
-		r = registry_add(vm);
 	if (r) {
 		hold_fini(vm);
 		vm_teardown(vm);
@@ -216,9 +220,8 @@ KVMHOLD_API void kvmhold_vm_destroy(struct kvmhold_vm *vm)
 {
 	struct kvmhold_vcpu *v, *next;
 
-	if (!vm || !registry_has(vm))
+	if (!vm)
 		return;
-	registry_remove(vm);
 	txn_abort_on_destroy(vm);
 	for (v = vm->vcpus; v; v = next) {
 		next = v->next;
@@ -235,7 +238,5 @@ KVMHOLD_API int kvmhold_vm_fd(const struct kvmhold_vm *vm)
 {
 	if (!vm)
 		return -EINVAL;
-	if (!registry_has(vm))
-		return -EBADF;
 	return vm->fd;
 }

@@ -188,7 +188,6 @@ static void test_adopt(void)
 	/* Adopted fds stay the VMM's: destroy leaves them open. */
 	kvmhold_vm_destroy(vm);
 	CHECK(fcntl(vm_fd, F_GETFD) >= 0 && fcntl(vcpu_fd, F_GETFD) >= 0, "adopted fds closed");
-	CHECK_RET(kvmhold_vcpu_run(vcpu), -EBADF);
 	close(vcpu_fd);
 	close(vm_fd);
 	close(kvm_fd);
@@ -244,35 +243,24 @@ static void test_kick_backends(void)
 	       cap ? "kernel" : "signal");
 }
 
+/*
+ * Destroying: KVM's own errno for a duplicate vCPU id, and the id free
+ * again after the destroy.  A destroyed handle is not checked on later
+ * calls (that would put a process-wide lookup on every hot path); using
+ * one is the caller's bug, as with a freed pointer.
+ */
 static void test_destroyed(void)
 {
 	struct kvmhold_vm *vm;
 	struct kvmhold_vcpu *vcpu, *vcpu2;
-	struct kvmhold_stats st;
 
 	CHECK_OK(kvmhold_vm_create(NULL, &vm));
 	CHECK_OK(kvmhold_vcpu_create(vm, 0, &vcpu));
 	CHECK_RET(kvmhold_vcpu_create(vm, 0, &vcpu2), -EEXIST);  /* KVM's own errno */
 	kvmhold_vcpu_destroy(vcpu);
-	CHECK_RET(kvmhold_vcpu_run(vcpu), -EBADF);
-	CHECK_RET(kvmhold_vcpu_kick(vcpu), -EBADF);
-	CHECK_RET(kvmhold_vcpu_fd(vcpu), -EBADF);
-	CHECK_RET(kvmhold_vcpu_ioctl(vcpu, KVM_GET_REGS, NULL), -EBADF);
-	kvmhold_vcpu_destroy(vcpu);   /* twice: no-op */
 	CHECK_OK(kvmhold_vcpu_create(vm, 1, &vcpu));
 	kvmhold_vm_destroy(vm);
-	CHECK_RET(kvmhold_vcpu_run(vcpu), -EBADF);               /* went with its VM */
-	CHECK_RET(kvmhold_hold(vm, -1), -EBADF);
-	CHECK_RET(kvmhold_release(vm), -EBADF);
-	CHECK_RET(kvmhold_is_held(vm), -EBADF);
-	CHECK_RET(kvmhold_vm_fd(vm), -EBADF);
-	CHECK_RET(kvmhold_vm_ioctl(vm, KVM_CHECK_EXTENSION, NULL), -EBADF);
-	CHECK_RET(kvmhold_mem_begin(vm), -EBADF);
-	CHECK_RET(kvmhold_mem_end(vm), -EBADF);
-	CHECK_RET(kvmhold_stats_get(vm, &st, sizeof(st)), -EBADF);
-	CHECK_RET(kvmhold_vcpu_create(vm, 2, &vcpu), -EBADF);
-	kvmhold_vm_destroy(vm);       /* twice: no-op */
-	printf("destroyed handles: -EBADF\n");
+	printf("destroy: duplicate id -EEXIST from KVM, vCPUs go with their VM\n");
 }
 
 int main(void)

@@ -62,6 +62,12 @@ static inline void test_apply_breakage(void)
 		{ "range-check", BREAK_RANGE_CHECK },
 		{ "signal-owner", BREAK_SIGNAL_OWNER },
 		{ "adopted-ids", BREAK_ADOPTED_IDS },
+		{ "leave-wake", BREAK_LEAVE_WAKE },
+		{ "park-exits", BREAK_PARK_EXITS },
+		{ "ie-owner", BREAK_IE_OWNER },
+		{ "section-release", BREAK_SECTION_RELEASE },
+		{ "adopt-lookup", BREAK_ADOPT_LOOKUP },
+		{ "adopt-order", BREAK_ADOPT_ORDER },
 	};
 	const char *env = getenv("KVMHOLD_TEST_BREAK");
 	unsigned i;

@@ -1,0 +1,6 @@
+// SPDX-License-Identifier: MIT
+/* The test-only switches of test_hooks.h.  Hidden in libkvmhold.so. */
+#include "test_hooks.h"
+
+unsigned kvmhold_test_breakage;
+unsigned kvmhold_test_entry_delay_ns;
