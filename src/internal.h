@@ -163,6 +163,7 @@ struct thread_vm_state {
 struct thread_vm_state *thread_state_get(const struct kvmhold_vm *vm, bool create);
 void thread_state_put(struct thread_vm_state *ts);
 bool thread_state_holds(struct thread_vm_state *ts, const struct kvmhold_vm *vm);
+void thread_state_forget(const struct kvmhold_vm *vm);
 
 /* gate.c: the entrant side, which every consumer of memslots goes through. */
 enum park_end {

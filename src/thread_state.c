@@ -49,3 +49,18 @@ void thread_state_put(struct thread_vm_state *ts)
 	if (ts && !ts->holds && !ts->sections)
 		ts->vm_uid = 0;
 }
+
+/*
+ * The VM is being destroyed: forget the calling thread's record of it (a
+ * holder commonly destroys the VM it holds).  A record another thread
+ * keeps for a destroyed VM lasts as long as that thread (a uid is never
+ * reused, so it is never mistaken for another VM's); past MAX_THREAD_VMS
+ * such records, calls that need a new one return -ENOMEM.
+ */
+void thread_state_forget(const struct kvmhold_vm *vm)
+{
+	struct thread_vm_state *ts = thread_state_get(vm, false);
+
+	if (ts)
+		*ts = (struct thread_vm_state){ 0 };
+}

@@ -114,6 +114,10 @@ KVMHOLD_API int kvmhold_vcpu_create(struct kvmhold_vm *vm, unsigned long id, str
 
 	if (!vm || !vcpu || id > INT_MAX)
 		return -EINVAL;
+	/* Before KVM_CREATE_VCPU: KVM cannot take a vCPU back once made. */
+	r = vcpu_mmap_size(vm);
+	if (r < 0)
+		return r;
 	fd = ioctl(vm->fd, KVM_CREATE_VCPU, id);
 	if (fd < 0)
 		return -errno;

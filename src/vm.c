@@ -222,6 +222,7 @@ KVMHOLD_API void kvmhold_vm_destroy(struct kvmhold_vm *vm)
 
 	if (!vm)
 		return;
+	thread_state_forget(vm);
 	txn_abort_on_destroy(vm);
 	for (v = vm->vcpus; v; v = next) {
 		next = v->next;
