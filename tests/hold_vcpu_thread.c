@@ -22,7 +22,7 @@ static void on_sync(struct tvm *t, unsigned idx, uint64_t arg, void *cookie)
 		return;
 	CHECK_OK(kvmhold_hold(t->vm, 10000));
 	/* vCPU 1 is stopped; vCPU 0 is us, in exit handling. */
-	CHECK_FROZEN(t, 1, 200);
+	CHECK_FROZEN(t, 1, 1000);
 	CHECK_RET(kvmhold_vcpu_run(tvm_vcpu(t, 0)), -EDEADLK);  /* holder cannot run */
 	CHECK_OK(kvmhold_release(t->vm));
 	atomic_fetch_add(&vcpu_holds, 1);
@@ -43,7 +43,7 @@ int main(void)
 	end = tvm_now_ns() + 3000000000ull;
 	while (atomic_load(&vcpu_holds) < 200 && tvm_now_ns() < end) {
 		CHECK_OK(kvmhold_hold(t->vm, 10000));
-		CHECK_FROZEN(t, 0, 100);
+		CHECK_FROZEN(t, 0, 2000);
 		CHECK_OK(kvmhold_release(t->vm));
 		main_holds++;
 		/* Let the guests run (and vCPU 0 reach its next exit) in between. */

@@ -193,7 +193,10 @@ static int get_supported_cpuid(struct tvm *t)
 {
 	unsigned nent = 64;
 
-	t->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (t->opts.kvm_fd_plus1)
+		t->kvm_fd = t->opts.kvm_fd_plus1 - 1;
+	else
+		t->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (t->kvm_fd < 0)
 		return -errno;
 	for (;;) {
@@ -253,6 +256,27 @@ static int check_opts(struct tvm *t)
 }
 
 /* ---- lifecycle --------------------------------------------------------- */
+
+/* opts.adopt_vcpus: the vCPU fd and its kvm_run mapping made as a VMM would. */
+static int create_and_adopt_vcpu(struct tvm *t, struct tvm_vcpu *v)
+{
+	int size = ioctl(t->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	int vm_fd = kvmhold_vm_fd(t->vm);
+
+	if (size < 0)
+		return -errno;
+	v->own_fd = ioctl(vm_fd, KVM_CREATE_VCPU, v->idx);
+	if (v->own_fd < 0)
+		return -errno;
+	v->own_run = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, v->own_fd, 0);
+	if (v->own_run == MAP_FAILED) {
+		v->own_run = NULL;
+		return -errno;
+	}
+	v->own_run_size = (size_t)size;
+	return kvmhold_vcpu_adopt_mapped(t->vm, v->own_fd, v->idx, v->own_run, v->own_run_size,
+					 &v->vcpu);
+}
 
 int tvm_create(const struct tvm_opts *opts, struct tvm **out)
 {
@@ -348,8 +372,14 @@ int tvm_create(const struct tvm_opts *opts, struct tvm **out)
 
 		v->tvm = t;
 		v->idx = i;
-		step = "kvmhold_vcpu_create";
-		r = kvmhold_vcpu_create(t->vm, i, &v->vcpu);
+		v->own_fd = -1;
+		if (t->opts.adopt_vcpus) {
+			step = "kvmhold_vcpu_adopt_mapped";
+			r = create_and_adopt_vcpu(t, v);
+		} else {
+			step = "kvmhold_vcpu_create";
+			r = kvmhold_vcpu_create(t->vm, i, &v->vcpu);
+		}
 		if (r)
 			goto fail;
 		v->run = kvmhold_vcpu_kvm_run(v->vcpu);
@@ -511,6 +541,14 @@ void tvm_destroy(struct tvm *t)
 			if (t->vcpus[i].vcpu)
 				kvmhold_vcpu_destroy(t->vcpus[i].vcpu);
 		kvmhold_vm_destroy(t->vm);
+	}
+	for (i = 0; i < t->nr_vcpus; i++) {
+		struct tvm_vcpu *v = &t->vcpus[i];
+
+		if (v->own_run)
+			munmap(v->own_run, v->own_run_size);
+		if (v->own_fd > 0)
+			close(v->own_fd);
 	}
 	if (t->own_vm_fd >= 0)
 		close(t->own_vm_fd);   /* an adopted VM's fd stays ours */

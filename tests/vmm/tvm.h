@@ -75,6 +75,14 @@ struct tvm_opts {
 	 * kvmhold_vm_adopt() and kvmhold_vm_adopt_region() for each slot.
 	 */
 	bool adopt_vm;
+	/*
+	 * With adopt_vm: create each vCPU by raw KVM_CREATE_VCPU, map its
+	 * kvm_run here, and hand both to kvmhold_vcpu_adopt_mapped(), so that
+	 * the library itself opens and maps nothing (sandbox-style adoption).
+	 */
+	bool adopt_vcpus;
+	/* A /dev/kvm fd for tvm to use (and close) instead of opening its own (+1; 0: none). */
+	int kvm_fd_plus1;
 
 	tvm_sync_fn *on_sync;
 	void *cookie;                /* passed to on_sync */
@@ -116,6 +124,9 @@ struct tvm_vcpu {
 	int tid;                     /* atomic */
 	int state;                   /* enum tvm_vcpu_state, atomic */
 	struct tvm_vcpu_stats stats; /* written by the vCPU thread, atomics */
+	int own_fd;                  /* adopt_vcpus: the vCPU fd and mapping tvm made */
+	void *own_run;
+	size_t own_run_size;
 };
 
 struct tvm_failure {

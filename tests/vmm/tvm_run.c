@@ -306,6 +306,12 @@ static enum tvm_vcpu_state vcpu_step(struct tvm_vcpu *v)
 	STAT_INC(v, runs);
 	r = kvmhold_vcpu_run(v->vcpu);
 	if (r == -EINTR) {
+		/*
+		 * As a VMM does after its own kick: take back the immediate_exit
+		 * it may have set (1 is the VMM's; the library uses another value).
+		 */
+		if (__atomic_load_n(&v->run->immediate_exit, __ATOMIC_SEQ_CST) == 1)
+			__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 		STAT_INC(v, eintr);
 		if (__atomic_load_n(&t->force_stop, __ATOMIC_ACQUIRE))
 			return TVM_VCPU_STOPPED;

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A kick gets a vCPU back in every state, with either kick backend: from
+ * the guest, and from the park of a hold, while the hold stays in force
+ * (the VMM that holds, kicks and joins its vCPU threads must not hang);
+ * called from another thread and from a signal handler.  A kicked vCPU
+ * that calls kvmhold_vcpu_run() again while held parks again.  A holder
+ * can issue vCPU ioctls on a held vCPU (the kernel backend used to keep
+ * held vCPUs inside KVM_RUN, with their vcpu->mutex).
+ *
+ * Can fail: KVMHOLD_TEST_BREAK=park-exits makes a parked vCPU wait for the
+ * release whatever happens; the kick from the park then never returns
+ * while held.
+ */
+#include <signal.h>
+#include <sched.h>
+#include <linux/kvm.h>
+
+#include "hold_checks.h"
+
+static struct kvmhold_vcpu *signal_target;
+
+/* A VMM's own signal handler that kicks (async-signal-safe by contract). */
+static void kick_from_handler(int sig)
+{
+	(void)sig;
+	kvmhold_vcpu_kick(signal_target);
+}
+
+static unsigned parked_now(struct tvm *t)
+{
+	struct kvmhold_stats st;
+
+	CHECK_OK(kvmhold_stats_get(t->vm, &st, sizeof(st)));
+	return st.parked_now;
+}
+
+static uint64_t eintr_count(struct tvm *t)
+{
+	struct tvm_vcpu_stats st;
+
+	tvm_vcpu_stats(t, 0, &st);
+	return st.eintr;
+}
+
+/* Wait (bounded, polling) until the vCPU thread is parked: 1, or 0 on timeout. */
+static int wait_parked(struct tvm *t)
+{
+	uint64_t end = tvm_now_ns() + 5000000000ull;
+
+	while (parked_now(t) < 1)
+		if (tvm_now_ns() > end)
+			return 0;
+		else
+			sched_yield();
+	return 1;
+}
+
+/* Wait until kvmhold_vcpu_run() returned -EINTR after e0; 1, or 0 after 5 s. */
+static int wait_eintr_after(struct tvm *t, uint64_t e0)
+{
+	uint64_t end = tvm_now_ns() + 5000000000ull;
+
+	while (eintr_count(t) == e0)
+		if (tvm_now_ns() > end)
+			return 0;
+		else
+			sched_yield();
+	return 1;
+}
+
+/* kick: 0 from this thread, 1 from a signal handler on this thread. */
+static void kick(struct tvm *t, int how)
+{
+	if (how == 0)
+		CHECK_OK(kvmhold_vcpu_kick(tvm_vcpu(t, 0)));
+	else
+		CHECK_OK(raise(SIGUSR1));
+}
+
+static void parked_kicks(struct tvm *t, int how, unsigned rounds)
+{
+	struct kvm_regs regs;
+	uint64_t worst = 0;
+	unsigned i;
+
+	for (i = 0; i < rounds; i++) {
+		uint64_t e0, t0;
+
+		CHECK_OK(kvmhold_hold(t->vm, 10000));
+		CHECK(wait_parked(t), "vCPU not parked 5 s after the hold");
+		/* The holder can read a held vCPU's registers. */
+		CHECK_OK(kvmhold_vcpu_ioctl(tvm_vcpu(t, 0), KVM_GET_REGS, &regs));
+		e0 = eintr_count(t);
+		t0 = tvm_now_ns();
+		kick(t, how);
+		CHECK(wait_eintr_after(t, e0),
+		      "kick %s: the parked vCPU did not return within 5 s of the kick",
+		      how ? "from a signal handler" : "from a thread");
+		if (tvm_now_ns() - t0 > worst)
+			worst = tvm_now_ns() - t0;
+		/* Back in kvmhold_vcpu_run() while still held: it parks again. */
+		CHECK(wait_parked(t), "kicked vCPU did not park again while held");
+		CHECK_RET(kvmhold_is_held(t->vm), 1);
+		CHECK_FROZEN(t, 0, 1000);
+		CHECK_OK(kvmhold_release(t->vm));
+		CHECK_ALL_MOVE(t);
+	}
+	printf("parked vCPU kicked %s: returned -EINTR while held %u/%u times "
+	       "(slowest %.0f us), parked again, ran after the release\n",
+	       how ? "from a signal handler" : "from a thread", rounds, rounds, worst / 1e3);
+}
+
+static void running_kicks(struct tvm *t, int how, unsigned rounds)
+{
+	unsigned i;
+
+	for (i = 0; i < rounds; i++) {
+		uint64_t e0 = eintr_count(t);
+
+		kick(t, how);
+		CHECK(wait_eintr_after(t, e0), "kick %s: the running vCPU did not return",
+		      how ? "from a signal handler" : "from a thread");
+		CHECK_OK(tvm_wait_counter_moves(t, 0, 10000));
+	}
+	printf("running vCPU kicked %s: -EINTR %u/%u times\n",
+	       how ? "from a signal handler" : "from a thread", rounds, rounds);
+}
+
+int main(void)
+{
+	struct tvm_opts o = { .nr_vcpus = 1, .program = GUEST_PROG_COUNT };
+	struct sigaction sa = { .sa_handler = kick_from_handler, .sa_flags = SA_RESTART };
+	struct tvm *t;
+
+	test_apply_breakage();
+	t = start_tvm(&o);
+	signal_target = tvm_vcpu(t, 0);
+	sigemptyset(&sa.sa_mask);
+	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0, "sigaction");
+	running_kicks(t, 0, 20);
+	running_kicks(t, 1, 20);
+	parked_kicks(t, 0, 20);
+	parked_kicks(t, 1, 20);
+	finish_tvm(t);
+	return 0;
+}

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The VMM's own ways to get a vCPU back are never swallowed by the
+ * library, with holds coming and going: immediate_exit = 1 written by the
+ * VMM (from another thread, or from its signal handler as QEMU does), and
+ * a signal of the VMM's own whose handler only sets a flag, whether it
+ * interrupts KVM_RUN or a hold's park.  Each must make kvmhold_vcpu_run()
+ * return -EINTR; the test VMM then clears its 1, as a VMM does.
+ *
+ * Can fail: KVMHOLD_TEST_BREAK=ie-owner (the library takes any non-zero
+ * immediate_exit for its own and clears it) loses the VMM's kicks;
+ * KVMHOLD_TEST_BREAK=park-exits keeps a parked vCPU parked through them.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/kvm.h>
+
+#include "hold_checks.h"
+
+static struct kvm_run *vcpu_run;
+static volatile sig_atomic_t vmm_flag;
+static atomic_bool stop_holding;
+
+/* QEMU style: the handler asks KVM to leave through immediate_exit. */
+static void handler_sets_immediate_exit(int sig)
+{
+	(void)sig;
+	__atomic_store_n(&vcpu_run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+}
+
+/* A VMM whose handler only records the request (kvmtool style). */
+static void handler_sets_flag(int sig)
+{
+	(void)sig;
+	vmm_flag = 1;
+}
+
+static uint64_t eintr_count(struct tvm *t)
+{
+	struct tvm_vcpu_stats st;
+
+	tvm_vcpu_stats(t, 0, &st);
+	return st.eintr;
+}
+
+static int wait_eintr_after(struct tvm *t, uint64_t e0)
+{
+	uint64_t end = tvm_now_ns() + 5000000000ull;
+
+	while (eintr_count(t) == e0)
+		if (tvm_now_ns() > end)
+			return 0;
+		else
+			sched_yield();
+	return 1;
+}
+
+static int wait_parked(struct tvm *t)
+{
+	uint64_t end = tvm_now_ns() + 5000000000ull;
+	struct kvmhold_stats st;
+
+	for (;;) {
+		CHECK_OK(kvmhold_stats_get(t->vm, &st, sizeof(st)));
+		if (st.parked_now)
+			return 1;
+		if (tvm_now_ns() > end)
+			return 0;
+		sched_yield();
+	}
+}
+
+static void signal_vcpu(struct tvm *t, int sig)
+{
+	CHECK(syscall(SYS_tgkill, getpid(), tvm_vcpu_tid(t, 0), sig) == 0, "tgkill");
+}
+
+static void *holder(void *arg)
+{
+	struct tvm *t = arg;
+
+	while (!atomic_load(&stop_holding)) {
+		CHECK_OK(kvmhold_hold(t->vm, 10000));
+		CHECK_OK(kvmhold_release(t->vm));
+		sched_yield();
+	}
+	return NULL;
+}
+
+/* VMM kicks while another thread holds and releases in a loop. */
+static void kicks_under_holds(struct tvm *t, unsigned rounds)
+{
+	pthread_t h;
+	unsigned i;
+
+	atomic_store(&stop_holding, false);
+	CHECK(pthread_create(&h, NULL, holder, t) == 0, "pthread_create");
+	for (i = 0; i < rounds; i++) {
+		uint64_t e0 = eintr_count(t);
+
+		if (i % 2)
+			__atomic_store_n(&vcpu_run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		signal_vcpu(t, SIGUSR1);          /* its handler writes 1 too */
+		CHECK(wait_eintr_after(t, e0), "VMM kick %u of %u lost (holds running)",
+		      i + 1, rounds);
+	}
+	atomic_store(&stop_holding, true);
+	pthread_join(h, NULL);
+	printf("%u VMM kicks (immediate_exit = 1, signal) under a hold loop: all returned -EINTR\n",
+	       rounds);
+}
+
+/* The VMM's flag-only signal, during the guest and during a park. */
+static void flag_signals(struct tvm *t, unsigned rounds)
+{
+	unsigned i;
+
+	for (i = 0; i < rounds; i++) {
+		uint64_t e0 = eintr_count(t);
+
+		CHECK_OK(tvm_wait_counter_moves(t, 0, 10000));
+		signal_vcpu(t, SIGUSR2);
+		CHECK(wait_eintr_after(t, e0), "VMM signal in the guest: no -EINTR");
+
+		CHECK_OK(kvmhold_hold(t->vm, 10000));
+		CHECK(wait_parked(t), "not parked");
+		e0 = eintr_count(t);
+		signal_vcpu(t, SIGUSR2);
+		CHECK(wait_eintr_after(t, e0), "VMM signal during the park: no -EINTR while held");
+		CHECK(wait_parked(t), "not parked again");
+		e0 = eintr_count(t);
+		__atomic_store_n(&vcpu_run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		CHECK(wait_eintr_after(t, e0),
+		      "VMM immediate_exit during the park: no -EINTR while held");
+		CHECK_RET(kvmhold_is_held(t->vm), 1);
+		CHECK_OK(kvmhold_release(t->vm));
+	}
+	CHECK(vmm_flag, "the VMM's handler never ran");
+	printf("%u rounds: the VMM's flag-only signal ended KVM_RUN and the park, its "
+	       "immediate_exit ended the park, each while held\n", rounds);
+}
+
+int main(void)
+{
+	struct tvm_opts o = { .nr_vcpus = 1, .program = GUEST_PROG_COUNT };
+	struct sigaction sa = { .sa_flags = SA_RESTART };
+	struct tvm *t;
+
+	test_apply_breakage();
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = handler_sets_immediate_exit;
+	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0, "sigaction");
+	sa.sa_handler = handler_sets_flag;
+	CHECK(sigaction(SIGUSR2, &sa, NULL) == 0, "sigaction");
+	t = start_tvm(&o);
+	vcpu_run = kvmhold_vcpu_kvm_run(tvm_vcpu(t, 0));
+	kicks_under_holds(t, 300);
+	flag_signals(t, 20);
+	finish_tvm(t);
+	return 0;
+}
