@@ -13,6 +13,7 @@
  *   bench_txn.c           `txn`: kvmhold_txn_commit() latency
  *   bench_compare.c       `compare`: the strategies side by side
  *   bench_dirty.c         `dirty`: sync cost per GiB, pages lost per 1000 transactions
+ *   bench_gate.c          `gate`: the cost of the library's entry gates and kicks
  *   bench_migrate.c       the migration check (dirty and compare --migrate), raw dirty logs
  *   bench_strategies.c    the strategy table; naive, ideal, kvmhold(-kernel); pause_apply
  *   bench_pause_qemu.c    QEMU's accel-blocker, re-implemented
@@ -120,7 +121,7 @@ enum bop {
 /* `compare --op`: which transactions run, and which of them are timed. */
 enum cmp_op { CMP_SPLIT, CMP_MERGE, CMP_GROW, CMP_SHRINK, CMP_MOVE, CMP_LOG, CMP_MIX, CMP__COUNT };
 
-enum section { SEC_COMPARE, SEC_HOLD, SEC_TXN, SEC_DIRTY, SEC__COUNT };
+enum section { SEC_COMPARE, SEC_HOLD, SEC_TXN, SEC_DIRTY, SEC_GATE, SEC__COUNT };
 
 struct bench_opts {
 	enum section sections[SEC__COUNT];  /* in the order given */
@@ -146,6 +147,7 @@ struct bench_opts {
 	unsigned sync_pages;         /* dirty: pages dirtied before a "many" sync */
 	unsigned sync_samples;       /* dirty: syncs timed per level */
 	unsigned vm_flags;           /* txn: kvmhold_vm_opts.flags of the commits' VMs */
+	unsigned park_timeout_ms;    /* gate: how long a parked vCPU gets to return on a kick */
 	const char *json_path, *html_path;
 	char cmdline[1024];
 };
@@ -595,6 +597,32 @@ struct dirty_result {
 	unsigned nr_mig;
 };
 
+/*
+ * `gate`: what the library adds on the paths every VMM takes all the time,
+ * and how fast a kick gets a vCPU out, running or parked by a hold.
+ */
+struct gate_result {
+	unsigned batches, batch;     /* mem and run_entry: samples of `batch` calls each */
+	unsigned samples;            /* kick_running and its floor */
+	unsigned parked_samples;
+	uint64_t park_timeout_ns;
+	/* ns per call, each sample the mean over one batch */
+	struct stats mem, mem2;      /* begin + end: one thread; two threads at once */
+	struct stats kick_run, kick; /* kick then run (-EINTR); kick alone */
+	char mem_error[200], entry_error[200];
+	/* kick to the vCPU thread seeing -EINTR, next to the raw signal floor */
+	struct stats running, floor;
+	unsigned floor_resends;
+	double r50, r99;             /* running / floor */
+	char running_error[200];
+	/* the same with the vCPU parked by kvmhold_hold(): returns within the timeout */
+	struct stats parked;
+	unsigned parked_timeouts;    /* no return within park_timeout_ns */
+	struct stats after_release;  /* timed out: kvmhold_release() call to the return */
+	unsigned not_asleep;         /* samples whose vCPU was not seen asleep before the kick */
+	char parked_error[200];
+};
+
 struct report {
 	struct machine_info machine;
 	const struct bench_opts *opts;
@@ -605,6 +633,7 @@ struct report {
 	struct compare_result *cmp;
 	unsigned nr_cmp;
 	struct dirty_result *dirty;  /* NULL: not run */
+	struct gate_result *gate;    /* NULL: not run */
 };
 
 const char *cmp_op_name(enum cmp_op op);
@@ -614,12 +643,14 @@ int run_hold(const struct bench_opts *o, struct report *rep);
 int run_txn(const struct bench_opts *o, struct report *rep);
 int run_compare(const struct bench_opts *o, struct report *rep);
 int run_dirty(const struct bench_opts *o, struct report *rep);
+int run_gate(const struct bench_opts *o, struct report *rep);
 
 /* bench_report*.c */
 void report_text_hold(FILE *f, const struct hold_result *h);
 void report_text_txn(FILE *f, const struct txn_result *t);
 void report_text_compare(FILE *f, const struct compare_result *c);
 void report_text_dirty(FILE *f, const struct dirty_result *d);
+void report_text_gate(FILE *f, const struct gate_result *g);
 /* The migration checks of a comparison (--migrate). */
 void report_text_migration(FILE *f, const struct compare_result *c);
 int report_json(const char *path, const struct report *rep);

@@ -2,7 +2,7 @@
 /*
  * kvmhold-bench: options, dispatch, --help.
  *
- *   kvmhold-bench [compare] [hold] [txn] [dirty] [options]
+ *   kvmhold-bench [compare] [hold] [txn] [dirty] [gate] [options]
  *
  * Each section named runs in the order given (default: compare) and adds to
  * one report: tables on stdout, and optionally --json and --html files.
@@ -18,14 +18,14 @@
 
 #define EXIT_USAGE 2
 
-static const char *const section_names[SEC__COUNT] = { "compare", "hold", "txn", "dirty" };
+static const char *const section_names[SEC__COUNT] = { "compare", "hold", "txn", "dirty", "gate" };
 
 static void usage(FILE *f)
 {
 	unsigned i;
 
 	fprintf(f,
-"usage: kvmhold-bench [compare] [hold] [txn] [dirty] [options]\n"
+"usage: kvmhold-bench [compare] [hold] [txn] [dirty] [gate] [options]\n"
 "\n"
 "Measures kvmhold on this machine's KVM, next to references measured in the\n"
 "same run: \"floor\" (one bare signal-to-EINTR round trip) and \"ideal\" (the\n"
@@ -40,6 +40,9 @@ static void usage(FILE *f)
 "  dirty     kvmhold_dirty_sync() cost per GiB logged (bitmap, ring), and\n"
 "            dirty pages lost per 1000 transactions: kvmhold next to the\n"
 "            naive order (read the log, then delete, vCPUs running)\n"
+"  gate      the library's fast paths with no hold: mem_begin+end, kick then\n"
+"            run; kick to return of a running vCPU (next to the floor) and\n"
+"            of one parked by a hold (per-sample timeout --park-timeout-ms)\n"
 "\n"
 "Strategies of compare (each re-implemented from its published description):\n");
 	for (i = 0; i < NR_STRATEGIES; i++)
@@ -76,7 +79,9 @@ static void usage(FILE *f)
 "                      rotating order, so load changes hit all lines alike\n"
 "                      (default: 3)\n"
 "  --samples N         samples per measurement of hold, txn and the floor\n"
-"                      (default: 200; a quarter of that above 16 vCPUs)\n"
+"                      (default: 200; a quarter of that above 16 vCPUs);\n"
+"                      gate: every measurement (default: 1000 batches, 200\n"
+"                      kicks of a running vCPU, 20 of a parked one)\n"
 "  --pages N           pages the guest walks, even, 16..4096 (default: 16;\n"
 "                      raised to the vCPU count when that is larger)\n"
 "  --json FILE         also write the report as JSON (schema: tools/README.md)\n"
@@ -94,6 +99,9 @@ static void usage(FILE *f)
 "  --sync-samples N    dirty: syncs timed per level (default: 10)\n"
 "  --always-hold       txn: the library's VMs use KVMHOLD_VM_ALWAYS_HOLD, so\n"
 "                      the commits that need no hold (map, log-on) hold too\n"
+"  --park-timeout-ms N gate: how long a kicked vCPU parked by a hold gets to\n"
+"                      return before the sample counts as timed out (default:\n"
+"                      200)\n"
 "  --list-strategies   print the names of every line of compare, one a line\n"
 "  -h, --help          this text\n"
 "\n"
@@ -215,7 +223,8 @@ static void save_cmdline(struct bench_opts *o, int argc, char **argv)
 
 enum { OPT_VCPUS = 256, OPT_SLOTS, OPT_OP, OPT_STRATEGIES, OPT_RATE, OPT_COUNT, OPT_DURATION,
        OPT_ROUNDS, OPT_SAMPLES, OPT_PAGES, OPT_JSON, OPT_HTML, OPT_MIGRATE, OPT_MIGRATE_COUNT,
-       OPT_REGION_MIB, OPT_SYNC_PAGES, OPT_SYNC_SAMPLES, OPT_ALWAYS_HOLD, OPT_LIST };
+       OPT_REGION_MIB, OPT_SYNC_PAGES, OPT_SYNC_SAMPLES, OPT_ALWAYS_HOLD, OPT_PARK_TIMEOUT,
+       OPT_LIST };
 
 static void parse(int argc, char **argv, struct bench_opts *o)
 {
@@ -238,6 +247,7 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		{ "sync-pages", required_argument, NULL, OPT_SYNC_PAGES },
 		{ "sync-samples", required_argument, NULL, OPT_SYNC_SAMPLES },
 		{ "always-hold", no_argument, NULL, OPT_ALWAYS_HOLD },
+		{ "park-timeout-ms", required_argument, NULL, OPT_PARK_TIMEOUT },
 		{ "list-strategies", no_argument, NULL, OPT_LIST },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -256,6 +266,7 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 	o->region_mib = 1024;
 	o->sync_pages = 16384;
 	o->sync_samples = 10;
+	o->park_timeout_ms = 200;
 	save_cmdline(o, argc, argv);
 
 	opterr = 0;
@@ -268,7 +279,7 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 				if (!strcmp(a, section_names[i]))
 					break;
 			if (i == SEC__COUNT)
-				bad_usage("unknown section '%s' (compare, hold, txn, dirty)", a);
+				bad_usage("unknown section '%s' (compare, hold, txn, dirty, gate)", a);
 			for (k = 0; k < o->nr_sections; k++)
 				if (o->sections[k] == (enum section)i)
 					bad_usage("section '%s' given twice", a);
@@ -305,6 +316,9 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 			break;
 		case OPT_ALWAYS_HOLD:
 			o->vm_flags |= KVMHOLD_VM_ALWAYS_HOLD;
+			break;
+		case OPT_PARK_TIMEOUT:
+			o->park_timeout_ms = (unsigned)parse_uint("--park-timeout-ms", optarg, 1, 60000);
 			break;
 		case OPT_SAMPLES:
 			o->samples = (unsigned)parse_uint("--samples", optarg, 1, 1000000);
@@ -392,6 +406,9 @@ int main(int argc, char **argv)
 			break;
 		case SEC_DIRTY:
 			r = run_dirty(&o, &rep);
+			break;
+		case SEC_GATE:
+			r = run_gate(&o, &rep);
 			break;
 		default:
 			break;

@@ -285,6 +285,48 @@ void report_text_dirty(FILE *f, const struct dirty_result *d)
 	fprintf(f, "\n");
 }
 
+void report_text_gate(FILE *f, const struct gate_result *g)
+{
+	char a[32], b[32], c[32], w[128];
+
+	fprintf(f, "gate: the library's paths with no hold; mem and kick + run: %u samples of %u "
+		"calls,\n  ns per call; kicks: %u samples running, %u parked\n", g->batches, g->batch,
+		g->samples, g->parked_samples);
+	fprintf(f, "  %-14s %10s %10s %10s %10s\n", "", "p50", "p90", "p99", "max");
+	hold_row(f, "mem", &g->mem, "kvmhold_mem_begin() + kvmhold_mem_end(), one thread");
+	hold_row(f, "mem, 2 threads", &g->mem2, "the same, two threads at once on one VM");
+	if (g->mem_error[0])
+		fprintf(f, "  %-14s error: %s\n", "mem", g->mem_error);
+	hold_row(f, "kick + run", &g->kick_run, "kvmhold_vcpu_kick() then kvmhold_vcpu_run() "
+		 "-> -EINTR, same thread");
+	hold_row(f, "kick", &g->kick, "kvmhold_vcpu_kick() alone");
+	if (g->entry_error[0])
+		fprintf(f, "  %-14s error: %s\n", "run_entry", g->entry_error);
+	hold_row(f, "kick_running", &g->running, "kick -> the vCPU thread saw -EINTR, guest spinning");
+	snprintf(w, sizeof(w), "one signal -> EINTR round trip, raw KVM_RUN (%u resent)",
+		 g->floor_resends);
+	hold_row(f, "floor", &g->floor, w);
+	if (g->running_error[0])
+		fprintf(f, "  %-14s error: %s\n", "kick_running", g->running_error);
+	snprintf(w, sizeof(w), "kick -> -EINTR, vCPU parked by a hold (%zu returned in time)",
+		 g->parked.n);
+	hold_row(f, "kick_parked", &g->parked, w);
+	if (g->after_release.n)
+		hold_row(f, "  on release", &g->after_release,
+			 "timed out: kvmhold_release() -> the kick's -EINTR");
+	if (g->parked_error[0])
+		fprintf(f, "  %-14s error: %s\n", "kick_parked", g->parked_error);
+	fprintf(f, "  kick_running/floor: p50 %s, p99 %s\n", ratio_str(a, 32, g->r50),
+		ratio_str(b, 32, g->r99));
+	fmt_ns(c, sizeof(c), g->park_timeout_ns);
+	fprintf(f, "  kick_parked: %u of %zu samples timed out (%s each)%s", g->parked_timeouts,
+		g->parked.n + g->parked_timeouts, c, g->parked_timeouts ? ": a parked vCPU returned only after the "
+		"release" : "");
+	if (g->not_asleep)
+		fprintf(f, "; %u kick(s) sent before the vCPU was seen asleep", g->not_asleep);
+	fprintf(f, "\n\n");
+}
+
 static const struct strat_result *line_named(const struct compare_result *c, const char *name)
 {
 	unsigned i;

@@ -165,7 +165,7 @@ static void list_(struct jw *w, const char *k, const unsigned *v, unsigned n, bo
 	fputc(']', w->f);
 }
 
-static const char *const section_names[SEC__COUNT] = { "compare", "hold", "txn", "dirty" };
+static const char *const section_names[SEC__COUNT] = { "compare", "hold", "txn", "dirty", "gate" };
 
 static void options(struct jw *w, const struct bench_opts *o)
 {
@@ -201,6 +201,7 @@ static void options(struct jw *w, const struct bench_opts *o)
 	u_(w, "region_mib", o->region_mib);
 	u_(w, "sync_pages", o->sync_pages);
 	u_(w, "sync_samples", o->sync_samples);
+	u_(w, "park_timeout_ms", o->park_timeout_ms);
 	obj_end(w);
 }
 
@@ -545,6 +546,49 @@ static void dirty(struct jw *w, const struct report *rep)
 	obj_end(w);
 }
 
+static void gate(struct jw *w, const struct report *rep)
+{
+	const struct gate_result *g = rep->gate;
+
+	if (!g) {
+		null_(w, "gate");
+		return;
+	}
+	obj(w, "gate");
+	u_(w, "batches", g->batches);
+	u_(w, "batch", g->batch);
+	obj(w, "mem");
+	stats_(w, "one_thread", &g->mem);
+	stats_(w, "two_threads", &g->mem2);
+	error_(w, g->mem_error);
+	obj_end(w);
+	obj(w, "run_entry");
+	stats_(w, "kick_run", &g->kick_run);
+	stats_(w, "kick", &g->kick);
+	error_(w, g->entry_error);
+	obj_end(w);
+	obj(w, "kick_running");
+	u_(w, "samples", g->samples);
+	stats_(w, "latency", &g->running);
+	stats_(w, "floor", &g->floor);
+	u_(w, "floor_resends", g->floor_resends);
+	ratio_(w, "ratio_p50", g->r50);
+	ratio_(w, "ratio_p99", g->r99);
+	error_(w, g->running_error);
+	obj_end(w);
+	obj(w, "kick_parked");
+	u_(w, "samples", g->parked_samples);
+	u_(w, "timeout_ns", g->park_timeout_ns);
+	u_(w, "returned", g->parked.n);
+	u_(w, "timeouts", g->parked_timeouts);
+	stats_(w, "latency", &g->parked);
+	stats_(w, "after_release", &g->after_release);
+	u_(w, "not_asleep", g->not_asleep);
+	error_(w, g->parked_error);
+	obj_end(w);
+	obj_end(w);
+}
+
 int report_json(const char *path, const struct report *rep)
 {
 	struct jw w = { .first = true };
@@ -567,6 +611,7 @@ int report_json(const char *path, const struct report *rep)
 	txn(&w, rep);
 	compare(&w, rep);
 	dirty(&w, rep);
+	gate(&w, rep);
 	obj_end(&w);
 	fputc('\n', w.f);
 	r = ferror(w.f) ? -EIO : 0;

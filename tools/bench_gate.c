@@ -1,0 +1,599 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `kvmhold-bench gate`: what the library costs on the paths a VMM takes all
+ * the time when nobody holds the VM, and how quickly kvmhold_vcpu_kick()
+ * gets a vCPU out, measured side by side in one run:
+ *
+ *  - mem: one kvmhold_mem_begin() + kvmhold_mem_end() pair, on one thread
+ *    and on two threads at once on the same VM;
+ *  - run_entry: kvmhold_vcpu_kick() then kvmhold_vcpu_run() on the same
+ *    thread (the run sees the kick before KVM_RUN and returns -EINTR
+ *    without entering the guest), and the kick alone;
+ *  - kick_running: a vCPU thread of ours loops on kvmhold_vcpu_run() with a
+ *    guest that spins (GUEST_PROG_COUNT); the main thread kicks and times
+ *    until the vCPU thread has seen -EINTR, next to the floor
+ *    (bench_floor.c) measured in alternating blocks;
+ *  - kick_parked: the same with the vCPU parked by kvmhold_hold(vm, -1).
+ *    A sample that has not returned within --park-timeout-ms counts as
+ *    timed out; the VM is then released and the time from the release to
+ *    the return is recorded instead.
+ *
+ * The fast paths (mem, run_entry) cost tens of nanoseconds, about what the
+ * clock costs, so each sample times a batch of calls and records the mean
+ * per call.  No vCPU runs while they are measured, so that the two mem
+ * threads have a core each.
+ *
+ * The kick measurements wait the way the floor waits (a futex the vCPU
+ * thread bumps and wakes when its run returned -EINTR; then it waits until
+ * it is let go), so the two figures differ by what the library adds, not by
+ * how the main thread learns of the return.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define BATCH            100u     /* calls per sample of mem and run_entry */
+#define WARMUP_BATCHES   16u      /* first use of a VM per thread allocates */
+#define DEF_BATCHES      1000u
+#define DEF_PARKED       20u      /* each may take the whole timeout */
+#define BLOCKS           2u
+#define MOVE_TIMEOUT_MS  30000
+#define POLL_NS          50000ull
+#define KICK_LOST_NS     (2000ull * 1000000)   /* a running vCPU that ignores a kick */
+#define RELEASE_WAIT_NS  (10000ull * 1000000)  /* a parked vCPU that ignores the release */
+#define ASLEEP_WAIT_NS   (1000ull * 1000000)
+#define JOIN_SECONDS     30
+
+#define LOAD(x)      __atomic_load_n(&(x), __ATOMIC_SEQ_CST)
+#define STORE(x, v)  __atomic_store_n(&(x), (v), __ATOMIC_SEQ_CST)
+
+/* ---- mem ------------------------------------------------------------------ */
+
+/* The mean of one batch, rounded to the nearest nanosecond. */
+static uint64_t per_call(uint64_t t0, uint64_t t1)
+{
+	return (t1 - t0 + BATCH / 2) / BATCH;
+}
+
+static int mem_batch(struct kvmhold_vm *vm, uint64_t *ns)
+{
+	uint64_t t0 = bench_now_ns();
+	unsigned i;
+	int r;
+
+	for (i = 0; i < BATCH; i++) {
+		r = kvmhold_mem_begin(vm);
+		if (!r)
+			r = kvmhold_mem_end(vm);
+		if (r)
+			return r;
+	}
+	*ns = per_call(t0, bench_now_ns());
+	return 0;
+}
+
+struct mem_thread {
+	struct kvmhold_vm *vm;
+	unsigned batches;
+	unsigned *arrived;           /* atomic: the start line of the two threads */
+	struct samples s;
+	int r;
+};
+
+static void *mem_thread_fn(void *arg)
+{
+	struct mem_thread *mt = arg;
+	uint64_t ns;
+	unsigned b;
+	int r = 0;
+
+	for (b = 0; !r && b < WARMUP_BATCHES; b++)
+		r = mem_batch(mt->vm, &ns);
+	/*
+	 * Both threads start timing together, so that the samples show the
+	 * cost with the other thread in the gate at the same time.  A spin:
+	 * each thread has a core, and the wait is as long as one warm-up.
+	 */
+	__atomic_fetch_add(mt->arrived, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(mt->arrived, __ATOMIC_SEQ_CST) < 2)
+		;
+	for (b = 0; !r && b < mt->batches; b++) {
+		r = mem_batch(mt->vm, &ns);
+		if (!r)
+			r = samples_add(&mt->s, ns);
+	}
+	mt->r = r;
+	return NULL;
+}
+
+static int mem_one(struct kvmhold_vm *vm, unsigned batches, struct samples *s)
+{
+	uint64_t ns;
+	unsigned b;
+	int r = 0;
+
+	for (b = 0; !r && b < WARMUP_BATCHES + batches; b++) {
+		r = mem_batch(vm, &ns);
+		if (!r && b >= WARMUP_BATCHES)
+			r = samples_add(s, ns);
+	}
+	return r;
+}
+
+static int mem_two(struct kvmhold_vm *vm, unsigned batches, struct samples *s)
+{
+	struct mem_thread mt[2];
+	pthread_t th[2];
+	unsigned arrived = 0, i, k;
+	int r = 0;
+
+	memset(mt, 0, sizeof(mt));
+	for (i = 0; i < 2; i++) {
+		mt[i].vm = vm;
+		mt[i].batches = batches;
+		mt[i].arrived = &arrived;
+		r = -pthread_create(&th[i], NULL, mem_thread_fn, &mt[i]);
+		if (r) {
+			/* The one started waits at the start line for a second arrival. */
+			__atomic_fetch_add(&arrived, 1, __ATOMIC_SEQ_CST);
+			break;
+		}
+	}
+	for (k = 0; k < i; k++) {
+		pthread_join(th[k], NULL);
+		if (!r)
+			r = mt[k].r;
+	}
+	for (k = 0; !r && k < 2; k++) {
+		size_t j;
+
+		for (j = 0; !r && j < mt[k].s.n; j++)
+			r = samples_add(s, mt[k].s.v[j]);
+	}
+	samples_free(&mt[0].s);
+	samples_free(&mt[1].s);
+	return r;
+}
+
+/* ---- run_entry ------------------------------------------------------------ */
+
+/* A run that did not return -EINTR at once: the kick was missed. */
+static int kick_run_batch(struct kvmhold_vcpu *vcpu, uint64_t *ns)
+{
+	uint64_t t0 = bench_now_ns();
+	unsigned i;
+	int r;
+
+	for (i = 0; i < BATCH; i++) {
+		r = kvmhold_vcpu_kick(vcpu);
+		if (r)
+			return r;
+		r = kvmhold_vcpu_run(vcpu);
+		if (r != -EINTR)
+			return r < 0 ? r : -EPROTO;
+	}
+	*ns = per_call(t0, bench_now_ns());
+	return 0;
+}
+
+static int kick_batch(struct kvmhold_vcpu *vcpu, uint64_t *ns)
+{
+	uint64_t t0 = bench_now_ns();
+	unsigned i;
+	int r;
+
+	for (i = 0; i < BATCH; i++) {
+		r = kvmhold_vcpu_kick(vcpu);
+		if (r)
+			return r;
+	}
+	*ns = per_call(t0, bench_now_ns());
+	/* Take the kicks back, so the next batch starts like the first. */
+	r = kvmhold_vcpu_run(vcpu);
+	return r == -EINTR ? 0 : r < 0 ? r : -EPROTO;
+}
+
+static int entry_measure(struct kvmhold_vcpu *vcpu, unsigned batches, struct samples *kr,
+			 struct samples *k)
+{
+	uint64_t ns;
+	unsigned b;
+	int r = 0;
+
+	for (b = 0; !r && b < WARMUP_BATCHES + batches; b++) {
+		r = kick_run_batch(vcpu, &ns);
+		if (!r && b >= WARMUP_BATCHES)
+			r = samples_add(kr, ns);
+		if (!r)
+			r = kick_batch(vcpu, &ns);
+		if (!r && b >= WARMUP_BATCHES)
+			r = samples_add(k, ns);
+	}
+	return r;
+}
+
+static void fail(char *buf, size_t size, const char *what, int r)
+{
+	if (r == -EPROTO)
+		snprintf(buf, size, "%s: kvmhold_vcpu_run() entered the guest after a kick", what);
+	else
+		snprintf(buf, size, "%s: %s", what, strerror(-r));
+}
+
+static void gate_fast(struct gate_result *g)
+{
+	/* GUEST_PROG_NONE: a run that missed the kick exits at once instead of spinning. */
+	struct bvm_opts bo = { .vcpus = 1, .program = GUEST_PROG_NONE };
+	struct samples mem = { 0 }, mem2 = { 0 }, kr = { 0 }, k = { 0 };
+	struct bvm *m;
+	int r;
+
+	r = bvm_create(&bo, &m);
+	if (r) {
+		fail(g->mem_error, sizeof(g->mem_error), "VM", r);
+		fail(g->entry_error, sizeof(g->entry_error), "VM", r);
+		return;
+	}
+	bench_progress("gate: mem");
+	r = mem_one(m->vm, g->batches, &mem);
+	if (!r)
+		r = mem_two(m->vm, g->batches, &mem2);
+	if (r)
+		fail(g->mem_error, sizeof(g->mem_error), "kvmhold_mem_begin/end", r);
+	bench_progress("gate: run_entry");
+	r = entry_measure(tvm_vcpu(m->t, 0), g->batches, &kr, &k);
+	if (r)
+		fail(g->entry_error, sizeof(g->entry_error), "kick then run", r);
+	bvm_destroy(m);
+	stats_compute(&g->mem, &mem);
+	stats_compute(&g->mem2, &mem2);
+	stats_compute(&g->kick_run, &kr);
+	stats_compute(&g->kick, &k);
+	samples_free(&mem);
+	samples_free(&mem2);
+	samples_free(&kr);
+	samples_free(&k);
+}
+
+/* ---- a vCPU thread of ours on kvmhold_vcpu_run() -------------------------- */
+
+struct gvcpu {
+	struct bvm *m;
+	struct kvmhold_vcpu *vcpu;
+	pthread_t thread;
+	bool started;
+	int tid;                     /* atomic; 0 until the thread runs */
+	int alive;                   /* atomic */
+	int quit;                    /* atomic */
+	int err;                     /* atomic: why the loop ended (-errno, -EPROTO) */
+	uint32_t exit_reason;        /* atomic: with -EPROTO */
+	uint32_t eintr_seq;          /* futex word, bumped on each -EINTR */
+	uint32_t go;                 /* futex word: 1 lets it back into the guest */
+};
+
+/*
+ * The VMM's loop, reduced to what the measurement needs: each -EINTR is
+ * published, then the thread waits to be let go (as a floor vCPU does), so
+ * it is not back in the guest competing for a core while the main thread
+ * takes the time.
+ */
+static void *gvcpu_loop(void *arg)
+{
+	struct gvcpu *g = arg;
+	struct kvm_run *run = kvmhold_vcpu_kvm_run(g->vcpu);
+
+	STORE(g->tid, bench_gettid());
+	while (!LOAD(g->quit)) {
+		int r = kvmhold_vcpu_run(g->vcpu);
+
+		if (r == -EINTR) {
+			__atomic_fetch_add(&g->eintr_seq, 1, __ATOMIC_SEQ_CST);
+			bench_futex_wake(&g->eintr_seq, 1);
+			while (!__atomic_exchange_n(&g->go, 0, __ATOMIC_SEQ_CST))
+				bench_futex_wait(&g->go, 0, 0);
+			continue;
+		}
+		if (r < 0) {
+			STORE(g->err, r);
+			break;
+		}
+		/* GUEST_PROG_COUNT leaves the guest only for its ucalls (port I/O). */
+		if (run->exit_reason != KVM_EXIT_IO && run->exit_reason != KVM_EXIT_HLT) {
+			STORE(g->exit_reason, run->exit_reason);
+			STORE(g->err, -EPROTO);
+			break;
+		}
+	}
+	/* A main thread waiting for a return must not sleep on a dead thread. */
+	STORE(g->alive, 0);
+	__atomic_fetch_add(&g->eintr_seq, 1, __ATOMIC_SEQ_CST);
+	bench_futex_wake(&g->eintr_seq, 1);
+	return NULL;
+}
+
+static void let_go(struct gvcpu *g)
+{
+	STORE(g->go, 1);
+	bench_futex_wake(&g->go, 1);
+}
+
+/* The guest counter moved: the vCPU is back in the guest (a condition poll, not timed). */
+static int wait_moved(struct gvcpu *g)
+{
+	uint64_t start = tvm_counter(g->m->t, 0);
+	uint64_t deadline = bench_now_ns() + (uint64_t)MOVE_TIMEOUT_MS * 1000000;
+
+	while (tvm_counter(g->m->t, 0) == start) {
+		if (!LOAD(g->alive))
+			return -ESRCH;
+		if (bench_now_ns() >= deadline)
+			return -ETIMEDOUT;
+		bench_sleep_ns(POLL_NS);
+	}
+	return 0;
+}
+
+/* Until the vCPU thread has seen a return after seq: 0, -ETIMEDOUT or -ESRCH (it died). */
+static int wait_return(struct gvcpu *g, uint32_t seq, uint64_t deadline)
+{
+	while (LOAD(g->eintr_seq) == seq) {
+		uint64_t now = bench_now_ns();
+
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		bench_futex_wait(&g->eintr_seq, seq, deadline - now);
+	}
+	return LOAD(g->alive) ? 0 : -ESRCH;
+}
+
+static int gvcpu_start(struct gvcpu *g)
+{
+	struct bvm_opts bo = { .vcpus = 1, .program = GUEST_PROG_COUNT };
+	int r;
+
+	memset(g, 0, sizeof(*g));
+	r = bvm_create(&bo, &g->m);
+	if (r)
+		return r;
+	g->vcpu = tvm_vcpu(g->m->t, 0);
+	STORE(g->alive, 1);
+	r = -pthread_create(&g->thread, NULL, gvcpu_loop, g);
+	if (r)
+		return r;
+	g->started = true;
+	return wait_moved(g);
+}
+
+static void gvcpu_stop(struct gvcpu *g)
+{
+	struct timespec ts;
+
+	if (g->started) {
+		/* Wherever it is (guest, or waiting to be let go), it leaves. */
+		STORE(g->quit, 1);
+		let_go(g);
+		kvmhold_vcpu_kick(g->vcpu);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += JOIN_SECONDS;
+		if (pthread_timedjoin_np(g->thread, NULL, &ts)) {
+			bench_err("gate: the vCPU thread did not leave within %d s", JOIN_SECONDS);
+			exit(1);
+		}
+		g->started = false;
+	}
+	bvm_destroy(g->m);
+	g->m = NULL;
+}
+
+/* What went wrong with the vCPU thread, or with the call that returned r. */
+static void gvcpu_fail(struct gvcpu *g, char *buf, size_t size, const char *what, int r)
+{
+	int err = g->m ? LOAD(g->err) : 0;
+
+	if (err == -EPROTO)
+		snprintf(buf, size, "%s: the guest exited (reason %u)", what, LOAD(g->exit_reason));
+	else if (err)
+		snprintf(buf, size, "%s: kvmhold_vcpu_run: %s", what, strerror(-err));
+	else if (r == -ETIMEDOUT)
+		snprintf(buf, size, "%s: a kick got no return within %llu ms", what,
+			 (unsigned long long)(KICK_LOST_NS / 1000000));
+	else
+		snprintf(buf, size, "%s: %s", what, strerror(-r));
+}
+
+/* ---- kick_running --------------------------------------------------------- */
+
+static int running_block(unsigned nr, struct samples *s, char *error, size_t size)
+{
+	struct gvcpu g;
+	unsigned k;
+	int r;
+
+	r = gvcpu_start(&g);
+	for (k = 0; !r && k < nr; k++) {
+		uint32_t seq;
+		uint64_t t0, t1;
+
+		r = wait_moved(&g);
+		if (r)
+			break;
+		seq = LOAD(g.eintr_seq);
+		t0 = bench_now_ns();
+		r = kvmhold_vcpu_kick(g.vcpu);
+		if (!r)
+			r = wait_return(&g, seq, t0 + KICK_LOST_NS);
+		t1 = bench_now_ns();
+		if (!r)
+			r = samples_add(s, t1 - t0);
+		let_go(&g);
+		if (!(k % 16))
+			bench_progress("gate: kick_running, %zu samples", s->n);
+	}
+	if (r)
+		gvcpu_fail(&g, error, size, "kick_running", r);
+	if (g.m)
+		gvcpu_stop(&g);
+	return r;
+}
+
+static void gate_running(struct gate_result *g)
+{
+	struct samples run = { 0 }, floor = { 0 };
+	unsigned b, per = (g->samples + BLOCKS - 1) / BLOCKS;
+	int r = 0;
+
+	/* Alternating blocks, so a change in the machine's load hits both alike. */
+	for (b = 0; !r && b < BLOCKS; b++) {
+		unsigned nr = g->samples - b * per < per ? g->samples - b * per : per;
+
+		r = floor_measure(1, nr, &floor, &g->floor_resends);
+		if (r) {
+			snprintf(g->running_error, sizeof(g->running_error), "floor: %s", strerror(-r));
+			break;
+		}
+		r = running_block(nr, &run, g->running_error, sizeof(g->running_error));
+	}
+	stats_compute(&g->running, &run);
+	stats_compute(&g->floor, &floor);
+	g->r50 = bench_ratio(g->running.p50, g->floor.p50);
+	g->r99 = bench_ratio(g->running.p99, g->floor.p99);
+	samples_free(&run);
+	samples_free(&floor);
+}
+
+/* ---- kick_parked ---------------------------------------------------------- */
+
+/* The scheduler state of one of our threads ('R', 'S', ...), or 0. */
+static char thread_state(int tid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* "tid (comm) S ...": comm may hold anything, so look from the last ')'. */
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/*
+ * kvmhold_hold() returns once the vCPU is out of KVM_RUN, which may be
+ * before its thread has gone to sleep in the park.  The kick is meant for
+ * a parked vCPU, so wait (spinning on /proc, no sleep) until the thread
+ * sleeps: while the VM is held and this thread holds no library lock, the
+ * only place it can sleep is the park.  false if it was not seen asleep.
+ */
+static bool wait_asleep(struct gvcpu *g)
+{
+	uint64_t deadline = bench_now_ns() + ASLEEP_WAIT_NS;
+	int tid = LOAD(g->tid);
+
+	do {
+		if (thread_state(tid) == 'S')
+			return true;
+	} while (bench_now_ns() < deadline);
+	return false;
+}
+
+static void gate_parked(struct gate_result *g)
+{
+	struct samples parked = { 0 }, after = { 0 };
+	struct gvcpu v;
+	bool held = false;
+	unsigned k;
+	int r;
+
+	r = gvcpu_start(&v);
+	for (k = 0; !r && k < g->parked_samples; k++) {
+		uint32_t seq;
+		uint64_t t0, t1;
+
+		bench_progress("gate: kick_parked, %u of %u samples (%u timed out)", k,
+			       g->parked_samples, g->parked_timeouts);
+		r = wait_moved(&v);
+		if (!r)
+			r = kvmhold_hold(v.m->vm, -1);
+		if (r)
+			break;
+		held = true;
+		if (!wait_asleep(&v))
+			g->not_asleep++;
+		seq = LOAD(v.eintr_seq);
+		t0 = bench_now_ns();
+		r = kvmhold_vcpu_kick(v.vcpu);
+		if (!r)
+			r = wait_return(&v, seq, t0 + g->park_timeout_ns);
+		t1 = bench_now_ns();
+		if (!r) {
+			r = samples_add(&parked, t1 - t0);
+			if (!r)
+				r = kvmhold_release(v.m->vm);
+			held = r != 0;
+		} else if (r == -ETIMEDOUT) {
+			/* Still parked: the release must bring the kick's return. */
+			g->parked_timeouts++;
+			t0 = bench_now_ns();
+			r = kvmhold_release(v.m->vm);
+			held = r != 0;
+			if (!r)
+				r = wait_return(&v, seq, t0 + RELEASE_WAIT_NS);
+			if (r == -ETIMEDOUT) {
+				snprintf(g->parked_error, sizeof(g->parked_error),
+					 "kick_parked: no return within %llu ms of the release",
+					 (unsigned long long)(RELEASE_WAIT_NS / 1000000));
+				break;
+			}
+			if (!r)
+				r = samples_add(&after, bench_now_ns() - t0);
+		}
+		let_go(&v);
+	}
+	if (r && !g->parked_error[0])
+		gvcpu_fail(&v, g->parked_error, sizeof(g->parked_error), "kick_parked", r);
+	if (held)
+		kvmhold_release(v.m->vm);
+	if (v.m)
+		gvcpu_stop(&v);
+	stats_compute(&g->parked, &parked);
+	stats_compute(&g->after_release, &after);
+	samples_free(&parked);
+	samples_free(&after);
+}
+
+int run_gate(const struct bench_opts *o, struct report *rep)
+{
+	struct gate_result *g = calloc(1, sizeof(*g));
+
+	if (!g) {
+		bench_err("gate: %s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	g->batch = BATCH;
+	g->batches = o->samples_given ? o->samples : DEF_BATCHES;
+	g->samples = o->samples;
+	g->parked_samples = o->samples_given ? o->samples : DEF_PARKED;
+	g->park_timeout_ns = (uint64_t)o->park_timeout_ms * 1000000;
+	gate_fast(g);
+	gate_running(g);
+	gate_parked(g);
+	bench_progress_done();
+	rep->gate = g;
+	report_text_gate(stdout, g);
+	fflush(stdout);
+	/* Timeouts of kick_parked are a finding, not a failure to measure. */
+	return g->mem_error[0] || g->entry_error[0] || g->running_error[0] || g->parked_error[0] ?
+	       -EIO : 0;
+}
