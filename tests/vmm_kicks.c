@@ -28,8 +28,11 @@ static atomic_bool stop_holding;
 /* QEMU style: the handler asks KVM to leave through immediate_exit. */
 static void handler_sets_immediate_exit(int sig)
 {
+	struct kvm_run *run = __atomic_load_n(&vcpu_run, __ATOMIC_ACQUIRE);
+
 	(void)sig;
-	__atomic_store_n(&vcpu_run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (run)
+		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 }
 
 /* A VMM whose handler only records the request (kvmtool style). */
@@ -157,7 +160,7 @@ int main(void)
 	sa.sa_handler = handler_sets_flag;
 	CHECK(sigaction(SIGUSR2, &sa, NULL) == 0, "sigaction");
 	t = start_tvm(&o);
-	vcpu_run = kvmhold_vcpu_kvm_run(tvm_vcpu(t, 0));
+	__atomic_store_n(&vcpu_run, kvmhold_vcpu_kvm_run(tvm_vcpu(t, 0)), __ATOMIC_RELEASE);
 	kicks_under_holds(t, 300);
 	flag_signals(t, 20);
 	finish_tvm(t);
