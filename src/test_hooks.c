@@ -4,3 +4,4 @@
 
 unsigned kvmhold_test_breakage;
 unsigned kvmhold_test_entry_delay_ns;
+unsigned kvmhold_test_leave_delay_ns;

@@ -70,9 +70,16 @@ extern unsigned kvmhold_test_fail_ioctl;
  */
 extern unsigned kvmhold_test_entry_delay_ns;
 
-static inline void test_entry_delay(void)
+/*
+ * Busy-wait this long right after a thread leaves the gate (after L1/L2):
+ * widens the window in which a thread that touched the VM after leaving
+ * would touch freed memory, so that a sanitizer build sees it.
+ */
+extern unsigned kvmhold_test_leave_delay_ns;
+
+static inline void test_delay(const unsigned *ns)
 {
-	unsigned delay_ns = __atomic_load_n(&kvmhold_test_entry_delay_ns, __ATOMIC_RELAXED);
+	unsigned delay_ns = __atomic_load_n(ns, __ATOMIC_RELAXED);
 	uint64_t until;
 
 	if (!delay_ns)

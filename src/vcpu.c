@@ -298,7 +298,7 @@ KVMHOLD_API int kvmhold_vcpu_run(struct kvmhold_vcpu *vcpu)
 			gate_leave_run(vm, vcpu);
 			return -EINTR;
 		}
-		test_entry_delay();
+		test_delay(&kvmhold_test_entry_delay_ns);
 		r = ioctl(vcpu->fd, KVM_RUN, 0);
 		err = r < 0 ? errno : 0;
 		gate_leave_run(vm, vcpu);

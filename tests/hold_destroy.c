@@ -19,6 +19,7 @@
 
 #include "check.h"
 #include "tvm.h"
+#include "test_hooks.h"
 
 #define ROUNDS 200
 
@@ -30,14 +31,13 @@ static void *device(void *arg)
 	struct kvmhold_stats st;
 	uint64_t until;
 
-	(void)arg;
 	CHECK_OK(kvmhold_mem_begin(vm));
 	atomic_store(&inside, 1);
 	do {      /* until the holder is stopping (it waits for us) */
 		CHECK_OK(kvmhold_stats_get(vm, &st, sizeof(st)));
 		sched_yield();
 	} while (!st.stopping);
-	until = tvm_now_ns() + 300000;   /* 10x the holder's spin: it sleeps */
+	until = tvm_now_ns() + (arg ? 0 : 300000);   /* 10x the holder's spin: it sleeps */
 	while (tvm_now_ns() < until)
 		;
 	CHECK_OK(kvmhold_mem_end(vm));    /* the hold returns; the VM goes */
@@ -55,7 +55,10 @@ int main(void)
 
 		CHECK_OK(kvmhold_vm_create(NULL, &vm));
 		atomic_store(&inside, 0);
-		CHECK(pthread_create(&dev, NULL, device, NULL) == 0, "pthread_create");
+		/* Odd rounds: leave at once, with the library pausing after the step out. */
+		__atomic_store_n(&kvmhold_test_leave_delay_ns, i % 2 ? 200000 : 0, __ATOMIC_RELAXED);
+		CHECK(pthread_create(&dev, NULL, device, (void *)(uintptr_t)(i % 2)) == 0,
+		      "pthread_create");
 		while (!atomic_load(&inside))
 			sched_yield();
 		t0 = tvm_now_ns();
@@ -65,7 +68,7 @@ int main(void)
 		kvmhold_vm_destroy(vm);
 		pthread_join(dev, NULL);
 	}
-	printf("%u holds that slept until a section ended, each followed at once by "
-	       "destroying the VM\n", ROUNDS);
+	printf("%u holds, half sleeping until a section ended, half spinning while it "
+	       "ended, each followed at once by destroying the VM\n", ROUNDS);
 	return 0;
 }
