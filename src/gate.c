@@ -142,11 +142,48 @@ static int wait_and_announce(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu, i
 	}
 }
 
+/* Wait while another thread's held commit is applying (X1-X4). */
+static void wait_exclusive_end(struct kvmhold_vm *vm)
+{
+	atomic_fetch_add(&vm->parked, 1);                      /* P1 */
+	for (;;) {
+		unsigned gen = atomic_load(&vm->release_gen);  /* P2 */
+
+		if (!atomic_load(&vm->exclusive))
+			break;
+		futex_wait_until(&vm->release_gen, gen, now_ns() + PARK_RECHECK_NS);
+	}
+	atomic_fetch_sub(&vm->parked, 1);
+}
+
 /*
- * Enter a gated region.  A thread that holds the VM, or is already inside
- * one of its gated regions, enters without looking at pending: waiting
- * would be waiting for itself.  Its entry still counts, so a later holder
- * waits for it to leave.
+ * A holder enters without looking at pending (waiting would be waiting
+ * for itself), but not while another thread's held commit applies its
+ * ioctls: those change the slots a holder's sync or mem section reads.
+ * The same handshake as with pending: E1 here, then X2 (load exclusive);
+ * the commit sets exclusive (X1) before it waits for active (X3), both
+ * seq_cst, so either this entry backs off or the commit waits for it.
+ */
+static void enter_as_holder(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
+{
+	for (;;) {
+		if (vcpu)
+			atomic_fetch_add(&vcpu->inside, 1);
+		atomic_fetch_add(&vm->active, 1);                  /* E1 */
+		if (!atomic_load(&vm->exclusive) ||                /* X2 */
+		    test_broken(BREAK_COMMIT_EXCLUSIVE))
+			return;
+		retreat(vm, vcpu);
+		wait_exclusive_end(vm);
+	}
+}
+
+/*
+ * Enter a gated region.  A thread already inside one of the VM's gated
+ * regions enters at once (it is counted already, so no commit runs
+ * beside it); a holder enters without waiting for the release; everyone
+ * else parks while a hold is pending.  Every entry counts, so a later
+ * holder waits for it to leave.
  */
 int gate_enter(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
 {
@@ -154,10 +191,12 @@ int gate_enter(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
 
 	if (!ts)
 		return -ENOMEM;
-	if (thread_state_holds(ts, vm) || ts->sections) {
+	if (ts->sections || ts->exclusive) {
 		if (vcpu)
 			atomic_fetch_add(&vcpu->inside, 1);
 		atomic_fetch_add(&vm->active, 1);
+	} else if (thread_state_holds(ts, vm)) {
+		enter_as_holder(vm, vcpu);
 	} else {
 		wait_and_announce(vm, vcpu, 0);
 	}

@@ -39,7 +39,14 @@
  * touches the VM: the VMM may destroy it at once.
  *
  * The release: R1 pending = 0, R2 release_gen++, R3 wake the parked
- * threads if any (gate.c).  A kick (kvmhold_vcpu_kick, K1-K4 in vcpu.c)
+ * threads if any (gate.c).
+ *
+ * Holders pass the gate without waiting, so several may be inside at
+ * once, reading the slot table (a sync, a mem section's translation).  A
+ * held commit must not change the slots under them: X1 exclusive = 1,
+ * X3 wait until active is down to the committer's own entries (H3's
+ * wait), apply, X4 exclusive = 0 and wake the parked.  A holder's entry
+ * (E1, then X2: load exclusive) backs off and waits while it is set.  A kick (kvmhold_vcpu_kick, K1-K4 in vcpu.c)
  * also bumps release_gen, so a parked vCPU leaves at once.
  *
  * With the kernel kick backend (kick_kernel.c), H2 first asks KVM to take
@@ -294,6 +301,38 @@ out:
 	pthread_mutex_unlock(&vm->lock);
 	thread_state_put(ts);
 	return r;
+}
+
+/*
+ * The calling thread holds the VM and is about to change its slots (a
+ * held commit): keep every other holder's sync and section out until
+ * hold_commit_end() (X1, X3).  0, or -ETIMEDOUT with nothing changed.
+ */
+int hold_commit_begin(struct kvmhold_vm *vm, int timeout_ms)
+{
+	struct thread_vm_state *ts = thread_state_get(vm, false);
+	uint64_t deadline = timeout_ms >= 0 ? now_ns() + (uint64_t)timeout_ms * 1000000ull : 0;
+
+	if (!ts)
+		return -EINVAL;   /* not a holder: cannot happen from a commit */
+	atomic_store(&vm->exclusive, true);                  /* X1 */
+	ts->exclusive = true;
+	if (wait_quiet(vm, ts->sections, deadline)) {        /* X3 */
+		hold_commit_end(vm);
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+/* X4: the commit's ioctls and table update are done. */
+void hold_commit_end(struct kvmhold_vm *vm)
+{
+	struct thread_vm_state *ts = thread_state_get(vm, false);
+
+	if (ts)
+		ts->exclusive = false;
+	atomic_store(&vm->exclusive, false);
+	gate_wake_parked(vm);
 }
 
 KVMHOLD_API int kvmhold_release(struct kvmhold_vm *vm)

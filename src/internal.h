@@ -110,6 +110,11 @@ struct kvmhold_vm {
 	atomic_uint release_gen;
 	/* Threads inside park(): a release or kick wakes the futex only if any. */
 	atomic_uint parked;
+	/*
+	 * A held commit is applying its ioctls (X1-X4 in hold.c): other
+	 * holders' gated entries wait for it to end.
+	 */
+	atomic_bool exclusive;
 
 	/* vCPU kvm_run mapping size, from /dev/kvm when first needed (0: not yet). */
 	_Atomic int vcpu_mmap_size_cache;
@@ -159,6 +164,7 @@ struct thread_vm_state {
 	uint64_t hold_epoch; /* vm->held_epoch when this thread's holds were taken */
 	unsigned holds;      /* holds this thread took and has not released */
 	unsigned sections;   /* gated regions this thread is inside */
+	bool exclusive;      /* this thread's held commit is applying (hold_commit_begin) */
 };
 struct thread_vm_state *thread_state_get(const struct kvmhold_vm *vm, bool create);
 void thread_state_put(struct thread_vm_state *ts);
@@ -180,6 +186,8 @@ void gate_wake_parked(struct kvmhold_vm *vm);
 /* hold.c: the holder side. */
 int hold_init(struct kvmhold_vm *vm);
 void hold_fini(struct kvmhold_vm *vm);
+int hold_commit_begin(struct kvmhold_vm *vm, int timeout_ms);
+void hold_commit_end(struct kvmhold_vm *vm);
 
 /* vcpu.c */
 void vcpu_free(struct kvmhold_vcpu *vcpu);

@@ -51,6 +51,8 @@ enum kvmhold_breakage {
 	BREAK_ADOPT_LOOKUP   = 1u << 17,
 	/* kvmhold_vm_adopt() enables dirty tracking before it checks the kick signal. */
 	BREAK_ADOPT_ORDER    = 1u << 18,
+	/* A held commit does not keep other holders' syncs and sections out. */
+	BREAK_COMMIT_EXCLUSIVE = 1u << 19,
 };
 
 extern unsigned kvmhold_test_breakage;

@@ -391,7 +391,7 @@ KVMHOLD_API int kvmhold_txn_commit(struct kvmhold_txn *txn)
 	struct slot_ids ids_before;
 	struct plan p = { 0 };
 	unsigned issued = 0, undo_failures = 0;
-	bool held = false, gated = false;
+	bool held = false, gated = false, exclusive = false;
 	int r;
 
 	if (!txn)
@@ -409,6 +409,14 @@ KVMHOLD_API int kvmhold_txn_commit(struct kvmhold_txn *txn)
 		if (p.needs_hold) {
 			r = kvmhold_hold(vm, txn->timeout_ms);
 			held = !r;
+			/*
+			 * The hold may have joined another thread's: wait for
+			 * that holder's syncs and sections, which read the slots
+			 * this commit is about to change, and keep new ones out.
+			 */
+			if (held)
+				r = hold_commit_begin(vm, txn->timeout_ms);
+			exclusive = !r && held;
 		} else {
 			r = gate_enter(vm, NULL);
 			gated = !r;
@@ -424,6 +432,8 @@ KVMHOLD_API int kvmhold_txn_commit(struct kvmhold_txn *txn)
 		vm->slots.ids = ids_before;
 		txn_discard(txn);
 	}
+	if (exclusive)
+		hold_commit_end(vm);
 	if (held)
 		kvmhold_release(vm);
 	if (gated)

@@ -68,6 +68,7 @@ static inline void test_apply_breakage(void)
 		{ "section-release", BREAK_SECTION_RELEASE },
 		{ "adopt-lookup", BREAK_ADOPT_LOOKUP },
 		{ "adopt-order", BREAK_ADOPT_ORDER },
+		{ "commit-exclusive", BREAK_COMMIT_EXCLUSIVE },
 	};
 	const char *env = getenv("KVMHOLD_TEST_BREAK");
 	unsigned i;

@@ -59,6 +59,7 @@ avl_tree          avl-rebalance
 txn_stress        txn-hold
 txn_faults        txn-undo
 txn_concurrent    txn-hold
+txn_joined        commit-exclusive
 txn_model         txn-move-order
 txn_errors        range-check
 adopt_regions     adopted-ids
