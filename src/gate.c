@@ -53,29 +53,47 @@ static bool vmm_immediate_exit(struct kvm_run *run)
 }
 
 /*
+ * Who a wake-up on release_gen is for.  Releases wake every waiter; a kick
+ * wakes the waiters of its vCPU's bit (vCPU ids share the 31 bits, so a
+ * kick may wake another vCPU's waiter too, which looks and sleeps again).
+ */
+#define PARK_RELEASE_BIT (1u << 31)
+
+static unsigned park_bits(const struct kvmhold_vcpu *vcpu)
+{
+	return vcpu ? PARK_RELEASE_BIT | vcpu_park_bit(vcpu) : PARK_RELEASE_BIT;
+}
+
+/*
  * Wait here while a hold is pending (P1-P5).  The futex word release_gen
  * changes at every release (R2) and at every kick of a parked vCPU (K4),
  * and both read parked after their change (seq_cst), so a thread that saw
  * pending or no kick at P3 either sleeps on the old value and is woken,
  * or finds the value changed and looks again.
  *
- * A vCPU thread (runner) also leaves without the release: on a kick, on
- * the VMM's immediate_exit, and on a signal of the VMM's own.  A signal
- * ends the futex wait with EINTR even under SA_RESTART (sys.h), and the
- * library's own kick signal is told apart by its per-thread count.  A
- * VMM signal whose handler runs in the instant between P3 and P4 is not
- * seen by the wait; if its handler wrote immediate_exit (as KVM's API
- * document advises), the next look at P3, at most PARK_RECHECK_NS later,
- * sees it.  Other threads wait for the release whatever happens.
+ * A thread waiting for a vCPU (vcpu: its run loop, or one of its gated
+ * ioctls) also leaves without the release on a kick and on the VMM's
+ * immediate_exit, so that a kick brings back a vCPU thread wherever it
+ * waits.  The run loop (signals) leaves on a signal of the VMM's own too:
+ * a signal ends a wait with a deadline with EINTR even under SA_RESTART
+ * (sys.h), and the library's own kick signal is told apart by its
+ * per-thread count.  A VMM signal whose handler runs in the instant
+ * between P3 and P4 is not seen by the wait; if its handler wrote
+ * immediate_exit (as KVM's API document advises), the next look at P3, at
+ * most PARK_RECHECK_NS later, sees it.  Other threads wait for the
+ * release, without a deadline, whatever happens.
  */
-#define PARK_RECHECK_NS 20000000ull
+#define PARK_RECHECK_NS 50000000ull
 
-static enum park_end park(struct kvmhold_vm *vm, struct kvmhold_vcpu *runner)
+static enum park_end park(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu, bool signals)
 {
 	enum park_end end = PARK_RELEASED;
+	unsigned bits;
 
 	if (test_broken(BREAK_PARK_EXITS))
-		runner = NULL;
+		vcpu = NULL;
+	bits = park_bits(vcpu);
+	signals = signals && vcpu;
 	atomic_fetch_add_explicit(&vm->gate_waits, 1, memory_order_relaxed);
 	atomic_fetch_add(&vm->parked, 1);                          /* P1 */
 	for (;;) {
@@ -84,18 +102,18 @@ static enum park_end park(struct kvmhold_vm *vm, struct kvmhold_vcpu *runner)
 
 		if (!atomic_load(&vm->pending))                    /* P3 */
 			break;
-		if (runner && atomic_load(&runner->kick_requested)) {
+		if (vcpu && atomic_load(&vcpu->kick_requested)) {
 			end = PARK_KICKED;
 			break;
 		}
-		if (runner && vmm_immediate_exit(runner->run)) {
+		if (vcpu && vmm_immediate_exit(vcpu->run)) {
 			end = PARK_VMM_EXIT;
 			break;
 		}
 		seen = kick_signal_seen();
-		if (futex_wait_until(&vm->release_gen, gen,              /* P4 */
-				     now_ns() + PARK_RECHECK_NS) == EINTR &&
-		    runner && kick_signal_seen() == seen) {
+		if (futex_wait_bits(&vm->release_gen, gen,              /* P4 */
+				    signals ? now_ns() + PARK_RECHECK_NS : 0, bits) == EINTR &&
+		    signals && kick_signal_seen() == seen) {
 			end = PARK_VMM_EXIT;
 			break;
 		}
@@ -104,12 +122,19 @@ static enum park_end park(struct kvmhold_vm *vm, struct kvmhold_vcpu *runner)
 	return end;
 }
 
-/* R2 + R3 (a release) and K4 (a kick): parked threads look again. */
+/* R2 + R3: a release; every parked thread looks again. */
 void gate_wake_parked(struct kvmhold_vm *vm)
 {
 	atomic_fetch_add(&vm->release_gen, 1);
 	if (atomic_load(&vm->parked))
-		futex_wake(&vm->release_gen, INT_MAX);
+		futex_wake_bits(&vm->release_gen, INT_MAX, FUTEX_BITSET_MATCH_ANY);
+}
+
+/* K4: a kick; the threads parked for that vCPU look again. */
+void gate_wake_vcpu(struct kvmhold_vm *vm, const struct kvmhold_vcpu *vcpu)
+{
+	atomic_fetch_add(&vm->release_gen, 1);
+	futex_wake_bits(&vm->release_gen, INT_MAX, vcpu_park_bit(vcpu));
 }
 
 /*
@@ -119,14 +144,14 @@ void gate_wake_parked(struct kvmhold_vm *vm)
  * (T).  C, T and E1 are seq_cst and in this order, so a holder that sees
  * the vCPU inside (after E1) also sees the thread to signal, and the mark
  * it then writes (H2) comes after C, which cannot erase it.  Returns 0, or
- * -EINTR when a runner left the park without the release.
+ * -EINTR when a kick or the VMM ended the park of a vCPU's thread.
  */
 static int wait_and_announce(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu, int tid)
 {
 	for (;;) {
 		/* Already pending: park at once (announcing would only wake the holder). */
 		if (atomic_load(&vm->pending) && !test_broken(BREAK_ENTRY_CHECK)) {
-			if (park(vm, tid ? vcpu : NULL) != PARK_RELEASED)
+			if (park(vm, vcpu, tid != 0) != PARK_RELEASED)
 				return -EINTR;
 			continue;
 		}
@@ -151,7 +176,7 @@ static void wait_exclusive_end(struct kvmhold_vm *vm)
 
 		if (!atomic_load(&vm->exclusive))
 			break;
-		futex_wait_until(&vm->release_gen, gen, now_ns() + PARK_RECHECK_NS);
+		futex_wait_bits(&vm->release_gen, gen, 0, PARK_RELEASE_BIT);
 	}
 	atomic_fetch_sub(&vm->parked, 1);
 }
@@ -183,7 +208,9 @@ static void enter_as_holder(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
  * regions enters at once (it is counted already, so no commit runs
  * beside it); a holder enters without waiting for the release; everyone
  * else parks while a hold is pending.  Every entry counts, so a later
- * holder waits for it to leave.
+ * holder waits for it to leave.  -EINTR: a vCPU's gated ioctl (vcpu set)
+ * waited for a release and that vCPU was kicked meanwhile; the kick stays
+ * pending for its next kvmhold_vcpu_run().
  */
 int gate_enter(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
 {
@@ -197,8 +224,10 @@ int gate_enter(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
 		atomic_fetch_add(&vm->active, 1);
 	} else if (thread_state_holds(ts, vm)) {
 		enter_as_holder(vm, vcpu);
-	} else {
-		wait_and_announce(vm, vcpu, 0);
+	} else if (wait_and_announce(vm, vcpu, 0)) {
+		/* A gated vCPU ioctl whose vCPU was kicked while it waited. */
+		thread_state_put(ts);
+		return -EINTR;
 	}
 	ts->sections++;
 	return 0;
@@ -209,6 +238,8 @@ void gate_leave(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
 {
 	struct thread_vm_state *ts = thread_state_get(vm, false);
 
+	if (ts && ts->sections == 1 && ts->deferred_releases)
+		hold_release_deferred(vm, ts);
 	retreat(vm, vcpu);
 	if (ts) {
 		ts->sections--;

@@ -202,7 +202,7 @@ sleep:
 		seen = atomic_fetch_or(&vm->active, ACTIVE_HOLDER_WAITS) | ACTIVE_HOLDER_WAITS;
 		if (ACTIVE_COUNT(seen) <= target)
 			break;
-		r = futex_wait_until(&vm->active, seen, deadline_ns ? deadline_ns : UINT64_MAX / 2);
+		r = futex_wait_until(&vm->active, seen, deadline_ns);
 		if (r == ETIMEDOUT && ACTIVE_COUNT(atomic_load(&vm->active)) > target)
 			break;
 		r = 0;
@@ -335,6 +335,20 @@ void hold_commit_end(struct kvmhold_vm *vm)
 	gate_wake_parked(vm);
 }
 
+/* Under vm->lock: one release; the calling thread's own count drops if it has one. */
+static void release_locked(struct kvmhold_vm *vm, struct thread_vm_state *ts, bool own)
+{
+	if (own)
+		ts->holds--;
+	vm->stats.releases++;
+	/*
+	 * The last release finishes under vm->lock, so a later holder, which
+	 * takes the lock first, cannot start kicking before it is complete.
+	 */
+	if (--vm->hold_count == 0)
+		resume_all(vm);
+}
+
 KVMHOLD_API int kvmhold_release(struct kvmhold_vm *vm)
 {
 	struct thread_vm_state *ts;
@@ -347,10 +361,7 @@ KVMHOLD_API int kvmhold_release(struct kvmhold_vm *vm)
 		pthread_mutex_unlock(&vm->lock);
 		return -EINVAL;
 	}
-	/*
-	 * Holds are counted, not owned: any thread may release.  The calling
-	 * thread's own count drops if it has one.
-	 */
+	/* Holds are counted, not owned: any thread may release. */
 	ts = thread_state_get(vm, false);
 	own = ts && thread_state_holds(ts, vm);
 	/*
@@ -364,18 +375,36 @@ KVMHOLD_API int kvmhold_release(struct kvmhold_vm *vm)
 		pthread_mutex_unlock(&vm->lock);
 		return -EBUSY;
 	}
-	if (own)
-		ts->holds--;
+	release_locked(vm, ts, own);
 	thread_state_put(ts);
-	vm->stats.releases++;
-	/*
-	 * The last release finishes under vm->lock, so a later holder, which
-	 * takes the lock first, cannot start kicking before it is complete.
-	 */
-	if (--vm->hold_count == 0)
-		resume_all(vm);
 	pthread_mutex_unlock(&vm->lock);
 	return 0;
+}
+
+/*
+ * A commit made inside one of the calling thread's sections could not
+ * release its hold (another holder joined, kvmhold_release() said
+ * -EBUSY): keep it until the thread's last section ends, when
+ * hold_release_deferred() lets it go.
+ */
+void hold_defer_release(struct kvmhold_vm *vm)
+{
+	struct thread_vm_state *ts = thread_state_get(vm, false);
+
+	if (ts)
+		ts->deferred_releases++;
+}
+
+/* gate_leave(), as the last section ends and before it is left (L1). */
+void hold_release_deferred(struct kvmhold_vm *vm, struct thread_vm_state *ts)
+{
+	pthread_mutex_lock(&vm->lock);
+	while (ts->deferred_releases) {
+		ts->deferred_releases--;
+		if (vm->hold_count && thread_state_holds(ts, vm))
+			release_locked(vm, ts, true);
+	}
+	pthread_mutex_unlock(&vm->lock);
 }
 
 KVMHOLD_API int kvmhold_is_held(struct kvmhold_vm *vm)
@@ -398,7 +427,7 @@ KVMHOLD_API int kvmhold_hold_stragglers(struct kvmhold_vm *vm, struct kvmhold_st
 		return -EINVAL;
 	pthread_mutex_lock(&vm->lock);
 	n = vm->nr_stragglers;
-	if (out)
+	if (out && n && max)
 		memcpy(out, vm->stragglers, (n < max ? n : max) * sizeof(*out));
 	pthread_mutex_unlock(&vm->lock);
 	return (int)n;

@@ -151,6 +151,7 @@ bit  inrun[NV];        /* inside a kvmhold_vcpu_run() call */
 bit  kick_out[NV];     /* a VMM kick started and no -EINTR returned since */
 bit  kdone[NV];        /* that kick has done all its steps */
 bit  vint[NV];         /* PLAIN_VMM_SIGNAL: a VMM signal alone ended a wait */
+bit  lkick[NV];        /* PLAIN_VMM_SIGNAL: a library kick came during that wait */
 byte holding;          /* callers inside kvmhold_hold() */
 
 #define IN_RUN(i)   (kvm[i] != OUT)
@@ -221,7 +222,7 @@ inline mark(i)
 #ifndef MUT_NO_MARK
 	atomic {
 		if
-		:: ie[i] == 0 -> ie[i] = MARK
+		:: ie[i] == 0 -> ie[i] = MARK; lkick[i] = 1
 		:: else
 		fi
 	}
@@ -236,7 +237,7 @@ inline kick_vcpu_out(i, tid)
 	mark(i);
 	tid = run_tid[i];                               /* load run_tid */
 	if
-	:: tid -> lsig[i] = 1                           /* tgkill */
+	:: tid -> atomic { lsig[i] = 1; lkick[i] = 1 }  /* tgkill */
 	:: else
 	fi
 }
@@ -275,7 +276,7 @@ inline park_vcpu()
 		:: ie[me] == VMM_IE -> pe = VMM_EXIT; break   /* vmm_immediate_exit() */
 		:: else
 		fi;
-		seen = kicks[me];                       /* kick_signal_seen() */
+		atomic { seen = kicks[me]; lkick[me] = lsig[me]; vint[me] = 0 };   /* kick_signal_seen() */
 		atomic {                                /* P4: futex_wait_until() */
 			if
 			:: release_gen == gen -> fsleep[me] = 1
@@ -297,7 +298,7 @@ inline park_vcpu()
 		:: fr == EINTR && kicks[me] == seen -> pe = VMM_EXIT; break
 		:: else
 #ifdef PLAIN_VMM_SIGNAL
-			assert(!vint[me]);              /* the VMM's signal is dropped */
+			assert(!vint[me] || lkick[me]); /* the VMM's signal is dropped */
 #endif
 		fi
 	od;
@@ -349,7 +350,7 @@ wa:
 		};
 		run_tid[me] = 1;                        /* T */
 		inside[me]++;                           /* announce: vcpu->inside++ */
-		act++;                                  /* E1 */
+		atomic { act++; lkick[me] = lsig[me]; vint[me] = 0 }    /* E1 */
 #ifndef MUT_NO_ENTRY_CHECK
 		if
 		:: pending ->                           /* E2: back off */
@@ -435,7 +436,7 @@ end_guest:		do
 		:: !t -> r = EINTR; goto ret
 		:: else ->
 #ifdef PLAIN_VMM_SIGNAL
-			assert(!vint[me]);              /* the VMM's signal is absorbed */
+			assert(!vint[me] || lkick[me]); /* the VMM's signal is absorbed */
 #endif
 			goto again                      /* absorbed: a hold kicked us */
 		fi;

@@ -138,10 +138,12 @@ struct kvmhold_vm {
  */
 #define IMMEDIATE_EXIT_MARK KVMHOLD_IMMEDIATE_EXIT_MARK
 
-/* registry.c: live transaction handles, so a stale one gives -EBADF. */
+/* registry.c: live transaction handles, so a stale one gives -EBADF, and live VMs. */
 int registry_add(const void *handle);
 void registry_remove(const void *handle);
 bool registry_has(const void *handle);
+struct thread_vm_state;
+bool registry_record_stale(const struct thread_vm_state *ts);
 
 /* kick_kernel.c */
 bool kick_kernel_available(int vm_fd);
@@ -165,6 +167,8 @@ struct thread_vm_state {
 	unsigned holds;      /* holds this thread took and has not released */
 	unsigned sections;   /* gated regions this thread is inside */
 	bool exclusive;      /* this thread's held commit is applying (hold_commit_begin) */
+	unsigned deferred_releases; /* commits' holds to release when the last section ends */
+	const struct kvmhold_vm *vm; /* valid only while vm_uid names a live VM */
 };
 struct thread_vm_state *thread_state_get(const struct kvmhold_vm *vm, bool create);
 void thread_state_put(struct thread_vm_state *ts);
@@ -182,12 +186,21 @@ void gate_leave(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu);
 int gate_enter_run(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu, int tid);
 void gate_leave_run(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu);
 void gate_wake_parked(struct kvmhold_vm *vm);
+void gate_wake_vcpu(struct kvmhold_vm *vm, const struct kvmhold_vcpu *vcpu);
+
+/* The futex bit a vCPU's parked threads wait under (gate.c). */
+static inline unsigned vcpu_park_bit(const struct kvmhold_vcpu *vcpu)
+{
+	return 1u << (vcpu->id % 31);
+}
 
 /* hold.c: the holder side. */
 int hold_init(struct kvmhold_vm *vm);
 void hold_fini(struct kvmhold_vm *vm);
 int hold_commit_begin(struct kvmhold_vm *vm, int timeout_ms);
 void hold_commit_end(struct kvmhold_vm *vm);
+void hold_defer_release(struct kvmhold_vm *vm);
+void hold_release_deferred(struct kvmhold_vm *vm, struct thread_vm_state *ts);
 
 /* vcpu.c */
 void vcpu_free(struct kvmhold_vcpu *vcpu);

@@ -131,6 +131,7 @@ void kick_vcpu_out(struct kvmhold_vcpu *vcpu)
 	if (!test_broken(BREAK_IMMEDIATE_EXIT))
 		immediate_exit_mark(vcpu->run);
 	tid = atomic_load(&vcpu->run_tid);
+	test_delay(&kvmhold_test_kick_delay_ns);
 	if (tid && !test_broken(BREAK_KICK_SIGNAL)) {
 		syscall(SYS_tgkill, getpid(), tid, vcpu->vm->kick_signal);
 		atomic_fetch_add_explicit(&vcpu->vm->signals_sent, 1, memory_order_relaxed);

@@ -2,10 +2,12 @@
 /*
  * The set of live transaction handles, so that a call on a committed,
  * aborted or destroyed transaction gets -EBADF instead of touching freed
- * memory.  Transactions are cold (one per layout change), so this costs
- * nothing that matters; VM and vCPU handles are not checked: calls on
- * them are hot, and using a destroyed one is the caller's bug, as in
- * liburing.  An open-addressing hash set under a read-write lock.
+ * memory, and of live VMs, so that a thread's record of a VM that is gone
+ * can be recycled (thread_state.c).  Both are cold (one lookup per layout
+ * change, per VM created or destroyed, or when a thread's records run
+ * out); calls on VM and vCPU handles are hot and look nothing up: using a
+ * destroyed one is the caller's bug, as in liburing.  An open-addressing
+ * hash set under a read-write lock.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -106,4 +108,22 @@ bool registry_has(const void *handle)
 	found = find(handle) >= 0;
 	pthread_rwlock_unlock(&registry_lock);
 	return found;
+}
+
+/*
+ * Is this thread's record about a VM that is gone, or holds that another
+ * thread released?  The VM is read under the registry's lock, which
+ * kvmhold_vm_destroy() takes (registry_remove) before it frees the VM; the
+ * uid tells a new VM at the same address from the old one.
+ */
+bool registry_record_stale(const struct thread_vm_state *ts)
+{
+	const struct kvmhold_vm *vm = ts->vm;
+	bool stale;
+
+	pthread_rwlock_rdlock(&registry_lock);
+	stale = !vm || find(vm) < 0 || vm->uid != ts->vm_uid ||
+		(ts->holds && !ts->sections && atomic_load(&vm->held_epoch) != ts->hold_epoch);
+	pthread_rwlock_unlock(&registry_lock);
+	return stale;
 }

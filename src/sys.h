@@ -45,25 +45,38 @@ static inline void cpu_relax(void)
 }
 
 /*
- * Sleep while *word == expected, until CLOCK_MONOTONIC time deadline_ns.
- * Returns 0 (woken, or the word had changed), EINTR or ETIMEDOUT.
+ * Sleep while *word == expected, until CLOCK_MONOTONIC time deadline_ns
+ * (0: no deadline), as one of the waiters named by bitset.  Returns 0
+ * (woken, or the word had changed), EINTR or ETIMEDOUT.
  *
  * A wait with a deadline is never restarted after a signal handler runs,
  * whatever SA_RESTART says: the kernel resumes it through a restart block,
  * which becomes EINTR when a handler is invoked (futex(2), EINTR).  The
- * park relies on that to notice a VMM's own signal.
+ * park relies on that to notice a VMM's own signal.  A wait without one
+ * is restarted under SA_RESTART.
  */
-static inline int futex_wait_until(atomic_uint *word, unsigned expected, uint64_t deadline_ns)
+static inline int futex_wait_bits(atomic_uint *word, unsigned expected, uint64_t deadline_ns,
+				  unsigned bitset)
 {
 	struct timespec ts = ns_to_timespec(deadline_ns);
 
-	if (syscall(SYS_futex, word, FUTEX_WAIT_BITSET_PRIVATE, expected, &ts, NULL,
-		    FUTEX_BITSET_MATCH_ANY) == 0)
+	if (syscall(SYS_futex, word, FUTEX_WAIT_BITSET_PRIVATE, expected,
+		    deadline_ns ? &ts : NULL, NULL, bitset) == 0)
 		return 0;
 	return errno == EAGAIN ? 0 : errno;
 }
 
-/* Wake up to n waiters on word (INT_MAX: all). */
+static inline int futex_wait_until(atomic_uint *word, unsigned expected, uint64_t deadline_ns)
+{
+	return futex_wait_bits(word, expected, deadline_ns, FUTEX_BITSET_MATCH_ANY);
+}
+
+/* Wake up to n waiters on word whose bitset shares a bit with bitset (INT_MAX: all). */
+static inline void futex_wake_bits(atomic_uint *word, int n, unsigned bitset)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE_BITSET_PRIVATE, n, NULL, NULL, bitset);
+}
+
 static inline void futex_wake(atomic_uint *word, int n)
 {
 	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);

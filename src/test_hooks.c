@@ -5,3 +5,5 @@
 unsigned kvmhold_test_breakage;
 unsigned kvmhold_test_entry_delay_ns;
 unsigned kvmhold_test_leave_delay_ns;
+unsigned kvmhold_test_kick_delay_ns;
+void (*kvmhold_test_commit_hook)(void);

@@ -53,6 +53,12 @@ enum kvmhold_breakage {
 	BREAK_ADOPT_ORDER    = 1u << 18,
 	/* A held commit does not keep other holders' syncs and sections out. */
 	BREAK_COMMIT_EXCLUSIVE = 1u << 19,
+	/* A commit whose release is refused (-EBUSY) drops it: the hold leaks. */
+	BREAK_DEFERRED_RELEASE = 1u << 20,
+	/* A thread's records of gone VMs and released holds are never recycled. */
+	BREAK_RECORD_RECLAIM = 1u << 21,
+	/* kvmhold_vcpu_run() counts kick signals from before the park, not from E1. */
+	BREAK_KICKS_SAMPLE   = 1u << 22,
 };
 
 extern unsigned kvmhold_test_breakage;
@@ -78,6 +84,10 @@ extern unsigned kvmhold_test_entry_delay_ns;
  * would touch freed memory, so that a sanitizer build sees it.
  */
 extern unsigned kvmhold_test_leave_delay_ns;
+/* Busy-wait this long between a kick's look at run_tid and its signal. */
+extern unsigned kvmhold_test_kick_delay_ns;
+/* Called by a held commit right after its hold is taken (test only). */
+extern void (*kvmhold_test_commit_hook)(void);
 
 static inline void test_delay(const unsigned *ns)
 {

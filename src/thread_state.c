@@ -8,11 +8,34 @@
  * another allocated at the same address do not share state.
  */
 #include "internal.h"
+#include "test_hooks.h"
 
 /* A thread rarely works on more than one or two VMs at once. */
 #define MAX_THREAD_VMS 16
 
 static _Thread_local struct thread_vm_state thread_vms[MAX_THREAD_VMS];
+
+/*
+ * All records in use: recycle those whose VM is gone or whose holds
+ * another thread released (and that are in no section).  Cold: only when
+ * a thread has worked on more VMs than it has records for.
+ */
+static struct thread_vm_state *reclaim(void)
+{
+	struct thread_vm_state *found = NULL;
+	unsigned i;
+
+	for (i = 0; i < MAX_THREAD_VMS; i++) {
+		struct thread_vm_state *ts = &thread_vms[i];
+
+		if (ts->sections || test_broken(BREAK_RECORD_RECLAIM) || !registry_record_stale(ts))
+			continue;
+		*ts = (struct thread_vm_state){ 0 };
+		if (!found)
+			found = ts;
+	}
+	return found;
+}
 
 struct thread_vm_state *thread_state_get(const struct kvmhold_vm *vm, bool create)
 {
@@ -25,9 +48,13 @@ struct thread_vm_state *thread_state_get(const struct kvmhold_vm *vm, bool creat
 		if (!thread_vms[i].vm_uid && !free_slot)
 			free_slot = &thread_vms[i];
 	}
-	if (!create || !free_slot)
+	if (!create)
 		return NULL;
-	free_slot->vm_uid = vm->uid;
+	if (!free_slot)
+		free_slot = reclaim();
+	if (!free_slot)
+		return NULL;
+	*free_slot = (struct thread_vm_state){ .vm_uid = vm->uid, .vm = vm };
 	return free_slot;
 }
 

@@ -409,6 +409,8 @@ KVMHOLD_API int kvmhold_txn_commit(struct kvmhold_txn *txn)
 		if (p.needs_hold) {
 			r = kvmhold_hold(vm, txn->timeout_ms);
 			held = !r;
+			if (held && kvmhold_test_commit_hook)
+				kvmhold_test_commit_hook();
 			/*
 			 * The hold may have joined another thread's: wait for
 			 * that holder's syncs and sections, which read the slots
@@ -434,8 +436,12 @@ KVMHOLD_API int kvmhold_txn_commit(struct kvmhold_txn *txn)
 	}
 	if (exclusive)
 		hold_commit_end(vm);
-	if (held)
-		kvmhold_release(vm);
+	/*
+	 * -EBUSY: the commit ran inside one of this thread's sections and
+	 * another holder joined; the hold lasts until the section ends.
+	 */
+	if (held && kvmhold_release(vm) == -EBUSY && !test_broken(BREAK_DEFERRED_RELEASE))
+		hold_defer_release(vm);
 	if (gated)
 		gate_leave(vm, NULL);
 

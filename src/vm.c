@@ -165,6 +165,8 @@ static int vm_new(int fd, bool owns_fd, const struct kvmhold_vm_opts *opts, stru
 	 * another thread took it in between.
 	 */
 	r = kick_signal_install(vm->kick_signal);
+	if (!r)
+		r = registry_add(vm);
 	if (r) {
 		hold_fini(vm);
 		vm_teardown(vm);
@@ -222,6 +224,7 @@ KVMHOLD_API void kvmhold_vm_destroy(struct kvmhold_vm *vm)
 
 	if (!vm)
 		return;
+	registry_remove(vm);
 	thread_state_forget(vm);
 	txn_abort_on_destroy(vm);
 	for (v = vm->vcpus; v; v = next) {

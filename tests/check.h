@@ -69,6 +69,9 @@ static inline void test_apply_breakage(void)
 		{ "adopt-lookup", BREAK_ADOPT_LOOKUP },
 		{ "adopt-order", BREAK_ADOPT_ORDER },
 		{ "commit-exclusive", BREAK_COMMIT_EXCLUSIVE },
+		{ "deferred-release", BREAK_DEFERRED_RELEASE },
+		{ "record-reclaim", BREAK_RECORD_RECLAIM },
+		{ "kicks-sample", BREAK_KICKS_SAMPLE },
 	};
 	const char *env = getenv("KVMHOLD_TEST_BREAK");
 	unsigned i;

@@ -6,13 +6,16 @@
  * called from another thread and from a signal handler.  A kicked vCPU
  * that calls kvmhold_vcpu_run() again while held parks again.  A holder
  * can issue vCPU ioctls on a held vCPU (the kernel backend used to keep
- * held vCPUs inside KVM_RUN, with their vcpu->mutex).
+ * held vCPUs inside KVM_RUN, with their vcpu->mutex).  A vCPU thread that
+ * waits for the release in a gated ioctl of its vCPU (exit handling) is
+ * brought back by a kick too: the ioctl returns -EINTR.
  *
  * Can fail: KVMHOLD_TEST_BREAK=park-exits makes a parked vCPU wait for the
  * release whatever happens; the kick from the park then never returns
  * while held.
  */
 #include <signal.h>
+#include <stdatomic.h>
 #include <sched.h>
 #include <linux/kvm.h>
 
@@ -127,6 +130,53 @@ static void running_kicks(struct tvm *t, int how, unsigned rounds)
 	       how ? "from a signal handler" : "from a thread", rounds, rounds);
 }
 
+/* The vCPU thread in exit handling: a gated ioctl of its vCPU while held. */
+static atomic_int ioctl_step, ioctl_result;
+
+static void on_sync(struct tvm *t, unsigned idx, uint64_t arg, void *cookie)
+{
+	struct kvm_translation tr = { .linear_address = 0 };
+
+	(void)arg;
+	(void)cookie;
+	if (atomic_load(&ioctl_step) != 1)
+		return;
+	atomic_store(&ioctl_step, 2);           /* in the handler */
+	while (atomic_load(&ioctl_step) != 3)   /* until the VM is held */
+		sched_yield();
+	atomic_store(&ioctl_result, kvmhold_vcpu_ioctl(tvm_vcpu(t, idx), KVM_TRANSLATE, &tr));
+	atomic_store(&ioctl_step, 4);
+}
+
+static void kick_in_ioctl(void)
+{
+	struct tvm_opts o = {
+		.nr_vcpus = 1, .program = GUEST_PROG_COUNT_SYNC, .sync_every = 200,
+		.on_sync = on_sync,
+	};
+	struct tvm *t = start_tvm(&o);
+	uint64_t end;
+
+	atomic_store(&ioctl_step, 1);
+	while (atomic_load(&ioctl_step) != 2)
+		sched_yield();
+	CHECK_OK(kvmhold_hold(t->vm, 10000));    /* the vCPU thread is out: in its handler */
+	atomic_store(&ioctl_step, 3);
+	CHECK(wait_parked(t), "the gated ioctl did not wait for the release");
+	CHECK_OK(kvmhold_vcpu_kick(tvm_vcpu(t, 0)));
+	end = tvm_now_ns() + 5000000000ull;
+	while (atomic_load(&ioctl_step) != 4 && tvm_now_ns() < end)
+		sched_yield();
+	CHECK(atomic_load(&ioctl_step) == 4, "kicked vCPU thread still waits in its ioctl");
+	CHECK_RET(atomic_load(&ioctl_result), -EINTR);
+	CHECK_RET(kvmhold_is_held(t->vm), 1);
+	CHECK_OK(kvmhold_release(t->vm));
+	CHECK_ALL_MOVE(t);
+	finish_tvm(t);
+	printf("vCPU thread waiting in a gated ioctl of its vCPU: a kick returned it "
+	       "(-EINTR) while held\n");
+}
+
 int main(void)
 {
 	struct tvm_opts o = { .nr_vcpus = 1, .program = GUEST_PROG_COUNT };
@@ -143,5 +193,6 @@ int main(void)
 	parked_kicks(t, 0, 20);
 	parked_kicks(t, 1, 20);
 	finish_tvm(t);
+	kick_in_ioctl();
 	return 0;
 }

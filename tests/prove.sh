@@ -51,6 +51,9 @@ hold_destroy      leave-wake
 kick_parked       park-exits
 vmm_kicks         ie-owner
 vmm_kicks         park-exits
+vmm_kicks         kicks-sample
+hold_owners       record-reclaim
+hold_owners       deferred-release
 adopt_noproc      adopt-lookup
 adopt_refused     adopt-order
 gate_sections     entry-check

@@ -7,9 +7,15 @@
  * interrupts KVM_RUN or a hold's park.  Each must make kvmhold_vcpu_run()
  * return -EINTR; the test VMM then clears its 1, as a VMM does.
  *
+ * Also after a hold whose signal arrived late, while the vCPU was already
+ * parked: that signal must not make the VMM's next signal look like the
+ * library's.
+ *
  * Can fail: KVMHOLD_TEST_BREAK=ie-owner (the library takes any non-zero
  * immediate_exit for its own and clears it) loses the VMM's kicks;
- * KVMHOLD_TEST_BREAK=park-exits keeps a parked vCPU parked through them.
+ * KVMHOLD_TEST_BREAK=park-exits keeps a parked vCPU parked through them;
+ * KVMHOLD_TEST_BREAK=kicks-sample counts the library's signals from
+ * before the park, and the late one swallows the VMM's.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -20,6 +26,7 @@
 #include <linux/kvm.h>
 
 #include "hold_checks.h"
+#include "test_hooks.h"
 
 static struct kvm_run *vcpu_run;
 static volatile sig_atomic_t vmm_flag;
@@ -147,6 +154,32 @@ static void flag_signals(struct tvm *t, unsigned rounds)
 	       "immediate_exit ended the park, each while held\n", rounds);
 }
 
+/*
+ * A hold's signal that lands while the vCPU is already parked: the vCPU is
+ * held up between its announcement and KVM_RUN (entry delay), so the
+ * hold's mark stops it; the hold's signal is held up (kick delay) until the
+ * vCPU parked.  After the release, the VMM's flag-only signal must still
+ * give -EINTR.
+ */
+static void late_hold_signal(struct tvm *t)
+{
+	uint64_t e0 = eintr_count(t);
+
+	__atomic_store_n(&kvmhold_test_entry_delay_ns, 200000000u, __ATOMIC_RELAXED);
+	__atomic_store_n(&kvmhold_test_kick_delay_ns, 400000000u, __ATOMIC_RELAXED);
+	CHECK_OK(kvmhold_vcpu_kick(tvm_vcpu(t, 0)));     /* re-enter: into the delay */
+	CHECK(wait_eintr_after(t, e0), "kick lost");
+	CHECK_OK(kvmhold_hold(t->vm, 10000));            /* mark, 400 ms, signal */
+	__atomic_store_n(&kvmhold_test_entry_delay_ns, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&kvmhold_test_kick_delay_ns, 0, __ATOMIC_RELAXED);
+	CHECK_OK(kvmhold_release(t->vm));
+	CHECK_OK(tvm_wait_counter_moves(t, 0, 10000));
+	e0 = eintr_count(t);
+	signal_vcpu(t, SIGUSR2);
+	CHECK(wait_eintr_after(t, e0), "the VMM's signal after a late hold signal was swallowed");
+	printf("a hold's signal that arrived during the park did not swallow the VMM's next\n");
+}
+
 int main(void)
 {
 	struct tvm_opts o = { .nr_vcpus = 1, .program = GUEST_PROG_COUNT };
@@ -163,6 +196,7 @@ int main(void)
 	__atomic_store_n(&vcpu_run, kvmhold_vcpu_kvm_run(tvm_vcpu(t, 0)), __ATOMIC_RELEASE);
 	kicks_under_holds(t, 300);
 	flag_signals(t, 20);
+	late_hold_signal(t);
 	finish_tvm(t);
 	return 0;
 }
