@@ -50,6 +50,8 @@ struct kvm_kick_vm {
 	unsigned int count;
 	/* count > 0; read locklessly by vCPUs on entry. */
 	bool held;
+	/* The hold's first kick had KVM_KICK_TO_USERSPACE: return, do not sleep. */
+	bool to_user;
 };
 
 /*
@@ -126,6 +128,12 @@ int kvm_kick_enter(struct kvm_vcpu *vcpu)
 		if (likely(!READ_ONCE(k->held)))
 			return 0;
 
+		/* Held, KVM_KICK_TO_USERSPACE: userspace waits, not KVM. */
+		if (READ_ONCE(k->to_user)) {
+			up_read(&k->txn_sem);
+			return kvm_kick_intr(vcpu);
+		}
+
 		/* Held: wait outside both txn_sem and SRCU. */
 		up_read(&k->txn_sem);
 		kvm_vcpu_srcu_read_unlock(vcpu);
@@ -141,11 +149,13 @@ void kvm_kick_exit(struct kvm_vcpu *vcpu)
 	up_read(&kvm_kick_vm(vcpu->kvm)->txn_sem);
 }
 
-static long kvm_kick_all(struct kvm *kvm)
+static long kvm_kick_all(struct kvm *kvm, unsigned long flags)
 {
 	struct kvm_kick_vm *k = kvm_kick_vm(kvm);
 	long r = 0;
 
+	if (flags & ~KVM_KICK_TO_USERSPACE)
+		return -EINVAL;
 	if (mutex_lock_killable(&k->lock))
 		return -EINTR;
 	if (k->count == UINT_MAX) {
@@ -155,10 +165,20 @@ static long kvm_kick_all(struct kvm *kvm)
 	if (k->count++)
 		goto out;	/* already held: no vCPU is in guest mode */
 
+	WRITE_ONCE(k->to_user, !!(flags & KVM_KICK_TO_USERSPACE));
 	WRITE_ONCE(k->held, true);
 	/* Pairs with smp_mb__after_atomic() in kvm_kick_enter(). */
 	smp_mb();
+	/*
+	 * The request's IPI waits until every vCPU in guest mode has left it
+	 * (KVM_REQUEST_WAIT).  With to_user that is all: each vCPU then
+	 * returns to userspace from its next kvm_kick_enter(), and userspace
+	 * waits for its threads; a vCPU held up in exit handling is not waited
+	 * for here.
+	 */
 	kvm_make_all_cpus_request(kvm, KVM_REQ_KICK_HOLD);
+	if (k->to_user)
+		goto out;
 	/*
 	 * The barrier: wait for every vCPU still inside vcpu_enter_guest().
 	 * vCPUs that get the read side after this see the flag (the
@@ -188,6 +208,7 @@ static long kvm_kick_resume(struct kvm *kvm)
 		r = -EINVAL;
 	} else if (!--k->count) {
 		WRITE_ONCE(k->held, false);
+		WRITE_ONCE(k->to_user, false);
 		/* Under k->lock: the next kick starts after this wake-up. */
 		wake_up_all(&k->wq);
 	}
@@ -195,11 +216,11 @@ static long kvm_kick_resume(struct kvm *kvm)
 	return r;
 }
 
-long kvm_kick_vm_ioctl(struct kvm *kvm, unsigned int ioctl)
+long kvm_kick_vm_ioctl(struct kvm *kvm, unsigned int ioctl, unsigned long arg)
 {
 	switch (ioctl) {
 	case KVM_KICK_ALL_RUNNING_VCPUS:
-		return kvm_kick_all(kvm);
+		return kvm_kick_all(kvm, arg);
 	case KVM_RESUME_ALL_KICKED_VCPUS:
 		return kvm_kick_resume(kvm);
 	default:

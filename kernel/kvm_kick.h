@@ -30,6 +30,6 @@ void kvm_kick_init_vm(struct kvm *kvm);
 int kvm_kick_enter(struct kvm_vcpu *vcpu);
 void kvm_kick_exit(struct kvm_vcpu *vcpu);
 /* kvm_arch_vm_ioctl(): the two ioctls. */
-long kvm_kick_vm_ioctl(struct kvm *kvm, unsigned int ioctl);
+long kvm_kick_vm_ioctl(struct kvm *kvm, unsigned int ioctl, unsigned long arg);
 
 #endif /* KVMHOLD_KVM_KICK_H */

@@ -113,7 +113,7 @@ hook "$X" after 'int kvm_vm_ioctl_check_extension(struct kvm *kvm' \
 	'	case KVM_CAP_KICK_ALL_RUNNING_VCPUS:\n\t\tr = 1;\n\t\tbreak;'
 hook "$X" after 'long kvm_arch_vm_ioctl(struct file *filp' \
 	'	switch (ioctl) {' \
-	'	case KVM_KICK_ALL_RUNNING_VCPUS:\n\tcase KVM_RESUME_ALL_KICKED_VCPUS:\n\t\tr = kvm_kick_vm_ioctl(kvm, ioctl);\n\t\tbreak;'
+	'	case KVM_KICK_ALL_RUNNING_VCPUS:\n\tcase KVM_RESUME_ALL_KICKED_VCPUS:\n\t\tr = kvm_kick_vm_ioctl(kvm, ioctl, arg);\n\t\tbreak;'
 
 hook "$tmp/Makefile" after '' 'obj-$(CONFIG_KVM)	+= kvm.o' \
 	'kvm-y			+= kvm_kick.o'

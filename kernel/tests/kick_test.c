@@ -679,6 +679,40 @@ out:
 	result("signal-eintr", why[0] ? why : NULL);
 }
 
+/*
+ * KVM_KICK_TO_USERSPACE: the vCPU's KVM_RUN returns EINTR instead of
+ * sleeping, every time it is called while kicked, and the guest does not
+ * run until the resume; unknown flags are refused.
+ */
+static void test_to_userspace(void)
+{
+	struct vm vm;
+	struct vcpu *v;
+	unsigned long e;
+	int r;
+
+	why[0] = 0;
+	vm_create(&vm, 0);
+	v = vcpu_add(&vm, CODE_COUNT);
+	vcpu_start(v);
+	CHECK(!wait_progress(&vm, 0), "counter does not move");
+	r = ioctl(vm.fd, KVM_KICK_ALL_RUNNING_VCPUS, 2UL) ? -errno : 0;
+	CHECK(r == -EINVAL, "a kick with an unknown flag gave %d, not -EINVAL", r);
+	e = v->eintr;
+	r = ioctl(vm.fd, KVM_KICK_ALL_RUNNING_VCPUS, KVM_KICK_TO_USERSPACE) ? -errno : 0;
+	CHECK(r == 0, "kick to userspace: %s", strerror(-r));
+	/* The thread loops on KVM_RUN: each call must come straight back. */
+	CHECK(WAIT_FOR(5, v->eintr >= e + 10), "KVM_RUN did not keep returning EINTR (%lu)",
+	      v->eintr - e);
+	/* Observation window: kicked, the guest must not run. */
+	CHECK(!stays_stopped(&vm, 50), "the guest ran during the kick");
+	CHECK((r = resume(&vm)) == 0, "resume: %s", strerror(-r));
+	CHECK(!wait_progress(&vm, 0), "does not run after resume");
+out:
+	vm_destroy(&vm);
+	result("to-userspace", why[0] ? why : NULL);
+}
+
 /* Kick and resume from a vCPU thread (outside its KVM_RUN). */
 static volatile int from_vcpu_rounds, from_vcpu_bad;
 static void kick_from_vcpu(struct vcpu *v)
@@ -813,6 +847,7 @@ int main(int argc, char **argv)
 		test_signal();
 		test_from_vcpu();
 		test_split();
+		test_to_userspace();
 	}
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
