@@ -49,12 +49,15 @@
  * (E1, then X2: load exclusive) backs off and waits while it is set.  A kick (kvmhold_vcpu_kick, K1-K4 in vcpu.c)
  * also bumps release_gen, so a parked vCPU leaves at once.
  *
- * With the kernel kick backend (kick_kernel.c), H2 first asks KVM to take
- * every vCPU out of guest mode (KVM_KICK_ALL_RUNNING_VCPUS), then kicks as
- * above: vCPUs that KVM keeps waiting inside KVM_RUN are ended by the
- * signal and park in userspace like the others, so no held vCPU keeps its
- * vcpu->mutex (a holder may issue vCPU ioctls), and a vCPU thread busy
- * outside KVM_RUN is still signalled.  The release resumes KVM before R1.
+ * With the kernel kick backend (kick_kernel.c), H2 marks the vCPUs seen
+ * inside without signalling them, then asks KVM to take every vCPU out of
+ * guest mode (KVM_KICK_TO_USERSPACE): their KVM_RUN returns -EINTR, the
+ * mark tells the run loop it was the library's, and they park in
+ * userspace like the others, so no held vCPU keeps its vcpu->mutex (a
+ * holder may issue vCPU ioctls).  Whoever is still inside after a short
+ * grace (a vCPU thread busy outside KVM_RUN, or in a fault inside it) is
+ * signalled as with the signal backend.  The release resumes KVM before
+ * R1.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -102,14 +105,27 @@ void hold_fini(struct kvmhold_vm *vm)
 	free(vm->stragglers);
 }
 
-/* Under vm->lock: H2's kick of every vCPU seen inside. */
-static void kick_all(struct kvmhold_vm *vm)
+/*
+ * Kernel backend: how long the vCPUs KVM took out of guest mode get to
+ * come back before whoever is still inside is signalled.  A vCPU on its
+ * way back needs one return from KVM_RUN; a thread that takes longer is
+ * busy elsewhere, and only a signal reaches it.
+ */
+#define KERNEL_KICK_GRACE_NS 2000000ull
+
+/* Under vm->lock: H2's kick of every vCPU seen inside (mark only: !signal). */
+static void kick_all(struct kvmhold_vm *vm, bool signal)
 {
 	struct kvmhold_vcpu *v;
 
-	for (v = vm->vcpus; v; v = v->next)
-		if (atomic_load(&v->inside))
+	for (v = vm->vcpus; v; v = v->next) {
+		if (!atomic_load(&v->inside))
+			continue;
+		if (signal)
 			kick_vcpu_out(v);
+		else if (!test_broken(BREAK_IMMEDIATE_EXIT))
+			immediate_exit_mark(v->run);
+	}
 }
 
 /* Wait on cond under vm->lock until the deadline (0: forever). */
@@ -224,11 +240,17 @@ static int stop_vm(struct kvmhold_vm *vm, unsigned target, uint64_t deadline_ns)
 
 	vm->state = HOLD_KICKING;
 	atomic_store(&vm->pending, true);            /* H1 */
-	if (vm->kernel_kick && !test_broken(BREAK_KERNEL_KICK)) {
+	if (vm->kernel_kick) {
+		uint64_t grace = now_ns() + KERNEL_KICK_GRACE_NS;
+
+		kick_all(vm, false);                 /* H2: marks only */
 		pthread_mutex_unlock(&vm->lock);
-		r = kick_kernel_stop(vm);
+		r = test_broken(BREAK_KERNEL_KICK) ? 0 : kick_kernel_stop(vm);
+		if (!r)
+			r = -wait_quiet(vm, target, deadline_ns && deadline_ns < grace ?
+						    deadline_ns : grace);
 		pthread_mutex_lock(&vm->lock);
-		if (r) {
+		if (r && r != -ETIMEDOUT) {          /* KVM refused: nothing held */
 			atomic_store(&vm->pending, false);
 			gate_wake_parked(vm);
 			vm->state = HOLD_IDLE;
@@ -236,7 +258,7 @@ static int stop_vm(struct kvmhold_vm *vm, unsigned target, uint64_t deadline_ns)
 			return r;
 		}
 	}
-	kick_all(vm);                                /* H2 */
+	kick_all(vm, true);                          /* H2: mark and signal */
 	pthread_mutex_unlock(&vm->lock);
 	r = wait_quiet(vm, target, deadline_ns);     /* H3 */
 	pthread_mutex_lock(&vm->lock);

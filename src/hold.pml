@@ -154,6 +154,13 @@ bit  vint[NV];         /* PLAIN_VMM_SIGNAL: a VMM signal alone ended a wait */
 bit  lkick[NV];        /* PLAIN_VMM_SIGNAL: a library kick came during that wait */
 byte holding;          /* callers inside kvmhold_hold() */
 
+/* PLAIN_VMM_SIGNAL's ghosts cost states: kept out of the other runs */
+#ifdef PLAIN_VMM_SIGNAL
+#define PV(x) x
+#else
+#define PV(x) skip
+#endif
+
 #define IN_RUN(i)   (kvm[i] != OUT)
 #define SIGNALLED(i) (lsig[i] || vsig[i])
 
@@ -222,7 +229,7 @@ inline mark(i)
 #ifndef MUT_NO_MARK
 	atomic {
 		if
-		:: ie[i] == 0 -> ie[i] = MARK; lkick[i] = 1
+		:: ie[i] == 0 -> ie[i] = MARK; PV(lkick[i] = 1)
 		:: else
 		fi
 	}
@@ -237,7 +244,7 @@ inline kick_vcpu_out(i, tid)
 	mark(i);
 	tid = run_tid[i];                               /* load run_tid */
 	if
-	:: tid -> atomic { lsig[i] = 1; lkick[i] = 1 }  /* tgkill */
+	:: tid -> atomic { lsig[i] = 1; PV(lkick[i] = 1) }  /* tgkill */
 	:: else
 	fi
 }
@@ -276,7 +283,7 @@ inline park_vcpu()
 		:: ie[me] == VMM_IE -> pe = VMM_EXIT; break   /* vmm_immediate_exit() */
 		:: else
 		fi;
-		atomic { seen = kicks[me]; lkick[me] = lsig[me]; vint[me] = 0 };   /* kick_signal_seen() */
+		atomic { seen = kicks[me]; PV(lkick[me] = lsig[me]); PV(vint[me] = 0) };   /* kick_signal_seen() */
 		atomic {                                /* P4: futex_wait_until() */
 			if
 			:: release_gen == gen -> fsleep[me] = 1
@@ -350,7 +357,7 @@ wa:
 		};
 		run_tid[me] = 1;                        /* T */
 		inside[me]++;                           /* announce: vcpu->inside++ */
-		atomic { act++; lkick[me] = lsig[me]; vint[me] = 0 }    /* E1 */
+		atomic { act++; PV(lkick[me] = lsig[me]); PV(vint[me] = 0) }  /* E1 */
 #ifndef MUT_NO_ENTRY_CHECK
 		if
 		:: pending ->                           /* E2: back off */
@@ -444,7 +451,6 @@ ret:
 		/* back in the VMM: it clears its immediate_exit after -EINTR */
 		atomic {
 			inrun[me] = 0;
-			vint[me] = 0;
 			if
 			:: r == EINTR -> kick_out[me] = 0; ie[me] = 0
 			:: else

@@ -4,11 +4,13 @@
  * KVM_RESUME_ALL_KICKED_VCPUS, the experimental VM ioctls of this project's
  * patched KVM modules (kernel/, whose uapi header is included below).
  *
- * With this backend a hold stops the vCPUs inside KVM instead of sending
- * them signals: the kick returns once no vCPU is in guest mode, and a vCPU
- * that calls KVM_RUN during the hold sleeps in the kernel until the resume.
- * The vCPU threads therefore need no handshake with the holder; the
- * library's gate still holds everything else (gated ioctls, mem sections).
+ * With this backend a hold asks KVM to take every vCPU out of guest mode
+ * (KVM_KICK_TO_USERSPACE): the kick returns once no vCPU is in guest mode,
+ * and while the VM is kicked every KVM_RUN returns -EINTR before entering
+ * the guest.  The vCPU threads come back to the library, which parks them
+ * like with signals (hold.c), so that no held vCPU keeps its vcpu->mutex
+ * inside KVM_RUN; vCPU threads that KVM cannot reach (busy outside
+ * KVM_RUN, or in a fault inside it) are signalled after a short grace.
  *
  * The library issues one kick per stop and one resume per release of the
  * last hold; nested holds are counted in the library, not in KVM.
@@ -33,15 +35,15 @@ bool kick_kernel_ioctl(unsigned long req)
 }
 
 /*
- * Stop every vCPU in KVM_RUN; returns when none is in guest mode.  KVM
- * makes them leave guest mode with its request/IPI protocol, whatever
- * their signal masks, so no vCPU can straggle; the call only waits longer
- * for a vCPU still handling an exit inside KVM.  Fails only with -EINTR
- * (a fatal signal) or -EOVERFLOW, and KVM then holds nothing.
+ * Take every vCPU out of guest mode; returns when none is in it.  KVM
+ * makes them leave with its request/IPI protocol, whatever their signal
+ * masks, and their KVM_RUN then returns -EINTR.  Fails only with -EINTR
+ * (a fatal signal), -EOVERFLOW or -EINVAL (modules without the flag), and
+ * KVM then holds nothing.
  */
 int kick_kernel_stop(struct kvmhold_vm *vm)
 {
-	return ioctl(vm->fd, KVM_KICK_ALL_RUNNING_VCPUS, 0) < 0 ? -errno : 0;
+	return ioctl(vm->fd, KVM_KICK_ALL_RUNNING_VCPUS, KVM_KICK_TO_USERSPACE) < 0 ? -errno : 0;
 }
 
 /* Let the vCPUs blocked by kick_kernel_stop() run again. */

@@ -6,14 +6,16 @@
  * The failed hold undoes itself: the other vCPU runs again, nothing is
  * held, and the diagnostics name the vCPU that stayed in and since when.
  *
- * With the kernel backend (KVMHOLD_TEST_KICK=kernel) the same holds: KVM
- * takes vCPU 1 out of guest mode but keeps it waiting inside KVM_RUN, which
- * only the blocked signal could end, and the undo resumes KVM's stop too.
+ * With the kernel backend (KVMHOLD_TEST_KICK=kernel) KVM takes vCPU 1 out
+ * of guest mode and back to userspace whatever its signal mask, so the
+ * hold succeeds; the timeout is then shown with a device thread that stays
+ * in a mem section, and after it KVM must have resumed its stop.
  *
  * Can fail: the test checks the -ETIMEDOUT, the straggler record and that
  * the VM runs afterwards; each check fails if its mechanism is missing.
  * KVMHOLD_TEST_BREAK=timeout-undo leaves the timed-out hold in place (the
- * vCPUs never run again), with either backend.
+ * vCPUs never run again); with the kernel backend, kernel-kick (vCPU 1
+ * then stays in the guest and the first hold times out).
  */
 #include <pthread.h>
 #include <signal.h>
@@ -50,6 +52,25 @@ static void *run_vcpu(void *arg)
 	return NULL;
 }
 
+/* A device thread inside a mem section until told to leave. */
+struct section_thread {
+	struct kvmhold_vm *vm;
+	int inside, leave;
+	pthread_t thread;
+};
+
+static void *stay_in_section(void *arg)
+{
+	struct section_thread *s = arg;
+
+	CHECK_OK(kvmhold_mem_begin(s->vm));
+	__atomic_store_n(&s->inside, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&s->leave, __ATOMIC_ACQUIRE))
+		sched_yield();
+	CHECK_OK(kvmhold_mem_end(s->vm));
+	return NULL;
+}
+
 /*
  * A hold that must run out of time, undo itself and count who stayed in.
  * Returns how long it took, in ms.
@@ -68,6 +89,39 @@ static uint64_t hold_times_out(struct tvm *t, unsigned want_vcpus, unsigned want
 	      st->timeout_others == want_others, "timeouts %lu, vcpus %u, others %u",
 	      (unsigned long)st->hold_timeouts, st->timeout_vcpus, st->timeout_others);
 	return took_ms;
+}
+
+/*
+ * Kernel backend: vCPU 1 (kick signal blocked) is stopped anyway; a mem
+ * section makes the hold time out, and KVM's stop is undone with it.
+ */
+static void kernel_backend(struct tvm *t)
+{
+	struct section_thread sec = { .vm = t->vm };
+	struct kvmhold_stats st;
+	uint64_t took_ms;
+
+	CHECK_OK(kvmhold_hold(t->vm, TIMEOUT_MS));
+	/*
+	 * 50 ms: a single window must see a vCPU that runs, also where the
+	 * host is emulated and threads wait milliseconds for a CPU.
+	 */
+	CHECK_FROZEN(t, 0, 50000);
+	CHECK_OK(kvmhold_release(t->vm));
+	CHECK_ALL_MOVE(t);
+
+	CHECK(pthread_create(&sec.thread, NULL, stay_in_section, &sec) == 0, "pthread_create");
+	while (!__atomic_load_n(&sec.inside, __ATOMIC_ACQUIRE))
+		sched_yield();
+	took_ms = hold_times_out(t, 0, 1, &st);
+	CHECK(st.kernel_resume_errors == 0, "%u resume errors", st.kernel_resume_errors);
+	/* The vCPUs KVM stopped run again although the section is still open. */
+	CHECK_ALL_MOVE(t);
+	__atomic_store_n(&sec.leave, 1, __ATOMIC_RELEASE);
+	pthread_join(sec.thread, NULL);
+	printf("kernel backend: vCPU 1 with the kick signal blocked stopped by KVM; "
+	       "a mem section made the hold time out after %lu ms, vCPUs resumed\n",
+	       (unsigned long)took_ms);
 }
 
 int main(void)
@@ -92,6 +146,10 @@ int main(void)
 	}
 	CHECK_ALL_MOVE(t);
 	check_kick_backend(t->vm);
+	if (test_kick_kernel(t->vm)) {
+		kernel_backend(t);
+		goto out;
+	}
 
 	took_ms = hold_times_out(t, 1, 0, &st);
 	n = kvmhold_hold_stragglers(t->vm, s, 2);
@@ -111,6 +169,7 @@ int main(void)
 	       "(thread %d, inside %.0f ms), VM running again\n", (unsigned long)took_ms,
 	       s[0].vcpu_id, s[0].tid, s[0].inside_ns / 1e6);
 
+out:
 	/* The stop flag still gets the stuck guest out. */
 	__atomic_store_n(&t->shared->stop, 1, __ATOMIC_RELAXED);
 	for (i = 0; i < 2; i++)

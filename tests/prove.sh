@@ -7,11 +7,10 @@
 # nothing, and this script then fails.
 #
 # With KVMHOLD_TEST_KICK=kernel (the patched KVM modules of kernel/, in the
-# nested lane) the tests are proved against the kernel kick backend.  Its
-# kernel kick only speeds vCPUs out of guest mode (the signal then ends
-# KVM_RUN, as with the signal backend), so the switches that prove it are
-# the signal backend's: without the signal a vCPU the kernel stopped stays
-# inside KVM_RUN and the hold times out.
+# nested lane) the tests are proved against the kernel kick backend: KVM
+# returns the vCPUs to userspace and signals reach only stragglers, so the
+# kick is shown by a vCPU that blocks the kick signal (hold_timeout) and by
+# turning off both ways out (hold_race).
 #
 # With the signal backend every test program in DIR must be accounted for:
 # paired with a switch below, or exempt with its reason.  A new test that is
@@ -31,8 +30,8 @@ pairs() {
 	if [ "${KVMHOLD_TEST_KICK:-signal}" = kernel ]; then
 		cat <<EOF
 hold_freeze       entry-check
-hold_race         kick-signal
-hold_timeout      timeout-undo
+hold_race         kernel-kick,kick-signal
+hold_timeout      kernel-kick
 kick_parked       park-exits
 txn_stress        txn-hold
 EOF
