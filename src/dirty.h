@@ -65,6 +65,8 @@ int dirty_ring_vcpu_init(struct kvmhold_vcpu *vcpu);
 void dirty_ring_vcpu_fini(struct kvmhold_vcpu *vcpu);
 /* Collect every vCPU's ring into the store, then KVM_RESET_DIRTY_RINGS. */
 int dirty_ring_harvest_all(struct kvmhold_vm *vm);
+/* One vCPU's ring into the store (it is about to be destroyed). */
+int dirty_ring_vcpu_harvest(struct kvmhold_vcpu *vcpu);
 /* KVM_EXIT_DIRTY_RING_FULL on this vCPU's thread. */
 int dirty_ring_full(struct kvmhold_vcpu *vcpu);
 

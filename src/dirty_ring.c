@@ -112,8 +112,15 @@ static int harvest_one(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
 
 			if (!(__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & KVM_DIRTY_GFN_F_DIRTY))
 				break;
-			id = e->slot & 0xffff;   /* address space in the upper half */
-			if (id < vm->slots.max_slots && e->offset < d->id_pages[id])
+			/*
+			 * The address space is in the upper half.  The library
+			 * manages address space 0 only: an entry of another
+			 * space (x86 SMM) is counted, never filed under the
+			 * space-0 slot with the same id.
+			 */
+			id = e->slot & 0xffff;
+			if (!(e->slot >> 16) && id < vm->slots.max_slots &&
+			    e->offset < d->id_pages[id])
 				hvas[pages++] = d->id_hva[id] + e->offset * PAGE_SIZE_4K;
 			else
 				atomic_fetch_add_explicit(&d->ring_unknown, 1, memory_order_relaxed);
@@ -156,6 +163,13 @@ int dirty_ring_harvest_all(struct kvmhold_vm *vm)
 	pthread_mutex_unlock(&vm->lock);
 	if (r >= 0)
 		r = reset_rings(vm);
+	return r < 0 ? r : 0;
+}
+
+int dirty_ring_vcpu_harvest(struct kvmhold_vcpu *vcpu)
+{
+	int r = harvest_one(vcpu->vm, vcpu);
+
 	return r < 0 ? r : 0;
 }
 

@@ -187,6 +187,13 @@ KVMHOLD_API void kvmhold_vcpu_destroy(struct kvmhold_vcpu *vcpu)
 		}
 	}
 	pthread_mutex_unlock(&vm->lock);
+	/*
+	 * Ring mode: the pages in this vCPU's ring go to the store first (a
+	 * vCPU unplugged during a migration).  Unlinked above, so no sync
+	 * harvests it meanwhile; the entries are marked for the next reset.
+	 */
+	if (vcpu->ring.gfns && !test_broken(BREAK_DIRTY_HARVEST))
+		dirty_ring_vcpu_harvest(vcpu);
 	vcpu_free(vcpu);
 }
 

@@ -4,11 +4,12 @@
  * guest writes exactly the pages the test names, and a sync must report
  * them, across splits, merges, moves and logging switched off; a page
  * mapped at two gpas is dirty when written through either; a small ring
- * fills up and kvmhold_vcpu_run() empties it without the VMM noticing; bad
- * input gets its errno.
+ * fills up and kvmhold_vcpu_run() empties it without the VMM noticing; a
+ * vCPU destroyed with entries in its ring (hot-unplug during a migration)
+ * does not take them along; bad input gets its errno.
  *
  * Can fail: KVMHOLD_TEST_BREAK=dirty-harvest drops what a destroyed slot
- * held, and the pages written before the change go missing.
+ * or vCPU held, and the pages written before the change go missing.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -227,6 +228,30 @@ static void ring_full(void)
 	tvm_destroy(t);
 }
 
+/* Ring mode: a vCPU destroyed after its guest wrote, before any sync. */
+static void ring_vcpu_destroyed(void)
+{
+	struct tvm_opts o = {
+		.nr_vcpus = 2, .program = GUEST_PROG_PROBE, .test_size = NP * PAGE,
+		.map_test_region = true, .test_slot_flags = KVM_MEM_LOG_DIRTY_PAGES,
+		.vm_opts = { .dirty_ring_bytes = 64 * 1024 }, .quiet = true,
+	};
+	static const unsigned pages[] = { 2, 33, 99 };
+	uint64_t got[WORDS];
+
+	mode = "ring, vCPU destroyed";
+	CHECK_OK(tvm_create(&o, &t));
+	CHECK_OK(tvm_start(t));
+	sync_region(got);
+	guest_writes(pages, 3, 5);           /* vCPU 0 writes; its ring holds them */
+	CHECK_OK(tvm_stop(t));
+	kvmhold_vcpu_destroy(tvm_vcpu(t, 0));
+	t->vcpus[0].vcpu = NULL;
+	expect(pages, 3, false, "after the writer was destroyed");
+	tvm_destroy(t);
+	printf("ring: a vCPU destroyed with 3 unharvested pages in its ring: all reported\n");
+}
+
 static atomic_int parked_result = 1;
 
 static void *sync_elsewhere(void *arg)
@@ -298,6 +323,7 @@ int main(void)
 	run_mode(0);
 	run_mode(64 * 1024);
 	ring_full();
+	ring_vcpu_destroyed();
 	sync_corners();
 	bad_inputs();
 	return 0;
