@@ -90,6 +90,9 @@
 #ifndef NEXIT
 #define NEXIT 1
 #endif
+#ifndef HTMO
+#define HTMO 2          /* bit n: holder n has a deadline */
+#endif
 
 /* enum hold_state */
 #define IDLE    0
@@ -206,19 +209,21 @@ inline handlers(i)
 	vsig[i] = 0
 }
 
-/* gate.c gate_wake_parked(): R2 + R3, also K4 */
+/*
+ * gate.c gate_wake_parked(), second half: "if (parked) futex_wake(all)".
+ * The first half, release_gen++ (R2, K4), is a step of its own.  The load
+ * of parked and the wake are one step here: a thread that parks in
+ * between read the new release_gen at P2, or fails the futex compare.
+ */
 inline wake_parked()
 {
-	release_gen++;                                  /* R2 / K4 */
 	if
-	:: parked > 0 ->                                /* R3: futex_wake(INT_MAX) */
-		atomic {
-			fsleep[0] = 0;
+	:: parked > 0 ->
+		fsleep[0] = 0;
 #if NV > 1
-			fsleep[1] = 0;
+		fsleep[1] = 0;
 #endif
-			fsleep[NV] = 0
-		}
+		fsleep[NV] = 0
 	:: else
 	fi
 }
@@ -327,11 +332,13 @@ proctype vcpu(byte me)
 	bit  t;
 
 	do
-	:: n < NRUN ->
-		atomic { n++; inrun[me] = 1 };
+	:: n < NRUN ->                                  /* kvmhold_vcpu_run() */
+		n++;
 again:
 #ifndef KB_AT_ENTRY
-		kb = kicks[me];                         /* kicks_before = kick_signal_seen() */
+		atomic { kb = kicks[me]; inrun[me] = 1 };       /* kicks_before = kick_signal_seen() */
+#else
+		inrun[me] = 1;
 #endif
 		/* gate_enter_run() -> wait_and_announce(vm, vcpu, tid) */
 wa:
@@ -466,125 +473,137 @@ proctype holder(bit tmo)
 {
 	byte seen;      /* wait_quiet: the active word seen by the fetch_or */
 	byte g;         /* kick_done broadcasts seen before the wait */
-	byte r;
+	byte r;         /* 0 or ETIMEDOUT */
 	bit  tid;
-	bit  tmoflag;
+	bit  tmoflag;   /* the wait on kick_done timed out */
 
-	atomic { holding++; !lock -> lock = 1 };        /* kvmhold_hold(): lock */
-	do
-	:: state == KICKING ->                          /* wait for the other stop */
-		atomic { g = kd_gen; lock = 0 };        /* pthread_cond_(timed)wait */
+	/*
+	 * vm->lock guards state, hold_count and kick_done, which no other
+	 * thread reads: a step that only touches them is folded into the step
+	 * that takes the lock (a lock-then-look-then-unlock is one step).
+	 */
+
+	/* kvmhold_hold(): lock, then "while (state == KICKING) wait" */
+wait:
+	if
+	:: atomic { !lock && state == KICKING && tmoflag ->
+			r = ETIMEDOUT; holding-- };     /* timed out, still KICKING */
+		goto done
+	:: atomic { !lock && state == KICKING && !tmoflag ->
+			g = kd_gen };                   /* pthread_cond_timedwait() drops the lock */
 		if
-		:: atomic { kd_gen != g && !lock -> lock = 1; tmoflag = 0 }
-		:: tmo -> atomic { !lock -> lock = 1; tmoflag = 1 }
+		:: kd_gen != g                          /* pthread_cond_broadcast(kick_done) */
+		:: tmo -> tmoflag = 1                   /* the deadline */
 		fi;
+		goto wait
+	:: atomic { !lock && state == HELD ->
+			hold_count++; holding-- };      /* joined: hold_count++, unlock */
+		goto held
+	:: atomic { !lock && state == IDLE ->
+			lock = 1; state = KICKING;
+			pending = 1;                    /* stop_vm(): H1 */
+#ifdef KERNEL_KICK
+			lock = 0                        /* unlock around the kernel kick */
+#endif
+		}
+	fi;
+#ifdef KERNEL_KICK
+	atomic {                                        /* kick_kernel_stop() */
+		kstopped = 1;
 		if
-		:: tmoflag && state == KICKING -> r = ETIMEDOUT; goto out
+		:: kvm[0] == GUEST -> kvm[0] = KBLOCK
+		:: else
+		fi;
+#if NV > 1
+		if
+		:: kvm[1] == GUEST -> kvm[1] = KBLOCK
 		:: else
 		fi
-	:: else -> break
-	od;
+#endif
+	};
+	LOCK;
+#endif
+	/* H2: kick_all() */
 	if
-	:: state == IDLE ->
-		/* stop_vm() */
-		atomic { state = KICKING; pending = 1 };        /* H1 */
-#ifdef KERNEL_KICK
-		UNLOCK;
-		atomic {                                /* kick_kernel_stop() */
-			kstopped = 1;
-			if
-			:: kvm[0] == GUEST -> kvm[0] = KBLOCK
-			:: else
-			fi;
-#if NV > 1
-			if
-			:: kvm[1] == GUEST -> kvm[1] = KBLOCK
-			:: else
-			fi
-#endif
-		};
-		LOCK;
-#endif
-		/* H2: kick_all() */
-		if
-		:: inside[0] > 0 -> kick_vcpu_out(0, tid)
-		:: else
-		fi;
-#if NV > 1
-		if
-		:: inside[1] > 0 -> kick_vcpu_out(1, tid)
-		:: else
-		fi;
-#endif
-		atomic { h2done = 1; UNLOCK };
-
-		/* H3: wait_quiet(vm, 0, deadline) */
-		r = 0;
-		if
-		:: act == 0 -> goto quiet               /* the spin saw it quiet */
-		:: else                                 /* spin time is up: sleep */
-		fi;
-		do
-		:: atomic { hwaits = 1; seen = act };     /* fetch_or */
-			if
-			:: seen == 0 -> break
-			:: else
-			fi;
-			atomic {                        /* futex_wait_until(active, seen) */
-				if
-				:: act == seen && hwaits -> hsleep = 1
-				:: else
-				fi
-			};
-			if
-			:: !hsleep -> r = 0             /* woken by L2, or the word changed */
-			:: tmo -> atomic { hsleep = 0; r = ETIMEDOUT }
-			fi;
-			if
-			:: r == ETIMEDOUT && act > 0 -> break
-			:: else -> r = 0
-			fi
-		od;
-		hwaits = 0;                             /* fetch_and(~ACTIVE_HOLDER_WAITS) */
-quiet:
-		LOCK;
-		if
-		:: r != 0 ->
-			/* timed out: resume_all(), the undo */
-#ifdef KERNEL_KICK
-			kstopped = 0;                   /* kick_kernel_resume() */
-#endif
-			atomic { state = IDLE; h2done = 0; pending = 0 };     /* R1 */
-			wake_parked();                  /* R2, R3 */
-			kd_gen++;
-			goto out
-		:: else
-		fi;
-		atomic { state = HELD; h2done = 0; kd_gen++ }
+	:: inside[0] > 0 -> kick_vcpu_out(0, tid)
 	:: else
 	fi;
-	hold_count++;
-out:
-	atomic { holding--; UNLOCK };
+#if NV > 1
 	if
-	:: r == 0 ->
-		/* held: the caller's work goes here.  kvmhold_release(): */
-		LOCK;
-		hold_count--;
-		if
-		:: hold_count == 0 ->
-			/* resume_all() */
-#ifdef KERNEL_KICK
-			kstopped = 0;                   /* kick_kernel_resume() */
+	:: inside[1] > 0 -> kick_vcpu_out(1, tid)
+	:: else
+	fi;
 #endif
-			atomic { state = IDLE; pending = 0 };   /* R1 */
-			wake_parked();                  /* R2, R3 */
-			kd_gen++                        /* broadcast kick_done */
+	atomic { h2done = 1; UNLOCK };
+
+	/* H3: wait_quiet(vm, 0, deadline) */
+	if
+	:: act == 0 -> goto quiet                       /* the spin saw it quiet */
+	:: else                                         /* spin time is up: sleep */
+	fi;
+	do
+	:: atomic { hwaits = 1; seen = act };           /* fetch_or(ACTIVE_HOLDER_WAITS) */
+		if
+		:: seen == 0 -> break
 		:: else
 		fi;
-		UNLOCK
-	:: else
-	fi
+		atomic {                                /* futex_wait_until(active, seen) */
+			if
+			:: act == seen && hwaits -> hsleep = 1
+			:: else
+			fi
+		};
+		if
+		:: !hsleep -> r = 0                     /* woken by L2, or the word changed */
+		:: tmo -> atomic { hsleep = 0; r = ETIMEDOUT }  /* the deadline */
+		fi;
+		if
+		:: r == ETIMEDOUT && act > 0 -> break
+		:: else -> r = 0
+		fi
+	od;
+	hwaits = 0;                                     /* fetch_and(~ACTIVE_HOLDER_WAITS) */
+quiet:
+	if
+	:: r == 0 ->
+		atomic { !lock -> state = HELD; h2done = 0;     /* lock, HELD, broadcast, */
+			 kd_gen++; hold_count++; holding-- };   /* hold_count++, unlock */
+		goto held
+	:: else ->
+		/* timed out: lock, resume_all(), unlock: the undo */
+#ifdef KERNEL_KICK
+		atomic { !lock -> lock = 1; kstopped = 0 };     /* kick_kernel_resume() */
+		atomic { state = IDLE; h2done = 0; pending = 0 }; /* R1 */
+#else
+		atomic { !lock -> lock = 1;
+			 state = IDLE; h2done = 0; pending = 0 }; /* R1 */
+#endif
+		release_gen++;                          /* R2 */
+		atomic {
+			wake_parked();                  /* R3 */
+			kd_gen++; holding--; UNLOCK
+		};
+		goto done
+	fi;
+
+held:
+	/* the caller's work goes here; then kvmhold_release() */
+	if
+	:: atomic { !lock && hold_count > 1 -> hold_count-- }
+	:: atomic { !lock && hold_count == 1 ->
+			lock = 1; hold_count = 0;
+#ifdef KERNEL_KICK
+			kstopped = 0                    /* resume_all(): kick_kernel_resume() */
+		};
+		atomic {
+#endif
+			state = IDLE; pending = 0       /* R1 */
+		};
+		release_gen++;                          /* R2 */
+		atomic { wake_parked(); kd_gen++; UNLOCK }      /* R3, broadcast, unlock */
+	fi;
+done:
+	skip
 }
 
 /* ---- a thread in kvmhold_mem_begin() / kvmhold_mem_end() ---------------- */
@@ -657,11 +676,14 @@ proctype kicker()
 		kick_vcpu_out(0, tid);                  /* K2, K3 */
 #ifndef MUT_NO_K4
 		if
-		:: parked > 0 -> wake_parked()          /* K4 */
-		:: else
-		fi;
-#endif
+		:: parked > 0 ->                        /* K4: gate_wake_parked() */
+			release_gen++;
+			atomic { wake_parked(); kdone[0] = 1 }
+		:: else -> kdone[0] = 1
+		fi
+#else
 		kdone[0] = 1
+#endif
 	:: /* the VMM's 1, then its own signal */
 		atomic { kick_out[0] = 1; ie[0] = VMM_IE };
 		atomic { vsig[0] = SIG_PLAIN; kdone[0] = 1 }
@@ -708,13 +730,14 @@ end:	atomic {
 init
 {
 	atomic {
+		holding = NH;
 		run vcpu(0);
 #if NV > 1
 		run vcpu(1);
 #endif
-		run holder(0);
+		run holder(HTMO & 1);
 #if NH > 1
-		run holder(1);
+		run holder((HTMO >> 1) & 1);
 #endif
 #if MEM
 		run memthread();

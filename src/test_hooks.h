@@ -59,6 +59,8 @@ enum kvmhold_breakage {
 	BREAK_RECORD_RECLAIM = 1u << 21,
 	/* kvmhold_vcpu_run() counts kick signals from before the park, not from E1. */
 	BREAK_KICKS_SAMPLE   = 1u << 22,
+	/* Plans that create a slot before another ioctl run without a hold. */
+	BREAK_TXN_FAIL_HOLD  = 1u << 23,
 };
 
 extern unsigned kvmhold_test_breakage;

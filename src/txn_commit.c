@@ -242,6 +242,15 @@ static int plan_build(struct kvmhold_txn *txn, struct plan *p)
 		    (op->kind == OP_FLAGS && (op->base->flags & ~op->entry->flags & KVMHOLD_MEM_LOG_DIRTY)))
 			p->needs_hold = true;
 	}
+	/*
+	 * Undoing a slot after a later ioctl failed cannot take back what the
+	 * guest did with it meanwhile: a plan that creates a slot before
+	 * another ioctl holds the VM, so that a failure shows the guest
+	 * nothing.  (A last CREATE that fails leaves nothing to undo.)
+	 */
+	for (i = 0; i + 1 < p->nr && !test_broken(BREAK_TXN_FAIL_HOLD); i++)
+		if (p->ops[i].kind == OP_CREATE)
+			p->needs_hold = true;
 	if (txn->vm->opts.flags & KVMHOLD_VM_ALWAYS_HOLD)
 		p->needs_hold = p->nr > 0;
 	if (test_broken(BREAK_TXN_HOLD))

@@ -72,6 +72,7 @@ static inline void test_apply_breakage(void)
 		{ "deferred-release", BREAK_DEFERRED_RELEASE },
 		{ "record-reclaim", BREAK_RECORD_RECLAIM },
 		{ "kicks-sample", BREAK_KICKS_SAMPLE },
+		{ "txn-fail-hold", BREAK_TXN_FAIL_HOLD },
 	};
 	const char *env = getenv("KVMHOLD_TEST_BREAK");
 	unsigned i;

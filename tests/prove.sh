@@ -62,6 +62,7 @@ txn_stress        txn-hold
 txn_faults        txn-undo
 txn_concurrent    txn-hold
 txn_joined        commit-exclusive
+txn_unseen        txn-fail-hold
 txn_model         txn-move-order
 txn_errors        range-check
 adopt_regions     adopted-ids
