@@ -138,6 +138,50 @@ void dirty_store_take(struct dirty_store *ds, uint64_t hva, uint64_t npages, uin
 	pthread_mutex_unlock(&ds->lock);
 }
 
+/* Under the lock: the first logged range that ends at or after x (binary search). */
+static size_t first_ending_from(const struct dirty_store *ds, uint64_t x)
+{
+	size_t lo = 0, hi = ds->nr_logged;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ds->logged[mid].end < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Room for `extra` more logged ranges, so that as many later
+ * dirty_store_note_logged() calls cannot fail: a commit reserves before it
+ * issues its ioctls, and records after they succeeded.
+ */
+int dirty_store_reserve_logged(struct dirty_store *ds, size_t extra)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&ds->lock);
+	if (ds->nr_logged + extra > ds->cap_logged) {
+		size_t cap = ds->cap_logged ? ds->cap_logged : 16;
+		struct hva_range *n;
+
+		while (cap < ds->nr_logged + extra)
+			cap *= 2;
+		n = realloc(ds->logged, cap * sizeof(*n));
+		if (n) {
+			ds->logged = n;
+			ds->cap_logged = cap;
+		} else {
+			r = -ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&ds->lock);
+	return r;
+}
+
 int dirty_store_note_logged(struct dirty_store *ds, uint64_t start, uint64_t end)
 {
 	size_t i, j;
@@ -145,8 +189,7 @@ int dirty_store_note_logged(struct dirty_store *ds, uint64_t start, uint64_t end
 
 	pthread_mutex_lock(&ds->lock);
 	/* Merge with every range it touches, then insert in order. */
-	for (i = 0; i < ds->nr_logged && ds->logged[i].end < start; i++)
-		;
+	i = first_ending_from(ds, start);
 	for (j = i; j < ds->nr_logged && ds->logged[j].start <= end; j++) {
 		if (ds->logged[j].start < start)
 			start = ds->logged[j].start;
@@ -179,8 +222,9 @@ bool dirty_store_was_logged(struct dirty_store *ds, uint64_t start, uint64_t end
 	size_t i;
 
 	pthread_mutex_lock(&ds->lock);
-	for (i = 0; i < ds->nr_logged && !found; i++)
-		found = ds->logged[i].start < end && start < ds->logged[i].end;
+	/* The ranges are sorted and disjoint: only the first ending after start can overlap. */
+	i = first_ending_from(ds, start + 1);
+	found = i < ds->nr_logged && ds->logged[i].start < end;
 	pthread_mutex_unlock(&ds->lock);
 	return found;
 }

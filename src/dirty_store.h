@@ -46,6 +46,7 @@ int dirty_store_add_pages(struct dirty_store *ds, const uint64_t *hvas, size_t n
 void dirty_store_take(struct dirty_store *ds, uint64_t hva, uint64_t npages, uint64_t *bitmap);
 /* Record that [start, end) is logged; ask whether a range ever was. */
 int dirty_store_note_logged(struct dirty_store *ds, uint64_t start, uint64_t end);
+int dirty_store_reserve_logged(struct dirty_store *ds, size_t extra);
 bool dirty_store_was_logged(struct dirty_store *ds, uint64_t start, uint64_t end);
 
 #endif

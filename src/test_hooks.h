@@ -61,6 +61,8 @@ enum kvmhold_breakage {
 	BREAK_KICKS_SAMPLE   = 1u << 22,
 	/* Plans that create a slot before another ioctl run without a hold. */
 	BREAK_TXN_FAIL_HOLD  = 1u << 23,
+	/* Transaction operations allocate as they go instead of reserving first. */
+	BREAK_TXN_RESERVE    = 1u << 24,
 };
 
 extern unsigned kvmhold_test_breakage;
@@ -88,6 +90,8 @@ extern unsigned kvmhold_test_entry_delay_ns;
 extern unsigned kvmhold_test_leave_delay_ns;
 /* Busy-wait this long between a kick's look at run_tid and its signal. */
 extern unsigned kvmhold_test_kick_delay_ns;
+/* If k > 0: the k-th transaction entry allocation (counted in allocs) fails. */
+extern unsigned kvmhold_test_fail_alloc, kvmhold_test_allocs;
 /* Called by a held commit right after its hold is taken (test only). */
 extern void (*kvmhold_test_commit_hook)(void);
 

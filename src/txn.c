@@ -15,11 +15,13 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "internal.h"
 #include "slot_table.h"
 #include "txn.h"
+#include "test_hooks.h"
 
 static struct slot *view_containing(struct kvmhold_txn *txn, uint64_t gpa)
 {
@@ -88,12 +90,47 @@ static int check_room(struct kvmhold_txn *txn, unsigned more)
 	return view_count(txn) + more > txn->vm->slots.max_slots ? -ENOSPC : 0;
 }
 
-static struct slot *slot_new(uint64_t gpa, uint64_t size, uint64_t hva, uint32_t flags)
+static struct slot *alloc_entry(void)
 {
-	struct slot *s = calloc(1, sizeof(*s));
+	unsigned fail_at = __atomic_load_n(&kvmhold_test_fail_alloc, __ATOMIC_RELAXED);
 
-	if (!s)
-		return NULL;
+	if (fail_at && __atomic_add_fetch(&kvmhold_test_allocs, 1, __ATOMIC_RELAXED) == fail_at)
+		return NULL;     /* test-only: this allocation fails */
+	return calloc(1, sizeof(struct slot));
+}
+
+/* Have n spare entries, or -ENOMEM with the transaction unchanged. */
+static int txn_reserve(struct kvmhold_txn *txn, unsigned n)
+{
+	if (test_broken(BREAK_TXN_RESERVE))
+		return 0;       /* allocate as we go, as it used to */
+	while (txn->nr_spare < n) {
+		struct slot *s = alloc_entry();
+
+		if (!s)
+			return -ENOMEM;
+		s->next_removed = txn->spare;
+		txn->spare = s;
+		txn->nr_spare++;
+	}
+	return 0;
+}
+
+/* An entry from the spares the caller reserved (never fails then). */
+static struct slot *slot_new(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size, uint64_t hva,
+			     uint32_t flags)
+{
+	struct slot *s = txn->spare;
+
+	if (s) {
+		txn->spare = s->next_removed;
+		txn->nr_spare--;
+	} else {
+		s = alloc_entry();   /* only with the reservation switched off */
+		if (!s)
+			return NULL;
+	}
+	memset(s, 0, sizeof(*s));
 	s->node.key = gpa;
 	s->size = size;
 	s->hva = hva;
@@ -118,7 +155,7 @@ static struct slot *own(struct kvmhold_txn *txn, struct slot *s)
 
 	if (s->in_txn)
 		return s;
-	copy = slot_new(slot_gpa(s), s->size, s->hva, s->flags);
+	copy = slot_new(txn, slot_gpa(s), s->size, s->hva, s->flags);
 	if (!copy)
 		return NULL;
 	copy->origin = s;
@@ -147,12 +184,26 @@ static int cut_at(struct kvmhold_txn *txn, uint64_t x)
 	s = own(txn, s);
 	if (!s)
 		return -ENOMEM;
-	right = slot_new(x, slot_end(s) - x, s->hva + (x - slot_gpa(s)), s->flags);
+	right = slot_new(txn, x, slot_end(s) - x, s->hva + (x - slot_gpa(s)), s->flags);
 	if (!right)
 		return -ENOMEM;
 	s->size = x - slot_gpa(s);
 	avl_insert(&txn->added, &right->node);
 	return 0;
+}
+
+/* Entries cut_around() may allocate: a copy and a right half at each end. */
+#define CUT_AROUND_ENTRIES 4
+
+/* View entries intersecting [gpa, end): a bound on the copies own() makes there. */
+static unsigned entries_in(struct kvmhold_txn *txn, uint64_t gpa, uint64_t end)
+{
+	struct slot *s = view_containing(txn, gpa);
+	unsigned n = 0;
+
+	for (s = s ? s : view_from(txn, gpa); s && slot_gpa(s) < end; s = view_from(txn, slot_end(s)))
+		n++;
+	return n;
 }
 
 static int cut_around(struct kvmhold_txn *txn, uint64_t gpa, uint64_t end)
@@ -220,7 +271,10 @@ KVMHOLD_API int kvmhold_txn_map(struct kvmhold_txn *txn, uint64_t gpa, uint64_t 
 	r = check_room(txn, 1);
 	if (r)
 		return r;
-	s = slot_new(gpa, size, (uint64_t)(uintptr_t)hva, flags);
+	r = txn_reserve(txn, 1);
+	if (r)
+		return r;
+	s = slot_new(txn, gpa, size, (uint64_t)(uintptr_t)hva, flags);
 	if (!s)
 		return -ENOMEM;
 	avl_insert(&txn->added, &s->node);
@@ -241,6 +295,8 @@ KVMHOLD_API int kvmhold_txn_unmap(struct kvmhold_txn *txn, uint64_t gpa, uint64_
 	/* Only a hole punched inside one slot leaves more slots than before. */
 	s = view_containing(txn, gpa);
 	r = check_room(txn, slot_gpa(s) < gpa && slot_end(s) > end);
+	if (!r)
+		r = txn_reserve(txn, CUT_AROUND_ENTRIES);
 	if (!r)
 		r = cut_around(txn, gpa, end);
 	if (r)
@@ -269,6 +325,9 @@ KVMHOLD_API int kvmhold_txn_resize(struct kvmhold_txn *txn, uint64_t gpa, uint64
 		if (!range_free(txn, slot_end(s), gpa + new_size))
 			return -EEXIST;
 	}
+	r = txn_reserve(txn, 1);
+	if (r)
+		return r;
 	s = own(txn, s);
 	if (!s)
 		return -ENOMEM;
@@ -292,6 +351,8 @@ KVMHOLD_API int kvmhold_txn_split(struct kvmhold_txn *txn, uint64_t gpa)
 	if (slot_gpa(s) == gpa)
 		return -EINVAL;   /* already a slot boundary */
 	r = check_room(txn, 1);
+	if (!r)
+		r = txn_reserve(txn, 2);
 	return r ? r : cut_at(txn, gpa);
 }
 
@@ -321,6 +382,9 @@ KVMHOLD_API int kvmhold_txn_merge(struct kvmhold_txn *txn, uint64_t gpa, uint64_
 	}
 	if (n == 1)
 		return 0;
+	r = txn_reserve(txn, 1);
+	if (r)
+		return r;
 	first = own(txn, first);
 	if (!first)
 		return -ENOMEM;
@@ -356,8 +420,11 @@ KVMHOLD_API int kvmhold_txn_move(struct kvmhold_txn *txn, uint64_t gpa, uint64_t
 	}
 	r = check_room(txn, cuts_needed(txn, gpa, end));
 	if (!r)
-		r = cut_around(txn, gpa, end);
-	/* Own every entry of the range first: after this nothing can fail. */
+		r = txn_reserve(txn, CUT_AROUND_ENTRIES + entries_in(txn, gpa, end));
+	if (r)
+		return r;
+	/* Reserved: nothing below can fail (but with the reservation switched off). */
+	r = cut_around(txn, gpa, end);
 	for (s = view_from(txn, gpa); !r && s && slot_gpa(s) < end; s = view_from(txn, slot_end(s)))
 		if (!own(txn, s))
 			r = -ENOMEM;
@@ -399,7 +466,11 @@ KVMHOLD_API int kvmhold_txn_set_flags(struct kvmhold_txn *txn, uint64_t gpa, uin
 		return 0;
 	r = check_room(txn, cuts_needed(txn, gpa, end));
 	if (!r)
-		r = cut_around(txn, gpa, end);
+		r = txn_reserve(txn, CUT_AROUND_ENTRIES + entries_in(txn, gpa, end));
+	if (r)
+		return r;
+	/* Reserved: nothing below can fail (but with the reservation switched off). */
+	r = cut_around(txn, gpa, end);
 	for (s = view_from(txn, gpa); !r && s && slot_gpa(s) < end; s = view_from(txn, slot_end(s))) {
 		if (s->flags == flags)
 			continue;
@@ -467,6 +538,12 @@ void txn_discard(struct kvmhold_txn *txn)
 void txn_free(struct kvmhold_txn *txn)
 {
 	struct kvmhold_vm *vm = txn->vm;
+	struct slot *s;
+
+	while ((s = txn->spare)) {
+		txn->spare = s->next_removed;
+		free(s);
+	}
 
 	registry_remove(txn);
 	vm->open_txn = NULL;

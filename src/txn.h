@@ -17,6 +17,13 @@ struct kvmhold_txn {
 	struct slot *removed;       /* base entries marked txn_removed, via next_removed */
 	size_t nr_removed;
 	int timeout_ms;             /* for the commit's hold */
+	/*
+	 * Entries allocated ahead (txn_reserve), linked by next_removed: an
+	 * operation reserves all it may need before it changes anything, so
+	 * that it either applies whole or fails with nothing changed.
+	 */
+	struct slot *spare;
+	unsigned nr_spare;
 };
 
 int txn_lock(struct kvmhold_vm *vm);

@@ -334,6 +334,29 @@ static int plan_apply(struct kvmhold_vm *vm, struct plan *p, unsigned *issued, u
 	return r;
 }
 
+/* Does this op make a host range log dirty pages? */
+static bool logs_from_now(const struct plan_op *op)
+{
+	return (op->kind == OP_CREATE || op->kind == OP_FLAGS) &&
+	       (op->entry->flags & KVMHOLD_MEM_LOG_DIRTY);
+}
+
+/* Before the apply: room to record every newly logged range (cannot fail after). */
+static int reserve_logged(struct kvmhold_vm *vm, const struct plan *p)
+{
+	size_t i, n = 0;
+
+	if (test_broken(BREAK_TXN_RESERVE))
+		return 0;
+	for (i = 0; i < p->nr; i++)
+		n += logs_from_now(&p->ops[i]);
+	if (__atomic_load_n(&kvmhold_test_fail_alloc, __ATOMIC_RELAXED) && n &&
+	    __atomic_add_fetch(&kvmhold_test_allocs, 1, __ATOMIC_RELAXED) ==
+	    __atomic_load_n(&kvmhold_test_fail_alloc, __ATOMIC_RELAXED))
+		return -ENOMEM;   /* test-only: this reservation fails */
+	return n ? dirty_store_reserve_logged(&vm->dirty.store, n) : 0;
+}
+
 /* After a successful apply: host ranges that log dirty pages from now on. */
 static int note_logged(struct kvmhold_vm *vm, const struct plan *p)
 {
@@ -343,8 +366,7 @@ static int note_logged(struct kvmhold_vm *vm, const struct plan *p)
 	for (i = 0; i < p->nr && !r; i++) {
 		const struct plan_op *op = &p->ops[i];
 
-		if ((op->kind == OP_CREATE || op->kind == OP_FLAGS) &&
-		    (op->entry->flags & KVMHOLD_MEM_LOG_DIRTY))
+		if (logs_from_now(op))
 			r = dirty_note_logged(vm, op->entry->hva, op->entry->size);
 	}
 	return r;
@@ -410,6 +432,8 @@ KVMHOLD_API int kvmhold_txn_commit(struct kvmhold_txn *txn)
 	vm = txn->vm;
 	ids_before = vm->slots.ids;   /* planning allocates ids; a failure gives them back */
 	r = plan_build(txn, &p);
+	if (!r)
+		r = reserve_logged(vm, &p);
 	if (!r && p.nr) {
 		/*
 		 * A plan that needs no hold still goes through the gate: it
@@ -436,8 +460,12 @@ KVMHOLD_API int kvmhold_txn_commit(struct kvmhold_txn *txn)
 	if (!r)
 		r = plan_apply(vm, &p, &issued, &undo_failures);
 	if (!r) {
-		/* Cannot fail but for memory; the layout is applied already. */
-		note_logged(vm, &p);
+		/* Cannot fail: reserve_logged() made the room. */
+		if (test_broken(BREAK_TXN_RESERVE) &&
+		    __atomic_load_n(&kvmhold_test_fail_alloc, __ATOMIC_RELAXED))
+			;     /* the old way: the record failed, unnoticed */
+		else
+			note_logged(vm, &p);
 		table_update(txn, &p);
 	} else {
 		vm->slots.ids = ids_before;

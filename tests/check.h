@@ -73,6 +73,7 @@ static inline void test_apply_breakage(void)
 		{ "record-reclaim", BREAK_RECORD_RECLAIM },
 		{ "kicks-sample", BREAK_KICKS_SAMPLE },
 		{ "txn-fail-hold", BREAK_TXN_FAIL_HOLD },
+		{ "txn-reserve", BREAK_TXN_RESERVE },
 	};
 	const char *env = getenv("KVMHOLD_TEST_BREAK");
 	unsigned i;

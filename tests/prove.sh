@@ -63,6 +63,7 @@ txn_faults        txn-undo
 txn_concurrent    txn-hold
 txn_joined        commit-exclusive
 txn_unseen        txn-fail-hold
+txn_nomem         txn-reserve
 txn_model         txn-move-order
 txn_errors        range-check
 adopt_regions     adopted-ids
