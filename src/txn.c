@@ -283,7 +283,7 @@ KVMHOLD_API int kvmhold_txn_map(struct kvmhold_txn *txn, uint64_t gpa, uint64_t 
 
 KVMHOLD_API int kvmhold_txn_unmap(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size)
 {
-	uint64_t end = gpa + size;
+	uint64_t end = gpa + size, pos;
 	struct slot *s;
 	int r;
 
@@ -301,8 +301,15 @@ KVMHOLD_API int kvmhold_txn_unmap(struct kvmhold_txn *txn, uint64_t gpa, uint64_
 		r = cut_around(txn, gpa, end);
 	if (r)
 		return r;
-	while ((s = view_from(txn, gpa)) && slot_gpa(s) < end)
+	/*
+	 * Walk on from each removed entry, not from gpa again: view_from()
+	 * steps over removed base entries one by one, which from gpa would
+	 * make unmapping k slots cost k^2.
+	 */
+	for (pos = gpa; (s = view_from(txn, pos)) && slot_gpa(s) < end; ) {
+		pos = slot_end(s);
 		view_remove(txn, s);
+	}
 	return 0;
 }
 
@@ -388,8 +395,11 @@ KVMHOLD_API int kvmhold_txn_merge(struct kvmhold_txn *txn, uint64_t gpa, uint64_
 	first = own(txn, first);
 	if (!first)
 		return -ENOMEM;
-	while ((s = view_from(txn, slot_end(first))) && slot_gpa(s) < end)
+	/* From each removed entry on, as in unmap (k^2 otherwise). */
+	for (pos = slot_end(first); (s = view_from(txn, pos)) && slot_gpa(s) < end; ) {
+		pos = slot_end(s);
 		view_remove(txn, s);
+	}
 	first->size = size;
 	return 0;
 }
