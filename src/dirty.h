@@ -57,7 +57,6 @@ int dirty_note_logged(struct kvmhold_vm *vm, uint64_t hva, uint64_t size);
 int dirty_log_enable_manual(struct kvmhold_vm *vm);
 int dirty_log_harvest_slot(struct kvmhold_vm *vm, const struct slot *s);
 int dirty_log_sync(struct kvmhold_vm *vm, uint64_t hva, uint64_t npages, uint64_t *bitmap);
-void dirty_log_start_clean(struct kvmhold_vm *vm, uint32_t id, uint64_t size);
 
 /* dirty_ring.c: ring mode */
 int dirty_ring_enable(struct kvmhold_vm *vm, uint32_t bytes);

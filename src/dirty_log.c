@@ -26,8 +26,8 @@
 
 #include "internal.h"
 #include "slot_table.h"
+#include "bits.h"
 
-#define PAGE_SIZE_4K 4096ull
 
 int dirty_log_enable_manual(struct kvmhold_vm *vm)
 {
@@ -36,8 +36,16 @@ int dirty_log_enable_manual(struct kvmhold_vm *vm)
 
 	if (supported <= 0)
 		return 0;          /* plain KVM_GET_DIRTY_LOG it is */
-	cap.args[0] = (uint64_t)supported &
-		      (KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET);
+	/*
+	 * Not KVM_DIRTY_LOG_INITIALLY_SET: with it a slot created with
+	 * logging reports every page dirty until cleared, and a commit that
+	 * splits a logged TiB slot had to clear both halves under its hold
+	 * (or have the next sync report the whole TiB).  Without it KVM
+	 * write-protects the new slot when it is created, as it does for
+	 * every VMM that does not ask for manual protection, and a new
+	 * logged slot reports only the pages written since.
+	 */
+	cap.args[0] = (uint64_t)supported & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
 	if (ioctl(vm->fd, KVM_ENABLE_CAP, &cap) < 0)
 		return -errno;
 	vm->dirty.manual_protect = true;
@@ -64,6 +72,11 @@ static int get_log(struct kvmhold_vm *vm, const struct slot *s, uint64_t **out)
 	return 0;
 }
 
+/*
+ * Under a commit's hold, before KVM forgets the slot: its bitmap goes into
+ * the store as it is, without a look at its bits, so the vCPUs stay
+ * stopped for KVM's copy of the bitmap and no more; a later sync folds it.
+ */
 int dirty_log_harvest_slot(struct kvmhold_vm *vm, const struct slot *s)
 {
 	uint64_t *bits;
@@ -71,40 +84,9 @@ int dirty_log_harvest_slot(struct kvmhold_vm *vm, const struct slot *s)
 
 	if (r)
 		return r;
-	r = dirty_store_add_bits(&vm->dirty.store, s->hva, bits, s->size / PAGE_SIZE_4K);
-	free(bits);
-	if (!r)
-		atomic_fetch_add_explicit(&vm->dirty.harvested, 1, memory_order_relaxed);
-	return r;
-}
-
-/*
- * Bitmaps are walked a 64-page word at a time: a GiB of guest memory is 4096
- * words, and most of them are zero.
- */
-
-/* The bits of word w that fall in pages [first, first + n); w overlaps them. */
-static uint64_t range_mask(uint64_t w, uint64_t first, uint64_t n)
-{
-	uint64_t lo = w * 64, end = first + n, m = ~0ull;
-
-	if (first > lo)
-		m &= ~0ull << (first - lo);
-	if (end < lo + 64)
-		m &= ~0ull >> (lo + 64 - end);
-	return m;
-}
-
-/* OR the 64 bits of m into dst at bit index bit (possibly negative: m's low bits are 0 then). */
-static void or_bits_at(uint64_t *dst, int64_t bit, uint64_t m)
-{
-	int64_t w = bit >= 0 ? bit / 64 : -((-bit + 63) / 64);
-	unsigned sh = (unsigned)(bit - w * 64);
-
-	if (w >= 0 && (m << sh))
-		dst[w] |= m << sh;
-	if (sh && (m >> (64 - sh)))
-		dst[w + 1] |= m >> (64 - sh);
+	dirty_store_add_bitmap(&vm->dirty.store, s->hva, bits, s->size / PAGE_SIZE_4K);
+	atomic_fetch_add_explicit(&vm->dirty.harvested, 1, memory_order_relaxed);
+	return 0;
 }
 
 /*
@@ -137,30 +119,6 @@ static int clear_log(struct kvmhold_vm *vm, const struct slot *s, const uint64_t
 		r = -errno;
 	free(mask);
 	return r;
-}
-
-/*
- * A logged slot a held commit just created over memory that was logged
- * before (a split, merge, resize, move): its pages' bits were collected
- * from the slots it replaces, and no vCPU ran since, so it starts clean
- * rather than initially all set, which would report every page of it
- * again at the next sync.
- */
-void dirty_log_start_clean(struct kvmhold_vm *vm, uint32_t id, uint64_t size)
-{
-	uint64_t npages = size / PAGE_SIZE_4K;
-	struct kvm_clear_dirty_log clear = { .slot = id, .num_pages = (uint32_t)npages };
-	uint64_t *all;
-
-	if (!vm->dirty.manual_protect || vm->dirty.ring_bytes)
-		return;
-	all = malloc((npages + 63) / 64 * sizeof(*all));
-	if (!all)
-		return;        /* the pages stay reported dirty: more work, nothing lost */
-	memset(all, 0xff, (npages + 63) / 64 * sizeof(*all));
-	clear.dirty_bitmap = all;
-	ioctl(vm->fd, KVM_CLEAR_DIRTY_LOG, &clear);
-	free(all);
 }
 
 /* One logged slot's part of a sync of host pages [hva, hva + npages pages). */

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * The dirty store (see dirty_store.h).  Chunks are never removed from the
- * table, only emptied: a host range that was dirty once tends to be dirty
- * again, and the table stays bounded by the memory ever logged.
+ * The dirty store (see dirty_store.h).  Chunks are emptied, not removed,
+ * while the store holds anything (a host range dirty once tends to be dirty
+ * again); when a sync leaves the store empty the table is freed.  A
+ * harvested bitmap is freed as soon as its last bit is taken.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,14 +13,28 @@
 
 #define PAGE_SHIFT 12
 
+#include "bits.h"
+
 int dirty_store_init(struct dirty_store *ds)
 {
 	memset(ds, 0, sizeof(*ds));
 	return -pthread_mutex_init(&ds->lock, NULL);
 }
 
+static void free_bitmaps(struct dirty_store *ds)
+{
+	struct dirty_bitmap *b;
+
+	while ((b = ds->bitmaps)) {
+		ds->bitmaps = b->next;
+		free(b->bits);
+		free(b);
+	}
+}
+
 void dirty_store_fini(struct dirty_store *ds)
 {
+	free_bitmaps(ds);
 	free(ds->chunks);
 	free(ds->logged);
 	pthread_mutex_destroy(&ds->lock);
@@ -110,13 +125,75 @@ int dirty_store_add_pages(struct dirty_store *ds, const uint64_t *hvas, size_t n
 	return r;
 }
 
+void dirty_store_add_bitmap(struct dirty_store *ds, uint64_t hva, uint64_t *bits, uint64_t npages)
+{
+	struct dirty_bitmap *b = malloc(sizeof(*b));
+	uint64_t set = 0, w;
+
+	for (w = 0; w < (npages + 63) / 64; w++)
+		set += (uint64_t)__builtin_popcountll(bits[w]);
+	if (!set || !b) {
+		/*
+		 * No memory for the record: fold now, page by page (slower,
+		 * but nothing is lost unless that fails too).
+		 */
+		if (set)
+			dirty_store_add_bits(ds, hva, bits, npages);
+		free(bits);
+		free(b);
+		return;
+	}
+	*b = (struct dirty_bitmap){ .hva = hva, .npages = npages, .bits = bits, .set = set };
+	pthread_mutex_lock(&ds->lock);
+	b->next = ds->bitmaps;
+	ds->bitmaps = b;
+	ds->pages += set;
+	pthread_mutex_unlock(&ds->lock);
+}
+
+/*
+ * Under the lock: move the bits of harvested bitmaps that fall in host
+ * pages [first, first + npages) into bitmap, word by word, and free the
+ * bitmaps left empty.
+ */
+static void take_bitmaps(struct dirty_store *ds, uint64_t first, uint64_t npages, uint64_t *bitmap)
+{
+	struct dirty_bitmap **pp = &ds->bitmaps, *b;
+
+	while ((b = *pp)) {
+		uint64_t bfirst = b->hva >> PAGE_SHIFT, lo, hi, w;
+
+		lo = first > bfirst ? first : bfirst;
+		hi = first + npages < bfirst + b->npages ? first + npages : bfirst + b->npages;
+		for (w = (lo - bfirst) / 64; lo < hi && w * 64 < hi - bfirst; w++) {
+			uint64_t m = b->bits[w] & range_mask(w, lo - bfirst, hi - lo);
+
+			if (!m)
+				continue;
+			or_bits_at(bitmap, (int64_t)(bfirst + w * 64) - (int64_t)first, m);
+			b->bits[w] &= ~m;
+			b->set -= (uint64_t)__builtin_popcountll(m);
+			ds->pages -= (uint64_t)__builtin_popcountll(m);
+		}
+		if (!b->set) {
+			*pp = b->next;
+			free(b->bits);
+			free(b);
+		} else {
+			pp = &b->next;
+		}
+	}
+}
+
 void dirty_store_take(struct dirty_store *ds, uint64_t hva, uint64_t npages, uint64_t *bitmap)
 {
 	uint64_t first = hva >> PAGE_SHIFT, i = 0;
 
 	pthread_mutex_lock(&ds->lock);
-	if (!ds->pages)
-		npages = 0;     /* nothing held: no lookups */
+	if (ds->bitmaps)
+		take_bitmaps(ds, first, npages, bitmap);
+	if (!ds->pages || !ds->used)
+		npages = 0;     /* no chunks held: no lookups */
 	while (i < npages) {
 		uint64_t page = first + i;
 		struct dirty_chunk *c = ds->used ? chunk_get(ds, (page >> 6) + 1, false) : NULL;
@@ -134,6 +211,12 @@ void dirty_store_take(struct dirty_store *ds, uint64_t hva, uint64_t npages, uin
 			}
 		}
 		i += in_chunk;
+	}
+	/* Empty: give the table back (it grows again as needed). */
+	if (!ds->pages && ds->capacity) {
+		free(ds->chunks);
+		ds->chunks = NULL;
+		ds->capacity = ds->used = 0;
 	}
 	pthread_mutex_unlock(&ds->lock);
 }

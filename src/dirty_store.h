@@ -9,7 +9,9 @@
  * Also the set of host ranges that were ever logged, so that a sync of a
  * range nobody asked to log is an error rather than an empty answer.
  *
- * A hash table of 64-page chunks under one mutex.
+ * A hash table of 64-page chunks, and whole slot bitmaps harvested under a
+ * commit's hold, kept as KVM gave them until a sync takes their bits (the
+ * hold then costs KVM's copy of the bitmap only), under one mutex.
  */
 #ifndef KVMHOLD_DIRTY_STORE_H
 #define KVMHOLD_DIRTY_STORE_H
@@ -28,13 +30,22 @@ struct hva_range {
 	uint64_t start, end;
 };
 
+/* A slot's harvested bitmap, not yet reported. */
+struct dirty_bitmap {
+	struct dirty_bitmap *next;
+	uint64_t hva, npages;
+	uint64_t *bits;                 /* npages bits */
+	uint64_t set;                   /* how many are still set */
+};
+
 struct dirty_store {
 	pthread_mutex_t lock;
 	struct dirty_chunk *chunks;
 	size_t capacity, used;          /* a power of two; used counts non-empty */
+	struct dirty_bitmap *bitmaps;   /* harvested bitmaps with bits left */
 	struct hva_range *logged;       /* ever-logged host ranges, sorted, merged */
 	size_t nr_logged, cap_logged;
-	uint64_t pages;                 /* dirty pages held now */
+	uint64_t pages;                 /* dirty pages held now, in chunks and bitmaps */
 };
 
 int dirty_store_init(struct dirty_store *ds);
@@ -42,6 +53,8 @@ void dirty_store_fini(struct dirty_store *ds);
 /* Mark `count` host pages from hva dirty, one bit of `bits` (LSB first) each. */
 int dirty_store_add_bits(struct dirty_store *ds, uint64_t hva, const uint64_t *bits, uint64_t count);
 int dirty_store_add_pages(struct dirty_store *ds, const uint64_t *hvas, size_t n);
+/* Keep npages bits of a harvested bitmap (malloc'd; the store frees it). */
+void dirty_store_add_bitmap(struct dirty_store *ds, uint64_t hva, uint64_t *bits, uint64_t npages);
 /* OR the pages of [hva, hva + npages pages) into bitmap and forget them. */
 void dirty_store_take(struct dirty_store *ds, uint64_t hva, uint64_t npages, uint64_t *bitmap);
 /* Record that [start, end) is logged; ask whether a range ever was. */

@@ -312,17 +312,6 @@ static int plan_apply(struct kvmhold_vm *vm, struct plan *p, unsigned *issued, u
 		if (r)
 			break;
 		(*issued)++;
-		/*
-		 * A logged slot replacing memory that was logged before: its
-		 * bits were collected from the slots it replaces, and no vCPU
-		 * ran since (held), so it starts clean.  Memory logged for the
-		 * first time keeps KVM's "initially set".
-		 */
-		if (op->kind == OP_CREATE && p->needs_hold &&
-		    (op->entry->flags & KVMHOLD_MEM_LOG_DIRTY) &&
-		    dirty_store_was_logged(&vm->dirty.store, op->entry->hva,
-					   op->entry->hva + op->entry->size))
-			dirty_log_start_clean(vm, op->apply.slot, op->apply.memory_size);
 	}
 	if (!r || test_broken(BREAK_TXN_UNDO))
 		return r;
