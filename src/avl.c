@@ -13,11 +13,13 @@ static int height(const struct avl_node *n)
 	return n ? n->height : 0;
 }
 
-static void update_height(struct avl_node *n)
+static void update_height(struct avl_tree *t, struct avl_node *n)
 {
 	int l = height(n->left), r = height(n->right);
 
 	n->height = 1 + (l > r ? l : r);
+	if (t->augment)
+		t->augment(n);
 }
 
 /* Make `to` take `from`'s place under `parent` (or at the root). */
@@ -43,8 +45,8 @@ static struct avl_node *rotate_left(struct avl_tree *t, struct avl_node *x)
 	replace_child(t, x->parent, x, y);
 	y->left = x;
 	x->parent = y;
-	update_height(x);
-	update_height(y);
+	update_height(t, x);
+	update_height(t, y);
 	return y;
 }
 
@@ -59,8 +61,8 @@ static struct avl_node *rotate_right(struct avl_tree *t, struct avl_node *x)
 	replace_child(t, x->parent, x, y);
 	y->right = x;
 	x->parent = y;
-	update_height(x);
-	update_height(y);
+	update_height(t, x);
+	update_height(t, y);
 	return y;
 }
 
@@ -69,7 +71,7 @@ static void rebalance_up(struct avl_tree *t, struct avl_node *n)
 	while (n) {
 		int balance;
 
-		update_height(n);
+		update_height(t, n);
 		balance = height(n->left) - height(n->right);
 		if (test_broken(BREAK_AVL_REBALANCE)) {
 			/* Heights stay right, the shape goes unbalanced. */
@@ -97,6 +99,8 @@ void avl_insert(struct avl_tree *t, struct avl_node *n)
 	n->left = n->right = NULL;
 	n->parent = parent;
 	n->height = 1;
+	if (t->augment)
+		t->augment(n);
 	*link = n;
 	t->count++;
 	rebalance_up(t, parent);

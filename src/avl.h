@@ -3,6 +3,9 @@
  * An intrusive AVL tree keyed by a 64-bit integer (the slot table's gpa):
  * O(log n) insert, remove, floor/ceiling lookups and in-order steps.  Keys
  * are unique; the caller embeds struct avl_node and guards the tree.
+ * Optionally augmented: the tree's augment() recomputes a node's aug from
+ * the node and its children, and is called bottom-up wherever the tree
+ * changes (the slot table's hva index keeps each subtree's highest end).
  */
 #ifndef KVMHOLD_AVL_H
 #define KVMHOLD_AVL_H
@@ -14,11 +17,13 @@ struct avl_node {
 	struct avl_node *left, *right, *parent;
 	int height;
 	uint64_t key;
+	uint64_t aug;         /* the tree's augment() value; unused otherwise */
 };
 
 struct avl_tree {
 	struct avl_node *root;
 	size_t count;
+	void (*augment)(struct avl_node *n);   /* NULL: not augmented */
 };
 
 void avl_insert(struct avl_tree *t, struct avl_node *n);

@@ -90,21 +90,22 @@ int dirty_note_logged(struct kvmhold_vm *vm, uint64_t hva, uint64_t size)
 	return dirty_store_note_logged(&vm->dirty.store, hva, hva + size);
 }
 
+static int found(struct slot *s, void *arg)
+{
+	(void)s;
+	(void)arg;
+	return 1;
+}
+
 /* -ENOENT if no slot maps any of [hva, end), -ENODATA if one does but none logs. */
 static int never_logged_error(struct kvmhold_vm *vm, uint64_t hva, uint64_t end)
 {
-	struct avl_node *n;
-	int r = -ENOENT;
+	int any;
 
 	pthread_rwlock_rdlock(&vm->slots.lock);
-	for (n = avl_first(&vm->slots.tree); n && r == -ENOENT; n = avl_next(n)) {
-		struct slot *s = slot_of(n);
-
-		if (s->hva < end && hva < s->hva + s->size)
-			r = -ENODATA;
-	}
+	any = slot_table_each_hva(&vm->slots, hva, end, found, NULL);
 	pthread_rwlock_unlock(&vm->slots.lock);
-	return r;
+	return any ? -ENODATA : -ENOENT;
 }
 
 KVMHOLD_API int kvmhold_dirty_sync(struct kvmhold_vm *vm, void *hva, size_t size, uint64_t *bitmap)

@@ -152,20 +152,31 @@ static int sync_slot(struct kvmhold_vm *vm, const struct slot *s, uint64_t hva, 
 	return r;
 }
 
-/* Caller is inside the gate: no commit that deletes slots runs meanwhile. */
+struct sync_args {
+	struct kvmhold_vm *vm;
+	uint64_t hva, npages, *bitmap;
+};
+
+static int sync_one(struct slot *s, void *arg)
+{
+	struct sync_args *a = arg;
+
+	if (!(s->flags & KVMHOLD_MEM_LOG_DIRTY))
+		return 0;
+	return sync_slot(a->vm, s, a->hva, a->npages, a->bitmap);
+}
+
+/*
+ * Caller is inside the gate: no commit that deletes slots runs meanwhile.
+ * Only the slots that map the range are visited (the table's host index).
+ */
 int dirty_log_sync(struct kvmhold_vm *vm, uint64_t hva, uint64_t npages, uint64_t *bitmap)
 {
-	uint64_t end = hva + npages * PAGE_SIZE_4K;
-	struct avl_node *n;
-	int r = 0;
+	struct sync_args a = { vm, hva, npages, bitmap };
+	int r;
 
 	pthread_rwlock_rdlock(&vm->slots.lock);
-	for (n = avl_first(&vm->slots.tree); n && !r; n = avl_next(n)) {
-		struct slot *s = slot_of(n);
-
-		if ((s->flags & KVMHOLD_MEM_LOG_DIRTY) && s->hva < end && hva < s->hva + s->size)
-			r = sync_slot(vm, s, hva, npages, bitmap);
-	}
+	r = slot_table_each_hva(&vm->slots, hva, hva + npages * PAGE_SIZE_4K, sync_one, &a);
 	pthread_rwlock_unlock(&vm->slots.lock);
 	return r;
 }

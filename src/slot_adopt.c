@@ -77,7 +77,7 @@ static int adopt_locked(struct kvmhold_vm *vm, uint32_t id, uint64_t gpa, uint64
 	dirty_slot_mapped(vm, id, s->hva, size);
 	ids->adopted[id / 64] |= 1ull << (id % 64);
 	pthread_rwlock_wrlock(&st->lock);
-	avl_insert(&st->tree, &s->node);
+	slot_table_add(st, s);
 	pthread_rwlock_unlock(&st->lock);
 	return 0;
 }

@@ -9,11 +9,76 @@
 #include "slot_table.h"
 #include "test_hooks.h"
 
+static struct slot *slot_of_hva(const struct avl_node *n)
+{
+	return n ? avl_entry(n, struct slot, hva_node) : NULL;
+}
+
+/* by_hva's augment: the highest host end in n's subtree. */
+static void hva_max_end(struct avl_node *n)
+{
+	const struct slot *s = slot_of_hva(n);
+	uint64_t max = s->hva + s->size;
+
+	if (n->left && n->left->aug > max)
+		max = n->left->aug;
+	if (n->right && n->right->aug > max)
+		max = n->right->aug;
+	n->aug = max;
+}
+
+void slot_table_add(struct slot_table *st, struct slot *s)
+{
+	avl_insert(&st->tree, &s->node);
+	/* Host page number and id: unique, and in host address order. */
+	s->hva_node.key = (s->hva >> 12) << 16 | (s->id & 0xffff);
+	avl_insert(&st->by_hva, &s->hva_node);
+}
+
+void slot_table_del(struct slot_table *st, struct slot *s)
+{
+	avl_remove(&st->tree, &s->node);
+	avl_remove(&st->by_hva, &s->hva_node);
+}
+
+/*
+ * In order: a subtree whose highest end is at or below start holds nothing
+ * for us, and nothing right of a node that starts at or after end does.
+ */
+static int each_hva(const struct avl_node *n, uint64_t start, uint64_t end,
+		    int (*fn)(struct slot *s, void *arg), void *arg)
+{
+	struct slot *s;
+	int r;
+
+	if (!n || n->aug <= start)
+		return 0;
+	r = each_hva(n->left, start, end, fn, arg);
+	if (r)
+		return r;
+	s = slot_of_hva(n);
+	if (s->hva >= end)
+		return 0;
+	if (s->hva + s->size > start) {
+		r = fn(s, arg);
+		if (r)
+			return r;
+	}
+	return each_hva(n->right, start, end, fn, arg);
+}
+
+int slot_table_each_hva(const struct slot_table *st, uint64_t start, uint64_t end,
+			int (*fn)(struct slot *s, void *arg), void *arg)
+{
+	return each_hva(st->by_hva.root, start, end, fn, arg);
+}
+
 int slot_table_init(struct slot_table *st, uint32_t max_slots)
 {
 	int r;
 
 	st->tree = (struct avl_tree){ 0 };
+	st->by_hva = (struct avl_tree){ .augment = hva_max_end };
 	st->max_slots = max_slots;
 	st->ids = (struct slot_ids){ 0 };
 	st->ids.ring = calloc(max_slots ? max_slots : 1, sizeof(*st->ids.ring));
@@ -32,7 +97,7 @@ void slot_table_fini(struct slot_table *st)
 	struct avl_node *n;
 
 	while ((n = st->tree.root)) {
-		avl_remove(&st->tree, n);
+		slot_table_del(st, slot_of(n));
 		free(slot_of(n));
 	}
 	free(st->ids.ring);

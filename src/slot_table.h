@@ -26,6 +26,7 @@
 
 struct slot {
 	struct avl_node node;      /* key: gpa */
+	struct avl_node hva_node;  /* table entries only: key hva page << 16 | id */
 	uint64_t size;
 	uint64_t hva;
 	uint32_t flags;            /* KVMHOLD_MEM_* (the KVM_MEM_* values) */
@@ -69,12 +70,28 @@ struct slot_ids {
 struct slot_table {
 	pthread_rwlock_t lock;
 	struct avl_tree tree;
+	/*
+	 * The same entries by host address, each subtree knowing its highest
+	 * end: the slots mapping a host range in O(log n + k).  Host ranges
+	 * may overlap (aliases), so it is an interval tree, not a map.
+	 */
+	struct avl_tree by_hva;
 	uint32_t max_slots;        /* KVM_CAP_NR_MEMSLOTS */
 	struct slot_ids ids;
 };
 
 int slot_table_init(struct slot_table *st, uint32_t max_slots);
 void slot_table_fini(struct slot_table *st);
+
+/* Add an entry to the table (both indexes) or take it out; under lock for writing. */
+void slot_table_add(struct slot_table *st, struct slot *s);
+void slot_table_del(struct slot_table *st, struct slot *s);
+/*
+ * Call fn for each table entry whose host range meets [start, end), in
+ * host address order, until fn returns non-zero (returned).  Under lock.
+ */
+int slot_table_each_hva(const struct slot_table *st, uint64_t start, uint64_t end,
+			int (*fn)(struct slot *s, void *arg), void *arg);
 
 /* The entry of tree t containing gpa, or NULL.  Caller guards t. */
 struct slot *slot_tree_containing(const struct avl_tree *t, uint64_t gpa);

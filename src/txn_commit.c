@@ -378,7 +378,7 @@ static void table_update(struct kvmhold_txn *txn, struct plan *p)
 		struct plan_op *op = &p->ops[i];
 
 		if (op->kind == OP_DELETE) {
-			avl_remove(&st->tree, &op->base->node);
+			slot_table_del(st, op->base);
 			free(op->base);
 		} else if (op->kind == OP_MOVE) {
 			avl_remove(&st->tree, &op->base->node);
@@ -395,7 +395,7 @@ static void table_update(struct kvmhold_txn *txn, struct plan *p)
 		avl_remove(&txn->added, n);
 		if (e->id != SLOT_ID_NONE && !e->origin) {
 			e->in_txn = false;
-			avl_insert(&st->tree, &e->node);
+			slot_table_add(st, e);
 		} else {
 			free(e);
 		}
