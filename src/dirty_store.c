@@ -95,19 +95,37 @@ static int set_page(struct dirty_store *ds, uint64_t page)
 	return 0;
 }
 
+/* Under the lock: OR m into the chunk of host pages [chunk * 64, chunk * 64 + 64). */
+static int or_chunk(struct dirty_store *ds, uint64_t chunk, uint64_t m)
+{
+	struct dirty_chunk *c;
+
+	if (!m)
+		return 0;
+	c = chunk_get(ds, chunk + 1, true);
+	if (!c)
+		return -ENOMEM;
+	ds->pages += (uint64_t)__builtin_popcountll(m & ~c->bits);
+	c->bits |= m;
+	return 0;
+}
+
+/* A word of bits at a time: one or two chunks each, whatever the alignment. */
 int dirty_store_add_bits(struct dirty_store *ds, uint64_t hva, const uint64_t *bits, uint64_t count)
 {
-	uint64_t first = hva >> PAGE_SHIFT, i;
+	uint64_t first = hva >> PAGE_SHIFT, w;
 	int r = 0;
 
 	pthread_mutex_lock(&ds->lock);
-	for (i = 0; i < count && !r; i++) {
-		if (!bits[i / 64]) {
-			i |= 63;        /* skip an empty word */
+	for (w = 0; w * 64 < count && !r; w++) {
+		uint64_t m = bits[w] & range_mask(w, 0, count), page = first + w * 64;
+		unsigned sh = (unsigned)(page & 63);
+
+		if (!m)
 			continue;
-		}
-		if (bits[i / 64] & (1ull << (i % 64)))
-			r = set_page(ds, first + i);
+		r = or_chunk(ds, page >> 6, m << sh);
+		if (!r && sh)
+			r = or_chunk(ds, (page >> 6) + 1, m >> (64 - sh));
 	}
 	pthread_mutex_unlock(&ds->lock);
 	return r;
