@@ -110,7 +110,7 @@ hook "$X" replace 'int kvm_arch_vcpu_ioctl_run(struct kvm_vcpu *vcpu)' \
 	'		r = kvm_kick_enter(vcpu);\n\t\tif (r) {\n\t\t\tvcpu->arch.complete_userspace_io = cui;\n\t\t\tgoto out;\n\t\t}\n\t\tr = cui(vcpu);\n\t\tkvm_kick_exit(vcpu);'
 hook "$X" after 'int kvm_vm_ioctl_check_extension(struct kvm *kvm' \
 	'	switch (ext) {' \
-	'	case KVM_CAP_KICK_ALL_RUNNING_VCPUS:\n\t\tr = 1;\n\t\tbreak;'
+	'	case KVM_CAP_KICK_ALL_RUNNING_VCPUS:\n\t\tr = KVM_KICK_CAP_TO_USERSPACE;\n\t\tbreak;'
 hook "$X" after 'long kvm_arch_vm_ioctl(struct file *filp' \
 	'	switch (ioctl) {' \
 	'	case KVM_KICK_ALL_RUNNING_VCPUS:\n\tcase KVM_RESUME_ALL_KICKED_VCPUS:\n\t\tr = kvm_kick_vm_ioctl(kvm, ioctl, arg);\n\t\tbreak;'

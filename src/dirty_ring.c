@@ -31,6 +31,7 @@
 #include <linux/kvm.h>
 
 #include "internal.h"
+#include "test_hooks.h"
 #include "slot_table.h"
 
 #define PAGE_SIZE_4K 4096ull
@@ -176,7 +177,9 @@ int dirty_ring_vcpu_harvest(struct kvmhold_vcpu *vcpu)
 /*
  * On the vCPU's own thread, after KVM_EXIT_DIRTY_RING_FULL: empty our ring
  * and let KVM reuse it.  Through the gate: the reset touches memslots, and
- * while a commit holds the VM it waits, as the vCPU itself would.
+ * while a commit holds the VM it waits, as the vCPU itself would, and like
+ * it leaves that wait on a kick (-EINTR; the ring is still full, so the
+ * next run exits here again and finishes the job).
  */
 int dirty_ring_full(struct kvmhold_vcpu *vcpu)
 {
@@ -187,7 +190,8 @@ int dirty_ring_full(struct kvmhold_vcpu *vcpu)
 	r = harvest_one(vm, vcpu);
 	if (r < 0)
 		return r;
-	r = gate_enter(vm, NULL);
+	test_delay(&kvmhold_test_ring_full_delay_ns);
+	r = gate_enter(vm, vcpu);
 	if (r)
 		return r;
 	r = reset_rings(vm);

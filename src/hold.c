@@ -108,10 +108,12 @@ void hold_fini(struct kvmhold_vm *vm)
 /*
  * Kernel backend: how long the vCPUs KVM took out of guest mode get to
  * come back before whoever is still inside is signalled.  A vCPU on its
- * way back needs one return from KVM_RUN; a thread that takes longer is
- * busy elsewhere, and only a signal reaches it.
+ * way back needs one return from KVM_RUN (microseconds); a thread that
+ * takes longer is busy elsewhere, or halted inside KVM_RUN (the kick does
+ * not wake halted vCPUs), and only a signal reaches it.  Kept short so an
+ * idle guest's halted vCPUs cost little more than with signals alone.
  */
-#define KERNEL_KICK_GRACE_NS 2000000ull
+#define KERNEL_KICK_GRACE_NS 50000ull
 
 /* Under vm->lock: H2's kick of every vCPU seen inside (mark only: !signal). */
 static void kick_all(struct kvmhold_vm *vm, bool signal)
@@ -413,17 +415,26 @@ void hold_defer_release(struct kvmhold_vm *vm)
 {
 	struct thread_vm_state *ts = thread_state_get(vm, false);
 
-	if (ts)
+	if (ts) {
 		ts->deferred_releases++;
+		ts->deferred_epoch = atomic_load(&vm->held_epoch);
+	}
 }
 
 /* gate_leave(), as the last section ends and before it is left (L1). */
 void hold_release_deferred(struct kvmhold_vm *vm, struct thread_vm_state *ts)
 {
 	pthread_mutex_lock(&vm->lock);
+	/*
+	 * Only if the stop they were taken in still lasts: holds are counted,
+	 * not owned, and others may have released them all since, after which
+	 * this thread's holds (thread_state_holds) are new ones of its own.
+	 */
 	while (ts->deferred_releases) {
 		ts->deferred_releases--;
-		if (vm->hold_count && thread_state_holds(ts, vm))
+		if (vm->hold_count && thread_state_holds(ts, vm) &&
+		    (ts->deferred_epoch == atomic_load(&vm->held_epoch) ||
+		     test_broken(BREAK_DEFERRED_EPOCH)))
 			release_locked(vm, ts, true);
 	}
 	pthread_mutex_unlock(&vm->lock);

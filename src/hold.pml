@@ -1,88 +1,103 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * hold.pml: a Promela model of the hold protocol, for spin.  `make
- * check-model` runs it (see the Makefile): an exhaustive safety search,
- * a liveness search under weak fairness, and the mutations below, each of
- * which must be caught.
+ * check-model` runs it (see the Makefile): for each configuration an
+ * exhaustive safety search and a liveness search, then the mutations
+ * below, each of which spin must catch.
  *
- * It mirrors hold.c (holder: H1-H3, R1-R3, the IDLE/KICKING/HELD machine
- * and hold_count), gate.c (entrant: announce E1/E2, retreat L1/L2, park
- * P1-P5, wait_and_announce with C and T), vcpu.c (kvmhold_vcpu_run,
- * kvmhold_vcpu_kick K1-K4, eintr_is_ours) and kick_signal.c (the mark and
- * kick_vcpu_out).  Each statement names the step or the C function it
- * stands for.  Every access to a shared word is one Promela step, as each
- * is one atomic operation in C; a few plain writes to variables that only
- * lock holders touch are folded into the neighbouring step.
+ * It mirrors hold.c (holder: H1-H3, R1-R3, X1/X3/X4, the IDLE / KICKING /
+ * HELD machine and hold_count), gate.c (entrant: announce E1/E2, retreat
+ * L1/L2, park P1-P5, wait_and_announce with C and T, enter_as_holder with
+ * X2), vcpu.c (kvmhold_vcpu_run, kvmhold_vcpu_kick K1-K4, eintr_is_ours),
+ * kick_signal.c (the mark, kick_vcpu_out) and kick_kernel.c.  Each
+ * statement names the step or the C function it stands for.  Every access
+ * to a shared word is one Promela step, as it is one atomic operation in
+ * C, with two kinds of exceptions, each said where it is made: what only
+ * vm->lock's holder touches (state, hold_count, kick_done) is folded into
+ * the step that takes or drops the lock, and ghost variables, which only
+ * the properties read, ride along with a real step.
  *
- * Environment:
- *  - KVM_RUN: returns -EINTR at once if immediate_exit != 0 or a signal is
- *    pending; otherwise the vCPU is in the guest until a signal arrives
- *    (-EINTR) or the guest exits on its own (0, at most NEXIT times per
- *    vCPU, so that a vCPU can also sit in the guest for good).  It reads
+ * The environment:
+ *  - KVM_RUN returns -EINTR at once if immediate_exit != 0 or a signal is
+ *    pending; otherwise the vCPU is in guest mode until a signal arrives
+ *    (-EINTR) or the guest exits on its own (0; at most NEXIT times per
+ *    vCPU, so that a vCPU can also stay in the guest for good, and a kick
+ *    that does not get it out is a deadlock or a stuck vCPU).  It reads
  *    immediate_exit only on entry.
- *  - Signals: a send makes the signal pending on the thread.  In the guest
- *    or in a futex wait it ends the call with EINTR and its handler runs on
- *    the way out; otherwise the handler runs at any later moment (process
- *    sigdeliver).  The library's handler counts (kicks_seen); the VMM's
- *    handler does nothing, or writes immediate_exit = 1 (QEMU style).
+ *  - Signals: a send makes the signal pending on the thread.  In guest
+ *    mode or in a futex wait it ends the call with EINTR, and the handler
+ *    runs on the way out; otherwise the handler runs at any later moment
+ *    (process sigdeliver).  The library's handler counts (kicks_seen); the
+ *    VMM's does nothing, or writes immediate_exit = 1 (QEMU style).
  *  - Futexes: a wait compares and enqueues in one step; a wake dequeues.
- *    The park's 20 ms recheck timer is allowed to fire only while the VMM's
- *    1 sits in immediate_exit, the one case gate.c relies on it for: any
- *    other lost wake-up is then a deadlock spin reports.
+ *    Bitsets as in gate.c: releases wake every parked thread, a kick (K4)
+ *    only the threads parked for its vCPU.  The park's recheck timer
+ *    (PARK_RECHECK_NS) fires only while the VMM's 1 sits in
+ *    immediate_exit, the one case gate.c relies on it for, so that any
+ *    other lost wake-up is a deadlock spin reports.
  *  - The VMM: each vCPU thread calls kvmhold_vcpu_run() NRUN times and,
- *    after each -EINTR, clears immediate_exit (plain store 0, outside the
- *    call, as include/kvmhold.h allows).  Process kicker kicks vCPU 0 once,
- *    by one of: kvmhold_vcpu_kick(); immediate_exit = 1 then a signal of the
- *    VMM's own (kvmtool and cloud-hypervisor style); a VMM signal whose
- *    handler writes immediate_exit = 1 (QEMU style).
+ *    after each -EINTR, clears immediate_exit (a plain store of 0, outside
+ *    the call, as include/kvmhold.h lets it).  Process kicker asks for
+ *    vCPU 0 once, by one of: kvmhold_vcpu_kick(); immediate_exit = 1, then
+ *    a signal of the VMM's own (kvmtool, cloud-hypervisor); a VMM signal
+ *    whose handler writes immediate_exit = 1 (QEMU); a VMM signal whose
+ *    handler does nothing (the last one only if KICKS has bit 8).
+ *  - KERNEL_KICK, the kernel backend with KVM_KICK_TO_USERSPACE: the kick
+ *    takes every vCPU out of guest mode (its KVM_RUN returns -EINTR) and,
+ *    until the resume, every KVM_RUN returns -EINTR before entering the
+ *    guest; it does not wait for a vCPU handling an exit inside KVM_RUN
+ *    (a fault, at most NFAULT per vCPU), which only a signal ends.  The
+ *    kick may fail (KVM then holds nothing).
  *
  * Properties:
- *  - held_quiet: while the state is HELD no vCPU is inside KVM_RUN and no
- *    thread is inside a mem section (the holders own none).
- *  - no lost kick: once a VMM kick of vCPU 0 is complete, vCPU 0 is not in
- *    KVM_RUN and not asleep in the park without a signal on its way to it.
- *  - no lost hold kick: once H2 is done, no vCPU is in KVM_RUN without a
- *    signal on its way to it.
- *  - no deadlock: every process ends, or rests at an end label (a vCPU
- *    left in the guest for good, the signal deliverer, the monitor).
- *  - liveness (ltl progress, pan -a -f): every call of kvmhold_hold()
- *    returns, and every kicked vCPU's run call returns.
+ *  - held_quiet: while the state is HELD no vCPU is in KVM_RUN and no
+ *    non-holder is inside a mem section.
+ *  - exclusive: while a held commit applies (between X3 and X4) no other
+ *    holder is inside a section.
+ *  - no lost hold kick: once H2 is done, every vCPU in KVM_RUN has a
+ *    signal on its way to it (or, kernel backend, is on its way out).
+ *  - no lost kick: once a kick of vCPU 0 (kvmhold_vcpu_kick(), or the
+ *    VMM's immediate_exit with a signal) has done all its steps, vCPU 0 is
+ *    neither in KVM_RUN nor asleep in the park without a signal on its way.
+ *  - holds do not surface: kvmhold_vcpu_run() returns -EINTR only after
+ *    the VMM asked for the vCPU; a VMM signal alone that ends KVM_RUN or
+ *    the park is never absorbed (unless a kick of the library lands in the
+ *    same wait: then the two cannot be told apart, as vcpu.c says).
+ *  - kvm resumed: the kernel kick never outlives its hold.
+ *  - no deadlock: every process ends, or rests at an end label (a vCPU in
+ *    the guest for good, the signal deliverer, the monitor).
+ *  - liveness (ltl progress, pan -a): every kvmhold_hold() returns, and
+ *    every run call of a kicked vCPU returns.  The model has no cycles
+ *    (every loop waits for a bounded resource), so this holds on every
+ *    path, with or without fairness.
  *
- * Switches (spin -DNAME):
- *  NV=1|2 vCPUs, NH=1|2 holders (holder 1 has a deadline), MEM=0|1 a mem
- *  section thread, KICKER=0|1, NRUN, NEXIT, KERNEL_KICK (the kernel kick
- *  backend: kick_kernel_stop() before H2, the resume before R1).
- *  Mutations, each must make spin report an error:
- *   MUT_NO_MARK         kick_vcpu_out() does not set immediate_exit (K2/H2)
- *   MUT_NO_K4           kvmhold_vcpu_kick() does not bump release_gen (K4)
- *   MUT_NO_ENTRY_CHECK  announce() does not look at pending (E2)
+ * Switches (spin -DNAME=...):
+ *  NV=1|2 vCPUs; NRUN run calls per vCPU; NEXIT own exits per vCPU;
+ *  NH=1|2 holders, HTMO bit n: holder n has a deadline; MEM=0|1 a mem
+ *  section thread; KICKER=0|1 and KICKS, the kick kinds it may use (bits
+ *  1, 2, 4, 8 in the order above); COMMIT=1: holder 0 makes a held
+ *  commit, holder 1 enters a section as a holder; KERNEL_KICK; NFAULT.
+ *  Mutations (each the model's counterpart of a KVMHOLD_TEST_BREAK switch):
+ *   MUT_NO_MARK         kick_vcpu_out() does not set immediate_exit
+ *   MUT_NO_K4           kvmhold_vcpu_kick() does not wake parked threads
+ *   MUT_NO_ENTRY_CHECK  entrants do not look at pending (E2)
  *   MUT_NO_L2           retreat() does not wake the sleeping holder (L2)
- *  Not part of the default run:
- *   PLAIN_VMM_SIGNAL    the kicker may also send a VMM signal whose handler
- *                       does nothing, with the contract of include/kvmhold.h:
- *                       if it interrupts KVM_RUN or the park, the run call
- *                       returns -EINTR (unless a kick signal of the library
- *                       ends the same wait).
- *   KB_AT_ENTRY         kicks_before read just before KVM_RUN instead of at
- *                       the top of the run loop.
+ *   MUT_NO_PARK_EXITS   a parked vCPU waits for the release whatever happens
+ *   MUT_IE_OWNER        eintr_is_ours() takes any non-zero immediate_exit
+ *                       for the library's and clears it
+ *   MUT_KICKS_SAMPLE    kicks_before is read at the top of the run loop,
+ *                       before the park, instead of after E1
+ *   MUT_NO_EXCLUSIVE    a holder's entry does not look at exclusive (X2)
  *
- * Not modelled: gated vCPU ioctls (they behave as mem sections for the
- * protocol), a holder inside its own sections (target > 0, -EDEADLK,
- * -EBUSY), thread_state and held_epoch, the dirty ring, a failing
- * kick_kernel_stop(), vCPU creation and destruction, diagnostics.
+ * Not modelled: gated vCPU ioctls (for the protocol they are mem sections
+ * that a kick may end while parked), the EDEADLK/EBUSY checks, deferred
+ * releases and thread_state (holders here never enter sections of their
+ * own before they hold), held_epoch, the dirty ring, a commit's timeout,
+ * vCPU creation and destruction, diagnostics.
  */
 
 #ifndef NV
-#define NV 2
-#endif
-#ifndef NH
-#define NH 2
-#endif
-#ifndef MEM
-#define MEM 1
-#endif
-#ifndef KICKER
-#define KICKER 1
+#define NV 1
 #endif
 #ifndef NRUN
 #define NRUN 2
@@ -90,8 +105,26 @@
 #ifndef NEXIT
 #define NEXIT 1
 #endif
+#ifndef NH
+#define NH 1
+#endif
 #ifndef HTMO
-#define HTMO 2          /* bit n: holder n has a deadline */
+#define HTMO 0
+#endif
+#ifndef MEM
+#define MEM 0
+#endif
+#ifndef KICKER
+#define KICKER 1
+#endif
+#ifndef KICKS
+#define KICKS 15
+#endif
+#ifndef COMMIT
+#define COMMIT 0
+#endif
+#ifndef NFAULT
+#define NFAULT 1
 #endif
 
 /* enum hold_state */
@@ -103,98 +136,113 @@
 #define VMM_IE  1
 #define MARK    2
 
-/* where a vCPU thread is in KVM_RUN */
+/* where a vCPU thread is with respect to KVM_RUN */
 #define OUT     0     /* not in KVM_RUN (user space, or another syscall) */
 #define GUEST   1     /* in guest mode */
-#define KBLOCK  2     /* held inside KVM by the kernel kick */
+#define KOUT    2     /* taken out of guest mode by the kernel kick: -EINTR */
+#define KFAULT  3     /* handling an exit inside KVM_RUN (a fault) */
 
-/* pending VMM signal: handler does nothing, or writes immediate_exit = 1 */
+/* a pending VMM signal: its handler does nothing, or writes 1 */
 #define SIG_PLAIN 1
 #define SIG_QEMU  2
 
-/* results */
+/* errno values */
 #define EINTR     4
 #define ETIMEDOUT 110
+#define EKVM      1   /* kick_kernel_stop() failed */
 
 /* enum park_end */
 #define RELEASED 0
 #define KICKED   1
 #define VMM_EXIT 2
 
-/* ---- struct kvmhold_vm: the lock-free handshake ------------------------ */
+/* futex waiters on release_gen: the vCPUs, then these */
+#define W_MEM    NV
+#define W_HOLDER (NV + 1)
+
+/* ---- struct kvmhold_vm: the lock-free handshake ------------------------- */
 bit  pending;          /* vm->pending */
 byte act;              /* ACTIVE_COUNT(vm->active) ("active" is a keyword) */
 bit  hwaits;           /* ACTIVE_HOLDER_WAITS in vm->active */
+bit  hsleep;           /* a holder is queued on the futex of vm->active */
 byte release_gen;      /* vm->release_gen, the park's futex word */
 byte parked;           /* vm->parked */
-bit  hsleep;           /* a holder is queued on the futex of vm->active */
+bit  exclusive;        /* vm->exclusive */
 
-/* ---- under vm->lock ---------------------------------------------------- */
+/* ---- under vm->lock ----------------------------------------------------- */
 bit  lock;             /* vm->lock */
 byte state;            /* vm->state */
 byte hold_count;       /* vm->hold_count */
 byte kd_gen;           /* broadcasts of vm->kick_done */
-bit  kstopped;         /* KERNEL_KICK: KVM keeps vCPUs out of guest mode */
 
-/* ---- struct kvmhold_vcpu, kvm_run and the vCPU thread ------------------ */
+/* ---- KVM ---------------------------------------------------------------- */
+bit  kstopped;         /* KERNEL_KICK: the VM is kicked (to userspace) */
+
+/* ---- struct kvmhold_vcpu, its kvm_run and its thread -------------------- */
 byte inside[NV];       /* vcpu->inside */
 bit  run_tid[NV];      /* vcpu->run_tid != 0 */
 bit  kick_req[NV];     /* vcpu->kick_requested */
-byte ie[NV];           /* kvm_run->immediate_exit: 0, VMM_IE, MARK */
-byte kvm[NV];          /* OUT, GUEST, KBLOCK */
+byte ie[NV];           /* kvm_run->immediate_exit: 0, VMM_IE or MARK */
+byte kvm[NV];          /* OUT, GUEST, KOUT, KFAULT */
 bit  lsig[NV];         /* the library's kick signal is pending on the thread */
 byte vsig[NV];         /* a VMM signal is pending: 0, SIG_PLAIN, SIG_QEMU */
 byte kicks[NV];        /* the thread's kicks_seen */
-bit  fsleep[NV + 1];   /* queued on the release_gen futex (NV: the mem thread) */
+bit  fsleep[NV + 2];   /* queued on the release_gen futex */
 
-/* ---- ghosts: for the properties only ----------------------------------- */
+/* ---- ghosts: read by the properties only -------------------------------- */
 bit  h2done;           /* the KICKING holder has done H2 */
 bit  insec;            /* the mem thread is inside its section */
+bit  hsec;             /* holder 1 is inside a section of its own */
+bit  applying;         /* holder 0's commit is between X3 and X4 */
 bit  inrun[NV];        /* inside a kvmhold_vcpu_run() call */
-bit  kick_out[NV];     /* a VMM kick started and no -EINTR returned since */
+bit  asked[NV];        /* the VMM asked for the vCPU, by any means */
+bit  kick_out[NV];     /* a kick started and no -EINTR returned since */
 bit  kdone[NV];        /* that kick has done all its steps */
-bit  vint[NV];         /* PLAIN_VMM_SIGNAL: a VMM signal alone ended a wait */
-bit  lkick[NV];        /* PLAIN_VMM_SIGNAL: a library kick came during that wait */
+bit  vint[NV];         /* a VMM signal alone ended the last wait */
+bit  lkick[NV];        /* a kick of the library came during that wait */
 byte holding;          /* callers inside kvmhold_hold() */
 
-/* PLAIN_VMM_SIGNAL's ghosts cost states: kept out of the other runs */
-#ifdef PLAIN_VMM_SIGNAL
+/* The plain-signal ghosts cost states: kept out of the runs without it. */
+#if KICKER && (KICKS & 8)
 #define PV(x) x
 #else
 #define PV(x) skip
 #endif
 
-#define IN_RUN(i)   (kvm[i] != OUT)
+#define IN_RUN(i)    (kvm[i] != OUT)
 #define SIGNALLED(i) (lsig[i] || vsig[i])
+#define REACHED(i)   (!IN_RUN(i) || SIGNALLED(i) || kvm[i] == KOUT)
 
 #if NV > 1
 #define NO_VCPU_IN_RUN (!IN_RUN(0) && !IN_RUN(1))
-#define HOLD_KICK_OK (!IN_RUN(0) || SIGNALLED(0)) && (!IN_RUN(1) || SIGNALLED(1))
+#define ALL_REACHED    (REACHED(0) && REACHED(1))
 #else
 #define NO_VCPU_IN_RUN (!IN_RUN(0))
-#define HOLD_KICK_OK (!IN_RUN(0) || SIGNALLED(0))
+#define ALL_REACHED    (REACHED(0))
 #endif
 
-#define HELD_QUIET  (state != HELD || (NO_VCPU_IN_RUN && !insec))
-#define NO_LOST_HOLD_KICK (!(h2done && state == KICKING) || (HOLD_KICK_OK))
-#define NO_LOST_KICK (!(kdone[0] && kick_out[0]) || SIGNALLED(0) || \
-		      (!IN_RUN(0) && !(fsleep[0] && ie[0] != VMM_IE)))
+#define HELD_QUIET        (state != HELD || (NO_VCPU_IN_RUN && !insec))
+#define EXCLUSIVE_OK      (!(applying && hsec))
+#define NO_LOST_HOLD_KICK (!(h2done && state == KICKING) || ALL_REACHED)
+#define NO_LOST_KICK      (!(kdone[0] && kick_out[0]) || SIGNALLED(0) || \
+			   (!IN_RUN(0) && !(fsleep[0] && ie[0] != VMM_IE)))
+#define KVM_RESUMED       (!kstopped || state != IDLE)
+#define ALL_OK (HELD_QUIET && EXCLUSIVE_OK && NO_LOST_HOLD_KICK && NO_LOST_KICK && KVM_RESUMED)
 
 /* ---- liveness ----------------------------------------------------------- */
 #define HOLD_WAITING (holding > 0)
 #define KICK_WAITING (kick_out[0] && inrun[0])
 ltl progress { [] ((HOLD_WAITING -> <> !HOLD_WAITING) && (KICK_WAITING -> <> !KICK_WAITING)) }
 
-/* ---- shared pieces ------------------------------------------------------ */
+/* ---- shared pieces ------------------------------------------------------- */
 
-/* pthread_mutex_lock / unlock of vm->lock */
-#define LOCK    atomic { !lock -> lock = 1 }
-#define UNLOCK  lock = 0
+#define LOCK    atomic { !lock -> lock = 1 }    /* pthread_mutex_lock(&vm->lock) */
+#define UNLOCK  lock = 0                        /* pthread_mutex_unlock(&vm->lock) */
 
 /*
- * The signal handlers, run on the way out of a syscall that a signal ended
- * (and by sigdeliver in user space): kick_signal.c on_kick() counts; the
- * VMM's own handler does nothing, or writes its 1 (QEMU).
+ * The signal handlers, run on the way out of a wait that a signal ended,
+ * or by sigdeliver in user space: kick_signal.c on_kick() counts; the
+ * VMM's handler does nothing, or writes its 1 (QEMU).
  */
 inline handlers(i)
 {
@@ -210,10 +258,11 @@ inline handlers(i)
 }
 
 /*
- * gate.c gate_wake_parked(), second half: "if (parked) futex_wake(all)".
- * The first half, release_gen++ (R2, K4), is a step of its own.  The load
- * of parked and the wake are one step here: a thread that parks in
- * between read the new release_gen at P2, or fails the futex compare.
+ * gate.c gate_wake_parked(), its second half: "if (parked) futex_wake
+ * (all)" (R3, X4).  The first half, release_gen++ (R2), is a step of its
+ * own before it.  The load of parked and the wake are one step: a thread
+ * that parks in between reads the new release_gen at P2, or fails the
+ * futex's compare.
  */
 inline wake_parked()
 {
@@ -223,12 +272,13 @@ inline wake_parked()
 #if NV > 1
 		fsleep[1] = 0;
 #endif
-		fsleep[NV] = 0
+		fsleep[W_MEM] = 0;
+		fsleep[W_HOLDER] = 0
 	:: else
 	fi
 }
 
-/* kick_signal.c immediate_exit_mark(): CAS 0 -> MARK */
+/* kick_signal.c immediate_exit_mark(): compare-and-swap 0 -> MARK */
 inline mark(i)
 {
 #ifndef MUT_NO_MARK
@@ -254,6 +304,31 @@ inline kick_vcpu_out(i, tid)
 	fi
 }
 
+/* hold.c kick_all(): H2, for every vCPU seen inside; signal: see stop_vm() */
+inline kick_all(signal, tid)
+{
+	if
+	:: inside[0] > 0 ->
+		if
+		:: signal -> kick_vcpu_out(0, tid)
+		:: else -> mark(0)
+		fi
+	:: else
+	fi;
+#if NV > 1
+	if
+	:: inside[1] > 0 ->
+		if
+		:: signal -> kick_vcpu_out(1, tid)
+		:: else -> mark(1)
+		fi
+	:: else
+	fi
+#else
+	skip
+#endif
+}
+
 /* gate.c retreat(): L1 + L2; w is a scratch bit */
 inline retreat(w)
 {
@@ -266,11 +341,56 @@ inline retreat(w)
 	fi
 }
 
-/* ---- the vCPU thread: kvmhold_vcpu_run() -------------------------------- */
-
 /*
- * gate.c park(), for a runner.  Leaves pe = RELEASED, KICKED or VMM_EXIT.
+ * hold.c wait_quiet(vm, target, deadline): H3 (and the kernel backend's
+ * grace wait, and X3).  canto: the deadline may pass.  Leaves r = 0 or
+ * ETIMEDOUT.
  */
+inline wait_quiet(target, canto)
+{
+	r = 0;
+	if
+	:: act <= target                                /* the spin saw it quiet */
+	:: else ->                                      /* spin time is up: sleep */
+		do
+		:: atomic { hwaits = 1; seen = act };   /* fetch_or(ACTIVE_HOLDER_WAITS) */
+			if
+			:: seen <= target -> break
+			:: else
+			fi;
+			atomic {                        /* futex_wait_until(active, seen) */
+				if
+				:: act == seen && hwaits -> hsleep = 1
+				:: else
+				fi
+			};
+			if
+			:: !hsleep -> r = 0             /* woken by L2, or the word changed */
+			:: canto -> atomic { hsleep = 0; r = ETIMEDOUT }   /* the deadline */
+			fi;
+			if
+			:: r == ETIMEDOUT && act > target -> break
+			:: else -> r = 0
+			fi
+		od;
+		hwaits = 0                              /* fetch_and(~ACTIVE_HOLDER_WAITS) */
+	fi
+}
+
+/* ---- the vCPU thread: kvmhold_vcpu_run() --------------------------------- */
+
+/* Holds do not surface: no VMM signal that alone ended a wait is lost. */
+inline vmm_signal_kept()
+{
+	if
+	:: vint[me] && !lkick[me] ->
+		printf("model-error: holds surface: the VMM's signal ended a wait and was taken for the library's\n");
+		assert(false)
+	:: else
+	fi
+}
+
+/* gate.c park(vm, vcpu, signals = true): leaves pe = RELEASED, KICKED or VMM_EXIT */
 inline park_vcpu()
 {
 	parked++;                                       /* P1 */
@@ -280,6 +400,7 @@ inline park_vcpu()
 		:: !pending -> pe = RELEASED; break     /* P3 */
 		:: else
 		fi;
+#ifndef MUT_NO_PARK_EXITS
 		if
 		:: kick_req[me] -> pe = KICKED; break   /* kick_requested */
 		:: else
@@ -288,8 +409,9 @@ inline park_vcpu()
 		:: ie[me] == VMM_IE -> pe = VMM_EXIT; break   /* vmm_immediate_exit() */
 		:: else
 		fi;
-		atomic { seen = kicks[me]; PV(lkick[me] = lsig[me]); PV(vint[me] = 0) };   /* kick_signal_seen() */
-		atomic {                                /* P4: futex_wait_until() */
+#endif
+		atomic { seen = kicks[me]; PV(lkick[me] = lsig[me]); PV(vint[me] = 0) }; /* kick_signal_seen() */
+		atomic {                                /* P4: futex_wait_bits() */
 			if
 			:: release_gen == gen -> fsleep[me] = 1
 			:: else -> fr = 0               /* EAGAIN */
@@ -299,19 +421,16 @@ inline park_vcpu()
 		:: !fsleep[me] -> fr = 0                /* woken, or EAGAIN */
 		:: atomic { fsleep[me] && SIGNALLED(me) ->
 				fsleep[me] = 0;
-#ifdef PLAIN_VMM_SIGNAL
-				vint[me] = (vsig[me] != 0 && !lsig[me]);
-#endif
+				PV(vint[me] = (vsig[me] != 0 && !lsig[me]));
 				handlers(me); fr = EINTR }
 		:: atomic { fsleep[me] && ie[me] == VMM_IE ->
 				fsleep[me] = 0; fr = ETIMEDOUT }   /* PARK_RECHECK_NS */
 		fi;
 		if
+#ifndef MUT_NO_PARK_EXITS
 		:: fr == EINTR && kicks[me] == seen -> pe = VMM_EXIT; break
-		:: else
-#ifdef PLAIN_VMM_SIGNAL
-			assert(!vint[me] || lkick[me]); /* the VMM's signal is dropped */
 #endif
+		:: else -> vmm_signal_kept()
 		fi
 	od;
 	parked--                                        /* P5 */
@@ -322,21 +441,22 @@ proctype vcpu(byte me)
 	byte kb;        /* kicks_before */
 	byte gen;       /* park: release_gen read at P2 */
 	byte seen;      /* park: kick_signal_seen() before P4 */
-	byte fr;        /* futex_wait_until() result */
+	byte fr;        /* futex_wait_bits() result */
 	byte pe;        /* park() result */
 	byte err;       /* KVM_RUN's errno */
 	byte r;         /* kvmhold_vcpu_run() result: 0 or EINTR */
 	byte v;         /* immediate_exit as eintr_is_ours() read it */
 	byte n;         /* run calls made */
 	byte exits = NEXIT;
+	byte faults = NFAULT;
 	bit  t;
 
 	do
 	:: n < NRUN ->                                  /* kvmhold_vcpu_run() */
 		n++;
 again:
-#ifndef KB_AT_ENTRY
-		atomic { kb = kicks[me]; inrun[me] = 1 };       /* kicks_before = kick_signal_seen() */
+#ifdef MUT_KICKS_SAMPLE
+		atomic { kb = kicks[me]; inrun[me] = 1 };      /* kicks_before, at the top */
 #else
 		inrun[me] = 1;
 #endif
@@ -347,8 +467,8 @@ wa:
 		:: pending ->                           /* already pending: park at once */
 			park_vcpu();
 			if
-			:: pe != RELEASED ->
-				kick_req[me] = 0;       /* run: r == -EINTR, kick_requested = false */
+			:: pe != RELEASED ->            /* run: r == -EINTR */
+				kick_req[me] = 0;       /* kick_requested = false */
 				r = EINTR;
 				goto ret
 			:: else -> goto wa
@@ -363,8 +483,8 @@ wa:
 			fi
 		};
 		run_tid[me] = 1;                        /* T */
-		inside[me]++;                           /* announce: vcpu->inside++ */
-		atomic { act++; PV(lkick[me] = lsig[me]); PV(vint[me] = 0) }  /* E1 */
+		inside[me]++;                           /* announce(): vcpu->inside++ */
+		atomic { act++; PV(lkick[me] = lsig[me]); PV(vint[me] = 0) }   /* E1 */
 #ifndef MUT_NO_ENTRY_CHECK
 		if
 		:: pending ->                           /* E2: back off */
@@ -375,8 +495,10 @@ wa:
 		:: else
 		fi;
 #endif
-		/* kvmhold_vcpu_run(): atomic_exchange(kick_requested, false) */
-		atomic { t = kick_req[me]; kick_req[me] = 0 };
+#ifndef MUT_KICKS_SAMPLE
+		kb = kicks[me];                         /* kicks_before, after E1 */
+#endif
+		atomic { t = kick_req[me]; kick_req[me] = 0 };  /* atomic_exchange(kick_requested) */
 		if
 		:: t ->
 			run_tid[me] = 0;                /* gate_leave_run() */
@@ -386,38 +508,37 @@ wa:
 			goto ret
 		:: else
 		fi;
-#ifdef KB_AT_ENTRY
-		kb = kicks[me];
-#endif
-		/* ioctl(KVM_RUN) */
-		atomic {
+		atomic {                                /* ioctl(KVM_RUN) */
 			if
-			:: ie[me] != 0 || SIGNALLED(me) ->
-#ifdef PLAIN_VMM_SIGNAL
-				vint[me] = (ie[me] == 0 && vsig[me] != 0 && !lsig[me]);
-#endif
+			:: ie[me] != 0 || SIGNALLED(me) || kstopped ->
+				PV(vint[me] = (ie[me] == 0 && !kstopped && vsig[me] != 0 && !lsig[me]));
 				err = EINTR; handlers(me)
 			:: else ->
-				err = 0;
-				if
-				:: kstopped -> kvm[me] = KBLOCK
-				:: else -> kvm[me] = GUEST
-				fi
+				err = 0; kvm[me] = GUEST
 			fi
 		};
 		if
 		:: err == 0 ->
 end_guest:		do
-			:: atomic { SIGNALLED(me) ->
-#ifdef PLAIN_VMM_SIGNAL
-					vint[me] = (vsig[me] != 0 && !lsig[me]);
-#endif
+			:: atomic { SIGNALLED(me) ->            /* a signal ends KVM_RUN */
+					PV(vint[me] = (vsig[me] != 0 && !lsig[me] && kvm[me] != KOUT));
 					err = EINTR; handlers(me); kvm[me] = OUT };
 				break
 			:: atomic { kvm[me] == GUEST && exits > 0 ->
-					exits--; kvm[me] = OUT };   /* the guest's own exit */
+					exits--; kvm[me] = OUT };       /* the guest's own exit */
 				break
-			:: atomic { kvm[me] == KBLOCK && !kstopped -> kvm[me] = GUEST }
+			:: atomic { kvm[me] == KOUT ->          /* kicked by the kernel */
+					err = EINTR; handlers(me); kvm[me] = OUT };
+				break
+#ifdef KERNEL_KICK
+			:: atomic { kvm[me] == GUEST && faults > 0 ->
+					faults--; kvm[me] = KFAULT }    /* an exit KVM handles */
+			:: atomic { kvm[me] == KFAULT ->        /* handled: back to the guest */
+					if
+					:: kstopped -> kvm[me] = KOUT
+					:: else -> kvm[me] = GUEST
+					fi }
+#endif
 			od
 		:: else
 		fi;
@@ -428,12 +549,19 @@ end_guest:		do
 		:: err == 0 -> r = 0; goto ret
 		:: else
 		fi;
-		atomic { t = kick_req[me]; kick_req[me] = 0 };
+		atomic { t = kick_req[me]; kick_req[me] = 0 };  /* atomic_exchange(kick_requested) */
 		if
 		:: t -> r = EINTR; goto ret
 		:: else
 		fi;
 		/* eintr_is_ours() */
+#ifdef MUT_IE_OWNER
+		/* the old rule: any non-zero immediate_exit is ours; clear it */
+		atomic { v = ie[me]; ie[me] = 0 };
+		t = (v != 0 || kicks[me] != kb);
+		if
+		:: true
+#else
 		v = ie[me];
 		if
 		:: v == MARK ->                         /* immediate_exit_unmark() */
@@ -445,17 +573,22 @@ end_guest:		do
 			}
 		:: v == VMM_IE -> t = 0
 		:: v == 0 -> t = (kicks[me] != kb)
+#endif
 		fi;
 		if
 		:: !t -> r = EINTR; goto ret
 		:: else ->
-#ifdef PLAIN_VMM_SIGNAL
-			assert(!vint[me] || lkick[me]); /* the VMM's signal is absorbed */
-#endif
-			goto again                      /* absorbed: a hold kicked us */
+			vmm_signal_kept();
+			goto again                      /* a hold kicked us: park */
 		fi;
 ret:
-		/* back in the VMM: it clears its immediate_exit after -EINTR */
+		/* back in the VMM, which clears its immediate_exit after -EINTR */
+		if                                      /* holds do not surface */
+		:: r == EINTR && !asked[me] ->
+			printf("model-error: holds surface: -EINTR, and the VMM did not ask\n");
+			assert(false)
+		:: else
+		fi;
 		atomic {
 			inrun[me] = 0;
 			if
@@ -467,32 +600,33 @@ ret:
 	od
 }
 
-/* ---- holders: kvmhold_hold() and kvmhold_release() ---------------------- */
+/* ---- holders: kvmhold_hold() ... kvmhold_release() ------------------------ */
 
-proctype holder(bit tmo)
+proctype holder(byte id; bit tmo)
 {
-	byte seen;      /* wait_quiet: the active word seen by the fetch_or */
-	byte g;         /* kick_done broadcasts seen before the wait */
-	byte r;         /* 0 or ETIMEDOUT */
+	byte seen;      /* wait_quiet(): the active word seen by the fetch_or */
+	byte g;         /* kick_done broadcasts before the wait */
+	byte gen;       /* wait_exclusive_end(): release_gen read at P2 */
+	byte r;         /* 0, ETIMEDOUT or EKVM */
 	bit  tid;
+	bit  w;
 	bit  tmoflag;   /* the wait on kick_done timed out */
 
 	/*
-	 * vm->lock guards state, hold_count and kick_done, which no other
-	 * thread reads: a step that only touches them is folded into the step
-	 * that takes the lock (a lock-then-look-then-unlock is one step).
+	 * kvmhold_hold(): lock, "while (state == KICKING) wait", stop_vm() if
+	 * IDLE.  state, hold_count and kick_done are the lock holder's alone:
+	 * taking the lock, looking at state and dropping the lock again is one
+	 * step, and so is taking it for H1.
 	 */
-
-	/* kvmhold_hold(): lock, then "while (state == KICKING) wait" */
 wait:
 	if
 	:: atomic { !lock && state == KICKING && tmoflag ->
 			r = ETIMEDOUT; holding-- };     /* timed out, still KICKING */
 		goto done
 	:: atomic { !lock && state == KICKING && !tmoflag ->
-			g = kd_gen };                   /* pthread_cond_timedwait() drops the lock */
+			g = kd_gen };                   /* pthread_cond_timedwait(kick_done) */
 		if
-		:: kd_gen != g                          /* pthread_cond_broadcast(kick_done) */
+		:: kd_gen != g                          /* broadcast */
 		:: tmo -> tmoflag = 1                   /* the deadline */
 		fi;
 		goto wait
@@ -500,70 +634,37 @@ wait:
 			hold_count++; holding-- };      /* joined: hold_count++, unlock */
 		goto held
 	:: atomic { !lock && state == IDLE ->
-			lock = 1; state = KICKING;
-			pending = 1;                    /* stop_vm(): H1 */
-#ifdef KERNEL_KICK
-			lock = 0                        /* unlock around the kernel kick */
-#endif
-		}
+			lock = 1; state = KICKING; pending = 1 }        /* stop_vm(): H1 */
 	fi;
 #ifdef KERNEL_KICK
-	atomic {                                        /* kick_kernel_stop() */
-		kstopped = 1;
-		if
-		:: kvm[0] == GUEST -> kvm[0] = KBLOCK
-		:: else
-		fi;
-#if NV > 1
-		if
-		:: kvm[1] == GUEST -> kvm[1] = KBLOCK
-		:: else
-		fi
-#endif
-	};
-	LOCK;
-#endif
-	/* H2: kick_all() */
+	kick_all(0, tid);                               /* H2: marks only */
+	UNLOCK;
 	if
-	:: inside[0] > 0 -> kick_vcpu_out(0, tid)
-	:: else
-	fi;
-#if NV > 1
-	if
-	:: inside[1] > 0 -> kick_vcpu_out(1, tid)
-	:: else
-	fi;
-#endif
-	atomic { h2done = 1; UNLOCK };
-
-	/* H3: wait_quiet(vm, 0, deadline) */
-	if
-	:: act == 0 -> goto quiet                       /* the spin saw it quiet */
-	:: else                                         /* spin time is up: sleep */
-	fi;
-	do
-	:: atomic { hwaits = 1; seen = act };           /* fetch_or(ACTIVE_HOLDER_WAITS) */
-		if
-		:: seen == 0 -> break
-		:: else
-		fi;
-		atomic {                                /* futex_wait_until(active, seen) */
+	:: atomic {                                     /* kick_kernel_stop() */
+			kstopped = 1;
 			if
-			:: act == seen && hwaits -> hsleep = 1
+			:: kvm[0] == GUEST -> kvm[0] = KOUT
+			:: else
+			fi;
+#if NV > 1
+			if
+			:: kvm[1] == GUEST -> kvm[1] = KOUT
 			:: else
 			fi
+#endif
 		};
-		if
-		:: !hsleep -> r = 0                     /* woken by L2, or the word changed */
-		:: tmo -> atomic { hsleep = 0; r = ETIMEDOUT }  /* the deadline */
-		fi;
-		if
-		:: r == ETIMEDOUT && act > 0 -> break
-		:: else -> r = 0
-		fi
-	od;
-	hwaits = 0;                                     /* fetch_and(~ACTIVE_HOLDER_WAITS) */
-quiet:
+		wait_quiet(0, 1);                       /* the grace: ETIMEDOUT is fine */
+		LOCK
+	:: atomic { !lock -> lock = 1; r = EKVM };      /* KVM refused: nothing held */
+		atomic { pending = 0 };                 /* (state IDLE follows, under the lock) */
+		release_gen++;                          /* gate_wake_parked() */
+		atomic { wake_parked(); state = IDLE; kd_gen++; holding--; UNLOCK };
+		goto done
+	fi;
+#endif
+	kick_all(1, tid);                               /* H2: mark and signal */
+	atomic { h2done = 1; UNLOCK };
+	wait_quiet(0, tmo);                             /* H3 */
 	if
 	:: r == 0 ->
 		atomic { !lock -> state = HELD; h2done = 0;     /* lock, HELD, broadcast, */
@@ -579,21 +680,65 @@ quiet:
 			 state = IDLE; h2done = 0; pending = 0 }; /* R1 */
 #endif
 		release_gen++;                          /* R2 */
-		atomic {
-			wake_parked();                  /* R3 */
-			kd_gen++; holding--; UNLOCK
-		};
+		atomic { wake_parked(); kd_gen++; holding--; UNLOCK };   /* R3 */
 		goto done
 	fi;
 
 held:
-	/* the caller's work goes here; then kvmhold_release() */
+#if COMMIT
+	if
+	:: id == 0 ->
+		/* txn_commit.c, a held commit: hold_commit_begin() */
+		exclusive = 1;                          /* X1 */
+		wait_quiet(0, 0);                       /* X3 */
+		applying = 1;                           /* the commit's ioctls */
+		/* hold_commit_end() */
+		atomic { applying = 0; exclusive = 0 }; /* X4 */
+		release_gen++;                          /* gate_wake_parked() */
+		atomic { wake_parked() }
+	:: id == 1 ->
+		/* gate_enter() of a holder: enter_as_holder() */
+		do
+		:: act++;                               /* E1 */
+			if
+#ifndef MUT_NO_EXCLUSIVE
+			:: exclusive ->                 /* X2: back off, wait_exclusive_end() */
+				retreat(w);
+				parked++;               /* P1 */
+				do
+				:: gen = release_gen;   /* P2 */
+					if
+					:: !exclusive -> break
+					:: else
+					fi;
+					atomic {        /* futex_wait_bits(PARK_RELEASE_BIT) */
+						if
+						:: release_gen == gen -> fsleep[W_HOLDER] = 1
+						:: else
+						fi
+					};
+					!fsleep[W_HOLDER]
+				od;
+				parked--
+#endif
+			:: else -> break
+			fi
+		od;
+		hsec = 1;                               /* the section */
+		atomic { hsec = 0; w = hwaits; act-- }; /* gate_leave(): L1 */
+		if
+		:: w -> hsleep = 0                      /* L2 */
+		:: else
+		fi
+	fi;
+#endif
+	/* kvmhold_release(): lock, hold_count--, resume_all() if it was the last */
 	if
 	:: atomic { !lock && hold_count > 1 -> hold_count-- }
 	:: atomic { !lock && hold_count == 1 ->
 			lock = 1; hold_count = 0;
 #ifdef KERNEL_KICK
-			kstopped = 0                    /* resume_all(): kick_kernel_resume() */
+			kstopped = 0                    /* kick_kernel_resume() */
 		};
 		atomic {
 #endif
@@ -606,7 +751,7 @@ done:
 	skip
 }
 
-/* ---- a thread in kvmhold_mem_begin() / kvmhold_mem_end() ---------------- */
+/* ---- a thread in kvmhold_mem_begin() ... kvmhold_mem_end() ---------------- */
 
 proctype memthread()
 {
@@ -618,7 +763,7 @@ wa:
 #ifndef MUT_NO_ENTRY_CHECK
 	if
 	:: pending ->
-		/* park(vm, NULL): waits for the release, whatever happens */
+		/* park(vm, NULL, false): waits for the release, whatever happens */
 		parked++;                               /* P1 */
 		do
 		:: gen = release_gen;                   /* P2 */
@@ -626,13 +771,13 @@ wa:
 			:: !pending -> break            /* P3 */
 			:: else
 			fi;
-			atomic {                        /* P4 */
+			atomic {                        /* P4, no deadline */
 				if
-				:: release_gen == gen -> fsleep[NV] = 1
+				:: release_gen == gen -> fsleep[W_MEM] = 1
 				:: else
 				fi
 			};
-			!fsleep[NV]
+			!fsleep[W_MEM]
 		od;
 		parked--;                               /* P5 */
 		goto wa
@@ -654,7 +799,7 @@ wa:
 #else
 	insec = 1;
 #endif
-	/* the section; then gate_leave() */
+	/* gate_leave() */
 	atomic { insec = 0; t = hwaits; act-- };        /* L1 */
 	if
 #ifndef MUT_NO_L2
@@ -664,39 +809,37 @@ wa:
 	fi
 }
 
-/* ---- the VMM kicking vCPU 0 --------------------------------------------- */
+/* ---- the VMM, asking for vCPU 0 ------------------------------------------- */
 
 proctype kicker()
 {
 	bit tid;
 
 	if
-	:: /* kvmhold_vcpu_kick() */
-		atomic { kick_out[0] = 1; kick_req[0] = 1 };    /* K1 */
+	:: (KICKS & 1) ->                               /* kvmhold_vcpu_kick() */
+		atomic { asked[0] = 1; kick_out[0] = 1; kick_req[0] = 1 };     /* K1 */
 		kick_vcpu_out(0, tid);                  /* K2, K3 */
-#ifndef MUT_NO_K4
+#if !defined(MUT_NO_K4) && !defined(MUT_NO_PARK_EXITS)
 		if
-		:: parked > 0 ->                        /* K4: gate_wake_parked() */
+		:: parked > 0 ->                        /* K4: gate_wake_vcpu() */
 			release_gen++;
-			atomic { wake_parked(); kdone[0] = 1 }
+			atomic { fsleep[0] = 0; kdone[0] = 1 }  /* futex_wake_bits(vCPU 0's bit) */
 		:: else -> kdone[0] = 1
 		fi
 #else
 		kdone[0] = 1
 #endif
-	:: /* the VMM's 1, then its own signal */
-		atomic { kick_out[0] = 1; ie[0] = VMM_IE };
+	:: (KICKS & 2) ->                               /* the VMM's 1, then its signal */
+		atomic { asked[0] = 1; kick_out[0] = 1; ie[0] = VMM_IE };
 		atomic { vsig[0] = SIG_PLAIN; kdone[0] = 1 }
-	:: /* a VMM signal whose handler writes 1 */
-		atomic { kick_out[0] = 1; vsig[0] = SIG_QEMU; kdone[0] = 1 }
-#ifdef PLAIN_VMM_SIGNAL
-	:: /* a VMM signal whose handler does nothing (no kick_out: best effort) */
-		vsig[0] = SIG_PLAIN
-#endif
+	:: (KICKS & 4) ->                               /* a signal whose handler writes 1 */
+		atomic { asked[0] = 1; kick_out[0] = 1; vsig[0] = SIG_QEMU; kdone[0] = 1 }
+	:: (KICKS & 8) ->                               /* a signal, an empty handler */
+		atomic { asked[0] = 1; vsig[0] = SIG_PLAIN }
 	fi
 }
 
-/* ---- signal handlers that run in user space ----------------------------- */
+/* ---- signal handlers that run in user space -------------------------------- */
 
 active proctype sigdeliver()
 {
@@ -708,22 +851,26 @@ end:	do
 	od
 }
 
-/* ---- the invariants, checked in every state ------------------------------ */
+/* ---- the invariants, checked in every state --------------------------------- */
 
 active proctype monitor()
 {
 end:	atomic {
-		!(HELD_QUIET && NO_LOST_HOLD_KICK && NO_LOST_KICK) ->
+		!ALL_OK ->
 		if
 		:: !HELD_QUIET ->
 			printf("model-error: held_quiet: HELD with a vCPU in KVM_RUN or a thread in a section\n")
+		:: !EXCLUSIVE_OK ->
+			printf("model-error: exclusive: a holder inside a section while a commit applies\n")
 		:: !NO_LOST_HOLD_KICK ->
-			printf("model-error: lost hold kick: a vCPU in KVM_RUN after H2 with no signal on its way\n")
+			printf("model-error: lost hold kick: a vCPU in KVM_RUN after H2, nothing on its way to it\n")
 		:: !NO_LOST_KICK ->
-			printf("model-error: lost kick: vCPU 0 kicked, in KVM_RUN or asleep in the park, no signal on its way\n")
+			printf("model-error: lost kick: vCPU 0 kicked, in KVM_RUN or asleep in the park, nothing on its way to it\n")
+		:: !KVM_RESUMED ->
+			printf("model-error: kvm not resumed: the kernel kick outlives the hold\n")
 		:: else
 		fi;
-		assert(HELD_QUIET && NO_LOST_HOLD_KICK && NO_LOST_KICK)
+		assert(ALL_OK)
 	}
 }
 
@@ -735,9 +882,9 @@ init
 #if NV > 1
 		run vcpu(1);
 #endif
-		run holder(HTMO & 1);
+		run holder(0, HTMO & 1);
 #if NH > 1
-		run holder((HTMO >> 1) & 1);
+		run holder(1, (HTMO >> 1) & 1);
 #endif
 #if MEM
 		run memthread();

@@ -168,6 +168,7 @@ struct thread_vm_state {
 	unsigned sections;   /* gated regions this thread is inside */
 	bool exclusive;      /* this thread's held commit is applying (hold_commit_begin) */
 	unsigned deferred_releases; /* commits' holds to release when the last section ends */
+	uint64_t deferred_epoch;    /* the stop they belong to */
 	const struct kvmhold_vm *vm; /* valid only while vm_uid names a live VM */
 };
 struct thread_vm_state *thread_state_get(const struct kvmhold_vm *vm, bool create);

@@ -25,7 +25,9 @@
 /* Does this VM's KVM offer the kick ioctls? */
 bool kick_kernel_available(int vm_fd)
 {
-	return ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_KICK_ALL_RUNNING_VCPUS) > 0;
+	/* Only modules that know KVM_KICK_TO_USERSPACE: older ones ignore the flag. */
+	return ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_KICK_ALL_RUNNING_VCPUS) >=
+	       KVM_KICK_CAP_TO_USERSPACE;
 }
 
 /* Is req one of the ioctls this backend issues (the VMM must not)? */

@@ -38,6 +38,7 @@ struct slot {
 	bool claimed;              /* base entry the planner kept for an overlay entry */
 	struct slot *origin;       /* overlay entry: the base entry it was copied from */
 	struct slot *next_removed; /* base entry: link in the transaction's removed list */
+	struct slot *skip;         /* removed base entry: a later base entry, none live between */
 };
 
 static inline uint64_t slot_gpa(const struct slot *s)

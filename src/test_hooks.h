@@ -63,6 +63,8 @@ enum kvmhold_breakage {
 	BREAK_TXN_FAIL_HOLD  = 1u << 23,
 	/* Transaction operations allocate as they go instead of reserving first. */
 	BREAK_TXN_RESERVE    = 1u << 24,
+	/* A deferred release does not check that its hold is still the one in force. */
+	BREAK_DEFERRED_EPOCH = 1u << 25,
 };
 
 extern unsigned kvmhold_test_breakage;
@@ -92,6 +94,8 @@ extern unsigned kvmhold_test_leave_delay_ns;
 extern unsigned kvmhold_test_kick_delay_ns;
 /* If k > 0: the k-th transaction entry allocation (counted in allocs) fails. */
 extern unsigned kvmhold_test_fail_alloc, kvmhold_test_allocs;
+/* Busy-wait this long in a ring-full exit between the harvest and the gate. */
+extern unsigned kvmhold_test_ring_full_delay_ns;
 /* Called by a held commit right after its hold is taken (test only). */
 extern void (*kvmhold_test_commit_hook)(void);
 

@@ -33,14 +33,41 @@ static struct slot *view_containing(struct kvmhold_txn *txn, uint64_t gpa)
 	return s && !s->txn_removed ? s : NULL;
 }
 
+/*
+ * The first base entry at or after b that the transaction did not remove.
+ * Runs of removed entries are stepped over through their skip pointers,
+ * which each walk shortens to the end of the run (path compression), so a
+ * transaction that removed k entries and then walks past them again and
+ * again pays about k once, not k each time.
+ */
+static struct slot none_live;   /* skip target: no live entry after this one */
+
+static struct slot *skip_from(const struct slot *s)
+{
+	return s->skip ? s->skip : slot_of(avl_next(&s->node));
+}
+
+static struct slot *first_live(struct slot *b)
+{
+	struct slot *s, *next;
+
+	for (s = b; s && s != &none_live && s->txn_removed; s = skip_from(s))
+		;
+	if (!s)
+		s = &none_live;
+	for (; b && b != s && b != &none_live; b = next) {
+		next = skip_from(b);
+		b->skip = s;
+	}
+	return s == &none_live ? NULL : s;
+}
+
 /* The first view entry ending above gpa, or NULL. */
 static struct slot *view_from(struct kvmhold_txn *txn, uint64_t gpa)
 {
 	struct slot *a = slot_tree_from(&txn->added, gpa);
-	struct slot *b = slot_tree_from(&txn->vm->slots.tree, gpa);
+	struct slot *b = first_live(slot_tree_from(&txn->vm->slots.tree, gpa));
 
-	while (b && b->txn_removed)
-		b = slot_of(avl_next(&b->node));
 	if (!a || !b)
 		return a ? a : b;
 	return slot_gpa(a) <= slot_gpa(b) ? a : b;
@@ -143,6 +170,7 @@ static struct slot *slot_new(struct kvmhold_txn *txn, uint64_t gpa, uint64_t siz
 static void mark_removed(struct kvmhold_txn *txn, struct slot *base)
 {
 	base->txn_removed = true;
+	base->skip = NULL;
 	base->next_removed = txn->removed;
 	txn->removed = base;
 	txn->nr_removed++;
@@ -565,11 +593,16 @@ void txn_free(struct kvmhold_txn *txn)
 void txn_abort_on_destroy(struct kvmhold_vm *vm)
 {
 	struct kvmhold_txn *txn = vm->open_txn;
+	struct slot *s;
 
 	if (!txn)
 		return;
 	txn_discard(txn);
 	registry_remove(txn);
+	while ((s = txn->spare)) {
+		txn->spare = s->next_removed;
+		free(s);
+	}
 	free(txn);
 	vm->open_txn = NULL;
 }

@@ -179,6 +179,14 @@ KVMHOLD_API void kvmhold_vcpu_destroy(struct kvmhold_vcpu *vcpu)
 		return;
 	vm = vcpu->vm;
 	pthread_mutex_lock(&vm->lock);
+	/*
+	 * Ring mode: the pages in this vCPU's ring go to the store first (a
+	 * vCPU unplugged during a migration), under vm->lock like
+	 * dirty_ring_harvest_all(): a commit's harvest either sees this vCPU
+	 * or finds its entries taken, never misses them between the two.
+	 */
+	if (vcpu->ring.gfns && !test_broken(BREAK_DIRTY_HARVEST))
+		dirty_ring_vcpu_harvest(vcpu);
 	for (p = &vm->vcpus; *p; p = &(*p)->next) {
 		if (*p == vcpu) {
 			*p = vcpu->next;
@@ -187,13 +195,6 @@ KVMHOLD_API void kvmhold_vcpu_destroy(struct kvmhold_vcpu *vcpu)
 		}
 	}
 	pthread_mutex_unlock(&vm->lock);
-	/*
-	 * Ring mode: the pages in this vCPU's ring go to the store first (a
-	 * vCPU unplugged during a migration).  Unlinked above, so no sync
-	 * harvests it meanwhile; the entries are marked for the next reset.
-	 */
-	if (vcpu->ring.gfns && !test_broken(BREAK_DIRTY_HARVEST))
-		dirty_ring_vcpu_harvest(vcpu);
 	vcpu_free(vcpu);
 }
 
@@ -318,6 +319,8 @@ KVMHOLD_API int kvmhold_vcpu_run(struct kvmhold_vcpu *vcpu)
 		if (!err && vcpu->run->exit_reason == KVM_EXIT_DIRTY_RING_FULL) {
 			/* Ours to handle: empty the ring and go back in. */
 			r = dirty_ring_full(vcpu);
+			if (r == -EINTR)   /* kicked while it waited for a release */
+				atomic_store(&vcpu->kick_requested, false);
 			if (r)
 				return r;
 			continue;

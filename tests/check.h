@@ -74,6 +74,7 @@ static inline void test_apply_breakage(void)
 		{ "kicks-sample", BREAK_KICKS_SAMPLE },
 		{ "txn-fail-hold", BREAK_TXN_FAIL_HOLD },
 		{ "txn-reserve", BREAK_TXN_RESERVE },
+		{ "deferred-epoch", BREAK_DEFERRED_EPOCH },
 	};
 	const char *env = getenv("KVMHOLD_TEST_BREAK");
 	unsigned i;

@@ -8,7 +8,8 @@
  * can issue vCPU ioctls on a held vCPU (the kernel backend used to keep
  * held vCPUs inside KVM_RUN, with their vcpu->mutex).  A vCPU thread that
  * waits for the release in a gated ioctl of its vCPU (exit handling) is
- * brought back by a kick too: the ioctl returns -EINTR.
+ * brought back by a kick too: the ioctl returns -EINTR; and so is one that
+ * waits inside kvmhold_vcpu_run() after a full dirty ring, to reset it.
  *
  * Can fail: KVMHOLD_TEST_BREAK=park-exits makes a parked vCPU wait for the
  * release whatever happens; the kick from the park then never returns
@@ -20,6 +21,7 @@
 #include <linux/kvm.h>
 
 #include "hold_checks.h"
+#include "test_hooks.h"
 
 static struct kvmhold_vcpu *signal_target;
 
@@ -177,6 +179,47 @@ static void kick_in_ioctl(void)
 	       "(-EINTR) while held\n");
 }
 
+/*
+ * Dirty ring full: the run loop harvests, then waits at the gate to reset
+ * the ring.  The hold lands right there (a test hook holds the thread
+ * between the two for 100 ms after each full ring), and the kick must get
+ * the thread out.
+ */
+static void kick_in_ring_full(void)
+{
+	struct tvm_opts o = {
+		.nr_vcpus = 1, .program = GUEST_PROG_WALK, .test_size = 1 << 20,
+		.map_test_region = true, .test_slot_flags = KVM_MEM_LOG_DIRTY_PAGES,
+		.walk_flags = TVM_WALK_NO_ASSERT,
+		.vm_opts = { .dirty_ring_bytes = 4096 }, .quiet = true,
+	};
+	struct tvm *t = start_tvm(&o);
+	struct kvmhold_stats st;
+	unsigned round;
+
+	__atomic_store_n(&kvmhold_test_ring_full_delay_ns, 100000000u, __ATOMIC_RELAXED);
+	for (round = 0; round < 5; round++) {
+		uint64_t full0, e0, end = tvm_now_ns() + 5000000000ull;
+
+		CHECK_OK(kvmhold_stats_get(t->vm, &st, sizeof(st)));
+		full0 = st.ring_full_exits;
+		do {    /* until the vCPU is between its harvest and the gate */
+			CHECK_OK(kvmhold_stats_get(t->vm, &st, sizeof(st)));
+			CHECK(tvm_now_ns() < end, "the ring never filled up");
+			sched_yield();
+		} while (st.ring_full_exits == full0);
+		CHECK_OK(kvmhold_hold(t->vm, 10000));
+		CHECK(wait_parked(t), "the ring reset did not wait for the release");
+		e0 = eintr_count(t);
+		CHECK_OK(kvmhold_vcpu_kick(tvm_vcpu(t, 0)));
+		CHECK(wait_eintr_after(t, e0), "kick lost while the vCPU waited to reset its ring");
+		CHECK_OK(kvmhold_release(t->vm));
+	}
+	__atomic_store_n(&kvmhold_test_ring_full_delay_ns, 0, __ATOMIC_RELAXED);
+	finish_tvm(t);
+	printf("vCPU waiting to reset its full dirty ring: 5 kicks returned it while held\n");
+}
+
 int main(void)
 {
 	struct tvm_opts o = { .nr_vcpus = 1, .program = GUEST_PROG_COUNT };
@@ -194,5 +237,6 @@ int main(void)
 	parked_kicks(t, 1, 20);
 	finish_tvm(t);
 	kick_in_ioctl();
+	kick_in_ring_full();
 	return 0;
 }

@@ -465,7 +465,7 @@ static void test_capability(void)
 	vm_create(&vm, 0);
 	per_vm = ioctl(vm.fd, KVM_CHECK_EXTENSION, KVM_CAP_KICK_ALL_RUNNING_VCPUS);
 	why[0] = 0;
-	if (sys != 1 || per_vm != 1)
+	if (sys != KVM_KICK_CAP_TO_USERSPACE || per_vm != KVM_KICK_CAP_TO_USERSPACE)
 		snprintf(why, sizeof(why), "KVM_CHECK_EXTENSION gives %d (/dev/kvm), %d (VM)", sys, per_vm);
 	vm_destroy(&vm);
 	result("capability", why[0] ? why : NULL);

@@ -48,5 +48,11 @@
 #define KVM_RESUME_ALL_KICKED_VCPUS	_IO(KVMIO, 0xf1)
 
 #define KVM_KICK_TO_USERSPACE		(1UL << 0)
+/*
+ * What KVM_CHECK_EXTENSION(KVM_CAP_KICK_ALL_RUNNING_VCPUS) answers where
+ * KVM_KICK_TO_USERSPACE is known (modules without it answered 1 and
+ * ignored the argument).
+ */
+#define KVM_KICK_CAP_TO_USERSPACE	2
 
 #endif /* KVMHOLD_UAPI_KVM_KICK_H */
