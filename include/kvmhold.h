@@ -56,9 +56,10 @@ struct kvmhold_vm_opts {
  * Kick backends.  SIGNAL: immediate_exit plus a signal to each vCPU thread
  * inside KVM_RUN (works on every KVM).  KERNEL: the experimental
  * KVM_KICK_ALL_RUNNING_VCPUS / KVM_RESUME_ALL_KICKED_VCPUS pair of this
- * project's patched KVM modules (kernel/); vCPUs wait inside KVM_RUN during
- * the hold, gated ioctls and mem sections are still held by the library.
- * Creating the VM fails with -EOPNOTSUPP if KVM lacks the capability.
+ * project's patched KVM modules (kernel/) takes the vCPUs out of guest mode
+ * and back to the library (KVM_KICK_TO_USERSPACE), which parks them as with
+ * signals and signals only those KVM could not reach.  Creating the VM
+ * fails with -EOPNOTSUPP if KVM lacks the capability.
  * AUTO: KERNEL where KVM has the capability, SIGNAL elsewhere.
  */
 #define KVMHOLD_KICK_SIGNAL 0
