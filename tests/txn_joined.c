@@ -34,7 +34,7 @@ static atomic_int first_error;
 
 static void *migration(void *arg)
 {
-	size_t words = (SMALL + BIG) / 4096 / 64;
+	size_t words = ((SMALL + BIG) / 4096 + 63) / 64;
 	uint64_t *bitmap = calloc(words, sizeof(*bitmap));
 
 	(void)arg;
