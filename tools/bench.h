@@ -14,6 +14,7 @@
  *   bench_compare.c       `compare`: the strategies side by side
  *   bench_dirty.c         `dirty`: sync cost per GiB, pages lost per 1000 transactions
  *   bench_gate.c          `gate`: the cost of the library's entry gates and kicks
+ *   bench_scale.c         `scale`: per-operation costs as the slot count and a logged slot grow
  *   bench_migrate.c       the migration check (dirty and compare --migrate), raw dirty logs
  *   bench_strategies.c    the strategy table; naive, ideal, kvmhold(-kernel); pause_apply
  *   bench_pause_qemu.c    QEMU's accel-blocker, re-implemented
@@ -121,7 +122,7 @@ enum bop {
 /* `compare --op`: which transactions run, and which of them are timed. */
 enum cmp_op { CMP_SPLIT, CMP_MERGE, CMP_GROW, CMP_SHRINK, CMP_MOVE, CMP_LOG, CMP_MIX, CMP__COUNT };
 
-enum section { SEC_COMPARE, SEC_HOLD, SEC_TXN, SEC_DIRTY, SEC_GATE, SEC__COUNT };
+enum section { SEC_COMPARE, SEC_HOLD, SEC_TXN, SEC_DIRTY, SEC_GATE, SEC_SCALE, SEC__COUNT };
 
 struct bench_opts {
 	enum section sections[SEC__COUNT];  /* in the order given */
@@ -148,6 +149,10 @@ struct bench_opts {
 	unsigned sync_samples;       /* dirty: syncs timed per level */
 	unsigned vm_flags;           /* txn: kvmhold_vm_opts.flags of the commits' VMs */
 	unsigned park_timeout_ms;    /* gate: how long a parked vCPU gets to return on a kick */
+	unsigned scale_slots[BENCH_MAX_LIST], nr_scale_slots;  /* scale: slot counts */
+	bool scale_slots_given;
+	unsigned scale_gib[BENCH_MAX_LIST], nr_scale_gib;      /* scale: logged slot sizes */
+	bool scale_gib_given;
 	const char *json_path, *html_path;
 	char cmdline[1024];
 };
@@ -623,6 +628,82 @@ struct gate_result {
 	char parked_error[200];
 };
 
+/*
+ * `scale`, part 1: what each measure costs next to N memslots (one VM, no
+ * vCPUs).  The one-slot measures are the ones the issue's target speaks of
+ * (p50 at N within 3x of the p50 at 1024 slots); the others are O(N) by
+ * nature and reported for what they are.
+ */
+enum scale_measure {
+	SM_SPLIT, SM_MERGE, SM_UNMAP, SM_MAP, SM_MOVE, SM_MOVE_BACK, SM_LOG_ON, SM_LOG_OFF,
+	SM_GROW, SM_SHRINK,          /* begin + the operation + commit, one slot */
+	SM_UNMAP_ALL, SM_MERGE_HALF, /* the operation call alone; the transaction is aborted */
+	SM_LOOKUP,                   /* kvmhold_gpa_to_hva(), ns per call (batch means) */
+	SM_SYNC_ONE, SM_SYNC_ALL, SM_SYNC_GPA_ALL,  /* dirty syncs, every slot logging */
+	SM__COUNT
+};
+
+#define SCALE_TARGET_SLOTS 3.0       /* one-slot p50 at N <= 3x the p50 at 1024 slots */
+#define SCALE_TARGET_GIB   2.0       /* library <= 2x by hand at 1 TiB */
+
+const char *scale_measure_name(enum scale_measure m);
+const char *scale_measure_what(enum scale_measure m);
+bool scale_measure_one_slot(enum scale_measure m);
+
+struct scale_slots_result {
+	unsigned slots;
+	uint64_t map_ns;             /* mapping all of them: one transaction, begin to commit */
+	uint64_t log_all_ns;         /* logging on for all of them: one transaction */
+	struct stats m[SM__COUNT];
+	double ratio[SM__COUNT];     /* p50 / the p50 at the reference count (0: none) */
+	char error[200];
+};
+
+/* `scale`, part 2: the commits on one logged slot, next to the same ioctls by hand. */
+enum scale_gib_op { SG_SPLIT, SG_MERGE, SG_MOVE, SG_LOG_OFF, SG__COUNT };
+
+const char *scale_gib_op_name(enum scale_gib_op op);
+/* The memslot ioctls of op by hand, and its KVM_GET_DIRTY_LOGs in *log_reads. */
+unsigned scale_gib_hand_ioctls(enum scale_gib_op op, unsigned *log_reads);
+
+struct scale_gib_result {
+	unsigned gib;
+	unsigned cycles;             /* samples of each operation, per side */
+	struct stats lib[SG__COUNT]; /* kvmhold_txn_commit() alone: the held window */
+	struct stats hand[SG__COUNT];/* the ioctls by hand, on a raw VM */
+	double ratio[SG__COUNT];     /* lib p50 / hand p50 */
+	uint64_t commits, held;      /* the library's timed commits, and those that held */
+	double ioctls[SG__COUNT];    /* memslot ioctls per library commit (last_txn_ioctls), mean */
+	uint64_t dirty_held;         /* kvmhold_stats.dirty_held after the library's cycles */
+	uint64_t rss_kib;            /* process RSS then, the library's VM still alive (0: unread) */
+	char error[200];
+};
+
+struct scale_result {
+	struct scale_slots_result slots[BENCH_MAX_LIST];
+	unsigned nr_slots;
+	unsigned ref_slots;          /* the count ratios are taken to (1024, else the first) */
+	unsigned samples;            /* the most samples per measurement at the smallest counts */
+	bool budgeted;               /* samples stop early when a measurement's time runs out */
+	unsigned rounds;             /* part 1 runs in rounds visiting every count in turn */
+	unsigned lookups, lookup_batches;   /* gpa_to_hva: lookups per batch, batches */
+	struct scale_gib_result gib[BENCH_MAX_LIST];
+	unsigned nr_gib;
+	uint64_t rss_base_kib;       /* process RSS before part 2 */
+	double seconds;              /* the whole section */
+};
+
+/*
+ * The targets, for the writers.  Slots: does the target apply to entry i (a
+ * count above the reference), and are its one-slot measures within 3x
+ * (worst: the one with the largest ratio)?  GiB: does it apply (1 TiB and
+ * up), and are all four commits within 2x of by hand?
+ */
+bool scale_slots_target_applies(const struct scale_result *s, unsigned i);
+bool scale_slots_target_met(const struct scale_result *s, unsigned i, enum scale_measure *worst);
+bool scale_gib_target_applies(const struct scale_gib_result *g);
+bool scale_gib_target_met(const struct scale_gib_result *g, enum scale_gib_op *worst);
+
 struct report {
 	struct machine_info machine;
 	const struct bench_opts *opts;
@@ -634,6 +715,7 @@ struct report {
 	unsigned nr_cmp;
 	struct dirty_result *dirty;  /* NULL: not run */
 	struct gate_result *gate;    /* NULL: not run */
+	struct scale_result *scale;  /* NULL: not run */
 };
 
 const char *cmp_op_name(enum cmp_op op);
@@ -644,6 +726,7 @@ int run_txn(const struct bench_opts *o, struct report *rep);
 int run_compare(const struct bench_opts *o, struct report *rep);
 int run_dirty(const struct bench_opts *o, struct report *rep);
 int run_gate(const struct bench_opts *o, struct report *rep);
+int run_scale(const struct bench_opts *o, struct report *rep);
 
 /* bench_report*.c */
 void report_text_hold(FILE *f, const struct hold_result *h);
@@ -651,6 +734,8 @@ void report_text_txn(FILE *f, const struct txn_result *t);
 void report_text_compare(FILE *f, const struct compare_result *c);
 void report_text_dirty(FILE *f, const struct dirty_result *d);
 void report_text_gate(FILE *f, const struct gate_result *g);
+void report_text_scale_slots(FILE *f, const struct scale_result *s);
+void report_text_scale_gib(FILE *f, const struct scale_result *s);
 /* The migration checks of a comparison (--migrate). */
 void report_text_migration(FILE *f, const struct compare_result *c);
 int report_json(const char *path, const struct report *rep);

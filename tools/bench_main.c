@@ -2,7 +2,7 @@
 /*
  * kvmhold-bench: options, dispatch, --help.
  *
- *   kvmhold-bench [compare] [hold] [txn] [dirty] [gate] [options]
+ *   kvmhold-bench [compare] [hold] [txn] [dirty] [gate] [scale] [options]
  *
  * Each section named runs in the order given (default: compare) and adds to
  * one report: tables on stdout, and optionally --json and --html files.
@@ -18,14 +18,16 @@
 
 #define EXIT_USAGE 2
 
-static const char *const section_names[SEC__COUNT] = { "compare", "hold", "txn", "dirty", "gate" };
+static const char *const section_names[SEC__COUNT] = {
+	"compare", "hold", "txn", "dirty", "gate", "scale",
+};
 
 static void usage(FILE *f)
 {
 	unsigned i;
 
 	fprintf(f,
-"usage: kvmhold-bench [compare] [hold] [txn] [dirty] [gate] [options]\n"
+"usage: kvmhold-bench [compare] [hold] [txn] [dirty] [gate] [scale] [options]\n"
 "\n"
 "Measures kvmhold on this machine's KVM, next to references measured in the\n"
 "same run: \"floor\" (one bare signal-to-EINTR round trip) and \"ideal\" (the\n"
@@ -43,6 +45,10 @@ static void usage(FILE *f)
 "  gate      the library's fast paths with no hold: mem_begin+end, kick then\n"
 "            run; kick to return of a running vCPU (next to the floor) and\n"
 "            of one parked by a hold (per-sample timeout --park-timeout-ms)\n"
+"  scale     per-operation cost as the VM grows, no vCPUs (not in make bench):\n"
+"            commits, lookups and dirty syncs next to N 4 KiB slots, as a ratio\n"
+"            to 1024 slots; the commits on one logged slot of G GiB next to\n"
+"            the same ioctls by hand (--scale-slots, --scale-gib)\n"
 "\n"
 "Strategies of compare (each re-implemented from its published description):\n");
 	for (i = 0; i < NR_STRATEGIES; i++)
@@ -81,7 +87,11 @@ static void usage(FILE *f)
 "  --samples N         samples per measurement of hold, txn and the floor\n"
 "                      (default: 200; a quarter of that above 16 vCPUs);\n"
 "                      gate: every measurement (default: 1000 batches, 200\n"
-"                      kicks of a running vCPU, 20 of a parked one)\n"
+"                      kicks of a running vCPU, 20 of a parked one); scale:\n"
+"                      every measure, no time budget (default: at most 200\n"
+"                      up to 1024 slots, 100 to 8192, 40 above, 20 for the\n"
+"                      syncs of all slots, 3-5 cycles of a logged slot, 2\n"
+"                      from 1 TiB; fewer once a measure's time is spent)\n"
 "  --pages N           pages the guest walks, even, 16..4096 (default: 16;\n"
 "                      raised to the vCPU count when that is larger)\n"
 "  --json FILE         also write the report as JSON (schema: tools/README.md)\n"
@@ -102,6 +112,9 @@ static void usage(FILE *f)
 "  --park-timeout-ms N gate: how long a kicked vCPU parked by a hold gets to\n"
 "                      return before the sample counts as timed out (default:\n"
 "                      200)\n"
+"  --scale-slots LIST  scale: slot counts (1..32700; default: 1,1024,8192,32000)\n"
+"  --scale-gib LIST    scale: sizes of the logged slot in GiB (1..4096; default:\n"
+"                      1,16,64,256,1024)\n"
 "  --list-strategies   print the names of every line of compare, one a line\n"
 "  -h, --help          this text\n"
 "\n"
@@ -224,7 +237,7 @@ static void save_cmdline(struct bench_opts *o, int argc, char **argv)
 enum { OPT_VCPUS = 256, OPT_SLOTS, OPT_OP, OPT_STRATEGIES, OPT_RATE, OPT_COUNT, OPT_DURATION,
        OPT_ROUNDS, OPT_SAMPLES, OPT_PAGES, OPT_JSON, OPT_HTML, OPT_MIGRATE, OPT_MIGRATE_COUNT,
        OPT_REGION_MIB, OPT_SYNC_PAGES, OPT_SYNC_SAMPLES, OPT_ALWAYS_HOLD, OPT_PARK_TIMEOUT,
-       OPT_LIST };
+       OPT_SCALE_SLOTS, OPT_SCALE_GIB, OPT_LIST };
 
 static void parse(int argc, char **argv, struct bench_opts *o)
 {
@@ -248,6 +261,8 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		{ "sync-samples", required_argument, NULL, OPT_SYNC_SAMPLES },
 		{ "always-hold", no_argument, NULL, OPT_ALWAYS_HOLD },
 		{ "park-timeout-ms", required_argument, NULL, OPT_PARK_TIMEOUT },
+		{ "scale-slots", required_argument, NULL, OPT_SCALE_SLOTS },
+		{ "scale-gib", required_argument, NULL, OPT_SCALE_GIB },
 		{ "list-strategies", no_argument, NULL, OPT_LIST },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -279,7 +294,7 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 				if (!strcmp(a, section_names[i]))
 					break;
 			if (i == SEC__COUNT)
-				bad_usage("unknown section '%s' (compare, hold, txn, dirty, gate)", a);
+				bad_usage("unknown section '%s' (compare, hold, txn, dirty, gate, scale)", a);
 			for (k = 0; k < o->nr_sections; k++)
 				if (o->sections[k] == (enum section)i)
 					bad_usage("section '%s' given twice", a);
@@ -351,6 +366,14 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		case OPT_SYNC_SAMPLES:
 			o->sync_samples = (unsigned)parse_uint("--sync-samples", optarg, 1, 100000);
 			break;
+		case OPT_SCALE_SLOTS:
+			o->nr_scale_slots = parse_list("--scale-slots", optarg, o->scale_slots, 1, 32700);
+			o->scale_slots_given = true;
+			break;
+		case OPT_SCALE_GIB:
+			o->nr_scale_gib = parse_list("--scale-gib", optarg, o->scale_gib, 1, 4096);
+			o->scale_gib_given = true;
+			break;
 		case OPT_LIST:
 			for (k = 0; k < NR_STRATEGIES; k++)
 				printf("%s\n", strategies[k]->name);
@@ -409,6 +432,9 @@ int main(int argc, char **argv)
 			break;
 		case SEC_GATE:
 			r = run_gate(&o, &rep);
+			break;
+		case SEC_SCALE:
+			r = run_scale(&o, &rep);
 			break;
 		default:
 			break;

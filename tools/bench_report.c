@@ -418,3 +418,201 @@ void report_text_compare(FILE *f, const struct compare_result *c)
 	}
 	fprintf(f, "\n");
 }
+
+/* ---- scale -------------------------------------------------------------------- */
+
+/* A cell: ns in units of div, or "-" when nothing was measured. */
+static const char *scale_cell(char *buf, size_t size, bool measured, double ns, double div)
+{
+	if (!measured)
+		snprintf(buf, size, "-");
+	else if (ns / div >= 100)
+		snprintf(buf, size, "%.0f", ns / div);
+	else if (ns / div >= 1)
+		snprintf(buf, size, "%.1f", ns / div);
+	else
+		snprintf(buf, size, "%.2f", ns / div);
+	return buf;
+}
+
+/* A ratio with the digits it needs: the O(N) rows span 0.001x to 1000x. */
+static const char *scale_ratio(char *buf, size_t size, double r)
+{
+	if (r <= 0)
+		snprintf(buf, size, "-");
+	else if (r >= 100)
+		snprintf(buf, size, "%.0fx", r);
+	else if (r >= 0.01)
+		snprintf(buf, size, "%.2fx", r);
+	else
+		snprintf(buf, size, "%.4fx", r);
+	return buf;
+}
+
+static void scale_row_ns(FILE *f, const struct scale_result *s, const char *name, const char *unit,
+			 const uint64_t *v, size_t stride, double div)
+{
+	char a[32];
+	unsigned i;
+
+	fprintf(f, "  %-16s %4s", name, unit);
+	for (i = 0; i < s->nr_slots; i++) {
+		uint64_t ns = *(const uint64_t *)((const char *)v + i * stride);
+
+		fprintf(f, " %10s", scale_cell(a, 32, ns != 0, (double)ns, div));
+	}
+	fprintf(f, "\n");
+}
+
+void report_text_scale_slots(FILE *f, const struct scale_result *s)
+{
+	const size_t stride = sizeof(s->slots[0]);
+	char a[32], w[200];
+	unsigned i, m;
+
+	fprintf(f, "scale (1): N memslots of 4 KiB from gpa 1 GiB (the middle one 8 KiB, so it can "
+		"be split),\n  one VM per N, no vCPUs, all alive at once and measured in %u rounds "
+		"that visit every N\n  in turn; p50 per measure of up to %u samples (%s)\n",
+		s->rounds, s->samples, s->budgeted ? "fewer as N grows, or\n  once a measure's time "
+		"budget is spent" : "--samples, no time budget");
+	fprintf(f, "  %-16s %4s", "measure", "unit");
+	for (i = 0; i < s->nr_slots; i++)
+		fprintf(f, " %10u", s->slots[i].slots);
+	fprintf(f, "\n");
+	scale_row_ns(f, s, "map all", "ms", &s->slots[0].map_ns, stride, 1e6);
+	for (m = 0; m < SM__COUNT; m++) {
+		if (m == SM_SYNC_ONE)
+			scale_row_ns(f, s, "log on, all", "ms", &s->slots[0].log_all_ns, stride, 1e6);
+		fprintf(f, "  %-16s %4s", scale_measure_name((enum scale_measure)m),
+			m == SM_LOOKUP ? "ns" : "us");
+		for (i = 0; i < s->nr_slots; i++) {
+			const struct stats *st = &s->slots[i].m[m];
+
+			fprintf(f, " %10s", scale_cell(a, 32, st->n != 0, (double)st->p50,
+						       m == SM_LOOKUP ? 1.0 : 1e3));
+		}
+		fprintf(f, "\n");
+	}
+	fprintf(f, "  %-16s %4s", "samples", "");
+	for (i = 0; i < s->nr_slots; i++) {
+		size_t lo = 0, hi = 0;
+
+		for (m = 0; m < SM__COUNT; m++) {
+			size_t n = s->slots[i].m[m].n;
+
+			if (m == SM_LOOKUP || !n)
+				continue;
+			lo = !lo || n < lo ? n : lo;
+			hi = n > hi ? n : hi;
+		}
+		snprintf(w, sizeof(w), lo == hi ? "%zu" : "%zu-%zu", lo, hi);
+		fprintf(f, " %10s", w);
+	}
+	fprintf(f, "\n");
+	for (i = 0; i < s->nr_slots; i++)
+		if (s->slots[i].error[0])
+			fprintf(f, "  %u slots: error: %s\n", s->slots[i].slots, s->slots[i].error);
+	if (s->ref_slots) {
+		fprintf(f, "  p50 / p50 at %u slots (* one slot: the issue's target is <= %.0fx; "
+			"reported, not enforced):\n", s->ref_slots, SCALE_TARGET_SLOTS);
+		for (m = 0; m < SM__COUNT; m++) {
+			snprintf(w, sizeof(w), "%s%s", scale_measure_name((enum scale_measure)m),
+				 scale_measure_one_slot((enum scale_measure)m) ? " *" : "");
+			fprintf(f, "  %-16s %4s", w, "");
+			for (i = 0; i < s->nr_slots; i++)
+				fprintf(f, " %10s", scale_ratio(a, 32, s->slots[i].ratio[m]));
+			fprintf(f, "\n");
+		}
+	}
+	for (i = 0; i < s->nr_slots; i++) {
+		enum scale_measure worst;
+		bool met;
+
+		if (!scale_slots_target_applies(s, i))
+			continue;
+		met = scale_slots_target_met(s, i, &worst);
+		fprintf(f, "  target at %u slots, every one-slot measure <= %.0fx: %s", s->slots[i].slots,
+			SCALE_TARGET_SLOTS, met ? "met" : "NOT met");
+		if (worst < SM__COUNT)
+			fprintf(f, " (worst: %s %.2fx)", scale_measure_name(worst),
+				s->slots[i].ratio[worst]);
+		fprintf(f, "\n");
+	}
+	fprintf(f, "  map all: the N slots mapped in one transaction; log on, all: LOG_DIRTY on "
+		"every slot in\n  one transaction, before the syncs; gpa_to_hva: %u batches of %u "
+		"lookups, ns per lookup\n", s->lookup_batches, s->lookups);
+	for (m = 0; m < SM__COUNT; m++)
+		fprintf(f, "    %-14s %s\n", scale_measure_name((enum scale_measure)m),
+			scale_measure_what((enum scale_measure)m));
+	fprintf(f, "\n");
+}
+
+void report_text_scale_gib(FILE *f, const struct scale_result *s)
+{
+	char a[32], b[32], r[32], h[32], io[32];
+	unsigned i, k;
+
+	fprintf(f, "scale (2): one logged slot of G GiB at gpa 1 TiB, no vCPUs: kvmhold_txn_commit() "
+		"alone\n  (it holds the VM, instantly without vCPUs: this is the held window) next to "
+		"the same\n  change by hand on a raw VM (KVM_GET_DIRTY_LOG of each slot that goes or "
+		"stops logging,\n  then KVM_SET_USER_MEMORY_REGION); cycles alternate between the two; "
+		"p50, seconds\n");
+	fprintf(f, "  %6s %6s  %-8s %11s %11s %8s %7s %6s\n", "GiB", "cycles", "op", "kvmhold",
+		"by hand", "ratio", "ioctls", "held");
+	for (i = 0; i < s->nr_gib; i++) {
+		const struct scale_gib_result *g = &s->gib[i];
+
+		for (k = 0; k < SG__COUNT; k++) {
+			unsigned reads, hand = scale_gib_hand_ioctls((enum scale_gib_op)k, &reads);
+
+			if (g->lib[k].n)
+				snprintf(a, sizeof(a), "%.4f s", (double)g->lib[k].p50 / 1e9);
+			else
+				snprintf(a, sizeof(a), "-");
+			if (g->hand[k].n)
+				snprintf(b, sizeof(b), "%.4f s", (double)g->hand[k].p50 / 1e9);
+			else
+				snprintf(b, sizeof(b), "-");
+			if (g->lib[k].n)
+				snprintf(io, sizeof(io), "%.0f/%u", g->ioctls[k], hand);
+			else
+				snprintf(io, sizeof(io), "-/%u", hand);
+			if (!k)
+				snprintf(h, sizeof(h), "%llu/%llu", (unsigned long long)g->held,
+					 (unsigned long long)g->commits);
+			else
+				h[0] = '\0';
+			if (k)
+				fprintf(f, "  %6s %6s", "", "");
+			else
+				fprintf(f, "  %6u %6u", g->gib, g->cycles);
+			fprintf(f, "  %-8s %11s %11s %8s %7s %6s\n",
+				scale_gib_op_name((enum scale_gib_op)k), a, b,
+				ratio_str(r, 32, g->ratio[k]), io, h);
+		}
+		fprintf(f, "  %6s %6s  dirty_held %llu pages; RSS %.1f MiB\n", "", "",
+			(unsigned long long)g->dirty_held, (double)g->rss_kib / 1024);
+		if (g->error[0])
+			fprintf(f, "  %6s %6s  error: %s\n", "", "", g->error);
+	}
+	fprintf(f, "  ioctls: memslot ioctls per commit, kvmhold (last_txn_ioctls) / by hand (which "
+		"also reads\n  the log: 2 KVM_GET_DIRTY_LOG for a merge, 1 otherwise); held: the "
+		"library's timed commits\n  that held the VM; dirty_held (kvmhold_stats) and RSS "
+		"(/proc/self/statm) after the cycles,\n  the library's VM still alive; RSS before "
+		"part 2: %.1f MiB\n", (double)s->rss_base_kib / 1024);
+	for (i = 0; i < s->nr_gib; i++) {
+		const struct scale_gib_result *g = &s->gib[i];
+		enum scale_gib_op worst;
+		bool met;
+
+		if (!scale_gib_target_applies(g))
+			continue;
+		met = scale_gib_target_met(g, &worst);
+		fprintf(f, "  target at %u GiB, kvmhold <= %.0fx by hand for each op: %s", g->gib,
+			SCALE_TARGET_GIB, met ? "met" : "NOT met");
+		if (worst < SG__COUNT)
+			fprintf(f, " (worst: %s %.2fx)", scale_gib_op_name(worst), g->ratio[worst]);
+		fprintf(f, "\n");
+	}
+	fprintf(f, "  scale: %.1f s in all\n\n", s->seconds);
+}

@@ -913,6 +913,86 @@ static void dirty_section(FILE *f, const struct report *rep)
 	fprintf(f, "</section>\n");
 }
 
+/* ---- scale ------------------------------------------------------------------------ */
+
+static void scale_section(FILE *f, const struct report *rep)
+{
+	const struct scale_result *s = rep->scale;
+	char a[32], b[32];
+	unsigned i, m, k;
+
+	if (!s)
+		return;
+	fprintf(f, "<section id=\"scale\"><h2>scale: cost as the VM grows</h2>\n<p>No vCPUs. "
+		"N memslots of 4 KiB (the middle one 8 KiB); each cell is the p50, and its ratio to "
+		"the p50 at %u slots. Rows marked * touch one slot: the issue's target is &le; "
+		"%.0f&times; (reported, not enforced).</p>\n<table><thead><tr><th>measure</th>",
+		s->ref_slots, SCALE_TARGET_SLOTS);
+	for (i = 0; i < s->nr_slots; i++)
+		fprintf(f, "<th>N = %u</th>", s->slots[i].slots);
+	fprintf(f, "</tr></thead><tbody>\n");
+	for (m = 0; m < SM__COUNT; m++) {
+		bool one = scale_measure_one_slot((enum scale_measure)m);
+
+		fprintf(f, "<tr><th title=\"");
+		esc(f, scale_measure_what((enum scale_measure)m));
+		fprintf(f, "\">%s%s</th>", scale_measure_name((enum scale_measure)m), one ? " *" : "");
+		for (i = 0; i < s->nr_slots; i++) {
+			const struct stats *st = &s->slots[i].m[m];
+			double r = s->slots[i].ratio[m];
+
+			if (m == SM_LOOKUP && st->n)
+				snprintf(a, sizeof(a), "%llu ns", (unsigned long long)st->p50);
+			else
+				t_(a, sizeof(a), st, st->p50);
+			fprintf(f, "<td class=\"%s\">%s", one && r > SCALE_TARGET_SLOTS ? "bad" : "", a);
+			if (r > 0)
+				fprintf(f, " (%.2f&times;)", r);
+			fprintf(f, "</td>");
+		}
+		fprintf(f, "</tr>\n");
+	}
+	fprintf(f, "</tbody></table>\n");
+	for (i = 0; i < s->nr_slots; i++) {
+		if (!s->slots[i].error[0])
+			continue;
+		fprintf(f, "<p class=\"bad\">%u slots: ", s->slots[i].slots);
+		esc(f, s->slots[i].error);
+		fprintf(f, "</p>\n");
+	}
+	fprintf(f, "<h3>One logged slot of G GiB: the held commit next to the same ioctls by hand"
+		"</h3>\n<p><code>kvmhold_txn_commit()</code> alone (with no vCPUs the hold is instant: "
+		"the commit is the held window), next to <code>KVM_GET_DIRTY_LOG</code> and "
+		"<code>KVM_SET_USER_MEMORY_REGION</code> issued by hand on a raw VM. Target: &le; "
+		"%.0f&times; at 1 TiB (reported).</p>\n<table><thead><tr><th>GiB</th><th>op</th>"
+		"<th>kvmhold p50</th><th>by hand p50</th><th>ratio</th><th>cycles</th>"
+		"<th>dirty_held</th><th>RSS</th></tr></thead><tbody>\n", SCALE_TARGET_GIB);
+	for (i = 0; i < s->nr_gib; i++) {
+		const struct scale_gib_result *g = &s->gib[i];
+
+		for (k = 0; k < SG__COUNT; k++) {
+			bool bad = scale_gib_target_applies(g) && g->ratio[k] > SCALE_TARGET_GIB;
+
+			fprintf(f, "<tr><th>%u</th><td>%s</td><td>%s</td><td>%s</td><td class=\"%s\">",
+				g->gib, scale_gib_op_name((enum scale_gib_op)k),
+				t_(a, 32, &g->lib[k], g->lib[k].p50), t_(b, 32, &g->hand[k], g->hand[k].p50),
+				bad ? "bad" : "");
+			if (g->ratio[k] > 0)
+				fprintf(f, "%.2f&times;</td>", g->ratio[k]);
+			else
+				fprintf(f, "&ndash;</td>");
+			fprintf(f, "<td>%u</td><td>%llu</td><td>%.1f MiB</td></tr>\n", g->cycles,
+				(unsigned long long)g->dirty_held, (double)g->rss_kib / 1024);
+		}
+		if (g->error[0]) {
+			fprintf(f, "<tr><td></td><td colspan=\"7\" class=\"bad\">");
+			esc(f, g->error);
+			fprintf(f, "</td></tr>\n");
+		}
+	}
+	fprintf(f, "</tbody></table>\n</section>\n");
+}
+
 /* ---- the page ------------------------------------------------------------------- */
 
 static void machine_section(FILE *f, const struct report *rep)
@@ -976,6 +1056,7 @@ int report_html(const char *path, const struct report *rep)
 	hold_section(f, rep);
 	txn_section(f, rep);
 	dirty_section(f, rep);
+	scale_section(f, rep);
 	fprintf(f, "<footer class=\"small\"><p>Schema of the matching JSON report: tools/README.md "
 		"(schema_version %d). kvmhold %d.%d.</p></footer>\n</body></html>\n",
 		BENCH_SCHEMA_VERSION, KVMHOLD_VERSION_MAJOR, KVMHOLD_VERSION_MINOR);

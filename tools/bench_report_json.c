@@ -165,7 +165,9 @@ static void list_(struct jw *w, const char *k, const unsigned *v, unsigned n, bo
 	fputc(']', w->f);
 }
 
-static const char *const section_names[SEC__COUNT] = { "compare", "hold", "txn", "dirty", "gate" };
+static const char *const section_names[SEC__COUNT] = {
+	"compare", "hold", "txn", "dirty", "gate", "scale",
+};
 
 static void options(struct jw *w, const struct bench_opts *o)
 {
@@ -202,6 +204,8 @@ static void options(struct jw *w, const struct bench_opts *o)
 	u_(w, "sync_pages", o->sync_pages);
 	u_(w, "sync_samples", o->sync_samples);
 	u_(w, "park_timeout_ms", o->park_timeout_ms);
+	list_(w, "scale_slots", o->scale_slots, o->nr_scale_slots, o->scale_slots_given);
+	list_(w, "scale_gib", o->scale_gib, o->nr_scale_gib, o->scale_gib_given);
 	obj_end(w);
 }
 
@@ -589,6 +593,138 @@ static void gate(struct jw *w, const struct report *rep)
 	obj_end(w);
 }
 
+/* A time that was not measured (0) is null. */
+static void ns_(struct jw *w, const char *k, uint64_t v)
+{
+	if (v)
+		u_(w, k, v);
+	else
+		null_(w, k);
+}
+
+static void scale_slots(struct jw *w, const struct scale_result *s)
+{
+	unsigned i, m;
+
+	arr(w, "slots");
+	for (i = 0; i < s->nr_slots; i++) {
+		const struct scale_slots_result *r = &s->slots[i];
+		enum scale_measure worst;
+		bool applies = scale_slots_target_applies(s, i), met;
+
+		obj(w, NULL);
+		u_(w, "slots", r->slots);
+		ns_(w, "map_all_ns", r->map_ns);
+		ns_(w, "log_all_ns", r->log_all_ns);
+		arr(w, "measures");
+		for (m = 0; m < SM__COUNT; m++) {
+			obj(w, NULL);
+			s_(w, "name", scale_measure_name((enum scale_measure)m));
+			s_(w, "description", scale_measure_what((enum scale_measure)m));
+			b_(w, "one_slot", scale_measure_one_slot((enum scale_measure)m));
+			stats_(w, "latency", &r->m[m]);
+			ratio_(w, "ratio", r->ratio[m]);
+			obj_end(w);
+		}
+		arr_end(w);
+		met = scale_slots_target_met(s, i, &worst);
+		obj(w, "target");
+		b_(w, "applies", applies);
+		d_(w, "ratio_max", SCALE_TARGET_SLOTS);
+		if (applies)
+			b_(w, "met", met);
+		else
+			null_(w, "met");
+		s_(w, "worst", applies && worst < SM__COUNT ? scale_measure_name(worst) : NULL);
+		obj_end(w);
+		error_(w, r->error);
+		obj_end(w);
+	}
+	arr_end(w);
+}
+
+static void scale_gib(struct jw *w, const struct scale_result *s)
+{
+	unsigned i, k;
+
+	arr(w, "gib");
+	for (i = 0; i < s->nr_gib; i++) {
+		const struct scale_gib_result *g = &s->gib[i];
+		bool applies = scale_gib_target_applies(g), met;
+		enum scale_gib_op worst;
+
+		obj(w, NULL);
+		u_(w, "gib", g->gib);
+		u_(w, "bytes", (uint64_t)g->gib << 30);
+		u_(w, "cycles", g->cycles);
+		arr(w, "ops");
+		for (k = 0; k < SG__COUNT; k++) {
+			unsigned reads, hand = scale_gib_hand_ioctls((enum scale_gib_op)k, &reads);
+
+			obj(w, NULL);
+			s_(w, "op", scale_gib_op_name((enum scale_gib_op)k));
+			stats_(w, "kvmhold", &g->lib[k]);
+			stats_(w, "by_hand", &g->hand[k]);
+			ratio_(w, "ratio_p50", g->ratio[k]);
+			if (g->lib[k].n)
+				d_(w, "kvmhold_ioctls_per_commit", g->ioctls[k]);
+			else
+				null_(w, "kvmhold_ioctls_per_commit");
+			u_(w, "by_hand_memslot_ioctls", hand);
+			u_(w, "by_hand_dirty_log_reads", reads);
+			obj_end(w);
+		}
+		arr_end(w);
+		u_(w, "commits", g->commits);
+		u_(w, "held_commits", g->held);
+		u_(w, "dirty_held", g->dirty_held);
+		if (g->rss_kib)
+			u_(w, "rss_kib", g->rss_kib);
+		else
+			null_(w, "rss_kib");
+		met = scale_gib_target_met(g, &worst);
+		obj(w, "target");
+		b_(w, "applies", applies);
+		d_(w, "ratio_max", SCALE_TARGET_GIB);
+		if (applies)
+			b_(w, "met", met);
+		else
+			null_(w, "met");
+		s_(w, "worst", applies && worst < SG__COUNT ? scale_gib_op_name(worst) : NULL);
+		obj_end(w);
+		error_(w, g->error);
+		obj_end(w);
+	}
+	arr_end(w);
+}
+
+static void scale(struct jw *w, const struct report *rep)
+{
+	const struct scale_result *s = rep->scale;
+
+	if (!s) {
+		null_(w, "scale");
+		return;
+	}
+	obj(w, "scale");
+	u_(w, "rounds", s->rounds);
+	u_(w, "samples", s->samples);
+	b_(w, "time_budget", s->budgeted);
+	u_(w, "lookups_per_batch", s->lookups);
+	if (s->ref_slots)
+		u_(w, "ratio_reference_slots", s->ref_slots);
+	else
+		null_(w, "ratio_reference_slots");
+	scale_slots(w, s);
+	if (s->rss_base_kib)
+		u_(w, "rss_before_gib_kib", s->rss_base_kib);
+	else
+		null_(w, "rss_before_gib_kib");
+	scale_gib(w, s);
+	d_(w, "seconds", s->seconds);
+	obj_end(w);
+}
+
 int report_json(const char *path, const struct report *rep)
 {
 	struct jw w = { .first = true };
@@ -612,6 +748,7 @@ int report_json(const char *path, const struct report *rep)
 	compare(&w, rep);
 	dirty(&w, rep);
 	gate(&w, rep);
+	scale(&w, rep);
 	obj_end(&w);
 	fputc('\n', w.f);
 	r = ferror(w.f) ? -EIO : 0;
