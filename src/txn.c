@@ -241,6 +241,21 @@ static int cut_around(struct kvmhold_txn *txn, uint64_t gpa, uint64_t end)
 	return r ? r : cut_at(txn, end);
 }
 
+/*
+ * Room for the slots a change of [gpa, end) may add, entries for the cuts
+ * and a copy of every entry in the range, then the cuts: after this
+ * nothing the change does can fail (but with the reservation switched off
+ * for a test, when the cuts may).
+ */
+static int reserve_and_cut(struct kvmhold_txn *txn, uint64_t gpa, uint64_t end)
+{
+	int r = check_room(txn, cuts_needed(txn, gpa, end));
+
+	if (!r)
+		r = txn_reserve(txn, CUT_AROUND_ENTRIES + entries_in(txn, gpa, end));
+	return r ? r : cut_around(txn, gpa, end);
+}
+
 /* Validate the handle; the transaction lives until commit or abort. */
 static int txn_check(struct kvmhold_txn *txn)
 {
@@ -456,13 +471,8 @@ KVMHOLD_API int kvmhold_txn_move(struct kvmhold_txn *txn, uint64_t gpa, uint64_t
 		if (lo < gpa || hi > end)
 			return -EEXIST;
 	}
-	r = check_room(txn, cuts_needed(txn, gpa, end));
-	if (!r)
-		r = txn_reserve(txn, CUT_AROUND_ENTRIES + entries_in(txn, gpa, end));
-	if (r)
-		return r;
-	/* Reserved: nothing below can fail (but with the reservation switched off). */
-	r = cut_around(txn, gpa, end);
+	r = reserve_and_cut(txn, gpa, end);
+	/* Own every entry of the range: nothing can fail after the reservation. */
 	for (s = view_from(txn, gpa); !r && s && slot_gpa(s) < end; s = view_from(txn, slot_end(s)))
 		if (!own(txn, s))
 			r = -ENOMEM;
@@ -502,13 +512,7 @@ KVMHOLD_API int kvmhold_txn_set_flags(struct kvmhold_txn *txn, uint64_t gpa, uin
 		;
 	if (!s || slot_gpa(s) >= end)
 		return 0;
-	r = check_room(txn, cuts_needed(txn, gpa, end));
-	if (!r)
-		r = txn_reserve(txn, CUT_AROUND_ENTRIES + entries_in(txn, gpa, end));
-	if (r)
-		return r;
-	/* Reserved: nothing below can fail (but with the reservation switched off). */
-	r = cut_around(txn, gpa, end);
+	r = reserve_and_cut(txn, gpa, end);
 	for (s = view_from(txn, gpa); !r && s && slot_gpa(s) < end; s = view_from(txn, slot_end(s))) {
 		if (s->flags == flags)
 			continue;
@@ -573,15 +577,21 @@ void txn_discard(struct kvmhold_txn *txn)
 }
 
 /* End the transaction: forget the handle, let the next one begin. */
-void txn_free(struct kvmhold_txn *txn)
+static void free_spares(struct kvmhold_txn *txn)
 {
-	struct kvmhold_vm *vm = txn->vm;
 	struct slot *s;
 
 	while ((s = txn->spare)) {
 		txn->spare = s->next_removed;
 		free(s);
 	}
+}
+
+void txn_free(struct kvmhold_txn *txn)
+{
+	struct kvmhold_vm *vm = txn->vm;
+
+	free_spares(txn);
 
 	registry_remove(txn);
 	vm->open_txn = NULL;
@@ -593,16 +603,12 @@ void txn_free(struct kvmhold_txn *txn)
 void txn_abort_on_destroy(struct kvmhold_vm *vm)
 {
 	struct kvmhold_txn *txn = vm->open_txn;
-	struct slot *s;
 
 	if (!txn)
 		return;
 	txn_discard(txn);
 	registry_remove(txn);
-	while ((s = txn->spare)) {
-		txn->spare = s->next_removed;
-		free(s);
-	}
+	free_spares(txn);
 	free(txn);
 	vm->open_txn = NULL;
 }

@@ -39,6 +39,44 @@ static inline unsigned counters_moved_within(struct tvm *t, unsigned first, uint
 #define CHECK_ALL_MOVE(t)                                                            \
 	CHECK_RET(tvm_wait_all_counters_move((t), 20000), 0)
 
+/* -EINTR returns of vCPU idx's kvmhold_vcpu_run() so far. */
+static inline uint64_t eintr_count_of(struct tvm *t, unsigned idx)
+{
+	struct tvm_vcpu_stats st;
+
+	tvm_vcpu_stats(t, idx, &st);
+	return st.eintr;
+}
+
+/* 1 once vCPU 0's run returned -EINTR after e0 returns had been counted; 0 after 5 s. */
+static inline int wait_eintr_after(struct tvm *t, uint64_t e0)
+{
+	uint64_t end = tvm_now_ns() + 5000000000ull;
+
+	while (eintr_count_of(t, 0) == e0)
+		if (tvm_now_ns() > end)
+			return 0;
+		else
+			sched_yield();
+	return 1;
+}
+
+/* 1 once a thread waits for a release (parked_now), 0 after 5 s. */
+static inline int wait_parked(struct tvm *t)
+{
+	uint64_t end = tvm_now_ns() + 5000000000ull;
+	struct kvmhold_stats st;
+
+	for (;;) {
+		CHECK_OK(kvmhold_stats_get(t->vm, &st, sizeof(st)));
+		if (st.parked_now)
+			return 1;
+		if (tvm_now_ns() > end)
+			return 0;
+		sched_yield();
+	}
+}
+
 /* Start a tvm or skip/fail the test. */
 static inline struct tvm *start_tvm(struct tvm_opts *o)
 {

@@ -32,48 +32,6 @@ static void kick_from_handler(int sig)
 	kvmhold_vcpu_kick(signal_target);
 }
 
-static unsigned parked_now(struct tvm *t)
-{
-	struct kvmhold_stats st;
-
-	CHECK_OK(kvmhold_stats_get(t->vm, &st, sizeof(st)));
-	return st.parked_now;
-}
-
-static uint64_t eintr_count(struct tvm *t)
-{
-	struct tvm_vcpu_stats st;
-
-	tvm_vcpu_stats(t, 0, &st);
-	return st.eintr;
-}
-
-/* Wait (bounded, polling) until the vCPU thread is parked: 1, or 0 on timeout. */
-static int wait_parked(struct tvm *t)
-{
-	uint64_t end = tvm_now_ns() + 5000000000ull;
-
-	while (parked_now(t) < 1)
-		if (tvm_now_ns() > end)
-			return 0;
-		else
-			sched_yield();
-	return 1;
-}
-
-/* Wait until kvmhold_vcpu_run() returned -EINTR after e0; 1, or 0 after 5 s. */
-static int wait_eintr_after(struct tvm *t, uint64_t e0)
-{
-	uint64_t end = tvm_now_ns() + 5000000000ull;
-
-	while (eintr_count(t) == e0)
-		if (tvm_now_ns() > end)
-			return 0;
-		else
-			sched_yield();
-	return 1;
-}
-
 /* kick: 0 from this thread, 1 from a signal handler on this thread. */
 static void kick(struct tvm *t, int how)
 {
@@ -96,7 +54,7 @@ static void parked_kicks(struct tvm *t, int how, unsigned rounds)
 		CHECK(wait_parked(t), "vCPU not parked 5 s after the hold");
 		/* The holder can read a held vCPU's registers. */
 		CHECK_OK(kvmhold_vcpu_ioctl(tvm_vcpu(t, 0), KVM_GET_REGS, &regs));
-		e0 = eintr_count(t);
+		e0 = eintr_count_of(t, 0);
 		t0 = tvm_now_ns();
 		kick(t, how);
 		CHECK(wait_eintr_after(t, e0),
@@ -121,7 +79,7 @@ static void running_kicks(struct tvm *t, int how, unsigned rounds)
 	unsigned i;
 
 	for (i = 0; i < rounds; i++) {
-		uint64_t e0 = eintr_count(t);
+		uint64_t e0 = eintr_count_of(t, 0);
 
 		kick(t, how);
 		CHECK(wait_eintr_after(t, e0), "kick %s: the running vCPU did not return",
@@ -210,7 +168,7 @@ static void kick_in_ring_full(void)
 		} while (st.ring_full_exits == full0);
 		CHECK_OK(kvmhold_hold(t->vm, 10000));
 		CHECK(wait_parked(t), "the ring reset did not wait for the release");
-		e0 = eintr_count(t);
+		e0 = eintr_count_of(t, 0);
 		CHECK_OK(kvmhold_vcpu_kick(tvm_vcpu(t, 0)));
 		CHECK(wait_eintr_after(t, e0), "kick lost while the vCPU waited to reset its ring");
 		CHECK_OK(kvmhold_release(t->vm));

@@ -49,41 +49,6 @@ static void handler_sets_flag(int sig)
 	vmm_flag = 1;
 }
 
-static uint64_t eintr_count(struct tvm *t)
-{
-	struct tvm_vcpu_stats st;
-
-	tvm_vcpu_stats(t, 0, &st);
-	return st.eintr;
-}
-
-static int wait_eintr_after(struct tvm *t, uint64_t e0)
-{
-	uint64_t end = tvm_now_ns() + 5000000000ull;
-
-	while (eintr_count(t) == e0)
-		if (tvm_now_ns() > end)
-			return 0;
-		else
-			sched_yield();
-	return 1;
-}
-
-static int wait_parked(struct tvm *t)
-{
-	uint64_t end = tvm_now_ns() + 5000000000ull;
-	struct kvmhold_stats st;
-
-	for (;;) {
-		CHECK_OK(kvmhold_stats_get(t->vm, &st, sizeof(st)));
-		if (st.parked_now)
-			return 1;
-		if (tvm_now_ns() > end)
-			return 0;
-		sched_yield();
-	}
-}
-
 static void signal_vcpu(struct tvm *t, int sig)
 {
 	CHECK(syscall(SYS_tgkill, getpid(), tvm_vcpu_tid(t, 0), sig) == 0, "tgkill");
@@ -110,7 +75,7 @@ static void kicks_under_holds(struct tvm *t, unsigned rounds)
 	atomic_store(&stop_holding, false);
 	CHECK(pthread_create(&h, NULL, holder, t) == 0, "pthread_create");
 	for (i = 0; i < rounds; i++) {
-		uint64_t e0 = eintr_count(t);
+		uint64_t e0 = eintr_count_of(t, 0);
 
 		if (i % 2)
 			__atomic_store_n(&vcpu_run->immediate_exit, 1, __ATOMIC_SEQ_CST);
@@ -130,7 +95,7 @@ static void flag_signals(struct tvm *t, unsigned rounds)
 	unsigned i;
 
 	for (i = 0; i < rounds; i++) {
-		uint64_t e0 = eintr_count(t);
+		uint64_t e0 = eintr_count_of(t, 0);
 
 		CHECK_OK(tvm_wait_counter_moves(t, 0, 10000));
 		signal_vcpu(t, SIGUSR2);
@@ -138,11 +103,11 @@ static void flag_signals(struct tvm *t, unsigned rounds)
 
 		CHECK_OK(kvmhold_hold(t->vm, 10000));
 		CHECK(wait_parked(t), "not parked");
-		e0 = eintr_count(t);
+		e0 = eintr_count_of(t, 0);
 		signal_vcpu(t, SIGUSR2);
 		CHECK(wait_eintr_after(t, e0), "VMM signal during the park: no -EINTR while held");
 		CHECK(wait_parked(t), "not parked again");
-		e0 = eintr_count(t);
+		e0 = eintr_count_of(t, 0);
 		__atomic_store_n(&vcpu_run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 		CHECK(wait_eintr_after(t, e0),
 		      "VMM immediate_exit during the park: no -EINTR while held");
@@ -163,7 +128,7 @@ static void flag_signals(struct tvm *t, unsigned rounds)
  */
 static void late_hold_signal(struct tvm *t)
 {
-	uint64_t e0 = eintr_count(t);
+	uint64_t e0 = eintr_count_of(t, 0);
 
 	__atomic_store_n(&kvmhold_test_entry_delay_ns, 200000000u, __ATOMIC_RELAXED);
 	__atomic_store_n(&kvmhold_test_kick_delay_ns, 400000000u, __ATOMIC_RELAXED);
@@ -174,7 +139,7 @@ static void late_hold_signal(struct tvm *t)
 	__atomic_store_n(&kvmhold_test_kick_delay_ns, 0, __ATOMIC_RELAXED);
 	CHECK_OK(kvmhold_release(t->vm));
 	CHECK_OK(tvm_wait_counter_moves(t, 0, 10000));
-	e0 = eintr_count(t);
+	e0 = eintr_count_of(t, 0);
 	signal_vcpu(t, SIGUSR2);
 	CHECK(wait_eintr_after(t, e0), "the VMM's signal after a late hold signal was swallowed");
 	printf("a hold's signal that arrived during the park did not swallow the VMM's next\n");
