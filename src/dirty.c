@@ -50,6 +50,7 @@ void dirty_fini(struct kvmhold_vm *vm)
 {
 	struct dirty_state *d = &vm->dirty;
 
+	free(d->scratch);
 	free(d->id_hva);
 	free(d->id_pages);
 	d->id_hva = d->id_pages = NULL;

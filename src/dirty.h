@@ -23,6 +23,8 @@ struct kvm_dirty_gfn;
 struct dirty_state {
 	struct dirty_store store;
 	pthread_mutex_t sync_lock;       /* one sync at a time */
+	uint64_t *scratch;               /* under sync_lock: a slot's bitmap for a sync */
+	size_t scratch_words;
 	bool manual_protect;             /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled */
 	uint32_t ring_bytes;             /* per vCPU; 0: bitmap mode */
 	/* Ring mode: what each KVM slot id maps, as ring entries name slots by id. */

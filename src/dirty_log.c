@@ -53,23 +53,58 @@ int dirty_log_enable_manual(struct kvmhold_vm *vm)
 }
 
 /* The slot's bitmap, in a buffer the caller frees (64-bit words, as KVM wants). */
-static int get_log(struct kvmhold_vm *vm, const struct slot *s, uint64_t **out)
+/* KVM copies the slot's whole bitmap into bits (the slot's size in bits). */
+static int get_log_into(struct kvmhold_vm *vm, const struct slot *s, uint64_t *bits)
+{
+	struct kvm_dirty_log log = { .slot = s->id, .dirty_bitmap = bits };
+
+	return ioctl(vm->fd, KVM_GET_DIRTY_LOG, &log) < 0 ? -errno : 0;
+}
+
+static uint64_t log_words(const struct slot *s)
 {
 	uint64_t words = (s->size / PAGE_SIZE_4K + 63) / 64;
-	struct kvm_dirty_log log = { .slot = s->id };
-	uint64_t *bits = calloc(words ? words : 1, sizeof(*bits));
+
+	return words ? words : 1;
+}
+
+/* The slot's bitmap in a buffer of its own, which the caller frees (or hands on). */
+static int get_log(struct kvmhold_vm *vm, const struct slot *s, uint64_t **out)
+{
+	uint64_t *bits = malloc(log_words(s) * sizeof(*bits));
+	int r;
 
 	if (!bits)
 		return -ENOMEM;
-	log.dirty_bitmap = bits;
-	if (ioctl(vm->fd, KVM_GET_DIRTY_LOG, &log) < 0) {
-		int r = -errno;
-
+	r = get_log_into(vm, s, bits);
+	if (r) {
 		free(bits);
 		return r;
 	}
 	*out = bits;
 	return 0;
+}
+
+/*
+ * Under sync_lock: the slot's bitmap in the sync's scratch buffer, grown
+ * as needed and kept, so a sync allocates nothing per call (KVM still
+ * copies the whole slot's bitmap: its API has no smaller unit).
+ */
+static int get_log_scratch(struct kvmhold_vm *vm, const struct slot *s, uint64_t **out)
+{
+	struct dirty_state *d = &vm->dirty;
+	uint64_t words = log_words(s);
+
+	if (d->scratch_words < words) {
+		uint64_t *n = realloc(d->scratch, words * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		d->scratch = n;
+		d->scratch_words = words;
+	}
+	*out = d->scratch;
+	return get_log_into(vm, s, d->scratch);
 }
 
 /*
@@ -134,7 +169,7 @@ static int sync_slot(struct kvmhold_vm *vm, const struct slot *s, uint64_t hva, 
 	first = (lo - s->hva) / PAGE_SIZE_4K;   /* slot-relative */
 	n = (hi - lo) / PAGE_SIZE_4K;
 	delta = (int64_t)((lo - hva) / PAGE_SIZE_4K) - (int64_t)first;
-	r = get_log(vm, s, &bits);
+	r = get_log_scratch(vm, s, &bits);
 	if (r)
 		return r;
 	for (w = first / 64; w * 64 < first + n; w++)
@@ -148,7 +183,6 @@ static int sync_slot(struct kvmhold_vm *vm, const struct slot *s, uint64_t hva, 
 			bits[w] &= ~range_mask(w, first, n);
 		r = dirty_store_add_bits(&vm->dirty.store, s->hva, bits, s->size / PAGE_SIZE_4K);
 	}
-	free(bits);
 	return r;
 }
 
