@@ -262,3 +262,124 @@ $(KICK_TEST): $(SRCDIR)/kernel/tests/kick_test.c $(SRCDIR)/kernel/include/uapi/k
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 $(WARNINGS) $(CFLAGS) -static -pthread -I$(SRCDIR)/kernel/include/uapi \
 		-o $@ $< -pthread
+
+# ---- the model of the hold protocol (src/hold.pml, spin) -----------------
+# spin checks src/hold.pml, the model of hold.c, gate.c, vcpu.c,
+# kick_signal.c and kick_kernel.c (its top comment says what it covers).
+# Installs Debian's spin if missing (tools/model-deps.sh; SPIN=... for
+# another one).  For each configuration of MODEL_CONFIGS: an exhaustive
+# safety search (pan built with -DSAFETY: the invariants, and no invalid
+# end state, i.e. no deadlock) and a liveness search (ltl progress, pan -a:
+# every hold returns, every kicked run call returns).  Both must find
+# nothing; a search cut short (depth, memory) fails too.  Then each
+# mutation of MODEL_MUTATIONS, one mechanism of the protocol switched off
+# in the model, must make the safety search report an error.  All of it is
+# built and run in $(O)/model, one directory per search (spin -a writes
+# pan.c into the current directory, and pan its trail next to the model),
+# MODEL_JOBS searches at a time.
+#   make check-model MODEL_CONFIGS=kick MODEL_MUTATIONS=no-mark
+SPIN            ?= spin
+MODEL_CC        ?= gcc
+MODEL_JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
+MODEL_O         := $(O)/model
+# pan is built with -O2 for the exhaustive searches; a mutation's search
+# stops at its first error, and there building pan with -O2 would cost
+# more than it saves.  (-w below: pan.c's warnings are spin's.)
+MODEL_CFLAGS    ?= -O2
+MODEL_MUT_CFLAGS ?= -O0
+MODEL_PANFLAGS  := -m100000 -w24
+# Configurations; the defaults (base) are at the top of hold.pml: one vCPU
+# making two run calls, one holder without a deadline, one VMM kick of any
+# kind, the signal backend.
+model_def_base    :=
+model_def_kick    := -DHTMO=1
+model_def_kernel  := -DKERNEL_KICK
+model_def_holders := -DNH=2 -DHTMO=2 -DCOMMIT=1 -DKICKER=0
+model_def_mem     := -DMEM=1 -DHTMO=1 -DKICKER=0 -DKERNEL_KICK
+model_def_vcpus   := -DNV=2 -DNRUN=1 -DKICKER=0
+# Mutations: a configuration and the switch.  On base, the holder has no
+# deadline, so that a lost wake-up is a deadlock, not a timeout.
+model_mut_no-mark        := base -DMUT_NO_MARK
+model_mut_no-k4          := base -DMUT_NO_K4
+model_mut_no-entry-check := base -DMUT_NO_ENTRY_CHECK
+model_mut_no-l2          := base -DMUT_NO_L2
+model_mut_no-park-exits  := base -DMUT_NO_PARK_EXITS
+model_mut_ie-owner       := base -DMUT_IE_OWNER
+model_mut_kicks-sample   := base -DMUT_KICKS_SAMPLE
+model_mut_no-exclusive   := holders -DMUT_NO_EXCLUSIVE
+MODEL_CONFIGS   ?= kick kernel holders mem vcpus
+# One per property: held_quiet, lost hold kick, lost kick, deadlock, holds
+# surfacing, exclusive.  no-park-exits and ie-owner are there to run too.
+MODEL_MUTATIONS ?= no-entry-check no-mark no-k4 no-l2 kicks-sample no-exclusive
+
+MODEL_RESULTS   := $(MODEL_CONFIGS:%=$(MODEL_O)/%/ok) \
+                   $(MODEL_MUTATIONS:%=$(MODEL_O)/mutation-%/caught)
+# spin's defines of a configuration, of a mutation
+model_defs       = $(if $(filter undefined,$(origin model_def_$(1))),\
+                   $(error check-model: no configuration "$(1)"),$(model_def_$(1)))
+model_mut_defs   = $(if $(model_mut_$(1)),$(call model_defs,$(firstword $(model_mut_$(1)))) \
+                   $(wordlist 2,9,$(model_mut_$(1))),$(error check-model: no mutation "$(1)"))
+
+# $(call model_pan,DIR,SPIN-DEFINES,CC-FLAGS,PAN-FLAGS): a fresh DIR with
+# a copy of the model, pan built there and run, its output in DIR/pan.log.
+model_pan = rm -rf $(1) && mkdir -p $(1) && cp $(SRCDIR)/src/hold.pml $(1)/ && \
+	(cd $(1) && $(SPIN) -a $(2) hold.pml > spin.log 2>&1 && \
+	 $(MODEL_CC) -w -DMEMLIM=4096 $(3) -o pan pan.c > cc.log 2>&1 && \
+	 ./pan $(MODEL_PANFLAGS) $(4) > pan.log 2>&1) || \
+	{ echo "model: $(1): spin, cc or pan failed:"; tail -n 20 $(1)/*.log; exit 1; }
+# A complete search without findings: "N states, T s" into $@; or fail,
+# with pan's verdict and the reason from the trail (printed in one piece,
+# as other searches print beside it).
+model_clean = log=$(@D)/pan.log; \
+	if grep -q 'errors: 0' $$log && \
+	   ! grep -Eq 'Search not completed|depth too small|out of memory' $$log; then \
+		n=$$(awk '/states, stored/ { print $$1 }' $$log); \
+		t=$$(awk '/elapsed time/ { print $$4 }' $$log); \
+		echo "$$n states, $$t s" > $@; \
+	else \
+		msg=$$(echo "model: $(1): spin found a problem (pan output and trail in $(@D)):"; \
+		grep -E '^pan:|errors:|Search not completed|depth too small|out of memory' $$log; \
+		cd $(@D) && $(SPIN) -t $(2) hold.pml 2>&1 | grep -E 'model-error|trail ends'); \
+		echo "$$msg"; exit 1; \
+	fi
+
+.PHONY: check-model model-runs
+check-model:
+	@SPIN=$(SPIN) $(SRCDIR)/tools/model-deps.sh
+	@command -v $(SPIN) >/dev/null 2>&1 || { echo "check-model: $(SPIN) not found"; exit 1; }
+	@rm -rf $(MODEL_O)
+	@t0=$$(date +%s); \
+	$(MAKE) --no-print-directory -f $(firstword $(MAKEFILE_LIST)) \
+		$(if $(findstring jobserver,$(MAKEFLAGS)),,-j$(MODEL_JOBS)) model-runs && \
+	echo "check-model: OK: $(words $(MODEL_CONFIGS)) configurations safe, without deadlock," \
+		"live; $(words $(MODEL_MUTATIONS)) mutations caught ($$(( $$(date +%s) - t0 )) s)"
+
+model-runs: $(MODEL_RESULTS)
+
+.PRECIOUS: $(MODEL_O)/%/safety/result $(MODEL_O)/%/liveness/result
+
+$(MODEL_O)/%/safety/result:
+	@$(call model_pan,$(@D),$(call model_defs,$*),$(MODEL_CFLAGS) -DSAFETY -DNOCLAIM,)
+	@$(call model_clean,$* (safety),$(call model_defs,$*))
+
+$(MODEL_O)/%/liveness/result:
+	@$(call model_pan,$(@D),$(call model_defs,$*),$(MODEL_CFLAGS) -DNOFAIR -DNOBOUNDCHECK,-a)
+	@$(call model_clean,$* (liveness),$(call model_defs,$*))
+
+$(MODEL_O)/%/ok: $(MODEL_O)/%/safety/result $(MODEL_O)/%/liveness/result
+	@echo "model: $*: safe, no deadlock, progress (safety: $$(cat $<); liveness: $$(cat $(word 2,$^)))"
+	@touch $@
+
+# A mutation must be caught: an error, with its reason from the trail.
+$(MODEL_O)/mutation-%/caught:
+	@$(call model_pan,$(@D),$(call model_mut_defs,$*),$(MODEL_MUT_CFLAGS) -DSAFETY -DNOCLAIM,)
+	@log=$(@D)/pan.log; \
+	if ! grep -Eq 'errors: [1-9]' $$log; then \
+		echo "model: mutation $* NOT caught: spin finds no error with it"; exit 1; fi; \
+	what=$$(cd $(@D) && $(SPIN) -t $(call model_mut_defs,$*) hold.pml 2>&1 | \
+		sed -n 's/^ *model-error: //p' | head -n 1); \
+	first=$$(grep -m1 '^pan:1:' $$log); \
+	depth=$$(echo "$$first" | sed -n 's/.*(at depth \([0-9]*\)).*/\1/p'); \
+	case "$$first" in *"invalid end state"*) what="deadlock (invalid end state)";; esac; \
+	echo "model: mutation $* caught: $${what:-$$first} (trail of $$depth steps, in $(@D))"; \
+	touch $@

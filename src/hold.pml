@@ -38,10 +38,10 @@
  *  - The VMM: each vCPU thread calls kvmhold_vcpu_run() NRUN times and,
  *    after each -EINTR, clears immediate_exit (a plain store of 0, outside
  *    the call, as include/kvmhold.h lets it).  Process kicker asks for
- *    vCPU 0 once, by one of: kvmhold_vcpu_kick(); immediate_exit = 1, then
- *    a signal of the VMM's own (kvmtool, cloud-hypervisor); a VMM signal
- *    whose handler writes immediate_exit = 1 (QEMU); a VMM signal whose
- *    handler does nothing (the last one only if KICKS has bit 8).
+ *    vCPU 0 once, by one of (KICKS, bits 1, 2, 4, 8; all by default):
+ *    kvmhold_vcpu_kick(); immediate_exit = 1, then a signal of the VMM's
+ *    own (kvmtool, cloud-hypervisor); a VMM signal whose handler writes
+ *    immediate_exit = 1 (QEMU); a VMM signal whose handler does nothing.
  *  - KERNEL_KICK, the kernel backend with KVM_KICK_TO_USERSPACE: the kick
  *    takes every vCPU out of guest mode (its KVM_RUN returns -EINTR) and,
  *    until the resume, every KVM_RUN returns -EINTR before entering the
@@ -58,7 +58,9 @@
  *    signal on its way to it (or, kernel backend, is on its way out).
  *  - no lost kick: once a kick of vCPU 0 (kvmhold_vcpu_kick(), or the
  *    VMM's immediate_exit with a signal) has done all its steps, vCPU 0 is
- *    neither in KVM_RUN nor asleep in the park without a signal on its way.
+ *    neither in KVM_RUN nor asleep in the park without a signal on its way
+ *    (asleep with the VMM's 1 in immediate_exit is fine: the recheck
+ *    timer ends that sleep).
  *  - holds do not surface: kvmhold_vcpu_run() returns -EINTR only after
  *    the VMM asked for the vCPU; a VMM signal alone that ends KVM_RUN or
  *    the park is never absorbed (unless a kick of the library lands in the
@@ -67,17 +69,18 @@
  *  - no deadlock: every process ends, or rests at an end label (a vCPU in
  *    the guest for good, the signal deliverer, the monitor).
  *  - liveness (ltl progress, pan -a): every kvmhold_hold() returns, and
- *    every run call of a kicked vCPU returns.  The model has no cycles
- *    (every loop waits for a bounded resource), so this holds on every
- *    path, with or without fairness.
+ *    every run call of a kicked vCPU returns.  Checked without fairness:
+ *    no path at all violates it, so none does under any fairness either
+ *    (every loop of the model waits for something bounded to happen).
  *
  * Switches (spin -DNAME=...):
  *  NV=1|2 vCPUs; NRUN run calls per vCPU; NEXIT own exits per vCPU;
  *  NH=1|2 holders, HTMO bit n: holder n has a deadline; MEM=0|1 a mem
- *  section thread; KICKER=0|1 and KICKS, the kick kinds it may use (bits
- *  1, 2, 4, 8 in the order above); COMMIT=1: holder 0 makes a held
+ *  section thread; KICKER=0|1 and KICKS; COMMIT=1: holder 0 makes a held
  *  commit, holder 1 enters a section as a holder; KERNEL_KICK; NFAULT.
- *  Mutations (each the model's counterpart of a KVMHOLD_TEST_BREAK switch):
+ *  Mutations, most of them the model's KVMHOLD_TEST_BREAK switches
+ *  (test_hooks.h: IMMEDIATE_EXIT, ENTRY_CHECK, LEAVE_WAKE, PARK_EXITS,
+ *  IE_OWNER, KICKS_SAMPLE, COMMIT_EXCLUSIVE):
  *   MUT_NO_MARK         kick_vcpu_out() does not set immediate_exit
  *   MUT_NO_K4           kvmhold_vcpu_kick() does not wake parked threads
  *   MUT_NO_ENTRY_CHECK  entrants do not look at pending (E2)
@@ -92,8 +95,9 @@
  * Not modelled: gated vCPU ioctls (for the protocol they are mem sections
  * that a kick may end while parked), the EDEADLK/EBUSY checks, deferred
  * releases and thread_state (holders here never enter sections of their
- * own before they hold), held_epoch, the dirty ring, a commit's timeout,
- * vCPU creation and destruction, diagnostics.
+ * own before they hold), held_epoch, more than one commit at a time
+ * (txn_mutex) and a commit's timeout, two vCPUs sharing a park bit, the
+ * dirty ring, vCPU creation and destruction, diagnostics.
  */
 
 #ifndef NV
@@ -656,7 +660,7 @@ wait:
 		wait_quiet(0, 1);                       /* the grace: ETIMEDOUT is fine */
 		LOCK
 	:: atomic { !lock -> lock = 1; r = EKVM };      /* KVM refused: nothing held */
-		atomic { pending = 0 };                 /* (state IDLE follows, under the lock) */
+		pending = 0;                            /* (state IDLE follows, under the lock) */
 		release_gen++;                          /* gate_wake_parked() */
 		atomic { wake_parked(); state = IDLE; kd_gen++; holding--; UNLOCK };
 		goto done
