@@ -282,6 +282,17 @@ int kvmhold_regions(struct kvmhold_vm *vm, uint64_t gpa, uint64_t size,
 int kvmhold_dirty_sync(struct kvmhold_vm *vm, void *hva, size_t size, uint64_t *bitmap);
 /* The same for a guest-physical range (all of it mapped); bit i is page gpa + i * 4096. */
 int kvmhold_dirty_sync_gpa(struct kvmhold_vm *vm, uint64_t gpa, uint64_t size, uint64_t *bitmap);
+/*
+ * Device writes: host threads (virtio devices, vhost, the VMM's emulation)
+ * wrote [hva, hva + size); KVM never sees such writes, so tell the library
+ * after writing, and the next sync reports those pages like guest writes,
+ * whatever transactions happen in between.  Pages that no slot logging
+ * dirty pages maps now are not recorded, as a guest write there would not
+ * be.  The range is widened to whole 4 KiB pages.  No system call.
+ */
+int kvmhold_dirty_mark(struct kvmhold_vm *vm, const void *hva, size_t size);
+/* The same for guest-physical [gpa, gpa + size); unmapped parts are skipped. */
+int kvmhold_dirty_mark_gpa(struct kvmhold_vm *vm, uint64_t gpa, uint64_t size);
 
 #ifdef __cplusplus
 }

@@ -110,6 +110,25 @@ static int or_chunk(struct dirty_store *ds, uint64_t chunk, uint64_t m)
 	return 0;
 }
 
+int dirty_store_add_range(struct dirty_store *ds, uint64_t hva, uint64_t npages)
+{
+	uint64_t page = hva >> PAGE_SHIFT, end = page + npages;
+	int r = 0;
+
+	pthread_mutex_lock(&ds->lock);
+	while (page < end && !r) {
+		uint64_t in_chunk = 64 - (page & 63);
+
+		if (in_chunk > end - page)
+			in_chunk = end - page;
+		r = or_chunk(ds, page >> 6, (in_chunk == 64 ? ~0ull : ((1ull << in_chunk) - 1))
+					     << (page & 63));
+		page += in_chunk;
+	}
+	pthread_mutex_unlock(&ds->lock);
+	return r;
+}
+
 /* A word of bits at a time: one or two chunks each, whatever the alignment. */
 int dirty_store_add_bits(struct dirty_store *ds, uint64_t hva, const uint64_t *bits, uint64_t count)
 {

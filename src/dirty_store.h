@@ -53,6 +53,8 @@ void dirty_store_fini(struct dirty_store *ds);
 /* Mark `count` host pages from hva dirty, one bit of `bits` (LSB first) each. */
 int dirty_store_add_bits(struct dirty_store *ds, uint64_t hva, const uint64_t *bits, uint64_t count);
 int dirty_store_add_pages(struct dirty_store *ds, const uint64_t *hvas, size_t n);
+/* Mark host pages [hva, hva + npages pages) dirty, a chunk at a time. */
+int dirty_store_add_range(struct dirty_store *ds, uint64_t hva, uint64_t npages);
 /* Keep npages bits of a harvested bitmap (malloc'd; the store frees it). */
 void dirty_store_add_bitmap(struct dirty_store *ds, uint64_t hva, uint64_t *bits, uint64_t npages);
 /* OR the pages of [hva, hva + npages pages) into bitmap and forget them. */

@@ -65,6 +65,8 @@ enum kvmhold_breakage {
 	BREAK_TXN_RESERVE    = 1u << 24,
 	/* A deferred release does not check that its hold is still the one in force. */
 	BREAK_DEFERRED_EPOCH = 1u << 25,
+	/* kvmhold_dirty_mark() and its gpa form record nothing. */
+	BREAK_DIRTY_MARK     = 1u << 26,
 };
 
 extern unsigned kvmhold_test_breakage;

@@ -75,6 +75,7 @@ static inline void test_apply_breakage(void)
 		{ "txn-fail-hold", BREAK_TXN_FAIL_HOLD },
 		{ "txn-reserve", BREAK_TXN_RESERVE },
 		{ "deferred-epoch", BREAK_DEFERRED_EPOCH },
+		{ "dirty-mark", BREAK_DIRTY_MARK },
 	};
 	const char *env = getenv("KVMHOLD_TEST_BREAK");
 	unsigned i;

@@ -70,6 +70,7 @@ adopt_regions     adopted-ids
 dirty_basic       dirty-harvest
 dirty_migrate     dirty-harvest
 dirty_concurrent  dirty-harvest
+dirty_mark        dirty-mark
 EOF
 }
 
