@@ -10,12 +10,18 @@
  * kernel selftest's rule: a page holding the current iteration must be
  * reported dirty (a page reported clean holds an older value).  At the end:
  * hold, final sync, copy, and the destination must equal guest memory,
- * page for page.
+ * page for page.  Meanwhile a device thread writes into random pages of
+ * the region from the host (inside mem sections, as a VMM's device
+ * would) and marks what it wrote (kvmhold_dirty_mark): KVM never sees
+ * those writes, and the final comparison finds any the marks lost.
  *
  * Then a short run with the harvest switched off (test-only): KVM's dirty
  * bits of destroyed slots are dropped, and the copy must go wrong, which
- * proves the test can fail.
+ * proves the test can fail.  KVMHOLD_TEST_BREAK=dirty-mark fails the
+ * device's pages instead.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <linux/kvm.h>
 
@@ -45,8 +51,39 @@ static void copy_dirty(char *dst, const char *src, const uint64_t *bm, uint64_t 
 		}
 }
 
+struct device {
+	struct kvmhold_vm *vm;
+	char *src;
+	atomic_bool stop;
+	uint64_t writes;
+};
+
+/* A device writing guest memory from the host: in a mem section, then marked. */
+static void *device(void *arg)
+{
+	struct device *d = arg;
+	uint64_t seed = 12345;
+
+	while (!atomic_load(&d->stop)) {
+		unsigned p;
+
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		p = (unsigned)(seed >> 33) % NP;
+		CHECK_OK(kvmhold_mem_begin(d->vm));
+		/* Not the first quadword: that one is the guest's iteration. */
+		__atomic_store_n((uint64_t *)(d->src + p * PAGE + 8), ++d->writes, __ATOMIC_RELAXED);
+		CHECK_OK(kvmhold_dirty_mark(d->vm, d->src + p * PAGE + 8, 8));
+		CHECK_OK(kvmhold_mem_end(d->vm));
+		sched_yield();
+	}
+	return NULL;
+}
+
 static struct outcome migrate(unsigned ring_bytes, unsigned rounds, bool skip_harvest)
 {
+	struct device dev = { 0 };
+	pthread_t dev_thread;
+	unsigned broken = kvmhold_test_breakage & BREAK_DIRTY_MARK;
 	struct tvm_opts o = {
 		.nr_vcpus = 2, .program = GUEST_PROG_DIRTY, .test_size = REGION,
 		.map_test_region = true, .test_slot_flags = KVM_MEM_LOG_DIRTY_PAGES,
@@ -59,7 +96,7 @@ static struct outcome migrate(unsigned ring_bytes, unsigned rounds, bool skip_ha
 	char *dst, *src;
 	unsigned r, i;
 
-	__atomic_store_n(&kvmhold_test_breakage, skip_harvest ? BREAK_DIRTY_HARVEST : 0,
+	__atomic_store_n(&kvmhold_test_breakage, broken | (skip_harvest ? BREAK_DIRTY_HARVEST : 0),
 			 __ATOMIC_RELAXED);
 	dst = mmap(NULL, REGION, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(dst != MAP_FAILED, "mmap");
@@ -71,9 +108,13 @@ static struct outcome migrate(unsigned ring_bytes, unsigned rounds, bool skip_ha
 	l = (struct layout){ .vm = t->vm, .tvm = t, .gpa = t->test_gpa, .size = REGION,
 			     .alias_gpa = t->test_gpa + 0x20000000, .rng = 7 + ring_bytes };
 
-	/* First pass: everything. */
+	/* First pass: everything (with the device already writing). */
+	dev = (struct device){ .vm = t->vm, .src = src };
+	CHECK(pthread_create(&dev_thread, NULL, device, &dev) == 0, "pthread_create");
 	CHECK_OK(kvmhold_dirty_sync(t->vm, src, REGION, bm));
+	CHECK_OK(kvmhold_hold(t->vm, 20000));    /* no device write mid-copy */
 	memcpy(dst, src, REGION);
+	CHECK_OK(kvmhold_release(t->vm));
 
 	for (r = 2; r < rounds + 2; r++) {
 		struct kvmhold_txn *txn;
@@ -101,7 +142,9 @@ static struct outcome migrate(unsigned ring_bytes, unsigned rounds, bool skip_ha
 			CHECK_OK(kvmhold_txn_set_flags(txn, l.gpa + first * PAGE, n * PAGE,
 						       KVMHOLD_MEM_LOG_DIRTY));
 			CHECK_OK(kvmhold_txn_commit(txn));
+			CHECK_OK(kvmhold_hold(t->vm, 20000));
 			memcpy(dst + first * PAGE, src + first * PAGE, n * PAGE);
+			CHECK_OK(kvmhold_release(t->vm));
 			for (i = (unsigned)first; i < first + n; i++)
 				untracked[i / 64] |= 1ull << (i % 64);
 		} else {
@@ -138,19 +181,22 @@ static struct outcome migrate(unsigned ring_bytes, unsigned rounds, bool skip_ha
 	for (i = 0; i < NP; i++)
 		out.mismatches += memcmp(dst + i * PAGE, src + i * PAGE, PAGE) != 0;
 	CHECK_OK(kvmhold_release(t->vm));
+	atomic_store(&dev.stop, true);
+	pthread_join(dev_thread, NULL);
 	out.holes = tvm_holes(t);
 	CHECK_OK(tvm_stop(t));
 	CHECK(tvm_failures(t) == 0, "guest failures: %s", tvm_failure_msg(t, 0));
 	layout_read(&l, NULL);
 	printf("%-6s %s: %u rounds (final layout %d slots), %lu pages copied; rule checked %u "
-	       "times, %lu violations; %lu pages differ at the end; %lu hole exits\n",
+	       "times, %lu violations; %lu device writes; %lu pages differ at the end; "
+	       "%lu hole exits\n",
 	       ring_bytes ? "ring" : "bitmap", skip_harvest ? "harvest off" : "kvmhold    ",
 	       out.rounds, l.n, (unsigned long)out.copied, out.rule_checks,
-	       (unsigned long)out.rule_violations, (unsigned long)out.mismatches,
-	       (unsigned long)out.holes);
+	       (unsigned long)out.rule_violations, (unsigned long)dev.writes,
+	       (unsigned long)out.mismatches, (unsigned long)out.holes);
 	tvm_destroy(t);
 	munmap(dst, REGION);
-	__atomic_store_n(&kvmhold_test_breakage, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&kvmhold_test_breakage, broken, __ATOMIC_RELAXED);
 	return out;
 }
 

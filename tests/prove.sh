@@ -69,6 +69,7 @@ txn_errors        range-check
 adopt_regions     adopted-ids
 dirty_basic       dirty-harvest
 dirty_migrate     dirty-harvest
+dirty_migrate     dirty-mark
 dirty_concurrent  dirty-harvest
 dirty_mark        dirty-mark
 EOF
