@@ -123,10 +123,10 @@ bench: $(BENCH)
 
 # A short comparison rendered by headless Chromium (CHROMIUM=... to pick
 # another binary): fails unless every line of the comparison shows up in the
-# rendered page.  Installs Debian's chromium if missing (tools/report-deps.sh).
+# rendered page.  Installs Debian's chromium if missing (tools/debian-dep.sh).
 # Report, DOM dump and screenshot land in $(O)/check-report/.
 check-report: $(BENCH)
-	@$(SRCDIR)/tools/report-deps.sh
+	@$(SRCDIR)/tools/debian-dep.sh check-report chromium $${CHROMIUM:-chromium}
 	@set -e; out=$(O)/check-report; mkdir -p $$out; rm -f $$out/*; \
 	chromium=$${CHROMIUM:-chromium}; \
 	if ! command -v $$chromium >/dev/null 2>&1; then \
@@ -266,7 +266,7 @@ $(KICK_TEST): $(SRCDIR)/kernel/tests/kick_test.c $(SRCDIR)/kernel/include/uapi/k
 # ---- the model of the hold protocol (src/hold.pml, spin) -----------------
 # spin checks src/hold.pml, the model of hold.c, gate.c, vcpu.c,
 # kick_signal.c and kick_kernel.c (its top comment says what it covers).
-# Installs Debian's spin if missing (tools/model-deps.sh; SPIN=... for
+# Installs Debian's spin if missing (tools/debian-dep.sh; SPIN=... for
 # another one).  For each configuration of MODEL_CONFIGS: an exhaustive
 # safety search (pan built with -DSAFETY: the invariants, and no invalid
 # end state, i.e. no deadlock) and a liveness search (ltl progress, pan -a:
@@ -345,7 +345,7 @@ model_clean = log=$(@D)/pan.log; \
 
 .PHONY: check-model model-runs
 check-model:
-	@SPIN=$(SPIN) $(SRCDIR)/tools/model-deps.sh
+	@$(SRCDIR)/tools/debian-dep.sh check-model spin $(SPIN)
 	@command -v $(SPIN) >/dev/null 2>&1 || { echo "check-model: $(SPIN) not found"; exit 1; }
 	@rm -rf $(MODEL_O)
 	@t0=$$(date +%s); \
