@@ -40,7 +40,7 @@ bool kick_kernel_ioctl(unsigned long req)
  * Take every vCPU out of guest mode; returns when none is in it.  KVM
  * makes them leave with its request/IPI protocol, whatever their signal
  * masks, and their KVM_RUN then returns -EINTR.  Fails only with -EINTR
- * (a fatal signal), -EOVERFLOW or -EINVAL (modules without the flag), and
+ * (a fatal signal), -EOVERFLOW or -EINVAL (a flag the modules do not know), and
  * KVM then holds nothing.
  */
 int kick_kernel_stop(struct kvmhold_vm *vm)

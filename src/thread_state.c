@@ -80,9 +80,9 @@ void thread_state_put(struct thread_vm_state *ts)
 /*
  * The VM is being destroyed: forget the calling thread's record of it (a
  * holder commonly destroys the VM it holds).  A record another thread
- * keeps for a destroyed VM lasts as long as that thread (a uid is never
- * reused, so it is never mistaken for another VM's); past MAX_THREAD_VMS
- * such records, calls that need a new one return -ENOMEM.
+ * keeps for a destroyed VM stays until that thread runs out of records
+ * and reclaim() recycles it (a uid is never reused, so it is never
+ * mistaken for another VM's meanwhile).
  */
 void thread_state_forget(const struct kvmhold_vm *vm)
 {

@@ -180,7 +180,7 @@ static int vm_new(int fd, bool owns_fd, const struct kvmhold_vm_opts *opts, stru
 KVMHOLD_API int kvmhold_vm_create(const struct kvmhold_vm_opts *opts, struct kvmhold_vm **vm)
 {
 	struct kvmhold_vm_opts checked;
-	int kvm_fd, vm_fd, r;
+	int kvm_fd, vm_fd, mmap_size, r;
 
 	if (!vm)
 		return -EINVAL;
@@ -192,12 +192,16 @@ KVMHOLD_API int kvmhold_vm_create(const struct kvmhold_vm_opts *opts, struct kvm
 		return kvm_fd;
 	vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, checked.vm_type);
 	r = vm_fd < 0 ? -errno : 0;
+	/* /dev/kvm is open now: spare the first vCPU opening it again. */
+	mmap_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	close(kvm_fd);
 	if (r)
 		return r;
 	r = vm_new(vm_fd, true, &checked, vm);
 	if (r)
 		close(vm_fd);
+	else if (mmap_size > 0)
+		atomic_store(&(*vm)->vcpu_mmap_size_cache, mmap_size);
 	return r;
 }
 
