@@ -100,6 +100,8 @@ extern unsigned kvmhold_test_fail_alloc, kvmhold_test_allocs;
 extern unsigned kvmhold_test_ring_full_delay_ns;
 /* Called by a held commit right after its hold is taken (test only). */
 extern void (*kvmhold_test_commit_hook)(void);
+/* Delays above begun and ended: while they differ, a thread is in one. */
+extern unsigned kvmhold_test_delays_begun, kvmhold_test_delays_ended;
 
 static inline void test_delay(const unsigned *ns)
 {
@@ -108,9 +110,11 @@ static inline void test_delay(const unsigned *ns)
 
 	if (!delay_ns)
 		return;
+	__atomic_fetch_add(&kvmhold_test_delays_begun, 1, __ATOMIC_SEQ_CST);
 	until = now_ns() + delay_ns;
 	while (now_ns() < until)
 		;
+	__atomic_fetch_add(&kvmhold_test_delays_ended, 1, __ATOMIC_SEQ_CST);
 }
 
 /*

@@ -61,6 +61,20 @@ static inline int wait_eintr_after(struct tvm *t, uint64_t e0)
 	return 1;
 }
 
+/* 1 once a thread is inside one of the library's test delays, 0 after 5 s. */
+static inline int wait_in_test_delay(void)
+{
+	uint64_t end = tvm_now_ns() + 5000000000ull;
+
+	while (__atomic_load_n(&kvmhold_test_delays_begun, __ATOMIC_SEQ_CST) ==
+	       __atomic_load_n(&kvmhold_test_delays_ended, __ATOMIC_SEQ_CST))
+		if (tvm_now_ns() > end)
+			return 0;
+		else
+			sched_yield();
+	return 1;
+}
+
 /* 1 once a thread waits for a release (parked_now), 0 after 5 s. */
 static inline int wait_parked(struct tvm *t)
 {

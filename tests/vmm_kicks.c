@@ -131,9 +131,14 @@ static void late_hold_signal(struct tvm *t)
 	uint64_t e0 = eintr_count_of(t, 0);
 
 	__atomic_store_n(&kvmhold_test_entry_delay_ns, 200000000u, __ATOMIC_RELAXED);
-	__atomic_store_n(&kvmhold_test_kick_delay_ns, 400000000u, __ATOMIC_RELAXED);
 	CHECK_OK(kvmhold_vcpu_kick(tvm_vcpu(t, 0)));     /* re-enter: into the delay */
 	CHECK(wait_eintr_after(t, e0), "kick lost");
+	/*
+	 * The hold must come while the vCPU is announced: in the entry delay
+	 * of its next kvmhold_vcpu_run(), which begins after the -EINTR.
+	 */
+	CHECK(wait_in_test_delay(), "the vCPU never reached its entry delay");
+	__atomic_store_n(&kvmhold_test_kick_delay_ns, 400000000u, __ATOMIC_RELAXED);
 	CHECK_OK(kvmhold_hold(t->vm, 10000));            /* mark, 400 ms, signal */
 	__atomic_store_n(&kvmhold_test_entry_delay_ns, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&kvmhold_test_kick_delay_ns, 0, __ATOMIC_RELAXED);
