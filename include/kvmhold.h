@@ -212,6 +212,8 @@ int kvmhold_hold_stragglers(struct kvmhold_vm *vm, struct kvmhold_straggler *out
  */
 #define KVMHOLD_MEM_LOG_DIRTY  (1u << 0)   /* = KVM_MEM_LOG_DIRTY_PAGES */
 #define KVMHOLD_MEM_READONLY   (1u << 1)   /* = KVM_MEM_READONLY */
+/* = KVM_MEM_GUEST_MEMFD: reported by lookups; kvmhold_txn_map_gmem() sets it. */
+#define KVMHOLD_MEM_GUEST_MEMFD (1u << 2)
 
 struct kvmhold_txn;
 struct kvmhold_region;
@@ -219,13 +221,27 @@ struct kvmhold_region;
 int kvmhold_txn_begin(struct kvmhold_vm *vm, struct kvmhold_txn **txn);
 /* Map [gpa, gpa + size) to host memory hva; the range must be free. */
 int kvmhold_txn_map(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size, void *hva, uint32_t flags);
+/*
+ * Map [gpa, gpa + size) to private memory: guest_memfd (made by
+ * KVM_CREATE_GUEST_MEMFD on this VM) from guest_memfd_offset, with hva as
+ * its shared memory (KVM_SET_USER_MEMORY_REGION2).  Split, merge, resize,
+ * move and unmap carry the file range along; KVM allows neither dirty
+ * logging nor READONLY on such slots (flags must be 0), nor a file range
+ * bound twice.  The caller keeps guest_memfd open while a slot uses it.
+ * -EOPNOTSUPP if KVM lacks KVM_CAP_GUEST_MEMFD.
+ */
+int kvmhold_txn_map_gmem(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size, void *hva,
+			 uint32_t flags, int guest_memfd, uint64_t guest_memfd_offset);
 /* Unmap a fully mapped range; slots it cuts through are split. */
 int kvmhold_txn_unmap(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size);
 /* Grow or shrink, in place, the slot that starts at gpa. */
 int kvmhold_txn_resize(struct kvmhold_txn *txn, uint64_t gpa, uint64_t new_size);
 /* The slot containing gpa becomes two, split at gpa. */
 int kvmhold_txn_split(struct kvmhold_txn *txn, uint64_t gpa);
-/* The slots exactly tiling [gpa, gpa + size) become one (contiguous hva, equal flags). */
+/*
+ * The slots exactly tiling [gpa, gpa + size) become one (contiguous hva,
+ * equal flags, and for guest_memfd slots the same file, contiguous offsets).
+ */
 int kvmhold_txn_merge(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size);
 /* Move a fully mapped range to new_gpa; the target must be free (or the range itself). */
 int kvmhold_txn_move(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size, uint64_t new_gpa);
@@ -258,6 +274,9 @@ struct kvmhold_region {
 	void *hva;
 	uint32_t flags;           /* KVMHOLD_MEM_* */
 	uint32_t slot;            /* KVM slot id */
+	int32_t guest_memfd;      /* with KVMHOLD_MEM_GUEST_MEMFD, else -1 */
+	uint32_t reserved;
+	uint64_t guest_memfd_offset;
 };
 /* Host address of gpa, or NULL if gpa is not mapped. */
 void *kvmhold_gpa_to_hva(struct kvmhold_vm *vm, uint64_t gpa);

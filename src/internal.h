@@ -64,6 +64,7 @@ struct kvmhold_vm {
 	int kick_signal;
 	struct kvmhold_vm_opts opts;
 	bool has_readonly_mem;         /* KVM_CAP_READONLY_MEM */
+	bool has_guest_memfd;          /* KVM_CAP_GUEST_MEMFD and KVM_CAP_USER_MEMORY2 */
 	/*
 	 * Holds stop vCPUs with the kernel kick (kick_kernel.c) instead of
 	 * signals; set at creation, never changed.

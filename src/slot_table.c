@@ -180,8 +180,12 @@ void slot_to_region(const struct slot *s, struct kvmhold_region *out)
 {
 	*out = (struct kvmhold_region){
 		.gpa = slot_gpa(s), .size = s->size, .hva = (void *)(uintptr_t)s->hva,
-		.flags = s->flags, .slot = s->id,
+		.flags = s->flags, .slot = s->id, .guest_memfd = -1,
 	};
+	if (s->flags & KVMHOLD_MEM_GUEST_MEMFD) {
+		out->guest_memfd = s->gmem_fd;
+		out->guest_memfd_offset = s->gmem_offset;
+	}
 }
 
 KVMHOLD_API void *kvmhold_gpa_to_hva(struct kvmhold_vm *vm, uint64_t gpa)

@@ -31,6 +31,9 @@ struct slot {
 	uint64_t hva;
 	uint32_t flags;            /* KVMHOLD_MEM_* (the KVM_MEM_* values) */
 	uint32_t id;               /* KVM slot id; SLOT_ID_NONE: not yet in KVM */
+	/* With KVMHOLD_MEM_GUEST_MEMFD in flags: the private memory's file range. */
+	int gmem_fd;
+	uint64_t gmem_offset;
 
 	/* Transaction bookkeeping (see txn.c). */
 	bool in_txn;               /* an entry of the transaction's overlay */

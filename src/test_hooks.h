@@ -67,6 +67,10 @@ enum kvmhold_breakage {
 	BREAK_DEFERRED_EPOCH = 1u << 25,
 	/* kvmhold_dirty_mark() and its gpa form record nothing. */
 	BREAK_DIRTY_MARK     = 1u << 26,
+	/* Splits and cuts give both halves of a guest_memfd slot the same file offset. */
+	BREAK_GMEM_OFFSET    = 1u << 27,
+	/* The planner moves guest_memfd slots in place (KVM refuses: they are immutable). */
+	BREAK_GMEM_KEEP      = 1u << 28,
 };
 
 extern unsigned kvmhold_test_breakage;

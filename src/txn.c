@@ -176,6 +176,24 @@ static void mark_removed(struct kvmhold_txn *txn, struct slot *base)
 	txn->nr_removed++;
 }
 
+/* dst maps the memory of src from byte delta on (guest_memfd range too). */
+static void slot_backing_from(struct slot *dst, const struct slot *src, uint64_t delta)
+{
+	dst->gmem_fd = src->gmem_fd;
+	dst->gmem_offset = src->gmem_offset;
+	if ((src->flags & KVMHOLD_MEM_GUEST_MEMFD) && !test_broken(BREAK_GMEM_OFFSET))
+		dst->gmem_offset += delta;
+}
+
+/* Does b map, in every respect, the memory that follows a's? */
+static bool slot_backing_follows(const struct slot *a, const struct slot *b)
+{
+	if (b->hva != a->hva + a->size || b->flags != a->flags)
+		return false;
+	return !(a->flags & KVMHOLD_MEM_GUEST_MEMFD) ||
+	       (b->gmem_fd == a->gmem_fd && b->gmem_offset == a->gmem_offset + a->size);
+}
+
 /* The overlay entry for view entry s, copying a base entry on first change. */
 static struct slot *own(struct kvmhold_txn *txn, struct slot *s)
 {
@@ -186,6 +204,7 @@ static struct slot *own(struct kvmhold_txn *txn, struct slot *s)
 	copy = slot_new(txn, slot_gpa(s), s->size, s->hva, s->flags);
 	if (!copy)
 		return NULL;
+	slot_backing_from(copy, s, 0);
 	copy->origin = s;
 	mark_removed(txn, s);
 	avl_insert(&txn->added, &copy->node);
@@ -215,6 +234,7 @@ static int cut_at(struct kvmhold_txn *txn, uint64_t x)
 	right = slot_new(txn, x, slot_end(s) - x, s->hva + (x - slot_gpa(s)), s->flags);
 	if (!right)
 		return -ENOMEM;
+	slot_backing_from(right, s, x - slot_gpa(s));
 	s->size = x - slot_gpa(s);
 	avl_insert(&txn->added, &right->node);
 	return 0;
@@ -298,6 +318,25 @@ KVMHOLD_API int kvmhold_txn_begin(struct kvmhold_vm *vm, struct kvmhold_txn **ou
 	return 0;
 }
 
+/* The part of kvmhold_txn_map() and _map_gmem() after their own checks. */
+static struct slot *map_checked(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size,
+				void *hva, uint32_t flags, int *err)
+{
+	struct slot *s;
+	int r;
+
+	if (!range_free(txn, gpa, gpa + size)) {
+		*err = -EEXIST;
+		return NULL;
+	}
+	r = check_room(txn, 1);
+	if (!r)
+		r = txn_reserve(txn, 1);
+	s = r ? NULL : slot_new(txn, gpa, size, (uint64_t)(uintptr_t)hva, flags);
+	*err = r ? r : s ? 0 : -ENOMEM;
+	return s;
+}
+
 KVMHOLD_API int kvmhold_txn_map(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size,
 				void *hva, uint32_t flags)
 {
@@ -309,17 +348,37 @@ KVMHOLD_API int kvmhold_txn_map(struct kvmhold_txn *txn, uint64_t gpa, uint64_t 
 		r = slot_check_mapping(txn->vm, gpa, size, hva, flags);
 	if (r)
 		return r;
-	if (!range_free(txn, gpa, gpa + size))
-		return -EEXIST;
-	r = check_room(txn, 1);
-	if (r)
-		return r;
-	r = txn_reserve(txn, 1);
-	if (r)
-		return r;
-	s = slot_new(txn, gpa, size, (uint64_t)(uintptr_t)hva, flags);
+	s = map_checked(txn, gpa, size, hva, flags, &r);
 	if (!s)
-		return -ENOMEM;
+		return r;
+	avl_insert(&txn->added, &s->node);
+	return 0;
+}
+
+KVMHOLD_API int kvmhold_txn_map_gmem(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size,
+				     void *hva, uint32_t flags, int guest_memfd,
+				     uint64_t guest_memfd_offset)
+{
+	struct slot *s;
+	int r;
+
+	r = txn_check(txn);
+	if (!r)
+		r = slot_check_mapping(txn->vm, gpa, size, hva, flags);
+	if (r)
+		return r;
+	/* KVM refuses dirty logging and READONLY on guest_memfd slots. */
+	if (flags || guest_memfd < 0 || (guest_memfd_offset & PAGE_MASK_4K))
+		return -EINVAL;
+	if (guest_memfd_offset + size < guest_memfd_offset)
+		return -EOVERFLOW;
+	if (!txn->vm->has_guest_memfd)
+		return -EOPNOTSUPP;
+	s = map_checked(txn, gpa, size, hva, KVMHOLD_MEM_GUEST_MEMFD, &r);
+	if (!s)
+		return r;
+	s->gmem_fd = guest_memfd;
+	s->gmem_offset = guest_memfd_offset;
 	avl_insert(&txn->added, &s->node);
 	return 0;
 }
@@ -427,7 +486,7 @@ KVMHOLD_API int kvmhold_txn_merge(struct kvmhold_txn *txn, uint64_t gpa, uint64_
 			return -ENOENT;           /* a hole in the range */
 		if (slot_end(s) > end)
 			return -EINVAL;           /* range ends inside a slot */
-		if (prev && (s->hva != prev->hva + prev->size || s->flags != prev->flags))
+		if (prev && !slot_backing_follows(prev, s))
 			return -EINVAL;
 	}
 	if (n == 1)
@@ -492,6 +551,12 @@ KVMHOLD_API int kvmhold_txn_move(struct kvmhold_txn *txn, uint64_t gpa, uint64_t
 	return 0;
 }
 
+/* Would kvmhold_txn_set_flags(flags) change slot s? */
+static bool flags_change(const struct slot *s, uint32_t flags)
+{
+	return s->flags != flags && !(s->flags & KVMHOLD_MEM_GUEST_MEMFD);
+}
+
 KVMHOLD_API int kvmhold_txn_set_flags(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size,
 				      uint32_t flags)
 {
@@ -506,15 +571,22 @@ KVMHOLD_API int kvmhold_txn_set_flags(struct kvmhold_txn *txn, uint64_t gpa, uin
 		return r;
 	if (!range_mapped(txn, gpa, end))
 		return -ENOENT;
+	/*
+	 * guest_memfd slots take no flags: KVM allows neither dirty logging
+	 * nor READONLY there.  Clearing flags leaves them as they are.
+	 */
+	for (s = view_from(txn, gpa); flags && s && slot_gpa(s) < end; s = view_from(txn, slot_end(s)))
+		if (s->flags & KVMHOLD_MEM_GUEST_MEMFD)
+			return -EINVAL;
 	/* Nothing to change: no cuts either. */
-	for (s = view_from(txn, gpa); s && slot_gpa(s) < end && s->flags == flags;
+	for (s = view_from(txn, gpa); s && slot_gpa(s) < end && !flags_change(s, flags);
 	     s = view_from(txn, slot_end(s)))
 		;
 	if (!s || slot_gpa(s) >= end)
 		return 0;
 	r = reserve_and_cut(txn, gpa, end);
 	for (s = view_from(txn, gpa); !r && s && slot_gpa(s) < end; s = view_from(txn, slot_end(s))) {
-		if (s->flags == flags)
+		if (!flags_change(s, flags))
 			continue;
 		s = own(txn, s);
 		if (!s)

@@ -12,6 +12,10 @@
  *   same gpa, LOG_DIRTY toggled    -> FLAGS (in place)
  *   other gpa, same flags          -> MOVE (in place)
  *   anything else                  -> DELETE the old, CREATE the new
+ * guest_memfd slots are immutable in KVM (they can only be deleted), so
+ * for them only the first case keeps the slot.  Deletes coming first also
+ * frees a guest_memfd range before a new slot binds it again (KVM refuses
+ * a range bound twice).
  * Unmatched overlay entries are CREATEd, unmatched removed entries DELETEd.
  * Order: DELETE, MOVE, FLAGS, CREATE, so every ioctl finds its range free.
  * A MOVE whose target still holds another kept slot at that point becomes
@@ -30,6 +34,7 @@
 #include <linux/kvm.h>
 
 #include "internal.h"
+#include "kvm_compat.h"
 #include "slot_table.h"
 #include "test_hooks.h"
 #include "txn.h"
@@ -42,7 +47,7 @@ struct plan_op {
 	enum op_kind kind;
 	struct slot *base;        /* DELETE, MOVE, FLAGS: the kept/deleted base entry */
 	struct slot *entry;       /* MOVE, FLAGS, CREATE: the overlay entry */
-	struct kvm_userspace_memory_region apply, undo;
+	struct kvmhold_memory_region2 apply, undo;
 };
 
 struct plan {
@@ -51,13 +56,20 @@ struct plan {
 	bool needs_hold;
 };
 
-static struct kvm_userspace_memory_region region_of(uint32_t id, uint32_t flags, uint64_t gpa,
-						    uint64_t size, uint64_t hva)
+/* The ioctl argument for slot s's memory (its guest_memfd range too) at gpa. */
+static struct kvmhold_memory_region2 region_of(uint32_t id, uint32_t flags, uint64_t gpa,
+					       uint64_t size, const struct slot *s)
 {
-	return (struct kvm_userspace_memory_region){
+	struct kvmhold_memory_region2 r = {
 		.slot = id, .flags = flags, .guest_phys_addr = gpa,
-		.memory_size = size, .userspace_addr = hva,
+		.memory_size = size, .userspace_addr = s->hva,
 	};
+
+	if (flags & KVMHOLD_MEM_GUEST_MEMFD) {
+		r.guest_memfd = (uint32_t)s->gmem_fd;
+		r.guest_memfd_offset = s->gmem_offset;
+	}
+	return r;
 }
 
 static int plan_add(struct plan *p, enum op_kind kind, struct slot *base, struct slot *entry)
@@ -78,17 +90,32 @@ static int plan_add(struct plan *p, enum op_kind kind, struct slot *base, struct
 	return 0;
 }
 
+/* Do base entry b and overlay entry e map the same memory (wherever in the guest)? */
+static bool same_memory(const struct slot *b, const struct slot *e)
+{
+	if (b->size != e->size || b->hva != e->hva ||
+	    ((b->flags ^ e->flags) & KVMHOLD_MEM_GUEST_MEMFD))
+		return false;
+	return !(b->flags & KVMHOLD_MEM_GUEST_MEMFD) ||
+	       (b->gmem_fd == e->gmem_fd && b->gmem_offset == e->gmem_offset);
+}
+
 /* The base entry overlay entry e can keep the KVM slot of, or NULL. */
 static struct slot *match_base(struct kvmhold_txn *txn, struct slot *e)
 {
 	struct slot *b = e->origin;
 
-	if (!b || b->claimed || b->size != e->size || b->hva != e->hva) {
+	if (!b || b->claimed || !same_memory(b, e)) {
 		b = slot_tree_containing(&txn->vm->slots.tree, slot_gpa(e));
 		if (!b || !b->txn_removed || b->claimed || slot_gpa(b) != slot_gpa(e) ||
-		    b->size != e->size || b->hva != e->hva)
+		    !same_memory(b, e))
 			return NULL;
 	}
+	/* KVM cannot move a guest_memfd slot or change its flags: a new one. */
+	if ((b->flags & KVMHOLD_MEM_GUEST_MEMFD) &&
+	    (slot_gpa(b) != slot_gpa(e) || b->flags != e->flags) &&
+	    !test_broken(BREAK_GMEM_KEEP))
+		return NULL;
 	return b;
 }
 
@@ -152,17 +179,17 @@ static int plan_regions(struct kvmhold_vm *vm, struct plan *p)
 
 		switch (op->kind) {
 		case OP_DELETE:
-			op->apply = region_of(b->id, b->flags, slot_gpa(b), 0, b->hva);
-			op->undo = region_of(b->id, b->flags, slot_gpa(b), b->size, b->hva);
+			op->apply = region_of(b->id, b->flags, slot_gpa(b), 0, b);
+			op->undo = region_of(b->id, b->flags, slot_gpa(b), b->size, b);
 			freed[nr_freed++] = b->id;
 			break;
 		case OP_MOVE:
-			op->apply = region_of(b->id, b->flags, slot_gpa(e), b->size, b->hva);
-			op->undo = region_of(b->id, b->flags, slot_gpa(b), b->size, b->hva);
+			op->apply = region_of(b->id, b->flags, slot_gpa(e), b->size, b);
+			op->undo = region_of(b->id, b->flags, slot_gpa(b), b->size, b);
 			break;
 		case OP_FLAGS:
-			op->apply = region_of(b->id, e->flags, slot_gpa(b), b->size, b->hva);
-			op->undo = region_of(b->id, b->flags, slot_gpa(b), b->size, b->hva);
+			op->apply = region_of(b->id, e->flags, slot_gpa(b), b->size, b);
+			op->undo = region_of(b->id, b->flags, slot_gpa(b), b->size, b);
 			break;
 		case OP_CREATE:
 			id = nr_freed ? freed[--nr_freed] : slot_id_alloc(ids, max);
@@ -171,8 +198,8 @@ static int plan_regions(struct kvmhold_vm *vm, struct plan *p)
 				return -ENOSPC;
 			}
 			e->id = id;
-			op->apply = region_of(id, e->flags, slot_gpa(e), e->size, e->hva);
-			op->undo = region_of(id, e->flags, slot_gpa(e), 0, e->hva);
+			op->apply = region_of(id, e->flags, slot_gpa(e), e->size, e);
+			op->undo = region_of(id, e->flags, slot_gpa(e), 0, e);
 			break;
 		default:
 			break;
@@ -258,9 +285,19 @@ static int plan_build(struct kvmhold_txn *txn, struct plan *p)
 	return r;
 }
 
-static int memslot_ioctl(struct kvmhold_vm *vm, struct kvm_userspace_memory_region *region)
+/* KVM_SET_USER_MEMORY_REGION2 only where needed: KVMs before 6.8 lack it. */
+static int memslot_ioctl(struct kvmhold_vm *vm, struct kvmhold_memory_region2 *region)
 {
-	return ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, region) < 0 ? -errno : 0;
+	struct kvm_userspace_memory_region v1;
+
+	if (region->flags & KVMHOLD_MEM_GUEST_MEMFD)
+		return ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION2, region) < 0 ? -errno : 0;
+	v1 = (struct kvm_userspace_memory_region){
+		.slot = region->slot, .flags = region->flags,
+		.guest_phys_addr = region->guest_phys_addr,
+		.memory_size = region->memory_size, .userspace_addr = region->userspace_addr,
+	};
+	return ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &v1) < 0 ? -errno : 0;
 }
 
 /* Issue the plan; on failure undo what was done, in reverse.  Counts the ioctls. */
@@ -276,7 +313,7 @@ static bool destroys_dirty_state(const struct plan_op *op)
  * to dirty tracking first: ring entries may name it as soon as it exists.
  * A deleted slot is forgotten after the ioctl.
  */
-static int plan_ioctl(struct kvmhold_vm *vm, struct kvm_userspace_memory_region *region)
+static int plan_ioctl(struct kvmhold_vm *vm, struct kvmhold_memory_region2 *region)
 {
 	int r;
 

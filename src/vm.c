@@ -13,6 +13,7 @@
 #include <linux/kvm.h>
 
 #include "internal.h"
+#include "kvm_compat.h"
 #include "test_hooks.h"
 
 #define DEFAULT_KICK_OFFSET 4   /* default kick signal: SIGRTMIN + 4 */
@@ -124,6 +125,8 @@ static int vm_setup(struct kvmhold_vm *vm, const struct kvmhold_vm_opts *opts)
 	r = ioctl(vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
 	max_slots = r > 0 ? (uint32_t)r : 32;  /* KVM's documented minimum before the cap */
 	vm->has_readonly_mem = ioctl(vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) > 0;
+	vm->has_guest_memfd = ioctl(vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD) > 0 &&
+			      ioctl(vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY2) > 0;
 	r = slot_table_init(&vm->slots, max_slots);
 	if (r)
 		return r;

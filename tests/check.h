@@ -76,6 +76,8 @@ static inline void test_apply_breakage(void)
 		{ "txn-reserve", BREAK_TXN_RESERVE },
 		{ "deferred-epoch", BREAK_DEFERRED_EPOCH },
 		{ "dirty-mark", BREAK_DIRTY_MARK },
+		{ "gmem-offset", BREAK_GMEM_OFFSET },
+		{ "gmem-keep", BREAK_GMEM_KEEP },
 	};
 	const char *env = getenv("KVMHOLD_TEST_BREAK");
 	unsigned i;

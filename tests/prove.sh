@@ -66,6 +66,8 @@ txn_unseen        txn-fail-hold
 txn_nomem         txn-reserve
 txn_model         txn-move-order
 txn_errors        range-check
+txn_gmem          gmem-offset
+txn_gmem          gmem-keep
 adopt_regions     adopted-ids
 dirty_basic       dirty-harvest
 dirty_migrate     dirty-harvest

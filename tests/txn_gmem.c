@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: MIT
+/*
+ * guest_memfd slots in transactions.  Two vCPUs walk a 256 KiB region
+ * whose slots bind a guest_memfd (KVM_SET_USER_MEMORY_REGION2) while the
+ * host splits, merges, grows and shrinks them: every slot must keep the
+ * file range that matches its host memory, the guest must see no hole and
+ * no bad data, and kvmhold_regions() must report each slot's file offset.
+ * Then a guest_memfd slot moves (KVM cannot move one in place: the commit
+ * deletes and re-creates it), and the calls KVM would refuse fail with
+ * -EINVAL and change nothing.  Where KVM lacks guest_memfd, the call
+ * must fail with -EOPNOTSUPP.
+ *
+ * Can fail: KVMHOLD_TEST_BREAK=gmem-offset (cuts do not advance the file
+ * offset: KVM refuses a range bound twice) and KVMHOLD_TEST_BREAK=gmem-keep
+ * (the planner moves a guest_memfd slot in place: KVM refuses).
+ */
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "hold_checks.h"
+#include "kvm_compat.h"
+
+#define REGION (256 * 1024ull)
+#define PAGE_SZ 4096ull
+#define MAX_R 256
+
+struct create_guest_memfd {
+	uint64_t size, flags, reserved[6];
+};
+
+static uint64_t rng = 88172645463325252ull;
+
+static uint64_t rand_below(uint64_t n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return n ? rng % n : 0;
+}
+
+static int regions(struct kvmhold_txn *txn, struct tvm *t, struct kvmhold_region *r)
+{
+	int n = kvmhold_txn_regions(txn, t->test_gpa, REGION, r, MAX_R);
+
+	CHECK(n > 0 && n <= MAX_R, "regions: %d", n);
+	return n;
+}
+
+/* Every slot binds the file range that matches its host memory. */
+static void check_offsets(struct tvm *t, int gmem)
+{
+	struct kvmhold_region r[MAX_R];
+	int i, n = kvmhold_regions(t->vm, t->test_gpa, REGION, r, MAX_R);
+
+	CHECK(n > 0 && n <= MAX_R, "regions: %d", n);
+	for (i = 0; i < n; i++) {
+		uint64_t want = (uint64_t)((char *)r[i].hva - (char *)t->test_hva);
+
+		CHECK(r[i].flags == KVMHOLD_MEM_GUEST_MEMFD && r[i].guest_memfd == gmem &&
+		      r[i].guest_memfd_offset == want,
+		      "slot at +%#lx: flags %#x fd %d offset %#lx, want offset %#lx",
+		      (unsigned long)(r[i].gpa - t->test_gpa), r[i].flags, r[i].guest_memfd,
+		      (unsigned long)r[i].guest_memfd_offset, (unsigned long)want);
+	}
+}
+
+/* One random change that keeps every page mapped to the same memory. */
+static int add_change(struct tvm *t, struct kvmhold_txn *txn, int gmem)
+{
+	struct kvmhold_region r[MAX_R], *a, *b;
+	int n = regions(txn, t, r), i = (int)rand_below((uint64_t)n);
+	uint64_t pages = r[i].size / PAGE_SZ, k;
+
+	a = &r[i];
+	b = i + 1 < n ? &r[i + 1] : NULL;
+	switch (rand_below(4)) {
+	case 0:         /* split */
+		if (pages < 2)
+			return 0;
+		CHECK_OK(kvmhold_txn_split(txn, a->gpa + (1 + rand_below(pages - 1)) * PAGE_SZ));
+		return 1;
+	case 1:         /* merge with the next slot */
+		if (!b)
+			return 0;
+		CHECK_OK(kvmhold_txn_merge(txn, a->gpa, a->size + b->size));
+		return 1;
+	case 2:         /* a takes the first k pages of the next slot */
+		if (!b || b->size < 2 * PAGE_SZ)
+			return 0;
+		k = 1 + rand_below(b->size / PAGE_SZ - 1);
+		CHECK_OK(kvmhold_txn_unmap(txn, b->gpa, k * PAGE_SZ));
+		CHECK_OK(kvmhold_txn_resize(txn, a->gpa, a->size + k * PAGE_SZ));
+		return 1;
+	default:        /* a gives its last k pages to a new slot */
+		if (pages < 2)
+			return 0;
+		k = 1 + rand_below(pages - 1);
+		CHECK_OK(kvmhold_txn_resize(txn, a->gpa, a->size - k * PAGE_SZ));
+		CHECK_OK(kvmhold_txn_map_gmem(txn, a->gpa + a->size - k * PAGE_SZ, k * PAGE_SZ,
+					      (char *)a->hva + a->size - k * PAGE_SZ, 0, gmem,
+					      a->guest_memfd_offset + a->size - k * PAGE_SZ));
+		return 1;
+	}
+}
+
+/* What KVM would refuse fails at once, and a commit KVM refuses changes nothing. */
+static void refused(struct tvm *t, int gmem)
+{
+	struct kvmhold_region before[MAX_R], after[MAX_R];
+	struct kvmhold_txn *txn;
+	uint64_t alias = t->test_gpa + 0x10000000;
+	int n, m;
+
+	/* One slot again: the file ranges of all of them follow each other. */
+	CHECK_OK(kvmhold_txn_begin(t->vm, &txn));
+	CHECK_OK(kvmhold_txn_merge(txn, t->test_gpa, REGION));
+	CHECK_OK(kvmhold_txn_commit(txn));
+	n = kvmhold_regions(t->vm, t->test_gpa, REGION, before, MAX_R);
+	CHECK(n == 1, "merged into %d slots", n);
+	CHECK_OK(kvmhold_txn_begin(t->vm, &txn));
+	CHECK_RET(kvmhold_txn_map_gmem(txn, alias, PAGE_SZ, t->test_hva, KVMHOLD_MEM_LOG_DIRTY,
+				       gmem, 0), -EINVAL);
+	CHECK_RET(kvmhold_txn_map_gmem(txn, alias, PAGE_SZ, t->test_hva, 0, gmem, 100), -EINVAL);
+	CHECK_RET(kvmhold_txn_map_gmem(txn, alias, PAGE_SZ, t->test_hva, 0, -1, 0), -EINVAL);
+	CHECK_RET(kvmhold_txn_map(txn, alias, PAGE_SZ, t->test_hva, KVMHOLD_MEM_GUEST_MEMFD),
+		  -EINVAL);
+	CHECK_RET(kvmhold_txn_set_flags(txn, t->test_gpa, REGION, KVMHOLD_MEM_LOG_DIRTY), -EINVAL);
+	/* Clearing flags leaves guest_memfd slots alone: nothing to do. */
+	CHECK_OK(kvmhold_txn_set_flags(txn, t->test_gpa, REGION, 0));
+	/* The first page's file range is bound already: KVM refuses, all undone. */
+	CHECK_OK(kvmhold_txn_split(txn, t->test_gpa + PAGE_SZ));
+	CHECK_OK(kvmhold_txn_map_gmem(txn, alias, PAGE_SZ, t->test_hva, 0, gmem, 0));
+	CHECK(kvmhold_txn_commit(txn) < 0, "KVM bound one guest_memfd range twice");
+	m = kvmhold_regions(t->vm, t->test_gpa, REGION, after, MAX_R);
+	CHECK(m == n && !memcmp(before, after, (size_t)n * sizeof(before[0])),
+	      "a refused commit changed the layout");
+	CHECK(kvmhold_gpa_to_hva(t->vm, alias) == NULL, "the refused slot is mapped");
+}
+
+/*
+ * A guest_memfd slot moves (KVM deletes and re-creates it) and comes back;
+ * the guest is stopped by then, as it would see its region gone.
+ */
+static void move_slot(struct tvm *t, int gmem)
+{
+	struct kvmhold_region r;
+	struct kvmhold_txn *txn;
+	uint64_t alias = t->test_gpa + 0x10000000;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		uint64_t from = i ? alias : t->test_gpa, to = i ? t->test_gpa : alias;
+
+		CHECK_OK(kvmhold_txn_begin(t->vm, &txn));
+		CHECK_OK(kvmhold_txn_move(txn, from, REGION, to));
+		CHECK_OK(kvmhold_txn_commit(txn));
+		CHECK(kvmhold_regions(t->vm, to, PAGE_SZ, &r, 1) == 1, "moved slot missing");
+		CHECK(r.flags == KVMHOLD_MEM_GUEST_MEMFD && r.guest_memfd == gmem &&
+		      r.guest_memfd_offset == (uint64_t)((char *)r.hva - (char *)t->test_hva),
+		      "moved slot lost its file range");
+	}
+}
+
+int main(void)
+{
+	struct tvm_opts o = {
+		.nr_vcpus = 2, .program = GUEST_PROG_WALK, .test_size = REGION,
+		.walk_flags = TVM_WALK_NO_ASSERT, .quiet = true,
+	};
+	struct create_guest_memfd cg = { .size = REGION };
+	struct kvmhold_stats st;
+	struct kvmhold_txn *txn;
+	unsigned i, commits = 0;
+	uint64_t holes, bad;
+	struct tvm *t;
+	int gmem, r;
+
+	test_apply_breakage();
+	r = tvm_create(&o, &t);
+	CHECK(r == 0, "tvm_create: %s", strerror(-r));
+	CHECK_OK(kvmhold_txn_begin(t->vm, &txn));
+	if (ioctl(kvmhold_vm_fd(t->vm), KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD) <= 0 ||
+	    ioctl(kvmhold_vm_fd(t->vm), KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY2) <= 0) {
+		CHECK_RET(kvmhold_txn_map_gmem(txn, t->test_gpa, REGION, t->test_hva, 0, 0, 0),
+			  -EOPNOTSUPP);
+		kvmhold_txn_abort(txn);
+		tvm_destroy(t);
+		printf("no guest_memfd in this KVM: kvmhold_txn_map_gmem() gives -EOPNOTSUPP\n");
+		return 0;
+	}
+	gmem = ioctl(kvmhold_vm_fd(t->vm), KVM_CREATE_GUEST_MEMFD, &cg);
+	CHECK(gmem >= 0, "KVM_CREATE_GUEST_MEMFD: %s", strerror(errno));
+	CHECK_OK(kvmhold_txn_map_gmem(txn, t->test_gpa, REGION, t->test_hva, 0, gmem, 0));
+	CHECK_OK(kvmhold_txn_commit(txn));
+	CHECK_OK(tvm_start(t));
+	CHECK_ALL_MOVE(t);
+
+	for (i = 0; i < 1000; i++) {
+		int ops = 1 + (int)rand_below(3), added = 0;
+
+		CHECK_OK(kvmhold_txn_begin(t->vm, &txn));
+		while (ops-- > 0)
+			added += add_change(t, txn, gmem);
+		CHECK_OK(kvmhold_txn_commit(txn));
+		commits += added > 0;
+	}
+	check_offsets(t, gmem);
+	CHECK_ALL_MOVE(t);
+	holes = tvm_holes(t);
+	bad = tvm_walk_mismatches(t, 0) + tvm_walk_mismatches(t, 1);
+	CHECK_OK(kvmhold_stats_get(t->vm, &st, sizeof(st)));
+	printf("%u transactions over guest_memfd slots (%lu under a hold, %lu ioctls); "
+	       "guest: %lu hole exits, %lu bad pages\n", commits,
+	       (unsigned long)st.txn_held_commits, (unsigned long)st.txn_ioctls,
+	       (unsigned long)holes, (unsigned long)bad);
+	CHECK(holes == 0 && bad == 0, "the guest saw holes or bad data");
+
+	refused(t, gmem);
+	CHECK_OK(tvm_stop(t));
+	move_slot(t, gmem);
+	check_offsets(t, gmem);
+	printf("a guest_memfd slot moved out and back; refused calls changed nothing\n");
+	CHECK(tvm_failures(t) == 0, "failures: %s", tvm_failure_msg(t, 0));
+	tvm_destroy(t);
+	close(gmem);
+	return 0;
+}
