@@ -74,6 +74,7 @@ dirty_migrate     dirty-harvest
 dirty_migrate     dirty-mark
 dirty_concurrent  dirty-harvest
 dirty_mark        dirty-mark
+mem_huge          dirty-harvest
 EOF
 }
 

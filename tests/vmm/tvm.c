@@ -310,7 +310,7 @@ int tvm_create(const struct tvm_opts *opts, struct tvm **out)
 	t->test_gpa = t->opts.test_gpa;
 	t->test_size = t->opts.test_size;
 	if (t->test_size) {
-		t->test_hva = map_anon(t->test_size);
+		t->test_hva = t->opts.test_mem ? t->opts.test_mem : map_anon(t->test_size);
 		if (!t->test_hva)
 			goto fail;
 	}
@@ -552,7 +552,7 @@ void tvm_destroy(struct tvm *t)
 	}
 	if (t->own_vm_fd >= 0)
 		close(t->own_vm_fd);   /* an adopted VM's fd stays ours */
-	if (t->test_hva)
+	if (t->test_hva && !t->opts.test_mem)
 		munmap(t->test_hva, t->test_size);
 	if (t->sys_hva)
 		munmap(t->sys_hva, t->sys_size);

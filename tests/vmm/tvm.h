@@ -59,6 +59,9 @@ struct tvm_opts {
 	size_t test_size;            /* test region bytes (page multiple), 0: none */
 	uint64_t test_gpa;           /* 0: TVM_TEST_GPA_DEFAULT */
 	bool map_test_region;        /* tvm_create() maps it as one memslot */
+	void *test_mem;              /* test region memory (test_size bytes), the
+	                              * caller's to keep and free; NULL: tvm maps
+	                              * anonymous memory */
 	uint32_t test_slot_flags;    /* KVM_MEM_* flags for that memslot */
 	unsigned walk_flags;         /* TVM_WALK_* for GUEST_PROG_WALK */
 
