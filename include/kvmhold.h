@@ -219,6 +219,15 @@ struct kvmhold_txn;
 struct kvmhold_region;
 
 int kvmhold_txn_begin(struct kvmhold_vm *vm, struct kvmhold_txn **txn);
+/*
+ * Address spaces (KVM_CAP_MULTI_ADDRESS_SPACE: x86 has two, the second for
+ * SMM).  A transaction changes one: kvmhold_txn_begin() is space 0.  Slot
+ * ids are allocated per space and reported as KVM numbers them (the space
+ * in bits 16-31).  -EOPNOTSUPP for a space KVM does not have.
+ */
+int kvmhold_txn_begin_as(struct kvmhold_vm *vm, unsigned as_id, struct kvmhold_txn **txn);
+/* How many address spaces the VM has (1 where KVM has no such capability). */
+int kvmhold_vm_address_spaces(struct kvmhold_vm *vm);
 /* Map [gpa, gpa + size) to host memory hva; the range must be free. */
 int kvmhold_txn_map(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size, void *hva, uint32_t flags);
 /*
@@ -256,8 +265,9 @@ int kvmhold_txn_set_timeout(struct kvmhold_txn *txn, int timeout_ms);
 int kvmhold_txn_commit(struct kvmhold_txn *txn);
 void kvmhold_txn_abort(struct kvmhold_txn *txn);
 /*
- * Hand the library a memslot the VMM created itself (address space 0) on an
- * adopted VM, before the first commit that creates a slot (-EBUSY after):
+ * Hand the library a memslot the VMM created itself on an adopted VM, slot
+ * numbered as KVM does (address space in bits 16-31), before the first
+ * commit that creates a slot in that space (-EBUSY after):
  * transactions and lookups then cover it, and no new slot takes its id.
  * The caller vouches that KVM has exactly this slot; KVM cannot be asked.
  */
@@ -280,12 +290,15 @@ struct kvmhold_region {
 };
 /* Host address of gpa, or NULL if gpa is not mapped. */
 void *kvmhold_gpa_to_hva(struct kvmhold_vm *vm, uint64_t gpa);
+void *kvmhold_gpa_to_hva_as(struct kvmhold_vm *vm, unsigned as_id, uint64_t gpa);
 /*
  * The regions intersecting [gpa, gpa + size), in gpa order: fills up to
  * max, returns how many there are (may be > max).
  */
 int kvmhold_regions(struct kvmhold_vm *vm, uint64_t gpa, uint64_t size,
 		    struct kvmhold_region *out, unsigned max);
+int kvmhold_regions_as(struct kvmhold_vm *vm, unsigned as_id, uint64_t gpa, uint64_t size,
+		       struct kvmhold_region *out, unsigned max);
 
 /*
  * Dirty-page tracking, by host memory: migration code asks about its RAM
@@ -301,6 +314,8 @@ int kvmhold_regions(struct kvmhold_vm *vm, uint64_t gpa, uint64_t size,
 int kvmhold_dirty_sync(struct kvmhold_vm *vm, void *hva, size_t size, uint64_t *bitmap);
 /* The same for a guest-physical range (all of it mapped); bit i is page gpa + i * 4096. */
 int kvmhold_dirty_sync_gpa(struct kvmhold_vm *vm, uint64_t gpa, uint64_t size, uint64_t *bitmap);
+int kvmhold_dirty_sync_gpa_as(struct kvmhold_vm *vm, unsigned as_id, uint64_t gpa, uint64_t size,
+			      uint64_t *bitmap);
 /*
  * Device writes: host threads (virtio devices, vhost, the VMM's emulation)
  * wrote [hva, hva + size); KVM never sees such writes, so tell the library
@@ -312,6 +327,7 @@ int kvmhold_dirty_sync_gpa(struct kvmhold_vm *vm, uint64_t gpa, uint64_t size, u
 int kvmhold_dirty_mark(struct kvmhold_vm *vm, const void *hva, size_t size);
 /* The same for guest-physical [gpa, gpa + size); unmapped parts are skipped. */
 int kvmhold_dirty_mark_gpa(struct kvmhold_vm *vm, uint64_t gpa, uint64_t size);
+int kvmhold_dirty_mark_gpa_as(struct kvmhold_vm *vm, unsigned as_id, uint64_t gpa, uint64_t size);
 
 #ifdef __cplusplus
 }

@@ -22,10 +22,19 @@
 
 #define PAGE_SIZE_4K 4096ull
 
+uint32_t dirty_id_index(const struct kvmhold_vm *vm, uint32_t id)
+{
+	uint32_t max = vm->spaces[0].max_slots;
+
+	if (slot_id_space(id) >= vm->nr_spaces || slot_id_index(id) >= max)
+		return UINT32_MAX;
+	return slot_id_space(id) * max + slot_id_index(id);
+}
+
 int dirty_init(struct kvmhold_vm *vm)
 {
 	struct dirty_state *d = &vm->dirty;
-	uint32_t max = vm->slots.max_slots;
+	uint32_t max = vm->spaces[0].max_slots * vm->nr_spaces;   /* see dirty_id_index() */
 	int r;
 
 	r = dirty_store_init(&d->store);
@@ -63,11 +72,13 @@ void dirty_slot_mapped(struct kvmhold_vm *vm, uint32_t id, uint64_t hva, uint64_
 {
 	struct dirty_state *d = &vm->dirty;
 
-	if (!d->ring_bytes || id >= vm->slots.max_slots)
+	uint32_t i = dirty_id_index(vm, id);
+
+	if (!d->ring_bytes || i == UINT32_MAX)
 		return;
 	pthread_rwlock_wrlock(&d->id_lock);
-	d->id_hva[id] = hva;
-	d->id_pages[id] = size / PAGE_SIZE_4K;
+	d->id_hva[i] = hva;
+	d->id_pages[i] = size / PAGE_SIZE_4K;
 	pthread_rwlock_unlock(&d->id_lock);
 }
 
@@ -101,11 +112,14 @@ static int found(struct slot *s, void *arg)
 /* -ENOENT if no slot maps any of [hva, end), -ENODATA if one does but none logs. */
 static int never_logged_error(struct kvmhold_vm *vm, uint64_t hva, uint64_t end)
 {
-	int any;
+	int any = 0;
+	unsigned i;
 
-	pthread_rwlock_rdlock(&vm->slots.lock);
-	any = slot_table_each_hva(&vm->slots, hva, end, found, NULL);
-	pthread_rwlock_unlock(&vm->slots.lock);
+	for (i = 0; i < vm->nr_spaces && !any; i++) {
+		pthread_rwlock_rdlock(&vm->spaces[i].lock);
+		any = slot_table_each_hva(&vm->spaces[i], hva, end, found, NULL);
+		pthread_rwlock_unlock(&vm->spaces[i].lock);
+	}
 	return any ? -ENODATA : -ENOENT;
 }
 
@@ -159,6 +173,12 @@ struct gpa_piece {
 KVMHOLD_API int kvmhold_dirty_sync_gpa(struct kvmhold_vm *vm, uint64_t gpa, uint64_t size,
 				       uint64_t *bitmap)
 {
+	return kvmhold_dirty_sync_gpa_as(vm, 0, gpa, size, bitmap);
+}
+
+KVMHOLD_API int kvmhold_dirty_sync_gpa_as(struct kvmhold_vm *vm, unsigned as_id, uint64_t gpa,
+					  uint64_t size, uint64_t *bitmap)
+{
 	uint64_t end = gpa + size, pos, *piece_bits = NULL;
 	struct gpa_piece *pieces = NULL;
 	size_t n = 0, cap = 0, i, j;
@@ -167,6 +187,8 @@ KVMHOLD_API int kvmhold_dirty_sync_gpa(struct kvmhold_vm *vm, uint64_t gpa, uint
 
 	if (!vm || !bitmap || !size || ((gpa | size) & (PAGE_SIZE_4K - 1)) || end < gpa)
 		return -EINVAL;
+	if (!vm_space(vm, as_id))
+		return -EOPNOTSUPP;
 	memset(bitmap, 0, (size / PAGE_SIZE_4K + 63) / 64 * sizeof(*bitmap));
 	/*
 	 * First the whole range, piece by piece along the slots, before any
@@ -176,7 +198,7 @@ KVMHOLD_API int kvmhold_dirty_sync_gpa(struct kvmhold_vm *vm, uint64_t gpa, uint
 		struct kvmhold_region reg;
 		struct gpa_piece *p;
 
-		if (kvmhold_regions(vm, pos, PAGE_SIZE_4K, &reg, 1) < 1 || reg.gpa > pos) {
+		if (kvmhold_regions_as(vm, as_id, pos, PAGE_SIZE_4K, &reg, 1) < 1 || reg.gpa > pos) {
 			r = -ENOENT;
 			goto out;
 		}

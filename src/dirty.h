@@ -29,7 +29,7 @@ struct dirty_state {
 	uint32_t ring_bytes;             /* per vCPU; 0: bitmap mode */
 	/* Ring mode: what each KVM slot id maps, as ring entries name slots by id. */
 	pthread_rwlock_t id_lock;
-	uint64_t *id_hva, *id_pages;     /* max_slots entries each */
+	uint64_t *id_hva, *id_pages;     /* by dirty_id_index(): every space's slots */
 	/* Statistics (atomic). */
 	_Atomic uint64_t syncs, reported, harvested, ring_entries, ring_full_exits, ring_unknown;
 };
@@ -43,6 +43,8 @@ struct dirty_ring {
 };
 
 /* dirty.c */
+/* Index in id_hva/id_pages of KVM slot id (space in bits 16-31); UINT32_MAX if none. */
+uint32_t dirty_id_index(const struct kvmhold_vm *vm, uint32_t id);
 int dirty_init(struct kvmhold_vm *vm);
 void dirty_fini(struct kvmhold_vm *vm);
 /* Commit hooks.  Under the commit's hold, before KVM forgets a logged slot. */

@@ -207,10 +207,16 @@ static int sync_one(struct slot *s, void *arg)
 int dirty_log_sync(struct kvmhold_vm *vm, uint64_t hva, uint64_t npages, uint64_t *bitmap)
 {
 	struct sync_args a = { vm, hva, npages, bitmap };
-	int r;
+	unsigned i;
+	int r = 0;
 
-	pthread_rwlock_rdlock(&vm->slots.lock);
-	r = slot_table_each_hva(&vm->slots, hva, hva + npages * PAGE_SIZE_4K, sync_one, &a);
-	pthread_rwlock_unlock(&vm->slots.lock);
+	/* Every address space: an SMM slot may map the same host memory. */
+	for (i = 0; i < vm->nr_spaces && !r; i++) {
+		struct slot_table *st = &vm->spaces[i];
+
+		pthread_rwlock_rdlock(&st->lock);
+		r = slot_table_each_hva(st, hva, hva + npages * PAGE_SIZE_4K, sync_one, &a);
+		pthread_rwlock_unlock(&st->lock);
+	}
 	return r;
 }

@@ -40,14 +40,38 @@ static int mark_slot(struct slot *s, void *arg)
 	return a->r;
 }
 
-/* Under slots.lock: mark host pages [start, end), page aligned. */
+/*
+ * Both calls read every address space's table (a host page logged through
+ * an SMM slot counts too): they take the tables' read locks in space order,
+ * the one order any thread takes more than one in, and a commit writes
+ * only its own space's table.
+ */
+static void spaces_rdlock(struct kvmhold_vm *vm)
+{
+	unsigned i;
+
+	for (i = 0; i < vm->nr_spaces; i++)
+		pthread_rwlock_rdlock(&vm->spaces[i].lock);
+}
+
+static void spaces_unlock(struct kvmhold_vm *vm)
+{
+	unsigned i = vm->nr_spaces;
+
+	while (i-- > 0)
+		pthread_rwlock_unlock(&vm->spaces[i].lock);
+}
+
+/* Under spaces_rdlock(): mark host pages [start, end), page aligned. */
 static int mark_hva(struct kvmhold_vm *vm, uint64_t start, uint64_t end)
 {
 	struct mark_args a = { vm, start, end, 0 };
+	unsigned i;
 
 	if (test_broken(BREAK_DIRTY_MARK))
 		return 0;
-	slot_table_each_hva(&vm->slots, start, end, mark_slot, &a);
+	for (i = 0; i < vm->nr_spaces && !a.r; i++)
+		slot_table_each_hva(&vm->spaces[i], start, end, mark_slot, &a);
 	return a.r;
 }
 
@@ -60,24 +84,34 @@ KVMHOLD_API int kvmhold_dirty_mark(struct kvmhold_vm *vm, const void *hva, size_
 		return -EINVAL;
 	start &= ~(PAGE_SIZE_4K - 1);
 	end = (end + PAGE_SIZE_4K - 1) & ~(PAGE_SIZE_4K - 1);
-	pthread_rwlock_rdlock(&vm->slots.lock);
+	spaces_rdlock(vm);
 	r = mark_hva(vm, start, end);
-	pthread_rwlock_unlock(&vm->slots.lock);
+	spaces_unlock(vm);
 	return r;
 }
 
 KVMHOLD_API int kvmhold_dirty_mark_gpa(struct kvmhold_vm *vm, uint64_t gpa, uint64_t size)
 {
+	return kvmhold_dirty_mark_gpa_as(vm, 0, gpa, size);
+}
+
+KVMHOLD_API int kvmhold_dirty_mark_gpa_as(struct kvmhold_vm *vm, unsigned as_id, uint64_t gpa,
+					  uint64_t size)
+{
 	uint64_t end = gpa + size, pos;
+	struct slot_table *st;
 	int r = 0;
 
 	if (!vm || !size || end < gpa || end > UINT64_MAX - PAGE_SIZE_4K)
 		return -EINVAL;
+	st = vm_space(vm, as_id);
+	if (!st)
+		return -EOPNOTSUPP;
 	pos = gpa & ~(PAGE_SIZE_4K - 1);
 	end = (end + PAGE_SIZE_4K - 1) & ~(PAGE_SIZE_4K - 1);
-	pthread_rwlock_rdlock(&vm->slots.lock);
+	spaces_rdlock(vm);
 	while (pos < end && !r) {
-		struct slot *s = slot_tree_from(&vm->slots.tree, pos);
+		struct slot *s = slot_tree_from(&st->tree, pos);
 		uint64_t lo, hi;
 
 		if (!s || slot_gpa(s) >= end)
@@ -88,6 +122,6 @@ KVMHOLD_API int kvmhold_dirty_mark_gpa(struct kvmhold_vm *vm, uint64_t gpa, uint
 		r = mark_hva(vm, s->hva + (lo - slot_gpa(s)), s->hva + (hi - slot_gpa(s)));
 		pos = hi;
 	}
-	pthread_rwlock_unlock(&vm->slots.lock);
+	spaces_unlock(vm);
 	return r;
 }

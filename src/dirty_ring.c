@@ -114,14 +114,13 @@ static int harvest_one(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
 			if (!(__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & KVM_DIRTY_GFN_F_DIRTY))
 				break;
 			/*
-			 * The address space is in the upper half.  The library
-			 * manages address space 0 only: an entry of another
-			 * space (x86 SMM) is counted, never filed under the
-			 * space-0 slot with the same id.
+			 * Filed by (address space, slot): the space is in the
+			 * upper half of the id, as in the library's ids.  An
+			 * entry for a pair the library does not know is
+			 * counted, never filed under another slot.
 			 */
-			id = e->slot & 0xffff;
-			if (!(e->slot >> 16) && id < vm->slots.max_slots &&
-			    e->offset < d->id_pages[id])
+			id = dirty_id_index(vm, e->slot);
+			if (id != UINT32_MAX && e->offset < d->id_pages[id])
 				hvas[pages++] = d->id_hva[id] + e->offset * PAGE_SIZE_4K;
 			else
 				atomic_fetch_add_explicit(&d->ring_unknown, 1, memory_order_relaxed);

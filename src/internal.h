@@ -57,6 +57,9 @@ struct kvmhold_vcpu {
 	struct dirty_ring ring;        /* dirty ring mode only */
 };
 
+/* Address spaces the library manages: x86 has two (normal and SMM), others one. */
+#define KVMHOLD_MAX_SPACES 2
+
 struct kvmhold_vm {
 	uint64_t uid;                  /* unique per process, never reused */
 	int fd;
@@ -71,8 +74,13 @@ struct kvmhold_vm {
 	 */
 	bool kernel_kick;
 
-	/* The memory layout (slot_table.h) and the one open transaction (txn.c). */
-	struct slot_table slots;
+	/*
+	 * The memory layout of each address space (slot_table.h: x86 has two,
+	 * the second for SMM) and the one open transaction (txn.c).  A slot's
+	 * id is KVM's: the space in bits 16-31, as KVM numbers slots.
+	 */
+	struct slot_table spaces[KVMHOLD_MAX_SPACES];
+	unsigned nr_spaces;                    /* KVM_CAP_MULTI_ADDRESS_SPACE, at most the above */
 	pthread_mutex_t txn_mutex;
 	pthread_cond_t txn_cond;
 	bool txn_open;
@@ -212,5 +220,22 @@ void txn_abort_on_destroy(struct kvmhold_vm *vm);
 
 /* vcpu.c */
 int vcpu_mmap_size(struct kvmhold_vm *vm);
+
+/* The slot table of address space as, or NULL if KVM has no such space. */
+static inline struct slot_table *vm_space(struct kvmhold_vm *vm, unsigned as)
+{
+	return as < vm->nr_spaces ? &vm->spaces[as] : NULL;
+}
+
+/* The address space of a KVM slot id, and its index within the space. */
+static inline unsigned slot_id_space(uint32_t id)
+{
+	return id >> 16;
+}
+
+static inline uint32_t slot_id_index(uint32_t id)
+{
+	return id & 0xffff;
+}
 
 #endif

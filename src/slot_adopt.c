@@ -13,8 +13,9 @@
  * it, and no new slot takes its id.
  *
  * Adoption is accepted only until the library allocates its first slot id
- * (the first commit that creates a slot): after that a VMM-made slot could
- * already share an id with one of the library's.
+ * in that address space (the first commit that creates a slot there):
+ * after that a VMM-made slot could already share an id with one of the
+ * library's.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -42,13 +43,14 @@ static bool ids_used(const struct slot_ids *ids)
 static int adopt_locked(struct kvmhold_vm *vm, uint32_t id, uint64_t gpa, uint64_t size,
 			void *hva, uint32_t flags)
 {
-	struct slot_table *st = &vm->slots;
+	struct slot_table *st = vm_space(vm, slot_id_space(id));
 	struct slot_ids *ids = &st->ids;
+	uint32_t index = slot_id_index(id);
 	struct slot *s, *next;
 
 	if (ids_used(ids))
 		return -EBUSY;
-	if (slot_id_adopted(ids, id))
+	if (slot_id_adopted(ids, index))
 		return -EEXIST;
 	next = slot_tree_from(&st->tree, gpa);
 	if (next && slot_gpa(next) < gpa + size)
@@ -75,7 +77,7 @@ static int adopt_locked(struct kvmhold_vm *vm, uint32_t id, uint64_t gpa, uint64
 	s->id = id;
 	/* Ring entries may already name this slot: map its id to its memory. */
 	dirty_slot_mapped(vm, id, s->hva, size);
-	ids->adopted[id / 64] |= 1ull << (id % 64);
+	ids->adopted[index / 64] |= 1ull << (index % 64);
 	pthread_rwlock_wrlock(&st->lock);
 	slot_table_add(st, s);
 	pthread_rwlock_unlock(&st->lock);
@@ -89,8 +91,10 @@ KVMHOLD_API int kvmhold_vm_adopt_region(struct kvmhold_vm *vm, uint32_t slot, ui
 
 	if (!vm)
 		return -EINVAL;
-	/* Address space 0 only: bits 16 and up of a KVM slot number name another. */
-	if (slot >= vm->slots.max_slots || slot > 0xffff)
+	/* KVM's numbering: the address space in bits 16-31. */
+	if (!vm_space(vm, slot_id_space(slot)))
+		return -EOPNOTSUPP;
+	if (slot_id_index(slot) >= vm_space(vm, slot_id_space(slot))->max_slots)
 		return -EINVAL;
 	r = slot_check_mapping(vm, gpa, size, hva, flags);
 	if (r)

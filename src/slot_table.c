@@ -31,7 +31,7 @@ void slot_table_add(struct slot_table *st, struct slot *s)
 {
 	avl_insert(&st->tree, &s->node);
 	/* Host page number and id: unique, and in host address order. */
-	s->hva_node.key = (s->hva >> 12) << 16 | (s->id & 0xffff);
+	s->hva_node.key = (s->hva >> 12) << 16 | slot_id_index(s->id);
 	avl_insert(&st->by_hva, &s->hva_node);
 }
 
@@ -188,25 +188,32 @@ void slot_to_region(const struct slot *s, struct kvmhold_region *out)
 	}
 }
 
-KVMHOLD_API void *kvmhold_gpa_to_hva(struct kvmhold_vm *vm, uint64_t gpa)
+KVMHOLD_API void *kvmhold_gpa_to_hva_as(struct kvmhold_vm *vm, unsigned as_id, uint64_t gpa)
 {
+	struct slot_table *st = vm ? vm_space(vm, as_id) : NULL;
 	struct slot *s;
 	void *hva = NULL;
 
-	if (!vm)
+	if (!st)
 		return NULL;
-	pthread_rwlock_rdlock(&vm->slots.lock);
-	s = slot_tree_containing(&vm->slots.tree, gpa);
+	pthread_rwlock_rdlock(&st->lock);
+	s = slot_tree_containing(&st->tree, gpa);
 	if (s)
 		hva = (void *)(uintptr_t)(s->hva + (gpa - slot_gpa(s)));
-	pthread_rwlock_unlock(&vm->slots.lock);
+	pthread_rwlock_unlock(&st->lock);
 	return hva;
 }
 
-KVMHOLD_API int kvmhold_regions(struct kvmhold_vm *vm, uint64_t gpa, uint64_t size,
-				struct kvmhold_region *out, unsigned max)
+KVMHOLD_API void *kvmhold_gpa_to_hva(struct kvmhold_vm *vm, uint64_t gpa)
+{
+	return kvmhold_gpa_to_hva_as(vm, 0, gpa);
+}
+
+KVMHOLD_API int kvmhold_regions_as(struct kvmhold_vm *vm, unsigned as_id, uint64_t gpa,
+				   uint64_t size, struct kvmhold_region *out, unsigned max)
 {
 	uint64_t end = gpa + size;
+	struct slot_table *st;
 	struct slot *s;
 	unsigned n = 0;
 
@@ -214,13 +221,27 @@ KVMHOLD_API int kvmhold_regions(struct kvmhold_vm *vm, uint64_t gpa, uint64_t si
 		return -EINVAL;
 	if (end < gpa)
 		return -EOVERFLOW;
-	pthread_rwlock_rdlock(&vm->slots.lock);
-	for (s = slot_tree_from(&vm->slots.tree, gpa); s && slot_gpa(s) < end;
+	st = vm_space(vm, as_id);
+	if (!st)
+		return -EOPNOTSUPP;
+	pthread_rwlock_rdlock(&st->lock);
+	for (s = slot_tree_from(&st->tree, gpa); s && slot_gpa(s) < end;
 	     s = slot_of(avl_next(&s->node))) {
 		if (n < max)
 			slot_to_region(s, &out[n]);
 		n++;
 	}
-	pthread_rwlock_unlock(&vm->slots.lock);
+	pthread_rwlock_unlock(&st->lock);
 	return (int)n;
+}
+
+KVMHOLD_API int kvmhold_regions(struct kvmhold_vm *vm, uint64_t gpa, uint64_t size,
+				struct kvmhold_region *out, unsigned max)
+{
+	return kvmhold_regions_as(vm, 0, gpa, size, out, max);
+}
+
+KVMHOLD_API int kvmhold_vm_address_spaces(struct kvmhold_vm *vm)
+{
+	return vm ? (int)vm->nr_spaces : -EINVAL;
 }

@@ -12,6 +12,7 @@
 KVMHOLD_API int kvmhold_stats_get(struct kvmhold_vm *vm, struct kvmhold_stats *st, size_t size)
 {
 	struct kvmhold_stats s;
+	unsigned i;
 
 	if (!vm || !st || !size)
 		return -EINVAL;
@@ -25,9 +26,12 @@ KVMHOLD_API int kvmhold_stats_get(struct kvmhold_vm *vm, struct kvmhold_stats *s
 	s.gate_waits = atomic_load_explicit(&vm->gate_waits, memory_order_relaxed);
 	s.inside_now = ACTIVE_COUNT(atomic_load(&vm->active));
 	s.parked_now = atomic_load(&vm->parked);
-	pthread_rwlock_rdlock(&vm->slots.lock);
-	s.nr_slots = (uint32_t)vm->slots.tree.count;
-	pthread_rwlock_unlock(&vm->slots.lock);
+	s.nr_slots = 0;
+	for (i = 0; i < vm->nr_spaces; i++) {     /* every address space's */
+		pthread_rwlock_rdlock(&vm->spaces[i].lock);
+		s.nr_slots += (uint32_t)vm->spaces[i].tree.count;
+		pthread_rwlock_unlock(&vm->spaces[i].lock);
+	}
 	s.dirty_syncs = atomic_load_explicit(&vm->dirty.syncs, memory_order_relaxed);
 	s.dirty_reported = atomic_load_explicit(&vm->dirty.reported, memory_order_relaxed);
 	s.dirty_harvests = atomic_load_explicit(&vm->dirty.harvested, memory_order_relaxed);

@@ -71,6 +71,8 @@ enum kvmhold_breakage {
 	BREAK_GMEM_OFFSET    = 1u << 27,
 	/* The planner moves guest_memfd slots in place (KVM refuses: they are immutable). */
 	BREAK_GMEM_KEEP      = 1u << 28,
+	/* New slots get no address-space bits in their id: they land in space 0. */
+	BREAK_SPACE_IDS      = 1u << 29,
 };
 
 extern unsigned kvmhold_test_breakage;

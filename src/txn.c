@@ -29,7 +29,7 @@ static struct slot *view_containing(struct kvmhold_txn *txn, uint64_t gpa)
 
 	if (s)
 		return s;
-	s = slot_tree_containing(&txn->vm->slots.tree, gpa);
+	s = slot_tree_containing(&txn->base->tree, gpa);
 	return s && !s->txn_removed ? s : NULL;
 }
 
@@ -66,7 +66,7 @@ static struct slot *first_live(struct slot *b)
 static struct slot *view_from(struct kvmhold_txn *txn, uint64_t gpa)
 {
 	struct slot *a = slot_tree_from(&txn->added, gpa);
-	struct slot *b = first_live(slot_tree_from(&txn->vm->slots.tree, gpa));
+	struct slot *b = first_live(slot_tree_from(&txn->base->tree, gpa));
 
 	if (!a || !b)
 		return a ? a : b;
@@ -75,7 +75,7 @@ static struct slot *view_from(struct kvmhold_txn *txn, uint64_t gpa)
 
 static size_t view_count(const struct kvmhold_txn *txn)
 {
-	return txn->vm->slots.tree.count - txn->nr_removed + txn->added.count;
+	return txn->base->tree.count - txn->nr_removed + txn->added.count;
 }
 
 static bool range_mapped(struct kvmhold_txn *txn, uint64_t gpa, uint64_t end)
@@ -114,7 +114,7 @@ static unsigned cuts_needed(struct kvmhold_txn *txn, uint64_t gpa, uint64_t end)
 
 static int check_room(struct kvmhold_txn *txn, unsigned more)
 {
-	return view_count(txn) + more > txn->vm->slots.max_slots ? -ENOSPC : 0;
+	return view_count(txn) + more > txn->base->max_slots ? -ENOSPC : 0;
 }
 
 static struct slot *alloc_entry(void)
@@ -292,17 +292,22 @@ static int txn_check_range(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size)
 	return r ? r : slot_check_range(gpa, size);
 }
 
-KVMHOLD_API int kvmhold_txn_begin(struct kvmhold_vm *vm, struct kvmhold_txn **out)
+KVMHOLD_API int kvmhold_txn_begin_as(struct kvmhold_vm *vm, unsigned as_id,
+				     struct kvmhold_txn **out)
 {
 	struct kvmhold_txn *txn;
 	int r;
 
 	if (!vm || !out)
 		return -EINVAL;
+	if (!vm_space(vm, as_id))
+		return -EOPNOTSUPP;
 	txn = calloc(1, sizeof(*txn));
 	if (!txn)
 		return -ENOMEM;
 	txn->vm = vm;
+	txn->base = vm_space(vm, as_id);
+	txn->as = as_id;
 	txn->timeout_ms = -1;
 	r = txn_lock(vm);
 	if (!r)
@@ -335,6 +340,11 @@ static struct slot *map_checked(struct kvmhold_txn *txn, uint64_t gpa, uint64_t 
 	s = r ? NULL : slot_new(txn, gpa, size, (uint64_t)(uintptr_t)hva, flags);
 	*err = r ? r : s ? 0 : -ENOMEM;
 	return s;
+}
+
+KVMHOLD_API int kvmhold_txn_begin(struct kvmhold_vm *vm, struct kvmhold_txn **out)
+{
+	return kvmhold_txn_begin_as(vm, 0, out);
 }
 
 KVMHOLD_API int kvmhold_txn_map(struct kvmhold_txn *txn, uint64_t gpa, uint64_t size,

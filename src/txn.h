@@ -13,6 +13,8 @@ struct slot;
 
 struct kvmhold_txn {
 	struct kvmhold_vm *vm;
+	struct slot_table *base;    /* the committed layout of its address space */
+	unsigned as;                /* that address space */
 	struct avl_tree added;      /* overlay entries (struct slot), keyed by gpa */
 	struct slot *removed;       /* base entries marked txn_removed, via next_removed */
 	size_t nr_removed;

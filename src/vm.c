@@ -92,13 +92,41 @@ static int open_kvm(void)
 	return fd;
 }
 
+/* The slot tables of the address spaces KVM has (KVM_CAP_MULTI_ADDRESS_SPACE). */
+static int spaces_init(struct kvmhold_vm *vm, uint32_t max_slots)
+{
+	int r = ioctl(vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_MULTI_ADDRESS_SPACE);
+	unsigned i;
+
+	vm->nr_spaces = r > 1 ? (unsigned)r : 1;
+	if (vm->nr_spaces > KVMHOLD_MAX_SPACES)
+		vm->nr_spaces = KVMHOLD_MAX_SPACES;
+	for (i = 0; i < vm->nr_spaces; i++) {
+		r = slot_table_init(&vm->spaces[i], max_slots);
+		if (r) {
+			while (i-- > 0)
+				slot_table_fini(&vm->spaces[i]);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void spaces_fini(struct kvmhold_vm *vm)
+{
+	unsigned i;
+
+	for (i = 0; i < vm->nr_spaces; i++)
+		slot_table_fini(&vm->spaces[i]);
+}
+
 /* Undo the second half of vm_setup(). */
 static void vm_teardown(struct kvmhold_vm *vm)
 {
 	pthread_cond_destroy(&vm->txn_cond);
 	pthread_mutex_destroy(&vm->txn_mutex);
 	dirty_fini(vm);
-	slot_table_fini(&vm->slots);
+	spaces_fini(vm);
 }
 
 /*
@@ -127,12 +155,12 @@ static int vm_setup(struct kvmhold_vm *vm, const struct kvmhold_vm_opts *opts)
 	vm->has_readonly_mem = ioctl(vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) > 0;
 	vm->has_guest_memfd = ioctl(vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD) > 0 &&
 			      ioctl(vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY2) > 0;
-	r = slot_table_init(&vm->slots, max_slots);
+	r = spaces_init(vm, max_slots);
 	if (r)
 		return r;
 	r = hold_init(vm);
 	if (r) {
-		slot_table_fini(&vm->slots);
+		spaces_fini(vm);
 		return r;
 	}
 	pthread_mutex_init(&vm->txn_mutex, NULL);
@@ -142,7 +170,7 @@ static int vm_setup(struct kvmhold_vm *vm, const struct kvmhold_vm_opts *opts)
 		pthread_cond_destroy(&vm->txn_cond);
 		pthread_mutex_destroy(&vm->txn_mutex);
 		hold_fini(vm);
-		slot_table_fini(&vm->slots);
+		spaces_fini(vm);
 	}
 	return r;
 }

@@ -78,6 +78,7 @@ static inline void test_apply_breakage(void)
 		{ "dirty-mark", BREAK_DIRTY_MARK },
 		{ "gmem-offset", BREAK_GMEM_OFFSET },
 		{ "gmem-keep", BREAK_GMEM_KEEP },
+		{ "space-ids", BREAK_SPACE_IDS },
 	};
 	const char *env = getenv("KVMHOLD_TEST_BREAK");
 	unsigned i;

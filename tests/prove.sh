@@ -34,6 +34,7 @@ hold_race         kernel-kick,kick-signal
 hold_timeout      kernel-kick
 kick_parked       park-exits
 txn_stress        txn-hold
+txn_spaces        space-ids
 EOF
 		return
 	fi
@@ -82,6 +83,7 @@ EOF
 exempt() {
 	cat <<EOF
 vmm_smoke         tests the test VMM, not the library, and holds its own failing cases (a hole the walker must see, a guest assertion, a #UD)
+txn_spaces        needs a KVM with two address spaces: proved in the nested lane (kvm_amd), with space-ids off
 EOF
 }
 
