@@ -482,6 +482,9 @@ struct txn_result {
 	char error[200];
 	char kernel_na[120];         /* why the kernel lines were not run (not an error) */
 	char kernel_error[200];
+	/* bench_gmem.c: split + merge, two commits, of a plain and a guest_memfd slot */
+	struct stats gmem_plain, gmem;
+	char gmem_na[120], gmem_error[200];
 };
 
 /* ---- the migration check (bench_migrate.c) ------------------------------ */
@@ -613,6 +616,8 @@ struct gate_result {
 	uint64_t park_timeout_ns;
 	/* ns per call, each sample the mean over one batch */
 	struct stats mem, mem2;      /* begin + end: one thread; two threads at once */
+	struct stats mark;           /* kvmhold_dirty_mark() of 512 bytes, logged slot */
+	char mark_error[200];
 	struct stats kick_run, kick; /* kick then run (-EINTR); kick alone */
 	char mem_error[200], entry_error[200];
 	/* kick to the vCPU thread seeing -EINTR, next to the raw signal floor */
@@ -723,6 +728,7 @@ const char *cmp_op_what(enum cmp_op op);
 
 int run_hold(const struct bench_opts *o, struct report *rep);
 int run_txn(const struct bench_opts *o, struct report *rep);
+void gmem_compare(unsigned samples, struct txn_result *t);
 int run_compare(const struct bench_opts *o, struct report *rep);
 int run_dirty(const struct bench_opts *o, struct report *rep);
 int run_gate(const struct bench_opts *o, struct report *rep);

@@ -6,6 +6,8 @@
  *
  *  - mem: one kvmhold_mem_begin() + kvmhold_mem_end() pair, on one thread
  *    and on two threads at once on the same VM;
+ *  - mark: one kvmhold_dirty_mark() of 512 bytes, as a device does per
+ *    virtqueue buffer, on a logged 1 MiB slot (cycling over its pages);
  *  - run_entry: kvmhold_vcpu_kick() then kvmhold_vcpu_run() on the same
  *    thread (the run sees the kick before KVM_RUN and returns -EINTR
  *    without entering the guest), and the kick alone;
@@ -32,6 +34,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,6 +78,62 @@ static int mem_batch(struct kvmhold_vm *vm, uint64_t *ns)
 	}
 	*ns = per_call(t0, bench_now_ns());
 	return 0;
+}
+
+#define MARK_PAGES 256u          /* the logged slot mark cycles over */
+#define MARK_GPA   (8ull << 30)  /* free in the benchmark's VM */
+
+static int mark_batch(struct kvmhold_vm *vm, char *mem, unsigned *next, uint64_t *ns)
+{
+	uint64_t t0 = bench_now_ns();
+	unsigned i;
+	int r;
+
+	for (i = 0; i < BATCH; i++) {
+		r = kvmhold_dirty_mark(vm, mem + (uint64_t)(*next)++ % MARK_PAGES * 4096, 512);
+		if (r)
+			return r;
+	}
+	*ns = per_call(t0, bench_now_ns());
+	return 0;
+}
+
+/* kvmhold_dirty_mark() per call, on a logged slot mapped for it. */
+static int mark_measure(struct kvmhold_vm *vm, unsigned batches, struct samples *s)
+{
+	size_t size = MARK_PAGES * 4096ull, words = MARK_PAGES / 64;
+	char *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t ns, *bm = calloc(words, sizeof(*bm));
+	struct kvmhold_txn *txn;
+	unsigned b, next = 0;
+	int r;
+
+	if (mem == MAP_FAILED || !bm) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = kvmhold_txn_begin(vm, &txn);
+	if (r)
+		goto out;
+	r = kvmhold_txn_map(txn, MARK_GPA, size, mem, KVMHOLD_MEM_LOG_DIRTY);
+	if (r) {
+		kvmhold_txn_abort(txn);
+		goto out;
+	}
+	r = kvmhold_txn_commit(txn);
+	for (b = 0; !r && b < WARMUP_BATCHES + batches; b++) {
+		r = mark_batch(vm, mem, &next, &ns);
+		if (!r && b >= WARMUP_BATCHES)
+			r = samples_add(s, ns);
+		/* Report now and then, so the store does not just keep the same pages. */
+		if (!r && b % 8 == 7)
+			r = kvmhold_dirty_sync(vm, mem, size, bm);
+	}
+out:
+	free(bm);
+	if (mem != MAP_FAILED)
+		munmap(mem, size);
+	return r;
 }
 
 struct mem_thread {
@@ -229,7 +288,7 @@ static void gate_fast(struct gate_result *g)
 {
 	/* GUEST_PROG_NONE: a run that missed the kick exits at once instead of spinning. */
 	struct bvm_opts bo = { .vcpus = 1, .program = GUEST_PROG_NONE };
-	struct samples mem = { 0 }, mem2 = { 0 }, kr = { 0 }, k = { 0 };
+	struct samples mem = { 0 }, mem2 = { 0 }, mark = { 0 }, kr = { 0 }, k = { 0 };
 	struct bvm *m;
 	int r;
 
@@ -245,6 +304,10 @@ static void gate_fast(struct gate_result *g)
 		r = mem_two(m->vm, g->batches, &mem2);
 	if (r)
 		fail(g->mem_error, sizeof(g->mem_error), "kvmhold_mem_begin/end", r);
+	bench_progress("gate: mark");
+	r = mark_measure(m->vm, g->batches, &mark);
+	if (r)
+		fail(g->mark_error, sizeof(g->mark_error), "kvmhold_dirty_mark", r);
 	bench_progress("gate: run_entry");
 	r = entry_measure(tvm_vcpu(m->t, 0), g->batches, &kr, &k);
 	if (r)
@@ -252,10 +315,12 @@ static void gate_fast(struct gate_result *g)
 	bvm_destroy(m);
 	stats_compute(&g->mem, &mem);
 	stats_compute(&g->mem2, &mem2);
+	stats_compute(&g->mark, &mark);
 	stats_compute(&g->kick_run, &kr);
 	stats_compute(&g->kick, &k);
 	samples_free(&mem);
 	samples_free(&mem2);
+	samples_free(&mark);
 	samples_free(&kr);
 	samples_free(&k);
 }
@@ -594,6 +659,6 @@ int run_gate(const struct bench_opts *o, struct report *rep)
 	report_text_gate(stdout, g);
 	fflush(stdout);
 	/* Timeouts of kick_parked are a finding, not a failure to measure. */
-	return g->mem_error[0] || g->entry_error[0] || g->running_error[0] || g->parked_error[0] ?
+	return g->mem_error[0] || g->mark_error[0] || g->entry_error[0] || g->running_error[0] || g->parked_error[0] ?
 	       -EIO : 0;
 }

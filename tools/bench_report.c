@@ -159,6 +159,16 @@ void report_text_txn(FILE *f, const struct txn_result *t)
 				s->error[0] ? "  error: " : "", s->error);
 		}
 	}
+	if (t->gmem_na[0])
+		fprintf(f, "  guest_memfd: unavailable: %s\n", t->gmem_na);
+	else if (t->gmem.n)
+		fprintf(f, "  guest_memfd: split + merge of a 2 MiB slot (two commits), p50 %s, p99 %s;"
+			" plain slot p50 %s, p99 %s; p50 %s\n", col(a, 32, &t->gmem, t->gmem.p50),
+			col(b, 32, &t->gmem, t->gmem.p99), col(c, 32, &t->gmem_plain, t->gmem_plain.p50),
+			col(d, 32, &t->gmem_plain, t->gmem_plain.p99),
+			ratio_str(r, 32, bench_ratio(t->gmem.p50, t->gmem_plain.p50)));
+	if (t->gmem_error[0])
+		fprintf(f, "  guest_memfd: error: %s\n", t->gmem_error);
 	fprintf(f, "  guest: %llu hole exits, %llu walk mismatches\n",
 		(unsigned long long)t->holes, (unsigned long long)t->mismatches);
 	if (t->error[0])
@@ -297,6 +307,10 @@ void report_text_gate(FILE *f, const struct gate_result *g)
 	hold_row(f, "mem, 2 threads", &g->mem2, "the same, two threads at once on one VM");
 	if (g->mem_error[0])
 		fprintf(f, "  %-14s error: %s\n", "mem", g->mem_error);
+	hold_row(f, "dirty mark", &g->mark, "kvmhold_dirty_mark() of 512 bytes on a logged slot "
+		 "(a device's write)");
+	if (g->mark_error[0])
+		fprintf(f, "  %-14s error: %s\n", "dirty mark", g->mark_error);
 	hold_row(f, "kick + run", &g->kick_run, "kvmhold_vcpu_kick() then kvmhold_vcpu_run() "
 		 "-> -EINTR, same thread");
 	hold_row(f, "kick", &g->kick, "kvmhold_vcpu_kick() alone");

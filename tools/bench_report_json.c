@@ -335,6 +335,12 @@ static void txn(struct jw *w, const struct report *rep)
 		error_(w, t->error);
 		s_(w, "kernel_unavailable", t->kernel_na[0] ? t->kernel_na : NULL);
 		s_(w, "kernel_error", t->kernel_error[0] ? t->kernel_error : NULL);
+		obj(w, "guest_memfd");
+		stats_(w, "split_merge", &t->gmem);
+		stats_(w, "plain_split_merge", &t->gmem_plain);
+		s_(w, "unavailable", t->gmem_na[0] ? t->gmem_na : NULL);
+		error_(w, t->gmem_error);
+		obj_end(w);
 		obj_end(w);
 	}
 	arr_end(w);
@@ -565,6 +571,10 @@ static void gate(struct jw *w, const struct report *rep)
 	stats_(w, "one_thread", &g->mem);
 	stats_(w, "two_threads", &g->mem2);
 	error_(w, g->mem_error);
+	obj_end(w);
+	obj(w, "dirty_mark");
+	stats_(w, "per_call", &g->mark);
+	error_(w, g->mark_error);
 	obj_end(w);
 	obj(w, "run_entry");
 	stats_(w, "kick_run", &g->kick_run);

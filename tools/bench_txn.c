@@ -18,6 +18,9 @@
  * (split/merge, grow/shrink, move there/back, log on/off, map/unmap), so
  * the layout returns to where it started.
  *
+ * guest_memfd: split + merge of a guest_memfd slot next to a plain one
+ * (bench_gmem.c).
+ *
  * --slots: the same split/merge on a fresh VM that also has N 1-page slots,
  * mapped in one transaction before the vCPUs start.
  *
@@ -364,6 +367,8 @@ int run_txn(const struct bench_opts *o, struct report *rep)
 		if (!o->samples_given && vcpus > 16)
 			t->samples = t->samples / 4 ? t->samples / 4 : 1;
 		failed |= ops_run(vcpus, pages, t) != 0;
+		gmem_compare(t->samples, t);
+		failed |= t->gmem_error[0] != 0;
 		for (j = 0; o->slots_given && j < o->nr_slots; j++) {
 			struct txn_slots_result *s = &t->slots[t->nr_slots++];
 
