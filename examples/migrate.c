@@ -19,6 +19,11 @@
  *   - finally holds the VM, syncs and copies one last time, and compares
  *     the copy with the guest's RAM while nothing runs.
  *
+ * A device thread, as a virtio device would, writes into the guest's
+ * [512 KiB, 1 MiB) from the host, each write inside a mem section and
+ * followed by kvmhold_dirty_mark(): KVM never sees such writes, and without
+ * the mark (--no-mark) the copy misses them.
+ *
  * The guest never notices any of this: every address stays mapped to the
  * same host memory all along.  The copy must come out equal, page for
  * page, and no guest access may ever fall into a hole.
@@ -134,6 +139,8 @@ static struct ctrl *ctrl;
 static atomic_bool stopping;
 static atomic_ulong port_exits;       /* the guest's port writes */
 static atomic_ulong holes;            /* guest accesses that found no memory */
+static atomic_ulong device_writes;    /* the device thread's */
+static bool device_marks = true;      /* --no-mark: the device does not tell */
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 
 static uint64_t rand_below(uint64_t n)
@@ -370,6 +377,45 @@ static int change_layout(enum change kind, char *what, size_t len)
 }
 
 /* Fetch and clear the RAM's dirty pages; copy them.  Returns how many, or -errno. */
+#define DEVICE_GPA  (512 * KiB)         /* the device's buffers: [512 KiB, 1 MiB) */
+#define DEVICE_SIZE (512 * KiB)
+
+/*
+ * A device completing requests: it writes a buffer in guest memory (found
+ * by guest address, as from a virtqueue descriptor), then marks it.  The
+ * mem section keeps the region from moving away meanwhile, and lets the
+ * final hold wait for a write in flight, so that write and mark are never
+ * split by it.
+ */
+static void *device_thread(void *arg)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ull, n = 0;
+	struct timespec pace = { 0, 200 * 1000 };   /* a request every 200 us */
+
+	(void)arg;
+	while (!atomic_load(&stopping)) {
+		uint64_t gpa;
+		uint64_t *word;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		gpa = DEVICE_GPA + (x % DEVICE_SIZE & ~7ull);
+		if (kvmhold_mem_begin(vm))
+			return (void *)1;
+		word = kvmhold_gpa_to_hva(vm, gpa);
+		if (word) {
+			*word = ++n;
+			if (device_marks)
+				kvmhold_dirty_mark(vm, word, sizeof(*word));
+		}
+		kvmhold_mem_end(vm);
+		atomic_store(&device_writes, n);
+		nanosleep(&pace, NULL);
+	}
+	return NULL;
+}
+
 static long sync_and_copy(void)
 {
 	uint64_t bitmap[WORDS];
@@ -391,10 +437,12 @@ static long sync_and_copy(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: migrate [--ring BYTES] [--rounds N]\n"
+	fprintf(stderr, "usage: migrate [--ring BYTES] [--rounds N] [--no-mark]\n"
 		"  --ring BYTES  track dirty pages with a per-vCPU dirty ring of BYTES\n"
 		"                (a power of two) instead of KVM's dirty bitmap\n"
-		"  --rounds N    rounds of sync and copy before the final pass (default 12)\n");
+		"  --rounds N    rounds of sync and copy before the final pass (default 12)\n"
+		"  --no-mark     the device thread does not mark what it writes: the copy\n"
+		"                then misses those pages, and migrate fails\n");
 }
 
 int main(int argc, char **argv)
@@ -405,8 +453,8 @@ int main(int argc, char **argv)
 	struct kvmhold_stats st;
 	unsigned long rounds = 12, round, changes = 0, differ = 0, i;
 	long copied, total;
-	pthread_t thread;
-	void *thread_ret;
+	pthread_t thread, device;
+	void *thread_ret, *device_ret;
 	int r, n;
 
 	for (i = 1; i < (unsigned long)argc; i++) {
@@ -416,6 +464,9 @@ int main(int argc, char **argv)
 			opts.dirty_ring_bytes = (unsigned)strtoul(argv[++i], &end, 0);
 		} else if (!strcmp(argv[i], "--rounds") && i + 1 < (unsigned long)argc) {
 			rounds = strtoul(argv[++i], &end, 0);
+		} else if (!strcmp(argv[i], "--no-mark")) {
+			device_marks = false;
+			continue;
 		} else {
 			usage();
 			return 2;
@@ -481,6 +532,8 @@ int main(int argc, char **argv)
 	       copied, (unsigned long long)NPAGES);
 	memcpy(dst, ram, RAM_SIZE);
 	total = (long)NPAGES;
+	if (pthread_create(&device, NULL, device_thread, NULL))
+		return fprintf(stderr, "migrate: pthread_create failed\n"), 1;
 
 	/* Pre-copy rounds.  A real VMM would stop once few pages are left. */
 	for (round = 1; round <= rounds; round++) {
@@ -526,7 +579,8 @@ int main(int argc, char **argv)
 	atomic_store(&stopping, true);
 	kvmhold_vcpu_kick(vcpu);
 	pthread_join(thread, &thread_ret);
-	if (thread_ret)
+	pthread_join(device, &device_ret);
+	if (thread_ret || device_ret)
 		return 1;
 
 	memset(&st, 0, sizeof(st));
@@ -535,8 +589,10 @@ int main(int argc, char **argv)
 		return fail("stats", r);
 	printf("migrate: %lu rounds, %lu layout changes, %ld pages copied in all\n",
 	       rounds, changes, total);
-	printf("migrate: the guest made %llu writes and %lu port exits, %lu accesses to a hole\n",
-	       (unsigned long long)guest_writes(), atomic_load(&port_exits), atomic_load(&holes));
+	printf("migrate: the guest made %llu writes and %lu port exits, %lu accesses to a hole;"
+	       " the device %lu writes (%s)\n", (unsigned long long)guest_writes(),
+	       atomic_load(&port_exits), atomic_load(&holes), atomic_load(&device_writes),
+	       device_marks ? "marked" : "not marked");
 	printf("migrate: %llu syncs, %llu slot bitmaps harvested by commits, "
 	       "%llu ring entries (%llu ring-full exits)\n",
 	       (unsigned long long)st.dirty_syncs, (unsigned long long)st.dirty_harvests,
