@@ -46,6 +46,15 @@ struct kvmhold_vm_opts {
 	 * measured on this project's machine (kvm_pvm), such commits took
 	 * 16-30x longer with the vCPUs running than held.
 	 */
+#define KVMHOLD_VM_RING_FLUSH  (1u << 1)
+	/*
+	 * KVMHOLD_VM_RING_FLUSH: with the dirty ring, every kvmhold_dirty_sync()
+	 * first stops all vCPUs once (a hold and its release, skipped when the
+	 * caller holds the VM), so that writes still in the CPU's page-
+	 * modification log (Intel PML: up to 512 per vCPU, pushed into the
+	 * ring only when the vCPU leaves guest mode) are in the rings when
+	 * they are read.  On by itself where kvm_intel's pml parameter is Y.
+	 */
 	/* Machine type passed to KVM_CREATE_VM (kvmhold_vm_create only). */
 	unsigned long vm_type;
 	/* How a hold gets vCPUs out of KVM_RUN: KVMHOLD_KICK_* (0: signal). */
@@ -186,7 +195,8 @@ struct kvmhold_stats {
 	uint32_t kick_backend;    /* KVMHOLD_KICK_SIGNAL or KVMHOLD_KICK_KERNEL, as chosen */
 	uint32_t kernel_resume_errors; /* KVM_RESUME_ALL_KICKED_VCPUS failures (someone else resumed) */
 	uint32_t parked_now;      /* threads waiting for a release now */
-	uint32_t reserved0;
+	uint32_t ring_flush;      /* 1: ring syncs stop the vCPUs first (KVMHOLD_VM_RING_FLUSH) */
+	uint64_t ring_flushes;    /* syncs that did */
 };
 int kvmhold_stats_get(struct kvmhold_vm *vm, struct kvmhold_stats *st, size_t size);
 

@@ -12,8 +12,10 @@
  * store, keyed by host page; the next sync reports it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <linux/kvm.h>
 
 #include "internal.h"
@@ -29,6 +31,25 @@ uint32_t dirty_id_index(const struct kvmhold_vm *vm, uint32_t id)
 	if (slot_id_space(id) >= vm->nr_spaces || slot_id_index(id) >= max)
 		return UINT32_MAX;
 	return slot_id_space(id) * max + slot_id_index(id);
+}
+
+/*
+ * Does KVM log dirty pages with Intel's PML here?  Then up to 512 writes
+ * per vCPU sit in a hardware buffer until the vCPU leaves guest mode.  The
+ * module parameter is the only way to ask; where sysfs is not readable (a
+ * sandbox) the answer is no, and KVMHOLD_VM_RING_FLUSH says yes instead.
+ */
+static bool host_uses_pml(void)
+{
+	char c = 0;
+	int fd = open("/sys/module/kvm_intel/parameters/pml", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	if (read(fd, &c, 1) != 1)
+		c = 0;
+	close(fd);
+	return c == 'Y' || c == 'y' || c == '1';
 }
 
 int dirty_init(struct kvmhold_vm *vm)
@@ -52,6 +73,8 @@ int dirty_init(struct kvmhold_vm *vm)
 		r = dirty_log_enable_manual(vm);
 	if (r)
 		dirty_fini(vm);
+	d->ring_flush = d->ring_bytes &&
+			((vm->opts.flags & KVMHOLD_VM_RING_FLUSH) || host_uses_pml());
 	return r;
 }
 
@@ -123,18 +146,48 @@ static int never_logged_error(struct kvmhold_vm *vm, uint64_t hva, uint64_t end)
 	return any ? -ENODATA : -ENOENT;
 }
 
-KVMHOLD_API int kvmhold_dirty_sync(struct kvmhold_vm *vm, void *hva, size_t size, uint64_t *bitmap)
+/*
+ * Ring mode with PML: stop every vCPU once before the rings are read.  A
+ * hold returns only when no vCPU is in guest mode, and KVM empties a
+ * vCPU's PML buffer into its ring at every exit from guest mode; so each
+ * write the guest made before the hold returned has its ring entry
+ * published (KVM's store-release of the entry's flags, paired with the
+ * harvest's load-acquire) before this sync reads the rings.  A write after
+ * the release belongs to the next sync.  A caller that holds the VM has
+ * stopped the vCPUs already.
+ */
+static int ring_flush(struct kvmhold_vm *vm)
 {
-	uint64_t start = (uint64_t)(uintptr_t)hva, npages = size / PAGE_SIZE_4K, count;
-	struct dirty_state *d;
+	struct thread_vm_state *ts;
 	int r;
 
-	if (!vm || !bitmap || !hva || !size || ((start | size) & (PAGE_SIZE_4K - 1)) ||
-	    start + size < start)
-		return -EINVAL;
-	d = &vm->dirty;
+	if (!vm->dirty.ring_flush || test_broken(BREAK_RING_FLUSH))
+		return 0;
+	ts = thread_state_get(vm, false);
+	if (ts && thread_state_holds(ts, vm))
+		return 0;
+	r = kvmhold_hold(vm, -1);
+	if (r)
+		return r;
+	atomic_fetch_add_explicit(&vm->dirty.ring_flushes, 1, memory_order_relaxed);
+	return kvmhold_release(vm);
+}
+
+/* kvmhold_dirty_sync() once the arguments are checked; flush: ring_flush() first. */
+static int sync_hva(struct kvmhold_vm *vm, uint64_t start, uint64_t size, uint64_t *bitmap,
+		    bool flush)
+{
+	uint64_t npages = size / PAGE_SIZE_4K, count;
+	struct dirty_state *d = &vm->dirty;
+	int r;
+
 	if (!dirty_store_was_logged(&d->store, start, start + size))
 		return never_logged_error(vm, start, start + size);
+	if (flush) {
+		r = ring_flush(vm);
+		if (r)
+			return r;
+	}
 	memset(bitmap, 0, (npages + 63) / 64 * sizeof(*bitmap));
 
 	/*
@@ -162,6 +215,16 @@ KVMHOLD_API int kvmhold_dirty_sync(struct kvmhold_vm *vm, void *hva, size_t size
 	atomic_fetch_add_explicit(&d->syncs, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&d->reported, (uint64_t)r, memory_order_relaxed);
 	return 0;
+}
+
+KVMHOLD_API int kvmhold_dirty_sync(struct kvmhold_vm *vm, void *hva, size_t size, uint64_t *bitmap)
+{
+	uint64_t start = (uint64_t)(uintptr_t)hva;
+
+	if (!vm || !bitmap || !hva || !size || ((start | size) & (PAGE_SIZE_4K - 1)) ||
+	    start + size < start)
+		return -EINVAL;
+	return sync_hva(vm, start, size, bitmap, true);
 }
 
 /* A stretch of a gpa range that one slot maps: one contiguous host range. */
@@ -228,11 +291,12 @@ KVMHOLD_API int kvmhold_dirty_sync_gpa_as(struct kvmhold_vm *vm, unsigned as_id,
 		r = -ENOMEM;
 		goto out;
 	}
-	/* Pieces never logged have nothing to report. */
+	/* One flush for all the pieces; pieces never logged have nothing to report. */
+	r = ring_flush(vm);
 	for (i = 0; i < n && !r; i++) {
 		if (!pieces[i].logged)
 			continue;
-		r = kvmhold_dirty_sync(vm, (void *)(uintptr_t)pieces[i].hva, pieces[i].len, piece_bits);
+		r = sync_hva(vm, pieces[i].hva, pieces[i].len, piece_bits, false);
 		for (j = 0; !r && j < pieces[i].len / PAGE_SIZE_4K; j++)
 			if (piece_bits[j / 64] & (1ull << (j % 64)))
 				bitmap[(pieces[i].first + j) / 64] |= 1ull << ((pieces[i].first + j) % 64);

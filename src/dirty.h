@@ -27,11 +27,13 @@ struct dirty_state {
 	size_t scratch_words;
 	bool manual_protect;             /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled */
 	uint32_t ring_bytes;             /* per vCPU; 0: bitmap mode */
+	bool ring_flush;                 /* syncs stop the vCPUs before reaping (PML) */
 	/* Ring mode: what each KVM slot id maps, as ring entries name slots by id. */
 	pthread_rwlock_t id_lock;
 	uint64_t *id_hva, *id_pages;     /* by dirty_id_index(): every space's slots */
 	/* Statistics (atomic). */
 	_Atomic uint64_t syncs, reported, harvested, ring_entries, ring_full_exits, ring_unknown;
+	_Atomic uint64_t ring_flushes;
 };
 
 /* Per-vCPU ring. */

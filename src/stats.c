@@ -37,6 +37,8 @@ KVMHOLD_API int kvmhold_stats_get(struct kvmhold_vm *vm, struct kvmhold_stats *s
 	s.dirty_harvests = atomic_load_explicit(&vm->dirty.harvested, memory_order_relaxed);
 	s.ring_entries = atomic_load_explicit(&vm->dirty.ring_entries, memory_order_relaxed);
 	s.ring_full_exits = atomic_load_explicit(&vm->dirty.ring_full_exits, memory_order_relaxed);
+	s.ring_flush = vm->dirty.ring_flush;
+	s.ring_flushes = atomic_load_explicit(&vm->dirty.ring_flushes, memory_order_relaxed);
 	s.ring_unknown = atomic_load_explicit(&vm->dirty.ring_unknown, memory_order_relaxed);
 	pthread_mutex_lock(&vm->dirty.store.lock);
 	s.dirty_held = vm->dirty.store.pages;

@@ -73,6 +73,8 @@ enum kvmhold_breakage {
 	BREAK_GMEM_KEEP      = 1u << 28,
 	/* New slots get no address-space bits in their id: they land in space 0. */
 	BREAK_SPACE_IDS      = 1u << 29,
+	/* Ring syncs do not stop the vCPUs first (writes in PML buffers are missed). */
+	BREAK_RING_FLUSH     = 1u << 30,
 };
 
 extern unsigned kvmhold_test_breakage;

@@ -46,7 +46,7 @@ defaults:
 		dst->kick_signal = SIGRTMIN + DEFAULT_KICK_OFFSET;
 	if (!kick_signal_usable(dst->kick_signal))
 		return -EINVAL;
-	if (dst->flags & ~KVMHOLD_VM_ALWAYS_HOLD)
+	if (dst->flags & ~(KVMHOLD_VM_ALWAYS_HOLD | KVMHOLD_VM_RING_FLUSH))
 		return -EINVAL;
 	if (!dst->kick)
 		dst->kick = __atomic_load_n(&kvmhold_test_kick_default, __ATOMIC_RELAXED);

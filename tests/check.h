@@ -79,6 +79,7 @@ static inline void test_apply_breakage(void)
 		{ "gmem-offset", BREAK_GMEM_OFFSET },
 		{ "gmem-keep", BREAK_GMEM_KEEP },
 		{ "space-ids", BREAK_SPACE_IDS },
+		{ "ring-flush", BREAK_RING_FLUSH },
 	};
 	const char *env = getenv("KVMHOLD_TEST_BREAK");
 	unsigned i;

@@ -75,6 +75,7 @@ dirty_migrate     dirty-harvest
 dirty_migrate     dirty-mark
 dirty_concurrent  dirty-harvest
 dirty_mark        dirty-mark
+dirty_ring_flush  ring-flush
 mem_huge          dirty-harvest
 EOF
 }
