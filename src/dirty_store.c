@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dirty_store.h"
+#include "test_hooks.h"
 
 #define PAGE_SHIFT 12
 
@@ -334,6 +335,58 @@ int dirty_store_note_logged(struct dirty_store *ds, uint64_t start, uint64_t end
 out:
 	pthread_mutex_unlock(&ds->lock);
 	return r;
+}
+
+static int range_by_start(const void *a, const void *b)
+{
+	const struct hva_range *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/*
+ * Record a commit's k newly logged host ranges at once: sort them, merge
+ * them with the recorded ones from the back (into the room that
+ * dirty_store_reserve_logged(ds, k) made, so this cannot fail), then join
+ * what overlaps or touches in one forward pass.  Both passes start where
+ * the first new range lands, so appending costs O(k log k), and a commit
+ * that logs 32k scattered ranges costs one pass over the array instead of
+ * one move of it per range.  Sorts add in place.
+ */
+void dirty_store_note_logged_many(struct dirty_store *ds, struct hva_range *add, size_t k)
+{
+	size_t i, j, out, from, n;
+
+	if (!k)
+		return;
+	qsort(add, k, sizeof(*add), range_by_start);
+	pthread_mutex_lock(&ds->lock);
+	n = ds->nr_logged;
+	if (test_broken(BREAK_LOGGED_MERGE)) {
+		memcpy(&ds->logged[n], add, k * sizeof(*add));
+		ds->nr_logged = n + k;
+		pthread_mutex_unlock(&ds->lock);
+		return;
+	}
+	from = first_ending_from(ds, add[0].start);
+	if (from)
+		from--;    /* the range before may touch the first new one */
+	for (i = n, j = k, out = n + k; j > 0; ) {
+		if (i > from && ds->logged[i - 1].start > add[j - 1].start)
+			ds->logged[--out] = ds->logged[--i];
+		else
+			ds->logged[--out] = add[--j];
+	}
+	for (i = from, out = from; i < n + k; i++) {
+		if (out > from && ds->logged[i].start <= ds->logged[out - 1].end) {
+			if (ds->logged[i].end > ds->logged[out - 1].end)
+				ds->logged[out - 1].end = ds->logged[i].end;
+		} else {
+			ds->logged[out++] = ds->logged[i];
+		}
+	}
+	ds->nr_logged = out;
+	pthread_mutex_unlock(&ds->lock);
 }
 
 bool dirty_store_was_logged(struct dirty_store *ds, uint64_t start, uint64_t end)

@@ -62,6 +62,7 @@ void dirty_store_take(struct dirty_store *ds, uint64_t hva, uint64_t npages, uin
 /* Record that [start, end) is logged; ask whether a range ever was. */
 int dirty_store_note_logged(struct dirty_store *ds, uint64_t start, uint64_t end);
 int dirty_store_reserve_logged(struct dirty_store *ds, size_t extra);
+void dirty_store_note_logged_many(struct dirty_store *ds, struct hva_range *add, size_t k);
 bool dirty_store_was_logged(struct dirty_store *ds, uint64_t start, uint64_t end);
 
 #endif

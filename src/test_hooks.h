@@ -75,6 +75,8 @@ enum kvmhold_breakage {
 	BREAK_SPACE_IDS      = 1u << 29,
 	/* Ring syncs do not stop the vCPUs first (writes in PML buffers are missed). */
 	BREAK_RING_FLUSH     = 1u << 30,
+	/* A batch of logged ranges is appended unsorted and unjoined. */
+	BREAK_LOGGED_MERGE   = 1u << 31,
 };
 
 extern unsigned kvmhold_test_breakage;

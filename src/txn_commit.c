@@ -54,6 +54,7 @@ struct plan {
 	struct plan_op *ops;
 	size_t nr, cap;
 	bool needs_hold;
+	struct hva_range *logged;   /* reserve_logged(): room for the newly logged ranges */
 };
 
 /* The ioctl argument for slot s's memory (its guest_memfd range too) at gpa. */
@@ -372,9 +373,10 @@ static bool logs_from_now(const struct plan_op *op)
 }
 
 /* Before the apply: room to record every newly logged range (cannot fail after). */
-static int reserve_logged(struct kvmhold_vm *vm, const struct plan *p)
+static int reserve_logged(struct kvmhold_vm *vm, struct plan *p)
 {
 	size_t i, n = 0;
+	int r;
 
 	if (test_broken(BREAK_TXN_RESERVE))
 		return 0;
@@ -384,21 +386,38 @@ static int reserve_logged(struct kvmhold_vm *vm, const struct plan *p)
 	    __atomic_add_fetch(&kvmhold_test_allocs, 1, __ATOMIC_RELAXED) ==
 	    __atomic_load_n(&kvmhold_test_fail_alloc, __ATOMIC_RELAXED))
 		return -ENOMEM;   /* test-only: this reservation fails */
-	return n ? dirty_store_reserve_logged(&vm->dirty.store, n) : 0;
+	if (!n)
+		return 0;
+	p->logged = malloc(n * sizeof(*p->logged));
+	if (!p->logged)
+		return -ENOMEM;
+	r = dirty_store_reserve_logged(&vm->dirty.store, n);
+	if (r) {
+		free(p->logged);
+		p->logged = NULL;
+	}
+	return r;
 }
 
 /* After a successful apply: host ranges that log dirty pages from now on. */
-static int note_logged(struct kvmhold_vm *vm, const struct plan *p)
+static int note_logged(struct kvmhold_vm *vm, struct plan *p)
 {
-	size_t i;
+	size_t i, n = 0;
 	int r = 0;
 
 	for (i = 0; i < p->nr && !r; i++) {
 		const struct plan_op *op = &p->ops[i];
 
-		if (logs_from_now(op))
+		if (!logs_from_now(op))
+			continue;
+		if (p->logged)
+			p->logged[n++] = (struct hva_range){ op->entry->hva,
+							     op->entry->hva + op->entry->size };
+		else   /* the reservation switched off for a test: one at a time */
 			r = dirty_note_logged(vm, op->entry->hva, op->entry->size);
 	}
+	if (p->logged)
+		dirty_store_note_logged_many(&vm->dirty.store, p->logged, n);
 	return r;
 }
 
@@ -524,6 +543,7 @@ KVMHOLD_API int kvmhold_txn_commit(struct kvmhold_txn *txn)
 	}
 	pthread_mutex_unlock(&vm->lock);
 	free(p.ops);
+	free(p.logged);
 	txn_free(txn);
 	return r;
 }

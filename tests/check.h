@@ -80,6 +80,7 @@ static inline void test_apply_breakage(void)
 		{ "gmem-keep", BREAK_GMEM_KEEP },
 		{ "space-ids", BREAK_SPACE_IDS },
 		{ "ring-flush", BREAK_RING_FLUSH },
+		{ "logged-merge", BREAK_LOGGED_MERGE },
 	};
 	const char *env = getenv("KVMHOLD_TEST_BREAK");
 	unsigned i;

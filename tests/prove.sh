@@ -76,6 +76,7 @@ dirty_migrate     dirty-mark
 dirty_concurrent  dirty-harvest
 dirty_mark        dirty-mark
 dirty_ring_flush  ring-flush
+dirty_ranges      logged-merge
 mem_huge          dirty-harvest
 EOF
 }
