@@ -20,7 +20,7 @@
  *   bench_pause_qemu.c    QEMU's accel-blocker, re-implemented
  *   bench_pause_kvmtool.c kvmtool's pause (park in the signal handler)
  *   bench_pause_ch.c      cloud-hypervisor's pause (signal, re-sent every 10 ms)
- *   bench_pause_kernel.c  the seed series' KVM_KICK_ALL_RUNNING_VCPUS (kernel-ioctl)
+ *   bench_pause_kernel.c  the 2022 series' KVM_KICK_ALL_RUNNING_VCPUS (kernel-ioctl)
  *   bench_report.c        the report: text tables
  *   bench_report_json.c   the report: JSON (schema in tools/README.md)
  *   bench_report_html.c   the report: one self-contained HTML page

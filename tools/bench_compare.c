@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * `kvmhold-bench compare`: the workload of the seed thread, "one CPU keeps
- * changing memslots while the other vCPUs busy-wait".  N vCPUs run
+ * `kvmhold-bench compare`: the workload asked for in the LKML thread
+ * "KVM: API to block and resume all running vcpus in a vm" (October
+ * 2022), "one CPU keeps changing memslots while the other vCPUs
+ * busy-wait".  N vCPUs run
  * GUEST_PROG_WALK over the test region (each writes and re-reads its own
  * pages and counts the ones that did not hold what it wrote: corruption);
  * the main thread changes the memslots under them as fast as it can (or at

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * kernel-ioctl: the seed series' own usage of its ioctls, without the
+ * kernel-ioctl: the 2022 KVM_KICK_ALL_RUNNING_VCPUS series' own usage of its ioctls, without the
  * library.  The VMM calls KVM_KICK_ALL_RUNNING_VCPUS on the VM fd (it
  * returns once no vCPU is in guest mode; a vCPU that enters KVM_RUN
  * meanwhile sleeps inside it), issues its memslot ioctls (reading the dirty
@@ -93,7 +93,7 @@ static void kick_resume(struct strat_ctx *c)
 
 const struct strategy strat_kernel_ioctl = {
 	.name = "kernel-ioctl",
-	.what = "the seed series' ioctls, no library: KVM_KICK_ALL_RUNNING_VCPUS, the memslot "
+	.what = "the 2022 KVM_KICK_ALL_RUNNING_VCPUS series' ioctls, no library: KVM_KICK_ALL_RUNNING_VCPUS, the memslot "
 		"ioctls, KVM_RESUME_ALL_KICKED_VCPUS; vCPUs just loop on KVM_RUN",
 	.raw_layout = true,
 	.pauses = true,

@@ -3,7 +3,7 @@
  * The strategies of `compare`, and the simple ones: naive (no pause),
  * kvmhold (the library, with either kick backend) and ideal (the
  * reference); the apply the pausing protocols share.  The pausing protocols
- * of QEMU, kvmtool, cloud-hypervisor and the seed series' kick ioctl have a
+ * of QEMU, kvmtool, cloud-hypervisor and the 2022 series' kick ioctl have a
  * file each (bench_pause_*.c).
  *
  * Every strategy applies the same memslot operation with the same KVM

@@ -28,7 +28,7 @@
  * operation: kernel-ioctl (after ideal, the old layout put back and the
  * guests run a pass again, then KVM_KICK_ALL_RUNNING_VCPUS, the same
  * forward ioctls, KVM_RESUME_ALL_KICKED_VCPUS, all timed: what a VMM using
- * the seed series' ioctls waits), and kvmhold-kernel (the same sequence of
+ * the 2022 KVM_KICK_ALL_RUNNING_VCPUS series' ioctls waits), and kvmhold-kernel (the same sequence of
  * commits on a second VM made with kick = KVMHOLD_KICK_KERNEL, commit
  * timed).
  */
