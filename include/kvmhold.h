@@ -24,27 +24,32 @@ struct kvmhold_vcpu;
 
 #define KVMHOLD_VERSION_MAJOR 0
 #define KVMHOLD_VERSION_MINOR 1
+/* The version this header describes, and that of the library in use (major << 16 | minor). */
+#define KVMHOLD_VERSION ((KVMHOLD_VERSION_MAJOR << 16) | KVMHOLD_VERSION_MINOR)
+unsigned kvmhold_version(void);
 
 /*
  * Options for kvmhold_vm_create() and kvmhold_vm_adopt().  Set .size to
  * sizeof(struct kvmhold_vm_opts); fields the caller's (older) copy lacks take
- * their default.  Zero means "default" for every field.
+ * their default.  Zero means "default" for every field.  Fixed-width fields
+ * and no implicit padding: the layout is the same for every compiler, and
+ * reserved words (and any tail a newer caller's copy has beyond this
+ * library's) must be zero, or the call fails instead of ignoring them.
  */
 struct kvmhold_vm_opts {
-	size_t size;
+	uint64_t size;
 	/* Signal used to kick vCPU threads out of KVM_RUN (0: SIGRTMIN + 4). */
-	int kick_signal;
+	int32_t kick_signal;
 	/* Per-vCPU dirty ring size in bytes (0: use the dirty bitmap). */
-	unsigned dirty_ring_bytes;
+	uint32_t dirty_ring_bytes;
 	/* KVMHOLD_VM_* flags. */
-	unsigned flags;
+	uint32_t flags;
 #define KVMHOLD_VM_ALWAYS_HOLD (1u << 0)
 	/*
 	 * KVMHOLD_VM_ALWAYS_HOLD: every commit holds the VM, also one KVM could
 	 * apply without (slots added in free space, logging turned on).  The
-	 * better choice where KVM's memslot updates wait for running vCPUs:
-	 * measured on this project's machine (kvm_pvm), such commits took
-	 * 16-30x longer with the vCPUs running than held.
+	 * better choice where KVM's memslot updates wait for running vCPUs
+	 * (see the README's measurements).
 	 */
 #define KVMHOLD_VM_RING_FLUSH  (1u << 1)
 	/*
@@ -55,10 +60,12 @@ struct kvmhold_vm_opts {
 	 * ring only when the vCPU leaves guest mode) are in the rings when
 	 * they are read.  On by itself where kvm_intel's pml parameter is Y.
 	 */
-	/* Machine type passed to KVM_CREATE_VM (kvmhold_vm_create only). */
-	unsigned long vm_type;
 	/* How a hold gets vCPUs out of KVM_RUN: KVMHOLD_KICK_* (0: signal). */
-	unsigned kick;
+	uint32_t kick;
+	/* Machine type passed to KVM_CREATE_VM (kvmhold_vm_create only). */
+	uint64_t vm_type;
+	/* Must be zero: room for later options without changing the size. */
+	uint64_t reserved[4];
 };
 
 /*

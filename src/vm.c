@@ -27,6 +27,14 @@ unsigned kvmhold_test_kick_default;
  * newer (longer) struct.  Bytes we do not know must be zero: a newer caller
  * asking for something this library cannot do gets -E2BIG, not silence.
  */
+_Static_assert(sizeof(struct kvmhold_vm_opts) == 8 + 4 * 4 + 8 + 4 * 8,
+	       "struct kvmhold_vm_opts has no implicit padding");
+
+KVMHOLD_API unsigned kvmhold_version(void)
+{
+	return KVMHOLD_VERSION;
+}
+
 static int copy_opts(struct kvmhold_vm_opts *dst, const struct kvmhold_vm_opts *src)
 {
 	size_t i;
@@ -48,6 +56,9 @@ defaults:
 		return -EINVAL;
 	if (dst->flags & ~(KVMHOLD_VM_ALWAYS_HOLD | KVMHOLD_VM_RING_FLUSH))
 		return -EINVAL;
+	for (i = 0; i < sizeof(dst->reserved) / sizeof(dst->reserved[0]); i++)
+		if (dst->reserved[i])
+			return -EINVAL;
 	if (!dst->kick)
 		dst->kick = __atomic_load_n(&kvmhold_test_kick_default, __ATOMIC_RELAXED);
 	if (dst->kick != KVMHOLD_KICK_SIGNAL && dst->kick != KVMHOLD_KICK_KERNEL &&

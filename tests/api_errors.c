@@ -75,6 +75,11 @@ static void test_bad_options(void)
 	o.kick = 3;
 	CHECK_RET(kvmhold_vm_create(&o, &vm), -EINVAL);          /* unknown kick backend */
 	o.kick = 0;
+	o.reserved[2] = 1;
+	CHECK_RET(kvmhold_vm_create(&o, &vm), -EINVAL);          /* reserved not zero */
+	o.reserved[2] = 0;
+	CHECK(kvmhold_version() == KVMHOLD_VERSION, "library %#x, header %#x",
+	      kvmhold_version(), KVMHOLD_VERSION);
 
 	/* A newer caller's struct: zero tail is fine, a non-zero one is refused. */
 	memset(&big, 0, sizeof(big));
