@@ -53,10 +53,15 @@ ifneq ($(STATIC),)
 endif
 LDSTATIC     := $(if $(STATIC),-static)
 
-LIB_SRCS     := $(wildcard $(SRCDIR)/src/*.c)
+LIB_SRCS     := $(filter-out %/test_hooks.c,$(wildcard $(SRCDIR)/src/*.c))
 LIB_OBJS     := $(patsubst $(SRCDIR)/src/%.c,$(O)/src/%.o,$(LIB_SRCS))
 LIB_A        := $(O)/libkvmhold.a
 LIB_SO       := $(O)/libkvmhold.so.$(VERSION)
+# The test build: the same sources with the test switches of
+# src/test_hooks.h compiled in.  Only the test programs link it; the
+# shipped .so and .a contain no switch (check-install checks with nm).
+LIB_TEST_OBJS := $(patsubst $(SRCDIR)/src/%.c,$(O)/src-test/%.o,$(wildcard $(SRCDIR)/src/*.c))
+LIB_TEST_A   := $(O)/libkvmhold-test.a
 
 .PHONY: all tests check check-prove check-install check-report bench install uninstall clean \
         check-nested bench-nested
@@ -67,7 +72,21 @@ $(O)/src/%.o: $(SRCDIR)/src/%.c $(wildcard $(SRCDIR)/src/*.h) $(SRCDIR)/include/
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
 
+# One relocatable object whose internal symbols are made local, so that a
+# static link sees only the kvmhold_* API and nothing of ours can clash
+# with the program's own now_ns() or avl_insert().
 $(LIB_A): $(LIB_OBJS)
+	@rm -f $@
+	$(LD) -r -o $(O)/kvmhold-all.o $^
+	$(OBJCOPY) --localize-hidden $(O)/kvmhold-all.o
+	$(AR) rcs $@ $(O)/kvmhold-all.o
+
+$(O)/src-test/%.o: $(SRCDIR)/src/%.c $(wildcard $(SRCDIR)/src/*.h) $(SRCDIR)/include/kvmhold.h \
+                   $(SRCDIR)/kernel/include/uapi/kvm_kick.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DKVMHOLD_TEST_HOOKS -fvisibility=hidden -c -o $@ $<
+
+$(LIB_TEST_A): $(LIB_TEST_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
@@ -85,9 +104,9 @@ TEST_SRCS    := $(wildcard $(SRCDIR)/tests/*.c)
 TESTS        := $(patsubst $(SRCDIR)/tests/%.c,$(O)/tests/%,$(TEST_SRCS))
 TEST_CFLAGS  := $(ALL_CFLAGS) -I$(SRCDIR)/tests -I$(SRCDIR)/tests/vmm -I$(SRCDIR)/src
 
-$(O)/tests/%: $(SRCDIR)/tests/%.c $(TVMM_LIB) $(LIB_A) $(TVMM_HDRS) $(SRCDIR)/tests/check.h
+$(O)/tests/%: $(SRCDIR)/tests/%.c $(TVMM_LIB) $(LIB_TEST_A) $(TVMM_HDRS) $(SRCDIR)/tests/check.h
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $(LDSTATIC) -o $@ $< $(TVMM_LIB) $(LIB_A) $(LDLIBS)
+	$(CC) $(TEST_CFLAGS) -DKVMHOLD_TEST_HOOKS $(LDSTATIC) -o $@ $< $(TVMM_LIB) $(LIB_TEST_A) $(LDLIBS)
 
 TOOL_SRCS    := $(wildcard $(SRCDIR)/tools/*.c)
 BENCH        := $(O)/tools/kvmhold-bench
@@ -236,6 +255,10 @@ check-install: all
 	LD_LIBRARY_PATH=$(STAGE)/usr/lib $(STAGE)/hold_demo
 	@bad=$$(nm -D --defined-only $(STAGE)/usr/lib/libkvmhold.so | awk '$$3 !~ /^(kvmhold_|KVMHOLD_)/ { print $$3 }'); \
 	if [ -n "$$bad" ]; then echo "exported by mistake: $$bad"; exit 1; fi
+	@bad=$$(nm --defined-only $(STAGE)/usr/lib/libkvmhold.a | awk 'NF == 3 && $$2 ~ /[A-Z]/ && $$3 !~ /^kvmhold_/ { print $$3 }'); \
+	if [ -n "$$bad" ]; then echo "global in libkvmhold.a by mistake: $$bad"; exit 1; fi
+	@bad=$$( (nm $(STAGE)/usr/lib/libkvmhold.a; nm -D $(STAGE)/usr/lib/libkvmhold.so) | grep -i 'test_\|breakage'); \
+	if [ -n "$$bad" ]; then echo "test switches in the shipped library: $$bad"; exit 1; fi
 	@echo "check-install: OK"
 
 uninstall:

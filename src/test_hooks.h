@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Test-only switches that disable one mechanism of the library, so a test
- * can prove it fails without it.  Tests link the static library and set
- * these (with __atomic_store_n if threads are running; the library reads
- * them relaxed); nothing else may touch them.  Not part of the ABI:
- * the symbol is hidden in libkvmhold.so.
+ * can prove it fails without it.  They exist only in the test build
+ * (KVMHOLD_TEST_HOOKS: libkvmhold-test.a, which the tests link; they set
+ * them with __atomic_store_n if threads are running, the library reads
+ * them relaxed).  In the shipped libkvmhold.so and .a every hook below
+ * compiles to nothing.
  */
 #ifndef KVMHOLD_TEST_HOOKS_H
 #define KVMHOLD_TEST_HOOKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "sys.h"
 
@@ -79,6 +83,11 @@ enum kvmhold_breakage {
 	BREAK_LOGGED_MERGE   = 1u << 31,
 };
 
+#ifdef KVMHOLD_TEST_HOOKS
+/*
+ * The test build of the library (libkvmhold-test.a, which the tests and
+ * check-prove link): the switches are variables the tests set.
+ */
 extern unsigned kvmhold_test_breakage;
 
 /* Is this mechanism switched off for a test? */
@@ -112,6 +121,11 @@ extern unsigned kvmhold_test_ring_full_delay_ns;
 extern void (*kvmhold_test_commit_hook)(void);
 /* Delays above begun and ended: while they differ, a thread is in one. */
 extern unsigned kvmhold_test_delays_begun, kvmhold_test_delays_ended;
+/*
+ * Kick backend (KVMHOLD_KICK_*) for VMs created with opts.kick == 0, so
+ * that the whole suite can run on either backend (KVMHOLD_TEST_KICK).
+ */
+extern unsigned kvmhold_test_kick_default;
 
 static inline void test_delay(const unsigned *ns)
 {
@@ -127,10 +141,73 @@ static inline void test_delay(const unsigned *ns)
 	__atomic_fetch_add(&kvmhold_test_delays_ended, 1, __ATOMIC_SEQ_CST);
 }
 
-/*
- * Kick backend (KVMHOLD_KICK_*) for VMs created with opts.kick == 0, so
- * that the whole suite can run on either backend (KVMHOLD_TEST_KICK).
- */
-extern unsigned kvmhold_test_kick_default;
+/* Is a failure of the k-th allocation armed (kvmhold_test_fail_alloc)? */
+static inline bool test_alloc_armed(void)
+{
+	return __atomic_load_n(&kvmhold_test_fail_alloc, __ATOMIC_RELAXED) != 0;
+}
+
+/* Counts one allocation; true if it is the one armed to fail. */
+static inline bool test_alloc_fails(void)
+{
+	unsigned fail_at = __atomic_load_n(&kvmhold_test_fail_alloc, __ATOMIC_RELAXED);
+
+	return fail_at && __atomic_add_fetch(&kvmhold_test_allocs, 1, __ATOMIC_RELAXED) == fail_at;
+}
+
+/* Is the i-th ioctl of a commit (from 0) armed to fail? */
+static inline bool test_ioctl_fails(size_t i)
+{
+	unsigned fail_at = __atomic_load_n(&kvmhold_test_fail_ioctl, __ATOMIC_RELAXED);
+
+	return fail_at && i + 1 == fail_at;
+}
+
+static inline void test_commit_hook(void)
+{
+	if (kvmhold_test_commit_hook)
+		kvmhold_test_commit_hook();
+}
+
+static inline unsigned test_kick_default(void)
+{
+	return __atomic_load_n(&kvmhold_test_kick_default, __ATOMIC_RELAXED);
+}
+
+#else
+/* The shipped library: no switch, no variable, nothing left in the code. */
+static inline int test_broken(unsigned bit)
+{
+	(void)bit;
+	return 0;
+}
+
+#define test_delay(ns) ((void)0)
+
+static inline bool test_alloc_armed(void)
+{
+	return false;
+}
+
+static inline bool test_alloc_fails(void)
+{
+	return false;
+}
+
+static inline bool test_ioctl_fails(size_t i)
+{
+	(void)i;
+	return false;
+}
+
+static inline void test_commit_hook(void)
+{
+}
+
+static inline unsigned test_kick_default(void)
+{
+	return 0;
+}
+#endif
 
 #endif

@@ -119,9 +119,7 @@ static int check_room(struct kvmhold_txn *txn, unsigned more)
 
 static struct slot *alloc_entry(void)
 {
-	unsigned fail_at = __atomic_load_n(&kvmhold_test_fail_alloc, __ATOMIC_RELAXED);
-
-	if (fail_at && __atomic_add_fetch(&kvmhold_test_allocs, 1, __ATOMIC_RELAXED) == fail_at)
+	if (test_alloc_fails())
 		return NULL;     /* test-only: this allocation fails */
 	return calloc(1, sizeof(struct slot));
 }

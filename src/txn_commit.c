@@ -39,8 +39,6 @@
 #include "test_hooks.h"
 #include "txn.h"
 
-unsigned kvmhold_test_fail_ioctl;
-
 enum op_kind { OP_DELETE, OP_MOVE, OP_FLAGS, OP_CREATE, OP_KINDS };
 
 struct plan_op {
@@ -333,7 +331,6 @@ static int plan_ioctl(struct kvmhold_vm *vm, struct kvmhold_memory_region2 *regi
 
 static int plan_apply(struct kvmhold_vm *vm, struct plan *p, unsigned *issued, unsigned *undo_failures)
 {
-	unsigned fail_at = __atomic_load_n(&kvmhold_test_fail_ioctl, __ATOMIC_RELAXED);
 	bool rings_done = false;
 	size_t i;
 	int r = 0;
@@ -347,7 +344,7 @@ static int plan_apply(struct kvmhold_vm *vm, struct plan *p, unsigned *issued, u
 			if (r)
 				break;
 		}
-		if (fail_at && i + 1 == fail_at)
+		if (test_ioctl_fails(i))
 			r = -EIO;      /* test-only fault injection */
 		else
 			r = plan_ioctl(vm, &op->apply);
@@ -382,9 +379,7 @@ static int reserve_logged(struct kvmhold_vm *vm, struct plan *p)
 		return 0;
 	for (i = 0; i < p->nr; i++)
 		n += logs_from_now(&p->ops[i]);
-	if (__atomic_load_n(&kvmhold_test_fail_alloc, __ATOMIC_RELAXED) && n &&
-	    __atomic_add_fetch(&kvmhold_test_allocs, 1, __ATOMIC_RELAXED) ==
-	    __atomic_load_n(&kvmhold_test_fail_alloc, __ATOMIC_RELAXED))
+	if (n && test_alloc_fails())
 		return -ENOMEM;   /* test-only: this reservation fails */
 	if (!n)
 		return 0;
@@ -491,8 +486,8 @@ KVMHOLD_API int kvmhold_txn_commit(struct kvmhold_txn *txn)
 		if (p.needs_hold) {
 			r = kvmhold_hold(vm, txn->timeout_ms);
 			held = !r;
-			if (held && kvmhold_test_commit_hook)
-				kvmhold_test_commit_hook();
+			if (held)
+				test_commit_hook();
 			/*
 			 * The hold may have joined another thread's: wait for
 			 * that holder's syncs and sections, which read the slots
@@ -510,8 +505,7 @@ KVMHOLD_API int kvmhold_txn_commit(struct kvmhold_txn *txn)
 		r = plan_apply(vm, &p, &issued, &undo_failures);
 	if (!r) {
 		/* Cannot fail: reserve_logged() made the room. */
-		if (test_broken(BREAK_TXN_RESERVE) &&
-		    __atomic_load_n(&kvmhold_test_fail_alloc, __ATOMIC_RELAXED))
+		if (test_broken(BREAK_TXN_RESERVE) && test_alloc_armed())
 			;     /* the old way: the record failed, unnoticed */
 		else
 			note_logged(vm, &p);

@@ -20,8 +20,6 @@
 
 static _Atomic uint64_t next_vm_uid = 1;
 
-unsigned kvmhold_test_kick_default;
-
 /*
  * Copy the caller's options, which may come from an older (shorter) or a
  * newer (longer) struct.  Bytes we do not know must be zero: a newer caller
@@ -60,7 +58,7 @@ defaults:
 		if (dst->reserved[i])
 			return -EINVAL;
 	if (!dst->kick)
-		dst->kick = __atomic_load_n(&kvmhold_test_kick_default, __ATOMIC_RELAXED);
+		dst->kick = test_kick_default();
 	if (dst->kick != KVMHOLD_KICK_SIGNAL && dst->kick != KVMHOLD_KICK_KERNEL &&
 	    dst->kick != KVMHOLD_KICK_AUTO)
 		return -EINVAL;
