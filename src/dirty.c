@@ -21,8 +21,7 @@
 #include "internal.h"
 #include "slot_table.h"
 #include "test_hooks.h"
-
-#define PAGE_SIZE_4K 4096ull
+#include "bits.h"
 
 uint32_t dirty_id_index(const struct kvmhold_vm *vm, uint32_t id)
 {

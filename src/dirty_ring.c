@@ -33,8 +33,7 @@
 #include "internal.h"
 #include "test_hooks.h"
 #include "slot_table.h"
-
-#define PAGE_SIZE_4K 4096ull
+#include "bits.h"
 
 int dirty_ring_enable(struct kvmhold_vm *vm, uint32_t bytes)
 {

@@ -12,8 +12,6 @@
 #include "dirty_store.h"
 #include "test_hooks.h"
 
-#define PAGE_SHIFT 12
-
 #include "bits.h"
 
 int dirty_store_init(struct dirty_store *ds)
@@ -113,7 +111,7 @@ static int or_chunk(struct dirty_store *ds, uint64_t chunk, uint64_t m)
 
 int dirty_store_add_range(struct dirty_store *ds, uint64_t hva, uint64_t npages)
 {
-	uint64_t page = hva >> PAGE_SHIFT, end = page + npages;
+	uint64_t page = hva >> PAGE_SHIFT_4K, end = page + npages;
 	int r = 0;
 
 	pthread_mutex_lock(&ds->lock);
@@ -133,7 +131,7 @@ int dirty_store_add_range(struct dirty_store *ds, uint64_t hva, uint64_t npages)
 /* A word of bits at a time: one or two chunks each, whatever the alignment. */
 int dirty_store_add_bits(struct dirty_store *ds, uint64_t hva, const uint64_t *bits, uint64_t count)
 {
-	uint64_t first = hva >> PAGE_SHIFT, w;
+	uint64_t first = hva >> PAGE_SHIFT_4K, w;
 	int r = 0;
 
 	pthread_mutex_lock(&ds->lock);
@@ -158,7 +156,7 @@ int dirty_store_add_pages(struct dirty_store *ds, const uint64_t *hvas, size_t n
 
 	pthread_mutex_lock(&ds->lock);
 	for (i = 0; i < n && !r; i++)
-		r = set_page(ds, hvas[i] >> PAGE_SHIFT);
+		r = set_page(ds, hvas[i] >> PAGE_SHIFT_4K);
 	pthread_mutex_unlock(&ds->lock);
 	return r;
 }
@@ -199,7 +197,7 @@ static void take_bitmaps(struct dirty_store *ds, uint64_t first, uint64_t npages
 	struct dirty_bitmap **pp = &ds->bitmaps, *b;
 
 	while ((b = *pp)) {
-		uint64_t bfirst = b->hva >> PAGE_SHIFT, lo, hi, w;
+		uint64_t bfirst = b->hva >> PAGE_SHIFT_4K, lo, hi, w;
 
 		lo = first > bfirst ? first : bfirst;
 		hi = first + npages < bfirst + b->npages ? first + npages : bfirst + b->npages;
@@ -225,7 +223,7 @@ static void take_bitmaps(struct dirty_store *ds, uint64_t first, uint64_t npages
 
 void dirty_store_take(struct dirty_store *ds, uint64_t hva, uint64_t npages, uint64_t *bitmap)
 {
-	uint64_t first = hva >> PAGE_SHIFT, i = 0;
+	uint64_t first = hva >> PAGE_SHIFT_4K, i = 0;
 
 	pthread_mutex_lock(&ds->lock);
 	if (ds->bitmaps)
