@@ -145,15 +145,17 @@ static int never_logged_error(struct kvmhold_vm *vm, uint64_t hva, uint64_t end)
 	return any ? -ENODATA : -ENOENT;
 }
 
+/* How long a flush waits for a vCPU to leave KVM_RUN before the sync fails. */
+#define RING_FLUSH_TIMEOUT_NS 1000000000ull
+
 /*
- * Ring mode with PML: stop every vCPU once before the rings are read.  A
- * hold returns only when no vCPU is in guest mode, and KVM empties a
- * vCPU's PML buffer into its ring at every exit from guest mode; so each
- * write the guest made before the hold returned has its ring entry
- * published (KVM's store-release of the entry's flags, paired with the
- * harvest's load-acquire) before this sync reads the rings.  A write after
- * the release belongs to the next sync.  A caller that holds the VM has
- * stopped the vCPUs already.
+ * Ring mode with PML: make every vCPU in KVM_RUN leave it once before the
+ * rings are read, so that the writes the CPU still held in its page-
+ * modification log are in the rings (see kick_all_exit_once() for the
+ * ordering).  Not a hold: no gate, no wait for mem sections, so a sync
+ * keeps its rules (a thread in a section, or holding a lock a device
+ * thread's section needs, syncs as before).  A caller that holds the VM
+ * has every vCPU out already.
  */
 static int ring_flush(struct kvmhold_vm *vm)
 {
@@ -165,11 +167,10 @@ static int ring_flush(struct kvmhold_vm *vm)
 	ts = thread_state_get(vm, false);
 	if (ts && thread_state_holds(ts, vm))
 		return 0;
-	r = kvmhold_hold(vm, -1);
-	if (r)
-		return r;
-	atomic_fetch_add_explicit(&vm->dirty.ring_flushes, 1, memory_order_relaxed);
-	return kvmhold_release(vm);
+	r = kick_all_exit_once(vm, RING_FLUSH_TIMEOUT_NS);
+	if (!r)
+		atomic_fetch_add_explicit(&vm->dirty.ring_flushes, 1, memory_order_relaxed);
+	return r;
 }
 
 /* kvmhold_dirty_sync() once the arguments are checked; flush: ring_flush() first. */

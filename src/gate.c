@@ -273,5 +273,11 @@ int gate_enter_run(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu, int tid)
 void gate_leave_run(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
 {
 	atomic_store(&vcpu->run_tid, 0);
+	/*
+	 * After KVM_RUN returned, so after everything KVM did at the exit
+	 * (it publishes the dirty-ring entries of the CPU's page-modification
+	 * log then); seq_cst, read by kick_all_exit_once().
+	 */
+	atomic_fetch_add(&vcpu->run_exits, 1);
 	gate_leave(vm, vcpu);
 }

@@ -60,6 +60,7 @@
  * R1.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/kvm.h>
@@ -128,6 +129,61 @@ static void kick_all(struct kvmhold_vm *vm, bool signal)
 		else if (!test_broken(BREAK_IMMEDIATE_EXIT))
 			immediate_exit_mark(v->run);
 	}
+}
+
+/*
+ * Make every vCPU that is in KVM_RUN leave it once, without a hold: no
+ * gate, no wait for mem sections, and the vCPUs go back in at once.
+ * KVM empties a vCPU's page-modification log into its dirty ring at every
+ * exit from guest mode, so when this returns 0, the ring entry of every
+ * guest write made before the call is published.
+ *
+ * Ordering: a vCPU seen outside KVM_RUN (run_tid 0, seq_cst, stored after
+ * KVM_RUN returned) left guest mode after its last write.  One seen inside
+ * gets the library's mark and signal, and its exit is seen as run_exits
+ * moving past the value read before the kick (seq_cst increment after
+ * KVM_RUN returned): KVM's release-store of each ring entry comes before
+ * that return, so the harvest's acquire loads that follow see it.  The
+ * vCPU thread takes the mark and signal for its own and re-enters.
+ * -ETIMEDOUT if a vCPU stayed inside for timeout_ns (it blocks the kick
+ * signal and sleeps in KVM, say).
+ */
+int kick_all_exit_once(struct kvmhold_vm *vm, uint64_t timeout_ns)
+{
+	uint64_t deadline = now_ns() + timeout_ns, *gens;
+	struct kvmhold_vcpu *v;
+	unsigned n = 0, i;
+	int r = 0;
+
+	pthread_mutex_lock(&vm->lock);
+	gens = calloc(vm->nr_vcpus ? vm->nr_vcpus : 1, sizeof(*gens));
+	if (!gens) {
+		pthread_mutex_unlock(&vm->lock);
+		return -ENOMEM;
+	}
+	for (v = vm->vcpus, i = 0; v; v = v->next, i++) {
+		gens[i] = atomic_load(&v->run_exits);
+		if (!atomic_load(&v->run_tid)) {
+			gens[i] = UINT64_MAX;              /* outside: nothing to wait for */
+			continue;
+		}
+		kick_vcpu_out(v);
+		n++;
+	}
+	/* vm->lock keeps the list (and each vCPU) alive while we wait. */
+	while (n && !r) {
+		for (v = vm->vcpus, i = 0, n = 0; v; v = v->next, i++)
+			if (gens[i] != UINT64_MAX && atomic_load(&v->run_exits) == gens[i] &&
+			    atomic_load(&v->run_tid))
+				n++;
+		if (n && now_ns() > deadline)
+			r = -ETIMEDOUT;
+		else if (n)
+			sched_yield();
+	}
+	pthread_mutex_unlock(&vm->lock);
+	free(gens);
+	return r;
 }
 
 /* Wait on cond under vm->lock until the deadline (0: forever). */

@@ -50,6 +50,8 @@ struct kvmhold_vcpu {
 	atomic_uint inside;
 	/* Thread announced for KVM_RUN (0 when none), the signal's target. */
 	atomic_int run_tid;
+	/* Returns from KVM_RUN so far (gate_leave_run), for kick_all_exit_once(). */
+	_Atomic uint64_t run_exits;
 	/* CLOCK_MONOTONIC time of the last KVM_RUN entry, for diagnostics. */
 	_Atomic uint64_t entered_ns;
 	/* Set by kvmhold_vcpu_kick() (K1), consumed by kvmhold_vcpu_run(). */
@@ -166,6 +168,7 @@ int kick_signal_check(int sig);
 bool kick_signal_usable(int sig);
 unsigned kick_signal_seen(void);
 void kick_vcpu_out(struct kvmhold_vcpu *vcpu);
+int kick_all_exit_once(struct kvmhold_vm *vm, uint64_t timeout_ns);
 bool immediate_exit_mark(struct kvm_run *run);
 bool immediate_exit_unmark(struct kvm_run *run);
 

@@ -1,19 +1,26 @@
 // SPDX-License-Identifier: MIT
 /*
- * Ring syncs stop the vCPUs first where writes can wait in the CPU (Intel
- * PML keeps up to 512 per vCPU until the vCPU leaves guest mode): with
- * KVMHOLD_VM_RING_FLUSH each kvmhold_dirty_sync() holds and releases the
- * VM once before it reads the rings, a gpa sync over several slots does it
- * once for all of them, and a sync by a thread that holds the VM does not
- * (its vCPUs are stopped already).  The pages the guest wrote are reported
- * each time.  Without the flag, the library turns the flush on exactly
- * where kvm_intel's pml parameter says Y.  This machine has no PML, so the
- * test checks the mechanism (the holds), not a lost write.
+ * Ring syncs make every vCPU leave guest mode once first where writes can
+ * wait in the CPU (Intel PML keeps up to 512 per vCPU until the vCPU exits):
+ * with KVMHOLD_VM_RING_FLUSH each kvmhold_dirty_sync() kicks the vCPU that
+ * is in KVM_RUN (a signal is sent, the guest goes on), a gpa sync over
+ * several slots does it once for all of them, and a sync by a thread that
+ * holds the VM does not (its vCPUs are out already).  The pages the guest
+ * wrote are reported each time.  The flush is not a hold: a sync inside a
+ * mem section while another thread holds and releases in a loop always
+ * succeeds and leaves no hold behind, and a sync made while holding a lock
+ * that a device thread takes inside its mem section does not deadlock
+ * (both failed when the flush was a hold).  Without the flag, the library
+ * turns the flush on exactly where kvm_intel's pml parameter says Y.  This
+ * machine has no PML, so the test checks the mechanism, not a lost write.
  *
- * Can fail: KVMHOLD_TEST_BREAK=ring-flush reads the rings without stopping
+ * Can fail: KVMHOLD_TEST_BREAK=ring-flush reads the rings without kicking
  * the vCPUs.
  */
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 
@@ -56,6 +63,79 @@ static void write_and_sync(struct tvm *t, unsigned p, bool by_gpa)
 	CHECK(got == bm, "sync reported %#lx, want %#lx", (unsigned long)got, (unsigned long)bm);
 }
 
+static atomic_bool stop;
+
+static void *hold_loop(void *arg)
+{
+	struct tvm *t = arg;
+
+	while (!atomic_load(&stop)) {
+		CHECK_OK(kvmhold_hold(t->vm, 10000));
+		CHECK_OK(kvmhold_release(t->vm));
+	}
+	return NULL;
+}
+
+/* Syncs from inside a mem section while another thread holds and releases. */
+static void sync_in_section(struct tvm *t)
+{
+	pthread_t h;
+	uint64_t bm;
+	unsigned i;
+
+	atomic_store(&stop, false);
+	CHECK(pthread_create(&h, NULL, hold_loop, t) == 0, "pthread_create");
+	for (i = 0; i < 200; i++) {
+		CHECK_OK(kvmhold_mem_begin(t->vm));
+		CHECK_OK(kvmhold_dirty_sync(t->vm, t->test_hva, NP * PAGE, &bm));
+		CHECK_OK(kvmhold_mem_end(t->vm));
+	}
+	atomic_store(&stop, true);
+	pthread_join(h, NULL);
+	CHECK_RET(kvmhold_is_held(t->vm), 0);
+}
+
+static pthread_mutex_t device_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_uint device_rounds;
+
+/* A device thread that takes device_lock inside its mem sections. */
+static void *device_loop(void *arg)
+{
+	struct tvm *t = arg;
+
+	while (!atomic_load(&stop)) {
+		CHECK_OK(kvmhold_mem_begin(t->vm));
+		pthread_mutex_lock(&device_lock);
+		pthread_mutex_unlock(&device_lock);
+		CHECK_OK(kvmhold_mem_end(t->vm));
+		atomic_fetch_add(&device_rounds, 1);
+	}
+	return NULL;
+}
+
+/* A migration thread syncs holding device_lock (QEMU syncs under its big lock). */
+static void sync_under_lock(struct tvm *t)
+{
+	pthread_t d;
+	uint64_t bm;
+	unsigned i;
+
+	atomic_store(&stop, false);
+	CHECK(pthread_create(&d, NULL, device_loop, t) == 0, "pthread_create");
+	for (i = 0; i < 50; i++) {
+		unsigned r0 = atomic_load(&device_rounds);
+
+		/* The device thread is in its loop, maybe in a section waiting for the lock. */
+		while (atomic_load(&device_rounds) == r0)
+			sched_yield();
+		pthread_mutex_lock(&device_lock);
+		CHECK_OK(kvmhold_dirty_sync(t->vm, t->test_hva, NP * PAGE, &bm));
+		pthread_mutex_unlock(&device_lock);
+	}
+	atomic_store(&stop, true);
+	pthread_join(d, NULL);
+}
+
 static struct tvm *start(unsigned flags)
 {
 	struct tvm_opts o = {
@@ -90,12 +170,13 @@ int main(void)
 
 	t = start(KVMHOLD_VM_RING_FLUSH);
 	CHECK(stats(t).ring_flush == 1, "the flag did not turn the flush on");
-	before = stats(t).ring_flushes;
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < 5; i++) {
+		/* The guest is in KVM_RUN (it idles in a loop): the flush kicks it. */
+		st = stats(t);
 		write_and_sync(t, i, false);
-	st = stats(t);
-	CHECK(st.ring_flushes - before == 5, "5 syncs, %lu flushes",
-	      (unsigned long)(st.ring_flushes - before));
+		CHECK(stats(t).ring_flushes == st.ring_flushes + 1, "a sync without a flush");
+		CHECK(stats(t).signals_sent > st.signals_sent, "a flush that kicked no vCPU");
+	}
 
 	/* Three slots, one gpa sync: one flush. */
 	CHECK_OK(kvmhold_txn_begin(t->vm, &txn));
@@ -115,12 +196,17 @@ int main(void)
 	CHECK_OK(kvmhold_dirty_sync(t->vm, t->test_hva, NP * PAGE, &bm));
 	CHECK_OK(kvmhold_release(t->vm));
 	CHECK(bm == 1ull << 50, "holder's sync reported %#lx", (unsigned long)bm);
-	CHECK(stats(t).ring_flushes == before, "a holder's sync held again");
+	CHECK(stats(t).ring_flushes == before, "a holder's sync flushed");
+
+	sync_in_section(t);
+	sync_under_lock(t);
 
 	CHECK_OK(tvm_stop(t));
 	CHECK(tvm_failures(t) == 0, "failures: %s", tvm_failure_msg(t, 0));
 	tvm_destroy(t);
-	printf("ring syncs: 5 syncs, 5 flushes; a gpa sync over 3 slots, 1; a holder's, none "
-	       "(PML here: %s)\n", pml_on() ? "yes" : "no");
+	printf("ring syncs: 5 syncs, 5 flushes, each kicking the running vCPU; a gpa sync over "
+	       "3 slots, 1; a holder's, none; 200 syncs in a section beside a hold loop and 50 "
+	       "under a device thread's lock, no failure, no hold left (PML here: %s)\n",
+	       pml_on() ? "yes" : "no");
 	return 0;
 }
