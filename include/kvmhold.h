@@ -290,6 +290,10 @@ void kvmhold_txn_abort(struct kvmhold_txn *txn);
  */
 int kvmhold_vm_adopt_region(struct kvmhold_vm *vm, uint32_t slot, uint64_t gpa, uint64_t size,
 			    void *hva, uint32_t flags);
+/* The same for a slot the VMM made with KVM_SET_USER_MEMORY_REGION2 and a guest_memfd. */
+int kvmhold_vm_adopt_region_gmem(struct kvmhold_vm *vm, uint32_t slot, uint64_t gpa,
+				 uint64_t size, void *hva, int guest_memfd,
+				 uint64_t guest_memfd_offset);
 
 /*
  * Lookups in the committed layout.  Stable inside kvmhold_mem_begin/end:

@@ -41,7 +41,7 @@ static bool ids_used(const struct slot_ids *ids)
  * transaction lock.
  */
 static int adopt_locked(struct kvmhold_vm *vm, uint32_t id, uint64_t gpa, uint64_t size,
-			void *hva, uint32_t flags)
+			void *hva, uint32_t flags, int gmem_fd, uint64_t gmem_offset)
 {
 	struct slot_table *st = vm_space(vm, slot_id_space(id));
 	struct slot_ids *ids = &st->ids;
@@ -74,6 +74,8 @@ static int adopt_locked(struct kvmhold_vm *vm, uint32_t id, uint64_t gpa, uint64
 	s->size = size;
 	s->hva = (uint64_t)(uintptr_t)hva;
 	s->flags = flags;
+	s->gmem_fd = gmem_fd;
+	s->gmem_offset = gmem_offset;
 	s->id = id;
 	/* Ring entries may already name this slot: map its id to its memory. */
 	dirty_slot_mapped(vm, id, s->hva, size);
@@ -84,6 +86,26 @@ static int adopt_locked(struct kvmhold_vm *vm, uint32_t id, uint64_t gpa, uint64
 	return 0;
 }
 
+/* Both calls: the checks, then adopt_locked() under the transaction lock. */
+static int adopt(struct kvmhold_vm *vm, uint32_t slot, uint64_t gpa, uint64_t size, void *hva,
+		 uint32_t flags, int gmem_fd, uint64_t gmem_offset)
+{
+	int r;
+
+	/* KVM's numbering: the address space in bits 16-31. */
+	if (!vm_space(vm, slot_id_space(slot)))
+		return -EOPNOTSUPP;
+	if (slot_id_index(slot) >= vm_space(vm, slot_id_space(slot))->max_slots)
+		return -EINVAL;
+	/* No transaction may be open or committing while the table grows. */
+	r = txn_lock(vm);
+	if (r)
+		return r;
+	r = adopt_locked(vm, slot, gpa, size, hva, flags, gmem_fd, gmem_offset);
+	txn_unlock(vm);
+	return r;
+}
+
 KVMHOLD_API int kvmhold_vm_adopt_region(struct kvmhold_vm *vm, uint32_t slot, uint64_t gpa,
 					uint64_t size, void *hva, uint32_t flags)
 {
@@ -91,19 +113,19 @@ KVMHOLD_API int kvmhold_vm_adopt_region(struct kvmhold_vm *vm, uint32_t slot, ui
 
 	if (!vm)
 		return -EINVAL;
-	/* KVM's numbering: the address space in bits 16-31. */
-	if (!vm_space(vm, slot_id_space(slot)))
-		return -EOPNOTSUPP;
-	if (slot_id_index(slot) >= vm_space(vm, slot_id_space(slot))->max_slots)
-		return -EINVAL;
 	r = slot_check_mapping(vm, gpa, size, hva, flags);
-	if (r)
-		return r;
-	/* No transaction may be open or committing while the table grows. */
-	r = txn_lock(vm);
-	if (r)
-		return r;
-	r = adopt_locked(vm, slot, gpa, size, hva, flags);
-	txn_unlock(vm);
-	return r;
+	return r ? r : adopt(vm, slot, gpa, size, hva, flags, -1, 0);
+}
+
+KVMHOLD_API int kvmhold_vm_adopt_region_gmem(struct kvmhold_vm *vm, uint32_t slot, uint64_t gpa,
+					     uint64_t size, void *hva, int guest_memfd,
+					     uint64_t guest_memfd_offset)
+{
+	int r;
+
+	if (!vm)
+		return -EINVAL;
+	r = slot_check_gmem(vm, gpa, size, hva, 0, guest_memfd, guest_memfd_offset);
+	return r ? r : adopt(vm, slot, gpa, size, hva, KVMHOLD_MEM_GUEST_MEMFD, guest_memfd,
+			     guest_memfd_offset);
 }

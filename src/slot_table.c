@@ -138,6 +138,21 @@ int slot_check_mapping(const struct kvmhold_vm *vm, uint64_t gpa, uint64_t size,
 	return r ? r : slot_check_flags(vm, flags);
 }
 
+int slot_check_gmem(const struct kvmhold_vm *vm, uint64_t gpa, uint64_t size, const void *hva,
+		    uint32_t flags, int gmem_fd, uint64_t gmem_offset)
+{
+	int r = slot_check_mapping(vm, gpa, size, hva, flags);
+
+	if (r)
+		return r;
+	/* KVM refuses dirty logging and READONLY on guest_memfd slots. */
+	if (flags || gmem_fd < 0 || (gmem_offset & PAGE_MASK_4K))
+		return -EINVAL;
+	if (gmem_offset + size < gmem_offset)
+		return -EOVERFLOW;
+	return vm->has_guest_memfd ? 0 : -EOPNOTSUPP;
+}
+
 struct slot *slot_tree_containing(const struct avl_tree *t, uint64_t gpa)
 {
 	struct slot *s = slot_of(avl_floor(t, gpa));

@@ -115,6 +115,9 @@ int slot_check_range(uint64_t gpa, uint64_t size);
 int slot_check_flags(const struct kvmhold_vm *vm, uint32_t flags);
 int slot_check_mapping(const struct kvmhold_vm *vm, uint64_t gpa, uint64_t size,
 		       const void *hva, uint32_t flags);
+/* slot_check_mapping() for a guest_memfd range as well. */
+int slot_check_gmem(const struct kvmhold_vm *vm, uint64_t gpa, uint64_t size, const void *hva,
+		    uint32_t flags, int gmem_fd, uint64_t gmem_offset);
 
 static inline bool slot_id_adopted(const struct slot_ids *ids, uint32_t id)
 {

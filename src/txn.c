@@ -372,16 +372,9 @@ KVMHOLD_API int kvmhold_txn_map_gmem(struct kvmhold_txn *txn, uint64_t gpa, uint
 
 	r = txn_check(txn);
 	if (!r)
-		r = slot_check_mapping(txn->vm, gpa, size, hva, flags);
+		r = slot_check_gmem(txn->vm, gpa, size, hva, flags, guest_memfd, guest_memfd_offset);
 	if (r)
 		return r;
-	/* KVM refuses dirty logging and READONLY on guest_memfd slots. */
-	if (flags || guest_memfd < 0 || (guest_memfd_offset & PAGE_MASK_4K))
-		return -EINVAL;
-	if (guest_memfd_offset + size < guest_memfd_offset)
-		return -EOVERFLOW;
-	if (!txn->vm->has_guest_memfd)
-		return -EOPNOTSUPP;
 	s = map_checked(txn, gpa, size, hva, KVMHOLD_MEM_GUEST_MEMFD, &r);
 	if (!s)
 		return r;
@@ -592,6 +585,15 @@ KVMHOLD_API int kvmhold_txn_set_flags(struct kvmhold_txn *txn, uint64_t gpa, uin
 		;
 	if (!s || slot_gpa(s) >= end)
 		return 0;
+	/*
+	 * Start at the first slot that changes and stop after the last: the
+	 * slots around them keep their flags, so a guest_memfd slot at either
+	 * end is not cut (KVM would have to delete and re-create it).
+	 */
+	gpa = slot_gpa(s) > gpa ? slot_gpa(s) : gpa;
+	for (s = view_containing(txn, end - 1); s && !flags_change(s, flags);
+	     s = view_containing(txn, slot_gpa(s) - 1))
+		end = slot_gpa(s);
 	r = reserve_and_cut(txn, gpa, end);
 	for (s = view_from(txn, gpa); !r && s && slot_gpa(s) < end; s = view_from(txn, slot_end(s))) {
 		if (!flags_change(s, flags))

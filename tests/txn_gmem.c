@@ -6,16 +6,20 @@
  * file range that matches its host memory, the guest must see no hole and
  * no bad data, and kvmhold_regions() must report each slot's file offset.
  * Then a guest_memfd slot moves (KVM cannot move one in place: the commit
- * deletes and re-creates it), and the calls KVM would refuse fail with
- * -EINVAL and change nothing.  Where KVM lacks guest_memfd, the call
+ * deletes and re-creates it), the calls KVM would refuse fail with -EINVAL
+ * and change nothing (no undo failed), clearing flags over a range that
+ * ends inside a guest_memfd slot leaves that slot whole, and a guest_memfd
+ * slot the VMM made itself is adopted and split.  Where KVM lacks guest_memfd, the call
  * must fail with -EOPNOTSUPP.
  *
  * Can fail: KVMHOLD_TEST_BREAK=gmem-offset (cuts do not advance the file
  * offset: KVM refuses a range bound twice) and KVMHOLD_TEST_BREAK=gmem-keep
  * (the planner moves a guest_memfd slot in place: KVM refuses).
  */
+#include <fcntl.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "hold_checks.h"
@@ -108,6 +112,7 @@ static int add_change(struct tvm *t, struct kvmhold_txn *txn, int gmem)
 static void refused(struct tvm *t, int gmem)
 {
 	struct kvmhold_region before[MAX_R], after[MAX_R];
+	struct kvmhold_stats st;
 	struct kvmhold_txn *txn;
 	uint64_t alias = t->test_gpa + 0x10000000;
 	int n, m;
@@ -136,6 +141,81 @@ static void refused(struct tvm *t, int gmem)
 	CHECK(m == n && !memcmp(before, after, (size_t)n * sizeof(before[0])),
 	      "a refused commit changed the layout");
 	CHECK(kvmhold_gpa_to_hva(t->vm, alias) == NULL, "the refused slot is mapped");
+	CHECK_OK(kvmhold_stats_get(t->vm, &st, sizeof(st)));
+	CHECK(st.txn_undo_failures == 0 && st.txn_rollbacks == 1, "undo failures %lu, rollbacks %lu",
+	      (unsigned long)st.txn_undo_failures, (unsigned long)st.txn_rollbacks);
+}
+
+/*
+ * Logging off over a plain slot and the first half of the guest_memfd slot
+ * after it: the guest_memfd slot has nothing to change and keeps its KVM
+ * slot whole.
+ */
+static void clear_flags_beside(struct tvm *t, int gmem)
+{
+	static char plain[64 * 4096] __attribute__((aligned(4096)));
+	uint64_t below = t->test_gpa - sizeof(plain);
+	struct kvmhold_region before, after;
+	struct kvmhold_txn *txn;
+
+	CHECK_OK(kvmhold_txn_begin(t->vm, &txn));
+	CHECK_OK(kvmhold_txn_map(txn, below, sizeof(plain), plain, KVMHOLD_MEM_LOG_DIRTY));
+	CHECK_OK(kvmhold_txn_commit(txn));
+	CHECK(kvmhold_regions(t->vm, t->test_gpa, 1, &before, 1) == 1, "guest_memfd slot");
+	CHECK_OK(kvmhold_txn_begin(t->vm, &txn));
+	CHECK_OK(kvmhold_txn_set_flags(txn, below, sizeof(plain) + REGION / 2, 0));
+	CHECK_OK(kvmhold_txn_commit(txn));
+	CHECK(kvmhold_regions(t->vm, t->test_gpa, REGION, &after, 1) == 1 &&
+	      !memcmp(&before, &after, sizeof(before)) && after.guest_memfd == gmem,
+	      "clearing flags beside it cut the guest_memfd slot");
+	CHECK_OK(kvmhold_txn_begin(t->vm, &txn));
+	CHECK_OK(kvmhold_txn_unmap(txn, below, sizeof(plain)));
+	CHECK_OK(kvmhold_txn_commit(txn));
+}
+
+struct create_guest_memfd_args {
+	uint64_t size, flags, reserved[6];
+};
+
+/* A guest_memfd slot the VMM made by hand, adopted, then split. */
+static void adopted(void)
+{
+	struct create_guest_memfd_args cg = { .size = REGION };
+	struct kvmhold_memory_region2 reg = { 0 };
+	struct kvmhold_region r[2];
+	struct kvmhold_txn *txn;
+	struct kvmhold_vm *vm;
+	int kvm_fd, vm_fd, gmem;
+	void *mem = mmap(NULL, REGION, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t gpa = 1ull << 30;
+
+	CHECK(mem != MAP_FAILED, "mmap");
+	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
+	CHECK(vm_fd >= 0, "KVM_CREATE_VM");
+	gmem = ioctl(vm_fd, KVM_CREATE_GUEST_MEMFD, &cg);
+	CHECK(gmem >= 0, "KVM_CREATE_GUEST_MEMFD");
+	reg = (struct kvmhold_memory_region2){
+		.slot = 5, .flags = KVM_MEM_GUEST_MEMFD, .guest_phys_addr = gpa,
+		.memory_size = REGION, .userspace_addr = (uintptr_t)mem,
+		.guest_memfd = (uint32_t)gmem,
+	};
+	CHECK(ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION2, &reg) == 0, "REGION2: %s", strerror(errno));
+	CHECK_OK(kvmhold_vm_adopt(vm_fd, NULL, &vm));
+	CHECK_RET(kvmhold_vm_adopt_region_gmem(vm, 5, gpa, REGION, mem, -1, 0), -EINVAL);
+	CHECK_OK(kvmhold_vm_adopt_region_gmem(vm, 5, gpa, REGION, mem, gmem, 0));
+	CHECK_OK(kvmhold_txn_begin(vm, &txn));
+	CHECK_OK(kvmhold_txn_split(txn, gpa + REGION / 2));
+	CHECK_OK(kvmhold_txn_commit(txn));
+	CHECK(kvmhold_regions(vm, gpa, REGION, r, 2) == 2 && r[0].guest_memfd == gmem &&
+	      r[1].guest_memfd == gmem && r[0].guest_memfd_offset == 0 &&
+	      r[1].guest_memfd_offset == REGION / 2,
+	      "adopted guest_memfd slot after a split");
+	kvmhold_vm_destroy(vm);
+	close(gmem);
+	close(vm_fd);
+	close(kvm_fd);
+	munmap(mem, REGION);
 }
 
 /*
@@ -217,6 +297,7 @@ int main(void)
 	CHECK(holes == 0 && bad == 0, "the guest saw holes or bad data");
 
 	refused(t, gmem);
+	clear_flags_beside(t, gmem);
 	CHECK_OK(tvm_stop(t));
 	move_slot(t, gmem);
 	check_offsets(t, gmem);
@@ -224,5 +305,7 @@ int main(void)
 	CHECK(tvm_failures(t) == 0, "failures: %s", tvm_failure_msg(t, 0));
 	tvm_destroy(t);
 	close(gmem);
+	adopted();
+	printf("clearing flags beside a guest_memfd slot left it whole; an adopted one split\n");
 	return 0;
 }

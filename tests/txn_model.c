@@ -235,10 +235,27 @@ static int m_set_flags(uint64_t gpa, uint64_t size, uint32_t flags)
 			goto change;
 	return 0;               /* nothing to change: no cuts either */
 change:
-	cut(g);
-	cut(g + n);
-	for (uint64_t i = g; i < g + n; i++)
-		model[i].flags = flags;
+	/*
+	 * From the start of the first slot that changes (not before the
+	 * range) to the end of the last one (not past it): slots at the ends
+	 * that keep their flags are not cut.
+	 */
+	{
+		uint64_t lo = g, hi = g + n, last;
+
+		while (model[lo].flags == flags)
+			lo++;
+		while (lo > g && !model[lo].start)
+			lo--;
+		while (model[hi - 1].flags == flags)
+			hi--;
+		last = slot_end_page(hi - 1);
+		hi = last < g + n ? last : g + n;
+		cut(lo);
+		cut(hi);
+		for (uint64_t i = lo; i < hi; i++)
+			model[i].flags = flags;
+	}
 	return 0;
 }
 
