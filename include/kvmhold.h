@@ -54,11 +54,12 @@ struct kvmhold_vm_opts {
 #define KVMHOLD_VM_RING_FLUSH  (1u << 1)
 	/*
 	 * KVMHOLD_VM_RING_FLUSH: with the dirty ring, every kvmhold_dirty_sync()
-	 * first stops all vCPUs once (a hold and its release, skipped when the
-	 * caller holds the VM), so that writes still in the CPU's page-
-	 * modification log (Intel PML: up to 512 per vCPU, pushed into the
+	 * first makes each vCPU in KVM_RUN leave it once (a kick, not a hold;
+	 * skipped when the caller holds the VM), so that writes still in the
+	 * CPU's page-modification log (up to 512 per vCPU, pushed into the
 	 * ring only when the vCPU leaves guest mode) are in the rings when
-	 * they are read.  On by itself where kvm_intel's pml parameter is Y.
+	 * they are read.  On by itself where kvm_intel's or kvm_amd's pml
+	 * parameter is Y.
 	 */
 	/* How a hold gets vCPUs out of KVM_RUN: KVMHOLD_KICK_* (0: signal). */
 	uint32_t kick;

@@ -32,16 +32,11 @@ uint32_t dirty_id_index(const struct kvmhold_vm *vm, uint32_t id)
 	return slot_id_space(id) * max + slot_id_index(id);
 }
 
-/*
- * Does KVM log dirty pages with Intel's PML here?  Then up to 512 writes
- * per vCPU sit in a hardware buffer until the vCPU leaves guest mode.  The
- * module parameter is the only way to ask; where sysfs is not readable (a
- * sandbox) the answer is no, and KVMHOLD_VM_RING_FLUSH says yes instead.
- */
-static bool host_uses_pml(void)
+/* Does this module parameter file read Y (or 1)? */
+static bool param_on(const char *path)
 {
 	char c = 0;
-	int fd = open("/sys/module/kvm_intel/parameters/pml", O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return false;
@@ -49,6 +44,19 @@ static bool host_uses_pml(void)
 		c = 0;
 	close(fd);
 	return c == 'Y' || c == 'y' || c == '1';
+}
+
+/*
+ * Does KVM log dirty pages with the CPU's page-modification logging here
+ * (Intel PML; AMD's in newer kernels)?  Then up to 512 writes per vCPU sit
+ * in a hardware buffer until the vCPU leaves guest mode.  The module
+ * parameter is the only way to ask; where sysfs is not readable (a
+ * sandbox) the answer is no, and KVMHOLD_VM_RING_FLUSH says yes instead.
+ */
+static bool host_uses_pml(void)
+{
+	return param_on("/sys/module/kvm_intel/parameters/pml") ||
+	       param_on("/sys/module/kvm_amd/parameters/pml");
 }
 
 int dirty_init(struct kvmhold_vm *vm)

@@ -30,16 +30,22 @@
 #define PAGE 4096ull
 #define NP   64
 
-static bool pml_on(void)
+static bool param_on(const char *path)
 {
 	char c = 0;
-	int fd = open("/sys/module/kvm_intel/parameters/pml", O_RDONLY);
+	int fd = open(path, O_RDONLY);
 
 	if (fd >= 0 && read(fd, &c, 1) != 1)
 		c = 0;
 	if (fd >= 0)
 		close(fd);
 	return c == 'Y' || c == 'y' || c == '1';
+}
+
+static bool pml_on(void)
+{
+	return param_on("/sys/module/kvm_intel/parameters/pml") ||
+	       param_on("/sys/module/kvm_amd/parameters/pml");
 }
 
 static struct kvmhold_stats stats(struct tvm *t)

@@ -14,6 +14,7 @@
  * a split destroys, and the pages written before it go missing.
  */
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <linux/kvm.h>
@@ -166,6 +167,37 @@ static bool write_long(const char *path, long v)
 
 #define NR_HUGEPAGES "/proc/sys/vm/nr_hugepages"
 
+/*
+ * The value to put back, or -1: restored at exit, also when a CHECK fails
+ * (exit) or the runner's time limit kills the test (SIGTERM), so that a
+ * failing run (check-prove makes some on purpose) leaves no pages reserved.
+ */
+static volatile long hugepages_restore = -1;
+
+static void restore_hugepages(void)
+{
+	char buf[32];
+	int fd, len;
+
+	if (hugepages_restore < 0)
+		return;
+	len = snprintf(buf, sizeof(buf), "%ld\n", hugepages_restore);
+	fd = open(NR_HUGEPAGES, O_WRONLY);
+	if (fd >= 0) {
+		if (write(fd, buf, (size_t)len) != len)
+			len = -1;
+		close(fd);
+	}
+	hugepages_restore = -1;
+}
+
+static void on_term(int sig)
+{
+	restore_hugepages();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 /* hugetlbfs memory for SIZE bytes, reserving pages as root if needed; NULL and why. */
 static void *hugetlb_memory(long *restore, const char **why)
 {
@@ -181,6 +213,7 @@ static void *hugetlb_memory(long *restore, const char **why)
 		return NULL;
 	}
 	*restore = before;
+	hugepages_restore = before;
 	p = mmap(NULL, SIZE, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
 	if (p == MAP_FAILED) {
@@ -233,6 +266,9 @@ int main(void)
 	void *mem, *base;
 
 	test_apply_breakage();
+	atexit(restore_hugepages);
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
 	mem = hugetlb_memory(&restore, &why);
 	if (mem) {
 		run_on(mem, "hugetlbfs");
@@ -242,10 +278,12 @@ int main(void)
 	}
 	if (restore >= 0 && !write_long(NR_HUGEPAGES, restore))
 		fprintf(stderr, "could not put vm.nr_hugepages back to %ld\n", restore);
+	hugepages_restore = -1;
 
 	mem = thp_memory(&base);
-	printf("transparent huge pages: %ld kB of %llu kB backed by huge pages before the run\n",
-	       thp_kb(mem), SIZE / 1024);
+	printf("transparent huge pages: %ld kB of %llu kB backed by huge pages before the run%s\n",
+	       thp_kb(mem), SIZE / 1024,
+	       thp_kb(mem) > 0 ? "" : " (none: this run tests small pages only)");
 	run_on(mem, "transparent huge pages");
 	printf("transparent huge pages: %ld kB after\n", thp_kb(mem));
 	munmap(base, SIZE + HUGE);
