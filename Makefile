@@ -16,8 +16,8 @@
 #   make STATIC=1 ...       tests, tools and examples linked -static
 #   make install PREFIX=/usr DESTDIR=/tmp/stage
 
-VERSION      := 0.1.0
-SOVERSION    := 0
+VERSION      := 0.2.0
+SOVERSION    := 1
 PREFIX       ?= /usr/local
 LIBDIR       ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
@@ -41,7 +41,9 @@ WARNINGS     := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes \
 BASE_CFLAGS  := -std=c11 -D_GNU_SOURCE -pthread -I$(SRCDIR)/include $(WARNINGS)
 # Sanitizer reports are fatal, so a finding fails its test.
 SAN_FLAGS    := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all)
-ALL_CFLAGS   := $(BASE_CFLAGS) $(SAN_FLAGS) $(CFLAGS)
+# -MMD -MP: every object and program also depends on the headers it
+# included last time it was built (the .d files, included at the end).
+ALL_CFLAGS   := $(BASE_CFLAGS) $(SAN_FLAGS) $(CFLAGS) -MMD -MP
 LDLIBS       := -pthread
 # STATIC=1: link test programs, tools and examples statically (the nested
 # lane copies them into a guest that has no C library).
@@ -406,3 +408,6 @@ $(MODEL_O)/mutation-%/caught:
 	case "$$first" in *"invalid end state"*) what="deadlock (invalid end state)";; esac; \
 	echo "model: mutation $* caught: $${what:-$$first} (trail of $$depth steps, in $(@D))"; \
 	touch $@
+
+# Header dependencies written by -MMD.
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -23,7 +23,7 @@ struct kvmhold_vm;
 struct kvmhold_vcpu;
 
 #define KVMHOLD_VERSION_MAJOR 0
-#define KVMHOLD_VERSION_MINOR 1
+#define KVMHOLD_VERSION_MINOR 2
 /* The version this header describes, and that of the library in use (major << 16 | minor). */
 #define KVMHOLD_VERSION ((KVMHOLD_VERSION_MAJOR << 16) | KVMHOLD_VERSION_MINOR)
 unsigned kvmhold_version(void);
