@@ -34,8 +34,7 @@ enum kvmhold_breakage {
 	BREAK_TIMEOUT_UNDO   = 1u << 7,
 	/* The slot table's AVL tree never rotates: it stays ordered, not balanced. */
 	BREAK_AVL_REBALANCE  = 1u << 8,
-	/* The planner keeps a MOVE whose target is still occupied (KVM refuses it). */
-	BREAK_TXN_MOVE_ORDER = 1u << 9,
+	/* (1u << 9 unused: it switched off the ordering of KVM moves, no longer issued.) */
 	/* Mapping checks (transactions, adoption) accept any gpa and size: no alignment, size or wrap check. */
 	BREAK_RANGE_CHECK    = 1u << 10,
 	/* The library takes over a kick signal the VMM already handles. */
@@ -73,8 +72,7 @@ enum kvmhold_breakage {
 	BREAK_DIRTY_MARK     = 1u << 26,
 	/* Splits and cuts give both halves of a guest_memfd slot the same file offset. */
 	BREAK_GMEM_OFFSET    = 1u << 27,
-	/* The planner moves guest_memfd slots in place (KVM refuses: they are immutable). */
-	BREAK_GMEM_KEEP      = 1u << 28,
+	/* (1u << 28 unused: it made the planner move guest_memfd slots in place.) */
 	/* New slots get no address-space bits in their id: they land in space 0. */
 	BREAK_SPACE_IDS      = 1u << 29,
 	/* Ring syncs do not stop the vCPUs first (writes in PML buffers are missed). */

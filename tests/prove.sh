@@ -65,10 +65,9 @@ txn_concurrent    txn-hold
 txn_joined        commit-exclusive
 txn_unseen        txn-fail-hold
 txn_nomem         txn-reserve
-txn_model         txn-move-order
+txn_model         range-check
 txn_errors        range-check
 txn_gmem          gmem-offset
-txn_gmem          gmem-keep
 adopt_regions     adopted-ids
 dirty_basic       dirty-harvest
 dirty_migrate     dirty-harvest

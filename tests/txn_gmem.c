@@ -5,16 +5,15 @@
  * host splits, merges, grows and shrinks them: every slot must keep the
  * file range that matches its host memory, the guest must see no hole and
  * no bad data, and kvmhold_regions() must report each slot's file offset.
- * Then a guest_memfd slot moves (KVM cannot move one in place: the commit
- * deletes and re-creates it), the calls KVM would refuse fail with -EINVAL
+ * Then a guest_memfd slot moves (the commit deletes and re-creates it, as
+ * for any slot; KVM could not move it in place anyway), the calls KVM would refuse fail with -EINVAL
  * and change nothing (no undo failed), clearing flags over a range that
  * ends inside a guest_memfd slot leaves that slot whole, and a guest_memfd
  * slot the VMM made itself is adopted and split.  Where KVM lacks guest_memfd, the call
  * must fail with -EOPNOTSUPP.
  *
  * Can fail: KVMHOLD_TEST_BREAK=gmem-offset (cuts do not advance the file
- * offset: KVM refuses a range bound twice) and KVMHOLD_TEST_BREAK=gmem-keep
- * (the planner moves a guest_memfd slot in place: KVM refuses).
+ * offset: KVM refuses a range bound twice).
  */
 #include <fcntl.h>
 #include <stdint.h>

@@ -8,8 +8,8 @@
  * commit a guest reads every page of the window, so KVM's own view (what
  * is mapped where, to which host memory) must match too.
  *
- * Can fail: KVMHOLD_TEST_BREAK=txn-move-order keeps moves onto a slot still
- * in place, KVM refuses them, and the commit differs from the model.
+ * Can fail: KVMHOLD_TEST_BREAK=range-check accepts misaligned and
+ * wrapping ranges the model refuses.
  */
 #include <sys/mman.h>
 
