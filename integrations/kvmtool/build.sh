@@ -1,0 +1,85 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# Build kvmtool's lkvm with the kvmhold patch series.
+#
+#   build.sh OUTDIR              patched lkvm, linked with libkvmhold.a
+#   build.sh --unpatched OUTDIR  pristine lkvm, for comparison
+#
+# Unpacks the pinned kvmtool tarball into OUTDIR/kvmtool-b48735e (replacing
+# an old copy), applies patches/*.patch in order, builds libkvmhold.a with
+# the repository's Makefile (KVMHOLD_O: its O= build folder, default build),
+# builds lkvm-static and leaves it as OUTDIR/lkvm.  kvmtool's optional
+# libraries (bfd, zlib, libaio, SDL, VNC, GTK) are switched off, so the
+# result does not depend on what the build machine happens to have.
+set -eu
+
+unpatched=0
+if [ "${1:-}" = "--unpatched" ]; then
+	unpatched=1
+	shift
+fi
+if [ $# -ne 1 ]; then
+	echo "usage: $0 [--unpatched] OUTDIR" >&2
+	exit 2
+fi
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+tarball=$here/kvmtool-b48735e.tar.gz
+name=kvmtool-b48735e
+jobs=${JOBS:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)}
+
+mkdir -p "$1"
+out=$(cd "$1" && pwd)
+src=$out/$name
+
+rm -rf "$src"
+tar -xzf "$tarball" -C "$out"
+
+# Never let git look for a repository above the unpacked tree (git apply in
+# a subfolder of another repository would skip the paths outside it).
+apply_patch() {
+	if command -v patch >/dev/null 2>&1; then
+		patch -p1 -s -d "$src" <"$1"
+	else
+		(cd "$src" && GIT_CEILING_DIRECTORIES=$out git apply "$1")
+	fi
+}
+
+make_vars="WERROR=0 CFLAGS_STATOPT= LIBS_STATOPT= OBJS_STATOPT="
+
+if [ $unpatched -eq 0 ]; then
+	for p in "$here"/patches/*.patch; do
+		[ -e "$p" ] || continue
+		echo "build.sh: applying $(basename "$p")"
+		apply_patch "$p"
+	done
+
+	o=${KVMHOLD_O:-build}
+	case $o in
+	/*) lib=$o/libkvmhold.a ;;
+	*) lib=$repo/$o/libkvmhold.a ;;
+	esac
+	make -C "$repo" O="$o" "$o/libkvmhold.a"
+	# shellcheck disable=SC2086
+	make -C "$src" -j"$jobs" $make_vars \
+		KVMHOLD_CFLAGS="-I$repo/include" KVMHOLD_LIBS="$lib" lkvm-static
+else
+	# shellcheck disable=SC2086
+	make -C "$src" -j"$jobs" $make_vars lkvm-static
+fi
+
+cp "$src/lkvm-static" "$out/lkvm"
+echo "build.sh: built $out/lkvm"
+
+if [ $unpatched -eq 0 ]; then
+	echo "build.sh: size of the patch series:"
+	if command -v diffstat >/dev/null 2>&1; then
+		cat "$here"/patches/*.patch | diffstat -s
+	else
+		cat "$here"/patches/*.patch |
+			(cd "$src" && GIT_CEILING_DIRECTORIES=$out git apply --stat) |
+			tail -n 1
+	fi
+fi
