@@ -3,24 +3,29 @@
 #
 # Build kvmtool's lkvm with the kvmhold patch series.
 #
-#   build.sh OUTDIR              patched lkvm, linked with libkvmhold.a
+#   build.sh OUTDIR              patched lkvm, every patch (the last one is
+#                                test-only), linked with libkvmhold-test.a
+#   build.sh --upstream OUTDIR   the patches meant for kvmtool (not the
+#                                test-only one), linked with libkvmhold.a
 #   build.sh --unpatched OUTDIR  pristine lkvm, for comparison
 #
 # Unpacks the pinned kvmtool tarball into OUTDIR/kvmtool-b48735e (replacing
-# an old copy), applies patches/*.patch in order, builds libkvmhold.a with
+# an old copy), applies patches/*.patch in order, builds the library with
 # the repository's Makefile (KVMHOLD_O: its O= build folder, default build),
-# builds lkvm-static and leaves it as OUTDIR/lkvm.  kvmtool's optional
+# builds lkvm-static and leaves it as OUTDIR/lkvm.  The test-only patch
+# sets the library's test switches (--kvmhold-break), which exist only in
+# the library's test build; the shipped library has none.  kvmtool's optional
 # libraries (bfd, zlib, libaio, SDL, VNC, GTK) are switched off, so the
 # result does not depend on what the build machine happens to have.
 set -eu
 
-unpatched=0
-if [ "${1:-}" = "--unpatched" ]; then
-	unpatched=1
-	shift
-fi
+unpatched=0 upstream=0
+case ${1:-} in
+--unpatched) unpatched=1; shift ;;
+--upstream) upstream=1; shift ;;
+esac
 if [ $# -ne 1 ]; then
-	echo "usage: $0 [--unpatched] OUTDIR" >&2
+	echo "usage: $0 [--unpatched|--upstream] OUTDIR" >&2
 	exit 2
 fi
 
@@ -52,16 +57,19 @@ make_vars="WERROR=0 CFLAGS_STATOPT= LIBS_STATOPT= OBJS_STATOPT="
 if [ $unpatched -eq 0 ]; then
 	for p in "$here"/patches/*.patch; do
 		[ -e "$p" ] || continue
+		case $p in *TEST-ONLY*) [ $upstream -eq 0 ] || continue ;; esac
 		echo "build.sh: applying $(basename "$p")"
 		apply_patch "$p"
 	done
 
 	o=${KVMHOLD_O:-build}
+	a=libkvmhold-test.a
+	[ $upstream -eq 0 ] || a=libkvmhold.a
 	case $o in
-	/*) lib=$o/libkvmhold.a ;;
-	*) lib=$repo/$o/libkvmhold.a ;;
+	/*) lib=$o/$a ;;
+	*) lib=$repo/$o/$a ;;
 	esac
-	make -C "$repo" O="$o" "$o/libkvmhold.a"
+	make -C "$repo" O="$o" "$o/$a"
 	# shellcheck disable=SC2086
 	make -C "$src" -j"$jobs" $make_vars \
 		KVMHOLD_CFLAGS="-I$repo/include" KVMHOLD_LIBS="$lib" lkvm-static
@@ -74,12 +82,16 @@ cp "$src/lkvm-static" "$out/lkvm"
 echo "build.sh: built $out/lkvm"
 
 if [ $unpatched -eq 0 ]; then
-	echo "build.sh: size of the patch series:"
+	echo "build.sh: size of the patch series applied:"
+	applied=$(for p in "$here"/patches/*.patch; do
+		case $p in *TEST-ONLY*) [ $upstream -eq 0 ] || continue ;; esac
+		echo "$p"
+	done)
+	# shellcheck disable=SC2086 # a list of paths without spaces
 	if command -v diffstat >/dev/null 2>&1; then
-		cat "$here"/patches/*.patch | diffstat -s
+		cat $applied | diffstat -s
 	else
-		cat "$here"/patches/*.patch |
-			(cd "$src" && GIT_CEILING_DIRECTORIES=$out git apply --stat) |
+		cat $applied | (cd "$src" && GIT_CEILING_DIRECTORIES=$out git apply --stat) |
 			tail -n 1
 	fi
 fi
