@@ -12,8 +12,10 @@
 # outer guest stopped), lkvm killed at its time limit (a stall), a non-zero
 # lkvm exit status, an lkvm "Error:"/"Fatal:" line, an L2 kernel line with
 # panic/BUG/Oops/WARNING/Call Trace/lockup/stall/general protection, no
-# "kvmhold-guest: VERDICT PASS" line, any hole, any mismatch, a failed
-# reshape transaction, and (tolerantly: only for the options the run gave)
+# "kvmhold-guest: VERDICT PASS" line, any hole, mismatch, vCPU error,
+# migration or pause error, a failed reshape transaction, an lkvm
+# "kvmhold-lkvm: ... failed/error" line or "result=" other than ok, and
+# (tolerantly: only for the options the run gave)
 # a missing "kvmhold-lkvm:" reshape, holes, migrate or pause line, no
 # transaction at all or no page compared.
 # A proof run fails if it does not show what its break must cause:
@@ -71,16 +73,19 @@ BEGIN {
 /^  l2\| / {
 	l = substr($0, 7)
 	if (l ~ /^kvmhold-guest: VERDICT /) { verdict[run] = substr(l, 24); next }
-	if (l ~ /^kvmhold-lkvm: reshape /) {
+	if (l ~ /^kvmhold-lkvm: reshape txns=/) {
 		reshape[run] = 1; txns[run] = field(l, "txns"); holds[run] = field(l, "holds")
 		rfailed[run] = field(l, "failed"); next
 	}
-	if (l ~ /^kvmhold-lkvm: migrate /) {
+	if (l ~ /^kvmhold-lkvm: migrate checkpoints=/) {
 		migrate[run] = 1; ckpts[run] = field(l, "checkpoints")
-		compared[run] = field(l, "pages_compared"); mism[run] = field(l, "mismatches"); next
+		compared[run] = field(l, "pages_compared"); mism[run] = field(l, "mismatches")
+		merr[run] = field(l, "errors"); next
 	}
-	if (l ~ /^kvmhold-lkvm: holes=/) { holes[run] = field(l, "holes"); next }
-	if (l ~ /^kvmhold-lkvm: pause /) { pause[run] = substr(l, 21); next }
+	if (l ~ /^kvmhold-lkvm: holes=/) { holes[run] = field(l, "holes"); verr[run] = field(l, "vcpu_errors"); next }
+	if (l ~ /^kvmhold-lkvm: pause .*p50=/) { pause[run] = substr(l, 21); perr[run] = field(l, "errors"); next }
+	if (l ~ /^kvmhold-lkvm: result=/) { result[run] = field(l, "result"); next }
+	if (l ~ /^kvmhold-lkvm: .*(failed|error)/) { if (!lerr[run]++) lerr1[run] = l; next }
 	if (l ~ /^kvmhold-guest: checker [0-9]+ ERROR/) { if (!cherr[run]++) cherr1[run] = substr(l, 16); next }
 	if (l ~ /^kvmhold-guest: /) next
 	if (l ~ /^ *(Error|Fatal): /) { if (!lerr[run]++) lerr1[run] = l; next }
@@ -111,6 +116,10 @@ END {
 			else if (!vpass) add(r, "L2 guest: VERDICT " v)
 			if (h > 0) add(r, "holes=" h)
 			if (m > 0) add(r, "mismatches=" m)
+			if (num(verr[r]) > 0) add(r, "vcpu_errors=" verr[r])
+			if (num(merr[r]) > 0) add(r, "migrate errors=" merr[r])
+			if (num(perr[r]) > 0) add(r, "pause errors=" perr[r])
+			if (result[r] != "" && result[r] != "ok") add(r, "lkvm result=" result[r])
 			if (o ~ /--kvmhold-reshape/) {
 				if (!reshape[r]) add(r, "no kvmhold-lkvm reshape line")
 				else if (num(rfailed[r]) != 0) add(r, "reshape failed=" rfailed[r])
@@ -119,6 +128,7 @@ END {
 			}
 			if (o ~ /--kvmhold-migrate-check/) {
 				if (!migrate[r]) add(r, "no kvmhold-lkvm migrate line")
+				else if (num(ckpts[r]) <= 0) add(r, "no migration checkpoint")
 				else if (num(compared[r]) <= 0) add(r, "no page compared")
 			}
 			if (o ~ /--kvmhold-pause-bench/ && pause[r] == "") add(r, "no kvmhold-lkvm pause line")
