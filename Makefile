@@ -235,6 +235,8 @@ KVMTOOL_SECONDS       ?= 60
 KVMTOOL_PROOF_SECONDS ?= 20
 KVMTOOL_BOOT_SECONDS  ?= 5
 KVMTOOL_RUNS          ?= reshape plain break-txn-hold break-dirty-mark
+# More lkvm options for those runs (e.g. --kvmhold-pace=MS).
+KVMTOOL_LKVM_ARGS     ?=
 # QEMU's TCG threading for this lane: multi.  With thread=single (the
 # nested lane's) the second-level Linux stalled for good during boot even
 # with nolapic_timer (nested/kvmtool-runs.sh has the figures); with
@@ -261,7 +263,7 @@ check-kvmtool:
 	$(SRCDIR)/integrations/kvmtool/guest/initramfs.sh $(KVMTOOL_O)/l2.cpio $$k $(KVMTOOL_CHECKER); \
 	KVMTOOL_BOOTS=$(KVMTOOL_BOOTS) KVMTOOL_SECONDS=$(KVMTOOL_SECONDS) \
 	KVMTOOL_PROOF_SECONDS=$(KVMTOOL_PROOF_SECONDS) KVMTOOL_BOOT_SECONDS=$(KVMTOOL_BOOT_SECONDS) \
-	KVMTOOL_RUNS="$(KVMTOOL_RUNS)" \
+	KVMTOOL_RUNS="$(KVMTOOL_RUNS)" KVMTOOL_LKVM_ARGS="$(KVMTOOL_LKVM_ARGS)" \
 		$(SRCDIR)/nested/initramfs.sh $(KVMTOOL_O)/kvmtool.cpio $$k - kvmtool $$lkvm $(KVMTOOL_O)/l2.cpio; \
 	if [ $(KVMTOOL_BOOTS) -gt 0 ]; then runs=$$(seq -f boot%g $(KVMTOOL_BOOTS)); else runs="$(KVMTOOL_RUNS)"; fi; \
 	NESTED_TIMEOUT=$(KVMTOOL_TIMEOUT) NESTED_TCG=$(KVMTOOL_TCG) $(SRCDIR)/nested/boot.sh kvmtool $$k \

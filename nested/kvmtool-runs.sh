@@ -46,8 +46,11 @@
 # nolapic_timer that got far enough to tell (idle, after the last
 # initcalls, before /init).  It never stalled with thread=multi (nor with
 # one outer CPU, which would take away the real races between lkvm's vCPU
-# and device threads).  Measured with thread=multi and nolapic_timer:
-# KVMTOOL_STALLS.
+# and device threads).  Measured with thread=multi and nolapic_timer
+# (KVMTOOL_BOOTS=20, 5 s of workload each, December 2026): 0 stalls in 20
+# boots (and 0 in 3 before), all VERDICT PASS; the L2 init ran 9.5/12.9/
+# 21.6 s (min/median/max) after lkvm started, whole lkvm runs took 15.7/
+# 21.8/40.3 s.
 # "quiet": without it, the L2 kernel warns about an XSAVE size mismatch
 # (QEMU's emulated EPYC) at every boot.
 
@@ -60,7 +63,9 @@ disk=/tmp/l2disk.img
 run_lkvm() {
 	name=$1 expect=$2 secs=$3
 	shift 3
-	limit=${KVMTOOL_RUN_TIMEOUT:-$((120 + 2 * secs))}
+	# Pristine lkvm boots the L2 kernel to its init in 10-22 s here;
+	# the port's reshape thread slows the start a lot (see the README).
+	limit=${KVMTOOL_RUN_TIMEOUT:-$((240 + 2 * secs))}
 	say "begin kvmtool/$name"
 	say "expect kvmtool/$name $expect"
 	say "lkvm kvmtool/$name -m $mem -c 2 $* (workload ${secs}s, limit ${limit}s)"
@@ -106,20 +111,23 @@ fi
 secs=${KVMTOOL_SECONDS:-60}
 proof=${KVMTOOL_PROOF_SECONDS:-20}
 bench=${KVMTOOL_PAUSE_BENCH:-200}
+# KVMTOOL_LKVM_ARGS: more lkvm options for each of these runs (e.g. the
+# port's --kvmhold-pace=MS).
 for r in ${KVMTOOL_RUNS:-reshape plain break-txn-hold break-dirty-mark}; do
+	# shellcheck disable=SC2086 # KVMTOOL_LKVM_ARGS is a list of options
 	case $r in
 	reshape)
 		run_lkvm reshape pass "$secs" --kvmhold-reshape --kvmhold-migrate-check \
-			--kvmhold-pause-bench="$bench" ;;
+			--kvmhold-pause-bench="$bench" ${KVMTOOL_LKVM_ARGS:-} ;;
 	plain)
 		run_lkvm plain pass "$secs" --kvmhold-migrate-check \
-			--kvmhold-pause-bench="$bench" ;;
+			--kvmhold-pause-bench="$bench" ${KVMTOOL_LKVM_ARGS:-} ;;
 	break-txn-hold)
 		run_lkvm break-txn-hold damage "$proof" --kvmhold-reshape \
-			--kvmhold-migrate-check --kvmhold-break=txn-hold ;;
+			--kvmhold-migrate-check --kvmhold-break=txn-hold ${KVMTOOL_LKVM_ARGS:-} ;;
 	break-dirty-mark)
 		run_lkvm break-dirty-mark mismatch "$proof" --kvmhold-migrate-check \
-			--kvmhold-break=dirty-mark ;;
+			--kvmhold-break=dirty-mark ${KVMTOOL_LKVM_ARGS:-} ;;
 	*)
 		say "unknown run $r (KVMTOOL_RUNS)" ;;
 	esac
