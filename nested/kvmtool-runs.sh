@@ -110,7 +110,9 @@ fi
 
 secs=${KVMTOOL_SECONDS:-60}
 proof=${KVMTOOL_PROOF_SECONDS:-20}
-bench=${KVMTOOL_PAUSE_BENCH:-200}
+# Each kvmtool pause stops the guest for long under TCG: 200 of them kept
+# the L2 guest from booting within minutes.
+bench=${KVMTOOL_PAUSE_BENCH:-20}
 # KVMTOOL_LKVM_ARGS: more lkvm options for each of these runs (e.g. the
 # port's --kvmhold-pace=MS).
 for r in ${KVMTOOL_RUNS:-reshape plain break-txn-hold break-dirty-mark}; do

@@ -106,7 +106,7 @@ END {
 			counts = sprintf("%s l2_init=%ss lkvm=%ss rc=%s", v ~ /^PASS / ? substr(v, 6) : "-",
 				init[r] == "" ? "-" : init[r], secs[r] == "" ? "-" : secs[r], rc[r] == "" ? "-" : rc[r])
 		if (!done[r]) add(r, "never finished (the outer guest stopped)")
-		else if (timedout[r]) add(r, "lkvm killed at its time limit (stalled)")
+		else if (timedout[r]) add(r, "lkvm killed at its time limit (a stall or a hang)")
 		if (e == "pass" || e == "boot") {
 			if (done[r] && !timedout[r] && rc[r] != 0) add(r, "lkvm exit status " rc[r])
 			if (lerr[r]) add(r, "lkvm: " lerr1[r])
