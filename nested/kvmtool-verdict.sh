@@ -57,7 +57,9 @@ function median(list,   a, k, i, j, t) {
 	return sprintf("%s/%s/%s", a[1], a[int((k + 1) / 2)], a[k])
 }
 BEGIN {
-	bad = "Kernel panic|BUG:|Oops|general protection|WARNING:|Call Trace|soft lockup|hard LOCKUP|rcu.*stall|invalid opcode"
+	# The kernel'"'"'s own complaints, and its decompressor'"'"'s ("XZ-compressed
+	# data is corrupt", "-- System halted": the guest stops, lkvm stays).
+	bad = "Kernel panic|BUG:|Oops|general protection|WARNING:|Call Trace|soft lockup|hard LOCKUP|rcu.*stall|invalid opcode|data is corrupt|System halted"
 }
 /^kvmhold-nested: begin kvmtool\// {
 	run = substr($3, 9); order[++n] = run; inrun = 1; begun[run] = 1; next
@@ -105,8 +107,10 @@ END {
 		if (e == "boot")
 			counts = sprintf("%s l2_init=%ss lkvm=%ss rc=%s", v ~ /^PASS / ? substr(v, 6) : "-",
 				init[r] == "" ? "-" : init[r], secs[r] == "" ? "-" : secs[r], rc[r] == "" ? "-" : rc[r])
+		damaged = h > 0 || vfail || kbad[r] || (done[r] && !timedout[r] && v == "")
 		if (!done[r]) add(r, "never finished (the outer guest stopped)")
-		else if (timedout[r]) add(r, "lkvm killed at its time limit (a stall or a hang)")
+		else if (timedout[r] && !(e == "damage" && damaged))
+			add(r, "lkvm killed at its time limit (a stall or a hang)")
 		if (e == "pass" || e == "boot") {
 			if (done[r] && !timedout[r] && rc[r] != 0) add(r, "lkvm exit status " rc[r])
 			if (lerr[r]) add(r, "lkvm: " lerr1[r])
@@ -114,6 +118,7 @@ END {
 			if (cherr[r]) add(r, "checker: " cherr1[r])
 			if (v == "") add(r, "no VERDICT from the L2 guest")
 			else if (!vpass) add(r, "L2 guest: VERDICT " v)
+			else if (num(field(v, "blk_ios")) <= 0) add(r, "the L2 checker did no disk I/O")
 			if (h > 0) add(r, "holes=" h)
 			if (m > 0) add(r, "mismatches=" m)
 			if (num(verr[r]) > 0) add(r, "vcpu_errors=" verr[r])
@@ -133,7 +138,8 @@ END {
 			}
 			if (o ~ /--kvmhold-pause-bench/ && pause[r] == "") add(r, "no kvmhold-lkvm pause line")
 		} else if (e == "damage") {
-			if (!(h > 0 || vfail || kbad[r] || (done[r] && !timedout[r] && v == "")))
+			if (kbad[r]) info[r] = "L2: " kbad1[r]
+			if (!damaged)
 				add(r, "the break did no damage (holes=" (h < 0 ? "-" : h) ", VERDICT " (v == "" ? "-" : v) ")")
 		} else if (e == "mismatch") {
 			if (!migrate[r]) add(r, "no kvmhold-lkvm migrate line")
@@ -143,7 +149,8 @@ END {
 		else { printf "FAIL  kvmtool/%-17s %s\n        %s\n", r, why[r], counts; fail++ }
 		if (pause[r] != "") printf "        pause: %s\n", pause[r]
 		if (e == "damage" || e == "mismatch")
-			printf "        proof: %s\n", why[r] == "" ? "the break was caught" : "NOT caught"
+			printf "        proof: %s%s\n", why[r] == "" ? "the break was caught" : "NOT caught",
+				info[r] == "" ? "" : " (" info[r] ")"
 		if (e == "boot") {
 			boots++
 			if (timedout[r]) stalls++
