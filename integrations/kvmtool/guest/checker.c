@@ -7,14 +7,17 @@
  * lkvm's virtio-blk thread write guest memory (disk reads), so that the
  * VMM's dirty tracking must account for device writes.
  *
- * Each round, until SECONDS have passed:
- *   memory  the whole allocation (MEM_PERCENT of MemAvailable at start,
- *           every page touched) is checked for the previous round's
- *           values, then written with this round's: per page a tag word
- *           (checker, page), the round, and one word per 64-byte line
- *           derived from (checker, round, page, line); a lost page reads
- *           as zero, a stale one as an older round, a misplaced one as
- *           another page's tag;
+ * Until SECONDS have passed:
+ *   memory  rounds over the whole allocation (MEM_PERCENT of MemAvailable
+ *           at start, every page touched): checked for the previous
+ *           round's values, then written with this round's: per page a
+ *           tag word (checker, page), the round, and one word per 64-byte
+ *           line derived from (checker, round, page, line); a lost page
+ *           reads as zero, a stale one as an older round, a misplaced one
+ *           as another page's tag.  A write pass cut short by the deadline
+ *           is checked as far as it got;
+ * and, at least once a second (from inside the memory pass, which can be
+ * very slow while the VMM tracks dirty pages), a file and disk round:
  *   files   NFILES files in DIR (tmpfs): the previous round's content and
  *           its FNV-1a checksum (kept in a file beside it) checked, then
  *           new content and checksum written;
