@@ -138,7 +138,10 @@ END {
 			}
 			if (o ~ /--kvmhold-pause-bench/ && pause[r] == "") add(r, "no kvmhold-lkvm pause line")
 		} else if (e == "damage") {
-			if (kbad[r]) info[r] = "L2: " kbad1[r]
+			if (h > 0) info[r] = "holes=" h
+			else if (vfail) info[r] = "L2 guest: VERDICT " v
+			else if (kbad[r]) info[r] = "L2: " kbad1[r]
+			else if (damaged) info[r] = "the L2 guest ended without a verdict, after " secs[r] "s"
 			if (!damaged)
 				add(r, "the break did no damage (holes=" (h < 0 ? "-" : h) ", VERDICT " (v == "" ? "-" : v) ")")
 		} else if (e == "mismatch") {
@@ -158,13 +161,13 @@ END {
 			if (init[r] != "") inits = inits " " init[r]
 			if (secs[r] != "" && !timedout[r]) runs = runs " " secs[r]
 		}
-		if (v ~ /rounds=/) rounds[r] = field(v, "rounds")
+		if (v ~ /rounds=/) rounds[r] = field(v, "rounds") " rounds, " field(v, "pages_verified") " pages verified"
 	}
 	k = split(expected, ex, " ")
 	for (i = 1; i <= k; i++)
 		if (!(ex[i] in begun)) { printf "FAIL  kvmtool/%-17s never began\n", ex[i]; fail++ }
 	if ("reshape" in rounds && "plain" in rounds)
-		printf "kvmtool: guest checker rounds: %s with reshaping, %s without\n", rounds["reshape"], rounds["plain"]
+		printf "kvmtool: the L2 checkers did %s with reshaping, %s without\n", rounds["reshape"], rounds["plain"]
 	if (boots)
 		printf "kvmtool: %d boots: %d passed, %d stalled (lkvm killed at its limit), %d failed otherwise; L2 init after %ss, lkvm runs %ss (min/median/max)\n",
 			boots, boots - stalls - others, stalls, others, median(inits), median(runs)
