@@ -242,8 +242,8 @@ KVMTOOL_RUNS          ?= reshape plain break-txn-hold break-dirty-mark
 KVMTOOL_LKVM_ARGS     ?= --kvmhold-pace=200
 # QEMU's TCG threading for this lane: multi.  With thread=single (the
 # nested lane's) the second-level Linux stalled for good during boot even
-# with nolapic_timer (nested/kvmtool-runs.sh has the figures); with
-# thread=multi it did not, and the two outer vCPUs run in parallel.
+# with nolapic_timer, in 9 of 10 boots; with thread=multi in 0 of 23 (see
+# nested/kvmtool-runs.sh), and the two outer vCPUs run in parallel.
 KVMTOOL_TCG           ?= multi
 # The outer guest's time limit: the runs take about 6 minutes.
 KVMTOOL_TIMEOUT       ?= $(if $(filter-out 0,$(KVMTOOL_BOOTS)),$(shell echo $$((600 + $(KVMTOOL_BOOTS) * 200))),1500)

@@ -41,12 +41,14 @@
 # thread=single).  With thread=single and two outer CPUs, a second-level
 # Linux on the local-APIC timer deadlocked in 13 of 18 boots in an earlier
 # round (it took an APIC timer interrupt with interrupts disabled, most
-# likely QEMU 7.2's SVM emulation), and never in 4 with nolapic_timer; in
-# this lane, on a loaded machine, it stalled for good in both boots with
-# nolapic_timer that got far enough to tell (idle, after the last
-# initcalls, before /init).  It never stalled with thread=multi (nor with
-# one outer CPU, which would take away the real races between lkvm's vCPU
-# and device threads).  Measured with thread=multi and nolapic_timer
+# likely QEMU 7.2's SVM emulation), and never in 4 with nolapic_timer.  In
+# this lane, on a loaded machine, it stalled with nolapic_timer too: 7 of 8
+# boots (KVMTOOL_BOOTS=8 KVMTOOL_TCG=single, lkvm killed after 75 s; the
+# one that passed took 17.6 s), and 2 of 2 before that (QEMU idle; one
+# stopped after the last initcalls, before /init).  It never stalled with
+# thread=multi (nor, earlier, with one outer CPU, which would take away the
+# real races between lkvm's vCPU and device threads).  Measured with
+# thread=multi and nolapic_timer
 # (KVMTOOL_BOOTS=20, 5 s of workload each, December 2026): 0 stalls in 20
 # boots (and 0 in 3 before), all VERDICT PASS; the L2 init ran 9.5/12.9/
 # 21.6 s (min/median/max) after lkvm started, whole lkvm runs took 15.7/
