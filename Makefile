@@ -12,6 +12,10 @@
 #                           backends (the kernel one on the patched modules
 #                           of kernel/): see nested/ and below
 #   make bench-nested       kvmhold-bench inside that guest
+#   make check-kvmtool      kvmtool (lkvm) ported to kvmhold, in that guest on
+#                           Debian's stock kvm_amd, booting a second Linux
+#                           with a self-checking workload: reshape, migration
+#                           check, and the proof runs (see below)
 #   make kernel-modules     KVM modules with the kernel kick (kernel/, GPL)
 #   make STATIC=1 ...       tests, tools and examples linked -static
 #   make install PREFIX=/usr DESTDIR=/tmp/stage
@@ -66,7 +70,7 @@ LIB_TEST_OBJS := $(patsubst $(SRCDIR)/src/%.c,$(O)/src-test/%.o,$(wildcard $(SRC
 LIB_TEST_A   := $(O)/libkvmhold-test.a
 
 .PHONY: all tests check check-prove check-install check-report bench install uninstall clean \
-        check-nested bench-nested
+        check-nested bench-nested check-kvmtool
 all: $(LIB_SO) $(LIB_A)
 
 $(O)/src/%.o: $(SRCDIR)/src/%.c $(wildcard $(SRCDIR)/src/*.h) $(SRCDIR)/include/kvmhold.h \
@@ -226,6 +230,69 @@ bench-nested:
 		$(NESTED_O)/tools/kvmhold-bench; \
 	NESTED_TIMEOUT=$(NESTED_TIMEOUT) $(SRCDIR)/nested/boot.sh bench $$k \
 		$(NESTED_O)/bench.cpio $(NESTED_O)/bench
+
+# The kvmtool lane (integrations/kvmtool/): lkvm, built by
+# integrations/kvmtool/build.sh with the kvmhold patches and libkvmhold.a
+# (KVMTOOL_LKVM=path: that lkvm instead), boots Debian's kernel a second
+# time inside the nested lane's guest, on Debian's stock kvm_amd, with two
+# vCPUs, a virtio-blk disk and integrations/kvmtool/guest/'s initramfs: two
+# kvmhold-checker processes write and verify memory (every page), tmpfs
+# files and disk blocks for a fixed time and print a VERDICT.  The runs
+# (nested/kvmtool-runs.sh; KVMTOOL_RUNS picks some): reshape
+# (--kvmhold-reshape --kvmhold-migrate-check --kvmhold-pause-bench, for
+# KVMTOOL_SECONDS) and plain (the same without reshaping) must pass with no
+# hole and no mismatch; break-txn-hold must damage the guest and
+# break-dirty-mark must give mismatches (KVMTOOL_PROOF_SECONDS each).
+# nested/kvmtool-verdict.sh judges them (counts per run; fails on an L2
+# panic/Oops/BUG, a checker error, a mismatch, a hole, an lkvm error, a
+# missing verdict).  KVMTOOL_BOOTS=N instead boots the L2 guest N times
+# with KVMTOOL_BOOT_SECONDS of workload (plain lkvm options: a pristine
+# lkvm will do) and counts the stalls.  Console log: $(O)/kvmtool/log/.
+#   make check-kvmtool KVMTOOL_BOOTS=20 KVMTOOL_LKVM=/path/to/lkvm
+KVMTOOL_O             := $(O)/kvmtool
+KVMTOOL_CHECKER       := $(KVMTOOL_O)/kvmhold-checker
+KVMTOOL_LKVM          ?=
+KVMTOOL_BOOTS         ?= 0
+KVMTOOL_SECONDS       ?= 60
+KVMTOOL_PROOF_SECONDS ?= 20
+KVMTOOL_BOOT_SECONDS  ?= 5
+KVMTOOL_RUNS          ?= reshape plain break-txn-hold break-dirty-mark
+# More lkvm options for those runs.  The port's reshape thread commits a
+# transaction (a hold of every vCPU) each --kvmhold-pace ms, 10 by default;
+# under TCG that starved the L2 guest (no console line in 170 s), with 200
+# it reached its init in 16 s.
+KVMTOOL_LKVM_ARGS     ?= --kvmhold-pace=200
+# QEMU's TCG threading for this lane: multi.  With thread=single (the
+# nested lane's) the second-level Linux stalled for good during boot even
+# with nolapic_timer, in 9 of 10 boots; with thread=multi in 0 of 23 (see
+# nested/kvmtool-runs.sh), and the two outer vCPUs run in parallel.
+KVMTOOL_TCG           ?= multi
+# The outer guest's time limit: the runs take about 6 minutes.
+KVMTOOL_TIMEOUT       ?= $(if $(filter-out 0,$(KVMTOOL_BOOTS)),$(shell echo $$((600 + $(KVMTOOL_BOOTS) * 200))),1500)
+
+$(KVMTOOL_CHECKER): $(SRCDIR)/integrations/kvmtool/guest/checker.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(WARNINGS) $(CFLAGS) -static -o $@ $<
+
+check-kvmtool:
+	@$(SRCDIR)/nested/deps.sh
+	@$(MAKE) --no-print-directory SANITIZE= $(LIB_A) $(KVMTOOL_CHECKER)
+	@set -e; lkvm="$(KVMTOOL_LKVM)"; \
+	if [ -z "$$lkvm" ]; then \
+		if [ ! -x $(SRCDIR)/integrations/kvmtool/build.sh ]; then \
+			echo "check-kvmtool: no integrations/kvmtool/build.sh: give KVMTOOL_LKVM=lkvm"; exit 1; fi; \
+		KVMHOLD_O=$(abspath $(O)) $(SRCDIR)/integrations/kvmtool/build.sh $(KVMTOOL_O)/lkvm-build; \
+		lkvm=$(KVMTOOL_O)/lkvm-build/lkvm; \
+	fi; \
+	k=$$($(SRCDIR)/nested/kernel.sh); \
+	$(SRCDIR)/integrations/kvmtool/guest/initramfs.sh $(KVMTOOL_O)/l2.cpio $$k $(KVMTOOL_CHECKER); \
+	KVMTOOL_BOOTS=$(KVMTOOL_BOOTS) KVMTOOL_SECONDS=$(KVMTOOL_SECONDS) \
+	KVMTOOL_PROOF_SECONDS=$(KVMTOOL_PROOF_SECONDS) KVMTOOL_BOOT_SECONDS=$(KVMTOOL_BOOT_SECONDS) \
+	KVMTOOL_RUNS="$(KVMTOOL_RUNS)" KVMTOOL_LKVM_ARGS="$(KVMTOOL_LKVM_ARGS)" \
+		$(SRCDIR)/nested/initramfs.sh $(KVMTOOL_O)/kvmtool.cpio $$k - kvmtool $$lkvm $(KVMTOOL_O)/l2.cpio; \
+	if [ $(KVMTOOL_BOOTS) -gt 0 ]; then runs=$$(seq -f boot%g $(KVMTOOL_BOOTS)); else runs="$(KVMTOOL_RUNS)"; fi; \
+	NESTED_TIMEOUT=$(KVMTOOL_TIMEOUT) NESTED_TCG=$(KVMTOOL_TCG) $(SRCDIR)/nested/boot.sh kvmtool $$k \
+		$(KVMTOOL_O)/kvmtool.cpio $(KVMTOOL_O)/log $$runs
 
 # pkg-config file, made from the install paths.
 $(O)/kvmhold.pc: $(SRCDIR)/kvmhold.pc.in Makefile

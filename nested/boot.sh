@@ -18,21 +18,29 @@
 # finishing within the time limit (QEMU is killed), and each expected
 # RESULT that never reported.  Exit status 0 only if none failed.
 #
+# In kvmtool mode (the kvmtool lane: lkvm and a second-level guest inside
+# the guest, nested/kvmtool-runs.sh) the same guest-level failures count,
+# then nested/kvmtool-verdict.sh judges each run (RUN: the runs that must
+# have begun) and prints their figures.
+#
 # usage: nested/boot.sh check KERNELDIR INITRD LOGDIR [RESULT...]
 #        nested/boot.sh bench KERNELDIR INITRD LOGDIR
+#        nested/boot.sh kvmtool KERNELDIR INITRD LOGDIR [RUN...]
 # environment: NESTED_TIMEOUT  seconds for the whole boot (default 2400)
 #              NESTED_SMP, NESTED_MEM   guest CPUs (2) and memory (2G)
 #              NESTED_APPEND   more guest kernel parameters
+#              NESTED_TCG      QEMU's TCG threading: single (default) or multi
 # LOGDIR gets console.log (the whole serial console) and qemu.err.
 
 set -u
 
-[ $# -ge 4 ] || { echo "usage: $0 check|bench KERNELDIR INITRD LOGDIR [RESULT...]" >&2; exit 2; }
+[ $# -ge 4 ] || { echo "usage: $0 check|bench|kvmtool KERNELDIR INITRD LOGDIR [RESULT...]" >&2; exit 2; }
 mode=$1 kdir=$2 initrd=$3 logdir=$4
 shift 4
 limit=${NESTED_TIMEOUT:-2400}
 smp=${NESTED_SMP:-2}
 mem=${NESTED_MEM:-2G}
+tcg=${NESTED_TCG:-single}
 mkdir -p "$logdir"
 console=$logdir/console.log
 rcfile=$logdir/qemu.rc
@@ -51,13 +59,13 @@ awk_live=
 awk -W version 2>/dev/null | grep -q mawk && awk_live='-W interactive'
 
 echo "nested: guest kernel $(cat "$kdir/version")"
-echo "nested: $(qemu-system-x86_64 --version | head -n 1), -accel tcg,thread=single -cpu EPYC -smp $smp -m $mem; time limit ${limit}s"
+echo "nested: $(qemu-system-x86_64 --version | head -n 1), -accel tcg,thread=$tcg -cpu EPYC -smp $smp -m $mem; time limit ${limit}s"
 echo "nested: serial console in $console"
 start=$(date +%s)
 # shellcheck disable=SC2086 # $awk_live is empty or an option and its value
 {
 	timeout -k 10 "$limit" qemu-system-x86_64 \
-		-accel tcg,thread=single -cpu EPYC -smp "$smp" -m "$mem" \
+		-accel tcg,thread="$tcg" -cpu EPYC -smp "$smp" -m "$mem" \
 		-kernel "$kdir/vmlinuz" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 oops=panic ${NESTED_APPEND:-}" \
 		-nographic -monitor none -nic none -no-reboot \
@@ -109,6 +117,19 @@ if [ "$mode" = bench ]; then
 	fi
 	echo "bench-nested: OK"
 	exit 0
+fi
+
+if [ "$mode" = kvmtool ]; then
+	echo
+	echo "nested: kvmtool runs on upstream KVM (Debian's kvm_amd; QEMU TCG); L2 console in $console (lines \"  l2| \")"
+	"$(dirname "$0")/kvmtool-verdict.sh" "$console" "$@"
+	vrc=$?
+	if [ -n "$problems" ]; then
+		printf '%s' "$problems" | sed 's/^/FAIL  /'
+		[ -n "$badlines" ] && printf '%s\n' "$badlines" | head -n 20 | sed 's/^/    | /'
+		exit 1
+	fi
+	exit "$vrc"
 fi
 
 # check: the runner's lines between the markers.

@@ -17,6 +17,9 @@
 #   the kernel kick switched off (result kernel/prove).
 # bench: the benchmark on the patched modules, so that its strategies that
 #   need KVM_CAP_KICK_ALL_RUNNING_VCPUS run.
+# kvmtool: on Debian's stock kvm.ko/kvm-amd.ko, lkvm boots a second-level
+#   guest (nested/kvmtool-runs.sh: the runs, their lines and why the L2
+#   kernel gets nolapic_timer); nested/kvmtool-verdict.sh judges them.
 
 /bin/busybox --install -s /bin
 export PATH=/bin HOME=/ TMPDIR=/tmp
@@ -147,5 +150,14 @@ bench)
 	} | cat
 	rc=$(cat /tmp/bench.rc)
 	say "done bench rc=$rc" ;;
+kvmtool)
+	insmod /lib/modules/kvm.ko || say "insmod kvm.ko failed"
+	insmod /lib/modules/kvm-amd.ko || say "insmod kvm-amd.ko failed"
+	if ! kvm_present; then
+		say "NO-KVM: /dev/kvm did not appear"
+		finish 1
+	fi
+	kvm_info stock
+	kvmtool-runs.sh ;;
 esac
 finish "$rc"

@@ -1,0 +1,176 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# The kvmtool lane's verdict, on the host, from the nested guest's serial
+# console (nested/kvmtool-runs.sh's lines; lkvm's output prefixed "  l2| ").
+# One line per run:
+#
+#   PASS  kvmtool/NAME  txns=N holds=N ... rounds=N     (and the pause figures)
+#   FAIL  kvmtool/NAME  <why>; ...
+#
+# A run expected to pass (reshape, plain) fails on: no "done" line (the
+# outer guest stopped), lkvm killed at its time limit (a stall), a non-zero
+# lkvm exit status, an lkvm "Error:"/"Fatal:" line, an L2 kernel line with
+# panic/BUG/Oops/WARNING/Call Trace/lockup/stall/general protection, no
+# "kvmhold-guest: VERDICT PASS" line, any hole, mismatch, vCPU error,
+# migration or pause error, a failed reshape transaction, an lkvm
+# "kvmhold-lkvm: ... failed/error" line or "result=" other than ok, and
+# (tolerantly: only for the options the run gave)
+# a missing "kvmhold-lkvm:" reshape, holes, migrate or pause line, no
+# transaction at all or no page compared.
+# A proof run fails if it does not show what its break must cause:
+#   damage (break-txn-hold): holes>0, VERDICT FAIL, an L2 kernel
+#     panic/BUG/Oops line, or lkvm ending without a verdict (a guest crash);
+#     a run killed at its time limit proves nothing;
+#   mismatch (break-dirty-mark): mismatches>0.
+# A boot (KVMTOOL_BOOTS) passes with VERDICT PASS, lkvm exit 0 and a clean
+# L2 kernel log; the summary counts the stalls (lkvm killed at the limit).
+# Each RUN named on the command line and never begun fails too.
+#
+# usage: nested/kvmtool-verdict.sh CONSOLE [RUN...]     exit 0 if all passed
+
+set -u
+
+[ $# -ge 1 ] || { echo "usage: $0 CONSOLE [RUN...]" >&2; exit 2; }
+console=$1
+shift
+
+awk -v expected="$*" '
+function field(line, key,   m) {
+	if (!match(line, "(^| )" key "=[^ ]*"))
+		return ""
+	m = substr(line, RSTART, RLENGTH)
+	sub(/^ /, "", m)
+	sub(/^[^=]*=/, "", m)
+	return m
+}
+function num(v) { return v == "" ? -1 : v + 0 }
+function add(r, what) { why[r] = why[r] (why[r] == "" ? "" : "; ") what }
+function median(list,   a, k, i, j, t) {
+	k = split(list, a, " ")
+	if (!k) return "-"
+	for (i = 2; i <= k; i++) {
+		t = a[i] + 0
+		for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
+		a[j + 1] = t
+	}
+	return sprintf("%s/%s/%s", a[1], a[int((k + 1) / 2)], a[k])
+}
+BEGIN {
+	# The kernel'"'"'s own complaints, and its decompressor'"'"'s ("XZ-compressed
+	# data is corrupt", "-- System halted": the guest stops, lkvm stays).
+	bad = "Kernel panic|BUG:|Oops|general protection|WARNING:|Call Trace|soft lockup|hard LOCKUP|rcu.*stall|invalid opcode|data is corrupt|System halted"
+}
+/^kvmhold-nested: begin kvmtool\// {
+	run = substr($3, 9); order[++n] = run; inrun = 1; begun[run] = 1; next
+}
+!inrun { next }
+/^kvmhold-nested: expect kvmtool\// { expect[run] = $4; next }
+/^kvmhold-nested: lkvm kvmtool\// { opts[run] = $0; next }
+/^kvmhold-nested: l2-init kvmtool\// { init[run] = $4; sub(/s$/, "", init[run]); next }
+/^kvmhold-nested: TIMEOUT kvmtool\// { timedout[run] = 1; next }
+/^kvmhold-nested: done kvmtool\// {
+	done[run] = 1; rc[run] = field($0, "rc"); secs[run] = field($0, "secs"); inrun = 0; next
+}
+/^  l2\| / {
+	l = substr($0, 7)
+	if (l ~ /^kvmhold-guest: VERDICT /) { verdict[run] = substr(l, 24); next }
+	if (l ~ /^kvmhold-lkvm: reshape txns=/) {
+		reshape[run] = 1; txns[run] = field(l, "txns"); holds[run] = field(l, "holds")
+		rfailed[run] = field(l, "failed"); next
+	}
+	if (l ~ /^kvmhold-lkvm: migrate checkpoints=/) {
+		migrate[run] = 1; ckpts[run] = field(l, "checkpoints")
+		compared[run] = field(l, "pages_compared"); mism[run] = field(l, "mismatches")
+		merr[run] = field(l, "errors"); next
+	}
+	if (l ~ /^kvmhold-lkvm: holes=/) { holes[run] = field(l, "holes"); verr[run] = field(l, "vcpu_errors"); next }
+	if (l ~ /^kvmhold-lkvm: pause .*p50=/) { pause[run] = substr(l, 21); perr[run] = field(l, "errors"); next }
+	if (l ~ /^kvmhold-lkvm: result=/) { result[run] = field(l, "result"); next }
+	if (l ~ /^kvmhold-lkvm: .*(failed|error)/) { if (!lerr[run]++) lerr1[run] = l; next }
+	if (l ~ /^kvmhold-guest: checker [0-9]+ ERROR/) { if (!cherr[run]++) cherr1[run] = substr(l, 16); next }
+	if (l ~ /^kvmhold-guest: /) next
+	if (l ~ /^ *(Error|Fatal): /) { if (!lerr[run]++) lerr1[run] = l; next }
+	if (l ~ bad) { if (!kbad[run]++) kbad1[run] = l; next }
+}
+END {
+	for (i = 1; i <= n; i++) {
+		r = order[i]; e = expect[r]; o = opts[r]
+		v = verdict[r]; vpass = v ~ /^PASS /; vfail = v ~ /^FAIL/
+		h = num(holes[r]); m = num(mism[r])
+		counts = sprintf("txns=%s holds=%s reshape_failed=%s checkpoints=%s pages_compared=%s mismatches=%s holes=%s rounds=%s l2_init=%ss lkvm=%ss rc=%s",
+			txns[r] == "" ? "-" : txns[r], holds[r] == "" ? "-" : holds[r],
+			rfailed[r] == "" ? "-" : rfailed[r], ckpts[r] == "" ? "-" : ckpts[r],
+			compared[r] == "" ? "-" : compared[r], mism[r] == "" ? "-" : mism[r],
+			holes[r] == "" ? "-" : holes[r], v == "" ? "-" : (field(v, "rounds") == "" ? "-" : field(v, "rounds")),
+			init[r] == "" ? "-" : init[r], secs[r] == "" ? "-" : secs[r], rc[r] == "" ? "-" : rc[r])
+		if (e == "boot")
+			counts = sprintf("%s l2_init=%ss lkvm=%ss rc=%s", v ~ /^PASS / ? substr(v, 6) : "-",
+				init[r] == "" ? "-" : init[r], secs[r] == "" ? "-" : secs[r], rc[r] == "" ? "-" : rc[r])
+		damaged = h > 0 || vfail || kbad[r] || (done[r] && !timedout[r] && v == "")
+		if (!done[r]) add(r, "never finished (the outer guest stopped)")
+		else if (timedout[r] && !(e == "damage" && damaged))
+			add(r, "lkvm killed at its time limit (a stall or a hang)")
+		if (e == "pass" || e == "boot") {
+			if (done[r] && !timedout[r] && rc[r] != 0) add(r, "lkvm exit status " rc[r])
+			if (lerr[r]) add(r, "lkvm: " lerr1[r])
+			if (kbad[r]) add(r, "L2 kernel: " kbad1[r])
+			if (cherr[r]) add(r, "checker: " cherr1[r])
+			if (v == "") add(r, "no VERDICT from the L2 guest")
+			else if (!vpass) add(r, "L2 guest: VERDICT " v)
+			else if (num(field(v, "blk_ios")) <= 0) add(r, "the L2 checker did no disk I/O")
+			if (h > 0) add(r, "holes=" h)
+			if (m > 0) add(r, "mismatches=" m)
+			if (num(verr[r]) > 0) add(r, "vcpu_errors=" verr[r])
+			if (num(merr[r]) > 0) add(r, "migrate errors=" merr[r])
+			if (num(perr[r]) > 0) add(r, "pause errors=" perr[r])
+			if (result[r] != "" && result[r] != "ok") add(r, "lkvm result=" result[r])
+			if (o ~ /--kvmhold-reshape/) {
+				if (!reshape[r]) add(r, "no kvmhold-lkvm reshape line")
+				else if (num(rfailed[r]) != 0) add(r, "reshape failed=" rfailed[r])
+				else if (num(txns[r]) <= 0) add(r, "no reshape transaction")
+				if (holes[r] == "") add(r, "no kvmhold-lkvm holes line")
+			}
+			if (o ~ /--kvmhold-migrate-check/) {
+				if (!migrate[r]) add(r, "no kvmhold-lkvm migrate line")
+				else if (num(ckpts[r]) <= 0) add(r, "no migration checkpoint")
+				else if (num(compared[r]) <= 0) add(r, "no page compared")
+			}
+			if (o ~ /--kvmhold-pause-bench/ && pause[r] == "") add(r, "no kvmhold-lkvm pause line")
+		} else if (e == "damage") {
+			if (h > 0) info[r] = "holes=" h
+			else if (vfail) info[r] = "L2 guest: VERDICT " v
+			else if (kbad[r]) info[r] = "L2: " kbad1[r]
+			else if (damaged) info[r] = "the L2 guest ended without a verdict, after " secs[r] "s"
+			if (!damaged)
+				add(r, "the break did no damage (holes=" (h < 0 ? "-" : h) ", VERDICT " (v == "" ? "-" : v) ")")
+		} else if (e == "mismatch") {
+			if (!migrate[r]) add(r, "no kvmhold-lkvm migrate line")
+			else if (m <= 0) add(r, "the break gave no mismatch (mismatches=" mism[r] ")")
+		} else add(r, "unknown expectation \"" e "\"")
+		if (why[r] == "") { printf "PASS  kvmtool/%-17s %s\n", r, counts; pass++ }
+		else { printf "FAIL  kvmtool/%-17s %s\n        %s\n", r, why[r], counts; fail++ }
+		if (pause[r] != "") printf "        pause: %s\n", pause[r]
+		if (e == "damage" || e == "mismatch")
+			printf "        proof: %s%s\n", why[r] == "" ? "the break was caught" : "NOT caught",
+				info[r] == "" ? "" : " (" info[r] ")"
+		if (e == "boot") {
+			boots++
+			if (timedout[r]) stalls++
+			else if (why[r] != "") others++
+			if (init[r] != "") inits = inits " " init[r]
+			if (secs[r] != "" && !timedout[r]) runs = runs " " secs[r]
+		}
+		if (v ~ /rounds=/) rounds[r] = field(v, "rounds") " rounds, " field(v, "pages_verified") " pages verified"
+	}
+	k = split(expected, ex, " ")
+	for (i = 1; i <= k; i++)
+		if (!(ex[i] in begun)) { printf "FAIL  kvmtool/%-17s never began\n", ex[i]; fail++ }
+	if ("reshape" in rounds && "plain" in rounds)
+		printf "kvmtool: the L2 checkers did %s with reshaping, %s without\n", rounds["reshape"], rounds["plain"]
+	if (boots)
+		printf "kvmtool: %d boots: %d passed, %d stalled (lkvm killed at its limit), %d failed otherwise; L2 init after %ss, lkvm runs %ss (min/median/max)\n",
+			boots, boots - stalls - others, stalls, others, median(inits), median(runs)
+	printf "kvmtool: %d passed, %d failed\n", pass, fail
+	exit fail > 0
+}' "$console"
