@@ -19,6 +19,7 @@ import base64
 import html
 import io
 import json
+import math
 import sys
 
 import matplotlib
@@ -176,16 +177,33 @@ def time_axis(ax, axis="x"):
     getattr(ax, "set_%sscale" % axis)("log")
     fmt = matplotlib.ticker.FuncFormatter(lambda v, _: ns(v))
     getattr(ax, "%saxis" % axis).set_major_formatter(fmt)
+    lo, hi = getattr(ax, "get_%slim" % axis)()
+    if hi < lo * 100:
+        # Under two decades a log axis has one or two labels: add 2x and 5x.
+        two_five = matplotlib.ticker.FuncFormatter(
+            lambda v, _: ns(v) if round(v / 10 ** math.floor(math.log10(v))) in (2, 5) else "")
+        getattr(ax, "%saxis" % axis).set_minor_formatter(two_five)
     ax.grid(True, which="major", color="#e0e0e0")
 
 
-def count_axis(ax, values, label):
-    """Log x axis ticked at the values measured (slot counts, GiB)."""
-    values = [v for v in values if v]
+def log_curves(ax, curves, xticks, xlabel, title):
+    """curves: (label, line style, colour, [(x, p50 ns)]) on log-log axes,
+    the x axis ticked at the values measured (slot counts, GiB)."""
+    for label, style, col, pts in curves:
+        pts = [(x, y) for x, y in pts if x and y]
+        if pts:
+            ax.plot(*zip(*pts), marker="o", linestyle=style, color=col, label=label)
+    if not ax.get_lines():  # nothing measured: no axes to show
+        ax.set_axis_off()
+        return
+    xticks = [v for v in xticks if v]
     ax.set_xscale("log")
-    ax.set_xticks(values, ["%g" % v for v in values])
+    ax.set_xticks(xticks, ["%g" % v for v in xticks])
     ax.minorticks_off()
-    ax.set_xlabel(label, fontsize=8)
+    ax.set_xlabel(xlabel, fontsize=8)
+    time_axis(ax, "y")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=6, ncol=2)
 
 
 def cdf(ax, series, title):
@@ -643,34 +661,19 @@ def scale_section(s):
     out += [error_para(g.get("error")) for g in gib]
     fig, ax = figure(1, 2, 3.8)
     cmap = plt.get_cmap("tab20")
-    for i, name in enumerate(names):
-        pts = [(sl.get("slots"), get(m, "latency", "p50")) for sl in slots
-               for m in sl.get("measures") or [] if m["name"] == name]
-        pts = [(x, y) for x, y in pts if x and y]
-        if pts:
-            ax[0].plot(*zip(*pts), marker="o", color=cmap(i % 20), label=name)
-    if ax[0].get_lines():  # nothing measured: no axes to show
-        count_axis(ax[0], [sl.get("slots") for sl in slots], "memslots (log)")
-        time_axis(ax[0], "y")
-        ax[0].set_title("p50 per operation vs slot count", fontsize=10)
-        ax[0].legend(fontsize=6, ncol=2, loc="best")
-    else:
-        ax[0].set_axis_off()
+    curves = [(name, "-", cmap(i % 20), [(sl.get("slots"), get(m, "latency", "p50"))
+                                         for sl in slots for m in sl.get("measures") or []
+                                         if m["name"] == name])
+              for i, name in enumerate(names)]
+    log_curves(ax[0], curves, [sl.get("slots") for sl in slots], "memslots (log)",
+               "p50 per operation vs slot count")
     ops = sorted({o["op"] for g in gib for o in g.get("ops") or []})
-    for i, op in enumerate(ops):
-        for key, style in (("kvmhold", "-"), ("by_hand", "--")):
-            pts = [(g.get("gib"), get(o, key, "p50")) for g in gib for o in g.get("ops") or []
-                   if o["op"] == op and g.get("gib") and get(o, key, "p50")]
-            if pts:
-                ax[1].plot(*zip(*pts), marker="o", linestyle=style, color=cmap(2 * i),
-                           label="%s, %s" % (op, key.replace("_", " ")))
-    if ax[1].get_lines():
-        count_axis(ax[1], [g.get("gib") for g in gib], "GiB logged (log)")
-        time_axis(ax[1], "y")
-        ax[1].set_title("held time vs GiB: kvmhold (solid) vs by hand (dashed)", fontsize=10)
-        ax[1].legend(fontsize=6, ncol=2)
-    else:
-        ax[1].set_axis_off()
+    curves = [("%s, %s" % (op, key.replace("_", " ")), style, cmap(2 * i),
+               [(g.get("gib"), get(o, key, "p50")) for g in gib for o in g.get("ops") or []
+                if o["op"] == op])
+              for i, op in enumerate(ops) for key, style in (("kvmhold", "-"), ("by_hand", "--"))]
+    log_curves(ax[1], curves, [g.get("gib") for g in gib], "GiB logged (log)",
+               "held time vs GiB: kvmhold (solid) vs by hand (dashed)")
     out += [embed(fig, "scale: cost vs slot count and vs GiB"), "</section>"]
     return out
 
