@@ -26,6 +26,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display: render to memory only
 import matplotlib.pyplot as plt  # noqa: E402 (must follow use())
+from matplotlib.patches import Patch  # noqa: E402
 
 SCHEMA_VERSION = 2
 DASH = "\u2013"
@@ -237,14 +238,14 @@ def p50_p99_bars(ax, rows, refs, title):
         ax.set_axis_off()
         return
     ys = range(len(rows))
-    ax.barh(ys, [r[1]["p99"] for r in rows], color=[r[2] for r in rows], alpha=0.35,
-            label="p99")
-    ax.barh(ys, [r[1]["p50"] for r in rows], height=0.45, color=[r[2] for r in rows],
-            label="p50")
+    ax.barh(ys, [r[1]["p99"] for r in rows], color=[r[2] for r in rows], alpha=0.35)
+    ax.barh(ys, [r[1]["p50"] for r in rows], height=0.45, color=[r[2] for r in rows])
+    # The bars have one colour per line: the legend says which shade is which.
+    keys = [Patch(color="#888", alpha=0.35, label="p99"), Patch(color="#888", label="p50")]
     for label, value, style in refs:
         if value:
-            ax.axvline(value, color="#444", linestyle=style, linewidth=1.2,
-                       label="%s p50 %s" % (label, ns(value)))
+            keys.append(ax.axvline(value, color="#444", linestyle=style, linewidth=1.2,
+                                   label="%s p50 %s" % (label, ns(value))))
     ax.set_yticks(list(ys), [r[0] for r in rows], fontsize=8)
     ax.invert_yaxis()  # first line on top, as in the table
     time_axis(ax)
@@ -252,7 +253,7 @@ def p50_p99_bars(ax, rows, refs, title):
     low = min([r[1]["p50"] for r in rows] + [v for _, v, _ in refs if v])
     ax.set_xlim(left=max(low, 1) / 2)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(handles=keys, fontsize=7, loc="best")
 
 
 def value_bars(ax, labels, values, colors, title, xlabel, ref=None, fmt="%d"):
