@@ -353,7 +353,7 @@ def compare_charts(c):
     return out
 
 
-def migration_block(lines, title_extra=""):
+def migration_block(lines):
     """Pages lost / unreported per line of a migration check (compare
     --migrate, and dirty's part b), with the sync latency distribution."""
     rows = []
@@ -375,7 +375,7 @@ def migration_block(lines, title_extra=""):
         fig, ax = figure(1, 2, 0.9 + 0.32 * max(len(ran), 3))
         names = [m["name"] for m in ran]
         value_bars(ax[0], names, [m.get("lost_per_1000") for m in ran],
-                   [color(n) for n in names], "pages lost per 1000 txns" + title_extra,
+                   [color(n) for n in names], "pages lost per 1000 txns",
                    "pages", fmt="%.1f")
         cdf(ax[1], [(m["name"], m.get("sync_latency"), color(m["name"]), False) for m in ran],
             "sync after each transaction (CDF)")
