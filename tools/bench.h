@@ -23,7 +23,6 @@
  *   bench_pause_kernel.c  the 2022 series' KVM_KICK_ALL_RUNNING_VCPUS (kernel-ioctl)
  *   bench_report.c        the report: text tables
  *   bench_report_json.c   the report: JSON (schema in tools/README.md)
- *   bench_report_html.c   the report: one self-contained HTML page
  *
  * Times are nanoseconds (uint64_t) everywhere inside; the reports convert.
  */
@@ -153,7 +152,7 @@ struct bench_opts {
 	bool scale_slots_given;
 	unsigned scale_gib[BENCH_MAX_LIST], nr_scale_gib;      /* scale: logged slot sizes */
 	bool scale_gib_given;
-	const char *json_path, *html_path;
+	const char *json_path;
 	char cmdline[1024];
 };
 
@@ -745,7 +744,6 @@ void report_text_scale_gib(FILE *f, const struct scale_result *s);
 /* The migration checks of a comparison (--migrate). */
 void report_text_migration(FILE *f, const struct compare_result *c);
 int report_json(const char *path, const struct report *rep);
-int report_html(const char *path, const struct report *rep);
 /* Shared by the writers: a time in the unit that suits it ("12.3 us"). */
 void fmt_ns(char *buf, size_t size, uint64_t ns);
 

@@ -5,7 +5,8 @@
  *   kvmhold-bench [compare] [hold] [txn] [dirty] [gate] [scale] [options]
  *
  * Each section named runs in the order given (default: compare) and adds to
- * one report: tables on stdout, and optionally --json and --html files.
+ * one report: tables on stdout, and optionally a --json file (tools/report.py
+ * draws the HTML page from it).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -95,8 +96,8 @@ static void usage(FILE *f)
 "                      from 1 TiB; fewer once a measure's time is spent)\n"
 "  --pages N           pages the guest walks, even, 16..4096 (default: 16;\n"
 "                      raised to the vCPU count when that is larger)\n"
-"  --json FILE         also write the report as JSON (schema: tools/README.md)\n"
-"  --html FILE         also write the report as one self-contained HTML page\n"
+"  --json FILE         also write the report as JSON (schema: tools/README.md);\n"
+"                      tools/report.py draws the HTML page from it\n"
 "  --migrate           compare: after the timed rounds, each line runs a\n"
 "                      migration check (the guest writes round numbers into\n"
 "                      random pages; a sync after each transaction, read the\n"
@@ -236,7 +237,7 @@ static void save_cmdline(struct bench_opts *o, int argc, char **argv)
 }
 
 enum { OPT_VCPUS = 256, OPT_SLOTS, OPT_OP, OPT_STRATEGIES, OPT_RATE, OPT_COUNT, OPT_DURATION,
-       OPT_ROUNDS, OPT_SAMPLES, OPT_PAGES, OPT_JSON, OPT_HTML, OPT_MIGRATE, OPT_MIGRATE_COUNT,
+       OPT_ROUNDS, OPT_SAMPLES, OPT_PAGES, OPT_JSON, OPT_MIGRATE, OPT_MIGRATE_COUNT,
        OPT_REGION_MIB, OPT_SYNC_PAGES, OPT_SYNC_SAMPLES, OPT_ALWAYS_HOLD, OPT_PARK_TIMEOUT,
        OPT_SCALE_SLOTS, OPT_SCALE_GIB, OPT_LIST };
 
@@ -254,7 +255,6 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		{ "samples", required_argument, NULL, OPT_SAMPLES },
 		{ "pages", required_argument, NULL, OPT_PAGES },
 		{ "json", required_argument, NULL, OPT_JSON },
-		{ "html", required_argument, NULL, OPT_HTML },
 		{ "migrate", no_argument, NULL, OPT_MIGRATE },
 		{ "migrate-count", required_argument, NULL, OPT_MIGRATE_COUNT },
 		{ "region-mib", required_argument, NULL, OPT_REGION_MIB },
@@ -349,9 +349,6 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		case OPT_JSON:
 			o->json_path = optarg;
 			break;
-		case OPT_HTML:
-			o->html_path = optarg;
-			break;
 		case OPT_MIGRATE:
 			o->migrate = true;
 			break;
@@ -445,10 +442,6 @@ int main(int argc, char **argv)
 	bench_progress_done();
 	if (o.json_path && report_json(o.json_path, &rep)) {
 		bench_err("cannot write %s: %s", o.json_path, strerror(errno));
-		failed = 1;
-	}
-	if (o.html_path && report_html(o.html_path, &rep)) {
-		bench_err("cannot write %s: %s", o.html_path, strerror(errno));
 		failed = 1;
 	}
 	return failed ? 1 : 0;

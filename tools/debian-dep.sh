@@ -5,7 +5,9 @@
 # clean machine has neither chromium nor spin).  Runs `apt-get update` only
 # when something has to be installed, and needs root (or sudo) then.  Does
 # nothing when the caller named another command than the package's own
-# (CHROMIUM=..., SPIN=...): that one is the caller's to provide.
+# (CHROMIUM=..., SPIN=...): that one is the caller's to provide.  A package
+# with no command of its own (python3-matplotlib) is named alone: the caller
+# checks for it first and calls this only when it is missing.
 #
 # usage: tools/debian-dep.sh TARGET PACKAGE [COMMAND]
 #   e.g. tools/debian-dep.sh check-model spin "$SPIN"
