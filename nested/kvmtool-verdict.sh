@@ -87,6 +87,7 @@ BEGIN {
 	if (l ~ /^kvmhold-lkvm: holes=/) { holes[run] = field(l, "holes"); verr[run] = field(l, "vcpu_errors"); next }
 	if (l ~ /^kvmhold-lkvm: pause .*p50=/) { pause[run] = substr(l, 21); perr[run] = field(l, "errors"); next }
 	if (l ~ /^kvmhold-lkvm: result=/) { result[run] = field(l, "result"); next }
+	if (l ~ /^kvmhold-lkvm: start /) { started[run] = 1; brk[run] = field(l, "break"); next }
 	if (l ~ /^kvmhold-lkvm: .*(failed|error)/) { if (!lerr[run]++) lerr1[run] = l; next }
 	if (l ~ /^kvmhold-guest: checker [0-9]+ ERROR/) { if (!cherr[run]++) cherr1[run] = substr(l, 16); next }
 	if (l ~ /^kvmhold-guest: /) next
@@ -107,7 +108,14 @@ END {
 		if (e == "boot")
 			counts = sprintf("%s l2_init=%ss lkvm=%ss rc=%s", v ~ /^PASS / ? substr(v, 6) : "-",
 				init[r] == "" ? "-" : init[r], secs[r] == "" ? "-" : secs[r], rc[r] == "" ? "-" : rc[r])
-		damaged = h > 0 || vfail || kbad[r] || (done[r] && !timedout[r] && v == "")
+		# A proof run counts only if lkvm started with the break asked for
+		# (an lkvm that lacks the option, or dies at once, proves nothing),
+		# and its damage is one the checks see: a hole, a vCPU error, a
+		# failed verdict, an L2 kernel error, or the result=FAIL of lkvm
+		# with the guest gone before its verdict.
+		damaged = started[r] && brk[r] != "" && brk[r] != "none" &&
+			(h > 0 || num(verr[r]) > 0 || vfail || kbad[r] ||
+			 (done[r] && !timedout[r] && v == "" && result[r] == "FAIL"))
 		if (!done[r]) add(r, "never finished (the outer guest stopped)")
 		else if (timedout[r] && !(e == "damage" && damaged))
 			add(r, "lkvm killed at its time limit (a stall or a hang)")
@@ -138,13 +146,18 @@ END {
 			}
 			if (o ~ /--kvmhold-pause-bench/ && pause[r] == "") add(r, "no kvmhold-lkvm pause line")
 		} else if (e == "damage") {
+			if (!started[r] || brk[r] == "" || brk[r] == "none")
+				add(r, "lkvm did not start with the break (no kvmhold-lkvm start line with break=)")
 			if (h > 0) info[r] = "holes=" h
+			else if (num(verr[r]) > 0) info[r] = "vcpu_errors=" verr[r]
 			else if (vfail) info[r] = "L2 guest: VERDICT " v
 			else if (kbad[r]) info[r] = "L2: " kbad1[r]
 			else if (damaged) info[r] = "the L2 guest ended without a verdict, after " secs[r] "s"
 			if (!damaged)
 				add(r, "the break did no damage (holes=" (h < 0 ? "-" : h) ", VERDICT " (v == "" ? "-" : v) ")")
 		} else if (e == "mismatch") {
+			if (!started[r] || brk[r] == "" || brk[r] == "none")
+				add(r, "lkvm did not start with the break (no kvmhold-lkvm start line with break=)")
 			if (!migrate[r]) add(r, "no kvmhold-lkvm migrate line")
 			else if (m <= 0) add(r, "the break gave no mismatch (mismatches=" mism[r] ")")
 		} else add(r, "unknown expectation \"" e "\"")
