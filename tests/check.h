@@ -143,4 +143,21 @@ static inline void skip(const char *why)
 	exit(77);
 }
 
+/* The tests' random numbers (xorshift64 on *state): in [0, n), 0 if n is 0. */
+static inline uint64_t test_rand(uint64_t *state, uint64_t n)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return n ? *state % n : 0;
+}
+
+/* bm (words 64-bit words) with the bits of the n pages listed set, the rest clear. */
+static inline void test_page_bits(uint64_t *bm, size_t words, const unsigned *pages, unsigned n)
+{
+	memset(bm, 0, words * sizeof(*bm));
+	while (n-- > 0)
+		bm[pages[n] / 64] |= 1ull << (pages[n] % 64);
+}
+
 #endif

@@ -27,18 +27,11 @@
 static struct tvm *t;
 static const char *mode;
 
-static void bits_of(uint64_t *bm, const unsigned *pages, unsigned n)
-{
-	memset(bm, 0, WORDS * sizeof(*bm));
-	while (n-- > 0)
-		bm[pages[n] / 64] |= 1ull << (pages[n] % 64);
-}
-
 static void guest_writes(const unsigned *pages, unsigned n, uint64_t value)
 {
 	uint64_t bm[WORDS];
 
-	bits_of(bm, pages, n);
+	test_page_bits(bm, WORDS, pages, n);
 	CHECK_OK(tvm_probe_write(t, bm, value, 20000));
 }
 
@@ -53,7 +46,7 @@ static void expect(const unsigned *pages, unsigned n, bool exact, const char *wh
 	uint64_t got[WORDS], want[WORDS];
 
 	sync_region(got);
-	bits_of(want, pages, n);
+	test_page_bits(want, WORDS, pages, n);
 	for (unsigned w = 0; w < WORDS; w++) {
 		CHECK(!(want[w] & ~got[w]), "%s, %s: page(s) %#lx of word %u written but not reported",
 		      mode, what, (unsigned long)(want[w] & ~got[w]), w);
@@ -158,7 +151,7 @@ static void run_mode(unsigned ring_bytes)
 	/* By gpa: the same bits. */
 	guest_writes(f, 2, 7);
 	CHECK_OK(kvmhold_dirty_sync_gpa(t->vm, base, NP * PAGE, gpa_bm));
-	bits_of(got, f, 2);
+	test_page_bits(got, WORDS, f, 2);
 	CHECK(!memcmp(got, gpa_bm, sizeof(got)), "%s: kvmhold_dirty_sync_gpa", mode);
 
 	printf("%s: plain writes, splits, merges, moves, logging off, an alias, by gpa: "
@@ -307,7 +300,7 @@ static void sync_corners(void)
 	guest_writes(w, 2, 11);
 	CHECK_RET(kvmhold_dirty_sync_gpa(t->vm, t->test_gpa, 3 * NP * PAGE, bm), -ENOENT);
 	CHECK_OK(kvmhold_dirty_sync_gpa(t->vm, t->test_gpa, 2 * NP * PAGE, bm));
-	bits_of(got, w, 2);
+	test_page_bits(got, WORDS, w, 2);
 	CHECK(!memcmp(got, bm, sizeof(got)) && !bm[WORDS] && !bm[WORDS + 1],
 	      "sync_gpa over a logged and an unlogged region");
 	printf("sync under a hold with another sync parked; sync_gpa over an unlogged part; "

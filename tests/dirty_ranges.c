@@ -23,17 +23,9 @@
 static bool model[PAGES];
 static uint64_t rng = 0x853c49e6748fea9bull;
 
-static uint64_t rand_below(uint64_t n)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng % n;
-}
-
 static struct hva_range random_range(void)
 {
-	uint64_t first = rand_below(PAGES), len = 1 + rand_below(rand_below(4) ? 8 : 64);
+	uint64_t first = test_rand(&rng, PAGES), len = 1 + test_rand(&rng, test_rand(&rng, 4) ? 8 : 64);
 
 	if (first + len > PAGES)
 		len = PAGES - first;
@@ -66,12 +58,12 @@ int main(void)
 	test_apply_breakage();
 	CHECK_OK(dirty_store_init(&ds));
 	for (step = 0; step < 3000; step++) {
-		if (rand_below(3) == 0) {
+		if (test_rand(&rng, 3) == 0) {
 			batch[0] = random_range();
 			CHECK_OK(dirty_store_note_logged(&ds, batch[0].start, batch[0].end));
 			singles++;
 		} else {
-			size_t k = 1 + rand_below(64), i;
+			size_t k = 1 + test_rand(&rng, 64), i;
 
 			for (i = 0; i < k; i++)
 				batch[i] = random_range();

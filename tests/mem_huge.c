@@ -32,20 +32,13 @@
 static struct tvm *t;
 static const char *backing;
 
-static void bits_of(uint64_t *bm, const unsigned *pages, unsigned n)
-{
-	memset(bm, 0, WORDS * sizeof(*bm));
-	while (n-- > 0)
-		bm[pages[n] / 64] |= 1ull << (pages[n] % 64);
-}
-
 /* The guest writes value into these pages; the host then finds it there. */
 static void guest_writes(const unsigned *pages, unsigned n, uint64_t value)
 {
 	uint64_t bm[WORDS];
 	unsigned i;
 
-	bits_of(bm, pages, n);
+	test_page_bits(bm, WORDS, pages, n);
 	CHECK_OK(tvm_probe_write(t, bm, value, 20000));
 	for (i = 0; i < n; i++)
 		CHECK(*(volatile uint64_t *)((char *)t->test_hva + pages[i] * PAGE) == value,
@@ -59,7 +52,7 @@ static void expect(const unsigned *pages, unsigned n, bool exact, const char *wh
 	unsigned w;
 
 	CHECK_OK(kvmhold_dirty_sync(t->vm, t->test_hva, SIZE, got));
-	bits_of(want, pages, n);
+	test_page_bits(want, WORDS, pages, n);
 	for (w = 0; w < WORDS; w++) {
 		CHECK(!(want[w] & ~got[w]), "%s, %s: page(s) %#lx of word %u written, not reported",
 		      backing, what, (unsigned long)(want[w] & ~got[w]), w);

@@ -34,14 +34,6 @@ struct create_guest_memfd {
 
 static uint64_t rng = 88172645463325252ull;
 
-static uint64_t rand_below(uint64_t n)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return n ? rng % n : 0;
-}
-
 static int regions(struct kvmhold_txn *txn, struct tvm *t, struct kvmhold_region *r)
 {
 	int n = kvmhold_txn_regions(txn, t->test_gpa, REGION, r, MAX_R);
@@ -72,16 +64,16 @@ static void check_offsets(struct tvm *t, int gmem)
 static int add_change(struct tvm *t, struct kvmhold_txn *txn, int gmem)
 {
 	struct kvmhold_region r[MAX_R], *a, *b;
-	int n = regions(txn, t, r), i = (int)rand_below((uint64_t)n);
+	int n = regions(txn, t, r), i = (int)test_rand(&rng, (uint64_t)n);
 	uint64_t pages = r[i].size / PAGE_SZ, k;
 
 	a = &r[i];
 	b = i + 1 < n ? &r[i + 1] : NULL;
-	switch (rand_below(4)) {
+	switch (test_rand(&rng, 4)) {
 	case 0:         /* split */
 		if (pages < 2)
 			return 0;
-		CHECK_OK(kvmhold_txn_split(txn, a->gpa + (1 + rand_below(pages - 1)) * PAGE_SZ));
+		CHECK_OK(kvmhold_txn_split(txn, a->gpa + (1 + test_rand(&rng, pages - 1)) * PAGE_SZ));
 		return 1;
 	case 1:         /* merge with the next slot */
 		if (!b)
@@ -91,14 +83,14 @@ static int add_change(struct tvm *t, struct kvmhold_txn *txn, int gmem)
 	case 2:         /* a takes the first k pages of the next slot */
 		if (!b || b->size < 2 * PAGE_SZ)
 			return 0;
-		k = 1 + rand_below(b->size / PAGE_SZ - 1);
+		k = 1 + test_rand(&rng, b->size / PAGE_SZ - 1);
 		CHECK_OK(kvmhold_txn_unmap(txn, b->gpa, k * PAGE_SZ));
 		CHECK_OK(kvmhold_txn_resize(txn, a->gpa, a->size + k * PAGE_SZ));
 		return 1;
 	default:        /* a gives its last k pages to a new slot */
 		if (pages < 2)
 			return 0;
-		k = 1 + rand_below(pages - 1);
+		k = 1 + test_rand(&rng, pages - 1);
 		CHECK_OK(kvmhold_txn_resize(txn, a->gpa, a->size - k * PAGE_SZ));
 		CHECK_OK(kvmhold_txn_map_gmem(txn, a->gpa + a->size - k * PAGE_SZ, k * PAGE_SZ,
 					      (char *)a->hva + a->size - k * PAGE_SZ, 0, gmem,
@@ -276,7 +268,7 @@ int main(void)
 	CHECK_ALL_MOVE(t);
 
 	for (i = 0; i < 1000; i++) {
-		int ops = 1 + (int)rand_below(3), added = 0;
+		int ops = 1 + (int)test_rand(&rng, 3), added = 0;
 
 		CHECK_OK(kvmhold_txn_begin(t->vm, &txn));
 		while (ops-- > 0)
