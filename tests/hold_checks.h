@@ -9,6 +9,9 @@
 #define KVMHOLD_TEST_HOLD_CHECKS_H
 
 #include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
 
 #include "check.h"
 #include "tvm.h"
@@ -89,6 +92,57 @@ static inline int wait_parked(struct tvm *t)
 			return 0;
 		sched_yield();
 	}
+}
+
+/*
+ * Is thread tid of this process asleep in futex(2)?  Read from /proc (the
+ * tests may use it; the library does not): state S and syscall SYS_futex.
+ * A thread a signal has woken is runnable (R) until its handler has run,
+ * so "asleep" seen after a signal was sent means that signal was handled.
+ */
+static inline int thread_asleep_in_futex(int tid)
+{
+	char path[64], buf[256], *p;
+	long nr = -1;
+	char state = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	if (!p || sscanf(p, ") %c", &state) != 1 || state != 'S')
+		return 0;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld", &nr) != 1)
+		nr = -1;
+	fclose(f);
+	return nr == SYS_futex;
+}
+
+/*
+ * 1 once a thread is parked and asleep in the park's futex wait, 0 after
+ * 5 s.  Between P1 (parked counted) and the wait, a signal's handler runs
+ * before the wait and the wait does not see it: tests that send a signal
+ * to a parked vCPU wait for this first.
+ */
+static inline int wait_parked_asleep(struct tvm *t, int tid)
+{
+	uint64_t end = tvm_now_ns() + 5000000000ull;
+
+	if (!wait_parked(t))
+		return 0;
+	while (!thread_asleep_in_futex(tid))
+		if (tvm_now_ns() > end)
+			return 0;
+		else
+			sched_yield();
+	return 1;
 }
 
 /* Start a tvm or skip/fail the test. */
