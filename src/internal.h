@@ -67,6 +67,12 @@ struct kvmhold_vm {
 	int fd;
 	bool owns_fd;
 	int kick_signal;
+	/*
+	 * The process the kicks go to (tgkill), read once: a VM's fd works
+	 * only in the process that created it (KVM refuses other mms), so it
+	 * never changes, and a kick saves a getpid() per vCPU.
+	 */
+	pid_t pid;
 	struct kvmhold_vm_opts opts;
 	bool has_readonly_mem;         /* KVM_CAP_READONLY_MEM */
 	bool has_guest_memfd;          /* KVM_CAP_GUEST_MEMFD and KVM_CAP_USER_MEMORY2 */
