@@ -2,7 +2,7 @@
 /*
  * The kernel kick backend: KVM_KICK_ALL_RUNNING_VCPUS and
  * KVM_RESUME_ALL_KICKED_VCPUS, the experimental VM ioctls of this project's
- * patched KVM modules (kernel/, whose uapi header is included below).
+ * patched KVM modules (kernel/; the numbers are in kvm_kick_abi.h).
  *
  * With this backend a hold asks KVM to take every vCPU out of guest mode
  * (KVM_KICK_TO_USERSPACE): the kick returns once no vCPU is in guest mode,
@@ -20,7 +20,7 @@
 #include <linux/kvm.h>
 
 #include "internal.h"
-#include "../kernel/include/uapi/kvm_kick.h"
+#include "kvm_kick_abi.h"
 
 /* Does this VM's KVM offer the kick ioctls? */
 bool kick_kernel_available(int vm_fd)
