@@ -10,8 +10,8 @@
 #      linux-headers-<abi>-common and linux-kbuild-6.1) of that version, into
 #      a cache outside the source tree;
 #   2. copy arch/x86/kvm and virt/kvm out of the source tarball into a fresh
-#      build directory, insert the hooks (kernel/patch-hooks.sh), add
-#      kernel/kvm_kick.[ch] and the uapi header;
+#      build directory and apply the series kernel/patches/*.patch to it
+#      (patch -p1, no fuzz: a hunk that does not apply fails the build);
 #   3. point the KVM Makefile's $(srctree) references and the two
 #      TRACE_INCLUDE_PATH definitions at the copied tree;
 #   4. make -C <headers> M=<build>/arch/x86/kvm modules, against the
@@ -53,8 +53,8 @@ say "target: $image $ver (linux-image-amd64 $meta_ver)"
 
 # Nothing to do if OUTDIR holds modules built for this kernel from these
 # very files (the nested lane calls this on every run).
-stamp="$image $ver $(cd "$here" && cat kvm_kick.c kvm_kick.h patch-hooks.sh build.sh \
-	include/uapi/kvm_kick.h ../nested/debian-kernel.sh | sha256sum | cut -c1-16)"
+stamp="$image $ver $(cd "$here" && cat patches/*.patch build.sh \
+	../nested/debian-kernel.sh | sha256sum | cut -c1-16)"
 if [ "$(cat "$out/stamp" 2>/dev/null)" = "$stamp" ] &&
    [ -f "$out/kvm.ko" ] && [ -f "$out/kvm-amd.ko" ] && [ -f "$out/kvm-intel.ko" ]; then
 	say "modules in $out are up to date ($image $ver)"
@@ -131,11 +131,19 @@ rm -rf "$build"
 mkdir -p "$build/arch/x86" "$build/virt"
 cp -R "$src/arch/x86/kvm" "$build/arch/x86/kvm"
 cp -R "$src/virt/kvm" "$build/virt/kvm"
-"$here/patch-hooks.sh" "$build" >&2
+# The change itself, applied as to a full kernel tree.  No fuzz: if a
+# newer Debian release changes a hunk's context lines, the build stops
+# here instead of placing the hunk by a partial match (a hunk that only
+# moved, at an offset, still applies).
+command -v patch >/dev/null 2>&1 || die "needs patch (apt-get install patch)"
+set -- "$here"/patches/*.patch
+[ -f "$1" ] || die "no patches in $here/patches"
+for p; do
+	say "applying $(basename "$p")"
+	patch -p1 --forward --batch --fuzz=0 --no-backup-if-mismatch -d "$build" <"$p" >&2 ||
+		die "$(basename "$p") does not apply to linux-source-6.1 $ver (see the .rej files in $build)"
+done
 k=$build/arch/x86/kvm
-cp "$here/kvm_kick.c" "$here/kvm_kick.h" "$k/"
-mkdir -p "$k/include/uapi"
-cp "$here/include/uapi/kvm_kick.h" "$k/include/uapi/"
 
 # must_sed FILE FROM TO: replace a fixed line, failing if it is not there.
 must_sed() {

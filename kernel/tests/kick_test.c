@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * kick_test: tests of KVM_KICK_ALL_RUNNING_VCPUS / KVM_RESUME_ALL_KICKED_VCPUS
- * (kernel/kvm_kick.c), run on the patched KVM modules, e.g. inside the
- * nested lane (upstream kvm_amd under QEMU TCG).  Guests are a few bytes of
- * real-mode code.
+ * (the patch series in kernel/patches/), run on the patched KVM modules,
+ * e.g. inside the nested lane (upstream kvm_amd under QEMU TCG).  Guests
+ * are a few bytes of real-mode code.
  *
  * usage: kick_test           the capability must be present; run all tests
  *        kick_test --stock   the capability must be absent (stock modules):
