@@ -7,9 +7,10 @@
  * The authoritative definitions are in that series, kernel/patches/ (its
  * uapi header, arch/x86/kvm/include/uapi/kvm_kick.h, is added by the first
  * patch and documents each call).  This is the library's copy, so that
- * the library builds without anything from kernel/.  Each name is defined
- * only if not defined already, so the series' header may be included
- * first.
+ * the library builds without anything from kernel/.  kernel/tests/
+ * kick_test.c reads both and does not compile if they differ in a value
+ * or a type.  Each name is defined only if not defined already, so the
+ * series' header may be included first.
  */
 #ifndef KVMHOLD_KVM_KICK_ABI_H
 #define KVMHOLD_KVM_KICK_ABI_H

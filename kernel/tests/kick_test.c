@@ -19,7 +19,11 @@
  * something must NOT happen (a held guest's counter must not move); each
  * says so where it is used.
  *
- * Build: cc -O2 -static -pthread -I kernel/include/uapi -o kick_test kick_test.c
+ * Build (make kernel-modules does it): take the series' uapi header out of
+ * its first patch, then compile with the folder holding it on the path:
+ *   mkdir uapi && patch -p1 -d uapi < kernel/patches/0001-*.patch
+ *   cc -O2 -static -pthread -I uapi/arch/x86/kvm/include/uapi \
+ *      -o kick_test kernel/tests/kick_test.c
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,7 +42,37 @@
 #include <time.h>
 #include <unistd.h>
 
+/*
+ * The numbers twice: the library's copy (src/kvm_kick_abi.h, what
+ * libkvmhold uses) and the series' uapi header (kvm_kick.h, the authority).
+ * The library's values and types are captured, its names undefined, the
+ * series' header read, and the build stops if any of them differs.  The
+ * tests below use the series' definitions.
+ */
+#include "../../src/kvm_kick_abi.h"
+
+#define LIB_ABI(x) typedef __typeof__(x) lib_type_##x; enum { lib_value_##x = (x) };
+LIB_ABI(KVM_CAP_KICK_ALL_RUNNING_VCPUS)
+LIB_ABI(KVM_KICK_CAP_TO_USERSPACE)
+LIB_ABI(KVM_KICK_ALL_RUNNING_VCPUS)
+LIB_ABI(KVM_RESUME_ALL_KICKED_VCPUS)
+LIB_ABI(KVM_KICK_TO_USERSPACE)
+#undef KVM_CAP_KICK_ALL_RUNNING_VCPUS
+#undef KVM_KICK_CAP_TO_USERSPACE
+#undef KVM_KICK_ALL_RUNNING_VCPUS
+#undef KVM_RESUME_ALL_KICKED_VCPUS
+#undef KVM_KICK_TO_USERSPACE
+
 #include "kvm_kick.h"
+
+#define SAME_ABI(x) _Static_assert(lib_value_##x == (x) && \
+	__builtin_types_compatible_p(lib_type_##x, __typeof__(x)), \
+	"src/kvm_kick_abi.h and the series' uapi header differ on " #x);
+SAME_ABI(KVM_CAP_KICK_ALL_RUNNING_VCPUS)
+SAME_ABI(KVM_KICK_CAP_TO_USERSPACE)
+SAME_ABI(KVM_KICK_ALL_RUNNING_VCPUS)
+SAME_ABI(KVM_RESUME_ALL_KICKED_VCPUS)
+SAME_ABI(KVM_KICK_TO_USERSPACE)
 
 #define MEM_SIZE	0x10000		/* slot 0: code and counters */
 #define DATA_GPA	0x10000		/* slot 1 (split test): 16 pages */
