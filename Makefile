@@ -73,8 +73,7 @@ LIB_TEST_A   := $(O)/libkvmhold-test.a
         check-nested bench-nested check-kvmtool
 all: $(LIB_SO) $(LIB_A)
 
-$(O)/src/%.o: $(SRCDIR)/src/%.c $(wildcard $(SRCDIR)/src/*.h) $(SRCDIR)/include/kvmhold.h \
-              $(SRCDIR)/kernel/include/uapi/kvm_kick.h
+$(O)/src/%.o: $(SRCDIR)/src/%.c $(wildcard $(SRCDIR)/src/*.h) $(SRCDIR)/include/kvmhold.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
 
@@ -87,8 +86,7 @@ $(LIB_A): $(LIB_OBJS)
 	$(OBJCOPY) --localize-hidden $(O)/kvmhold-all.o
 	$(AR) rcs $@ $(O)/kvmhold-all.o
 
-$(O)/src-test/%.o: $(SRCDIR)/src/%.c $(wildcard $(SRCDIR)/src/*.h) $(SRCDIR)/include/kvmhold.h \
-                   $(SRCDIR)/kernel/include/uapi/kvm_kick.h
+$(O)/src-test/%.o: $(SRCDIR)/src/%.c $(wildcard $(SRCDIR)/src/*.h) $(SRCDIR)/include/kvmhold.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DKVMHOLD_TEST_HOOKS -fvisibility=hidden -c -o $@ $<
 

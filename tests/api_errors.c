@@ -15,7 +15,7 @@
 
 #include "check.h"
 #include "kvmhold.h"
-#include "../kernel/include/uapi/kvm_kick.h"
+#include "kvm_kick_abi.h"
 
 static void on_usr2(int sig)
 {

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "../kernel/include/uapi/kvm_kick.h"
+#include "kvm_kick_abi.h"
 
 const char *kick_ioctl_unavailable(void)
 {
