@@ -28,7 +28,7 @@
 #define TVM_CODE_GPA       0x100000ull  /* guest image */
 #define TVM_CODE_MAX       0x100000ull
 #define TVM_STACK_GPA      0x200000ull  /* vCPU i: [base + i*size, + size) */
-#define TVM_STACK_SIZE     0x4000ull
+#define TVM_STACK_SIZE     0x1000ull    /* the guests use well under 1 KiB */
 #define TVM_SCRATCH_GPA    0x300000ull  /* free for tests */
 #define TVM_SCRATCH_SIZE   0x100000ull
 #define TVM_SYS_SIZE       0x400000ull  /* 4 MiB */
@@ -36,7 +36,7 @@
 #define TVM_IDENTITY_MAP   0x100000000ull  /* identity-mapped: [0, 4 GiB) */
 #define TVM_TEST_GPA_DEFAULT 0x40000000ull /* 1 GiB */
 
-#define TVM_MAX_VCPUS      64
+#define TVM_MAX_VCPUS      256           /* benchmarks go to 256 */
 #define TVM_PAGE_SIZE      4096ull
 
 /* GDT selectors. */
@@ -156,6 +156,8 @@ struct tvm_shared {
 
 _Static_assert(sizeof(struct tvm_vcpu_line) == 64, "one line per vCPU");
 _Static_assert(sizeof(struct tvm_shared) <= TVM_SHARED_SIZE, "shared area");
+_Static_assert(TVM_STACK_GPA + TVM_MAX_VCPUS * TVM_STACK_SIZE <= TVM_SCRATCH_GPA,
+	       "every vCPU's stack below the scratch area");
 
 /*
  * The start of the guest image, so the host finds the entry point and the
