@@ -132,6 +132,16 @@ for r in ${KVMTOOL_RUNS:-reshape plain break-txn-hold break-dirty-mark}; do
 	break-dirty-mark)
 		run_lkvm break-dirty-mark mismatch "$proof" --kvmhold-migrate-check \
 			--kvmhold-break=dirty-mark ${KVMTOOL_LKVM_ARGS:-} ;;
+	# Diagnostic runs, not in the default list: reshape with one of its
+	# companions left out, to tell which part a failure needs.
+	reshape-nomigrate)
+		run_lkvm reshape-nomigrate pass "$secs" --kvmhold-reshape \
+			--kvmhold-pause-bench="$bench" ${KVMTOOL_LKVM_ARGS:-} ;;
+	reshape-nobench)
+		run_lkvm reshape-nobench pass "$secs" --kvmhold-reshape \
+			--kvmhold-migrate-check ${KVMTOOL_LKVM_ARGS:-} ;;
+	reshape-only)
+		run_lkvm reshape-only pass "$secs" --kvmhold-reshape ${KVMTOOL_LKVM_ARGS:-} ;;
 	*)
 		say "unknown run $r (KVMTOOL_RUNS)" ;;
 	esac
