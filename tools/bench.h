@@ -121,7 +121,8 @@ enum bop {
 /* `compare --op`: which transactions run, and which of them are timed. */
 enum cmp_op { CMP_SPLIT, CMP_MERGE, CMP_GROW, CMP_SHRINK, CMP_MOVE, CMP_LOG, CMP_MIX, CMP__COUNT };
 
-enum section { SEC_COMPARE, SEC_HOLD, SEC_TXN, SEC_DIRTY, SEC_GATE, SEC_SCALE, SEC__COUNT };
+enum section { SEC_COMPARE, SEC_HOLD, SEC_TXN, SEC_DIRTY, SEC_GATE, SEC_SCALE, SEC_VCPUS,
+	       SEC__COUNT };
 
 struct bench_opts {
 	enum section sections[SEC__COUNT];  /* in the order given */
@@ -447,6 +448,26 @@ struct hold_result {
 	char error[200];
 };
 
+/* vcpus: one way of stopping, letting go and committing, at one vCPU count. */
+struct vcpus_line {
+	const char *name;            /* a strategy's */
+	struct stats stop;           /* pause or hold, call to return */
+	struct stats release;        /* resume or release until every vCPU ran again */
+	struct stats commit;         /* a split and a merge, each timed */
+	char na[120];                /* why this KVM cannot run it: not run, not an error */
+	char error[200];
+};
+
+#define VCPUS_LINES 7
+
+struct vcpus_result {
+	unsigned vcpus, samples;
+	struct stats floor_all;      /* every vCPU signalled at once */
+	struct vcpus_line lines[VCPUS_LINES];
+	unsigned nr_lines;
+	char floor_error[120];
+};
+
 #define TXN_KINDS BOP__COUNT
 
 struct txn_op_result {
@@ -713,6 +734,8 @@ struct report {
 	const struct bench_opts *opts;
 	struct hold_result hold[BENCH_MAX_LIST];
 	unsigned nr_hold;
+	struct vcpus_result vcpus[BENCH_MAX_LIST];
+	unsigned nr_vcpus;
 	struct txn_result txn[BENCH_MAX_LIST];
 	unsigned nr_txn;
 	struct compare_result *cmp;
@@ -732,6 +755,8 @@ int run_compare(const struct bench_opts *o, struct report *rep);
 int run_dirty(const struct bench_opts *o, struct report *rep);
 int run_gate(const struct bench_opts *o, struct report *rep);
 int run_scale(const struct bench_opts *o, struct report *rep);
+int run_vcpus(const struct bench_opts *o, struct report *rep);
+void report_text_vcpus(FILE *f, const struct vcpus_result *v);
 
 /* bench_report*.c */
 void report_text_hold(FILE *f, const struct hold_result *h);

@@ -20,7 +20,7 @@
 #define EXIT_USAGE 2
 
 static const char *const section_names[SEC__COUNT] = {
-	"compare", "hold", "txn", "dirty", "gate", "scale",
+	"compare", "hold", "txn", "dirty", "gate", "scale", "vcpus",
 };
 
 static void usage(FILE *f)
@@ -28,7 +28,7 @@ static void usage(FILE *f)
 	unsigned i;
 
 	fprintf(f,
-"usage: kvmhold-bench [compare] [hold] [txn] [dirty] [gate] [scale] [options]\n"
+"usage: kvmhold-bench [compare] [hold] [txn] [dirty] [gate] [scale] [vcpus] [options]\n"
 "\n"
 "Measures kvmhold on this machine's KVM, next to references measured in the\n"
 "same run: \"floor\" (one bare signal-to-EINTR round trip) and \"ideal\" (the\n"
@@ -51,6 +51,9 @@ static void usage(FILE *f)
 "            commits, lookups and dirty syncs next to N 4 KiB slots, as a ratio\n"
 "            to 1024 slots; the commits on one logged slot of G GiB next to\n"
 "            the same ioctls by hand (--scale-slots, --scale-gib)\n"
+"  vcpus     stop, release (until every vCPU ran again) and a split or\n"
+"            merge, for kvmhold and every peer that pauses, next to the floor\n"
+"            of all vCPUs and ideal, at 1 to 256 vCPUs (default 1,2,8,64,256)\n"
 "\n"
 "Strategies of compare (each re-implemented from its published description):\n");
 	for (i = 0; i < NR_STRATEGIES; i++)
@@ -63,7 +66,7 @@ static void usage(FILE *f)
 "\n"
 "Options:\n"
 "  --vcpus LIST        vCPU counts, e.g. 1,2,8,64 (1..%u; default: compare 2,\n"
-"                      hold 1,2, txn 2)\n"
+"                      hold 1,2, txn 2, vcpus 1,2,8,64,256)\n"
 "  --slots LIST        extra 1-page memslots in the layout, e.g. 16,32000\n"
 "                      (compare: one run per value; txn: commit time of a\n"
 "                      split/merge next to that many slots; default: none)\n"
@@ -433,6 +436,9 @@ int main(int argc, char **argv)
 			break;
 		case SEC_SCALE:
 			r = run_scale(&o, &rep);
+			break;
+		case SEC_VCPUS:
+			r = run_vcpus(&o, &rep);
 			break;
 		default:
 			break;

@@ -178,6 +178,20 @@ static int qemu_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
 	return r;
 }
 
+/*
+ * The inhibit on its own, for the sections that time stopping and letting
+ * go (bench_vcpus.c); qemu_apply() takes it only when a commit needs it.
+ */
+static int qemu_pause(struct strat_ctx *c, uint64_t *pause_ns, bool *kicked)
+{
+	return inhibit_begin(c->m, c->state, pause_ns, kicked);
+}
+
+static void qemu_resume(struct strat_ctx *c)
+{
+	inhibit_end(c->state);
+}
+
 static void qemu_teardown(struct strat_ctx *c)
 {
 	struct qemu_state *q = c->state;
@@ -197,6 +211,8 @@ const struct strategy strat_qemu = {
 	.pauses = true,
 	.hooks = &qemu_hooks,
 	.setup = qemu_setup,
+	.pause = qemu_pause,
+	.resume = qemu_resume,
 	.apply = qemu_apply,
 	.teardown = qemu_teardown,
 };

@@ -166,7 +166,7 @@ static void list_(struct jw *w, const char *k, const unsigned *v, unsigned n, bo
 }
 
 static const char *const section_names[SEC__COUNT] = {
-	"compare", "hold", "txn", "dirty", "gate", "scale",
+	"compare", "hold", "txn", "dirty", "gate", "scale", "vcpus",
 };
 
 static void options(struct jw *w, const struct bench_opts *o)
@@ -270,6 +270,38 @@ static void hold(struct jw *w, const struct report *rep)
 			ratio_(w, "ratio_p99", l->r99);
 			ratio_(w, "ratio_all_p50", l->r50_all);
 			ratio_(w, "ratio_all_p99", l->r99_all);
+			obj_end(w);
+		}
+		arr_end(w);
+		obj_end(w);
+	}
+	arr_end(w);
+}
+
+static void vcpus(struct jw *w, const struct report *rep)
+{
+	unsigned i, j;
+
+	arr(w, "vcpus");
+	for (i = 0; i < rep->nr_vcpus; i++) {
+		const struct vcpus_result *v = &rep->vcpus[i];
+
+		obj(w, NULL);
+		u_(w, "vcpus", v->vcpus);
+		u_(w, "samples", v->samples);
+		stats_(w, "floor_all", &v->floor_all);
+		s_(w, "floor_error", v->floor_error[0] ? v->floor_error : NULL);
+		arr(w, "lines");
+		for (j = 0; j < v->nr_lines; j++) {
+			const struct vcpus_line *l = &v->lines[j];
+
+			obj(w, NULL);
+			s_(w, "name", l->name);
+			s_(w, "unavailable", l->na[0] ? l->na : NULL);
+			error_(w, l->error);
+			stats_(w, "stop", &l->stop);
+			stats_(w, "release", &l->release);
+			stats_(w, "commit", &l->commit);
 			obj_end(w);
 		}
 		arr_end(w);
@@ -754,6 +786,7 @@ int report_json(const char *path, const struct report *rep)
 	machine(&w, &rep->machine);
 	options(&w, rep->opts);
 	hold(&w, rep);
+	vcpus(&w, rep);
 	txn(&w, rep);
 	compare(&w, rep);
 	dirty(&w, rep);

@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `kvmhold-bench vcpus`: how stopping the vCPUs, letting them go again and
+ * a held commit scale with the number of vCPUs (1 to 256: threads far
+ * beyond the cores), for the library and for every peer strategy that
+ * pauses, next to floor-all (every vCPU signalled at once, bench_floor.c)
+ * and ideal (the commit's ioctls alone).
+ *
+ * Per vCPU count and line, on a fresh VM whose vCPUs walk a few pages
+ * (GUEST_PROG_WALK), with every vCPU back in the guest before each sample:
+ *   stop     the strategy's pause (kvmhold: kvmhold_hold()), call to return;
+ *   release  its resume, from the call until every vCPU's progress moved
+ *            again (all of them back in the guest), polled without sleeping;
+ *   commit   a split of the walked slot, then the merge back, through the
+ *            strategy's own transaction (both timed).
+ * The lines take turns within each vCPU count (all lines for a few samples,
+ * then all again), so a change of the machine's load hits them alike.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bench.h"
+
+#define START_TIMEOUT_MS 60000
+#define BLOCKS           2
+
+/* Samples per line and vCPU count when --samples is not given. */
+static unsigned default_samples(unsigned vcpus)
+{
+	return vcpus <= 8 ? 40 : vcpus <= 64 ? 12 : 6;
+}
+
+/* The lines, in the table's order; floor-all is measured by bench_floor.c. */
+static const struct strategy *const vcpus_strategies[] = {
+	&strat_kvmhold, &strat_kvmhold_kernel, &strat_qemu, &strat_kvmtool, &strat_ch,
+	&strat_kernel_ioctl, &strat_ideal,
+};
+#define NR_VCPUS_STRATEGIES (sizeof(vcpus_strategies) / sizeof(vcpus_strategies[0]))
+
+struct line_samples {
+	struct samples stop, release, commit;
+};
+
+/* Stop every vCPU the strategy's way: kvmhold lines hold, the others pause. */
+static int line_stop(struct strat_ctx *c)
+{
+	uint64_t ns;
+	bool kicked;
+
+	if (c->s->tvm_loop)
+		return kvmhold_hold(c->m->vm, -1);
+	return c->s->pause(c, &ns, &kicked);
+}
+
+static void line_resume(struct strat_ctx *c)
+{
+	if (c->s->tvm_loop)
+		kvmhold_release(c->m->vm);
+	else
+		c->s->resume(c);
+}
+
+/* Until every vCPU's progress passed before[]; yields, never sleeps. */
+static int wait_all_past(struct bvm *m, const uint64_t *before, uint64_t deadline)
+{
+	unsigned i = 0;
+
+	while (i < m->n) {
+		if (bvm_progress(m, i) > before[i]) {
+			i++;
+			continue;
+		}
+		if (bench_now_ns() > deadline)
+			return -ETIMEDOUT;
+		sched_yield();
+	}
+	return 0;
+}
+
+/* One stop and release sample; every vCPU runs again when it returns 0. */
+static int stop_release(struct strat_ctx *c, struct line_samples *ls)
+{
+	static uint64_t before[TVM_MAX_VCPUS];
+	uint64_t t0, t1, t2;
+	int r;
+
+	t0 = bench_now_ns();
+	r = line_stop(c);
+	t1 = bench_now_ns();
+	if (r)
+		return r;
+	bvm_progress_all(c->m, before);   /* nobody moves while stopped */
+	t2 = bench_now_ns();
+	line_resume(c);
+	r = wait_all_past(c->m, before, bench_now_ns() + START_TIMEOUT_MS * 1000000ull);
+	if (r)
+		return r;
+	samples_add(&ls->stop, t1 - t0);
+	return samples_add(&ls->release, bench_now_ns() - t2);
+}
+
+/* One split and merge back, both timed; every vCPU back in the guest after. */
+static int commit_pair(struct strat_ctx *c, struct line_samples *ls)
+{
+	static const enum bop ops[2] = { BOP_SPLIT, BOP_MERGE };
+	unsigned k;
+	int r;
+
+	for (k = 0; k < 2; k++) {
+		struct txn_sample smp = { 0 };
+
+		do {
+			memset(&smp, 0, sizeof(smp));
+			c->s->apply(c, ops[k], &smp);
+		} while (smp.timeout);    /* nothing changed: again */
+		if (smp.err)
+			return smp.err;
+		r = samples_add(&ls->commit, smp.lat_ns);
+		if (r)
+			return r;
+	}
+	return bvm_wait_all_moved(c->m, START_TIMEOUT_MS);
+}
+
+/* nr samples of one line on a fresh VM; 0 or -errno (why says what failed). */
+static int line_block(const struct strategy *s, unsigned vcpus, unsigned nr,
+		      struct line_samples *ls, const char **why)
+{
+	struct bvm_opts bo = {
+		.vcpus = vcpus, .program = GUEST_PROG_WALK, .walk_pages = 2 * vcpus,
+		.region_pages = 8 * vcpus, .kick = s->kick,
+	};
+	struct strat_ctx c = { .s = s };
+	bool pauses = s->tvm_loop || s->pause;
+	unsigned k;
+	int r;
+
+	*why = "creating the VM";
+	r = bvm_create(&bo, &c.m);
+	if (r)
+		return r;
+	c.l.gpa = c.m->test_gpa;
+	c.l.hva = (uintptr_t)c.m->test_hva;
+	c.l.pages = bo.walk_pages;
+	*why = "mapping the layout";
+	r = layout_map(&c, s->raw_layout, false, false, 0);
+	if (!r && s->setup) {
+		*why = "setup";
+		r = s->setup(&c);
+		if (r && c.why)
+			*why = c.why;
+	}
+	if (r)
+		goto out;
+	*why = "starting the vCPUs";
+	r = s->tvm_loop ? bvm_start_tvm(c.m) : bvm_start_own(c.m, s->hooks, c.state);
+	if (!r)
+		r = bvm_wait_all_moved(c.m, START_TIMEOUT_MS);
+	for (k = 0; !r && k < nr; k++) {
+		*why = "stop and release";
+		if (pauses && s != &strat_ideal)
+			r = stop_release(&c, ls);
+		if (!r) {
+			*why = "commit";
+			r = commit_pair(&c, ls);
+		}
+		if (!(k % 4))
+			bench_progress("vcpus: %u vCPU(s), %s, %u of %u", vcpus, s->name, k, nr);
+	}
+	bvm_stop(c.m);
+	if (!r && bvm_failures(c.m)) {
+		*why = bvm_failure(c.m);
+		r = -EIO;
+	}
+out:
+	if (s->teardown)
+		s->teardown(&c);
+	bvm_destroy(c.m);
+	return r;
+}
+
+static void line_finish(struct vcpus_line *l, struct line_samples *ls)
+{
+	stats_compute(&l->stop, &ls->stop);
+	stats_compute(&l->release, &ls->release);
+	stats_compute(&l->commit, &ls->commit);
+	samples_free(&ls->stop);
+	samples_free(&ls->release);
+	samples_free(&ls->commit);
+}
+
+static void vcpus_one(unsigned vcpus, unsigned samples, struct vcpus_result *v)
+{
+	struct line_samples ls[NR_VCPUS_STRATEGIES] = { 0 };
+	struct samples floor_all = { 0 };
+	unsigned b, i, resends = 0, per = (samples + BLOCKS - 1) / BLOCKS;
+	int r;
+
+	memset(v, 0, sizeof(*v));
+	v->vcpus = vcpus;
+	v->samples = samples;
+	v->nr_lines = NR_VCPUS_STRATEGIES;
+	for (i = 0; i < v->nr_lines; i++) {
+		const char *na = strategy_unavailable(vcpus_strategies[i]);
+
+		v->lines[i].name = vcpus_strategies[i]->name;
+		if (na)
+			snprintf(v->lines[i].na, sizeof(v->lines[i].na), "%s", na);
+	}
+	for (b = 0; b < BLOCKS; b++) {
+		unsigned nr = samples - b * per < per ? samples - b * per : per;
+
+		r = floor_measure(vcpus, nr, &floor_all, &resends);
+		if (r && !v->floor_error[0])
+			snprintf(v->floor_error, sizeof(v->floor_error), "%s", strerror(-r));
+		for (i = 0; i < v->nr_lines; i++) {
+			struct vcpus_line *l = &v->lines[i];
+			const char *why = "";
+
+			if (l->na[0] || l->error[0])
+				continue;
+			r = line_block(vcpus_strategies[i], vcpus, nr, &ls[i], &why);
+			if (r)
+				snprintf(l->error, sizeof(l->error), "%s: %s", why, strerror(-r));
+		}
+	}
+	bench_progress_done();
+	stats_compute(&v->floor_all, &floor_all);
+	samples_free(&floor_all);
+	for (i = 0; i < v->nr_lines; i++)
+		line_finish(&v->lines[i], &ls[i]);
+}
+
+int run_vcpus(const struct bench_opts *o, struct report *rep)
+{
+	static const unsigned def[] = { 1, 2, 8, 64, 256 };
+	const unsigned *list = o->vcpus_given ? o->vcpus : def;
+	unsigned n = o->vcpus_given ? o->nr_vcpus : sizeof(def) / sizeof(def[0]), i, k;
+	int failed = 0;
+
+	for (i = 0; i < n && rep->nr_vcpus < BENCH_MAX_LIST; i++) {
+		struct vcpus_result *v = &rep->vcpus[rep->nr_vcpus++];
+
+		vcpus_one(list[i], o->samples_given ? o->samples : default_samples(list[i]), v);
+		report_text_vcpus(stdout, v);
+		fflush(stdout);
+		failed |= v->floor_error[0] != 0;
+		for (k = 0; k < v->nr_lines; k++)
+			failed |= v->lines[k].error[0] != 0;
+	}
+	return failed ? -EIO : 0;
+}
+
+/* "p50 / p99" of st, or "-" when nothing was measured. */
+static const char *p50_p99(char *buf, size_t size, const struct stats *st)
+{
+	char a[32], b[32];
+
+	if (!st->n)
+		return "-";
+	fmt_ns(a, sizeof(a), st->p50);
+	fmt_ns(b, sizeof(b), st->p99);
+	snprintf(buf, size, "%s / %s", a, b);
+	return buf;
+}
+
+void report_text_vcpus(FILE *f, const struct vcpus_result *v)
+{
+	const struct vcpus_line *hold = &v->lines[0];
+	char a[80], b[80], c[80];
+	unsigned i;
+
+	fprintf(f, "vcpus: %u vCPU(s) walking, %u samples per line (p50 / p99)\n", v->vcpus,
+		v->samples);
+	fprintf(f, "  %-17s %22s %22s %22s\n", "", "stop", "release", "split or merge");
+	fprintf(f, "  %-17s %22s\n", "floor, all", p50_p99(a, sizeof(a), &v->floor_all));
+	for (i = 0; i < v->nr_lines; i++) {
+		const struct vcpus_line *l = &v->lines[i];
+
+		if (l->na[0])
+			fprintf(f, "  %-17s unavailable: %s\n", l->name, l->na);
+		else
+			fprintf(f, "  %-17s %22s %22s %22s\n", l->name,
+				p50_p99(a, sizeof(a), &l->stop), p50_p99(b, sizeof(b), &l->release),
+				p50_p99(c, sizeof(c), &l->commit));
+	}
+	if (hold->stop.n && v->floor_all.n)
+		fprintf(f, "  kvmhold stop / floor-all: p50 %.2fx\n",
+			bench_ratio(hold->stop.p50, v->floor_all.p50));
+	for (i = 1; i < v->nr_lines; i++) {
+		const struct vcpus_line *l = &v->lines[i];
+
+		if (l->stop.n && hold->stop.n)
+			fprintf(f, "  kvmhold / %s: stop p50 %.2fx, release p50 %.2fx, commit p50 %.2fx\n",
+				l->name, bench_ratio(hold->stop.p50, l->stop.p50),
+				bench_ratio(hold->release.p50, l->release.p50),
+				bench_ratio(hold->commit.p50, l->commit.p50));
+	}
+	if (v->floor_error[0])
+		fprintf(f, "  floor: error: %s\n", v->floor_error);
+	for (i = 0; i < v->nr_lines; i++)
+		if (v->lines[i].error[0])
+			fprintf(f, "  %s: error: %s\n", v->lines[i].name, v->lines[i].error);
+	fprintf(f, "\n");
+}
