@@ -81,7 +81,8 @@ BEGIN {
 	}
 	if (l ~ /^kvmhold-lkvm: migrate checkpoints=/) {
 		migrate[run] = 1; ckpts[run] = field(l, "checkpoints")
-		compared[run] = field(l, "pages_compared"); mism[run] = field(l, "mismatches")
+		compared[run] = field(l, "pages_compared"); verified[run] = field(l, "pages_verified")
+		mism[run] = field(l, "mismatches")
 		merr[run] = field(l, "errors"); next
 	}
 	if (l ~ /^kvmhold-lkvm: holes=/) { holes[run] = field(l, "holes"); verr[run] = field(l, "vcpu_errors"); next }
@@ -99,10 +100,11 @@ END {
 		r = order[i]; e = expect[r]; o = opts[r]
 		v = verdict[r]; vpass = v ~ /^PASS /; vfail = v ~ /^FAIL/
 		h = num(holes[r]); m = num(mism[r])
-		counts = sprintf("txns=%s holds=%s reshape_failed=%s checkpoints=%s pages_compared=%s mismatches=%s holes=%s rounds=%s l2_init=%ss lkvm=%ss rc=%s",
+		counts = sprintf("txns=%s holds=%s reshape_failed=%s checkpoints=%s pages_compared=%s pages_verified=%s mismatches=%s holes=%s rounds=%s l2_init=%ss lkvm=%ss rc=%s",
 			txns[r] == "" ? "-" : txns[r], holds[r] == "" ? "-" : holds[r],
 			rfailed[r] == "" ? "-" : rfailed[r], ckpts[r] == "" ? "-" : ckpts[r],
-			compared[r] == "" ? "-" : compared[r], mism[r] == "" ? "-" : mism[r],
+			compared[r] == "" ? "-" : compared[r], verified[r] == "" ? "-" : verified[r],
+			mism[r] == "" ? "-" : mism[r],
 			holes[r] == "" ? "-" : holes[r], v == "" ? "-" : (field(v, "rounds") == "" ? "-" : field(v, "rounds")),
 			init[r] == "" ? "-" : init[r], secs[r] == "" ? "-" : secs[r], rc[r] == "" ? "-" : rc[r])
 		if (e == "boot")
@@ -143,6 +145,7 @@ END {
 				if (!migrate[r]) add(r, "no kvmhold-lkvm migrate line")
 				else if (num(ckpts[r]) <= 0) add(r, "no migration checkpoint")
 				else if (num(compared[r]) <= 0) add(r, "no page compared")
+				else if (num(verified[r]) <= 0) add(r, "no page verified (every compared page was copied under the checkpoint hold)")
 			}
 			if (o ~ /--kvmhold-pause-bench/ && pause[r] == "") add(r, "no kvmhold-lkvm pause line")
 		} else if (e == "damage") {
