@@ -559,6 +559,14 @@ double per_1000(uint64_t n, uint64_t txns);
 
 /* ---- results of compare ------------------------------------------------- */
 
+/* One figure measured once per round: its median and its range over the rounds. */
+struct spread {
+	unsigned n;                  /* rounds that measured it (0: none) */
+	double median, min, max;
+};
+
+#define CMP_MAX_ROUNDS 32
+
 struct strat_result {
 	const struct strategy *s;    /* NULL for the ideal line */
 	const char *name;
@@ -572,6 +580,8 @@ struct strat_result {
 	uint64_t holes, mismatches, timeouts, errors;
 	bool migrated;               /* --migrate: mig holds the migration check */
 	struct mig_result mig;
+	/* Per round: txn p50, pause p50 (ns) and guest progress (% of that round's baseline). */
+	struct spread round_txn_p50, round_pause_p50, round_progress;
 };
 
 #define CMP_LINES (NR_STRATEGIES + 1)    /* the strategies, then ideal */

@@ -87,6 +87,9 @@ struct line_acc {
 	struct samples lat, pause, kind[BOP__COUNT];
 	uint64_t pages;              /* walked inside the timed windows */
 	bool failed;                 /* an error: no more rounds for this line */
+	/* Per round (0: the line did not run in it). */
+	uint64_t round_txn_p50[CMP_MAX_ROUNDS], round_pause_p50[CMP_MAX_ROUNDS];
+	double round_pages_per_s[CMP_MAX_ROUNDS];
 };
 
 static void acc_free(struct line_acc *a)
@@ -180,8 +183,24 @@ static void setup_error(struct line_acc *a, const struct strat_ctx *c, int r)
  * One slice of one line: a fresh VM, the layout, the vCPUs, then the
  * strategy's transactions (the baseline: none, just time).
  */
-static void run_slice(const struct run_cfg *rc, struct line_acc *a)
+/* The p50 of the samples s gained since it held `from` of them; 0 if none. */
+static uint64_t p50_since(const struct samples *s, size_t from)
 {
+	struct samples part = { 0 };
+	struct stats st;
+	size_t i;
+
+	for (i = from; i < s->n; i++)
+		if (samples_add(&part, s->v[i]))
+			break;
+	stats_compute(&st, &part);
+	samples_free(&part);
+	return st.n ? st.p50 : 0;
+}
+
+static void run_slice(const struct run_cfg *rc, struct line_acc *a, unsigned round)
+{
+	size_t lat0 = a->lat.n, pause0 = a->pause.n;
 	const struct strategy *s = a->s;
 	struct strat_result *res = a->res;
 	struct bvm_opts bo = {
@@ -230,6 +249,11 @@ static void run_slice(const struct run_cfg *rc, struct line_acc *a)
 	t1 = bench_now_ns();
 	res->seconds += (double)(t1 - t0) / 1e9;
 	a->pages += bvm_pages(c.m) - pages0;
+	if (t1 > t0)
+		a->round_pages_per_s[round] = (double)(bvm_pages(c.m) - pages0) * 1e9 /
+					      (double)(t1 - t0);
+	a->round_txn_p50[round] = p50_since(&a->lat, lat0);
+	a->round_pause_p50[round] = p50_since(&a->pause, pause0);
 stop:
 	bvm_stop(c.m);
 	res->holes += bvm_holes(c.m);
@@ -242,6 +266,46 @@ out:
 	if (s && s->teardown)
 		s->teardown(&c);
 	bvm_destroy(c.m);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Median and range of v[0..n), the rounds' values of one figure. */
+static struct spread spread_of(double *v, unsigned n)
+{
+	struct spread sp = { .n = n };
+
+	if (!n)
+		return sp;
+	qsort(v, n, sizeof(*v), cmp_double);
+	sp.min = v[0];
+	sp.max = v[n - 1];
+	sp.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	return sp;
+}
+
+/* The per-round figures of a line; progress against the same round's baseline. */
+static void finish_rounds(struct line_acc *a, const struct line_acc *base, unsigned rounds)
+{
+	double txn[CMP_MAX_ROUNDS], pause[CMP_MAX_ROUNDS], prog[CMP_MAX_ROUNDS];
+	unsigned r, nt = 0, np = 0, ng = 0;
+
+	for (r = 0; r < rounds && r < CMP_MAX_ROUNDS; r++) {
+		if (a->round_txn_p50[r])
+			txn[nt++] = (double)a->round_txn_p50[r];
+		if (a->round_pause_p50[r])
+			pause[np++] = (double)a->round_pause_p50[r];
+		if (a->round_pages_per_s[r] > 0 && base->round_pages_per_s[r] > 0)
+			prog[ng++] = 100.0 * a->round_pages_per_s[r] / base->round_pages_per_s[r];
+	}
+	a->res->round_txn_p50 = spread_of(txn, nt);
+	a->res->round_pause_p50 = spread_of(pause, np);
+	a->res->round_progress = spread_of(prog, ng);
 }
 
 static void finish_line(struct line_acc *a, double baseline_pages_per_s)
@@ -386,7 +450,7 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 				continue;
 			bench_progress("compare: %u vCPU(s), round %u: %s", vcpus, round + 1,
 				       a->res->name);
-			run_slice(&rc, a);
+			run_slice(&rc, a, round);
 		}
 	}
 	bench_progress_done();
@@ -405,6 +469,7 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 	c->baseline_mismatches = base.mismatches;
 	for (i = 1; i < n; i++) {
 		finish_line(&acc[i], c->baseline_pages_per_s);
+		finish_rounds(&acc[i], &acc[0], o->rounds);
 		failed |= !acc[i].res->ran && !acc[i].res->na[0];
 	}
 	for (i = 0; i < n; i++)

@@ -87,8 +87,9 @@ static void usage(FILE *f)
 "  --duration S        seconds per strategy and configuration (default: 2;\n"
 "                      with --count, whichever ends first)\n"
 "  --rounds N          compare: split each line's time into N slices run in\n"
-"                      rotating order, so load changes hit all lines alike\n"
-"                      (default: 3)\n"
+"                      rotating order, so load changes hit all lines alike;\n"
+"                      each line's txn p50, pause p50 and progress are also\n"
+"                      given per round, as median and range (1..32, default 5)\n"
 "  --samples N         samples per measurement of hold, txn and the floor\n"
 "                      (default: 200; a quarter of that above 16 vCPUs);\n"
 "                      gate: every measurement (default: 1000 batches, 200\n"
@@ -278,7 +279,7 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 	o->op = CMP_MIX;
 	o->strategies = (1u << NR_STRATEGIES) - 1;
 	o->duration = 2.0;
-	o->rounds = 3;
+	o->rounds = 5;
 	o->samples = 200;
 	o->pages = 16;
 	o->migrate_count = 1000;
@@ -331,7 +332,7 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 			o->duration_given = true;
 			break;
 		case OPT_ROUNDS:
-			o->rounds = (unsigned)parse_uint("--rounds", optarg, 1, 100);
+			o->rounds = (unsigned)parse_uint("--rounds", optarg, 1, CMP_MAX_ROUNDS);
 			break;
 		case OPT_ALWAYS_HOLD:
 			o->vm_flags |= KVMHOLD_VM_ALWAYS_HOLD;

@@ -370,6 +370,46 @@ static void ratios(FILE *f, const struct compare_result *c)
 	}
 }
 
+/* "median (min-max)" of a per-round figure in ns, or "-". */
+static const char *spread_ns(char *buf, size_t size, const struct spread *sp)
+{
+	char m[32], lo[32], hi[32];
+
+	if (!sp->n)
+		return "-";
+	fmt_ns(m, sizeof(m), (uint64_t)sp->median);
+	fmt_ns(lo, sizeof(lo), (uint64_t)sp->min);
+	fmt_ns(hi, sizeof(hi), (uint64_t)sp->max);
+	snprintf(buf, size, "%s (%s-%s)", m, lo, hi);
+	return buf;
+}
+
+/* Each line's figures round by round: a lead is real when the ranges do not overlap. */
+static void rounds_table(FILE *f, const struct compare_result *c)
+{
+	char a[100], b[100], p[64];
+	unsigned i;
+
+	if (c->rounds < 2)
+		return;
+	fprintf(f, "  per round, median (min-max) over %u rounds:\n", c->rounds);
+	fprintf(f, "  %-16s %30s %30s %18s\n", "strategy", "txn p50", "pause p50", "progress");
+	for (i = 0; i < c->nr_lines; i++) {
+		const struct strat_result *l = &c->lines[i];
+
+		if (l->na[0] || !l->ran)
+			continue;
+		if (l->round_progress.n)
+			snprintf(p, sizeof(p), "%.0f%% (%.0f-%.0f)", l->round_progress.median,
+				 l->round_progress.min, l->round_progress.max);
+		else
+			snprintf(p, sizeof(p), "-");
+		fprintf(f, "  %-16s %30s %30s %18s\n", l->name,
+			spread_ns(a, sizeof(a), &l->round_txn_p50),
+			spread_ns(b, sizeof(b), &l->round_pause_p50), p);
+	}
+}
+
 void report_text_compare(FILE *f, const struct compare_result *c)
 {
 	char a[32], b[32], d[32], e[32], g[32], h[32], p[32];
@@ -422,6 +462,7 @@ void report_text_compare(FILE *f, const struct compare_result *c)
 			fprintf(f, "    %s: %s\n", l->name, l->error);
 	}
 	ratios(f, c);
+	rounds_table(f, c);
 	if (c->nr_lines && c->lines[0].migrated) {
 		fprintf(f, "  dirty l/u: pages lost / unreported in the migration check of each line "
 			"(a fresh VM, the\n  guests writing round numbers into %u pages, a sync after each "

@@ -223,6 +223,21 @@ static void machine(struct jw *w, const struct machine_info *mi)
 	obj_end(w);
 }
 
+/* A per-round figure: null when no round measured it. */
+static void spread_(struct jw *w, const char *k, const struct spread *sp)
+{
+	if (!sp->n) {
+		null_(w, k);
+		return;
+	}
+	obj(w, k);
+	u_(w, "rounds", sp->n);
+	d_(w, "median", sp->median);
+	d_(w, "min", sp->min);
+	d_(w, "max", sp->max);
+	obj_end(w);
+}
+
 static void error_(struct jw *w, const char *e)
 {
 	s_(w, "error", e && e[0] ? e : NULL);
@@ -450,6 +465,11 @@ static void line(struct jw *w, const struct compare_result *c, const struct stra
 		d_(w, "progress_pct", l->progress_pct);
 	else
 		null_(w, "progress_pct");
+	obj(w, "rounds");
+	spread_(w, "txn_p50", &l->round_txn_p50);
+	spread_(w, "pause_p50", &l->round_pause_p50);
+	spread_(w, "progress_pct", &l->round_progress);
+	obj_end(w);
 	u_(w, "holes", l->holes);
 	u_(w, "corruption", l->mismatches);
 	u_(w, "timeouts", l->timeouts);
