@@ -78,6 +78,17 @@
  */
 #define HOLD_SPIN_NS 30000ull
 
+/*
+ * Spinning only helps while the threads being waited for have CPUs to run
+ * on: with as many of them still inside as the process has CPUs, a
+ * spinning holder takes a CPU that one of them needs to get out, so it
+ * sleeps at once.
+ */
+static bool spin_helps(const struct kvmhold_vm *vm, unsigned inside)
+{
+	return inside < vm->nr_cpus;
+}
+
 int hold_init(struct kvmhold_vm *vm)
 {
 	pthread_condattr_t attr;
@@ -264,8 +275,12 @@ static int wait_quiet(struct kvmhold_vm *vm, unsigned target, uint64_t deadline_
 		spin_until = deadline_ns;
 	int r = 0;
 
-	while (ACTIVE_COUNT(atomic_load(&vm->active)) > target) {
-		if (now_ns() >= spin_until)
+	for (;;) {
+		unsigned count = ACTIVE_COUNT(atomic_load(&vm->active));
+
+		if (count <= target)
+			return 0;
+		if (!spin_helps(vm, count - target) || now_ns() >= spin_until)
 			goto sleep;
 		cpu_relax();
 	}

@@ -73,6 +73,7 @@ struct kvmhold_vm {
 	 * never changes, and a kick saves a getpid() per vCPU.
 	 */
 	pid_t pid;
+	unsigned nr_cpus;              /* CPUs the process may run on, at setup (hold.c) */
 	struct kvmhold_vm_opts opts;
 	bool has_readonly_mem;         /* KVM_CAP_READONLY_MEM */
 	bool has_guest_memfd;          /* KVM_CAP_GUEST_MEMFD and KVM_CAP_USER_MEMORY2 */

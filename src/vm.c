@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,6 +139,18 @@ static void vm_teardown(struct kvmhold_vm *vm)
 	spaces_fini(vm);
 }
 
+/* CPUs this process may run on (at least 1), for the holder's spin (hold.c). */
+static unsigned usable_cpus(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return 1;
+	n = CPU_COUNT(&set);
+	return n > 0 ? (unsigned)n : 1;
+}
+
 /*
  * Fill in everything but the fd; the caller owns vm->fd.  Checks that
  * change nothing come first: a failure after dirty_init() cannot undo the
@@ -151,6 +164,7 @@ static int vm_setup(struct kvmhold_vm *vm, const struct kvmhold_vm_opts *opts)
 	vm->opts = *opts;
 	vm->kick_signal = vm->opts.kick_signal;
 	vm->pid = getpid();
+	vm->nr_cpus = usable_cpus();
 	r = choose_kick(vm);
 	if (r)
 		return r;
