@@ -118,11 +118,16 @@ $(BENCH): $(TOOL_SRCS) $(wildcard $(SRCDIR)/tools/*.h) $(TVMM_LIB) $(LIB_A) $(TV
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(LDSTATIC) -I$(SRCDIR)/tools -o $@ $(TOOL_SRCS) $(TVMM_LIB) $(LIB_A) $(LDLIBS) -lm
 
-EXAMPLE_SRCS := $(wildcard $(SRCDIR)/examples/*.c)
+# One program per example; hold_demo.c stands alone, the others share the
+# guest and vCPU setup of examples/example_vm.c.
+EXAMPLE_VM   := $(SRCDIR)/examples/example_vm.c
+EXAMPLE_SRCS := $(filter-out $(EXAMPLE_VM),$(wildcard $(SRCDIR)/examples/*.c))
 EXAMPLES     := $(patsubst $(SRCDIR)/examples/%.c,$(O)/examples/%,$(EXAMPLE_SRCS))
-$(O)/examples/%: $(SRCDIR)/examples/%.c $(TVMM_LIB) $(LIB_A) $(TVMM_HDRS)
+$(O)/examples/%: $(SRCDIR)/examples/%.c $(EXAMPLE_VM) $(SRCDIR)/examples/example_vm.h \
+                 $(TVMM_LIB) $(LIB_A) $(TVMM_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $(LDSTATIC) -o $@ $< $(TVMM_LIB) $(LIB_A) $(LDLIBS)
+	$(CC) $(TEST_CFLAGS) $(LDSTATIC) -o $@ $< $(if $(filter hold_demo,$*),,$(EXAMPLE_VM)) \
+		$(TVMM_LIB) $(LIB_A) $(LDLIBS)
 
 # TEST_TIMEOUT: seconds per test program; TESTS_RUN: a subset by name.
 TEST_TIMEOUT ?= 300
@@ -328,17 +333,25 @@ install: all $(O)/kvmhold.pc
 	install -m 644 $(wildcard $(SRCDIR)/man/*.3) $(DESTDIR)$(MANDIR)/man3/
 	install -m 644 $(wildcard $(SRCDIR)/man/*.7) $(DESTDIR)$(MANDIR)/man7/
 
-# Install into a staging root, then build and run examples/hold_demo.c with
-# nothing but the installed header, library and pkg-config file.  Also
-# checks that the shared library exports kvmhold_* symbols only.
+# Install into a staging root, then build every example with nothing but
+# the installed header, library and pkg-config file, as their top comments
+# say, and run each on the installed libkvmhold.so.  Also checks that the shared library exports
+# kvmhold_* symbols only.
 STAGE        := $(abspath $(O))/stage
 check-install: all
 	rm -rf $(STAGE)
 	$(MAKE) --no-print-directory install PREFIX=/usr DESTDIR=$(STAGE)
-	PKG_CONFIG_LIBDIR=$(STAGE)/usr/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$(STAGE) \
-		sh -c '$(CC) -Wall -Werror -o $(STAGE)/hold_demo $(SRCDIR)/examples/hold_demo.c \
-		$$(pkg-config --cflags --libs kvmhold) -pthread'
-	LD_LIBRARY_PATH=$(STAGE)/usr/lib $(STAGE)/hold_demo
+	@set -e; for src in $(EXAMPLE_SRCS); do \
+		name=$$(basename $$src .c); \
+		shared=$$([ $$name = hold_demo ] || echo $(EXAMPLE_VM)); \
+		echo "check-install: building $$name"; \
+		PKG_CONFIG_LIBDIR=$(STAGE)/usr/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$(STAGE) \
+			sh -c "$(CC) -Wall -Werror -o $(STAGE)/$$name $$src $$shared \
+			\$$(pkg-config --cflags --libs kvmhold) -pthread"; \
+		out=$$(LD_LIBRARY_PATH=$(STAGE)/usr/lib $(STAGE)/$$name 2>&1) || \
+			{ echo "$$out"; echo "check-install: $$name failed"; exit 1; }; \
+		echo "$$out" | tail -n 1; \
+	done
 	@bad=$$(nm -D --defined-only $(STAGE)/usr/lib/libkvmhold.so | awk '$$3 !~ /^(kvmhold_|KVMHOLD_)/ { print $$3 }'); \
 	if [ -n "$$bad" ]; then echo "exported by mistake: $$bad"; exit 1; fi
 	@bad=$$(nm --defined-only $(STAGE)/usr/lib/libkvmhold.a | awk 'NF == 3 && $$2 ~ /[A-Z]/ && $$3 !~ /^kvmhold_/ { print $$3 }'); \

@@ -18,40 +18,27 @@
  *
  * and at the end checks that the guest saw no mismatch, that no access
  * ever fell into a hole (an MMIO exit), and that kvmhold_regions() reports
- * the layout asked for.  Built against the installed library alone:
+ * the layout asked for.  The guest's page tables and the vCPU thread are
+ * in example_vm.c, shared with migrate.c.  Built against the installed
+ * library alone:
  *
- *	cc hotplug.c $(pkg-config --cflags --libs kvmhold) -o hotplug
+ *	cc hotplug.c example_vm.c $(pkg-config --cflags --libs kvmhold) -o hotplug
  *
  * Exit status 0 on success.  It needs read/write access to /dev/kvm.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
-#include <linux/kvm.h>
 
 #include <kvmhold.h>
+#include "example_vm.h"
 
-#define KiB 1024ull
-#define MiB (1024 * KiB)
-
-/* Guest physical layout. */
+/* Guest physical layout (example_vm.h has the rest of the first 64 KiB). */
 #define LOW_SIZE   (64 * KiB)         /* page tables, control block, code */
-#define PML4_GPA   0x1000
-#define PDPT_GPA   0x2000
-#define PD_LOW_GPA 0x3000             /* maps [0, 2 MiB) */
-#define PD_HP_GPA  0x4000             /* maps [4 GiB, 4 GiB + 2 MiB) */
-#define CTRL_GPA   0x6000
-#define CODE_GPA   0x8000
 #define HP_GPA     0x100000000ull     /* the hot-pluggable RAM */
 #define HP_MAX     (2 * MiB)
 
@@ -64,9 +51,9 @@ struct ctrl {
 };
 
 /*
- * 64-bit code at CODE_GPA, the guest's whole program:
+ * 64-bit code at EX_CODE_GPA, the guest's whole program:
  *
- *	mov  $CTRL_GPA, %esi
+ *	mov  $EX_CTRL_GPA, %esi
  * pass:
  *	mov  (%rsi), %rcx              limit
  *	mov  %rcx, 8(%rsi)             in_use = limit
@@ -119,12 +106,10 @@ static const uint8_t guest_code[] = {
 	0xeb, 0xab,
 };
 
-static struct kvmhold_vm *vm;
+static struct example_vm ex = { .name = "hotplug" };
 static uint8_t *low;                  /* host memory behind [0, LOW_SIZE) */
 static uint8_t *hp;                   /* host memory behind the hot-pluggable RAM */
 static struct ctrl *ctrl;
-static atomic_bool stopping;
-static atomic_ulong holes;            /* guest accesses that found no memory */
 
 static uint64_t ctrl_get(const uint64_t *field)
 {
@@ -136,110 +121,10 @@ static void ctrl_set(uint64_t *field, uint64_t value)
 	__atomic_store_n(field, value, __ATOMIC_RELEASE);
 }
 
-static void *vcpu_thread(void *arg)
-{
-	struct kvmhold_vcpu *vcpu = arg;
-	struct kvm_run *run = kvmhold_vcpu_kvm_run(vcpu);
-	int r;
-
-	for (;;) {
-		/* Holds, and so commits that need one, are absorbed inside. */
-		r = kvmhold_vcpu_run(vcpu);
-		if (r == -EINTR && atomic_load(&stopping))
-			return NULL;
-		if (r == -EINTR)
-			continue;
-		if (r < 0) {
-			fprintf(stderr, "hotplug: run: %s\n", strerror(-r));
-			return (void *)1;
-		}
-		if (run->exit_reason == KVM_EXIT_MMIO) {
-			/* No memslot at that address: the guest found a hole. */
-			atomic_fetch_add(&holes, 1);
-			if (!run->mmio.is_write)
-				memset(run->mmio.data, 0, sizeof(run->mmio.data));
-			continue;
-		}
-		fprintf(stderr, "hotplug: unexpected exit %u\n", run->exit_reason);
-		return (void *)1;
-	}
-}
-
-/* Long mode straight away: flat segments, identity-mapped 2 MiB pages. */
-static int setup_vcpu(struct kvmhold_vcpu *vcpu)
-{
-	struct kvm_segment code = {
-		.base = 0, .limit = 0xffffffff, .selector = 0x8, .type = 0xb,
-		.present = 1, .s = 1, .l = 1, .g = 1,
-	};
-	struct kvm_segment data = {
-		.base = 0, .limit = 0xffffffff, .selector = 0x10, .type = 0x3,
-		.present = 1, .s = 1, .db = 1, .g = 1,
-	};
-	struct kvm_regs regs = { .rip = CODE_GPA, .rflags = 2 };
-	struct kvm_sregs sregs;
-	struct kvm_cpuid2 *cpuid;
-	int kvm, r;
-
-	/* KVM accepts long mode only if the guest's CPUID says it has it. */
-	cpuid = calloc(1, sizeof(*cpuid) + 256 * sizeof(cpuid->entries[0]));
-	if (!cpuid)
-		return -ENOMEM;
-	cpuid->nent = 256;
-	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	r = kvm < 0 || ioctl(kvm, KVM_GET_SUPPORTED_CPUID, cpuid) < 0 ? -errno : 0;
-	if (kvm >= 0)
-		close(kvm);
-	if (!r)
-		r = kvmhold_vcpu_ioctl(vcpu, KVM_SET_CPUID2, cpuid);
-	free(cpuid);
-	if (r)
-		return r;
-
-	r = kvmhold_vcpu_ioctl(vcpu, KVM_GET_SREGS, &sregs);
-	if (r)
-		return r;
-	sregs.cs = code;
-	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
-	sregs.cr0 = 0x80000031;         /* PG, NE, ET, PE */
-	sregs.cr3 = PML4_GPA;
-	sregs.cr4 = 0x20;               /* PAE */
-	sregs.efer = 0x500;             /* LMA, LME */
-	r = kvmhold_vcpu_ioctl(vcpu, KVM_SET_SREGS, &sregs);
-	return r ? r : kvmhold_vcpu_ioctl(vcpu, KVM_SET_REGS, &regs);
-}
-
-static void setup_memory(void)
-{
-	uint64_t *pml4 = (uint64_t *)(low + PML4_GPA), *pdpt = (uint64_t *)(low + PDPT_GPA);
-
-	pml4[0] = PDPT_GPA | 0x3;                              /* present, writable */
-	pdpt[0] = PD_LOW_GPA | 0x3;
-	pdpt[HP_GPA >> 30] = PD_HP_GPA | 0x3;
-	((uint64_t *)(low + PD_LOW_GPA))[0] = 0x0 | 0x83;      /* 2 MiB page */
-	((uint64_t *)(low + PD_HP_GPA))[0] = HP_GPA | 0x83;
-	memcpy(low + CODE_GPA, guest_code, sizeof(guest_code));
-	ctrl = (struct ctrl *)(low + CTRL_GPA);
-}
-
-static int fail(const char *what, int err)
-{
-	fprintf(stderr, "hotplug: %s: %s\n", what, strerror(-err));
-	return 1;
-}
-
 /* Wait (bounded) until the guest has completed n more passes. */
 static int wait_passes(uint64_t n)
 {
-	uint64_t target = ctrl_get(&ctrl->passes) + n;
-	time_t end = time(NULL) + 60;
-
-	while (ctrl_get(&ctrl->passes) < target) {
-		if (time(NULL) > end)
-			return -ETIMEDOUT;
-		usleep(1000);
-	}
-	return 0;
+	return example_wait_for(&ctrl->passes, ctrl_get(&ctrl->passes) + n);
 }
 
 /*
@@ -266,7 +151,7 @@ static void report(const char *what)
 	struct kvmhold_stats st;
 
 	memset(&st, 0, sizeof(st));
-	if (kvmhold_stats_get(vm, &st, sizeof(st)))
+	if (kvmhold_stats_get(ex.vm, &st, sizeof(st)))
 		return;
 	printf("hotplug: %-38s %u memslot ioctl%s, %s\n", what, st.last_txn_ioctls,
 	       st.last_txn_ioctls == 1 ? "" : "s",
@@ -284,7 +169,7 @@ enum change { RESIZE, MAP, MERGE, SPLIT, UNMAP };
 static int change(enum change what, uint64_t gpa, uint64_t size, void *hva)
 {
 	struct kvmhold_txn *txn;
-	int r = kvmhold_txn_begin(vm, &txn);
+	int r = kvmhold_txn_begin(ex.vm, &txn);
 
 	if (r)
 		return r;
@@ -318,10 +203,10 @@ static int change(enum change what, uint64_t gpa, uint64_t size, void *hva)
 static int check_layout(void)
 {
 	struct kvmhold_region reg[8];
-	int n = kvmhold_regions(vm, 0, UINT64_MAX, reg, 8);
+	int n = kvmhold_regions(ex.vm, 0, UINT64_MAX, reg, 8);
 
 	if (n < 0)
-		return fail("regions", n);
+		return example_fail(&ex, "regions", n);
 	printf("hotplug: final layout, %d regions:\n", n);
 	for (int i = 0; i < n && i < 8; i++)
 		printf("hotplug:   gpa %#11llx size %5llu KiB  slot %u\n",
@@ -332,35 +217,32 @@ static int check_layout(void)
 	    reg[1].gpa != HP_GPA || reg[1].size != HP_MAX - 512 * KiB || reg[1].hva != hp ||
 	    reg[1].flags != 0)
 		return fprintf(stderr, "hotplug: the layout is not the one asked for\n"), 1;
-	if (kvmhold_gpa_to_hva(vm, HP_GPA + MiB + 8) != hp + MiB + 8 ||
-	    kvmhold_gpa_to_hva(vm, HP_GPA + HP_MAX - 512 * KiB) != NULL)
+	if (kvmhold_gpa_to_hva(ex.vm, HP_GPA + MiB + 8) != hp + MiB + 8 ||
+	    kvmhold_gpa_to_hva(ex.vm, HP_GPA + HP_MAX - 512 * KiB) != NULL)
 		return fprintf(stderr, "hotplug: kvmhold_gpa_to_hva disagrees\n"), 1;
 	return 0;
 }
 
 int main(void)
 {
-	struct kvmhold_vcpu *vcpu;
 	struct kvmhold_txn *txn;
-	pthread_t thread;
-	void *thread_ret;
 	int r, i;
 
-	r = kvmhold_vm_create(NULL, &vm);
+	r = kvmhold_vm_create(NULL, &ex.vm);
 	if (r)
-		return fail("vm_create", r);
+		return example_fail(&ex, "vm_create", r);
 	low = mmap(NULL, LOW_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	hp = mmap(NULL, HP_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (low == MAP_FAILED || hp == MAP_FAILED)
-		return fail("mmap", -errno);
-	setup_memory();
+		return example_fail(&ex, "mmap", -errno);
+	ctrl = example_guest_setup(low, HP_GPA, guest_code, sizeof(guest_code));
 	ctrl_set(&ctrl->limit, 512 * KiB);
 
 	/*
 	 * The initial layout is a transaction too: once a VM's memslots are
 	 * managed by transactions, all of them must be.
 	 */
-	r = kvmhold_txn_begin(vm, &txn);
+	r = kvmhold_txn_begin(ex.vm, &txn);
 	if (!r)
 		r = kvmhold_txn_map(txn, 0, LOW_SIZE, low, 0);
 	if (!r)
@@ -370,14 +252,10 @@ int main(void)
 	else
 		kvmhold_txn_abort(txn);
 	if (r)
-		return fail("initial layout", r);
-	r = kvmhold_vcpu_create(vm, 0, &vcpu);
-	if (!r)
-		r = setup_vcpu(vcpu);
+		return example_fail(&ex, "initial layout", r);
+	r = example_vcpu_start(&ex);
 	if (r)
-		return fail("vcpu setup", r);
-	if (pthread_create(&thread, NULL, vcpu_thread, vcpu))
-		return fprintf(stderr, "hotplug: pthread_create failed\n"), 1;
+		return example_fail(&ex, "vcpu setup", r);
 	if (set_guest_limit(512 * KiB) || wait_passes(2))
 		return fprintf(stderr, "hotplug: the guest does not run\n"), 1;
 	printf("hotplug: guest running over 512 KiB of RAM at %#llx\n",
@@ -386,7 +264,7 @@ int main(void)
 	/* Plug: grow the slot in place, then hand the guest the new memory. */
 	r = change(RESIZE, HP_GPA, MiB, NULL);
 	if (r)
-		return fail("resize", r);
+		return example_fail(&ex, "resize", r);
 	report("plug 512 KiB (resize to 1 MiB):");
 	if (set_guest_limit(MiB) || wait_passes(2))
 		return fprintf(stderr, "hotplug: the guest stalled\n"), 1;
@@ -394,7 +272,7 @@ int main(void)
 	/* Plug: a second slot right above the first. */
 	r = change(MAP, HP_GPA + MiB, MiB, hp + MiB);
 	if (r)
-		return fail("map", r);
+		return example_fail(&ex, "map", r);
 	report("plug 1 MiB (map a second slot):");
 	if (set_guest_limit(HP_MAX) || wait_passes(2))
 		return fprintf(stderr, "hotplug: the guest stalled\n"), 1;
@@ -402,7 +280,7 @@ int main(void)
 	/* The host memory is contiguous and the flags equal: one slot will do. */
 	r = change(MERGE, HP_GPA, HP_MAX, NULL);
 	if (r)
-		return fail("merge", r);
+		return example_fail(&ex, "merge", r);
 	report("merge the two slots:");
 	if (wait_passes(1))
 		return fprintf(stderr, "hotplug: the guest stalled\n"), 1;
@@ -413,7 +291,7 @@ int main(void)
 		if (!r)
 			r = change(MERGE, HP_GPA, HP_MAX, NULL);
 		if (r)
-			return fail("split/merge", r);
+			return example_fail(&ex, "split/merge", r);
 		if (wait_passes(1))
 			return fprintf(stderr, "hotplug: the guest stalled\n"), 1;
 	}
@@ -428,26 +306,23 @@ int main(void)
 		return fprintf(stderr, "hotplug: the guest did not give the memory back\n"), 1;
 	r = change(UNMAP, HP_GPA + HP_MAX - 512 * KiB, 512 * KiB, NULL);
 	if (r)
-		return fail("unmap", r);
+		return example_fail(&ex, "unmap", r);
 	report("unplug the top 512 KiB:");
 	if (wait_passes(2))
 		return fprintf(stderr, "hotplug: the guest stalled\n"), 1;
 
-	atomic_store(&stopping, true);
-	kvmhold_vcpu_kick(vcpu);
-	pthread_join(thread, &thread_ret);
-	if (thread_ret)
+	if (example_vcpu_stop(&ex))
 		return 1;
 
 	printf("hotplug: guest made %llu passes: %llu mismatches, %lu accesses to a hole\n",
 	       (unsigned long long)ctrl_get(&ctrl->passes),
-	       (unsigned long long)ctrl_get(&ctrl->mismatches), atomic_load(&holes));
+	       (unsigned long long)ctrl_get(&ctrl->mismatches), atomic_load(&ex.holes));
 	r = check_layout();
-	if (!r && (ctrl_get(&ctrl->mismatches) || atomic_load(&holes))) {
+	if (!r && (ctrl_get(&ctrl->mismatches) || atomic_load(&ex.holes))) {
 		fprintf(stderr, "hotplug: the guest saw the layout change\n");
 		r = 1;
 	}
-	kvmhold_vm_destroy(vm);
+	kvmhold_vm_destroy(ex.vm);
 	munmap(hp, HP_MAX);
 	munmap(low, LOW_SIZE);
 	if (!r)

@@ -32,16 +32,16 @@
  * per-vCPU dirty ring of that size instead (a power of two, 4096 or more).
  * The guest's regular port writes also keep a small ring from overflowing
  * where KVM notices a full ring only when the vCPU exits (see
- * kvmhold_dirty_sync(3)).
- * Built against the installed library alone:
+ * kvmhold_dirty_sync(3)).  The guest's page tables and the vCPU thread
+ * are in example_vm.c, shared with hotplug.c.  Built against the installed
+ * library alone:
  *
- *	cc migrate.c $(pkg-config --cflags --libs kvmhold) -o migrate
+ *	cc migrate.c example_vm.c $(pkg-config --cflags --libs kvmhold) -o migrate
  *
  * Exit status 0 if the copy equals the guest's RAM.  It needs read/write
  * access to /dev/kvm.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -49,29 +49,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
-#include <unistd.h>
-#include <linux/kvm.h>
 
 #include <kvmhold.h>
+#include "example_vm.h"
 
-#define KiB 1024ull
-#define MiB (1024 * KiB)
 #define PAGE 4096ull
 
-/* Guest physical layout: all of it is RAM, and all of it is migrated. */
+/*
+ * Guest physical layout: all of it is RAM, and all of it is migrated
+ * (example_vm.h has what its first 64 KiB hold).
+ */
 #define RAM_SIZE   (2 * MiB)
 #define NPAGES     (RAM_SIZE / PAGE)
 #define WORDS      (NPAGES / 64)
-#define PML4_GPA   0x1000
-#define PDPT_GPA   0x2000
-#define PD_GPA     0x3000             /* one 2 MiB page: [0, 2 MiB) */
-#define CTRL_GPA   0x6000
-#define CODE_GPA   0x8000
 #define ALIAS_GPA  0x40000000ull      /* where moved regions go, unused by the guest */
-#define IO_PORT    0x10
 
 /* The control block shared with the guest. */
 struct ctrl {
@@ -80,9 +73,9 @@ struct ctrl {
 };
 
 /*
- * 64-bit code at CODE_GPA, the guest's whole program:
+ * 64-bit code at EX_CODE_GPA, the guest's whole program:
  *
- *	mov  $CTRL_GPA, %esi
+ *	mov  $EX_CTRL_GPA, %esi
  *	mov  8(%rsi), %rbx             x = seed
  * 1:	mov  $16, %ecx
  * 2:	mov  %rbx, %rax                x ^= x << 13; x ^= x >> 7; x ^= x << 17
@@ -103,7 +96,7 @@ struct ctrl {
  *	mov  %rdx, (%rsi)              and to ctrl->writes
  *	dec  %ecx
  *	jnz  2b
- *	out  %al, $IO_PORT             leave to the host every 16 writes
+ *	out  %al, $EX_IO_PORT             leave to the host every 16 writes
  *	jmp  1b
  */
 static const uint8_t guest_code[] = {
@@ -128,17 +121,14 @@ static const uint8_t guest_code[] = {
 	0x48, 0x89, 0x16,
 	0xff, 0xc9,
 	0x75, 0xc6,
-	0xe6, IO_PORT,
+	0xe6, EX_IO_PORT,
 	0xeb, 0xbd,
 };
 
-static struct kvmhold_vm *vm;
+static struct example_vm ex = { .name = "migrate" };
 static uint8_t *ram;                  /* the guest's RAM */
 static uint8_t *dst;                  /* the migration's destination */
 static struct ctrl *ctrl;
-static atomic_bool stopping;
-static atomic_ulong port_exits;       /* the guest's port writes */
-static atomic_ulong holes;            /* guest accesses that found no memory */
 static atomic_ulong device_writes;    /* the device thread's */
 static bool device_marks = true;      /* --no-mark: the device does not tell */
 static uint64_t rng = 0x2545f4914f6cdd1dull;
@@ -151,102 +141,6 @@ static uint64_t rand_below(uint64_t n)
 	return rng % n;
 }
 
-static void *vcpu_thread(void *arg)
-{
-	struct kvmhold_vcpu *vcpu = arg;
-	struct kvm_run *run = kvmhold_vcpu_kvm_run(vcpu);
-	int r;
-
-	for (;;) {
-		/*
-		 * Holds (commits that need one, the final pass) and a full
-		 * dirty ring are taken care of inside.
-		 */
-		r = kvmhold_vcpu_run(vcpu);
-		if (r == -EINTR && atomic_load(&stopping))
-			return NULL;
-		if (r == -EINTR)
-			continue;
-		if (r < 0) {
-			fprintf(stderr, "migrate: run: %s\n", strerror(-r));
-			return (void *)1;
-		}
-		if (run->exit_reason == KVM_EXIT_IO && run->io.port == IO_PORT) {
-			atomic_fetch_add(&port_exits, 1);
-			continue;
-		}
-		if (run->exit_reason == KVM_EXIT_MMIO) {
-			/* No memslot at that address: the guest found a hole. */
-			atomic_fetch_add(&holes, 1);
-			if (!run->mmio.is_write)
-				memset(run->mmio.data, 0, sizeof(run->mmio.data));
-			continue;
-		}
-		fprintf(stderr, "migrate: unexpected exit %u\n", run->exit_reason);
-		return (void *)1;
-	}
-}
-
-/* Long mode straight away: flat segments, one identity-mapped 2 MiB page. */
-static int setup_vcpu(struct kvmhold_vcpu *vcpu)
-{
-	struct kvm_segment code = {
-		.base = 0, .limit = 0xffffffff, .selector = 0x8, .type = 0xb,
-		.present = 1, .s = 1, .l = 1, .g = 1,
-	};
-	struct kvm_segment data = {
-		.base = 0, .limit = 0xffffffff, .selector = 0x10, .type = 0x3,
-		.present = 1, .s = 1, .db = 1, .g = 1,
-	};
-	struct kvm_regs regs = { .rip = CODE_GPA, .rflags = 2 };
-	struct kvm_sregs sregs;
-	struct kvm_cpuid2 *cpuid;
-	int kvm, r;
-
-	/* KVM accepts long mode only if the guest's CPUID says it has it. */
-	cpuid = calloc(1, sizeof(*cpuid) + 256 * sizeof(cpuid->entries[0]));
-	if (!cpuid)
-		return -ENOMEM;
-	cpuid->nent = 256;
-	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	r = kvm < 0 || ioctl(kvm, KVM_GET_SUPPORTED_CPUID, cpuid) < 0 ? -errno : 0;
-	if (kvm >= 0)
-		close(kvm);
-	if (!r)
-		r = kvmhold_vcpu_ioctl(vcpu, KVM_SET_CPUID2, cpuid);
-	free(cpuid);
-	if (r)
-		return r;
-
-	r = kvmhold_vcpu_ioctl(vcpu, KVM_GET_SREGS, &sregs);
-	if (r)
-		return r;
-	sregs.cs = code;
-	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
-	sregs.cr0 = 0x80000031;         /* PG, NE, ET, PE */
-	sregs.cr3 = PML4_GPA;
-	sregs.cr4 = 0x20;               /* PAE */
-	sregs.efer = 0x500;             /* LMA, LME */
-	r = kvmhold_vcpu_ioctl(vcpu, KVM_SET_SREGS, &sregs);
-	return r ? r : kvmhold_vcpu_ioctl(vcpu, KVM_SET_REGS, &regs);
-}
-
-static void setup_memory(void)
-{
-	((uint64_t *)(ram + PML4_GPA))[0] = PDPT_GPA | 0x3;    /* present, writable */
-	((uint64_t *)(ram + PDPT_GPA))[0] = PD_GPA | 0x3;
-	((uint64_t *)(ram + PD_GPA))[0] = 0x0 | 0x83;           /* 2 MiB page */
-	memcpy(ram + CODE_GPA, guest_code, sizeof(guest_code));
-	ctrl = (struct ctrl *)(ram + CTRL_GPA);
-	ctrl->seed = 0x9e3779b97f4a7c15ull;
-}
-
-static int fail(const char *what, int err)
-{
-	fprintf(stderr, "migrate: %s: %s\n", what, strerror(-err));
-	return 1;
-}
-
 static uint64_t guest_writes(void)
 {
 	return __atomic_load_n(&ctrl->writes, __ATOMIC_RELAXED);
@@ -255,22 +149,14 @@ static uint64_t guest_writes(void)
 /* Wait (bounded) until the guest has made n more writes. */
 static int wait_writes(uint64_t n)
 {
-	uint64_t target = guest_writes() + n;
-	time_t end = time(NULL) + 60;
-
-	while (guest_writes() < target) {
-		if (time(NULL) > end)
-			return -ETIMEDOUT;
-		usleep(200);
-	}
-	return 0;
+	return example_wait_for(&ctrl->writes, guest_writes() + n);
 }
 
 /* The regions of the RAM, in gpa order. */
 static int ram_regions(struct kvmhold_txn *txn, struct kvmhold_region *reg, unsigned max)
 {
 	return txn ? kvmhold_txn_regions(txn, 0, RAM_SIZE, reg, max)
-		   : kvmhold_regions(vm, 0, RAM_SIZE, reg, max);
+		   : kvmhold_regions(ex.vm, 0, RAM_SIZE, reg, max);
 }
 
 enum change { SPLIT, RESIZE, MOVE, MERGE, NR_CHANGES };
@@ -362,7 +248,7 @@ static int add_change(struct kvmhold_txn *txn, enum change kind, char *what, siz
 static int change_layout(enum change kind, char *what, size_t len)
 {
 	struct kvmhold_txn *txn;
-	int r = kvmhold_txn_begin(vm, &txn);
+	int r = kvmhold_txn_begin(ex.vm, &txn);
 
 	if (r)
 		return r;
@@ -376,7 +262,6 @@ static int change_layout(enum change kind, char *what, size_t len)
 	return kvmhold_txn_commit(txn);   /* frees txn, whatever it returns */
 }
 
-/* Fetch and clear the RAM's dirty pages; copy them.  Returns how many, or -errno. */
 #define DEVICE_GPA  (512 * KiB)         /* the device's buffers: [512 KiB, 1 MiB) */
 #define DEVICE_SIZE (512 * KiB)
 
@@ -393,7 +278,7 @@ static void *device_thread(void *arg)
 	struct timespec pace = { 0, 200 * 1000 };   /* a request every 200 us */
 
 	(void)arg;
-	while (!atomic_load(&stopping)) {
+	while (!atomic_load(&ex.stopping)) {
 		uint64_t gpa;
 		uint64_t *word;
 
@@ -401,21 +286,22 @@ static void *device_thread(void *arg)
 		x ^= x >> 7;
 		x ^= x << 17;
 		gpa = DEVICE_GPA + (x % DEVICE_SIZE & ~7ull);
-		if (kvmhold_mem_begin(vm))
+		if (kvmhold_mem_begin(ex.vm))
 			return (void *)1;
-		word = kvmhold_gpa_to_hva(vm, gpa);
+		word = kvmhold_gpa_to_hva(ex.vm, gpa);
 		if (word) {
 			*word = ++n;
 			if (device_marks)
-				kvmhold_dirty_mark(vm, word, sizeof(*word));
+				kvmhold_dirty_mark(ex.vm, word, sizeof(*word));
 		}
-		kvmhold_mem_end(vm);
+		kvmhold_mem_end(ex.vm);
 		atomic_store(&device_writes, n);
 		nanosleep(&pace, NULL);
 	}
 	return NULL;
 }
 
+/* Fetch and clear the RAM's dirty pages; copy them.  Returns how many, or -errno. */
 static long sync_and_copy(void)
 {
 	uint64_t bitmap[WORDS];
@@ -424,7 +310,7 @@ static long sync_and_copy(void)
 	int r;
 
 	/* By host address: the layout of the moment does not matter. */
-	r = kvmhold_dirty_sync(vm, ram, RAM_SIZE, bitmap);
+	r = kvmhold_dirty_sync(ex.vm, ram, RAM_SIZE, bitmap);
 	if (r)
 		return r;
 	for (i = 0; i < NPAGES; i++)
@@ -448,13 +334,12 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	struct kvmhold_vm_opts opts = { .size = sizeof(opts) };
-	struct kvmhold_vcpu *vcpu;
 	struct kvmhold_txn *txn;
 	struct kvmhold_stats st;
 	unsigned long rounds = 12, round, changes = 0, differ = 0, i;
 	long copied, total;
-	pthread_t thread, device;
-	void *thread_ret, *device_ret;
+	pthread_t device;
+	void *device_ret;
 	int r, n;
 
 	for (i = 1; i < (unsigned long)argc; i++) {
@@ -478,17 +363,18 @@ int main(int argc, char **argv)
 	}
 
 	/* The dirty ring, if any, is set up now, before the VM has vCPUs. */
-	r = kvmhold_vm_create(&opts, &vm);
+	r = kvmhold_vm_create(&opts, &ex.vm);
 	if (r)
-		return fail("vm_create", r);
+		return example_fail(&ex, "vm_create", r);
 	ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	dst = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (ram == MAP_FAILED || dst == MAP_FAILED)
-		return fail("mmap", -errno);
-	setup_memory();
+		return example_fail(&ex, "mmap", -errno);
+	ctrl = example_guest_setup(ram, 0, guest_code, sizeof(guest_code));
+	ctrl->seed = 0x9e3779b97f4a7c15ull;
 
 	/* The RAM, not logged yet: the guest runs for a while before migration starts. */
-	r = kvmhold_txn_begin(vm, &txn);
+	r = kvmhold_txn_begin(ex.vm, &txn);
 	if (!r)
 		r = kvmhold_txn_map(txn, 0, RAM_SIZE, ram, 0);
 	if (!r)
@@ -496,14 +382,10 @@ int main(int argc, char **argv)
 	else
 		kvmhold_txn_abort(txn);
 	if (r)
-		return fail("initial layout", r);
-	r = kvmhold_vcpu_create(vm, 0, &vcpu);
-	if (!r)
-		r = setup_vcpu(vcpu);
+		return example_fail(&ex, "initial layout", r);
+	r = example_vcpu_start(&ex);
 	if (r)
-		return fail("vcpu setup", r);
-	if (pthread_create(&thread, NULL, vcpu_thread, vcpu))
-		return fprintf(stderr, "migrate: pthread_create failed\n"), 1;
+		return example_fail(&ex, "vcpu setup", r);
 	if (wait_writes(1000))
 		return fprintf(stderr, "migrate: the guest does not run\n"), 1;
 	printf("migrate: %s, guest writing into %llu KiB of RAM\n",
@@ -511,7 +393,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)(RAM_SIZE / KiB));
 
 	/* Migration starts: logging on (no hold needed), a clean slate, a full copy. */
-	r = kvmhold_txn_begin(vm, &txn);
+	r = kvmhold_txn_begin(ex.vm, &txn);
 	if (!r)
 		r = kvmhold_txn_set_flags(txn, 0, RAM_SIZE, KVMHOLD_MEM_LOG_DIRTY);
 	if (!r)
@@ -519,7 +401,7 @@ int main(int argc, char **argv)
 	else
 		kvmhold_txn_abort(txn);
 	if (r)
-		return fail("logging on", r);
+		return example_fail(&ex, "logging on", r);
 	/*
 	 * With the bitmap, a newly logged range starts out all dirty; with the
 	 * ring, clean.  Either way, what this sync reports is covered by the
@@ -527,7 +409,7 @@ int main(int argc, char **argv)
 	 */
 	copied = sync_and_copy();
 	if (copied < 0)
-		return fail("first sync", (int)copied);
+		return example_fail(&ex, "first sync", (int)copied);
 	printf("migrate: logging on; the first sync reported %ld pages; full copy: %llu pages\n",
 	       copied, (unsigned long long)NPAGES);
 	memcpy(dst, ram, RAM_SIZE);
@@ -544,7 +426,7 @@ int main(int argc, char **argv)
 		if (round % 2 == 0) {
 			r = change_layout((enum change)(changes % NR_CHANGES), what, sizeof(what));
 			if (r)
-				return fail(what[0] ? what : "layout change", r);
+				return example_fail(&ex, what[0] ? what : "layout change", r);
 			changes++;
 			n = ram_regions(NULL, NULL, 0);
 			snprintf(what + strlen(what), sizeof(what) - strlen(what), ": %d region%s",
@@ -552,7 +434,7 @@ int main(int argc, char **argv)
 		}
 		copied = sync_and_copy();
 		if (copied < 0)
-			return fail("sync", (int)copied);
+			return example_fail(&ex, "sync", (int)copied);
 		total += copied;
 		printf("migrate: round %2lu: %-40s %3ld pages dirty, copied\n", round,
 		       what[0] ? what : "-", copied);
@@ -561,46 +443,44 @@ int main(int argc, char **argv)
 	/* Final pass: nothing runs between the last sync and the comparison. */
 	if (wait_writes(64))
 		return fprintf(stderr, "migrate: the guest stalled\n"), 1;
-	r = kvmhold_hold(vm, 5000);
+	r = kvmhold_hold(ex.vm, 5000);
 	if (r)
-		return fail("hold", r);
+		return example_fail(&ex, "hold", r);
 	copied = sync_and_copy();
 	if (copied < 0)
-		return fail("final sync", (int)copied);
+		return example_fail(&ex, "final sync", (int)copied);
 	total += copied;
 	for (i = 0; i < NPAGES; i++)
 		differ += memcmp(dst + i * PAGE, ram + i * PAGE, PAGE) != 0;
 	printf("migrate: final pass under a hold: %ld pages; %lu of %llu pages differ\n",
 	       copied, differ, (unsigned long long)NPAGES);
-	r = kvmhold_release(vm);
+	r = kvmhold_release(ex.vm);
 	if (r)
-		return fail("release", r);
+		return example_fail(&ex, "release", r);
 
-	atomic_store(&stopping, true);
-	kvmhold_vcpu_kick(vcpu);
-	pthread_join(thread, &thread_ret);
+	r = example_vcpu_stop(&ex);
 	pthread_join(device, &device_ret);
-	if (thread_ret || device_ret)
+	if (r || device_ret)
 		return 1;
 
 	memset(&st, 0, sizeof(st));
-	r = kvmhold_stats_get(vm, &st, sizeof(st));
+	r = kvmhold_stats_get(ex.vm, &st, sizeof(st));
 	if (r)
-		return fail("stats", r);
+		return example_fail(&ex, "stats", r);
 	printf("migrate: %lu rounds, %lu layout changes, %ld pages copied in all\n",
 	       rounds, changes, total);
 	printf("migrate: the guest made %llu writes and %lu port exits, %lu accesses to a hole;"
 	       " the device %lu writes (%s)\n", (unsigned long long)guest_writes(),
-	       atomic_load(&port_exits), atomic_load(&holes), atomic_load(&device_writes),
+	       atomic_load(&ex.port_exits), atomic_load(&ex.holes), atomic_load(&device_writes),
 	       device_marks ? "marked" : "not marked");
 	printf("migrate: %llu syncs, %llu slot bitmaps harvested by commits, "
 	       "%llu ring entries (%llu ring-full exits)\n",
 	       (unsigned long long)st.dirty_syncs, (unsigned long long)st.dirty_harvests,
 	       (unsigned long long)st.ring_entries, (unsigned long long)st.ring_full_exits);
-	kvmhold_vm_destroy(vm);
+	kvmhold_vm_destroy(ex.vm);
 	munmap(dst, RAM_SIZE);
 	munmap(ram, RAM_SIZE);
-	if (differ || atomic_load(&holes)) {
+	if (differ || atomic_load(&ex.holes)) {
 		fprintf(stderr, "migrate: FAILED: the copy is not the guest's memory\n");
 		return 1;
 	}
