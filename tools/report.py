@@ -16,6 +16,7 @@ Debian's python3-matplotlib, which another python3 on PATH may not see.
 
 import argparse
 import base64
+import contextlib
 import html
 import io
 import json
@@ -32,30 +33,23 @@ SCHEMA_VERSION = 2
 DASH = "\u2013"
 # Same colours as the text report's order of lines, one per name everywhere.
 COLORS = {
-    "naive": "#d62728", "qemu": "#ff7f0e", "kvmtool": "#8c564b",
-    "cloud-hypervisor": "#9467bd", "kernel-ioctl": "#17becf",
-    "kvmhold": "#2ca02c", "kvmhold-kernel": "#006d2c", "ideal": "#1f77b4",
-    "floor": "#7f7f7f", "floor, all": "#bcbd22", "kvmhold-ring": "#98df8a",
+    "naive": "#d62728", "qemu": "#ff7f0e", "kvmtool": "#8c564b", "cloud-hypervisor": "#9467bd",
+    "kernel-ioctl": "#17becf", "kvmhold": "#2ca02c", "kvmhold-kernel": "#006d2c",
+    "ideal": "#1f77b4", "floor": "#7f7f7f", "floor, all": "#bcbd22", "kvmhold-ring": "#98df8a",
     "naive-initially-set": "#ff9896", "bitmap": "#2ca02c", "ring": "#98df8a",
-    "kick_running": "#17becf", "kick_parked": "#9467bd", "after release": "#8c564b",
-}
+    "kick_running": "#17becf", "kick_parked": "#9467bd", "after release": "#8c564b"}
 CSS = """
-body{font-family:sans-serif;margin:24px auto;max-width:980px;padding:0 12px;
- color:#222;line-height:1.4}
+body{font-family:sans-serif;margin:24px auto;max-width:980px;padding:0 12px;color:#222;
+line-height:1.4} h3{font-size:1.05em;margin-bottom:4px}
 h2{font-size:1.25em;border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:2em}
-h3{font-size:1.05em;margin-bottom:4px}
-table{border-collapse:collapse;font-size:11.5px;margin:8px 0}
+table{border-collapse:collapse;font-size:11.5px;margin:8px 0} tbody th{text-align:left}
 th,td{padding:2px 5px;border-bottom:1px solid #e4e4e4;text-align:right;white-space:nowrap}
-thead th{background:#f3f3f3;white-space:normal} tbody th{text-align:left}
-td.text{text-align:left;white-space:normal}
+thead th{background:#f3f3f3;white-space:normal} td.text{text-align:left;white-space:normal}
 .sw{display:inline-block;width:10px;height:10px;margin-right:5px;border-radius:2px}
 .bad{color:#b00020;font-weight:bold} .na{color:#888} .small{font-size:12px;color:#555}
 .note{background:#f6f8fa;border-left:4px solid #1f77b4;padding:8px 12px}
 img.chart{display:block;max-width:100%;margin:6px 0}
 """
-
-
-# ---- small helpers ----------------------------------------------------------
 
 def color(name):
     return COLORS.get(name, "#333333")
@@ -74,17 +68,17 @@ def ns(v):
     """A time as the text report writes it: 12.3 us, 4.56 ms."""
     if v is None:
         return DASH
-    if v < 1e3:
-        return "%d ns" % v
-    if v < 1e6:
-        return "%.1f us" % (v / 1e3)
-    if v < 1e9:
-        return "%.2f ms" % (v / 1e6)
+    for limit, fmt in ((1e3, "%d ns"), (1e6, "%.1f us"), (1e9, "%.2f ms")):
+        if v < limit:
+            return fmt % (v / (limit / 1e3))
     return "%.2f s" % (v / 1e9)
 
 
 def num(v, fmt="%d"):
     return DASH if v is None else fmt % v
+
+
+P4 = "p50 p90 p99 max"
 
 
 def pcts(st, keys="p50 p99"):
@@ -100,23 +94,14 @@ def esc(s):
     return html.escape("" if s is None else str(s))
 
 
-def has_samples(st):
-    return bool(st) and bool(st.get("n")) and bool(st.get("percentiles"))
-
-
-# ---- HTML pieces -----------------------------------------------------------
-
-def swatch(name):
-    return '<span class="sw" style="background:%s"></span>' % color(name)
-
-
 def table(head, rows):
-    """head: column titles.  rows: (strategy or None, cells).  A cell is text
+    """head: column titles, separated by "|".  rows: (strategy or None,
+    cells).  A cell is text
     or (text, css class); a row shorter than head has its last cell span the
     rest (for "unavailable: ..." lines).  The first cell is the row's title;
     with a strategy it gets that strategy's colour and data-strategy."""
-    out = ["<table><thead><tr>"]
-    out += ["<th>%s</th>" % esc(h) for h in head]
+    head = head.split("|")
+    out = ["<table><thead><tr>"] + ["<th>%s</th>" % esc(h) for h in head]
     out.append("</tr></thead><tbody>")
     for strategy, cells in rows:
         attr = ' data-strategy="%s"' % esc(strategy) if strategy else ""
@@ -124,7 +109,8 @@ def table(head, rows):
         for i, cell in enumerate(cells):
             text, cls = cell if isinstance(cell, tuple) else (cell, "")
             if i == 0:
-                out.append("<th>%s%s</th>" % (swatch(strategy) if strategy else "", esc(text)))
+                sw = '<span class="sw" style="background:%s"></span>' % color(strategy)
+                out.append("<th>%s%s</th>" % (sw if strategy else "", esc(text)))
                 continue
             span = len(head) - i if i == len(cells) - 1 and len(cells) < len(head) else 1
             if span > 1:
@@ -149,6 +135,15 @@ def error_para(err):
     return para(esc(err), "bad") if err else ""
 
 
+def why_row(name, why, cls):
+    """A line that has no figures: its name and why (unavailable, an error)."""
+    return name, [name, (why, cls)]
+
+
+def section(ident, title, intro):
+    return ['<section id="%s"><h2>%s</h2>' % (ident, title), para(intro)]
+
+
 def strategy_list(items):
     """What each line does, each item carrying its data-strategy."""
     lis = ['<li data-strategy="%s"><b>%s</b>: %s</li>' % (esc(n), esc(n), esc(d))
@@ -156,21 +151,18 @@ def strategy_list(items):
     return "<ul class=\"small\">%s</ul>" % "".join(lis)
 
 
-# ---- charts ----------------------------------------------------------------
-
-def figure(rows=1, cols=1, height=3.2):
+@contextlib.contextmanager
+def chart(out, alt, rows, cols, height):
+    """A figure of rows x cols axes (a flat list) to draw on; on leaving the
+    block it is appended to out as an inline PNG and closed."""
     fig, axes = plt.subplots(rows, cols, figsize=(9.4, height * rows), squeeze=False)
-    return fig, axes.ravel()
-
-
-def embed(fig, alt):
-    """The figure as an inline PNG; closes it (figures are not reused)."""
+    yield axes.ravel()
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return '<img class="chart" alt="%s" src="data:image/png;base64,%s">' % (esc(alt), data)
+    out.append('<img class="chart" alt="%s" src="data:image/png;base64,%s">' % (esc(alt), data))
 
 
 def time_axis(ax, axis="x"):
@@ -212,7 +204,7 @@ def cdf(ax, series, title):
     percentiles, which is the CDF itself at 1 % steps."""
     drawn = 0
     for label, st, col, dashed in series:
-        if not has_samples(st):
+        if not (st and st.get("n") and st.get("percentiles")):
             continue
         xs = [max(v, 1) for v in st["percentiles"]]  # log axis: no zero
         ys = [100.0 * k / (len(xs) - 1) for k in range(len(xs))]
@@ -272,22 +264,17 @@ def value_bars(ax, labels, values, colors, title, xlabel, ref=None, fmt="%d"):
     ax.set_xlim(0, max(vals + [ref or 0, 1]) * 1.25)
 
 
-# ---- header ----------------------------------------------------------------
-
 def header(rep):
     m = rep.get("machine") or {}
     guest = " \u2014 this machine is itself a guest" if m.get("under_hypervisor") else ""
-    pairs = [
-        ("kernel", "%s (%s)" % (m.get("kernel") or DASH, m.get("arch") or DASH)),
-        ("KVM backend", (m.get("kvm_backend") or "not visible") + guest),
-        ("CPU", "%s, %s cores" % (m.get("cpu_model") or "unknown", num(m.get("cores")))),
-        ("KVM limits", "%s memslots, %s vCPUs" % (num(m.get("kvm_nr_memslots")),
-                                                   num(m.get("kvm_max_vcpus")))),
-        ("date", rep.get("date") or DASH),
-        ("command", rep.get("command") or DASH),
-        ("kvmhold", "%s, schema_version %s" % (rep.get("library_version") or DASH,
-                                                rep.get("schema_version"))),
-    ]
+    pairs = [("kernel", "%s (%s)" % (m.get("kernel") or DASH, m.get("arch") or DASH)),
+             ("KVM backend", (m.get("kvm_backend") or "not visible") + guest),
+             ("CPU", "%s, %s cores" % (m.get("cpu_model") or "unknown", num(m.get("cores")))),
+             ("KVM limits", "%s memslots, %s vCPUs" % (num(m.get("kvm_nr_memslots")),
+                                                        num(m.get("kvm_max_vcpus")))),
+             ("date", rep.get("date") or DASH), ("command", rep.get("command") or DASH),
+             ("kvmhold", "%s, schema_version %s" % (rep.get("library_version") or DASH,
+                                                     rep.get("schema_version")))]
     kv = "".join('<tr><th>%s</th><td class="text">%s</td></tr>' % (esc(k), esc(v))
                  for k, v in pairs)
     out = ['<h1>kvmhold-bench</h1>', para(
@@ -303,54 +290,49 @@ def header(rep):
     return "\n".join(out)
 
 
-# ---- compare ---------------------------------------------------------------
-
 def compare_row(s):
-    name, lat, pause = s.get("name"), s.get("txn_latency"), s.get("pause_latency")
+    name, mig = s.get("name"), s.get("migration")
     if s.get("unavailable"):
-        return name, [name, ("unavailable: " + s["unavailable"], "na")]
+        return why_row(name, "unavailable: " + s["unavailable"], "na")
     if s.get("error") and not s.get("ran"):
-        return name, [name, ("did not run: " + s["error"], "bad")]
-    mig = s.get("migration")
+        return why_row(name, "did not run: " + s["error"], "bad")
     dirty = DASH if s.get("dirty_pages_lost") is None else "%d / %s" % (
         s["dirty_pages_lost"], num(s.get("dirty_pages_unreported")))
-    return name, [name, num(s.get("transactions"))] + pcts(lat, "p50 p90 p99 max") + pcts(
-        pause) + [num(s.get("progress_pct"), "%.0f%%"),
-                  bad_if(s.get("holes")), bad_if(s.get("corruption")),
-                  num(s.get("timeouts")), num(s.get("errors")),
-                  bad_if(get(mig, "lost") or get(mig, "unreported"), dirty)]
+    return name, [name, num(s.get("transactions"))] + pcts(s.get("txn_latency"), P4) + pcts(
+        s.get("pause_latency")) + [num(s.get("progress_pct"), "%.0f%%"), bad_if(s.get("holes")),
+                                   bad_if(s.get("corruption")), num(s.get("timeouts")),
+                                   num(s.get("errors")),
+                                   bad_if(get(mig, "lost") or get(mig, "unreported"), dirty)]
 
 
-def compare_charts(c):
+def compare_charts(c, out):
     lines = [s for s in c.get("strategies") or [] if not s.get("unavailable")]
+    names, colors = [s["name"] for s in lines], [color(s["name"]) for s in lines]
     floor, floor_all = c.get("floor"), c.get("floor_all")
     ideal = next((s.get("txn_latency") for s in lines if s["name"] == "ideal"), None)
-    out = []
-    fig, ax = figure(1, 2, 3.6)
-    cdf(ax[0], [(s["name"], s.get("txn_latency"), color(s["name"]), False) for s in lines]
-        + [("floor", floor, color("floor"), True)], "transaction latency (CDF)")
-    cdf(ax[1], [(s["name"], s.get("pause_latency"), color(s["name"]), False) for s in lines]
-        + [("floor", floor, color("floor"), True),
-           ("floor, all", floor_all, color("floor, all"), True)],
-        "pause latency, pauses that stopped a running vCPU (CDF)")
-    out.append(embed(fig, "latency distributions per strategy"))
-    fig, ax = figure(1, 2, 0.9 + 0.32 * len(lines))
-    p50_p99_bars(ax[0], [(s["name"], s.get("txn_latency"), color(s["name"])) for s in lines],
-                 [("ideal", get(ideal, "p50"), "-"), ("floor", get(floor, "p50"), ":")],
-                 "transaction latency p50 / p99")
-    p50_p99_bars(ax[1], [(s["name"], s.get("pause_latency"), color(s["name"])) for s in lines],
-                 [("floor", get(floor, "p50"), ":"), ("floor, all", get(floor_all, "p50"), "--")],
-                 "pause latency p50 / p99")
-    out.append(embed(fig, "p50 and p99 per strategy, floor and ideal marked"))
-    fig, ax = figure(1, 2, 0.9 + 0.32 * len(lines))
-    names = [s["name"] for s in lines]
-    value_bars(ax[0], names, [s.get("progress_pct") for s in lines], [color(n) for n in names],
-               "guest progress", "% of the baseline (line: 100 %)", ref=100, fmt="%.0f%%")
-    value_bars(ax[1], names, [(s.get("holes") or 0) + (s.get("corruption") or 0)
-                              for s in lines], [color(n) for n in names],
-               "hole exits + corrupted reads (should be 0)", "count")
-    out.append(embed(fig, "guest progress and damage per strategy"))
-    return out
+
+    def each(key, *more):
+        """(name, stats of key, colour, more...) of every line."""
+        return [(n, s.get(key), col) + more for n, s, col in zip(names, lines, colors)]
+    refs = [("floor", floor, color("floor"), True)]
+    with chart(out, "latency distributions per strategy", 1, 2, 3.6) as ax:
+        cdf(ax[0], each("txn_latency", False) + refs, "transaction latency (CDF)")
+        cdf(ax[1], each("pause_latency", False) + refs
+            + [("floor, all", floor_all, color("floor, all"), True)],
+            "pause latency, pauses that stopped a running vCPU (CDF)")
+    height = 0.9 + 0.32 * len(lines)
+    with chart(out, "p50 and p99 per strategy, floor and ideal marked", 1, 2, height) as ax:
+        p50_p99_bars(ax[0], each("txn_latency"), [("ideal", get(ideal, "p50"), "-"),
+                                                  ("floor", get(floor, "p50"), ":")],
+                     "transaction latency p50 / p99")
+        p50_p99_bars(ax[1], each("pause_latency"), [("floor", get(floor, "p50"), ":"), (
+            "floor, all", get(floor_all, "p50"), "--")], "pause latency p50 / p99")
+    with chart(out, "guest progress and damage per strategy", 1, 2, height) as ax:
+        value_bars(ax[0], names, [s.get("progress_pct") for s in lines], colors,
+                   "guest progress", "% of the baseline (line: 100 %)", ref=100, fmt="%.0f%%")
+        value_bars(ax[1], names, [(s.get("holes") or 0) + (s.get("corruption") or 0)
+                                  for s in lines], colors,
+                   "hole exits + corrupted reads (should be 0)", "count")
 
 
 def migration_block(lines):
@@ -361,25 +343,24 @@ def migration_block(lines):
         name = m.get("name")
         if not m.get("ran") or m.get("error") or m.get("not_applicable"):
             why = m.get("not_applicable") or m.get("error") or "did not run"
-            rows.append((name, [name, (why, "bad" if m.get("error") else "na")]))
+            rows.append(why_row(name, why, "bad" if m.get("error") else "na"))
             continue
         rows.append((name, [name, num(m.get("transactions")), bad_if(m.get("lost")),
                             num(m.get("lost_per_1000"), "%.1f"), bad_if(m.get("unreported")),
                             num(m.get("unreported_per_1000"), "%.1f"),
                             num(m.get("pages_copied")), num(m.get("log_reads_before_delete")),
                             bad_if(m.get("holes"))] + pcts(m.get("sync_latency"))))
-    out = [table(["line", "txns", "lost", "/1000 txns", "unreported", "/1000 txns",
-                  "pages copied", "log reads", "holes", "sync p50", "p99"], rows)]
+    out = [table("line|txns|lost|/1000 txns|unreported|/1000 txns|pages copied|log reads|holes|"
+                 "sync p50|p99", rows)]
     ran = [m for m in lines if m.get("ran") and not m.get("error")]
+    names = [m["name"] for m in ran]
     if ran:
-        fig, ax = figure(1, 2, 0.9 + 0.32 * max(len(ran), 3))
-        names = [m["name"] for m in ran]
-        value_bars(ax[0], names, [m.get("lost_per_1000") for m in ran],
-                   [color(n) for n in names], "pages lost per 1000 txns",
-                   "pages", fmt="%.1f")
-        cdf(ax[1], [(m["name"], m.get("sync_latency"), color(m["name"]), False) for m in ran],
-            "sync after each transaction (CDF)")
-        out.append(embed(fig, "dirty pages lost per 1000 transactions"))
+        with chart(out, "dirty pages lost per 1000 transactions", 1, 2,
+                   0.9 + 0.32 * max(len(ran), 3)) as ax:
+            value_bars(ax[0], names, [m.get("lost_per_1000") for m in ran],
+                       [color(n) for n in names], "pages lost per 1000 txns", "pages", fmt="%.1f")
+            cdf(ax[1], [(n, m.get("sync_latency"), color(n), False) for n, m in zip(names, ran)],
+                "sync after each transaction (CDF)")
     out.append(para("<b>Lost</b>: pages whose final copy differs from guest memory (a migration "
                     "would resume the guest with them stale). <b>Unreported</b>: pages that "
                     "held the round's value yet no sync reported them.", "small"))
@@ -390,48 +371,34 @@ def compare_section(c, idx):
     pace = ("%s transactions" % c["count"]) if c.get("count") else (
         "%s s" % num(c.get("duration_s"), "%.1f"))
     rate = ("at %s per second" % c["rate"]) if c.get("rate") else "as fast as possible"
+    floor, lines, ref = c.get("floor"), c.get("strategies") or [], (
+        "reference: one bare signal-to-EINTR round trip")
     out = ['<section id="compare-%d"><h2>compare: %s vCPU(s), op %s, %s extra slot(s)</h2>'
            % (idx, num(c.get("vcpus")), esc(c.get("op")), num(c.get("extra_slots"))),
            para("%s vCPU(s) walk %s pages while the main thread changes the memslots under "
                 "them: %s; %s per strategy, %s, in %s rounds. Baseline without changes: %s "
                 "guest pages/s." % (num(c.get("vcpus")), num(c.get("pages")),
-                                    esc(c.get("op_description")), pace, rate,
-                                    num(c.get("rounds")),
-                                    num(get(c, "baseline", "guest_pages_per_s"), "%.0f")))]
-    floor = c.get("floor")
-    rows = [("floor", ["floor", num(get(floor, "n"))] + pcts(floor, "p50 p90 p99 max")
-             + [("reference: one bare signal-to-EINTR round trip", "na")])]
-    rows += [compare_row(s) for s in c.get("strategies") or []]
-    out.append(table(["strategy", "txns", "txn p50", "p90", "p99", "max", "pause p50", "p99",
-                      "progress", "hole exits", "corruption", "timeouts", "errors",
-                      "dirty lost / unreported"], rows))
-    out += compare_charts(c)
-    migs = [s["migration"] for s in c.get("strategies") or [] if s.get("migration")]
+                                    esc(c.get("op_description")), pace, rate, num(c.get("rounds")),
+                                    num(get(c, "baseline", "guest_pages_per_s"), "%.0f"))),
+           table("strategy|txns|txn p50|p90|p99|max|pause p50|p99|progress|hole exits|corruption|"
+                 "timeouts|errors|dirty lost / unreported",
+                 [("floor", ["floor", num(get(floor, "n"))] + pcts(floor, P4) + [(ref, "na")])]
+                 + [compare_row(s) for s in lines])]
+    compare_charts(c, out)
+    migs = [s["migration"] for s in lines if s.get("migration")]
     if migs:
-        out.append("<h3>Migration check (--migrate)</h3>")
-        out += migration_block(migs)
-    out.append("<details><summary>What each strategy does</summary>")
-    out.append(strategy_list([(s["name"], s.get("description"))
-                              for s in c.get("strategies") or []]
-                             + [("floor", "reference: one bare signal-to-EINTR round trip")]))
-    out.append("</details></section>")
-    return out
-
-
-# ---- hold ------------------------------------------------------------------
-
-def hold_lines(h):
-    """(label, stats) of one vCPU count: the floors, kvmhold, the kernel lines."""
-    lines = [("floor", h.get("floor")), ("floor, all", h.get("floor_all")),
-             ("kvmhold", h.get("kvmhold"))]
-    return lines + [(l["name"], l.get("latency")) for l in h.get("lines") or []]
+        out += ["<h3>Migration check (--migrate)</h3>"] + migration_block(migs)
+    return out + ["<details><summary>What each strategy does</summary>", strategy_list(
+        [(s["name"], s.get("description")) for s in lines] + [("floor", ref)]),
+        "</details></section>"]
 
 
 def hold_section(holds):
-    out = ['<section id="hold"><h2>hold: kvmhold_hold() latency</h2>', para(
-        "N vCPUs busy in the guest; kvmhold_hold(vm, -1) timed from the call to its return, "
-        "next to the floor (and, for N &gt; 1, all N signalled at once). Target for N &le; 2: "
-        "p50 &le; 1.5&times; floor, p99 &le; 3&times; floor (reported, not enforced).")]
+    out = section("hold", "hold: kvmhold_hold() latency",
+                  "N vCPUs busy in the guest; kvmhold_hold(vm, -1) timed from the call to its "
+                  "return, next to the floor (and, for N &gt; 1, all N signalled at once). Target "
+                  "for N &le; 2: p50 &le; 1.5&times; floor, p99 &le; 3&times; floor (reported, "
+                  "not enforced).")
     rows = []
     for h in holds:
         t = h.get("target") or {}
@@ -440,78 +407,71 @@ def hold_section(holds):
                      + pcts(h.get("floor_all")) + pcts(h.get("kvmhold"))
                      + [ratio(h.get("ratio_p50")), ratio(h.get("ratio_p99")), met]))
         for l in h.get("lines") or []:
-            why = l.get("unavailable") or l.get("error")
-            cells = [l["name"], ("unavailable: " + why if l.get("unavailable") else why,
-                                 "na" if l.get("unavailable") else "bad")] if why else (
-                [l["name"]] + [DASH] * 4 + pcts(l.get("latency"))
-                + [ratio(l.get("ratio_p50")), ratio(l.get("ratio_p99")), DASH])
-            rows.append((l["name"], cells))
-    out.append(table(["vCPUs / line", "floor p50", "p99", "floor, all p50", "p99",
-                      "hold p50", "p99", "/floor p50", "p99", "target"], rows))
+            if l.get("unavailable"):
+                rows.append(why_row(l["name"], "unavailable: " + l["unavailable"], "na"))
+            elif l.get("error"):
+                rows.append(why_row(l["name"], l["error"], "bad"))
+            else:
+                rows.append((l["name"], [l["name"]] + [DASH] * 4 + pcts(l.get("latency")) + [
+                    ratio(l.get("ratio_p50")), ratio(l.get("ratio_p99")), DASH]))
+    out.append(table("vCPUs / line|floor p50|p99|floor, all p50|p99|hold p50|p99|/floor p50|p99|"
+                     "target", rows))
     out += [error_para(h.get("error")) for h in holds]
-    fig, ax = figure(len(holds), 2, 0.9 + 0.35 * 5)
-    for i, h in enumerate(holds):
-        lines = hold_lines(h)
-        title = "%s vCPU(s)" % num(h.get("vcpus"))
-        p50_p99_bars(ax[2 * i], [(n, st, color(n)) for n, st in lines],
-                     [("floor", get(h, "floor", "p50"), ":")], title + ": p50 / p99")
-        cdf(ax[2 * i + 1], [(n, st, color(n), n.startswith("floor")) for n, st in lines],
-            title + ": distribution (CDF)")
-    out += [embed(fig, "hold latency next to the floor"), "</section>"]
-    return out
+    with chart(out, "hold latency next to the floor", len(holds), 2, 0.9 + 0.35 * 5) as ax:
+        for i, h in enumerate(holds):
+            lines = [("floor", h.get("floor")), ("floor, all", h.get("floor_all")),
+                     ("kvmhold", h.get("kvmhold"))]
+            lines += [(l["name"], l.get("latency")) for l in h.get("lines") or []]
+            title = "%s vCPU(s)" % num(h.get("vcpus"))
+            p50_p99_bars(ax[2 * i], [(n, st, color(n)) for n, st in lines],
+                         [("floor", get(h, "floor", "p50"), ":")], title + ": p50 / p99")
+            cdf(ax[2 * i + 1], [(n, st, color(n), n.startswith("floor")) for n, st in lines],
+                title + ": distribution (CDF)")
+    return out + ["</section>"]
 
-
-# ---- txn -------------------------------------------------------------------
 
 TXN_LINES = (("kvmhold", "kvmhold"), ("ideal", "ideal"), ("kernel_ioctl", "kernel-ioctl"),
              ("kvmhold_kernel", "kvmhold-kernel"))
 
 
-def txn_block(t):
+def txn_block(t, out):
+    """One vCPU count of the txn section."""
     ops = t.get("ops") or []
-    out = ["<h3>%s vCPU(s), %s samples per operation%s</h3>" % (
+    out.append("<h3>%s vCPU(s), %s samples per operation%s</h3>" % (
         num(t.get("vcpus")), num(t.get("samples")),
-        ", --always-hold" if t.get("always_hold") else "")]
-    rows = []
-    for o in ops:
-        met = ("met", "") if get(o, "target", "met") else ("not met", "bad")
-        rows.append((None, [o.get("op")] + pcts(o.get("kvmhold")) + pcts(o.get("ideal"))
-                     + [ratio(o.get("ratio_p50"))] + pcts(o.get("kernel_ioctl"), "p50")
-                     + pcts(o.get("kvmhold_kernel"), "p50")
-                     + [num(o.get("ioctls_per_commit"), "%.1f"),
-                        "%s/%s" % (num(o.get("held_commits")), num(o.get("commits"))), met]))
-    out.append(table(["op", "kvmhold p50", "p99", "ideal p50", "p99", "ratio p50",
-                      "kernel-ioctl p50", "kvmhold-kernel p50", "ioctls", "held", "target"],
-                     rows))
+        ", --always-hold" if t.get("always_hold") else ""))
+    out.append(table("op|kvmhold p50|p99|ideal p50|p99|ratio p50|kernel-ioctl p50|"
+                     "kvmhold-kernel p50|ioctls|held|target", [(None, [
+                         o.get("op")] + pcts(o.get("kvmhold")) + pcts(o.get("ideal"))
+                         + [ratio(o.get("ratio_p50"))] + pcts(o.get("kernel_ioctl"), "p50")
+                         + pcts(o.get("kvmhold_kernel"), "p50")
+                         + [num(o.get("ioctls_per_commit"), "%.1f"),
+                            "%s/%s" % (num(o.get("held_commits")), num(o.get("commits"))),
+                            ("met", "") if get(o, "target", "met") else ("not met", "bad")])
+                         for o in ops]))
     if t.get("kernel_unavailable"):
         out.append(para("kernel-ioctl, kvmhold-kernel: unavailable: %s"
                         % esc(t["kernel_unavailable"]), "na"))
     out.append(error_para(t.get("kernel_error")) + error_para(t.get("error")))
     shown = [o for o in ops if get(o, "kvmhold", "n")]
     if shown:
-        fig, ax = figure(1, 1, 0.9 + 0.5 * len(shown))
-        rows, ax0 = [], ax[0]
-        for o in shown:
-            rows += [("%s: %s" % (o["op"], label), o.get(key), color(label))
-                     for key, label in TXN_LINES if get(o, key, "n")]
-        p50_p99_bars(ax0, rows, [], "commit latency per operation, p50 / p99, next to ideal")
-        out.append(embed(fig, "commit latency per operation"))
-        cols = 3
-        fig, ax = figure((len(shown) + cols - 1) // cols, cols, 2.4)
-        for a, o in zip(ax, shown):
-            cdf(a, [(label, o.get(key), color(label), label == "ideal")
-                    for key, label in TXN_LINES], o["op"])
-        for a in ax[len(shown):]:
-            a.set_axis_off()
-        out.append(embed(fig, "commit latency distributions per operation"))
-    slots = t.get("slots") or []
-    if slots:
-        out.append(para("A split / merge of the walked slot next to N extra 1-page slots:"))
-        rows = [(None, [num(s.get("slots")), ns(s.get("setup_ns"))]
-                 + [ns(get(s, k, "p50")) for k in ("split", "merge", "ideal_split", "ideal_merge")])
-                for s in slots]
-        out.append(table(["slots", "mapping them", "split p50", "merge p50", "ideal split p50",
-                          "ideal merge p50"], rows))
+        rows = [("%s: %s" % (o["op"], label), o.get(key), color(label))
+                for o in shown for key, label in TXN_LINES if get(o, key, "n")]
+        with chart(out, "commit latency per operation", 1, 1, 0.9 + 0.5 * len(shown)) as ax:
+            p50_p99_bars(ax[0], rows, [], "commit latency per operation, p50 / p99, next to ideal")
+        with chart(out, "commit latency distributions per operation",
+                   (len(shown) + 2) // 3, 3, 2.4) as ax:
+            for a, o in zip(ax, shown):
+                cdf(a, [(label, o.get(key), color(label), label == "ideal")
+                        for key, label in TXN_LINES], o["op"])
+            for a in ax[len(shown):]:
+                a.set_axis_off()
+    if t.get("slots"):
+        out += [para("A split / merge of the walked slot next to N extra 1-page slots:"), table(
+            "slots|mapping them|split p50|merge p50|ideal split p50|ideal merge p50",
+            [(None, [num(s.get("slots")), ns(s.get("setup_ns"))] + [
+                ns(get(s, k, "p50")) for k in ("split", "merge", "ideal_split", "ideal_merge")])
+             for s in t["slots"]])]
     gm = t.get("guest_memfd")
     if gm:
         out.append(para("guest_memfd slots: split + merge p50 %s, plain slots %s%s" % (
@@ -520,23 +480,20 @@ def txn_block(t):
             "small"))
     out.append(para("Guest: %s hole exits, %s walk mismatches." % (
         num(t.get("holes")), num(t.get("mismatches"))), "small"))
-    return out
 
 
 def txn_section(txns):
-    out = ['<section id="txn"><h2>txn: kvmhold_txn_commit() latency</h2>', para(
-        "Each operation committed through the library (commit timed), then the same ioctls "
-        "by hand with the vCPUs already stopped (&ldquo;ideal&rdquo;, ioctls timed). Target: "
-        "p50 &le; 1.2&times; ideal (reported).")]
+    out = section("txn", "txn: kvmhold_txn_commit() latency",
+                  "Each operation committed through the library (commit timed), then the same "
+                  "ioctls by hand with the vCPUs already stopped (&ldquo;ideal&rdquo;, ioctls "
+                  "timed). Target: p50 &le; 1.2&times; ideal (reported).")
     for t in txns:
-        out += txn_block(t)
+        txn_block(t, out)
     return out + ["</section>"]
 
 
-# ---- dirty -----------------------------------------------------------------
-
 def dirty_section(d):
-    sync = d.get("sync") or {}
+    sync, mig = d.get("sync") or {}, d.get("migration") or {}
     gib = (sync.get("region_bytes") or 0) / 2.0 ** 30
     mechs = sync.get("mechanisms") or []
     out = ['<section id="dirty"><h2>dirty: sync cost, and dirty pages lost</h2>',
@@ -545,156 +502,127 @@ def dirty_section(d):
                 "level). Bitmap: manual protect, initially set; ring: dirty_ring_bytes. "
                 "&ldquo;ioctls&rdquo;: KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG by hand."
                 % num(sync.get("samples")))]
-    rows = []
+    rows, series = [], []  # series: (label, stats, colour) of each level, for the charts
     for m in mechs:
         name = m.get("mechanism")
         if not m.get("ran") or m.get("error"):
-            rows.append((name, [name, (m.get("error") or "did not run", "bad")]))
+            rows.append(why_row(name, m.get("error") or "did not run", "bad"))
             continue
         rows.append((name, [name, "first", ns(m.get("first_sync_ns")), DASH, DASH, DASH,
                             num(m.get("first_sync_reported")), DASH]))
         for lv in m.get("levels") or []:
-            lat = lv.get("latency")
-            rows.append((name, [name, num(lv.get("dirty_pages"))] + pcts(lat, "p50 p90 max") + [
-                                ns(lv.get("p50_ns_per_gib")),
-                                bad_if(lv.get("short_syncs"), num(lv.get("reported_mean"), "%.0f")),
-                                ns(get(lv, "ioctls_latency", "p50"))]))
-    out.append(table(["mechanism", "pages dirty", "sync p50", "p90", "max", "p50 per GiB",
-                      "pages reported", "ioctls p50"], rows))
-    ran = [m for m in mechs if m.get("ran") and not m.get("error")]
-    if ran:
-        fig, ax = figure(1, 2, 3.2)
-        series = []
-        for m in ran:
-            for lv in m.get("levels") or []:
-                label = "%s, %s pages" % (m["mechanism"], num(lv.get("dirty_pages")))
-                series.append((label, lv.get("latency"), color(m["mechanism"])))
-                if m["mechanism"] == "bitmap" and get(lv, "ioctls_latency", "n"):
-                    series.append(("  ioctls alone", lv["ioctls_latency"], "#a0a0a0"))
-        p50_p99_bars(ax[0], series, [], "sync cost: bitmap vs ring, p50 / p99")
-        cdf(ax[1], [(s[0], s[1], s[2], "ring" in s[0]) for s in series
-                    if not s[0].startswith(" ")], "sync latency (CDF; ring dashed)")
-        out.append(embed(fig, "dirty sync cost, bitmap vs ring"))
-    mig = d.get("migration") or {}
-    out.append("<h3>Dirty pages lost per 1000 transactions</h3>")
-    out.append(para("%s vCPU(s) write the round number into random pages of %s pages; each "
-                    "round a split or merge of their logged slot, then a sync and a copy; %s "
-                    "transactions per line." % (num(mig.get("vcpus")), num(mig.get("pages")),
-                                                num(mig.get("transactions")))))
+            reported = num(lv.get("reported_mean"), "%.0f")
+            rows.append((name, [name, num(lv.get("dirty_pages"))]
+                         + pcts(lv.get("latency"), "p50 p90 max")
+                         + [ns(lv.get("p50_ns_per_gib")), bad_if(lv.get("short_syncs"), reported),
+                            ns(get(lv, "ioctls_latency", "p50"))]))
+            label = "%s, %s pages" % (name, num(lv.get("dirty_pages")))
+            series.append((label, lv.get("latency"), color(name)))
+            if name == "bitmap" and get(lv, "ioctls_latency", "n"):
+                series.append(("  ioctls alone", lv["ioctls_latency"], "#a0a0a0"))
+    out.append(table("mechanism|pages dirty|sync p50|p90|max|p50 per GiB|pages reported|"
+                     "ioctls p50", rows))
+    if any(m.get("ran") and not m.get("error") for m in mechs):
+        with chart(out, "dirty sync cost, bitmap vs ring", 1, 2, 3.2) as ax:
+            p50_p99_bars(ax[0], series, [], "sync cost: bitmap vs ring, p50 / p99")
+            cdf(ax[1], [(s[0], s[1], s[2], "ring" in s[0]) for s in series
+                        if not s[0].startswith(" ")], "sync latency (CDF; ring dashed)")
     lines = mig.get("lines") or []
+    out += ["<h3>Dirty pages lost per 1000 transactions</h3>", para(
+        "%s vCPU(s) write the round number into random pages of %s pages; each round a split "
+        "or merge of their logged slot, then a sync and a copy; %s transactions per line."
+        % (num(mig.get("vcpus")), num(mig.get("pages")), num(mig.get("transactions"))))]
     out += migration_block(lines)
-    out.append(strategy_list([(m.get("name"), m.get("description")) for m in lines]))
-    return out + ["</section>"]
+    return out + [strategy_list([(m.get("name"), m.get("description")) for m in lines]),
+                  "</section>"]
 
 
-# ---- gate ------------------------------------------------------------------
-
-def gate_rows(g):
-    """(label, stats, note) of every measurement of the gate section."""
-    return [
-        ("mem, one thread", get(g, "mem", "one_thread"), "mem_begin + mem_end, per pair"),
-        ("mem, two threads", get(g, "mem", "two_threads"), "both threads' samples"),
-        ("dirty mark", get(g, "dirty_mark", "per_call"), "per call"),
-        ("kick + run", get(g, "run_entry", "kick_run"), "kick then -EINTR run, per pair"),
-        ("kick", get(g, "run_entry", "kick"), "kick alone, per call"),
-        ("kick_running", get(g, "kick_running", "latency"), "kick to -EINTR seen"),
-        ("floor", get(g, "kick_running", "floor"), "signal to EINTR round trip"),
-        ("kick_parked", get(g, "kick_parked", "latency"), "vCPU parked by a hold"),
-        ("after release", get(g, "kick_parked", "after_release"), "timed-out kicks"),
-    ]
+GATE_ROWS = (  # label, where in the gate object, what; the first five are per-call costs
+    ("mem, one thread", "mem one_thread", "mem_begin + mem_end, per pair"),
+    ("mem, two threads", "mem two_threads", "both threads' samples"),
+    ("dirty mark", "dirty_mark per_call", "per call"),
+    ("kick + run", "run_entry kick_run", "kick then -EINTR run, per pair"),
+    ("kick", "run_entry kick", "kick alone, per call"),
+    ("kick_running", "kick_running latency", "kick to -EINTR seen"),
+    ("floor", "kick_running floor", "signal to EINTR round trip"),
+    ("kick_parked", "kick_parked latency", "vCPU parked by a hold"),
+    ("after release", "kick_parked after_release", "timed-out kicks"))
 
 
 def gate_section(g):
-    rows = [(None, [label, num(get(st, "n"))] + pcts(st, "p50 p90 p99 max") + [(note, "na text")])
-            for label, st, note in gate_rows(g) if st]
+    found = [(label, get(g, *where.split()), what) for label, where, what in GATE_ROWS]
     kp = g.get("kick_parked") or {}
-    out = ['<section id="gate"><h2>gate: what the library adds on the hot paths</h2>',
-           para("mem and run_entry samples are the mean of one batch of %s calls. kick_running "
-                "/ floor: p50 %s, p99 %s. kick_parked: %s of %s returned in time, %s timed "
-                "out." % (num(g.get("batch")), ratio(get(g, "kick_running", "ratio_p50")),
-                          ratio(get(g, "kick_running", "ratio_p99")), num(kp.get("returned")),
-                          num(kp.get("samples")), num(kp.get("timeouts")))),
-           table(["measure", "n", "p50", "p90", "p99", "max", "what"], rows)]
-    for part in ("mem", "dirty_mark", "run_entry", "kick_running", "kick_parked"):
-        out.append(error_para(get(g, part, "error")))
-    calls = [(label, st, "#2ca02c") for label, st, _ in gate_rows(g)[:5]]
-    kicks = [(label, st, color(label), label == "floor") for label, st, _ in gate_rows(g)[5:]]
-    fig, ax = figure(1, 2, 3.0)
-    p50_p99_bars(ax[0], calls, [], "per-call costs, p50 / p99")
-    cdf(ax[1], kicks, "kick latency (CDF)")
-    out += [embed(fig, "gate: per-call costs and kick latency"), "</section>"]
-    return out
+    out = section("gate", "gate: what the library adds on the hot paths",
+                  "mem and run_entry samples are the mean of one batch of %s calls. kick_running "
+                  "/ floor: p50 %s, p99 %s. kick_parked: %s of %s returned in time, %s timed "
+                  "out." % (num(g.get("batch")), ratio(get(g, "kick_running", "ratio_p50")),
+                            ratio(get(g, "kick_running", "ratio_p99")), num(kp.get("returned")),
+                            num(kp.get("samples")), num(kp.get("timeouts"))))
+    out.append(table("measure|n|p50|p90|p99|max|what", [
+        (None, [label, num(get(st, "n"))] + pcts(st, P4) + [(what, "na text")])
+        for label, st, what in found if st]))
+    out += [error_para(get(g, part, "error"))
+            for part in ("mem", "dirty_mark", "run_entry", "kick_running", "kick_parked")]
+    with chart(out, "gate: per-call costs and kick latency", 1, 2, 3.0) as ax:
+        p50_p99_bars(ax[0], [(label, st, "#2ca02c") for label, st, _ in found[:5]], [],
+                     "per-call costs, p50 / p99")
+        cdf(ax[1], [(label, st, color(label), label == "floor") for label, st, _ in found[5:]],
+            "kick latency (CDF)")
+    return out + ["</section>"]
 
-
-# ---- scale -----------------------------------------------------------------
 
 def scale_section(s):
-    slots = s.get("slots") or []
+    slots, gib = s.get("slots") or [], s.get("gib") or []
     names = [m["name"] for m in (slots[0].get("measures") or [])] if slots else []
-    out = ['<section id="scale"><h2>scale: cost as the VM grows</h2>', para(
-        "No vCPUs. N memslots; each cell is the p50, with its ratio to the p50 at %s slots. "
-        "Rows marked * touch one slot: target &le; 3&times; (reported)."
-        % num(s.get("ratio_reference_slots")))]
+    out = section("scale", "scale: cost as the VM grows",
+                  "No vCPUs. N memslots; each cell is the p50, with its ratio to the p50 at %s "
+                  "slots. Rows marked * touch one slot: target &le; 3&times; (reported)."
+                  % num(s.get("ratio_reference_slots")))
     rows = []
     for name in names:
         cells, one = [], False
         for sl in slots:
             m = next((m for m in sl.get("measures") or [] if m["name"] == name), {})
-            one = one or m.get("one_slot")
-            r = m.get("ratio")
+            one, r = one or m.get("one_slot"), m.get("ratio")
             cells.append(("%s (%s)" % (ns(get(m, "latency", "p50")), ratio(r)),
                           "bad" if m.get("one_slot") and r and r > 3 else ""))
         rows.append((None, [name + (" *" if one else "")] + cells))
-    out.append(table(["measure"] + ["N = %s" % num(sl.get("slots")) for sl in slots], rows))
+    out.append(table("|".join(["measure"] + ["N = %s" % num(sl.get("slots")) for sl in slots]),
+                     rows))
     out += [error_para(sl.get("error")) for sl in slots]
-    gib = s.get("gib") or []
-    rows = []
-    for g in gib:
-        for o in g.get("ops") or []:
-            rows.append((None, ["%s GiB" % num(g.get("gib")), o.get("op"),
-                                ns(get(o, "kvmhold", "p50")), ns(get(o, "by_hand", "p50")),
-                                ratio(o.get("ratio_p50")), num(g.get("cycles")),
-                                num(g.get("dirty_held")),
-                                num((g.get("rss_kib") or 0) / 1024.0, "%.1f MiB")]))
     out += ["<h3>One logged slot of G GiB: the held commit next to the same ioctls by hand</h3>",
-            table(["GiB", "op", "kvmhold p50", "by hand p50", "ratio", "cycles", "dirty_held",
-                   "RSS"], rows)]
+            table("GiB|op|kvmhold p50|by hand p50|ratio|cycles|dirty_held|RSS", [
+                (None, ["%s GiB" % num(g.get("gib")), o.get("op"), ns(get(o, "kvmhold", "p50")),
+                        ns(get(o, "by_hand", "p50")), ratio(o.get("ratio_p50")),
+                        num(g.get("cycles")), num(g.get("dirty_held")),
+                        num((g.get("rss_kib") or 0) / 1024.0, "%.1f MiB")])
+                for g in gib for o in g.get("ops") or []])]
     out += [error_para(g.get("error")) for g in gib]
-    fig, ax = figure(1, 2, 3.8)
     cmap = plt.get_cmap("tab20")
-    curves = [(name, "-", cmap(i % 20), [(sl.get("slots"), get(m, "latency", "p50"))
-                                         for sl in slots for m in sl.get("measures") or []
-                                         if m["name"] == name])
-              for i, name in enumerate(names)]
-    log_curves(ax[0], curves, [sl.get("slots") for sl in slots], "memslots (log)",
-               "p50 per operation vs slot count")
     ops = sorted({o["op"] for g in gib for o in g.get("ops") or []})
-    curves = [("%s, %s" % (op, key.replace("_", " ")), style, cmap(2 * i),
-               [(g.get("gib"), get(o, key, "p50")) for g in gib for o in g.get("ops") or []
-                if o["op"] == op])
-              for i, op in enumerate(ops) for key, style in (("kvmhold", "-"), ("by_hand", "--"))]
-    log_curves(ax[1], curves, [g.get("gib") for g in gib], "GiB logged (log)",
-               "held time vs GiB: kvmhold (solid) vs by hand (dashed)")
-    out += [embed(fig, "scale: cost vs slot count and vs GiB"), "</section>"]
-    return out
+    with chart(out, "scale: cost vs slot count and vs GiB", 1, 2, 3.8) as ax:
+        log_curves(ax[0], [(name, "-", cmap(i % 20), [
+            (sl.get("slots"), get(m, "latency", "p50")) for sl in slots
+            for m in sl.get("measures") or [] if m["name"] == name])
+            for i, name in enumerate(names)], [sl.get("slots") for sl in slots],
+            "memslots (log)", "p50 per operation vs slot count")
+        log_curves(ax[1], [("%s, %s" % (op, key.replace("_", " ")), style, cmap(2 * i), [
+            (g.get("gib"), get(o, key, "p50")) for g in gib for o in g.get("ops") or []
+            if o["op"] == op]) for i, op in enumerate(ops)
+            for key, style in (("kvmhold", "-"), ("by_hand", "--"))],
+            [g.get("gib") for g in gib], "GiB logged (log)",
+            "held time vs GiB: kvmhold (solid) vs by hand (dashed)")
+    return out + ["</section>"]
 
-
-# ---- the page --------------------------------------------------------------
 
 def render(rep):
     body = [header(rep)]
     for i, c in enumerate(rep.get("compare") or []):
         body += compare_section(c, i)
-    if rep.get("hold"):
-        body += hold_section(rep["hold"])
-    if rep.get("txn"):
-        body += txn_section(rep["txn"])
-    if rep.get("dirty"):
-        body += dirty_section(rep["dirty"])
-    if rep.get("gate"):
-        body += gate_section(rep["gate"])
-    if rep.get("scale"):
-        body += scale_section(rep["scale"])
+    for key, draw in (("hold", hold_section), ("txn", txn_section), ("dirty", dirty_section),
+                      ("gate", gate_section), ("scale", scale_section)):
+        if rep.get(key):  # a section not run is missing or null
+            body += draw(rep[key])
     body.append(para("Rendered by tools/report.py from the JSON report (schema: "
                      "tools/README.md).", "small"))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -713,9 +641,8 @@ def main():
             rep = json.load(f)
     except (OSError, ValueError) as e:
         sys.exit("report.py: %s: %s" % (args.json, e))
-    page = render(rep)
     with open(args.output, "w", encoding="utf-8") as f:
-        f.write(page)
+        f.write(render(rep))
 
 
 if __name__ == "__main__":
