@@ -123,6 +123,7 @@ enum cmp_op { CMP_SPLIT, CMP_MERGE, CMP_GROW, CMP_SHRINK, CMP_MOVE, CMP_LOG, CMP
 
 enum section { SEC_COMPARE, SEC_HOLD, SEC_TXN, SEC_DIRTY, SEC_GATE, SEC_SCALE, SEC_VCPUS,
 	       SEC__COUNT };
+extern const char *const section_names[SEC__COUNT];   /* bench_main.c */
 
 struct bench_opts {
 	enum section sections[SEC__COUNT];  /* in the order given */

@@ -19,7 +19,7 @@
 
 #define EXIT_USAGE 2
 
-static const char *const section_names[SEC__COUNT] = {
+const char *const section_names[SEC__COUNT] = {
 	"compare", "hold", "txn", "dirty", "gate", "scale", "vcpus",
 };
 
@@ -396,6 +396,12 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		o->sections[o->nr_sections++] = SEC_COMPARE;
 }
 
+static int (*const run_section[SEC__COUNT])(const struct bench_opts *, struct report *) = {
+	[SEC_COMPARE] = run_compare, [SEC_HOLD] = run_hold, [SEC_TXN] = run_txn,
+	[SEC_DIRTY] = run_dirty, [SEC_GATE] = run_gate, [SEC_SCALE] = run_scale,
+	[SEC_VCPUS] = run_vcpus,
+};
+
 int main(int argc, char **argv)
 {
 	static struct report rep;
@@ -416,36 +422,8 @@ int main(int argc, char **argv)
 	printf("Times on this machine do not transfer; compare the lines of one run.\n\n");
 	fflush(stdout);
 
-	for (i = 0; i < o.nr_sections; i++) {
-		int r = 0;
-
-		switch (o.sections[i]) {
-		case SEC_COMPARE:
-			r = run_compare(&o, &rep);
-			break;
-		case SEC_HOLD:
-			r = run_hold(&o, &rep);
-			break;
-		case SEC_TXN:
-			r = run_txn(&o, &rep);
-			break;
-		case SEC_DIRTY:
-			r = run_dirty(&o, &rep);
-			break;
-		case SEC_GATE:
-			r = run_gate(&o, &rep);
-			break;
-		case SEC_SCALE:
-			r = run_scale(&o, &rep);
-			break;
-		case SEC_VCPUS:
-			r = run_vcpus(&o, &rep);
-			break;
-		default:
-			break;
-		}
-		failed |= r != 0;
-	}
+	for (i = 0; i < o.nr_sections; i++)
+		failed |= run_section[o.sections[i]](&o, &rep) != 0;
 	bench_progress_done();
 	if (o.json_path && report_json(o.json_path, &rep)) {
 		bench_err("cannot write %s: %s", o.json_path, strerror(errno));

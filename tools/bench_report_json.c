@@ -117,13 +117,41 @@ static void null_(struct jw *w, const char *k)
 	fputs("null", w->f);
 }
 
-/* A ratio that could not be computed is null. */
-static void ratio_(struct jw *w, const char *k, double v)
+/* The value when known, else null: what was not measured is never 0. */
+static void u_if(struct jw *w, const char *k, uint64_t v, bool known)
 {
-	if (v > 0)
+	if (known)
+		u_(w, k, v);
+	else
+		null_(w, k);
+}
+
+static void d_if(struct jw *w, const char *k, double v, bool known)
+{
+	if (known)
 		d_(w, k, v);
 	else
 		null_(w, k);
+}
+
+static void b_if(struct jw *w, const char *k, bool v, bool known)
+{
+	if (known)
+		b_(w, k, v);
+	else
+		null_(w, k);
+}
+
+/* A string that is empty is null. */
+static void s_nz(struct jw *w, const char *k, const char *v)
+{
+	s_(w, k, v && v[0] ? v : NULL);
+}
+
+/* A ratio that could not be computed is null. */
+static void ratio_(struct jw *w, const char *k, double v)
+{
+	d_if(w, k, v, v > 0);
 }
 
 static void stats_(struct jw *w, const char *k, const struct stats *st)
@@ -165,10 +193,6 @@ static void list_(struct jw *w, const char *k, const unsigned *v, unsigned n, bo
 	fputc(']', w->f);
 }
 
-static const char *const section_names[SEC__COUNT] = {
-	"compare", "hold", "txn", "dirty", "gate", "scale", "vcpus",
-};
-
 static void options(struct jw *w, const struct bench_opts *o)
 {
 	unsigned i;
@@ -186,14 +210,8 @@ static void options(struct jw *w, const struct bench_opts *o)
 		if (o->strategies & (1u << i))
 			s_(w, NULL, strategies[i]->name);
 	arr_end(w);
-	if (o->rate > 0)
-		d_(w, "rate", o->rate);
-	else
-		null_(w, "rate");
-	if (o->count)
-		u_(w, "count", o->count);
-	else
-		null_(w, "count");
+	d_if(w, "rate", o->rate, o->rate > 0);
+	u_if(w, "count", o->count, o->count);
 	d_(w, "duration_s", o->duration);
 	u_(w, "rounds", o->rounds);
 	u_(w, "samples", o->samples);
@@ -214,8 +232,8 @@ static void machine(struct jw *w, const struct machine_info *mi)
 	obj(w, "machine");
 	s_(w, "kernel", mi->kernel);
 	s_(w, "arch", mi->arch);
-	s_(w, "kvm_backend", mi->backend[0] ? mi->backend : NULL);
-	s_(w, "cpu_model", mi->cpu_model[0] ? mi->cpu_model : NULL);
+	s_nz(w, "kvm_backend", mi->backend);
+	s_nz(w, "cpu_model", mi->cpu_model);
 	u_(w, "cores", (uint64_t)(mi->cores > 0 ? mi->cores : 0));
 	b_(w, "under_hypervisor", mi->hypervisor);
 	u_(w, "kvm_nr_memslots", (uint64_t)(mi->nr_memslots > 0 ? mi->nr_memslots : 0));
@@ -240,7 +258,7 @@ static void spread_(struct jw *w, const char *k, const struct spread *sp)
 
 static void error_(struct jw *w, const char *e)
 {
-	s_(w, "error", e && e[0] ? e : NULL);
+	s_nz(w, "error", e);
 }
 
 static void hold(struct jw *w, const struct report *rep)
@@ -278,7 +296,7 @@ static void hold(struct jw *w, const struct report *rep)
 			obj(w, NULL);
 			s_(w, "name", l->name);
 			s_(w, "description", l->what);
-			s_(w, "unavailable", l->na[0] ? l->na : NULL);
+			s_nz(w, "unavailable", l->na);
 			error_(w, l->error);
 			stats_(w, "latency", &l->lat);
 			ratio_(w, "ratio_p50", l->r50);
@@ -305,14 +323,14 @@ static void vcpus(struct jw *w, const struct report *rep)
 		u_(w, "vcpus", v->vcpus);
 		u_(w, "samples", v->samples);
 		stats_(w, "floor_all", &v->floor_all);
-		s_(w, "floor_error", v->floor_error[0] ? v->floor_error : NULL);
+		s_nz(w, "floor_error", v->floor_error);
 		arr(w, "lines");
 		for (j = 0; j < v->nr_lines; j++) {
 			const struct vcpus_line *l = &v->lines[j];
 
 			obj(w, NULL);
 			s_(w, "name", l->name);
-			s_(w, "unavailable", l->na[0] ? l->na : NULL);
+			s_nz(w, "unavailable", l->na);
 			error_(w, l->error);
 			stats_(w, "stop", &l->stop);
 			stats_(w, "release", &l->release);
@@ -380,12 +398,12 @@ static void txn(struct jw *w, const struct report *rep)
 		u_(w, "holes", t->holes);
 		u_(w, "mismatches", t->mismatches);
 		error_(w, t->error);
-		s_(w, "kernel_unavailable", t->kernel_na[0] ? t->kernel_na : NULL);
-		s_(w, "kernel_error", t->kernel_error[0] ? t->kernel_error : NULL);
+		s_nz(w, "kernel_unavailable", t->kernel_na);
+		s_nz(w, "kernel_error", t->kernel_error);
 		obj(w, "guest_memfd");
 		stats_(w, "split_merge", &t->gmem);
 		stats_(w, "plain_split_merge", &t->gmem_plain);
-		s_(w, "unavailable", t->gmem_na[0] ? t->gmem_na : NULL);
+		s_nz(w, "unavailable", t->gmem_na);
 		error_(w, t->gmem_error);
 		obj_end(w);
 		obj_end(w);
@@ -393,38 +411,25 @@ static void txn(struct jw *w, const struct report *rep)
 	arr_end(w);
 }
 
-static void per1000_(struct jw *w, const char *k, uint64_t n, uint64_t txns)
-{
-	if (txns)
-		d_(w, k, per_1000(n, txns));
-	else
-		null_(w, k);
-}
-
 /* One migration check (bench_migrate.c). */
 static void migration(struct jw *w, const char *k, const struct mig_result *m, const char *what)
 {
+	bool ok = m->ran && !m->error[0];
+
 	obj(w, k);
 	s_(w, "name", m->name);
 	if (what)
 		s_(w, "description", what);
 	b_(w, "ran", m->ran);
 	error_(w, m->error);
-	s_(w, "not_applicable", m->na[0] ? m->na : NULL);
+	s_nz(w, "not_applicable", m->na);
 	u_(w, "vcpus", m->vcpus);
 	u_(w, "pages", m->pages);
 	u_(w, "transactions", m->txns);
-	if (m->ran && !m->error[0]) {
-		u_(w, "lost", m->lost);
-		u_(w, "unreported", m->unreported);
-		per1000_(w, "lost_per_1000", m->lost, m->txns);
-		per1000_(w, "unreported_per_1000", m->unreported, m->txns);
-	} else {
-		null_(w, "lost");
-		null_(w, "unreported");
-		null_(w, "lost_per_1000");
-		null_(w, "unreported_per_1000");
-	}
+	u_if(w, "lost", m->lost, ok);
+	u_if(w, "unreported", m->unreported, ok);
+	d_if(w, "lost_per_1000", per_1000(m->lost, m->txns), ok && m->txns);
+	d_if(w, "unreported_per_1000", per_1000(m->unreported, m->txns), ok && m->txns);
 	u_(w, "pages_copied", m->copied);
 	u_(w, "log_reads_before_delete", m->log_reads);
 	u_(w, "guest_writes", m->guest_writes);
@@ -437,6 +442,7 @@ static void migration(struct jw *w, const char *k, const struct mig_result *m, c
 
 static void line(struct jw *w, const struct compare_result *c, const struct strat_result *l)
 {
+	bool mig_ok = l->migrated && l->mig.ran && !l->mig.error[0];
 	unsigned k;
 
 	obj(w, NULL);
@@ -445,7 +451,7 @@ static void line(struct jw *w, const struct compare_result *c, const struct stra
 	b_(w, "reference", l->s == &strat_ideal);
 	b_(w, "ran", l->ran);
 	error_(w, l->error);
-	s_(w, "unavailable", l->na[0] ? l->na : NULL);
+	s_nz(w, "unavailable", l->na);
 	u_(w, "transactions", l->txns);
 	u_(w, "timed_transactions", l->timed_txns);
 	u_(w, "ioctls", l->ioctls);
@@ -461,10 +467,7 @@ static void line(struct jw *w, const struct compare_result *c, const struct stra
 			stats_(w, bop_name((enum bop)k), &l->by_kind[k]);
 	obj_end(w);
 	d_(w, "guest_pages_per_s", l->pages_per_s);
-	if (l->ran && c->baseline_pages_per_s > 0)
-		d_(w, "progress_pct", l->progress_pct);
-	else
-		null_(w, "progress_pct");
+	d_if(w, "progress_pct", l->progress_pct, l->ran && c->baseline_pages_per_s > 0);
 	obj(w, "rounds");
 	spread_(w, "txn_p50", &l->round_txn_p50);
 	spread_(w, "pause_p50", &l->round_pause_p50);
@@ -474,16 +477,11 @@ static void line(struct jw *w, const struct compare_result *c, const struct stra
 	u_(w, "corruption", l->mismatches);
 	u_(w, "timeouts", l->timeouts);
 	u_(w, "errors", l->errors);
-	if (l->migrated && l->mig.ran && !l->mig.error[0]) {
-		u_(w, "dirty_pages_lost", l->mig.lost);
-		u_(w, "dirty_pages_unreported", l->mig.unreported);
-		null_(w, "dirty_pages_lost_reason");
-	} else {
-		null_(w, "dirty_pages_lost");
-		null_(w, "dirty_pages_unreported");
-		s_(w, "dirty_pages_lost_reason", !l->migrated ? "not measured: run with --migrate" :
-		   l->mig.na[0] ? l->mig.na : l->mig.error[0] ? l->mig.error : "did not run");
-	}
+	u_if(w, "dirty_pages_lost", l->mig.lost, mig_ok);
+	u_if(w, "dirty_pages_unreported", l->mig.unreported, mig_ok);
+	s_(w, "dirty_pages_lost_reason", mig_ok ? NULL : !l->migrated ?
+	   "not measured: run with --migrate" : l->mig.na[0] ? l->mig.na :
+	   l->mig.error[0] ? l->mig.error : "did not run");
 	if (l->migrated)
 		migration(w, "migration", &l->mig, NULL);
 	else
@@ -506,14 +504,8 @@ static void compare(struct jw *w, const struct report *rep)
 		s_(w, "op", cmp_op_name(c->op));
 		s_(w, "op_description", cmp_op_what(c->op));
 		d_(w, "duration_s", c->seconds);
-		if (c->count)
-			u_(w, "count", c->count);
-		else
-			null_(w, "count");
-		if (c->rate > 0)
-			d_(w, "rate", c->rate);
-		else
-			null_(w, "rate");
+		u_if(w, "count", c->count, c->count);
+		d_if(w, "rate", c->rate, c->rate > 0);
 		u_(w, "rounds", c->rounds);
 		obj(w, "baseline");
 		d_(w, "guest_pages_per_s", c->baseline_pages_per_s);
@@ -543,10 +535,7 @@ static void sync_levels(struct jw *w, const struct sync_result *s, double gib)
 		obj(w, NULL);
 		u_(w, "dirty_pages", l->dirtied);
 		stats_(w, "latency", &l->lat);
-		if (l->lat.n)
-			u_(w, "p50_ns_per_gib", (uint64_t)((double)l->lat.p50 / gib));
-		else
-			null_(w, "p50_ns_per_gib");
+		u_if(w, "p50_ns_per_gib", (uint64_t)((double)l->lat.p50 / gib), l->lat.n);
 		stats_(w, "ioctls_latency", &l->ioctls);
 		d_(w, "reported_mean", l->reported);
 		u_(w, "short_syncs", l->short_syncs);
@@ -578,17 +567,9 @@ static void dirty(struct jw *w, const struct report *rep)
 		s_(w, "mechanism", i ? "ring" : "bitmap");
 		b_(w, "ran", s->ran);
 		error_(w, s->error);
-		if (s->ring_bytes)
-			u_(w, "ring_bytes", s->ring_bytes);
-		else
-			null_(w, "ring_bytes");
-		if (s->mech) {
-			u_(w, "first_sync_ns", s->first_ns);
-			u_(w, "first_sync_reported", s->first_reported);
-		} else {
-			null_(w, "first_sync_ns");
-			null_(w, "first_sync_reported");
-		}
+		u_if(w, "ring_bytes", s->ring_bytes, s->ring_bytes);
+		u_if(w, "first_sync_ns", s->first_ns, s->mech != NULL);
+		u_if(w, "first_sync_reported", s->first_reported, s->mech != NULL);
 		sync_levels(w, s, gib);
 		u_(w, "ring_full_exits", s->ring_full_exits);
 		obj_end(w);
@@ -655,15 +636,6 @@ static void gate(struct jw *w, const struct report *rep)
 	obj_end(w);
 }
 
-/* A time that was not measured (0) is null. */
-static void ns_(struct jw *w, const char *k, uint64_t v)
-{
-	if (v)
-		u_(w, k, v);
-	else
-		null_(w, k);
-}
-
 static void scale_slots(struct jw *w, const struct scale_result *s)
 {
 	unsigned i, m;
@@ -676,8 +648,8 @@ static void scale_slots(struct jw *w, const struct scale_result *s)
 
 		obj(w, NULL);
 		u_(w, "slots", r->slots);
-		ns_(w, "map_all_ns", r->map_ns);
-		ns_(w, "log_all_ns", r->log_all_ns);
+		u_if(w, "map_all_ns", r->map_ns, r->map_ns != 0);
+		u_if(w, "log_all_ns", r->log_all_ns, r->log_all_ns != 0);
 		arr(w, "measures");
 		for (m = 0; m < SM__COUNT; m++) {
 			obj(w, NULL);
@@ -693,10 +665,7 @@ static void scale_slots(struct jw *w, const struct scale_result *s)
 		obj(w, "target");
 		b_(w, "applies", applies);
 		d_(w, "ratio_max", SCALE_TARGET_SLOTS);
-		if (applies)
-			b_(w, "met", met);
-		else
-			null_(w, "met");
+		b_if(w, "met", met, applies);
 		s_(w, "worst", applies && worst < SM__COUNT ? scale_measure_name(worst) : NULL);
 		obj_end(w);
 		error_(w, r->error);
@@ -728,10 +697,7 @@ static void scale_gib(struct jw *w, const struct scale_result *s)
 			stats_(w, "kvmhold", &g->lib[k]);
 			stats_(w, "by_hand", &g->hand[k]);
 			ratio_(w, "ratio_p50", g->ratio[k]);
-			if (g->lib[k].n)
-				d_(w, "kvmhold_ioctls_per_commit", g->ioctls[k]);
-			else
-				null_(w, "kvmhold_ioctls_per_commit");
+			d_if(w, "kvmhold_ioctls_per_commit", g->ioctls[k], g->lib[k].n);
 			u_(w, "by_hand_memslot_ioctls", hand);
 			u_(w, "by_hand_dirty_log_reads", reads);
 			obj_end(w);
@@ -740,18 +706,12 @@ static void scale_gib(struct jw *w, const struct scale_result *s)
 		u_(w, "commits", g->commits);
 		u_(w, "held_commits", g->held);
 		u_(w, "dirty_held", g->dirty_held);
-		if (g->rss_kib)
-			u_(w, "rss_kib", g->rss_kib);
-		else
-			null_(w, "rss_kib");
+		u_if(w, "rss_kib", g->rss_kib, g->rss_kib);
 		met = scale_gib_target_met(g, &worst);
 		obj(w, "target");
 		b_(w, "applies", applies);
 		d_(w, "ratio_max", SCALE_TARGET_GIB);
-		if (applies)
-			b_(w, "met", met);
-		else
-			null_(w, "met");
+		b_if(w, "met", met, applies);
 		s_(w, "worst", applies && worst < SG__COUNT ? scale_gib_op_name(worst) : NULL);
 		obj_end(w);
 		error_(w, g->error);
@@ -773,15 +733,9 @@ static void scale(struct jw *w, const struct report *rep)
 	u_(w, "samples", s->samples);
 	b_(w, "time_budget", s->budgeted);
 	u_(w, "lookups_per_batch", s->lookups);
-	if (s->ref_slots)
-		u_(w, "ratio_reference_slots", s->ref_slots);
-	else
-		null_(w, "ratio_reference_slots");
+	u_if(w, "ratio_reference_slots", s->ref_slots, s->ref_slots);
 	scale_slots(w, s);
-	if (s->rss_base_kib)
-		u_(w, "rss_before_gib_kib", s->rss_base_kib);
-	else
-		null_(w, "rss_before_gib_kib");
+	u_if(w, "rss_before_gib_kib", s->rss_base_kib, s->rss_base_kib);
 	scale_gib(w, s);
 	d_(w, "seconds", s->seconds);
 	obj_end(w);
