@@ -727,59 +727,52 @@ static int lib_commit_timed(struct kvmhold_txn *x, struct kvmhold_vm *vm, enum s
 	return r;
 }
 
+/* Adds op of the cycle that moves the slot from at to to. */
+static int lib_add(struct kvmhold_txn *x, enum scale_gib_op op, uint64_t at, uint64_t to,
+		   uint64_t S)
+{
+	switch (op) {
+	case SG_SPLIT:
+		return kvmhold_txn_split(x, at + S / 2);
+	case SG_MERGE:
+		return kvmhold_txn_merge(x, at, S);
+	case SG_MOVE:
+		return kvmhold_txn_move(x, at, S, to);
+	default:
+		return kvmhold_txn_set_flags(x, to, S, 0);
+	}
+}
+
 static int lib_cycle(struct kvmhold_vm *vm, const struct big *b, unsigned k, struct samples *s,
 		     struct scale_gib_result *res, const char **what)
 {
 	uint64_t at = big_at(b, k), to = big_at(b, k + 1), S = b->size;
 	struct kvmhold_txn *x;
+	unsigned op;
 	int r;
 
 	/* Logging went off at the end of the last cycle; on again, untimed. */
 	if (k) {
 		*what = "logging on again";
 		r = kvmhold_txn_begin(vm, &x);
-		if (r)
-			return r;
-		r = kvmhold_txn_set_flags(x, at, S, KVMHOLD_MEM_LOG_DIRTY);
-		if (r) {
+		if (!r && (r = kvmhold_txn_set_flags(x, at, S, KVMHOLD_MEM_LOG_DIRTY)))
 			kvmhold_txn_abort(x);
-			return r;
-		}
-		r = kvmhold_txn_commit(x);
+		if (!r)
+			r = kvmhold_txn_commit(x);
 		if (r)
 			return r;
 	}
-	*what = "split";
-	r = kvmhold_txn_begin(vm, &x);
-	if (!r && (r = kvmhold_txn_split(x, at + S / 2)))
-		kvmhold_txn_abort(x);
-	if (!r)
-		r = lib_commit_timed(x, vm, SG_SPLIT, s, res);
-	if (r)
-		return r;
-	*what = "merge";
-	r = kvmhold_txn_begin(vm, &x);
-	if (!r && (r = kvmhold_txn_merge(x, at, S)))
-		kvmhold_txn_abort(x);
-	if (!r)
-		r = lib_commit_timed(x, vm, SG_MERGE, s, res);
-	if (r)
-		return r;
-	*what = "move";
-	r = kvmhold_txn_begin(vm, &x);
-	if (!r && (r = kvmhold_txn_move(x, at, S, to)))
-		kvmhold_txn_abort(x);
-	if (!r)
-		r = lib_commit_timed(x, vm, SG_MOVE, s, res);
-	if (r)
-		return r;
-	*what = "logging off";
-	r = kvmhold_txn_begin(vm, &x);
-	if (!r && (r = kvmhold_txn_set_flags(x, to, S, 0)))
-		kvmhold_txn_abort(x);
-	if (!r)
-		r = lib_commit_timed(x, vm, SG_LOG_OFF, s, res);
-	return r;
+	for (op = 0; op < SG__COUNT; op++) {
+		*what = scale_gib_op_name((enum scale_gib_op)op);
+		r = kvmhold_txn_begin(vm, &x);
+		if (!r && (r = lib_add(x, (enum scale_gib_op)op, at, to, S)))
+			kvmhold_txn_abort(x);
+		if (!r)
+			r = lib_commit_timed(x, vm, (enum scale_gib_op)op, s, res);
+		if (r)
+			return r;
+	}
+	return 0;
 }
 
 static int raw_region(int vm_fd, uint32_t id, uint64_t gpa, uint64_t size, void *hva,
@@ -812,60 +805,50 @@ static int hand_cycle(int fd, const struct big *b, unsigned k, struct samples *s
 	uint64_t *upper = b->bm + S / 2 / PG / 64;   /* the upper half's bits */
 	const uint32_t LOG = KVM_MEM_LOG_DIRTY_PAGES;
 	char *mem = b->mem;
-	int r;
+	unsigned op;
+	int r = 0;
 
 	if (k) {
 		*what = "logging on again";
 		r = raw_region(fd, 0, at, S, mem, LOG);
-		if (r)
-			return r;
 	}
-	*what = "split";
-	t0 = bench_now_ns();
-	r = raw_log(fd, 0, b->bm);
-	if (!r)
-		r = raw_region(fd, 0, at, 0, mem, LOG);
-	if (!r)
-		r = raw_region(fd, 0, at, S / 2, mem, LOG);
-	if (!r)
-		r = raw_region(fd, 1, at + S / 2, S / 2, mem + S / 2, LOG);
-	if (!r)
-		r = samples_add(&s[SG_SPLIT], bench_now_ns() - t0);
-	if (r)
-		return r;
-	*what = "merge";
-	t0 = bench_now_ns();
-	r = raw_log(fd, 0, b->bm);
-	if (!r)
-		r = raw_log(fd, 1, upper);
-	if (!r)
-		r = raw_region(fd, 0, at, 0, mem, LOG);
-	if (!r)
-		r = raw_region(fd, 1, at + S / 2, 0, mem + S / 2, LOG);
-	if (!r)
-		r = raw_region(fd, 0, at, S, mem, LOG);
-	if (!r)
-		r = samples_add(&s[SG_MERGE], bench_now_ns() - t0);
-	if (r)
-		return r;
-	*what = "move";
-	t0 = bench_now_ns();
-	r = raw_log(fd, 0, b->bm);
-	if (!r)
-		r = raw_region(fd, 0, at, 0, mem, LOG);
-	if (!r)
-		r = raw_region(fd, 0, to, S, mem, LOG);
-	if (!r)
-		r = samples_add(&s[SG_MOVE], bench_now_ns() - t0);
-	if (r)
-		return r;
-	*what = "logging off";
-	t0 = bench_now_ns();
-	r = raw_log(fd, 0, b->bm);
-	if (!r)
-		r = raw_region(fd, 0, to, S, mem, 0);
-	if (!r)
-		r = samples_add(&s[SG_LOG_OFF], bench_now_ns() - t0);
+	for (op = 0; op < SG__COUNT && !r; op++) {
+		*what = scale_gib_op_name((enum scale_gib_op)op);
+		t0 = bench_now_ns();
+		r = raw_log(fd, 0, b->bm);
+		switch (op) {
+		case SG_SPLIT:      /* DELETE, CREATE the lower half, CREATE the upper half */
+			if (!r)
+				r = raw_region(fd, 0, at, 0, mem, LOG);
+			if (!r)
+				r = raw_region(fd, 0, at, S / 2, mem, LOG);
+			if (!r)
+				r = raw_region(fd, 1, at + S / 2, S / 2, mem + S / 2, LOG);
+			break;
+		case SG_MERGE:      /* both halves' logs, DELETE both, CREATE the whole */
+			if (!r)
+				r = raw_log(fd, 1, upper);
+			if (!r)
+				r = raw_region(fd, 0, at, 0, mem, LOG);
+			if (!r)
+				r = raw_region(fd, 1, at + S / 2, 0, mem + S / 2, LOG);
+			if (!r)
+				r = raw_region(fd, 0, at, S, mem, LOG);
+			break;
+		case SG_MOVE:       /* DELETE, CREATE at the other place */
+			if (!r)
+				r = raw_region(fd, 0, at, 0, mem, LOG);
+			if (!r)
+				r = raw_region(fd, 0, to, S, mem, LOG);
+			break;
+		default:            /* logging off: FLAGS in place */
+			if (!r)
+				r = raw_region(fd, 0, to, S, mem, 0);
+			break;
+		}
+		if (!r)
+			r = samples_add(&s[op], bench_now_ns() - t0);
+	}
 	return r;
 }
 
