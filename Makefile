@@ -163,7 +163,8 @@ bench: $(BENCH)
 # A short comparison and the checked-in tools/fixtures/bench-report.json,
 # each rendered by tools/report.py and then by headless Chromium
 # (CHROMIUM=... to pick another binary): fails unless every line of the
-# comparison shows up in both rendered pages.  Installs Debian's chromium and
+# comparison shows up in both rendered pages, and unless the fixture's page
+# has the vcpus section and the per-round table.  Installs Debian's chromium and
 # python3-matplotlib if missing (tools/debian-dep.sh).  Reports, pages, DOM
 # dumps and screenshots land in $(O)/check-report/.
 check-report: $(BENCH)
@@ -197,6 +198,10 @@ check-report: $(BENCH)
 		if [ -n "$$missing" ]; then \
 			echo "check-report: missing from the rendered $$page.html:$$missing"; exit 1; fi; \
 		echo "check-report: $$page.html: every strategy in the rendered page ($$page.png)"; \
+	done; \
+	for want in 'id="vcpus"' 'Per round:'; do \
+		grep -q "$$want" $$out/fixture.dom.html || \
+			{ echo "check-report: fixture.html lacks $$want"; exit 1; }; \
 	done; \
 	echo "check-report: OK: both pages rendered ($$out)"
 

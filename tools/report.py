@@ -384,6 +384,18 @@ def compare_section(c, idx):
                  "timeouts|errors|dirty lost / unreported",
                  [("floor", ["floor", num(get(floor, "n"))] + pcts(floor, P4) + [(ref, "na")])]
                  + [compare_row(s) for s in lines])]
+    spreads = [s for s in lines if s.get("rounds") and not s.get("unavailable")]
+    if spreads and (c.get("rounds") or 0) > 1:
+        def spread(sp, fmt=ns):
+            return DASH if not sp else "%s (%s%s%s)" % (fmt(sp["median"]), fmt(sp["min"]),
+                                                       DASH, fmt(sp["max"]))
+        pct = lambda v: "%.0f%%" % v
+        out += [para("Per round: the median over the rounds, and their range. A lead counts "
+                     "when the ranges do not overlap.", "small"),
+                table("strategy|txn p50|pause p50|progress", [(s["name"], [
+                    s["name"], spread(get(s, "rounds", "txn_p50")),
+                    spread(get(s, "rounds", "pause_p50")),
+                    spread(get(s, "rounds", "progress_pct"), pct)]) for s in spreads])]
     compare_charts(c, out)
     migs = [s["migration"] for s in lines if s.get("migration")]
     if migs:
@@ -615,11 +627,48 @@ def scale_section(s):
     return out + ["</section>"]
 
 
+def vcpus_section(runs):
+    out = section("vcpus", "vcpus: stop, release and a commit as vCPUs grow",
+                  "Each line on its own VM of N walking vCPUs (threads beyond the cores from "
+                  "N = 4 here): stop = the pause or hold, call to return; release = from the "
+                  "resume to every vCPU back in the guest; commit = one split or merge through "
+                  "the line's own transaction. Floor, all: every vCPU signalled at once.")
+    rows, names = [], []
+    for v in runs:
+        rows.append((None, ["%s vCPU(s)" % num(v.get("vcpus")), "floor, all"]
+                     + pcts(v.get("floor_all")) + [DASH] * 4))
+        for l in v.get("lines") or []:
+            if l.get("unavailable") or l.get("error"):
+                rows.append(why_row(l["name"], l.get("unavailable") or l["error"],
+                                    "na" if l.get("unavailable") else "bad"))
+                continue
+            names += [l["name"]] if l["name"] not in names else []
+            rows.append((l["name"], ["", l["name"]] + pcts(l.get("stop")) + pcts(l.get("release"))
+                         + pcts(l.get("commit"))))
+    out.append(table("vCPUs|line|stop p50|p99|release p50|p99|commit p50|p99", rows))
+    counts = [v.get("vcpus") for v in runs]
+
+    def curve(name, key, style="-"):
+        pts = [(v.get("vcpus"), get(l, key, "p50")) for v in runs for l in v.get("lines") or []
+               if l["name"] == name]
+        return (name, style, color(name), pts)
+    floor = ("floor, all", "--", color("floor, all"),
+             [(v.get("vcpus"), get(v, "floor_all", "p50")) for v in runs])
+    with chart(out, "stop, release and commit p50 against the vCPU count", 1, 3, 3.6) as ax:
+        for a, key, title in zip(ax, ("stop", "release", "commit"),
+                                 ("stop p50", "release p50", "split or merge p50")):
+            curves = [curve(n, key) for n in names]
+            log_curves(a, curves + ([floor] if key == "stop" else []), counts, "vCPUs (log)",
+                       title)
+    return out + ["</section>"]
+
+
 def render(rep):
     body = [header(rep)]
     for i, c in enumerate(rep.get("compare") or []):
         body += compare_section(c, i)
-    for key, draw in (("hold", hold_section), ("txn", txn_section), ("dirty", dirty_section),
+    for key, draw in (("hold", hold_section), ("vcpus", vcpus_section), ("txn", txn_section),
+                      ("dirty", dirty_section),
                       ("gate", gate_section), ("scale", scale_section)):
         if rep.get(key):  # a section not run is missing or null
             body += draw(rep[key])
