@@ -149,14 +149,15 @@ PYTHON       ?= /usr/bin/python3
 REPORT       := $(PYTHON) $(SRCDIR)/tools/report.py
 NEED_MPL     := $(PYTHON) -c 'import matplotlib' 2>/dev/null || $(SRCDIR)/tools/debian-dep.sh
 # The default comparison with a migration check per line, the hold summary,
-# the commit latencies and the dirty-tracking figures: kvmhold-bench writes
+# the commit latencies, the dirty-tracking figures and the vcpus scaling from
+# 1 to 256 vCPUs: kvmhold-bench writes
 # bench-report.json in the current directory, tools/report.py turns it into
 # bench-report.html (installs Debian's python3-matplotlib if missing).  The
 # page is written even when a section could not be measured (exit status 1).
 # BENCH_ARGS replaces the sections and options (the report files stay).
 bench: $(BENCH)
 	@$(NEED_MPL) bench python3-matplotlib
-	$(BENCH) $(if $(BENCH_ARGS),$(BENCH_ARGS),compare hold txn dirty --duration 4 --migrate) \
+	$(BENCH) $(if $(BENCH_ARGS),$(BENCH_ARGS),compare hold txn dirty vcpus --duration 4 --migrate) \
 		--json bench-report.json; st=$$?; \
 		$(REPORT) bench-report.json -o bench-report.html && exit $$st
 
