@@ -70,7 +70,7 @@ static const struct ioctl_rule ioctl_rules[] = {
 	{ KVM_SET_MSRS, true, "pv MSRs (kvmclock, async PF, steal time) map guest pages" },
 	{ KVM_SET_NESTED_STATE, true, "maps vmcs12/vmcb12 pages from guest memory" },
 	{ KVM_GET_NESTED_STATE, true, "flushes cached vmcs12 to guest memory" },
-	{ KVM_KVMCLOCK_CTRL, true, "writes the pvclock page" },
+	{ KVM_KVMCLOCK_CTRL, false, "sets a request; the pvclock page is written at the next entry, in KVM_RUN" },
 	{ KVM_SET_VAPIC_ADDR, true, "maps the vAPIC page from guest memory" },
 	{ KVM_PRE_FAULT_MEMORY, true, "faults guest memory into the MMU" },
 	{ KVM_XEN_VCPU_SET_ATTR, true, "maps Xen vcpu_info and runstate pages" },
