@@ -63,24 +63,25 @@ disk=/tmp/l2disk.img
 
 # run NAME EXPECT SECONDS LKVM-OPTION...
 run_lkvm() {
-	name=$1 expect=$2 secs=$3
+	# No "local" in busybox sh: these names must not be the loop's own.
+	run_name=$1 run_expect=$2 run_secs=$3
 	shift 3
 	# Pristine lkvm boots the L2 kernel to its init in 10-22 s here;
 	# the port's reshape thread slows the start a lot (see the README).
-	limit=${KVMTOOL_RUN_TIMEOUT:-$((240 + 2 * secs))}
-	say "begin kvmtool/$name"
-	say "expect kvmtool/$name $expect"
-	say "lkvm kvmtool/$name -m $mem -c 2 $* (workload ${secs}s, limit ${limit}s)"
+	limit=${KVMTOOL_RUN_TIMEOUT:-$((240 + 2 * run_secs))}
+	say "begin kvmtool/$run_name"
+	say "expect kvmtool/$run_name $run_expect"
+	say "lkvm kvmtool/$run_name -m $mem -c 2 $* (workload ${run_secs}s, limit ${limit}s)"
 	rm -f "$disk" /tmp/lkvm.rc
 	truncate -s 32M "$disk"
 	read -r t0 _ < /proc/uptime
 	{
 		timeout -s KILL "$limit" lkvm run -k /l2/vmlinuz -i /l2/initrd.cpio \
 			-m "$mem" -c 2 --console serial -n mode=none -d "$disk" \
-			-p "${KVMTOOL_L2_BASE-quiet nolapic_timer} kvmhold.seconds=$secs ${KVMTOOL_APPEND:-}" \
+			-p "${KVMTOOL_L2_BASE-quiet nolapic_timer} kvmhold.seconds=$run_secs ${KVMTOOL_APPEND:-}" \
 			"$@" < /dev/null 2>&1
 		echo $? > /tmp/lkvm.rc
-	} | awk -v name="$name" -v t0="$t0" '
+	} | awk -v name="$run_name" -v t0="$t0" '
 		{ sub(/\r$/, ""); print "  l2| " $0; fflush() }
 		/kvmhold-guest: / && !seen {
 			seen = 1
@@ -94,9 +95,9 @@ run_lkvm() {
 	took=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 	# busybox timeout leaves lkvm's own status: killed is 137.
 	if [ "$r" -eq 137 ] && awk -v t="$took" -v l="$limit" 'BEGIN { exit !(t >= l - 1) }'; then
-		say "TIMEOUT kvmtool/$name after ${limit}s"
+		say "TIMEOUT kvmtool/$run_name after ${limit}s"
 	fi
-	say "done kvmtool/$name rc=$r secs=$took"
+	say "done kvmtool/$run_name rc=$r secs=$took"
 	rm -f "$disk"
 }
 
@@ -117,31 +118,39 @@ proof=${KVMTOOL_PROOF_SECONDS:-20}
 bench=${KVMTOOL_PAUSE_BENCH:-20}
 # KVMTOOL_LKVM_ARGS: more lkvm options for each of these runs (e.g. the
 # port's --kvmhold-pace=MS).
+seen=" "
 for r in ${KVMTOOL_RUNS:-reshape plain break-txn-hold break-dirty-mark}; do
+	# A run asked for twice gets a name of its own (reshape-2, ...): the
+	# verdict judges each name once.
+	name=$r k=2
+	while case $seen in *" $name "*) true ;; *) false ;; esac; do
+		name=$r-$k k=$((k + 1))
+	done
+	seen="$seen$name "
 	# shellcheck disable=SC2086 # KVMTOOL_LKVM_ARGS is a list of options
 	case $r in
 	reshape)
-		run_lkvm reshape pass "$secs" --kvmhold-reshape --kvmhold-migrate-check \
+		run_lkvm "$name" pass "$secs" --kvmhold-reshape --kvmhold-migrate-check \
 			--kvmhold-pause-bench="$bench" ${KVMTOOL_LKVM_ARGS:-} ;;
 	plain)
-		run_lkvm plain pass "$secs" --kvmhold-migrate-check \
+		run_lkvm "$name" pass "$secs" --kvmhold-migrate-check \
 			--kvmhold-pause-bench="$bench" ${KVMTOOL_LKVM_ARGS:-} ;;
 	break-txn-hold)
-		run_lkvm break-txn-hold damage "$proof" --kvmhold-reshape \
+		run_lkvm "$name" damage "$proof" --kvmhold-reshape \
 			--kvmhold-migrate-check --kvmhold-break=txn-hold ${KVMTOOL_LKVM_ARGS:-} ;;
 	break-dirty-mark)
-		run_lkvm break-dirty-mark mismatch "$proof" --kvmhold-migrate-check \
+		run_lkvm "$name" mismatch "$proof" --kvmhold-migrate-check \
 			--kvmhold-break=dirty-mark ${KVMTOOL_LKVM_ARGS:-} ;;
 	# Diagnostic runs, not in the default list: reshape with one of its
 	# companions left out, to tell which part a failure needs.
 	reshape-nomigrate)
-		run_lkvm reshape-nomigrate pass "$secs" --kvmhold-reshape \
+		run_lkvm "$name" pass "$secs" --kvmhold-reshape \
 			--kvmhold-pause-bench="$bench" ${KVMTOOL_LKVM_ARGS:-} ;;
 	reshape-nobench)
-		run_lkvm reshape-nobench pass "$secs" --kvmhold-reshape \
+		run_lkvm "$name" pass "$secs" --kvmhold-reshape \
 			--kvmhold-migrate-check ${KVMTOOL_LKVM_ARGS:-} ;;
 	reshape-only)
-		run_lkvm reshape-only pass "$secs" --kvmhold-reshape ${KVMTOOL_LKVM_ARGS:-} ;;
+		run_lkvm "$name" pass "$secs" --kvmhold-reshape ${KVMTOOL_LKVM_ARGS:-} ;;
 	*)
 		say "unknown run $r (KVMTOOL_RUNS)" ;;
 	esac

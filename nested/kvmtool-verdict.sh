@@ -62,7 +62,11 @@ BEGIN {
 	bad = "Kernel panic|BUG:|Oops|general protection|WARNING:|Call Trace|soft lockup|hard LOCKUP|rcu.*stall|invalid opcode|data is corrupt|System halted"
 }
 /^kvmhold-nested: begin kvmtool\// {
-	run = substr($3, 9); order[++n] = run; inrun = 1; begun[run] = 1; next
+	run = substr($3, 9)
+	# Each name is judged once: a second run under the same name would
+	# overwrite the first one'"'"'s figures (kvmtool-runs.sh numbers repeats).
+	if (run in begun) { dup[run] = 1; next }
+	order[++n] = run; inrun = 1; begun[run] = 1; next
 }
 !inrun { next }
 /^kvmhold-nested: expect kvmtool\// { expect[run] = $4; next }
@@ -118,6 +122,7 @@ END {
 		damaged = started[r] && brk[r] != "" && brk[r] != "none" &&
 			(h > 0 || num(verr[r]) > 0 || vfail || kbad[r] ||
 			 (done[r] && !timedout[r] && v == "" && result[r] == "FAIL"))
+		if (dup[r]) add(r, "began twice under this name (figures would mix)")
 		if (!done[r]) add(r, "never finished (the outer guest stopped)")
 		else if (timedout[r] && !(e == "damage" && damaged))
 			add(r, "lkvm killed at its time limit (a stall or a hang)")
@@ -129,6 +134,7 @@ END {
 			if (v == "") add(r, "no VERDICT from the L2 guest")
 			else if (!vpass) add(r, "L2 guest: VERDICT " v)
 			else if (num(field(v, "blk_ios")) <= 0) add(r, "the L2 checker did no disk I/O")
+			else if (num(field(v, "pages_verified")) <= 0) add(r, "the L2 checker verified no page")
 			if (h > 0) add(r, "holes=" h)
 			if (m > 0) add(r, "mismatches=" m)
 			if (num(verr[r]) > 0) add(r, "vcpu_errors=" verr[r])
@@ -158,6 +164,9 @@ END {
 			else if (damaged) info[r] = "the L2 guest ended without a verdict, after " secs[r] "s"
 			if (!damaged)
 				add(r, "the break did no damage (holes=" (h < 0 ? "-" : h) ", VERDICT " (v == "" ? "-" : v) ")")
+			# Damage before the first unheld commit was not the break'"'"'s.
+			if (o ~ /--kvmhold-reshape/ && num(txns[r]) <= 0)
+				add(r, "the break never acted (no reshape transaction committed)")
 		} else if (e == "mismatch") {
 			if (!started[r] || brk[r] == "" || brk[r] == "none")
 				add(r, "lkvm did not start with the break (no kvmhold-lkvm start line with break=)")
@@ -180,8 +189,13 @@ END {
 		if (v ~ /rounds=/) rounds[r] = field(v, "rounds") " rounds, " field(v, "pages_verified") " pages verified"
 	}
 	k = split(expected, ex, " ")
-	for (i = 1; i <= k; i++)
-		if (!(ex[i] in begun)) { printf "FAIL  kvmtool/%-17s never began\n", ex[i]; fail++ }
+	for (i = 1; i <= k; i++) {
+		# The names kvmtool-runs.sh gives a run asked for twice.
+		name = ex[i]; j = 2
+		while (name in asked) name = ex[i] "-" j++
+		asked[name] = 1
+		if (!(name in begun)) { printf "FAIL  kvmtool/%-17s never began\n", name; fail++ }
+	}
 	if ("reshape" in rounds && "plain" in rounds)
 		printf "kvmtool: the L2 checkers did %s with reshaping, %s without\n", rounds["reshape"], rounds["plain"]
 	if (boots)
