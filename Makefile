@@ -40,6 +40,7 @@ SRCDIR       := $(dir $(lastword $(MAKEFILE_LIST)))
 SRCDIR       := $(SRCDIR:%/=%)
 
 CFLAGS       ?= -O2 -g
+OBJCOPY      ?= objcopy
 WARNINGS     := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes \
                 -Wshadow -Wformat=2 -Wpointer-arith -Wundef -Wvla
 BASE_CFLAGS  := -std=c11 -D_GNU_SOURCE -pthread -I$(SRCDIR)/include $(WARNINGS)
@@ -47,8 +48,8 @@ BASE_CFLAGS  := -std=c11 -D_GNU_SOURCE -pthread -I$(SRCDIR)/include $(WARNINGS)
 SAN_FLAGS    := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all)
 # -MMD -MP: every object and program also depends on the headers it
 # included last time it was built (the .d files, included at the end).
-ALL_CFLAGS   := $(BASE_CFLAGS) $(SAN_FLAGS) $(CFLAGS) -MMD -MP
-LDLIBS       := -pthread
+ALL_CFLAGS   := $(BASE_CFLAGS) $(SAN_FLAGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP
+LDLIBS       := $(LDFLAGS) -pthread
 # STATIC=1: link test programs, tools and examples statically (the nested
 # lane copies them into a guest that has no C library).
 STATIC       ?=
@@ -75,15 +76,21 @@ all: $(LIB_SO) $(LIB_A)
 
 $(O)/src/%.o: $(SRCDIR)/src/%.c $(wildcard $(SRCDIR)/src/*.h) $(SRCDIR)/include/kvmhold.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -fno-lto -fPIC -fvisibility=hidden -c -o $@ $<
 
 # One relocatable object whose internal symbols are made local, so that a
 # static link sees only the kvmhold_* API and nothing of ours can clash
-# with the program's own now_ns() or avl_insert().
+# with the program's own now_ns() or avl_insert().  The objects are built
+# without LTO (-fno-lto above): with distribution flags such as
+# -flto=auto, the IR in them would keep every symbol global.  The archive
+# is not written if anything but kvmhold_* stays global.
 $(LIB_A): $(LIB_OBJS)
 	@rm -f $@
 	$(LD) -r -o $(O)/kvmhold-all.o $^
 	$(OBJCOPY) --localize-hidden $(O)/kvmhold-all.o
+	@bad=$$(nm --defined-only $(O)/kvmhold-all.o | \
+		awk 'NF == 3 && $$2 ~ /[A-Z]/ && $$3 !~ /^kvmhold_/ { print $$3 }'); \
+	if [ -n "$$bad" ]; then echo "$@: global by mistake:" $$bad; exit 1; fi
 	$(AR) rcs $@ $(O)/kvmhold-all.o
 
 $(O)/src-test/%.o: $(SRCDIR)/src/%.c $(wildcard $(SRCDIR)/src/*.h) $(SRCDIR)/include/kvmhold.h
@@ -114,7 +121,8 @@ $(O)/tests/%: $(SRCDIR)/tests/%.c $(TVMM_LIB) $(LIB_TEST_A) $(TVMM_HDRS) $(SRCDI
 
 TOOL_SRCS    := $(wildcard $(SRCDIR)/tools/*.c)
 BENCH        := $(O)/tools/kvmhold-bench
-$(BENCH): $(TOOL_SRCS) $(wildcard $(SRCDIR)/tools/*.h) $(TVMM_LIB) $(LIB_A) $(TVMM_HDRS)
+$(BENCH): $(TOOL_SRCS) $(wildcard $(SRCDIR)/tools/*.h) $(wildcard $(SRCDIR)/src/*.h) \
+          $(TVMM_LIB) $(LIB_A) $(TVMM_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(LDSTATIC) -I$(SRCDIR)/tools -o $@ $(TOOL_SRCS) $(TVMM_LIB) $(LIB_A) $(LDLIBS) -lm
 
@@ -321,8 +329,9 @@ check-kvmtool:
 	NESTED_TIMEOUT=$(KVMTOOL_TIMEOUT) NESTED_TCG=$(KVMTOOL_TCG) $(SRCDIR)/nested/boot.sh kvmtool $$k \
 		$(KVMTOOL_O)/kvmtool.cpio $(KVMTOOL_O)/log $$runs
 
-# pkg-config file, made from the install paths.
-$(O)/kvmhold.pc: $(SRCDIR)/kvmhold.pc.in Makefile
+# pkg-config file, made from the install paths: written on every install,
+# since an earlier one may have used other paths.
+$(O)/kvmhold.pc: $(SRCDIR)/kvmhold.pc.in Makefile FORCE
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
@@ -344,6 +353,8 @@ install: all $(O)/kvmhold.pc
 # say, and run each on the installed libkvmhold.so.  Also checks that the shared library exports
 # kvmhold_* symbols only.
 STAGE        := $(abspath $(O))/stage
+# The staged library folder: LIBDIR if given on the command line.
+STAGE_LIB    := $(STAGE)$(if $(filter command line,$(origin LIBDIR)),$(LIBDIR),/usr/lib)
 check-install: all
 	rm -rf $(STAGE)
 	$(MAKE) --no-print-directory install PREFIX=/usr DESTDIR=$(STAGE)
@@ -351,18 +362,18 @@ check-install: all
 		name=$$(basename $$src .c); \
 		shared=$$([ $$name = hold_demo ] || echo $(EXAMPLE_VM)); \
 		echo "check-install: building $$name"; \
-		PKG_CONFIG_LIBDIR=$(STAGE)/usr/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$(STAGE) \
+		PKG_CONFIG_LIBDIR=$(STAGE_LIB)/pkgconfig PKG_CONFIG_SYSROOT_DIR=$(STAGE) \
 			sh -c "$(CC) -Wall -Werror -o $(STAGE)/$$name $$src $$shared \
 			\$$(pkg-config --cflags --libs kvmhold) -pthread"; \
-		out=$$(LD_LIBRARY_PATH=$(STAGE)/usr/lib $(STAGE)/$$name 2>&1) || \
+		out=$$(LD_LIBRARY_PATH=$(STAGE_LIB) $(STAGE)/$$name 2>&1) || \
 			{ echo "$$out"; echo "check-install: $$name failed"; exit 1; }; \
 		echo "$$out" | tail -n 1; \
 	done
-	@bad=$$(nm -D --defined-only $(STAGE)/usr/lib/libkvmhold.so | awk '$$3 !~ /^(kvmhold_|KVMHOLD_)/ { print $$3 }'); \
+	@bad=$$(nm -D --defined-only $(STAGE_LIB)/libkvmhold.so | awk '$$3 !~ /^(kvmhold_|KVMHOLD_)/ { print $$3 }'); \
 	if [ -n "$$bad" ]; then echo "exported by mistake: $$bad"; exit 1; fi
-	@bad=$$(nm --defined-only $(STAGE)/usr/lib/libkvmhold.a | awk 'NF == 3 && $$2 ~ /[A-Z]/ && $$3 !~ /^kvmhold_/ { print $$3 }'); \
+	@bad=$$(nm --defined-only $(STAGE_LIB)/libkvmhold.a | awk 'NF == 3 && $$2 ~ /[A-Z]/ && $$3 !~ /^kvmhold_/ { print $$3 }'); \
 	if [ -n "$$bad" ]; then echo "global in libkvmhold.a by mistake: $$bad"; exit 1; fi
-	@bad=$$( (nm $(STAGE)/usr/lib/libkvmhold.a; nm -D $(STAGE)/usr/lib/libkvmhold.so) | grep -i 'test_\|breakage'); \
+	@bad=$$( (nm $(STAGE_LIB)/libkvmhold.a; nm -D $(STAGE_LIB)/libkvmhold.so) | grep -i 'test_\|breakage'); \
 	if [ -n "$$bad" ]; then echo "test switches in the shipped library: $$bad"; exit 1; fi
 	@echo "check-install: OK"
 
@@ -398,6 +409,10 @@ $(KICK_TEST): $(SRCDIR)/kernel/tests/kick_test.c $(KICK_UAPI) $(SRCDIR)/src/kvm_
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 $(WARNINGS) $(CFLAGS) -static -pthread -I$(dir $(KICK_UAPI)) \
 		-o $@ $< -pthread
+
+# Building kick_test is the check that the library's copy of the numbers
+# matches the series: make check builds it too.
+check: $(KICK_TEST)
 
 # ---- the model of the hold protocol (src/hold.pml, spin) -----------------
 # spin checks src/hold.pml, the model of hold.c, gate.c, vcpu.c,
@@ -522,3 +537,6 @@ $(MODEL_O)/mutation-%/caught:
 
 # Header dependencies written by -MMD.
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
+
+.PHONY: FORCE
+FORCE:
