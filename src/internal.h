@@ -67,12 +67,6 @@ struct kvmhold_vm {
 	int fd;
 	bool owns_fd;
 	int kick_signal;
-	/*
-	 * The process the kicks go to (tgkill), read once: a VM's fd works
-	 * only in the process that created it (KVM refuses other mms), so it
-	 * never changes, and a kick saves a getpid() per vCPU.
-	 */
-	pid_t pid;
 	unsigned nr_cpus;              /* CPUs the process may run on, at setup (hold.c) */
 	struct kvmhold_vm_opts opts;
 	bool has_readonly_mem;         /* KVM_CAP_READONLY_MEM */

@@ -13,7 +13,7 @@
  * semop and others, see signal(7)) can still see EINTR from a late kick.
  *
  * Everything a kick does is async-signal-safe: lock-free atomics and the
- * tgkill and futex system calls.
+ * getpid, tgkill and futex system calls.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -133,7 +133,7 @@ void kick_vcpu_out(struct kvmhold_vcpu *vcpu)
 	tid = atomic_load(&vcpu->run_tid);
 	test_delay(&kvmhold_test_kick_delay_ns);
 	if (tid && !test_broken(BREAK_KICK_SIGNAL)) {
-		syscall(SYS_tgkill, vcpu->vm->pid, tid, vcpu->vm->kick_signal);
+		syscall(SYS_tgkill, getpid(), tid, vcpu->vm->kick_signal);
 		atomic_fetch_add_explicit(&vcpu->vm->signals_sent, 1, memory_order_relaxed);
 	}
 }

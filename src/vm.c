@@ -163,7 +163,6 @@ static int vm_setup(struct kvmhold_vm *vm, const struct kvmhold_vm_opts *opts)
 
 	vm->opts = *opts;
 	vm->kick_signal = vm->opts.kick_signal;
-	vm->pid = getpid();
 	vm->nr_cpus = usable_cpus();
 	r = choose_kick(vm);
 	if (r)
