@@ -31,7 +31,9 @@
  * started and reads the mark, or has started and the signal gets it out
  * (cloud-hypervisor issue #7427 is this race without the mark).
  *
- * H3 spins for a bounded time, then sleeps on the active word itself:
+ * H3 spins for a bounded time (only while fewer threads are inside than
+ * there are CPUs: otherwise the spin takes a CPU one of them needs), then
+ * sleeps on the active word itself:
  * it sets ACTIVE_HOLDER_WAITS with a fetch_or and sleeps only if the
  * value it saw is still there; the entrant that leaves (L1) learns from
  * its own fetch_sub whether to wake it (L2), without touching the VM
@@ -80,9 +82,10 @@
 
 /*
  * Spinning only helps while the threads being waited for have CPUs to run
- * on: with as many of them still inside as the process has CPUs, a
+ * on: with as many of them still inside as there are CPUs online, a
  * spinning holder takes a CPU that one of them needs to get out, so it
- * sleeps at once.
+ * sleeps at once.  (The online count, read once per VM, not an affinity:
+ * the thread that creates the VM may be pinned to one housekeeping CPU.)
  */
 static bool spin_helps(const struct kvmhold_vm *vm, unsigned inside)
 {

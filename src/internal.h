@@ -67,7 +67,7 @@ struct kvmhold_vm {
 	int fd;
 	bool owns_fd;
 	int kick_signal;
-	unsigned nr_cpus;              /* CPUs the process may run on, at setup (hold.c) */
+	unsigned nr_cpus;              /* CPUs online at setup, for the holder's spin (hold.c) */
 	struct kvmhold_vm_opts opts;
 	bool has_readonly_mem;         /* KVM_CAP_READONLY_MEM */
 	bool has_guest_memfd;          /* KVM_CAP_GUEST_MEMFD and KVM_CAP_USER_MEMORY2 */

@@ -4,7 +4,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,15 +138,15 @@ static void vm_teardown(struct kvmhold_vm *vm)
 	spaces_fini(vm);
 }
 
-/* CPUs this process may run on (at least 1), for the holder's spin (hold.c). */
-static unsigned usable_cpus(void)
+/*
+ * CPUs online (at least 1), for the holder's spin (hold.c).  Not the
+ * creating thread's affinity: a VMM often pins its main thread to one
+ * housekeeping CPU and its vCPU threads elsewhere.
+ */
+static unsigned online_cpus(void)
 {
-	cpu_set_t set;
-	int n;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-	if (sched_getaffinity(0, sizeof(set), &set))
-		return 1;
-	n = CPU_COUNT(&set);
 	return n > 0 ? (unsigned)n : 1;
 }
 
@@ -163,7 +162,7 @@ static int vm_setup(struct kvmhold_vm *vm, const struct kvmhold_vm_opts *opts)
 
 	vm->opts = *opts;
 	vm->kick_signal = vm->opts.kick_signal;
-	vm->nr_cpus = usable_cpus();
+	vm->nr_cpus = online_cpus();
 	r = choose_kick(vm);
 	if (r)
 		return r;
