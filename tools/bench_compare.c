@@ -90,6 +90,7 @@ struct line_acc {
 	/* Per round (0: the line did not run in it). */
 	uint64_t round_txn_p50[CMP_MAX_ROUNDS], round_pause_p50[CMP_MAX_ROUNDS];
 	double round_pages_per_s[CMP_MAX_ROUNDS];
+	bool round_ran[CMP_MAX_ROUNDS];
 };
 
 static void acc_free(struct line_acc *a)
@@ -249,6 +250,7 @@ static void run_slice(const struct run_cfg *rc, struct line_acc *a, unsigned rou
 	t1 = bench_now_ns();
 	res->seconds += (double)(t1 - t0) / 1e9;
 	a->pages += bvm_pages(c.m) - pages0;
+	a->round_ran[round] = t1 > t0;
 	if (t1 > t0)
 		a->round_pages_per_s[round] = (double)(bvm_pages(c.m) - pages0) * 1e9 /
 					      (double)(t1 - t0);
@@ -300,7 +302,8 @@ static void finish_rounds(struct line_acc *a, const struct line_acc *base, unsig
 			txn[nt++] = (double)a->round_txn_p50[r];
 		if (a->round_pause_p50[r])
 			pause[np++] = (double)a->round_pause_p50[r];
-		if (a->round_pages_per_s[r] > 0 && base->round_pages_per_s[r] > 0)
+		/* A round the line ran counts, progress 0 included. */
+		if (a->round_ran[r] && base->round_pages_per_s[r] > 0)
 			prog[ng++] = 100.0 * a->round_pages_per_s[r] / base->round_pages_per_s[r];
 	}
 	a->res->round_txn_p50 = spread_of(txn, nt);

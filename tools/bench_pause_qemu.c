@@ -95,6 +95,7 @@ static void inhibit_end(struct qemu_state *q)
 static int inhibit_begin(struct bvm *m, struct qemu_state *q, uint64_t *pause_ns, bool *kicked)
 {
 	uint64_t t0 = bench_now_ns(), now;
+	bool sent[TVM_MAX_VCPUS] = { false };
 	unsigned i;
 
 	__atomic_fetch_add(&q->inhibit, 1, __ATOMIC_SEQ_CST);
@@ -108,6 +109,13 @@ static int inhibit_begin(struct bvm *m, struct qemu_state *q, uint64_t *pause_ns
 			if (!__atomic_load_n(&v->in_ioctl, __ATOMIC_SEQ_CST))
 				continue;
 			busy++;
+			/*
+			 * QEMU signals a vCPU thread once until it has run again
+			 * (cpu->thread_kicked); under the inhibit it cannot.
+			 */
+			if (sent[i])
+				continue;
+			sent[i] = true;
 			__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 			bench_tgkill(v->tid, QEMU_SIG);
 		}

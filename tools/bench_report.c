@@ -392,7 +392,7 @@ static void rounds_table(FILE *f, const struct compare_result *c)
 
 	if (c->rounds < 2)
 		return;
-	fprintf(f, "  per round, median (min-max) over %u rounds:\n", c->rounds);
+	fprintf(f, "  per round, median (min-max) over the rounds each line ran (of %u):\n", c->rounds);
 	fprintf(f, "  %-16s %30s %30s %18s\n", "strategy", "txn p50", "pause p50", "progress");
 	for (i = 0; i < c->nr_lines; i++) {
 		const struct strat_result *l = &c->lines[i];

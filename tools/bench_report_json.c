@@ -242,7 +242,11 @@ static void machine(struct jw *w, const struct machine_info *mi)
 }
 
 /* A per-round figure: null when no round measured it. */
-static void spread_(struct jw *w, const char *k, const struct spread *sp)
+/*
+ * A per-round figure: null when no round measured it.  Times are integer
+ * ns like every other time in the report; a percentage stays a number.
+ */
+static void spread_(struct jw *w, const char *k, const struct spread *sp, bool ns)
 {
 	if (!sp->n) {
 		null_(w, k);
@@ -250,9 +254,15 @@ static void spread_(struct jw *w, const char *k, const struct spread *sp)
 	}
 	obj(w, k);
 	u_(w, "rounds", sp->n);
-	d_(w, "median", sp->median);
-	d_(w, "min", sp->min);
-	d_(w, "max", sp->max);
+	if (ns) {
+		u_(w, "median", (uint64_t)(sp->median + 0.5));
+		u_(w, "min", (uint64_t)(sp->min + 0.5));
+		u_(w, "max", (uint64_t)(sp->max + 0.5));
+	} else {
+		d_(w, "median", sp->median);
+		d_(w, "min", sp->min);
+		d_(w, "max", sp->max);
+	}
 	obj_end(w);
 }
 
@@ -469,9 +479,9 @@ static void line(struct jw *w, const struct compare_result *c, const struct stra
 	d_(w, "guest_pages_per_s", l->pages_per_s);
 	d_if(w, "progress_pct", l->progress_pct, l->ran && c->baseline_pages_per_s > 0);
 	obj(w, "rounds");
-	spread_(w, "txn_p50", &l->round_txn_p50);
-	spread_(w, "pause_p50", &l->round_pause_p50);
-	spread_(w, "progress_pct", &l->round_progress);
+	spread_(w, "txn_p50", &l->round_txn_p50, true);
+	spread_(w, "pause_p50", &l->round_pause_p50, true);
+	spread_(w, "progress_pct", &l->round_progress, false);
 	obj_end(w);
 	u_(w, "holes", l->holes);
 	u_(w, "corruption", l->mismatches);

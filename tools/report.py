@@ -387,8 +387,9 @@ def compare_section(c, idx):
     spreads = [s for s in lines if s.get("rounds") and not s.get("unavailable")]
     if spreads and (c.get("rounds") or 0) > 1:
         def spread(sp, fmt=ns):
-            return DASH if not sp else "%s (%s%s%s)" % (fmt(sp["median"]), fmt(sp["min"]),
-                                                       DASH, fmt(sp["max"]))
+            if not sp or None in (sp.get("median"), sp.get("min"), sp.get("max")):
+                return DASH
+            return "%s (%s%s%s)" % (fmt(sp["median"]), fmt(sp["min"]), DASH, fmt(sp["max"]))
         pct = lambda v: "%.0f%%" % v
         out += [para("Per round: the median over the rounds, and their range. A lead counts "
                      "when the ranges do not overlap.", "small"),
@@ -629,10 +630,11 @@ def scale_section(s):
 
 def vcpus_section(runs):
     out = section("vcpus", "vcpus: stop, release and a commit as vCPUs grow",
-                  "Each line on its own VM of N walking vCPUs (threads beyond the cores from "
-                  "N = 4 here): stop = the pause or hold, call to return; release = from the "
+                  "Each line on its own VM of N walking vCPUs (threads beyond the cores as soon "
+                  "as N is as large as the core count): stop = the pause or hold, call to return; release = from the "
                   "resume to every vCPU back in the guest; commit = one split or merge through "
-                  "the line's own transaction. Floor, all: every vCPU signalled at once.")
+                  "the line's own transaction. Floor, all: every vCPU signalled at once (a reference, not a "
+                  "bound: its observer sleeps between vCPUs).")
     rows, names = [], []
     for v in runs:
         rows.append((None, ["%s vCPU(s)" % num(v.get("vcpus")), "floor, all"]
