@@ -375,6 +375,20 @@ check-install: all
 	if [ -n "$$bad" ]; then echo "global in libkvmhold.a by mistake: $$bad"; exit 1; fi
 	@bad=$$( (nm $(STAGE_LIB)/libkvmhold.a; nm -D $(STAGE_LIB)/libkvmhold.so) | grep -i 'test_\|breakage'); \
 	if [ -n "$$bad" ]; then echo "test switches in the shipped library: $$bad"; exit 1; fi
+	@# The functions the installed header declares (a declaration starts a
+	@# line with its return type), the version script's names, and what the
+	@# .so and the .a define: one list, or a function is missing somewhere.
+	@t=$(STAGE)/api; mkdir -p $$t; \
+	grep -oE '^[a-z][^(;]*\bkvmhold_[a-z0-9_]+\(' $(STAGE)/usr/include/kvmhold.h | \
+		grep -oE 'kvmhold_[a-z0-9_]+' | sort -u > $$t/header; \
+	sed -n 's/^[[:space:]]*\(kvmhold_[a-z0-9_]*\);.*/\1/p' $(SRCDIR)/src/libkvmhold.map | sort -u > $$t/map; \
+	nm -D --defined-only $(STAGE_LIB)/libkvmhold.so | \
+		awk '$$3 ~ /^kvmhold_/ { sub(/@.*/, "", $$3); print $$3 }' | sort -u > $$t/so; \
+	nm --defined-only $(STAGE_LIB)/libkvmhold.a | \
+		awk 'NF == 3 && $$2 ~ /[A-Z]/ { print $$3 }' | sort -u > $$t/a; \
+	for x in map so a; do cmp -s $$t/header $$t/$$x || \
+		{ echo "check-install: the header and the $$x disagree:"; diff $$t/header $$t/$$x; exit 1; }; \
+	done; echo "check-install: header, map, .so and .a agree ($$(wc -l < $$t/header) functions)"
 	@echo "check-install: OK"
 
 uninstall:
