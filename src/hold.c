@@ -272,23 +272,18 @@ static void resume_all(struct kvmhold_vm *vm)
 static int wait_quiet(struct kvmhold_vm *vm, unsigned target, uint64_t deadline_ns)
 {
 	uint64_t spin_until = now_ns() + HOLD_SPIN_NS;
-	unsigned seen;
+	unsigned seen, count;
+	int r = 0;
 
 	if (deadline_ns && deadline_ns < spin_until)
 		spin_until = deadline_ns;
-	int r = 0;
-
-	for (;;) {
-		unsigned count = ACTIVE_COUNT(atomic_load(&vm->active));
-
-		if (count <= target)
-			return 0;
+	while ((count = ACTIVE_COUNT(atomic_load(&vm->active))) > target) {
 		if (!spin_helps(vm, count - target) || now_ns() >= spin_until)
-			goto sleep;
+			break;
 		cpu_relax();
 	}
-	return 0;
-sleep:
+	if (count <= target)
+		return 0;
 	for (;;) {
 		/* Pairs with L1: an entry that leaves after this sees the bit. */
 		seen = atomic_fetch_or(&vm->active, ACTIVE_HOLDER_WAITS) | ACTIVE_HOLDER_WAITS;
