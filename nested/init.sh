@@ -75,6 +75,18 @@ load_patched() {
 	insmod /lib/modules/kick/kvm.ko && insmod /lib/modules/kick/kvm-amd.ko && kvm_present
 }
 
+# Debian's stock kvm.ko and kvm-amd.ko (check and kvmtool modes); the
+# run ends here if /dev/kvm does not appear.
+load_stock_kvm() {
+	insmod /lib/modules/kvm.ko || say "insmod kvm.ko failed"
+	insmod /lib/modules/kvm-amd.ko || say "insmod kvm-amd.ko failed"
+	if ! kvm_present; then
+		say "NO-KVM: /dev/kvm did not appear"
+		finish 1
+	fi
+	kvm_info stock
+}
+
 # Seconds since boot, with a fraction.
 uptime_s() { read -r t _ < /proc/uptime; echo "$t"; }
 
@@ -112,13 +124,7 @@ has_kick() { case " $NESTED_KICK " in *" $1 "*) return 0 ;; esac; return 1; }
 
 case $MODE in
 check)
-	insmod /lib/modules/kvm.ko || say "insmod kvm.ko failed"
-	insmod /lib/modules/kvm-amd.ko || say "insmod kvm-amd.ko failed"
-	if ! kvm_present; then
-		say "NO-KVM: /dev/kvm did not appear"
-		finish 1
-	fi
-	kvm_info stock
+	load_stock_kvm
 	run_program kick_test-stock kick_test --stock
 	has_kick signal && run_suite signal
 	if ! load_patched; then
@@ -151,13 +157,7 @@ bench)
 	rc=$(cat /tmp/bench.rc)
 	say "done bench rc=$rc" ;;
 kvmtool)
-	insmod /lib/modules/kvm.ko || say "insmod kvm.ko failed"
-	insmod /lib/modules/kvm-amd.ko || say "insmod kvm-amd.ko failed"
-	if ! kvm_present; then
-		say "NO-KVM: /dev/kvm did not appear"
-		finish 1
-	fi
-	kvm_info stock
+	load_stock_kvm
 	kvmtool-runs.sh ;;
 esac
 finish "$rc"
