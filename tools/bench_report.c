@@ -474,6 +474,62 @@ void report_text_compare(FILE *f, const struct compare_result *c)
 	fprintf(f, "\n");
 }
 
+/* ---- vcpus -------------------------------------------------------------------- */
+
+/* "p50 / p99" of st, or "-" when nothing was measured. */
+static const char *p50_p99(char *buf, size_t size, const struct stats *st)
+{
+	char a[32], b[32];
+
+	if (!st->n)
+		return "-";
+	fmt_ns(a, sizeof(a), st->p50);
+	fmt_ns(b, sizeof(b), st->p99);
+	snprintf(buf, size, "%s / %s", a, b);
+	return buf;
+}
+
+void report_text_vcpus(FILE *f, const struct vcpus_result *v)
+{
+	const struct vcpus_line *hold = &v->lines[0];
+	char a[80], b[80], c[80];
+	unsigned i;
+
+	fprintf(f, "vcpus: %u vCPU(s) walking, %u samples per line (p50 / p99)\n", v->vcpus,
+		v->samples);
+	fprintf(f, "  %-17s %22s %22s %22s\n", "", "stop", "release", "split or merge");
+	fprintf(f, "  %-17s %22s\n", "floor, all", p50_p99(a, sizeof(a), &v->floor_all));
+	for (i = 0; i < v->nr_lines; i++) {
+		const struct vcpus_line *l = &v->lines[i];
+
+		if (l->na[0])
+			fprintf(f, "  %-17s unavailable: %s\n", l->name, l->na);
+		else
+			fprintf(f, "  %-17s %22s %22s %22s\n", l->name,
+				p50_p99(a, sizeof(a), &l->stop), p50_p99(b, sizeof(b), &l->release),
+				p50_p99(c, sizeof(c), &l->commit));
+	}
+	if (hold->stop.n && v->floor_all.n)
+		fprintf(f, "  kvmhold stop / floor-all (a reference, not a bound: its observer "
+			"sleeps between vCPUs): p50 %.2fx\n",
+			bench_ratio(hold->stop.p50, v->floor_all.p50));
+	for (i = 1; i < v->nr_lines; i++) {
+		const struct vcpus_line *l = &v->lines[i];
+
+		if (l->stop.n && hold->stop.n)
+			fprintf(f, "  kvmhold / %s: stop p50 %.2fx, release p50 %.2fx, commit p50 %.2fx\n",
+				l->name, bench_ratio(hold->stop.p50, l->stop.p50),
+				bench_ratio(hold->release.p50, l->release.p50),
+				bench_ratio(hold->commit.p50, l->commit.p50));
+	}
+	if (v->floor_error[0])
+		fprintf(f, "  floor: error: %s\n", v->floor_error);
+	for (i = 0; i < v->nr_lines; i++)
+		if (v->lines[i].error[0])
+			fprintf(f, "  %s: error: %s\n", v->lines[i].name, v->lines[i].error);
+	fprintf(f, "\n");
+}
+
 /* ---- scale -------------------------------------------------------------------- */
 
 /* A cell: ns in units of div, or "-" when nothing was measured. */
