@@ -15,6 +15,7 @@
  *   bench_dirty.c         `dirty`: sync cost per GiB, pages lost per 1000 transactions
  *   bench_gate.c          `gate`: the cost of the library's entry gates and kicks
  *   bench_scale.c         `scale`: per-operation costs as the slot count and a logged slot grow
+ *   bench_vcpus.c         `vcpus`: stop, release and commit, 1 to 256 vCPUs, every peer
  *   bench_migrate.c       the migration check (dirty and compare --migrate), raw dirty logs
  *   bench_strategies.c    the strategy table; naive, ideal, kvmhold(-kernel); pause_apply
  *   bench_pause_qemu.c    QEMU's accel-blocker, re-implemented
