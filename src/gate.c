@@ -54,10 +54,15 @@ static bool vmm_immediate_exit(struct kvm_run *run)
 
 /*
  * Who a wake-up on release_gen is for.  Releases wake every waiter; a kick
- * wakes the waiters of its vCPU's bit (vCPU ids share the 31 bits, so a
- * kick may wake another vCPU's waiter too, which looks and sleeps again).
+ * wakes the waiters of its vCPU's bit (vCPU ids share 30 bits, so a kick
+ * may wake another vCPU's waiter too, which looks and sleeps again); the
+ * end of a held commit (X4) wakes only the holders waiting for it, not the
+ * parked threads, which wait for the release: with N vCPUs parked, waking
+ * them at every commit made N threads run, look and sleep again while the
+ * VM was still held.
  */
-#define PARK_RELEASE_BIT (1u << 31)
+#define PARK_RELEASE_BIT   (1u << 31)
+#define PARK_EXCLUSIVE_BIT (1u << 30)
 
 static unsigned park_bits(const struct kvmhold_vcpu *vcpu)
 {
@@ -167,18 +172,32 @@ static int wait_and_announce(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu, i
 	}
 }
 
-/* Wait while another thread's held commit is applying (X1-X4). */
+/*
+ * Wait while another thread's held commit is applying (X1-X4).  The count
+ * (W1) comes before the look at exclusive, and X4 clears exclusive before
+ * it reads the count, all seq_cst: either this thread sees exclusive clear,
+ * or X4 sees it counted and wakes it.  release_gen, read before the look,
+ * closes the window between the look and the sleep, as in park().
+ */
 static void wait_exclusive_end(struct kvmhold_vm *vm)
 {
-	atomic_fetch_add(&vm->parked, 1);                      /* P1 */
+	atomic_fetch_add(&vm->exclusive_waiters, 1);           /* W1 */
 	for (;;) {
 		unsigned gen = atomic_load(&vm->release_gen);  /* P2 */
 
 		if (!atomic_load(&vm->exclusive))
 			break;
-		futex_wait_bits(&vm->release_gen, gen, 0, PARK_RELEASE_BIT);
+		futex_wait_bits(&vm->release_gen, gen, 0, PARK_EXCLUSIVE_BIT);
 	}
-	atomic_fetch_sub(&vm->parked, 1);
+	atomic_fetch_sub(&vm->exclusive_waiters, 1);
+}
+
+/* X4's wake (after exclusive = 0): the holders in wait_exclusive_end() look again. */
+void gate_wake_exclusive(struct kvmhold_vm *vm)
+{
+	atomic_fetch_add(&vm->release_gen, 1);
+	if (atomic_load(&vm->exclusive_waiters))
+		futex_wake_bits(&vm->release_gen, INT_MAX, PARK_EXCLUSIVE_BIT);
 }
 
 /*

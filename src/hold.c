@@ -110,6 +110,7 @@ int hold_init(struct kvmhold_vm *vm)
 	atomic_init(&vm->active, 0);
 	atomic_init(&vm->release_gen, 0);
 	atomic_init(&vm->parked, 0);
+	atomic_init(&vm->exclusive_waiters, 0);
 	return 0;
 }
 
@@ -424,8 +425,11 @@ void hold_commit_end(struct kvmhold_vm *vm)
 
 	if (ts)
 		ts->exclusive = false;
-	atomic_store(&vm->exclusive, false);
-	gate_wake_parked(vm);
+	atomic_store(&vm->exclusive, false);                 /* X4 */
+	if (test_broken(BREAK_EXCLUSIVE_WAKE))
+		gate_wake_parked(vm);   /* the old way: every parked thread too */
+	else
+		gate_wake_exclusive(vm);
 }
 
 /* Under vm->lock: one release; the calling thread's own count drops if it has one. */

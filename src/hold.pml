@@ -91,6 +91,7 @@
  *   MUT_KICKS_SAMPLE    kicks_before is read at the top of the run loop,
  *                       before the park, instead of after E1
  *   MUT_NO_EXCLUSIVE    a holder's entry does not look at exclusive (X2)
+ *   MUT_NO_X4_WAKE      the end of a held commit wakes no waiting holder
  *
  * Not modelled: gated vCPU ioctls (for the protocol they are mem sections
  * that a kick may end while parked), the EDEADLK/EBUSY checks, deferred
@@ -171,6 +172,7 @@ bit  hwaits;           /* ACTIVE_HOLDER_WAITS in vm->active */
 bit  hsleep;           /* a holder is queued on the futex of vm->active */
 byte release_gen;      /* vm->release_gen, the park's futex word */
 byte parked;           /* vm->parked */
+byte xwaiters;         /* vm->exclusive_waiters */
 bit  exclusive;        /* vm->exclusive */
 
 /* ---- under vm->lock ----------------------------------------------------- */
@@ -698,8 +700,17 @@ held:
 		applying = 1;                           /* the commit's ioctls */
 		/* hold_commit_end() */
 		atomic { applying = 0; exclusive = 0 }; /* X4 */
-		release_gen++;                          /* gate_wake_parked() */
-		atomic { wake_parked() }
+		release_gen++;                          /* gate_wake_exclusive(): */
+#ifndef MUT_NO_X4_WAKE
+		atomic {                                /* the holders waiting, only */
+			if
+			:: xwaiters > 0 -> fsleep[W_HOLDER] = 0
+			:: else
+			fi
+		}
+#else
+		skip
+#endif
 	:: id == 1 ->
 		/* gate_enter() of a holder: enter_as_holder() */
 		do
@@ -708,14 +719,14 @@ held:
 #ifndef MUT_NO_EXCLUSIVE
 			:: exclusive ->                 /* X2: back off, wait_exclusive_end() */
 				retreat(w);
-				parked++;               /* P1 */
+				xwaiters++;             /* W1 */
 				do
 				:: gen = release_gen;   /* P2 */
 					if
 					:: !exclusive -> break
 					:: else
 					fi;
-					atomic {        /* futex_wait_bits(PARK_RELEASE_BIT) */
+					atomic {        /* futex_wait_bits(PARK_EXCLUSIVE_BIT) */
 						if
 						:: release_gen == gen -> fsleep[W_HOLDER] = 1
 						:: else
@@ -723,7 +734,7 @@ held:
 					};
 					!fsleep[W_HOLDER]
 				od;
-				parked--
+				xwaiters--
 #endif
 			:: else -> break
 			fi

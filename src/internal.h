@@ -122,6 +122,8 @@ struct kvmhold_vm {
 	atomic_uint release_gen;
 	/* Threads inside park(): a release or kick wakes the futex only if any. */
 	atomic_uint parked;
+	/* Holders waiting for a held commit to end (gate.c): X4 wakes them if any. */
+	atomic_uint exclusive_waiters;
 	/*
 	 * A held commit is applying its ioctls (X1-X4 in hold.c): other
 	 * holders' gated entries wait for it to end.
@@ -200,12 +202,13 @@ void gate_leave(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu);
 int gate_enter_run(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu, int tid);
 void gate_leave_run(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu);
 void gate_wake_parked(struct kvmhold_vm *vm);
+void gate_wake_exclusive(struct kvmhold_vm *vm);
 void gate_wake_vcpu(struct kvmhold_vm *vm, const struct kvmhold_vcpu *vcpu);
 
-/* The futex bit a vCPU's parked threads wait under (gate.c). */
+/* The futex bit a vCPU's parked threads wait under: 0-29 (gate.c has 30, 31). */
 static inline unsigned vcpu_park_bit(const struct kvmhold_vcpu *vcpu)
 {
-	return 1u << (vcpu->id % 31);
+	return 1u << (vcpu->id % 30);
 }
 
 /* hold.c: the holder side. */

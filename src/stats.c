@@ -25,7 +25,7 @@ KVMHOLD_API int kvmhold_stats_get(struct kvmhold_vm *vm, struct kvmhold_stats *s
 	s.signals_sent = atomic_load_explicit(&vm->signals_sent, memory_order_relaxed);
 	s.gate_waits = atomic_load_explicit(&vm->gate_waits, memory_order_relaxed);
 	s.inside_now = ACTIVE_COUNT(atomic_load(&vm->active));
-	s.parked_now = atomic_load(&vm->parked);
+	s.parked_now = atomic_load(&vm->parked) + atomic_load(&vm->exclusive_waiters);
 	s.nr_slots = 0;
 	for (i = 0; i < vm->nr_spaces; i++) {     /* every address space's */
 		pthread_rwlock_rdlock(&vm->spaces[i].lock);

@@ -34,7 +34,8 @@ enum kvmhold_breakage {
 	BREAK_TIMEOUT_UNDO   = 1u << 7,
 	/* The slot table's AVL tree never rotates: it stays ordered, not balanced. */
 	BREAK_AVL_REBALANCE  = 1u << 8,
-	/* (1u << 9 unused: it switched off the ordering of KVM moves, no longer issued.) */
+	/* The end of a held commit wakes every parked thread, not only the holders waiting for it. */
+	BREAK_EXCLUSIVE_WAKE = 1u << 9,
 	/* Mapping checks (transactions, adoption) accept any gpa and size: no alignment, size or wrap check. */
 	BREAK_RANGE_CHECK    = 1u << 10,
 	/* The library takes over a kick signal the VMM already handles. */

@@ -77,6 +77,7 @@ static inline void test_apply_breakage(void)
 		{ "dirty-mark", BREAK_DIRTY_MARK },
 		{ "gmem-offset", BREAK_GMEM_OFFSET },
 		{ "space-ids", BREAK_SPACE_IDS },
+		{ "exclusive-wake", BREAK_EXCLUSIVE_WAKE },
 		{ "ring-flush", BREAK_RING_FLUSH },
 		{ "logged-merge", BREAK_LOGGED_MERGE },
 	};

@@ -63,6 +63,7 @@ txn_stress        txn-hold
 txn_faults        txn-undo
 txn_concurrent    txn-hold
 txn_joined        commit-exclusive
+txn_park_quiet    exclusive-wake
 txn_unseen        txn-fail-hold
 txn_nomem         txn-reserve
 txn_model         range-check
