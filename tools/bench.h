@@ -22,7 +22,7 @@
  *   bench_pause_kvmtool.c kvmtool's pause (park in the signal handler)
  *   bench_pause_ch.c      cloud-hypervisor's pause (signal, re-sent every 10 ms)
  *   bench_pause_kernel.c  the 2022 series' KVM_KICK_ALL_RUNNING_VCPUS (kernel-ioctl)
- *   bench_report.c        the report: text tables
+ *   bench_summary.c       the terminal summary: a line or two per section
  *   bench_report_json.c   the report: JSON (schema in tools/README.md)
  *
  * Times are nanoseconds (uint64_t) everywhere inside; the reports convert.
@@ -768,20 +768,20 @@ int run_dirty(const struct bench_opts *o, struct report *rep);
 int run_gate(const struct bench_opts *o, struct report *rep);
 int run_scale(const struct bench_opts *o, struct report *rep);
 int run_vcpus(const struct bench_opts *o, struct report *rep);
-void report_text_vcpus(FILE *f, const struct vcpus_result *v);
 
-/* bench_report*.c */
-void report_text_hold(FILE *f, const struct hold_result *h);
-void report_text_txn(FILE *f, const struct txn_result *t);
-void report_text_compare(FILE *f, const struct compare_result *c);
-void report_text_dirty(FILE *f, const struct dirty_result *d);
-void report_text_gate(FILE *f, const struct gate_result *g);
-void report_text_scale_slots(FILE *f, const struct scale_result *s);
-void report_text_scale_gib(FILE *f, const struct scale_result *s);
-/* The migration checks of a comparison (--migrate). */
-void report_text_migration(FILE *f, const struct compare_result *c);
-int report_json(const char *path, const struct report *rep);
-/* Shared by the writers: a time in the unit that suits it ("12.3 us"). */
+/* bench_summary.c: the headline figures of each section on the terminal. */
+void summary_hold(FILE *f, const struct hold_result *h);
+void summary_vcpus(FILE *f, const struct vcpus_result *v);
+void summary_txn(FILE *f, const struct txn_result *t);
+void summary_compare(FILE *f, const struct compare_result *c);
+void summary_dirty(FILE *f, const struct dirty_result *d);
+void summary_gate(FILE *f, const struct gate_result *g);
+void summary_scale_slots(FILE *f, const struct scale_result *s);
+void summary_scale_gib(FILE *f, const struct scale_result *s);
+/* A time in the unit that suits it ("12.3 us"). */
 void fmt_ns(char *buf, size_t size, uint64_t ns);
+
+/* bench_report_json.c */
+int report_json(const char *path, const struct report *rep);
 
 #endif

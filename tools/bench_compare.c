@@ -497,7 +497,7 @@ int run_compare(const struct bench_opts *o, struct report *rep)
 			struct compare_result *c = &rep->cmp[rep->nr_cmp++];
 
 			failed |= compare_one(o, vl[i], sl[j], c) != 0;
-			report_text_compare(stdout, c);
+			summary_compare(stdout, c);
 			fflush(stdout);
 		}
 	}

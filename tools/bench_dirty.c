@@ -287,7 +287,7 @@ int run_dirty(const struct bench_opts *o, struct report *rep)
 		d->nr_mig++;
 	}
 	bench_progress_done();
-	report_text_dirty(stdout, d);
+	summary_dirty(stdout, d);
 	fflush(stdout);
 	return failed ? -EIO : 0;
 }

@@ -656,7 +656,7 @@ int run_gate(const struct bench_opts *o, struct report *rep)
 	gate_parked(g);
 	bench_progress_done();
 	rep->gate = g;
-	report_text_gate(stdout, g);
+	summary_gate(stdout, g);
 	fflush(stdout);
 	/* Timeouts of kick_parked are a finding, not a failure to measure. */
 	return g->mem_error[0] || g->mark_error[0] || g->entry_error[0] || g->running_error[0] || g->parked_error[0] ?

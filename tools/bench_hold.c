@@ -195,7 +195,7 @@ int run_hold(const struct bench_opts *o, struct report *rep)
 		if (!o->samples_given && list[i] > 16)
 			samples = samples / 4 ? samples / 4 : 1;
 		hold_one(list[i], samples, h);
-		report_text_hold(stdout, h);
+		summary_hold(stdout, h);
 		fflush(stdout);
 		failed |= h->error[0] != 0;
 		for (k = 0; k < h->nr_lines; k++)

@@ -1054,7 +1054,7 @@ int run_scale(const struct bench_opts *o, struct report *rep)
 	for (i = 0; i < s->nr_slots; i++)
 		failed |= s->slots[i].error[0] != '\0';
 	bench_progress_done();
-	report_text_scale_slots(stdout, s);
+	summary_scale_slots(stdout, s);
 	fflush(stdout);
 
 	s->rss_base_kib = rss_kib();
@@ -1066,7 +1066,7 @@ int run_scale(const struct bench_opts *o, struct report *rep)
 	}
 	s->seconds = (double)(bench_now_ns() - t0) / 1e9;
 	bench_progress_done();
-	report_text_scale_gib(stdout, s);
+	summary_scale_gib(stdout, s);
 	fflush(stdout);
 	rep->scale = s;
 	return failed ? -EIO : 0;

@@ -376,7 +376,7 @@ int run_txn(const struct bench_opts *o, struct report *rep)
 			failed |= slots_run(vcpus, pages, t->samples, s, t) != 0;
 		}
 		bench_progress_done();
-		report_text_txn(stdout, t);
+		summary_txn(stdout, t);
 		fflush(stdout);
 	}
 	return failed ? -EIO : 0;

@@ -264,7 +264,7 @@ int run_vcpus(const struct bench_opts *o, struct report *rep)
 		struct vcpus_result *v = &rep->vcpus[rep->nr_vcpus++];
 
 		vcpus_one(list[i], o->samples_given ? o->samples : default_samples(list[i]), v);
-		report_text_vcpus(stdout, v);
+		summary_vcpus(stdout, v);
 		fflush(stdout);
 		failed |= v->floor_error[0] != 0;
 		for (k = 0; k < v->nr_lines; k++)

@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The terminal summary: the headline figures of each section, a line or
+ * two, printed as soon as the section is measured.  Every figure is in the
+ * JSON report, and tools/report.py draws the tables and charts from it.
+ */
+#include <string.h>
+
+#include "bench.h"
+
+void fmt_ns(char *buf, size_t size, uint64_t ns)
+{
+	if (ns < 1000)
+		snprintf(buf, size, "%llu ns", (unsigned long long)ns);
+	else if (ns < 1000000)
+		snprintf(buf, size, "%.1f us", (double)ns / 1e3);
+	else if (ns < 1000000000)
+		snprintf(buf, size, "%.2f ms", (double)ns / 1e6);
+	else
+		snprintf(buf, size, "%.2f s", (double)ns / 1e9);
+}
+
+/* The p50 of st as text, or "-" when nothing was measured. */
+static const char *p50(char *buf, size_t size, const struct stats *st)
+{
+	if (!st->n)
+		snprintf(buf, size, "-");
+	else
+		fmt_ns(buf, size, st->p50);
+	return buf;
+}
+
+/* " name 1.23x", or nothing when the ratio could not be taken. */
+static void ratio_item(FILE *f, const char *name, double r)
+{
+	if (r > 0)
+		fprintf(f, " %s %.2fx", name, r);
+}
+
+static void error_line(FILE *f, const char *what, const char *error)
+{
+	if (error[0])
+		fprintf(f, "  %s: error: %s\n", what, error);
+}
+
+void summary_hold(FILE *f, const struct hold_result *h)
+{
+	char a[32];
+	unsigned i;
+
+	fprintf(f, "hold, %u vCPU(s): kvmhold_hold() p50 %s, / floor: p50 %.2fx, p99 %.2fx", h->vcpus,
+		p50(a, sizeof(a), &h->hold), h->r50, h->r99);
+	if (h->target_applies)
+		fprintf(f, " (target <= 1.5x, 3x: %s)", h->met ? "met" : "NOT met");
+	fprintf(f, "\n  kernel lines p50 / floor:");
+	for (i = 0; i < h->nr_lines; i++) {
+		if (h->lines[i].na[0])
+			fprintf(f, " %s unavailable", h->lines[i].name);
+		else
+			ratio_item(f, h->lines[i].name, h->lines[i].r50);
+	}
+	fprintf(f, "\n");
+	error_line(f, "hold", h->error);
+	for (i = 0; i < h->nr_lines; i++)
+		error_line(f, h->lines[i].name, h->lines[i].error);
+}
+
+void summary_vcpus(FILE *f, const struct vcpus_result *v)
+{
+	const struct vcpus_line *kh = &v->lines[0];
+	char a[32], b[32], c[32];
+	unsigned i;
+
+	fprintf(f, "vcpus, %u vCPU(s): kvmhold p50 stop %s, release %s, commit %s\n", v->vcpus,
+		p50(a, sizeof(a), &kh->stop), p50(b, sizeof(b), &kh->release),
+		p50(c, sizeof(c), &kh->commit));
+	fprintf(f, "  kvmhold stop p50 / each peer's:");
+	for (i = 1; i < v->nr_lines; i++)
+		ratio_item(f, v->lines[i].name, bench_ratio(kh->stop.p50, v->lines[i].stop.p50));
+	fprintf(f, "\n");
+	error_line(f, "floor", v->floor_error);
+	for (i = 0; i < v->nr_lines; i++)
+		error_line(f, v->lines[i].name, v->lines[i].error);
+}
+
+void summary_txn(FILE *f, const struct txn_result *t)
+{
+	unsigned i, met = 0, measured = 0;
+
+	fprintf(f, "txn, %u vCPU(s): kvmhold_txn_commit() p50 / ideal:", t->vcpus);
+	for (i = 0; i < t->nr_ops; i++) {
+		ratio_item(f, bop_name(t->ops[i].op), t->ops[i].r50);
+		measured += t->ops[i].kvmhold.n != 0;
+		met += t->ops[i].met;
+	}
+	fprintf(f, "\n  target <= 1.2x met by %u of %u operations", met, measured);
+	if (t->kernel_na[0])
+		fprintf(f, "; kernel lines unavailable");
+	if (t->gmem.n)
+		fprintf(f, "; guest_memfd split + merge p50 / plain %.2fx",
+			bench_ratio(t->gmem.p50, t->gmem_plain.p50));
+	fprintf(f, "; guest: %llu holes, %llu mismatches\n", (unsigned long long)t->holes,
+		(unsigned long long)t->mismatches);
+	error_line(f, "txn", t->error);
+	error_line(f, "kernel lines", t->kernel_error);
+	error_line(f, "guest_memfd", t->gmem_error);
+	for (i = 0; i < t->nr_slots; i++)
+		error_line(f, "slots", t->slots[i].error);
+}
+
+void summary_compare(FILE *f, const struct compare_result *c)
+{
+	const struct strat_result *ideal = &c->lines[c->nr_lines - 1];
+	unsigned i;
+
+	fprintf(f, "compare, %u vCPU(s), %u extra slot(s), op %s: txn p50 / ideal:", c->vcpus,
+		c->extra_slots, cmp_op_name(c->op));
+	for (i = 0; i + 1 < c->nr_lines; i++)
+		ratio_item(f, c->lines[i].name, bench_ratio(c->lines[i].lat.p50, ideal->lat.p50));
+	fprintf(f, "\n  guest progress, holes + corrupt reads, dirty pages lost:");
+	for (i = 0; i < c->nr_lines; i++) {
+		const struct strat_result *l = &c->lines[i];
+
+		if (!l->ran)
+			continue;
+		fprintf(f, " %s %.0f%% %llu", l->name, l->progress_pct,
+			(unsigned long long)(l->holes + l->mismatches));
+		if (l->migrated && l->mig.ran && !l->mig.error[0])
+			fprintf(f, " %llu", (unsigned long long)l->mig.lost);
+		fprintf(f, i + 1 < c->nr_lines ? "," : "\n");
+	}
+	for (i = 0; i < c->nr_lines; i++) {
+		error_line(f, c->lines[i].name, c->lines[i].error);
+		error_line(f, c->lines[i].name, c->lines[i].mig.error);
+	}
+}
+
+void summary_dirty(FILE *f, const struct dirty_result *d)
+{
+	unsigned i;
+	char a[32];
+
+	fprintf(f, "dirty: sync of %llu MiB, p50 with %u pages written:",
+		(unsigned long long)(d->region_bytes >> 20), d->sync[0].lv[SYNC_MANY].dirtied);
+	for (i = 0; i < 2; i++)
+		if (d->sync[i].ran)
+			fprintf(f, " %s %s", d->sync[i].mech,
+				p50(a, sizeof(a), &d->sync[i].lv[SYNC_MANY].lat));
+	fprintf(f, "\n  pages lost / unreported per 1000 transactions:");
+	for (i = 0; i < d->nr_mig; i++)
+		if (d->mig[i].ran)
+			fprintf(f, " %s %.1f / %.1f", d->mig[i].name,
+				per_1000(d->mig[i].lost, d->mig[i].txns),
+				per_1000(d->mig[i].unreported, d->mig[i].txns));
+	fprintf(f, "\n");
+	for (i = 0; i < 2; i++)
+		error_line(f, i ? "ring" : "bitmap", d->sync[i].error);
+	for (i = 0; i < d->nr_mig; i++)
+		error_line(f, d->mig[i].name, d->mig[i].error);
+}
+
+void summary_gate(FILE *f, const struct gate_result *g)
+{
+	char a[32], b[32], c[32], k[32];
+
+	fprintf(f, "gate: per call p50: mem %s (two threads %s), dirty mark %s, kick %s\n",
+		p50(a, sizeof(a), &g->mem), p50(b, sizeof(b), &g->mem2), p50(c, sizeof(c), &g->mark),
+		p50(k, sizeof(k), &g->kick));
+	fprintf(f, "  kick of a running vCPU / floor: p50 %.2fx, p99 %.2fx; of a parked one: "
+		"%zu returned, %u timed out\n", g->r50, g->r99, g->parked.n, g->parked_timeouts);
+	error_line(f, "mem", g->mem_error);
+	error_line(f, "dirty mark", g->mark_error);
+	error_line(f, "kick + run", g->entry_error);
+	error_line(f, "kick_running", g->running_error);
+	error_line(f, "kick_parked", g->parked_error);
+}
+
+void summary_scale_slots(FILE *f, const struct scale_result *s)
+{
+	enum scale_measure worst;
+	unsigned i;
+
+	fprintf(f, "scale: worst one-slot p50 / p50 at %u slots:", s->ref_slots);
+	for (i = 0; i < s->nr_slots; i++) {
+		if (!scale_slots_target_applies(s, i))
+			continue;
+		fprintf(f, " %u slots %s", s->slots[i].slots,
+			scale_slots_target_met(s, i, &worst) ? "met" : "NOT met");
+		if (worst < SM__COUNT)
+			fprintf(f, " (%s %.2fx)", scale_measure_name(worst), s->slots[i].ratio[worst]);
+	}
+	fprintf(f, " (target <= %.0fx)\n", SCALE_TARGET_SLOTS);
+	for (i = 0; i < s->nr_slots; i++)
+		error_line(f, "scale", s->slots[i].error);
+}
+
+void summary_scale_gib(FILE *f, const struct scale_result *s)
+{
+	enum scale_gib_op worst;
+	unsigned i;
+
+	fprintf(f, "  held commit / by hand, worst op:");
+	for (i = 0; i < s->nr_gib; i++) {
+		const struct scale_gib_result *g = &s->gib[i];
+
+		scale_gib_target_met(g, &worst);
+		if (worst < SG__COUNT)
+			fprintf(f, " %u GiB %.2fx (%s)", g->gib, g->ratio[worst], scale_gib_op_name(worst));
+	}
+	fprintf(f, " (target <= %.0fx at 1 TiB); %.1f s in all\n", SCALE_TARGET_GIB, s->seconds);
+	for (i = 0; i < s->nr_gib; i++)
+		error_line(f, "scale", s->gib[i].error);
+}
