@@ -129,10 +129,9 @@ extern const char *const section_names[SEC__COUNT];   /* bench_main.c */
 struct bench_opts {
 	enum section sections[SEC__COUNT];  /* in the order given */
 	unsigned nr_sections;
+	/* The lists: nr 0 when not given (each section has its defaults). */
 	unsigned vcpus[BENCH_MAX_LIST], nr_vcpus;
-	bool vcpus_given;
 	unsigned slots[BENCH_MAX_LIST], nr_slots;   /* extra memslots in the layout */
-	bool slots_given;
 	enum cmp_op op;
 	unsigned strategies;         /* bit per strategy index */
 	double rate;                 /* transactions per second, 0: as fast as possible */
@@ -152,9 +151,7 @@ struct bench_opts {
 	unsigned vm_flags;           /* txn: kvmhold_vm_opts.flags of the commits' VMs */
 	unsigned park_timeout_ms;    /* gate: how long a parked vCPU gets to return on a kick */
 	unsigned scale_slots[BENCH_MAX_LIST], nr_scale_slots;  /* scale: slot counts */
-	bool scale_slots_given;
 	unsigned scale_gib[BENCH_MAX_LIST], nr_scale_gib;      /* scale: logged slot sizes */
-	bool scale_gib_given;
 	const char *json_path;
 	char cmdline[1024];
 };

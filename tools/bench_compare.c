@@ -483,9 +483,9 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 int run_compare(const struct bench_opts *o, struct report *rep)
 {
 	static const unsigned def_vcpus[] = { 2 }, def_slots[] = { 0 };
-	const unsigned *vl = o->vcpus_given ? o->vcpus : def_vcpus;
-	const unsigned *sl = o->slots_given ? o->slots : def_slots;
-	unsigned nv = o->vcpus_given ? o->nr_vcpus : 1, ns = o->slots_given ? o->nr_slots : 1;
+	const unsigned *vl = o->nr_vcpus ? o->vcpus : def_vcpus;
+	const unsigned *sl = o->nr_slots ? o->slots : def_slots;
+	unsigned nv = o->nr_vcpus ? o->nr_vcpus : 1, ns = o->nr_slots ? o->nr_slots : 1;
 	unsigned i, j;
 	int failed = 0;
 

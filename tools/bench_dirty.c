@@ -231,7 +231,7 @@ int run_dirty(const struct bench_opts *o, struct report *rep)
 {
 	struct dirty_result *d = calloc(1, sizeof(*d));
 	uint64_t region = (uint64_t)o->region_mib << 20;
-	unsigned vcpus = o->vcpus_given ? o->vcpus[0] : 2, ring, i;
+	unsigned vcpus = o->nr_vcpus ? o->vcpus[0] : 2, ring, i;
 	int failed = 0;
 	struct {
 		const char *name, *what;

@@ -183,8 +183,8 @@ static void hold_one(unsigned vcpus, unsigned samples, struct hold_result *h)
 int run_hold(const struct bench_opts *o, struct report *rep)
 {
 	static const unsigned def[] = { 1, 2 };
-	const unsigned *list = o->vcpus_given ? o->vcpus : def;
-	unsigned n = o->vcpus_given ? o->nr_vcpus : 2, i, k;
+	const unsigned *list = o->nr_vcpus ? o->vcpus : def;
+	unsigned n = o->nr_vcpus ? o->nr_vcpus : 2, i, k;
 	int failed = 0;
 
 	for (i = 0; i < n && rep->nr_hold < BENCH_MAX_LIST; i++) {

@@ -2,7 +2,7 @@
 /*
  * kvmhold-bench: options, dispatch, --help.
  *
- *   kvmhold-bench [compare] [hold] [txn] [dirty] [gate] [scale] [options]
+ *   kvmhold-bench [compare] [hold] [txn] [dirty] [gate] [scale] [vcpus] [options]
  *
  * Each section named runs in the order given (default: compare) and adds to
  * one report: tables on stdout, and optionally a --json file (tools/report.py
@@ -23,6 +23,7 @@ const char *const section_names[SEC__COUNT] = {
 	"compare", "hold", "txn", "dirty", "gate", "scale", "vcpus",
 };
 
+/* The options in brief; tools/README.md says what each does in full. */
 static void usage(FILE *f)
 {
 	unsigned i;
@@ -30,98 +31,39 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: kvmhold-bench [compare] [hold] [txn] [dirty] [gate] [scale] [vcpus] [options]\n"
 "\n"
-"Measures kvmhold on this machine's KVM, next to references measured in the\n"
-"same run: \"floor\" (one bare signal-to-EINTR round trip) and \"ideal\" (the\n"
-"same memslot ioctls while the vCPUs are already stopped).  Absolute times do\n"
-"not transfer between machines; the ratios within one run are the result.\n"
+"Measures kvmhold on this machine's KVM next to references of the same run:\n"
+"floor (one bare signal-to-EINTR round trip) and ideal (the same memslot\n"
+"ioctls with the vCPUs already stopped).  Sections run in the order given\n"
+"(default: compare); tools/README.md describes each and the JSON.\n"
 "\n"
-"Sections (run in the order given; default: compare):\n"
-"  compare   one thread changes memslots while N vCPUs walk the memory\n"
-"            (GUEST_PROG_WALK); every strategy below, side by side\n"
-"  hold      kvmhold_hold() latency with N busy vCPUs, next to the floor\n"
-"  txn       kvmhold_txn_commit() latency per operation, next to ideal\n"
-"  dirty     kvmhold_dirty_sync() cost per GiB logged (bitmap, ring), and\n"
-"            dirty pages lost per 1000 transactions: kvmhold next to the\n"
-"            naive order (read the log, then delete, vCPUs running)\n"
-"  gate      the library's fast paths with no hold: mem_begin+end, dirty\n"
-"            mark, kick then run; kick to return of a running vCPU (next to\n"
-"            the floor) and of one parked by a hold (per-sample timeout\n"
-"            --park-timeout-ms)\n"
-"  scale     per-operation cost as the VM grows, no vCPUs (not in make bench):\n"
-"            commits, lookups and dirty syncs next to N 4 KiB slots, as a ratio\n"
-"            to 1024 slots; the commits on one logged slot of G GiB next to\n"
-"            the same ioctls by hand (--scale-slots, --scale-gib)\n"
-"  vcpus     stop, release (until every vCPU ran again) and a split or\n"
-"            merge, for kvmhold and every peer that pauses, next to the floor\n"
-"            of all vCPUs and ideal, at 1 to 256 vCPUs (default 1,2,8,64,256)\n"
-"\n"
-"Strategies of compare (each re-implemented from its published description):\n");
+"Strategies of compare:\n");
 	for (i = 0; i < NR_STRATEGIES; i++)
 		fprintf(f, "  %-17s %s\n", strategies[i]->name, strategies[i]->what);
-	fprintf(f,
-"  %-17s %s\n"
-"  %-17s %s\n", "ideal", strat_ideal.what,
-		"floor", "reference: one bare signal-to-EINTR round trip");
+	fprintf(f, "  %-17s %s\n", "ideal", strat_ideal.what);
 	fprintf(f,
 "\n"
 "Options:\n"
-"  --vcpus LIST        vCPU counts, e.g. 1,2,8,64 (1..%u; default: compare 2,\n"
-"                      hold 1,2, txn 2, vcpus 1,2,8,64,256)\n"
-"  --slots LIST        extra 1-page memslots in the layout, e.g. 16,32000\n"
-"                      (compare: one run per value; txn: commit time of a\n"
-"                      split/merge next to that many slots; default: none)\n"
-"  --op OP             compare's transactions: split, merge, grow, shrink,\n"
-"                      move, log or mix (default: mix)\n"
-"                        split   one slot -> two (timed), then back (not timed)\n"
-"                        merge   two slots -> one (timed), then back (not timed)\n"
-"                        grow    P -> 2P pages in place (timed), then back\n"
-"                        shrink  2P -> P pages in place (timed), then back\n"
-"                        move    a 4-page slot the guest does not touch, there\n"
-"                                and back (both timed)\n"
-"                        log     dirty logging on and off the walked slot (both)\n"
-"                        mix     split and merge, both timed\n"
-"  --strategies LIST   which of compare's strategies run (default: all);\n"
-"                      floor and ideal always run\n"
+"  --vcpus LIST        vCPU counts, 1..%u (compare 2, hold 1,2, txn 2, vcpus 1,2,8,64,256)\n"
+"  --slots LIST        extra 1-page memslots, 0..32700 (compare, txn)\n"
+"  --op OP             compare: split, merge, grow, shrink, move, log, mix (default)\n"
+"  --strategies LIST   compare: the strategies run (default all)\n"
 "  --rate N            transactions per second (default: as fast as possible)\n"
-"  --count N           transactions per strategy (default: by --duration)\n"
-"  --duration S        seconds per strategy and configuration (default: 2;\n"
-"                      with --count, whichever ends first)\n"
-"  --rounds N          compare: split each line's time into N slices run in\n"
-"                      rotating order, so load changes hit all lines alike;\n"
-"                      each line's txn p50, pause p50 and progress are also\n"
-"                      given per round, as median and range (1..32, default 5)\n"
-"  --samples N         samples per measurement of hold, txn and the floor\n"
-"                      (default: 200; a quarter of that above 16 vCPUs);\n"
-"                      gate: every measurement (default: 1000 batches, 200\n"
-"                      kicks of a running vCPU, 20 of a parked one); scale:\n"
-"                      every measure, no time budget (default: at most 200\n"
-"                      up to 1024 slots, 100 to 8192, 40 above, 20 for the\n"
-"                      syncs of all slots, 3-5 cycles of a logged slot, 2\n"
-"                      from 1 TiB; fewer once a measure's time is spent)\n"
-"  --pages N           pages the guest walks, even, 16..4096 (default: 16;\n"
-"                      raised to the vCPU count when that is larger)\n"
-"  --json FILE         also write the report as JSON (schema: tools/README.md);\n"
-"                      tools/report.py draws the HTML page from it\n"
-"  --migrate           compare: after the timed rounds, each line runs a\n"
-"                      migration check (the guest writes round numbers into\n"
-"                      random pages; a sync after each transaction, read the\n"
-"                      way that VMM reads the dirty log): dirty pages lost\n"
-"  --migrate-count N   transactions per migration check (dirty and --migrate;\n"
-"                      default: 1000)\n"
-"  --region-mib N      dirty: the logged region whose sync is timed, in MiB\n"
-"                      (16..2048; default: 1024)\n"
-"  --sync-pages N      dirty: pages the guest writes before a \"many\" sync\n"
-"                      (64..131072; default: 16384)\n"
-"  --sync-samples N    dirty: syncs timed per level (default: 10)\n"
-"  --always-hold       txn: the library's VMs use KVMHOLD_VM_ALWAYS_HOLD, so\n"
-"                      the commits that need no hold (map, log-on) hold too\n"
-"  --park-timeout-ms N gate: how long a kicked vCPU parked by a hold gets to\n"
-"                      return before the sample counts as timed out (default:\n"
-"                      200)\n"
-"  --scale-slots LIST  scale: slot counts (1..32700; default: 1,1024,8192,32000)\n"
-"  --scale-gib LIST    scale: sizes of the logged slot in GiB (1..4096; default:\n"
-"                      1,16,64,256,1024)\n"
-"  --list-strategies   print the names of every line of compare, one a line\n"
+"  --count N           transactions per strategy\n"
+"  --duration S        seconds per strategy (default 2)\n"
+"  --rounds N          compare: rounds the time is split into, 1..32 (default 5)\n"
+"  --samples N         samples per measurement (default 200; per section: README)\n"
+"  --pages N           walked pages, even, 16..4096 (default 16)\n"
+"  --json FILE         write the report as JSON (tools/report.py draws the page)\n"
+"  --migrate           compare: a migration check per line\n"
+"  --migrate-count N   transactions per migration check (default 1000)\n"
+"  --region-mib N      dirty: the logged region, 16..2048 MiB (default 1024)\n"
+"  --sync-pages N      dirty: pages written before a \"many\" sync (default 16384)\n"
+"  --sync-samples N    dirty: syncs timed per level (default 10)\n"
+"  --always-hold       txn: the library's VMs use KVMHOLD_VM_ALWAYS_HOLD\n"
+"  --park-timeout-ms N gate: how long a parked vCPU gets to return (default 200)\n"
+"  --scale-slots LIST  scale: slot counts (default 1,1024,8192,32000)\n"
+"  --scale-gib LIST    scale: logged slot sizes in GiB (default 1,16,64,256,1024)\n"
+"  --list-strategies   the names of every line of compare, one a line\n"
 "  -h, --help          this text\n"
 "\n"
 "Exit status: 0 when every section ran, 1 when one could not be measured,\n"
@@ -299,7 +241,7 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 				if (!strcmp(a, section_names[i]))
 					break;
 			if (i == SEC__COUNT)
-				bad_usage("unknown section '%s' (compare, hold, txn, dirty, gate, scale)", a);
+				bad_usage("unknown section '%s' (compare, hold, txn, dirty, gate, scale, vcpus)", a);
 			for (k = 0; k < o->nr_sections; k++)
 				if (o->sections[k] == (enum section)i)
 					bad_usage("section '%s' given twice", a);
@@ -309,11 +251,9 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 		switch (c) {
 		case OPT_VCPUS:
 			o->nr_vcpus = parse_list("--vcpus", optarg, o->vcpus, 1, TVM_MAX_VCPUS);
-			o->vcpus_given = true;
 			break;
 		case OPT_SLOTS:
 			o->nr_slots = parse_list("--slots", optarg, o->slots, 0, 32700);
-			o->slots_given = true;
 			break;
 		case OPT_OP:
 			o->op = parse_op(optarg);
@@ -370,11 +310,9 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 			break;
 		case OPT_SCALE_SLOTS:
 			o->nr_scale_slots = parse_list("--scale-slots", optarg, o->scale_slots, 1, 32700);
-			o->scale_slots_given = true;
 			break;
 		case OPT_SCALE_GIB:
 			o->nr_scale_gib = parse_list("--scale-gib", optarg, o->scale_gib, 1, 4096);
-			o->scale_gib_given = true;
 			break;
 		case OPT_LIST:
 			for (k = 0; k < NR_STRATEGIES; k++)

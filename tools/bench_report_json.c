@@ -178,11 +178,12 @@ static void stats_(struct jw *w, const char *k, const struct stats *st)
 	obj_end(w);
 }
 
-static void list_(struct jw *w, const char *k, const unsigned *v, unsigned n, bool given)
+/* A list option; null when it was not given (the sections' defaults). */
+static void list_(struct jw *w, const char *k, const unsigned *v, unsigned n)
 {
 	unsigned i;
 
-	if (!given) {
+	if (!n) {
 		null_(w, k);
 		return;
 	}
@@ -202,8 +203,8 @@ static void options(struct jw *w, const struct bench_opts *o)
 	for (i = 0; i < o->nr_sections; i++)
 		s_(w, NULL, section_names[o->sections[i]]);
 	arr_end(w);
-	list_(w, "vcpus", o->vcpus, o->nr_vcpus, o->vcpus_given);
-	list_(w, "slots", o->slots, o->nr_slots, o->slots_given);
+	list_(w, "vcpus", o->vcpus, o->nr_vcpus);
+	list_(w, "slots", o->slots, o->nr_slots);
 	s_(w, "op", cmp_op_name(o->op));
 	arr(w, "strategies");
 	for (i = 0; i < NR_STRATEGIES; i++)
@@ -222,8 +223,8 @@ static void options(struct jw *w, const struct bench_opts *o)
 	u_(w, "sync_pages", o->sync_pages);
 	u_(w, "sync_samples", o->sync_samples);
 	u_(w, "park_timeout_ms", o->park_timeout_ms);
-	list_(w, "scale_slots", o->scale_slots, o->nr_scale_slots, o->scale_slots_given);
-	list_(w, "scale_gib", o->scale_gib, o->nr_scale_gib, o->scale_gib_given);
+	list_(w, "scale_slots", o->scale_slots, o->nr_scale_slots);
+	list_(w, "scale_gib", o->scale_gib, o->nr_scale_gib);
 	obj_end(w);
 }
 

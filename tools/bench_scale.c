@@ -662,7 +662,7 @@ static int slots_all(const struct bench_opts *o, struct scale_result *s)
 	if (!sr)
 		return -ENOMEM;
 	for (i = 0; i < s->nr_slots; i++)
-		slots_setup(&sr[i], o->scale_slots_given ? o->scale_slots[i] : def_slots[i],
+		slots_setup(&sr[i], o->nr_scale_slots ? o->scale_slots[i] : def_slots[i],
 			    &s->slots[i]);
 	for (r = 0; r < ROUNDS; r++)
 		for (j = 0; j < s->nr_slots; j++)
@@ -1041,7 +1041,7 @@ int run_scale(const struct bench_opts *o, struct report *rep)
 	}
 	s->samples = o->samples_given ? o->samples : 200;
 	s->budgeted = !o->samples_given;
-	s->nr_slots = o->scale_slots_given ? o->nr_scale_slots :
+	s->nr_slots = o->nr_scale_slots ? o->nr_scale_slots :
 		      (unsigned)(sizeof(def_slots) / sizeof(def_slots[0]));
 	s->rounds = ROUNDS;
 	s->lookups = LOOKUPS;
@@ -1058,10 +1058,10 @@ int run_scale(const struct bench_opts *o, struct report *rep)
 	fflush(stdout);
 
 	s->rss_base_kib = rss_kib();
-	s->nr_gib = o->scale_gib_given ? o->nr_scale_gib :
+	s->nr_gib = o->nr_scale_gib ? o->nr_scale_gib :
 		    (unsigned)(sizeof(def_gib) / sizeof(def_gib[0]));
 	for (i = 0; i < s->nr_gib; i++) {
-		gib_run(o, o->scale_gib_given ? o->scale_gib[i] : def_gib[i], &s->gib[i]);
+		gib_run(o, o->nr_scale_gib ? o->scale_gib[i] : def_gib[i], &s->gib[i]);
 		failed |= s->gib[i].error[0] != '\0';
 	}
 	s->seconds = (double)(bench_now_ns() - t0) / 1e9;

@@ -351,8 +351,8 @@ static int slots_run(unsigned vcpus, unsigned pages, unsigned samples,
 int run_txn(const struct bench_opts *o, struct report *rep)
 {
 	static const unsigned def[] = { 2 };
-	const unsigned *list = o->vcpus_given ? o->vcpus : def;
-	unsigned n = o->vcpus_given ? o->nr_vcpus : 1, i, j;
+	const unsigned *list = o->nr_vcpus ? o->vcpus : def;
+	unsigned n = o->nr_vcpus ? o->nr_vcpus : 1, i, j;
 	int failed = 0;
 
 	for (i = 0; i < n && rep->nr_txn < BENCH_MAX_LIST; i++) {
@@ -369,7 +369,7 @@ int run_txn(const struct bench_opts *o, struct report *rep)
 		failed |= ops_run(vcpus, pages, t) != 0;
 		gmem_compare(t->samples, t);
 		failed |= t->gmem_error[0] != 0;
-		for (j = 0; o->slots_given && j < o->nr_slots; j++) {
+		for (j = 0; o->nr_slots && j < o->nr_slots; j++) {
 			struct txn_slots_result *s = &t->slots[t->nr_slots++];
 
 			s->slots = o->slots[j];

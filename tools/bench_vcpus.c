@@ -256,8 +256,8 @@ static void vcpus_one(unsigned vcpus, unsigned samples, struct vcpus_result *v)
 int run_vcpus(const struct bench_opts *o, struct report *rep)
 {
 	static const unsigned def[] = { 1, 2, 8, 64, 256 };
-	const unsigned *list = o->vcpus_given ? o->vcpus : def;
-	unsigned n = o->vcpus_given ? o->nr_vcpus : sizeof(def) / sizeof(def[0]), i, k;
+	const unsigned *list = o->nr_vcpus ? o->vcpus : def;
+	unsigned n = o->nr_vcpus ? o->nr_vcpus : sizeof(def) / sizeof(def[0]), i, k;
 	int failed = 0;
 
 	for (i = 0; i < n && rep->nr_vcpus < BENCH_MAX_LIST; i++) {
