@@ -55,7 +55,6 @@ int bench_gettid(void);
 int bench_tgkill(int tid, int sig);
 /* sigaction() with an empty mask; fails if the signal already has a handler. */
 int bench_install_handler(int sig, void (*fn)(int), int flags);
-void bench_restore_handler(int sig);
 /* An empty handler, for signals whose only job is to interrupt KVM_RUN. */
 void bench_empty_handler(int sig);
 
@@ -84,7 +83,6 @@ struct stats {
 };
 
 int samples_add(struct samples *s, uint64_t ns);
-void samples_reset(struct samples *s);
 void samples_free(struct samples *s);
 /* Sorts s, then fills st (nearest-rank percentiles). */
 void stats_compute(struct stats *st, struct samples *s);
@@ -182,7 +180,7 @@ struct bvcpu {
 	bool thread_started;
 	int tid;                     /* atomic; 0 until the thread runs */
 	int state;                   /* atomic: enum tvm_vcpu_state */
-	uint64_t holes, mmio, eintr, exits; /* atomic, written by the thread */
+	uint64_t holes;              /* atomic, written by the thread */
 	uint32_t eintr_seq;          /* floor: futex word, bumped on each -EINTR */
 	uint32_t floor_go;           /* floor: futex word, 1 lets it back into KVM_RUN */
 	/* Protocol state, one word each, used by one protocol at a time. */
@@ -205,7 +203,6 @@ struct bvm {
 	struct kvmhold_vm *vm;
 	int vm_fd;
 	unsigned n;
-	bool own_loops;              /* started with bvm_start_own() */
 	bool tvm_loops;              /* started with bvm_start_tvm() */
 	const struct vcpu_hooks *hooks;
 	void *proto;                 /* the protocol's state */
@@ -238,10 +235,8 @@ int bvm_failures(struct bvm *m);            /* tvm's and the raw loop's */
 const char *bvm_failure(struct bvm *m);     /* the first one, or NULL */
 /* Until every vCPU's progress moved past what it was at the call. */
 int bvm_wait_all_moved(struct bvm *m, int timeout_ms);
-int bvm_wait_moved(struct bvm *m, unsigned i, int timeout_ms);
 /* Until every vCPU completed a whole walk pass (touched all its pages) after the call. */
 int bvm_wait_all_passes(struct bvm *m, int timeout_ms);
-int bvm_tid(struct bvm *m, unsigned i);
 /* Map the extra 1-page slots of --slots, with raw ioctls or one transaction. */
 int bvm_map_extra_raw(struct bvm *m, unsigned nr, uint32_t first_id);
 int bvm_map_extra_txn(struct bvm *m, unsigned nr);
@@ -351,7 +346,6 @@ struct strategy {
 	const char *what;            /* one line for --help and the reports */
 	bool tvm_loop;               /* runs vCPUs with tvm (kvmhold_vcpu_run) */
 	bool raw_layout;             /* test region mapped with raw ioctls */
-	bool pauses;                 /* has a pause latency */
 	unsigned kick;               /* tvm loops: kvmhold_vm_opts.kick of its VMs */
 	/* NULL, or why the strategy cannot run on this KVM (then it is not run). */
 	const char *(*unavailable)(void);
@@ -720,7 +714,7 @@ struct scale_result {
 	unsigned samples;            /* the most samples per measurement at the smallest counts */
 	bool budgeted;               /* samples stop early when a measurement's time runs out */
 	unsigned rounds;             /* part 1 runs in rounds visiting every count in turn */
-	unsigned lookups, lookup_batches;   /* gpa_to_hva: lookups per batch, batches */
+	unsigned lookups;            /* gpa_to_hva: lookups per batch */
 	struct scale_gib_result gib[BENCH_MAX_LIST];
 	unsigned nr_gib;
 	uint64_t rss_base_kib;       /* process RSS before part 2 */

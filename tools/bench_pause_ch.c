@@ -145,7 +145,6 @@ const struct strategy strat_ch = {
 	.what = "cloud-hypervisor's pause: empty-handler SIGRTMIN re-sent every 10 ms "
 		"until acknowledged, 1 s timeout",
 	.raw_layout = true,
-	.pauses = true,
 	.hooks = &ch_hooks,
 	.setup = ch_setup,
 	.pause = ch_pause,

@@ -96,7 +96,6 @@ const struct strategy strat_kernel_ioctl = {
 	.what = "the 2022 KVM_KICK_ALL_RUNNING_VCPUS series' ioctls, no library: KVM_KICK_ALL_RUNNING_VCPUS, the memslot "
 		"ioctls, KVM_RESUME_ALL_KICKED_VCPUS; vCPUs just loop on KVM_RUN",
 	.raw_layout = true,
-	.pauses = true,
 	.unavailable = kick_ioctl_unavailable,
 	.setup = progress_setup,
 	.pause = kick_pause,

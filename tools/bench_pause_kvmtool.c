@@ -130,7 +130,6 @@ const struct strategy strat_kvmtool = {
 	.name = "kvmtool",
 	.what = "kvmtool's pause: SIGRTMIN+1, each vCPU parks inside its signal handler",
 	.raw_layout = true,
-	.pauses = true,
 	.hooks = &kvmtool_hooks,
 	.setup = kvmtool_setup,
 	.pause = kvmtool_pause,

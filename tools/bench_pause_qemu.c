@@ -216,7 +216,6 @@ const struct strategy strat_qemu = {
 	.what = "QEMU 8+ accel-blocker: counted ioctls, inhibit all (signal + immediate_exit) "
 		"only when deleted and added ranges overlap",
 	.raw_layout = true,
-	.pauses = true,
 	.hooks = &qemu_hooks,
 	.setup = qemu_setup,
 	.pause = qemu_pause,

@@ -1045,7 +1045,6 @@ int run_scale(const struct bench_opts *o, struct report *rep)
 		      (unsigned)(sizeof(def_slots) / sizeof(def_slots[0]));
 	s->rounds = ROUNDS;
 	s->lookups = LOOKUPS;
-	s->lookup_batches = LOOKUP_BATCHES;
 	if (slots_all(o, s)) {
 		bench_err("scale: %s", strerror(ENOMEM));
 		free(s);

@@ -27,11 +27,6 @@ int samples_add(struct samples *s, uint64_t ns)
 	return 0;
 }
 
-void samples_reset(struct samples *s)
-{
-	s->n = 0;
-}
-
 void samples_free(struct samples *s)
 {
 	free(s->v);

@@ -126,7 +126,6 @@ const struct strategy strat_kvmhold = {
 	.name = "kvmhold",
 	.what = "the library: kvmhold_txn_* (holds the VM only when the plan needs it)",
 	.tvm_loop = true,
-	.pauses = true,
 	.apply = kvmhold_apply,
 };
 
@@ -147,7 +146,6 @@ const struct strategy strat_kvmhold_kernel = {
 	.what = "the library with opts.kick = KVMHOLD_KICK_KERNEL: holds stop the vCPUs with "
 		"KVM_KICK_ALL_RUNNING_VCPUS",
 	.tvm_loop = true,
-	.pauses = true,
 	.kick = KVMHOLD_KICK_KERNEL,
 	.unavailable = kick_ioctl_unavailable,
 	.setup = kvmhold_kernel_setup,

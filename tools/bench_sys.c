@@ -105,16 +105,6 @@ int bench_install_handler(int sig, void (*fn)(int), int flags)
 	return sigaction(sig, &sa, NULL) ? -errno : 0;
 }
 
-void bench_restore_handler(int sig)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	sigemptyset(&sa.sa_mask);
-	sigaction(sig, &sa, NULL);
-}
-
 static int progress_shown = -1;   /* -1: not decided, 0: no tty, 1: tty */
 
 void bench_progress(const char *fmt, ...)

@@ -142,7 +142,6 @@ static enum tvm_vcpu_state handle_exit(struct bvcpu *v)
 	case KVM_EXIT_IO:
 		return ucall(v);
 	case KVM_EXIT_MMIO:
-		INC(v->mmio);
 		gpa = run->mmio.phys_addr;
 		if (gpa >= m->test_gpa && gpa < end) {
 			INC(v->holes);
@@ -177,15 +176,12 @@ static void *raw_loop(void *arg)
 		if (h->after_run)
 			h->after_run(v, r, err);
 		if (r < 0) {
-			if (err == EINTR) {
-				INC(v->eintr);
+			if (err == EINTR)
 				continue;
-			}
 			tvm_fail(v->m->t, (int)v->idx, "raw loop: KVM_RUN: %s", strerror(err));
 			st = TVM_VCPU_FAILED;
 			break;
 		}
-		INC(v->exits);
 		st = handle_exit(v);
 	}
 	__atomic_store_n(&v->state, st, __ATOMIC_RELEASE);
@@ -201,7 +197,6 @@ int bvm_start_own(struct bvm *m, const struct vcpu_hooks *hooks, void *proto)
 
 	m->hooks = hooks ? hooks : &no_hooks;
 	m->proto = proto;
-	m->own_loops = true;
 	for (i = 0; i < m->n; i++) {
 		struct bvcpu *v = &m->v[i];
 
@@ -364,11 +359,6 @@ static uint64_t deadline_of(int timeout_ms)
 	return timeout_ms < 0 ? UINT64_MAX : bench_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 }
 
-int bvm_wait_moved(struct bvm *m, unsigned i, int timeout_ms)
-{
-	return wait_above(m, i, bvm_progress(m, i), deadline_of(timeout_ms));
-}
-
 int bvm_wait_all_moved(struct bvm *m, int timeout_ms)
 {
 	uint64_t start[TVM_MAX_VCPUS], deadline = deadline_of(timeout_ms);
@@ -403,13 +393,6 @@ int bvm_wait_all_passes(struct bvm *m, int timeout_ms)
 		}
 	}
 	return 0;
-}
-
-int bvm_tid(struct bvm *m, unsigned i)
-{
-	if (m->tvm_loops)
-		return tvm_vcpu_tid(m->t, i);
-	return __atomic_load_n(&m->v[i].tid, __ATOMIC_ACQUIRE);
 }
 
 /* ---- the extra slots of --slots ------------------------------------------- */
