@@ -1,31 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * kvmhold-bench: declarations shared by the tool's files.
- *
- *   bench_main.c          options, dispatch, --help
- *   bench_sys.c           clocks, futexes, signals, the progress line
- *   bench_stats.c         samples and percentiles
- *   bench_machine.c       the machine description
- *   bench_vm.c            a tvm plus the benchmark's own raw KVM_RUN loops
- *   bench_floor.c         the signal-to-EINTR floor
- *   bench_layout.c        the memslot operations, as raw ioctls and as kvmhold_txn_*
- *   bench_hold.c          `hold`: kvmhold_hold() latency
- *   bench_txn.c           `txn`: kvmhold_txn_commit() latency
- *   bench_compare.c       `compare`: the strategies side by side
- *   bench_dirty.c         `dirty`: sync cost per GiB, pages lost per 1000 transactions
- *   bench_gate.c          `gate`: the cost of the library's entry gates and kicks
- *   bench_scale.c         `scale`: per-operation costs as the slot count and a logged slot grow
- *   bench_vcpus.c         `vcpus`: stop, release and commit, 1 to 256 vCPUs, every peer
- *   bench_migrate.c       the migration check (dirty and compare --migrate), raw dirty logs
- *   bench_strategies.c    the strategy table; naive, ideal, kvmhold(-kernel); pause_apply
- *   bench_pause_qemu.c    QEMU's accel-blocker, re-implemented
- *   bench_pause_kvmtool.c kvmtool's pause (park in the signal handler)
- *   bench_pause_ch.c      cloud-hypervisor's pause (signal, re-sent every 10 ms)
- *   bench_pause_kernel.c  the 2022 series' KVM_KICK_ALL_RUNNING_VCPUS (kernel-ioctl)
- *   bench_summary.c       the terminal summary: a line or two per section
- *   bench_report_json.c   the report: JSON (schema in tools/README.md)
- *
- * Times are nanoseconds (uint64_t) everywhere inside; the reports convert.
+ * kvmhold-bench: declarations shared by the tool's files (tools/README.md,
+ * "Files", says which file holds what).  Times are nanoseconds (uint64_t)
+ * everywhere inside; the reports convert.
  */
 #ifndef KVMHOLD_BENCH_H
 #define KVMHOLD_BENCH_H

@@ -1,20 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * `kvmhold-bench compare`: the workload asked for in the LKML thread
- * "KVM: API to block and resume all running vcpus in a vm" (October
- * 2022), "one CPU keeps changing memslots while the other vCPUs
- * busy-wait".  N vCPUs run
- * GUEST_PROG_WALK over the test region (each writes and re-reads its own
- * pages and counts the ones that did not hold what it wrote: corruption);
- * the main thread changes the memslots under them as fast as it can (or at
- * --rate), for --count transactions or --duration seconds, once per
- * strategy, each on a fresh VM.
- *
- * Per configuration: a baseline without memslot changes (guest pages walked
- * per second: the 100% of "progress"), the floor, every strategy, and
- * ideal, in rounds (compare_one()).  A transaction that timed out is
- * retried (the layout did not change); a failed ioctl ends that strategy's
- * run with an error.
+ * `kvmhold-bench compare`: one thread changes the memslots while N vCPUs
+ * walk the test region (GUEST_PROG_WALK), every strategy side by side, in
+ * rounds next to a baseline without changes, the floor and ideal.
+ * tools/README.md ("compare") describes the workload and every figure.  A
+ * transaction that timed out is retried (the layout did not change); a
+ * failed ioctl ends that strategy's run with an error.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -180,10 +171,6 @@ static void setup_error(struct line_acc *a, const struct strat_ctx *c, int r)
 	}
 }
 
-/*
- * One slice of one line: a fresh VM, the layout, the vCPUs, then the
- * strategy's transactions (the baseline: none, just time).
- */
 /* The p50 of the samples s gained since it held `from` of them; 0 if none. */
 static uint64_t p50_since(const struct samples *s, size_t from)
 {
@@ -199,6 +186,10 @@ static uint64_t p50_since(const struct samples *s, size_t from)
 	return st.n ? st.p50 : 0;
 }
 
+/*
+ * One slice of one line: a fresh VM, the layout, the vCPUs, then the
+ * strategy's transactions (the baseline: none, just time).
+ */
 static void run_slice(const struct run_cfg *rc, struct line_acc *a, unsigned round)
 {
 	size_t lat0 = a->lat.n, pause0 = a->pause.n;

@@ -1,26 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * `kvmhold-bench dirty`: what dirty tracking costs and what it keeps.
- *
- * (a) The cost of kvmhold_dirty_sync() over a large logged region (one
- *     memslot of --region-mib of anonymous MAP_NORESERVE memory, logging
- *     on), with the dirty bitmap (manual protect, initially set: the
- *     library's default) and with the dirty ring.  One vCPU runs
- *     GUEST_PROG_PROBE: on request it writes a value into the pages set in
- *     a bitmap (with an exit every 32 pages), then idles; so each sync is
- *     timed with exactly the pages written before it: none ("clean"), 64
- *     ("few"), or --sync-pages ("many", the first pages of the region).
- *     The guest only touches those; the rest of the region is logged and
- *     never faulted in.  Reported per GiB of the region.  The first sync
- *     after logging began is reported apart: with the bitmap it reports
- *     (and write-protects) every page, "initially set".
- *
- * (b) Dirty pages lost per 1000 transactions: the migration check of
- *     bench_migrate.c, splitting and merging the logged slot, for
- *     kvmhold (bitmap and ring) and for the naive order (KVM_GET_DIRTY_LOG,
- *     then DELETE + CREATE, vCPUs running: QEMU's "best effort" path
- *     without its pause), with the classic log (a new slot starts clean)
- *     and with "initially set" (a new slot reports all its pages).
+ * `kvmhold-bench dirty` (tools/README.md, "dirty"): (a) what
+ * kvmhold_dirty_sync() costs over a large logged region, with the bitmap
+ * and with the ring, at three levels of pages written before each sync by
+ * one GUEST_PROG_PROBE vCPU; (b) the migration check of bench_migrate.c
+ * for kvmhold (bitmap and ring) and the naive order (classic log, and
+ * "initially set").
  */
 #include <errno.h>
 #include <fcntl.h>

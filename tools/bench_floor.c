@@ -1,18 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * The floor: bare signal-to-EINTR round trips, the least any pause costs.
- * vCPU threads of ours loop on raw KVM_RUN (not through the library); the
- * main thread takes the time, sends a signal (an empty SA_RESTART handler of
- * ours, not the library's signal) with tgkill(), and sleeps on a futex that
- * a vCPU thread bumps and wakes when its KVM_RUN returns -EINTR; then it
- * takes the time again.  Before each sample the main thread waits until the
- * guest counters moved again, so every signal finds its vCPU in the guest.
- *
- *  - floor (one vCPU): a VM with one vCPU, one round trip.  The reference
- *    the hold targets are stated against.
- *  - floor, all N: a VM with N vCPUs, all signalled at once, timed until the
- *    last has returned: the bare minimum of stopping N vCPUs, with no
- *    protocol at all.
+ * The floor (tools/README.md): bare signal-to-EINTR round trips on raw
+ * KVM_RUN loops of ours, the least any pause costs; with N vCPUs, all
+ * signalled at once and timed until the last has returned.
  *
  * A signalled vCPU waits (on a futex) until the main thread has taken the
  * time, as a held vCPU would, instead of going straight back into the

@@ -1,34 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
- * `kvmhold-bench gate`: what the library costs on the paths a VMM takes all
- * the time when nobody holds the VM, and how quickly kvmhold_vcpu_kick()
- * gets a vCPU out, measured side by side in one run:
+ * `kvmhold-bench gate` (tools/README.md, "gate"): what the library costs
+ * on the paths a VMM takes all the time when nobody holds the VM (mem
+ * sections, dirty marks, kick then run), and how quickly
+ * kvmhold_vcpu_kick() gets a vCPU out, running or parked by a hold.
  *
- *  - mem: one kvmhold_mem_begin() + kvmhold_mem_end() pair, on one thread
- *    and on two threads at once on the same VM;
- *  - mark: one kvmhold_dirty_mark() of 512 bytes, as a device does per
- *    virtqueue buffer, on a logged 1 MiB slot (cycling over its pages);
- *  - run_entry: kvmhold_vcpu_kick() then kvmhold_vcpu_run() on the same
- *    thread (the run sees the kick before KVM_RUN and returns -EINTR
- *    without entering the guest), and the kick alone;
- *  - kick_running: a vCPU thread of ours loops on kvmhold_vcpu_run() with a
- *    guest that spins (GUEST_PROG_COUNT); the main thread kicks and times
- *    until the vCPU thread has seen -EINTR, next to the floor
- *    (bench_floor.c) measured in alternating blocks;
- *  - kick_parked: the same with the vCPU parked by kvmhold_hold(vm, -1).
- *    A sample that has not returned within --park-timeout-ms counts as
- *    timed out; the VM is then released and the time from the release to
- *    the return is recorded instead.
- *
- * The fast paths (mem, run_entry) cost tens of nanoseconds, about what the
- * clock costs, so each sample times a batch of calls and records the mean
- * per call.  No vCPU runs while they are measured, so that the two mem
- * threads have a core each.
- *
- * The kick measurements wait the way the floor waits (a futex the vCPU
- * thread bumps and wakes when its run returned -EINTR; then it waits until
- * it is let go), so the two figures differ by what the library adds, not by
- * how the main thread learns of the return.
+ * The fast paths cost about what the clock costs, so each sample times a
+ * batch of calls and records the mean per call; no vCPU runs meanwhile,
+ * so the two mem threads have a core each.  The kicks are waited for the
+ * way the floor waits (a futex the vCPU thread bumps when its run returned
+ * -EINTR, then it waits to be let go), so the two figures differ by what
+ * the library adds, not by how the main thread learns of the return.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,21 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * `kvmhold-bench hold`: the latency of kvmhold_hold(vm, -1), from the call
- * to its return, with N vCPUs busy in GUEST_PROG_COUNT on tvm's threads,
- * next to the floor (bench_floor.c) measured in the same run.  After each
- * sample the hold is released and every guest counter must move again (all
- * vCPUs back in the guest) before the next one.
- *
- * The floor (one vCPU), the floor of all N vCPUs signalled at once
- * (bench_floor.c) and the hold are measured in alternating blocks, so that
- * a change in the machine's load during the run hits them alike.  The
- * targets (N <= 2: p50 <= 1.5x, p99 <= 3x) are stated against the
- * one-vCPU floor; the all-N ratio is printed next to it.
- *
- * Where KVM has KVM_CAP_KICK_ALL_RUNNING_VCPUS, the same blocks also time
- * the two kernel lines: kernel-ioctl (KVM_KICK_ALL_RUNNING_VCPUS, call to
- * return, on vCPUs looping on raw KVM_RUN; then the resume) and
- * kvmhold-kernel (kvmhold_hold() with the kernel kick backend).
+ * `kvmhold-bench hold` (tools/README.md, "hold"): kvmhold_hold(vm, -1),
+ * call to return, with N busy vCPUs, next to the floor; where KVM has
+ * KVM_CAP_KICK_ALL_RUNNING_VCPUS also kernel-ioctl and kvmhold-kernel.
+ * All are measured in alternating blocks, so a change in the machine's
+ * load hits them alike; before each sample every vCPU is back in the guest.
  */
 #include <errno.h>
 #include <string.h>

@@ -2,42 +2,18 @@
 /*
  * The migration check, shared by `dirty` and `compare --migrate`: does a
  * pre-copy live migration that keeps changing memslots lose dirty pages?
- *
- * The guest (GUEST_PROG_DIRTY, N vCPUs) writes the current round number r
- * into the first quadword of pseudo-random pages of [0, P) of the test
- * region (the page index into the second).  W, the slot (or slots) mapping
- * those pages, logs dirty pages.  The host, once the first pass copied
- * everything, runs rounds:
- *
- *   1. wait until the guests wrote a few pages with r;
- *   2. one transaction of the strategy (split, merge, ...), which reads the
- *      dirty log where that VMM reads it (see read_log_before());
- *   3. r + 1 for the guests, then wait until every vCPU wrote once more, so
- *      that no write of r is still in flight;
- *   4. sync: kvmhold_dirty_sync() for kvmhold, else KVM_GET_DIRTY_LOG of
- *      every logged raw slot plus the bits read before deletes;
- *   5. the rule (the kernel's dirty_log_test): a page that holds r must
- *      have been reported by this sync or the one before (r was the
- *      guests' value since just before the previous sync; two writes of r
- *      leave the same content, so either report carries it); a page that
- *      was not is "unreported": its dirty bit was lost;
- *   6. copy the reported pages to the destination.
- *
- * At the end, with no vCPU running (kvmhold_hold() for the lines that run
- * on tvm's threads, the guests stopped for the others), a last sync and
- * copy; every page of the destination that differs from the guest's memory
- * is "lost": a migration would have resumed the guest with a stale page.
- * Unreported pages a later write covered again are not lost; both are
- * counted.
+ * tools/README.md ("compare --migrate") gives the rounds and the rule (the
+ * kernel's dirty_log_test): a page holding the round's value that neither
+ * this sync nor the previous one reported is "unreported"; a page of the
+ * destination that differs from guest memory at the end is "lost".
  *
  * The raw lines (every strategy but kvmhold) read the log themselves.  The
  * library made the VM with KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 and "initially
- * set", for its own use; it manages none of these slots, so the benchmark
+ * set" for its own use; it manages none of these slots, so the benchmark
  * sets the capability to what the line needs: off (the classic interface:
- * KVM_GET_DIRTY_LOG fetches and clears, a new slot starts clean, as with
- * cloud-hypervisor and as with the dirty ring), or manual protect with
- * initially set (GET, then KVM_CLEAR_DIRTY_LOG of what was got; a new slot
- * starts all dirty, which QEMU enables where the kernel has it).
+ * KVM_GET_DIRTY_LOG fetches and clears, a new slot starts clean), or manual
+ * protect with initially set (GET, then KVM_CLEAR_DIRTY_LOG of what was
+ * got; a new slot starts all dirty).
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -242,7 +242,6 @@ static void machine(struct jw *w, const struct machine_info *mi)
 	obj_end(w);
 }
 
-/* A per-round figure: null when no round measured it. */
 /*
  * A per-round figure: null when no round measured it.  Times are integer
  * ns like every other time in the report; a percentage stays a number.

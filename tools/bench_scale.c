@@ -1,51 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
- * `kvmhold-bench scale`: what the library's operations cost as the VM
- * grows, in one run, with no vCPUs (a VM from kvmhold_vm_create() and
- * transactions over anonymous MAP_NORESERVE memory the guest never touches).
- *
- * Part 1, N memslots (--scale-slots, default 1, 1024, 8192, 32000): one VM
- * with N slots of 4 KiB from 1 GiB guest-physical, mapped in one commit.
- * The middle slot has two pages, so that it can be split; the slots below
- * it are contiguous in host memory (so half the table can be merged); from
- * the middle on, host pages are two apart, so no two of them could merge.
- * Each N has its own VM; all of them live at once and are visited in turn
- * by each of a few rounds.  Per N, each measure is sampled and its p50 kept:
- *
- *  - begin + operation + commit on one slot: split the middle slot and
- *    merge it back, unmap it and map it again, move it to free space and
- *    back, logging on and off, grow the last slot by a page and shrink it
- *    back (each half of a pair is its own measure);
- *  - the call alone, in a transaction then aborted: unmap every slot, and
- *    merge the contiguous half;
- *  - kvmhold_gpa_to_hva() over lookups spread across the table;
- *  - with logging on for every slot: kvmhold_dirty_sync() of the middle
- *    slot's host range and of the whole table's host range, and
- *    kvmhold_dirty_sync_gpa() over the whole table.
- *
- * Each p50 is then divided by the p50 of the same measure at 1024 slots.
- * The issue's target (a one-slot operation at 32k slots within 3x of its
- * cost at 1k) is reported, never asserted.
- *
- * Part 2, one logged slot of G GiB (--scale-gib, default 1, 16, 64, 256,
- * 1024): the library's commit of a split in two, the merge back, a move to
- * free guest-physical space and logging off.  Every one of them holds the
- * VM (the slot's dirty bitmap must be read before KVM frees it); with no
- * vCPUs the hold itself costs nothing, so the commit is the held window.
- * Next to it, on a raw VM of our own (KVM_CREATE_VM, the slot created with
- * KVM_MEM_LOG_DIRTY_PAGES, classic dirty log), the ioctls a VMM would issue
- * by hand for the same change: KVM_GET_DIRTY_LOG of each slot that goes
- * away or stops logging, then the DELETEs and CREATEs (or the flags
- * change).  Both VMs map the same host memory and their cycles alternate.
- * A terabyte slot costs KVM about 1.6 GiB of kernel memory here, per VM.
- * Reported with it: kvmhold_stats.dirty_held and the process RSS once the
- * library's cycles are done, its VM still alive.
+ * `kvmhold-bench scale` (tools/README.md, "scale"): what the library's
+ * operations cost as the VM grows, with no vCPUs.  Part 1: one VM per slot
+ * count N, all alive at once and visited in turn by each round, every
+ * measure's p50 divided by its p50 at 1024 slots.  Part 2: the commits on
+ * one logged slot of G GiB next to the same change by hand on a raw VM
+ * over the same host memory, their cycles alternating.
  *
  * Sample counts shrink as N and G grow, and each measurement stops taking
  * samples once its time budget is spent (unless --samples is given), so the
- * default run stays well within three minutes on a two-core machine (about
- * 70 s on the development machine, most of it KVM building and freeing the
- * terabyte slots and the 32000 slots).
+ * default run stays well within three minutes on a two-core machine (most
+ * of it KVM building and freeing the terabyte slots and the 32000 slots).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -2,15 +2,9 @@
 /*
  * The strategies of `compare`, and the simple ones: naive (no pause),
  * kvmhold (the library, with either kick backend) and ideal (the
- * reference); the apply the pausing protocols share.  The pausing protocols
- * of QEMU, kvmtool, cloud-hypervisor and the 2022 series' kick ioctl have a
- * file each (bench_pause_*.c).
- *
- * Every strategy applies the same memslot operation with the same KVM
- * ioctls (bench_layout.c); what differs is how, and whether, the vCPUs are
- * kept out meanwhile.  A transaction's latency runs from its start to the
- * moment the vCPUs may run again; for kvmhold it spans kvmhold_txn_begin()
- * to the return of kvmhold_txn_commit() (the whole API a VMM calls).
+ * reference); the apply the pausing protocols share.  Every strategy
+ * applies the same operation with the same KVM ioctls (bench_layout.c);
+ * what differs is how, and whether, the vCPUs are kept out meanwhile.
  */
 #include <errno.h>
 #include <string.h>

@@ -1,36 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * `kvmhold-bench txn`: the latency of kvmhold_txn_commit() per kind of
- * operation, with the vCPUs walking the test region on tvm's threads, next
- * to "ideal": the very ioctls that commit issued, issued by hand while the
- * vCPUs are already stopped.
- *
- * Each sample: wait until every vCPU has walked all its pages once more;
- * snapshot the committed layout (kvmhold_regions()); commit the operation,
- * timing kvmhold_txn_commit() alone; snapshot again.  The difference of the
- * two snapshots, matched by KVM slot id, is the list of ioctls the commit
- * issued (checked against kvmhold_stats.last_txn_ioctls).  Then ideal:
- * under a hold, put the old layout back with the reverse ioctls (untimed);
- * release and let every vCPU walk its pages again; hold, issue the forward
- * ioctls (timed), release.  KVM and the library's table agree again
- * afterwards, and both timed sides start from a guest that has just
- * touched all its memory (KVM's cost for a DELETE depends on that).  Operations run in pairs
- * (split/merge, grow/shrink, move there/back, log on/off, map/unmap), so
- * the layout returns to where it started.
- *
- * guest_memfd: split + merge of a guest_memfd slot next to a plain one
- * (bench_gmem.c).
- *
- * --slots: the same split/merge on a fresh VM that also has N 1-page slots,
- * mapped in one transaction before the vCPUs start.
- *
- * Where KVM has KVM_CAP_KICK_ALL_RUNNING_VCPUS, two more lines per
- * operation: kernel-ioctl (after ideal, the old layout put back and the
- * guests run a pass again, then KVM_KICK_ALL_RUNNING_VCPUS, the same
- * forward ioctls, KVM_RESUME_ALL_KICKED_VCPUS, all timed: what a VMM using
- * the 2022 KVM_KICK_ALL_RUNNING_VCPUS series' ioctls waits), and kvmhold-kernel (the same sequence of
- * commits on a second VM made with kick = KVMHOLD_KICK_KERNEL, commit
- * timed).
+ * `kvmhold-bench txn` (tools/README.md, "txn"): kvmhold_txn_commit() per
+ * kind of operation with the vCPUs walking, next to ideal: the very ioctls
+ * the commit issued (the difference of two kvmhold_regions() snapshots),
+ * issued by hand with the vCPUs already stopped.  Both timed sides start
+ * from a guest that has just walked all its memory, since what a DELETE
+ * costs KVM depends on what the guest mapped since the last change; the
+ * operations run in pairs, so the layout returns to where it started.
+ * Also the kernel lines where KVM has them, guest_memfd (bench_gmem.c) and
+ * the --slots sweep.
  */
 #include <errno.h>
 #include <string.h>

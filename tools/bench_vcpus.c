@@ -1,20 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * `kvmhold-bench vcpus`: how stopping the vCPUs, letting them go again and
- * a held commit scale with the number of vCPUs (1 to 256: threads far
- * beyond the cores), for the library and for every peer strategy that
- * pauses, next to floor-all (every vCPU signalled at once, bench_floor.c)
- * and ideal (the commit's ioctls alone).
- *
- * Per vCPU count and line, on a fresh VM whose vCPUs walk a few pages
- * (GUEST_PROG_WALK), with every vCPU back in the guest before each sample:
- *   stop     the strategy's pause (kvmhold: kvmhold_hold()), call to return;
- *   release  its resume, from the call until every vCPU's progress moved
- *            again (all of them back in the guest), polled without sleeping;
- *   commit   a split of the walked slot, then the merge back, through the
- *            strategy's own transaction (both timed).
- * The lines take turns within each vCPU count (all lines for a few samples,
- * then all again), so a change of the machine's load hits them alike.
+ * `kvmhold-bench vcpus` (tools/README.md, "vcpus"): stop, release and a
+ * held commit at 1 to 256 vCPUs, for the library and every peer that
+ * pauses, next to floor-all and ideal.  The lines take turns within each
+ * vCPU count (all lines for a few samples, then all again), so a change of
+ * the machine's load hits them alike.
  */
 #include <errno.h>
 #include <stdio.h>
