@@ -288,6 +288,8 @@ int raw_issue(int vm_fd, const struct raw_txn *tx, unsigned *issued);
 int kh_op(struct kvmhold_vm *vm, const struct layout *l, enum bop op, int timeout_ms,
 	  uint64_t *commit_ns);
 int kh_initial(struct kvmhold_vm *vm, const struct layout *l, bool split, bool grown);
+/* The end of a transaction whose calls returned r: commit, or abort on an error. */
+int kh_finish(struct kvmhold_txn *txn, int r);
 /* Apply tx to a table of raw slots (the caller's mirror of what KVM has). */
 struct raw_slot {
 	uint32_t id, flags;

@@ -97,12 +97,7 @@ static int mark_measure(struct kvmhold_vm *vm, unsigned batches, struct samples 
 	r = kvmhold_txn_begin(vm, &txn);
 	if (r)
 		goto out;
-	r = kvmhold_txn_map(txn, MARK_GPA, size, mem, KVMHOLD_MEM_LOG_DIRTY);
-	if (r) {
-		kvmhold_txn_abort(txn);
-		goto out;
-	}
-	r = kvmhold_txn_commit(txn);
+	r = kh_finish(txn, kvmhold_txn_map(txn, MARK_GPA, size, mem, KVMHOLD_MEM_LOG_DIRTY));
 	for (b = 0; !r && b < WARMUP_BATCHES + batches; b++) {
 		r = mark_batch(vm, mem, &next, &ns);
 		if (!r && b >= WARMUP_BATCHES)

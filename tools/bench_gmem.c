@@ -34,11 +34,7 @@ static int commit_op(struct kvmhold_vm *vm, uint64_t gpa, bool split)
 	if (r)
 		return r;
 	r = split ? kvmhold_txn_split(txn, gpa + GMEM_SIZE / 2) : kvmhold_txn_merge(txn, gpa, GMEM_SIZE);
-	if (r) {
-		kvmhold_txn_abort(txn);
-		return r;
-	}
-	return kvmhold_txn_commit(txn);
+	return kh_finish(txn, r);
 }
 
 static int split_merge(struct kvmhold_vm *vm, uint64_t gpa, struct samples *s)
@@ -61,11 +57,7 @@ static int map_both(struct kvmhold_vm *vm, void *plain, void *shared, int gmem)
 	r = kvmhold_txn_map(txn, PLAIN_GPA, GMEM_SIZE, plain, 0);
 	if (!r)
 		r = kvmhold_txn_map_gmem(txn, GMEM_GPA, GMEM_SIZE, shared, 0, gmem, 0);
-	if (r) {
-		kvmhold_txn_abort(txn);
-		return r;
-	}
-	return kvmhold_txn_commit(txn);
+	return kh_finish(txn, r);
 }
 
 void gmem_compare(unsigned samples, struct txn_result *t)

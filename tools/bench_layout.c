@@ -202,6 +202,15 @@ static int kh_apply(struct kvmhold_txn *txn, const struct layout *l, enum bop op
 	}
 }
 
+int kh_finish(struct kvmhold_txn *txn, int r)
+{
+	if (r) {
+		kvmhold_txn_abort(txn);
+		return r;
+	}
+	return kvmhold_txn_commit(txn);
+}
+
 int kh_op(struct kvmhold_vm *vm, const struct layout *l, enum bop op, int timeout_ms,
 	  uint64_t *commit_ns)
 {
@@ -246,11 +255,7 @@ int kh_initial(struct kvmhold_vm *vm, const struct layout *l, bool split, bool g
 	if (!r)
 		r = kvmhold_txn_map(txn, l->gpa + m_home(l), PG(SMALL_SLOT_PAGES),
 				    (void *)(l->hva + m_home(l)), 0);
-	if (r) {
-		kvmhold_txn_abort(txn);
-		return r;
-	}
-	return kvmhold_txn_commit(txn);
+	return kh_finish(txn, r);
 }
 
 /* ---- mapping the test region ----------------------------------------------- */

@@ -183,70 +183,43 @@ static char *t_hva(const struct table *t, unsigned i)
 	return t->mem + t_off(t, i);
 }
 
-static int do_split(struct kvmhold_txn *x, const struct table *t)
+/* Measure m's operation on the table, inside transaction x. */
+static int table_op(struct kvmhold_txn *x, const struct table *t, enum scale_measure m)
 {
-	return kvmhold_txn_split(x, t_gpa(t, t->mid) + PG);
+	uint64_t mid = t_gpa(t, t->mid), last = t_gpa(t, t->n - 1);
+
+	switch (m) {
+	case SM_SPLIT:
+		return kvmhold_txn_split(x, mid + PG);
+	case SM_MERGE:
+		return kvmhold_txn_merge(x, mid, 2 * PG);
+	case SM_UNMAP:
+		return kvmhold_txn_unmap(x, mid, 2 * PG);
+	case SM_MAP:
+		return kvmhold_txn_map(x, mid, 2 * PG, t_hva(t, t->mid), 0);
+	case SM_MOVE:
+		return kvmhold_txn_move(x, mid, 2 * PG, FREE_GPA);
+	case SM_MOVE_BACK:
+		return kvmhold_txn_move(x, FREE_GPA, 2 * PG, mid);
+	case SM_LOG_ON:
+		return kvmhold_txn_set_flags(x, mid, 2 * PG, KVMHOLD_MEM_LOG_DIRTY);
+	case SM_LOG_OFF:
+		return kvmhold_txn_set_flags(x, mid, 2 * PG, 0);
+	case SM_GROW:
+		return kvmhold_txn_resize(x, last, t_size(t, t->n - 1) + PG);
+	case SM_SHRINK:
+		return kvmhold_txn_resize(x, last, t_size(t, t->n - 1));
+	case SM_UNMAP_ALL:
+		return kvmhold_txn_unmap(x, TABLE_GPA, t->span);
+	case SM_MERGE_HALF:
+		return kvmhold_txn_merge(x, TABLE_GPA, (uint64_t)t->mid * PG);
+	default:
+		return -EINVAL;
+	}
 }
 
-static int do_merge(struct kvmhold_txn *x, const struct table *t)
-{
-	return kvmhold_txn_merge(x, t_gpa(t, t->mid), 2 * PG);
-}
-
-static int do_unmap(struct kvmhold_txn *x, const struct table *t)
-{
-	return kvmhold_txn_unmap(x, t_gpa(t, t->mid), 2 * PG);
-}
-
-static int do_map(struct kvmhold_txn *x, const struct table *t)
-{
-	return kvmhold_txn_map(x, t_gpa(t, t->mid), 2 * PG, t_hva(t, t->mid), 0);
-}
-
-static int do_move(struct kvmhold_txn *x, const struct table *t)
-{
-	return kvmhold_txn_move(x, t_gpa(t, t->mid), 2 * PG, FREE_GPA);
-}
-
-static int do_move_back(struct kvmhold_txn *x, const struct table *t)
-{
-	return kvmhold_txn_move(x, FREE_GPA, 2 * PG, t_gpa(t, t->mid));
-}
-
-static int do_log_on(struct kvmhold_txn *x, const struct table *t)
-{
-	return kvmhold_txn_set_flags(x, t_gpa(t, t->mid), 2 * PG, KVMHOLD_MEM_LOG_DIRTY);
-}
-
-static int do_log_off(struct kvmhold_txn *x, const struct table *t)
-{
-	return kvmhold_txn_set_flags(x, t_gpa(t, t->mid), 2 * PG, 0);
-}
-
-static int do_grow(struct kvmhold_txn *x, const struct table *t)
-{
-	return kvmhold_txn_resize(x, t_gpa(t, t->n - 1), t_size(t, t->n - 1) + PG);
-}
-
-static int do_shrink(struct kvmhold_txn *x, const struct table *t)
-{
-	return kvmhold_txn_resize(x, t_gpa(t, t->n - 1), t_size(t, t->n - 1));
-}
-
-static int do_unmap_all(struct kvmhold_txn *x, const struct table *t)
-{
-	return kvmhold_txn_unmap(x, TABLE_GPA, t->span);
-}
-
-static int do_merge_half(struct kvmhold_txn *x, const struct table *t)
-{
-	return kvmhold_txn_merge(x, TABLE_GPA, (uint64_t)t->mid * PG);
-}
-
-typedef int (*txn_op)(struct kvmhold_txn *x, const struct table *t);
-
-/* begin + op + commit, all timed. */
-static int timed_commit(const struct table *t, txn_op op, uint64_t *ns)
+/* begin + the operation + commit, all timed. */
+static int timed_commit(const struct table *t, enum scale_measure m, uint64_t *ns)
 {
 	struct kvmhold_txn *x;
 	uint64_t t0 = bench_now_ns();
@@ -255,18 +228,13 @@ static int timed_commit(const struct table *t, txn_op op, uint64_t *ns)
 	r = kvmhold_txn_begin(t->vm, &x);
 	if (r)
 		return r;
-	r = op(x, t);
-	if (r) {
-		kvmhold_txn_abort(x);
-		return r;
-	}
-	r = kvmhold_txn_commit(x);
+	r = kh_finish(x, table_op(x, t, m));
 	*ns = bench_now_ns() - t0;
 	return r;
 }
 
 /* The operation call alone, in a transaction that is then thrown away. */
-static int timed_call(const struct table *t, txn_op op, uint64_t *ns)
+static int timed_call(const struct table *t, enum scale_measure m, uint64_t *ns)
 {
 	struct kvmhold_txn *x;
 	uint64_t t0;
@@ -276,21 +244,16 @@ static int timed_call(const struct table *t, txn_op op, uint64_t *ns)
 	if (r)
 		return r;
 	t0 = bench_now_ns();
-	r = op(x, t);
+	r = table_op(x, t, m);
 	*ns = bench_now_ns() - t0;
 	kvmhold_txn_abort(x);
 	return r;
 }
 
-static const struct {
-	enum scale_measure a, b;
-	txn_op fa, fb;
-} pairs[] = {
-	{ SM_SPLIT, SM_MERGE, do_split, do_merge },
-	{ SM_UNMAP, SM_MAP, do_unmap, do_map },
-	{ SM_MOVE, SM_MOVE_BACK, do_move, do_move_back },
-	{ SM_LOG_ON, SM_LOG_OFF, do_log_on, do_log_off },
-	{ SM_GROW, SM_SHRINK, do_grow, do_shrink },
+/* Each operation and the one that undoes it. */
+static const enum scale_measure pairs[][2] = {
+	{ SM_SPLIT, SM_MERGE }, { SM_UNMAP, SM_MAP }, { SM_MOVE, SM_MOVE_BACK },
+	{ SM_LOG_ON, SM_LOG_OFF }, { SM_GROW, SM_SHRINK },
 };
 
 /*
@@ -302,25 +265,20 @@ static int run_pair(const struct table *t, unsigned i, const struct plan *p, str
 		    struct scale_slots_result *res)
 {
 	uint64_t start = 0, ns = 0;
-	unsigned k;
+	unsigned k, j;
 	int r;
 
 	for (k = 0; k < WARMUP || more(p, k - WARMUP, start); k++) {
 		if (k == WARMUP)
 			start = bench_now_ns();
-		r = timed_commit(t, pairs[i].fa, &ns);
-		if (!r && k >= WARMUP)
-			r = samples_add(&s[pairs[i].a], ns);
-		if (r) {
-			note_err(res->error, sizeof(res->error), measures[pairs[i].a].name, r);
-			return 0;
-		}
-		r = timed_commit(t, pairs[i].fb, &ns);
-		if (!r && k >= WARMUP)
-			r = samples_add(&s[pairs[i].b], ns);
-		if (r) {
-			note_err(res->error, sizeof(res->error), measures[pairs[i].b].name, r);
-			return r;
+		for (j = 0; j < 2; j++) {
+			r = timed_commit(t, pairs[i][j], &ns);
+			if (!r && k >= WARMUP)
+				r = samples_add(&s[pairs[i][j]], ns);
+			if (r) {
+				note_err(res->error, sizeof(res->error), measures[pairs[i][j]].name, r);
+				return j ? r : 0;
+			}
 		}
 	}
 	return 0;
@@ -365,11 +323,7 @@ static int table_create(struct table *t, unsigned n, uint64_t *map_ns)
 		return r;
 	for (i = 0; i < n && !r; i++)
 		r = kvmhold_txn_map(x, t_gpa(t, i), t_size(t, i), t_hva(t, i), 0);
-	if (r) {
-		kvmhold_txn_abort(x);
-		return r;
-	}
-	r = kvmhold_txn_commit(x);
+	r = kh_finish(x, r);
 	*map_ns = bench_now_ns() - t0;
 	if (!r && nr_slots(t->vm) != before + n)
 		r = -EPROTO;         /* the library made other slots than asked */
@@ -525,7 +479,7 @@ static void slots_round_ops(const struct bench_opts *o, struct slots_run *sr, un
 		return;
 	for (i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
 		bench_progress("scale: round %u, %u slots, %s/%s", r + 1, n,
-			       measures[pairs[i].a].name, measures[pairs[i].b].name);
+			       measures[pairs[i][0]].name, measures[pairs[i][1]].name);
 		if (run_pair(t, i, &pair, sr->s, res)) {
 			sr->broken = true;   /* the layout is not what the next pair expects */
 			return;
@@ -544,7 +498,7 @@ static void slots_round_ops(const struct bench_opts *o, struct slots_run *sr, un
 			continue;
 		bench_progress("scale: round %u, %u slots, %s", r + 1, n, measures[i].name);
 		for (k = 0; more(&call, k, start); k++) {
-			e = timed_call(t, i == SM_UNMAP_ALL ? do_unmap_all : do_merge_half, &ns);
+			e = timed_call(t, i, &ns);
 			if (!e)
 				e = samples_add(&sr->s[i], ns);
 			if (e) {
@@ -572,13 +526,8 @@ static void slots_log_all(struct slots_run *sr)
 	bench_progress("scale: %u slots, logging on for all", sr->t.n);
 	t0 = bench_now_ns();
 	r = kvmhold_txn_begin(sr->t.vm, &x);
-	if (!r) {
-		r = kvmhold_txn_set_flags(x, TABLE_GPA, sr->t.span, KVMHOLD_MEM_LOG_DIRTY);
-		if (r)
-			kvmhold_txn_abort(x);
-		else
-			r = kvmhold_txn_commit(x);
-	}
+	if (!r)
+		r = kh_finish(x, kvmhold_txn_set_flags(x, TABLE_GPA, sr->t.span, KVMHOLD_MEM_LOG_DIRTY));
 	if (r) {
 		note_err(res->error, sizeof(res->error), "logging on for all slots", r);
 		sr->broken = true;
@@ -720,10 +669,8 @@ static int lib_cycle(struct kvmhold_vm *vm, const struct big *b, unsigned k, str
 	if (k) {
 		*what = "logging on again";
 		r = kvmhold_txn_begin(vm, &x);
-		if (!r && (r = kvmhold_txn_set_flags(x, at, S, KVMHOLD_MEM_LOG_DIRTY)))
-			kvmhold_txn_abort(x);
 		if (!r)
-			r = kvmhold_txn_commit(x);
+			r = kh_finish(x, kvmhold_txn_set_flags(x, at, S, KVMHOLD_MEM_LOG_DIRTY));
 		if (r)
 			return r;
 	}
@@ -838,10 +785,8 @@ static int lib_open(const struct big *b, struct kvmhold_vm **vm, struct scale_gi
 		return r;
 	}
 	r = kvmhold_txn_begin(*vm, &x);
-	if (!r && (r = kvmhold_txn_map(x, BIG_GPA, b->size, b->mem, KVMHOLD_MEM_LOG_DIRTY)))
-		kvmhold_txn_abort(x);
 	if (!r)
-		r = kvmhold_txn_commit(x);
+		r = kh_finish(x, kvmhold_txn_map(x, BIG_GPA, b->size, b->mem, KVMHOLD_MEM_LOG_DIRTY));
 	if (r)
 		gib_fail(res, "kvmhold", "mapping the slot", r);
 	return r;

@@ -443,13 +443,10 @@ int bvm_map_extra_txn(struct bvm *m, unsigned nr)
 	if (r)
 		return r;
 	r = kvmhold_txn_begin(m->vm, &txn);
+	if (r)
+		return r;
 	for (i = 0; !r && i < nr; i++)
 		r = kvmhold_txn_map(txn, EXTRA_GPA + (uint64_t)i * TVM_PAGE_SIZE, TVM_PAGE_SIZE,
 				    (char *)m->extra_hva + (uint64_t)i * TVM_PAGE_SIZE, 0);
-	if (r) {
-		if (txn)
-			kvmhold_txn_abort(txn);
-		return r;
-	}
-	return kvmhold_txn_commit(txn);
+	return kh_finish(txn, r);
 }
