@@ -526,6 +526,8 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res);
  */
 int read_log_before(struct strat_ctx *c, const struct raw_txn *tx, uint64_t *scratch,
 		    unsigned *ioctls);
+/* The bits set in a bitmap of `words` 64-bit words. */
+unsigned bitmap_weight(const uint64_t *bm, size_t words);
 /* Per 1000 transactions, or -1 when nothing ran. */
 double per_1000(uint64_t n, uint64_t txns);
 

@@ -45,16 +45,6 @@ static unsigned ring_for(unsigned pages)
 	return b > max ? max : b;
 }
 
-static unsigned popcount_words(const uint64_t *bm, size_t words)
-{
-	unsigned n = 0;
-	size_t i;
-
-	for (i = 0; i < words; i++)
-		n += (unsigned)__builtin_popcountll(bm[i]);
-	return n;
-}
-
 /*
  * The bitmap's reference: what KVM costs, the ioctls a sync of the whole
  * slot cannot do without (read the bitmap, clear and write-protect what
@@ -131,7 +121,7 @@ static int sync_cost(const struct bench_opts *o, uint64_t region, unsigned ring_
 		serr(sr, "first sync", r);
 		goto out;
 	}
-	sr->first_reported = popcount_words(bm, words);
+	sr->first_reported = bitmap_weight(bm, words);
 	if (kvmhold_regions(t->vm, t->test_gpa, region, &reg, 1) != 1 || reg.size != region) {
 		r = -ENOENT;
 		serr(sr, "the test region's slot", r);
@@ -185,7 +175,7 @@ static int sync_cost(const struct bench_opts *o, uint64_t region, unsigned ring_
 				break;
 			}
 			samples_add(&s, bench_now_ns() - t0);
-			n = popcount_words(bm, words);
+			n = bitmap_weight(bm, words);
 			reported += n;
 			l->short_syncs += n < l->dirtied;
 		}

@@ -175,9 +175,10 @@ static int set_raw_log_mode(int vm_fd, bool initially_set)
 	return ioctl(vm_fd, KVM_ENABLE_CAP, &cap) < 0 ? -errno : 0;
 }
 
-static unsigned popcount_words(const uint64_t *bm, unsigned words)
+unsigned bitmap_weight(const uint64_t *bm, size_t words)
 {
-	unsigned i, n = 0;
+	unsigned n = 0;
+	size_t i;
 
 	for (i = 0; i < words; i++)
 		n += (unsigned)__builtin_popcountll(bm[i]);
@@ -275,7 +276,7 @@ static int rounds(const struct mig_opts *mo, struct strat_ctx *c, struct mig_res
 				res->unreported++;
 		}
 		copy_reported(mg, dst, bm);
-		res->copied += popcount_words(bm, mg->words);
+		res->copied += bitmap_weight(bm, mg->words);
 		memcpy(prev, bm, mg->words * sizeof(*bm));
 		value++;
 		if (!(res->txns % 64))
@@ -309,7 +310,7 @@ static int final_pass(struct strat_ctx *c, struct mig_result *res, char *dst, ui
 	r = sync_now(c, bm);
 	if (!r) {
 		copy_reported(mg, dst, bm);
-		res->copied += popcount_words(bm, mg->words);
+		res->copied += bitmap_weight(bm, mg->words);
 		for (i = 0; i < mg->pages; i++)
 			res->lost += memcmp(dst + PG(i), (const char *)mg->hva + PG(i),
 					    TVM_PAGE_SIZE) != 0;
