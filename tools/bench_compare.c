@@ -344,7 +344,7 @@ static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
 		bool timed[2];
 
 		l->migrated = true;
-		if (l->na[0]) {
+		if (l->na[0] || o->op == CMP_LOG) {
 			/* A copy: gcc's -Wrestrict cannot tell l->na from l->mig.na. */
 			char why[sizeof(l->na)];
 
@@ -353,16 +353,11 @@ static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
 			l->mig.name = l->name;
 			l->mig.vcpus = mo.vcpus;
 			l->mig.pages = mo.pages;
-			snprintf(l->mig.na, sizeof(l->mig.na), "unavailable: %s", why);
-			continue;
-		}
-		if (o->op == CMP_LOG) {
-			memset(&l->mig, 0, sizeof(l->mig));
-			l->mig.name = l->name;
-			l->mig.vcpus = mo.vcpus;
-			l->mig.pages = mo.pages;
-			snprintf(l->mig.na, sizeof(l->mig.na), "--op log switches logging off every "
-				 "other transaction: nothing is tracked then");
+			if (why[0])
+				snprintf(l->mig.na, sizeof(l->mig.na), "unavailable: %s", why);
+			else
+				snprintf(l->mig.na, sizeof(l->mig.na), "--op log switches logging off "
+					 "every other transaction: nothing is tracked then");
 			continue;
 		}
 		op_sequence(o->op, mo.seq, timed);
