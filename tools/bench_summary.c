@@ -30,11 +30,19 @@ static const char *p50(char *buf, size_t size, const struct stats *st)
 	return buf;
 }
 
-/* " name 1.23x", or nothing when the ratio could not be taken. */
-static void ratio_item(FILE *f, const char *name, double r)
+/* Before the next item of a list on one line: a space, then commas. */
+static void sep(FILE *f, unsigned *items)
 {
-	if (r > 0)
-		fprintf(f, " %s %.2fx", name, r);
+	fputs((*items)++ ? ", " : " ", f);
+}
+
+/* "name 1.23x", or nothing when the ratio could not be taken. */
+static void ratio_item(FILE *f, unsigned *items, const char *name, double r)
+{
+	if (r <= 0)
+		return;
+	sep(f, items);
+	fprintf(f, "%s %.2fx", name, r);
 }
 
 static void error_line(FILE *f, const char *what, const char *error)
@@ -45,8 +53,8 @@ static void error_line(FILE *f, const char *what, const char *error)
 
 void summary_hold(FILE *f, const struct hold_result *h)
 {
+	unsigned i, n = 0;
 	char a[32];
-	unsigned i;
 
 	fprintf(f, "hold, %u vCPU(s): kvmhold_hold() p50 %s, / floor: p50 %.2fx, p99 %.2fx", h->vcpus,
 		p50(a, sizeof(a), &h->hold), h->r50, h->r99);
@@ -54,10 +62,11 @@ void summary_hold(FILE *f, const struct hold_result *h)
 		fprintf(f, " (target <= 1.5x, 3x: %s)", h->met ? "met" : "NOT met");
 	fprintf(f, "\n  kernel lines p50 / floor:");
 	for (i = 0; i < h->nr_lines; i++) {
-		if (h->lines[i].na[0])
-			fprintf(f, " %s unavailable", h->lines[i].name);
-		else
-			ratio_item(f, h->lines[i].name, h->lines[i].r50);
+		if (h->lines[i].na[0]) {
+			sep(f, &n);
+			fprintf(f, "%s unavailable", h->lines[i].name);
+		}
+		ratio_item(f, &n, h->lines[i].name, h->lines[i].r50);
 	}
 	fprintf(f, "\n");
 	error_line(f, "hold", h->error);
@@ -69,14 +78,14 @@ void summary_vcpus(FILE *f, const struct vcpus_result *v)
 {
 	const struct vcpus_line *kh = &v->lines[0];
 	char a[32], b[32], c[32];
-	unsigned i;
+	unsigned i, n = 0;
 
 	fprintf(f, "vcpus, %u vCPU(s): kvmhold p50 stop %s, release %s, commit %s\n", v->vcpus,
 		p50(a, sizeof(a), &kh->stop), p50(b, sizeof(b), &kh->release),
 		p50(c, sizeof(c), &kh->commit));
 	fprintf(f, "  kvmhold stop p50 / each peer's:");
 	for (i = 1; i < v->nr_lines; i++)
-		ratio_item(f, v->lines[i].name, bench_ratio(kh->stop.p50, v->lines[i].stop.p50));
+		ratio_item(f, &n, v->lines[i].name, bench_ratio(kh->stop.p50, v->lines[i].stop.p50));
 	fprintf(f, "\n");
 	error_line(f, "floor", v->floor_error);
 	for (i = 0; i < v->nr_lines; i++)
@@ -85,11 +94,11 @@ void summary_vcpus(FILE *f, const struct vcpus_result *v)
 
 void summary_txn(FILE *f, const struct txn_result *t)
 {
-	unsigned i, met = 0, measured = 0;
+	unsigned i, n = 0, met = 0, measured = 0;
 
 	fprintf(f, "txn, %u vCPU(s): kvmhold_txn_commit() p50 / ideal:", t->vcpus);
 	for (i = 0; i < t->nr_ops; i++) {
-		ratio_item(f, bop_name(t->ops[i].op), t->ops[i].r50);
+		ratio_item(f, &n, bop_name(t->ops[i].op), t->ops[i].r50);
 		measured += t->ops[i].kvmhold.n != 0;
 		met += t->ops[i].met;
 	}
@@ -111,24 +120,26 @@ void summary_txn(FILE *f, const struct txn_result *t)
 void summary_compare(FILE *f, const struct compare_result *c)
 {
 	const struct strat_result *ideal = &c->lines[c->nr_lines - 1];
-	unsigned i;
+	unsigned i, n = 0;
 
 	fprintf(f, "compare, %u vCPU(s), %u extra slot(s), op %s: txn p50 / ideal:", c->vcpus,
 		c->extra_slots, cmp_op_name(c->op));
 	for (i = 0; i + 1 < c->nr_lines; i++)
-		ratio_item(f, c->lines[i].name, bench_ratio(c->lines[i].lat.p50, ideal->lat.p50));
-	fprintf(f, "\n  guest progress, holes + corrupt reads, dirty pages lost:");
-	for (i = 0; i < c->nr_lines; i++) {
+		ratio_item(f, &n, c->lines[i].name, bench_ratio(c->lines[i].lat.p50, ideal->lat.p50));
+	fprintf(f, "\n  progress / holes + corrupt reads%s:", c->lines[0].migrated ?
+		" / dirty pages lost" : "");
+	for (i = 0, n = 0; i < c->nr_lines; i++) {
 		const struct strat_result *l = &c->lines[i];
 
 		if (!l->ran)
 			continue;
-		fprintf(f, " %s %.0f%% %llu", l->name, l->progress_pct,
+		sep(f, &n);
+		fprintf(f, "%s %.0f%% / %llu", l->name, l->progress_pct,
 			(unsigned long long)(l->holes + l->mismatches));
 		if (l->migrated && l->mig.ran && !l->mig.error[0])
-			fprintf(f, " %llu", (unsigned long long)l->mig.lost);
-		fprintf(f, i + 1 < c->nr_lines ? "," : "\n");
+			fprintf(f, " / %llu", (unsigned long long)l->mig.lost);
 	}
+	fprintf(f, "\n");
 	for (i = 0; i < c->nr_lines; i++) {
 		error_line(f, c->lines[i].name, c->lines[i].error);
 		error_line(f, c->lines[i].name, c->lines[i].mig.error);
@@ -137,21 +148,25 @@ void summary_compare(FILE *f, const struct compare_result *c)
 
 void summary_dirty(FILE *f, const struct dirty_result *d)
 {
-	unsigned i;
+	unsigned i, n = 0;
 	char a[32];
 
 	fprintf(f, "dirty: sync of %llu MiB, p50 with %u pages written:",
 		(unsigned long long)(d->region_bytes >> 20), d->sync[0].lv[SYNC_MANY].dirtied);
-	for (i = 0; i < 2; i++)
-		if (d->sync[i].ran)
-			fprintf(f, " %s %s", d->sync[i].mech,
-				p50(a, sizeof(a), &d->sync[i].lv[SYNC_MANY].lat));
+	for (i = 0; i < 2; i++) {
+		if (!d->sync[i].ran)
+			continue;
+		sep(f, &n);
+		fprintf(f, "%s %s", d->sync[i].mech, p50(a, sizeof(a), &d->sync[i].lv[SYNC_MANY].lat));
+	}
 	fprintf(f, "\n  pages lost / unreported per 1000 transactions:");
-	for (i = 0; i < d->nr_mig; i++)
-		if (d->mig[i].ran)
-			fprintf(f, " %s %.1f / %.1f", d->mig[i].name,
-				per_1000(d->mig[i].lost, d->mig[i].txns),
-				per_1000(d->mig[i].unreported, d->mig[i].txns));
+	for (i = 0, n = 0; i < d->nr_mig; i++) {
+		if (!d->mig[i].ran)
+			continue;
+		sep(f, &n);
+		fprintf(f, "%s %.1f / %.1f", d->mig[i].name, per_1000(d->mig[i].lost, d->mig[i].txns),
+			per_1000(d->mig[i].unreported, d->mig[i].txns));
+	}
 	fprintf(f, "\n");
 	for (i = 0; i < 2; i++)
 		error_line(f, i ? "ring" : "bitmap", d->sync[i].error);
@@ -178,18 +193,21 @@ void summary_gate(FILE *f, const struct gate_result *g)
 void summary_scale_slots(FILE *f, const struct scale_result *s)
 {
 	enum scale_measure worst;
-	unsigned i;
+	unsigned i, n = 0;
 
-	fprintf(f, "scale: worst one-slot p50 / p50 at %u slots:", s->ref_slots);
+	fprintf(f, "scale: worst one-slot p50 / p50 at %u slots (target <= %.0fx):", s->ref_slots,
+		SCALE_TARGET_SLOTS);
 	for (i = 0; i < s->nr_slots; i++) {
 		if (!scale_slots_target_applies(s, i))
 			continue;
-		fprintf(f, " %u slots %s", s->slots[i].slots,
-			scale_slots_target_met(s, i, &worst) ? "met" : "NOT met");
-		if (worst < SM__COUNT)
-			fprintf(f, " (%s %.2fx)", scale_measure_name(worst), s->slots[i].ratio[worst]);
+		scale_slots_target_met(s, i, &worst);
+		if (worst == SM__COUNT)
+			continue;
+		sep(f, &n);
+		fprintf(f, "%u slots %.2fx (%s)", s->slots[i].slots, s->slots[i].ratio[worst],
+			scale_measure_name(worst));
 	}
-	fprintf(f, " (target <= %.0fx)\n", SCALE_TARGET_SLOTS);
+	fprintf(f, "\n");
 	for (i = 0; i < s->nr_slots; i++)
 		error_line(f, "scale", s->slots[i].error);
 }
@@ -197,17 +215,19 @@ void summary_scale_slots(FILE *f, const struct scale_result *s)
 void summary_scale_gib(FILE *f, const struct scale_result *s)
 {
 	enum scale_gib_op worst;
-	unsigned i;
+	unsigned i, n = 0;
 
-	fprintf(f, "  held commit / by hand, worst op:");
+	fprintf(f, "  held commit / by hand, worst op (target <= %.0fx at 1 TiB):", SCALE_TARGET_GIB);
 	for (i = 0; i < s->nr_gib; i++) {
 		const struct scale_gib_result *g = &s->gib[i];
 
 		scale_gib_target_met(g, &worst);
-		if (worst < SG__COUNT)
-			fprintf(f, " %u GiB %.2fx (%s)", g->gib, g->ratio[worst], scale_gib_op_name(worst));
+		if (worst == SG__COUNT)
+			continue;
+		sep(f, &n);
+		fprintf(f, "%u GiB %.2fx (%s)", g->gib, g->ratio[worst], scale_gib_op_name(worst));
 	}
-	fprintf(f, " (target <= %.0fx at 1 TiB); %.1f s in all\n", SCALE_TARGET_GIB, s->seconds);
+	fprintf(f, "; %.1f s in all\n", s->seconds);
 	for (i = 0; i < s->nr_gib; i++)
 		error_line(f, "scale", s->gib[i].error);
 }
