@@ -339,12 +339,18 @@ static bool vcpu_alive(struct bvm *m, unsigned i)
 	return __atomic_load_n(&m->v[i].state, __ATOMIC_ACQUIRE) == TVM_VCPU_RUNNING;
 }
 
-static int wait_above(struct bvm *m, unsigned i, uint64_t start, uint64_t deadline)
+/* Progress, or (passes) the walk passes completed, of vCPU i. */
+static uint64_t count_of(struct bvm *m, unsigned i, bool passes)
+{
+	return passes ? tvm_counter(m->t, i) : bvm_progress(m, i);
+}
+
+static int wait_above(struct bvm *m, unsigned i, bool passes, uint64_t above, uint64_t deadline)
 {
 	for (;;) {
 		bool alive = vcpu_alive(m, i);
 
-		if (bvm_progress(m, i) > start)
+		if (count_of(m, i, passes) > above)
 			return 0;
 		if (!alive)
 			return -ESRCH;
@@ -354,45 +360,34 @@ static int wait_above(struct bvm *m, unsigned i, uint64_t start, uint64_t deadli
 	}
 }
 
-static uint64_t deadline_of(int timeout_ms)
+/* Until every vCPU's count is more than `more` above what it was at the call. */
+static int wait_all_above(struct bvm *m, bool passes, uint64_t more, int timeout_ms)
 {
-	return timeout_ms < 0 ? UINT64_MAX : bench_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-}
-
-int bvm_wait_all_moved(struct bvm *m, int timeout_ms)
-{
-	uint64_t start[TVM_MAX_VCPUS], deadline = deadline_of(timeout_ms);
+	uint64_t start[TVM_MAX_VCPUS];
+	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX :
+			    bench_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	unsigned i;
 	int r;
 
 	for (i = 0; i < m->n; i++)
-		start[i] = bvm_progress(m, i);
+		start[i] = count_of(m, i, passes);
 	for (i = 0; i < m->n; i++) {
-		r = wait_above(m, i, start[i], deadline);
+		r = wait_above(m, i, passes, start[i] + more, deadline);
 		if (r)
 			return r;
 	}
 	return 0;
 }
 
+int bvm_wait_all_moved(struct bvm *m, int timeout_ms)
+{
+	return wait_all_above(m, false, 0, timeout_ms);
+}
+
 /* A pass that began before the call may end first: two completions make a whole one. */
 int bvm_wait_all_passes(struct bvm *m, int timeout_ms)
 {
-	uint64_t start[TVM_MAX_VCPUS], deadline = deadline_of(timeout_ms);
-	unsigned i;
-
-	for (i = 0; i < m->n; i++)
-		start[i] = tvm_counter(m->t, i);
-	for (i = 0; i < m->n; i++) {
-		while (tvm_counter(m->t, i) < start[i] + 2) {
-			if (!vcpu_alive(m, i))
-				return -ESRCH;
-			if (bench_now_ns() >= deadline)
-				return -ETIMEDOUT;
-			bench_sleep_ns(POLL_NS);
-		}
-	}
-	return 0;
+	return wait_all_above(m, true, 1, timeout_ms);
 }
 
 /* ---- the extra slots of --slots ------------------------------------------- */
