@@ -181,6 +181,7 @@ struct bvm {
 	int vm_fd;
 	unsigned n;
 	bool tvm_loops;              /* started with bvm_start_tvm() */
+	bool lib_run;                /* the raw loop runs through kvmhold_vcpu_run(), not KVM_RUN */
 	const struct vcpu_hooks *hooks;
 	void *proto;                 /* the protocol's state */
 	uint64_t test_gpa;
@@ -229,6 +230,15 @@ int floor_signal(void);
  * *resends counts samples lost to a signal that never came back.
  */
 int floor_measure(unsigned vcpus, unsigned nr, struct samples *s, unsigned *resends);
+/*
+ * The floor's raw-loop hooks, which gate's kicks share: after a run that
+ * returned -EINTR the vCPU thread bumps eintr_seq, wakes the main thread,
+ * and waits for floor_let_go() before it runs again.
+ */
+extern const struct vcpu_hooks floor_hooks;
+void floor_let_go(struct bvcpu *v);
+/* Until v's thread has seen -EINTR after seq: 0, -ETIMEDOUT, or -ESRCH (it ended). */
+int floor_wait_return(struct bvcpu *v, uint32_t seq, uint64_t deadline);
 
 /* ---- bench_layout.c ---------------------------------------------------- */
 

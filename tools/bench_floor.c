@@ -36,13 +36,25 @@ static void floor_after_run(struct bvcpu *v, int r, int err)
 	}
 }
 
-static const struct vcpu_hooks floor_hooks = { .after_run = floor_after_run };
+const struct vcpu_hooks floor_hooks = { .after_run = floor_after_run };
 
 /* Back into KVM_RUN (harmless if it is not waiting: it then does not park). */
-static void let_go(struct bvcpu *v)
+void floor_let_go(struct bvcpu *v)
 {
 	__atomic_store_n(&v->floor_go, 1, __ATOMIC_SEQ_CST);
 	bench_futex_wake(&v->floor_go, 1);
+}
+
+int floor_wait_return(struct bvcpu *v, uint32_t seq, uint64_t deadline)
+{
+	while (__atomic_load_n(&v->eintr_seq, __ATOMIC_SEQ_CST) == seq) {
+		uint64_t now = bench_now_ns();
+
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		bench_futex_wait(&v->eintr_seq, seq, deadline - now);
+	}
+	return __atomic_load_n(&v->state, __ATOMIC_ACQUIRE) == TVM_VCPU_RUNNING ? 0 : -ESRCH;
 }
 
 /* One sample over all vCPUs of m; 0 if a signal got lost. */
@@ -57,19 +69,13 @@ static uint64_t one_round_trip(struct bvm *m, int sig)
 	t0 = bench_now_ns();
 	for (i = 0; i < m->n; i++)
 		bench_tgkill(m->v[i].tid, sig);
-	for (i = 0; i < m->n; i++) {
-		struct bvcpu *v = &m->v[i];
-
-		while (__atomic_load_n(&v->eintr_seq, __ATOMIC_SEQ_CST) == seq[i]) {
-			if (bench_now_ns() - t0 >= FLOOR_WAIT_NS)
-				goto lost;
-			bench_futex_wait(&v->eintr_seq, seq[i], FLOOR_WAIT_NS);
-		}
-	}
-	t1 = bench_now_ns();
-lost:
 	for (i = 0; i < m->n; i++)
-		let_go(&m->v[i]);
+		if (floor_wait_return(&m->v[i], seq[i], t0 + FLOOR_WAIT_NS))
+			break;
+	if (i == m->n)
+		t1 = bench_now_ns();
+	for (i = 0; i < m->n; i++)
+		floor_let_go(&m->v[i]);
 	return !t1 ? 0 : t1 - t0 ? t1 - t0 : 1;
 }
 

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -28,14 +27,11 @@
 #define DEF_PARKED       20u      /* each may take the whole timeout */
 #define BLOCKS           2u
 #define MOVE_TIMEOUT_MS  30000
-#define POLL_NS          50000ull
 #define KICK_LOST_NS     (2000ull * 1000000)   /* a running vCPU that ignores a kick */
 #define RELEASE_WAIT_NS  (10000ull * 1000000)  /* a parked vCPU that ignores the release */
 #define ASLEEP_WAIT_NS   (1000ull * 1000000)
-#define JOIN_SECONDS     30
 
 #define LOAD(x)      __atomic_load_n(&(x), __ATOMIC_SEQ_CST)
-#define STORE(x, v)  __atomic_store_n(&(x), (v), __ATOMIC_SEQ_CST)
 
 /* ---- mem ------------------------------------------------------------------ */
 
@@ -302,145 +298,31 @@ static void gate_fast(struct gate_result *g)
 	samples_free(&k);
 }
 
-/* ---- a vCPU thread of ours on kvmhold_vcpu_run() -------------------------- */
-
-struct gvcpu {
-	struct bvm *m;
-	struct kvmhold_vcpu *vcpu;
-	pthread_t thread;
-	bool started;
-	int tid;                     /* atomic; 0 until the thread runs */
-	int alive;                   /* atomic */
-	int quit;                    /* atomic */
-	int err;                     /* atomic: why the loop ended (-errno, -EPROTO) */
-	uint32_t exit_reason;        /* atomic: with -EPROTO */
-	uint32_t eintr_seq;          /* futex word, bumped on each -EINTR */
-	uint32_t go;                 /* futex word: 1 lets it back into the guest */
-};
+/* ---- a vCPU thread on kvmhold_vcpu_run() ---------------------------------- */
 
 /*
- * The VMM's loop, reduced to what the measurement needs: each -EINTR is
- * published, then the thread waits to be let go (as a floor vCPU does), so
- * it is not back in the guest competing for a core while the main thread
- * takes the time.
+ * One vCPU spinning in the guest (GUEST_PROG_COUNT), run by the raw loop of
+ * bench_vm.c through kvmhold_vcpu_run() with the floor's hooks: each -EINTR
+ * is published, then the thread waits to be let go, so it is not back in
+ * the guest competing for a core while the main thread takes the time.
  */
-static void *gvcpu_loop(void *arg)
-{
-	struct gvcpu *g = arg;
-	struct kvm_run *run = kvmhold_vcpu_kvm_run(g->vcpu);
-
-	STORE(g->tid, bench_gettid());
-	while (!LOAD(g->quit)) {
-		int r = kvmhold_vcpu_run(g->vcpu);
-
-		if (r == -EINTR) {
-			__atomic_fetch_add(&g->eintr_seq, 1, __ATOMIC_SEQ_CST);
-			bench_futex_wake(&g->eintr_seq, 1);
-			while (!__atomic_exchange_n(&g->go, 0, __ATOMIC_SEQ_CST))
-				bench_futex_wait(&g->go, 0, 0);
-			continue;
-		}
-		if (r < 0) {
-			STORE(g->err, r);
-			break;
-		}
-		/* GUEST_PROG_COUNT leaves the guest only for its ucalls (port I/O). */
-		if (run->exit_reason != KVM_EXIT_IO && run->exit_reason != KVM_EXIT_HLT) {
-			STORE(g->exit_reason, run->exit_reason);
-			STORE(g->err, -EPROTO);
-			break;
-		}
-	}
-	/* A main thread waiting for a return must not sleep on a dead thread. */
-	STORE(g->alive, 0);
-	__atomic_fetch_add(&g->eintr_seq, 1, __ATOMIC_SEQ_CST);
-	bench_futex_wake(&g->eintr_seq, 1);
-	return NULL;
-}
-
-static void let_go(struct gvcpu *g)
-{
-	STORE(g->go, 1);
-	bench_futex_wake(&g->go, 1);
-}
-
-/* The guest counter moved: the vCPU is back in the guest (a condition poll, not timed). */
-static int wait_moved(struct gvcpu *g)
-{
-	uint64_t start = tvm_counter(g->m->t, 0);
-	uint64_t deadline = bench_now_ns() + (uint64_t)MOVE_TIMEOUT_MS * 1000000;
-
-	while (tvm_counter(g->m->t, 0) == start) {
-		if (!LOAD(g->alive))
-			return -ESRCH;
-		if (bench_now_ns() >= deadline)
-			return -ETIMEDOUT;
-		bench_sleep_ns(POLL_NS);
-	}
-	return 0;
-}
-
-/* Until the vCPU thread has seen a return after seq: 0, -ETIMEDOUT or -ESRCH (it died). */
-static int wait_return(struct gvcpu *g, uint32_t seq, uint64_t deadline)
-{
-	while (LOAD(g->eintr_seq) == seq) {
-		uint64_t now = bench_now_ns();
-
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		bench_futex_wait(&g->eintr_seq, seq, deadline - now);
-	}
-	return LOAD(g->alive) ? 0 : -ESRCH;
-}
-
-static int gvcpu_start(struct gvcpu *g)
+static int kick_vm_start(struct bvm **m)
 {
 	struct bvm_opts bo = { .vcpus = 1, .program = GUEST_PROG_COUNT };
-	int r;
+	int r = bvm_create(&bo, m);
 
-	memset(g, 0, sizeof(*g));
-	r = bvm_create(&bo, &g->m);
 	if (r)
 		return r;
-	g->vcpu = tvm_vcpu(g->m->t, 0);
-	STORE(g->alive, 1);
-	r = -pthread_create(&g->thread, NULL, gvcpu_loop, g);
-	if (r)
-		return r;
-	g->started = true;
-	return wait_moved(g);
-}
-
-static void gvcpu_stop(struct gvcpu *g)
-{
-	struct timespec ts;
-
-	if (g->started) {
-		/* Wherever it is (guest, or waiting to be let go), it leaves. */
-		STORE(g->quit, 1);
-		let_go(g);
-		kvmhold_vcpu_kick(g->vcpu);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += JOIN_SECONDS;
-		if (pthread_timedjoin_np(g->thread, NULL, &ts)) {
-			bench_err("gate: the vCPU thread did not leave within %d s", JOIN_SECONDS);
-			exit(1);
-		}
-		g->started = false;
-	}
-	bvm_destroy(g->m);
-	g->m = NULL;
+	(*m)->lib_run = true;
+	r = bvm_start_own(*m, &floor_hooks, NULL);
+	return r ? r : bvm_wait_all_moved(*m, MOVE_TIMEOUT_MS);
 }
 
 /* What went wrong with the vCPU thread, or with the call that returned r. */
-static void gvcpu_fail(struct gvcpu *g, char *buf, size_t size, const char *what, int r)
+static void kick_fail(struct bvm *m, char *buf, size_t size, const char *what, int r)
 {
-	int err = g->m ? LOAD(g->err) : 0;
-
-	if (err == -EPROTO)
-		snprintf(buf, size, "%s: the guest exited (reason %u)", what, LOAD(g->exit_reason));
-	else if (err)
-		snprintf(buf, size, "%s: kvmhold_vcpu_run: %s", what, strerror(-err));
+	if (m && bvm_failures(m))
+		snprintf(buf, size, "%s: %s", what, bvm_failure(m));
 	else if (r == -ETIMEDOUT)
 		snprintf(buf, size, "%s: a kick got no return within %llu ms", what,
 			 (unsigned long long)(KICK_LOST_NS / 1000000));
@@ -452,34 +334,35 @@ static void gvcpu_fail(struct gvcpu *g, char *buf, size_t size, const char *what
 
 static int running_block(unsigned nr, struct samples *s, char *error, size_t size)
 {
-	struct gvcpu g;
+	struct bvm *m = NULL;
+	struct bvcpu *v;
 	unsigned k;
 	int r;
 
-	r = gvcpu_start(&g);
+	r = kick_vm_start(&m);
 	for (k = 0; !r && k < nr; k++) {
 		uint32_t seq;
 		uint64_t t0, t1;
 
-		r = wait_moved(&g);
+		v = &m->v[0];
+		r = bvm_wait_all_moved(m, MOVE_TIMEOUT_MS);
 		if (r)
 			break;
-		seq = LOAD(g.eintr_seq);
+		seq = LOAD(v->eintr_seq);
 		t0 = bench_now_ns();
-		r = kvmhold_vcpu_kick(g.vcpu);
+		r = kvmhold_vcpu_kick(tvm_vcpu(m->t, 0));
 		if (!r)
-			r = wait_return(&g, seq, t0 + KICK_LOST_NS);
+			r = floor_wait_return(v, seq, t0 + KICK_LOST_NS);
 		t1 = bench_now_ns();
 		if (!r)
 			r = samples_add(s, t1 - t0);
-		let_go(&g);
+		floor_let_go(v);
 		if (!(k % 16))
 			bench_progress("gate: kick_running, %zu samples", s->n);
 	}
 	if (r)
-		gvcpu_fail(&g, error, size, "kick_running", r);
-	if (g.m)
-		gvcpu_stop(&g);
+		kick_fail(m, error, size, "kick_running", r);
+	bvm_destroy(m);
 	return r;
 }
 
@@ -538,10 +421,9 @@ static char thread_state(int tid)
  * sleeps: while the VM is held and this thread holds no library lock, the
  * only place it can sleep is the park.  false if it was not seen asleep.
  */
-static bool wait_asleep(struct gvcpu *g)
+static bool wait_asleep(int tid)
 {
 	uint64_t deadline = bench_now_ns() + ASLEEP_WAIT_NS;
-	int tid = LOAD(g->tid);
 
 	do {
 		if (thread_state(tid) == 'S')
@@ -553,45 +435,46 @@ static bool wait_asleep(struct gvcpu *g)
 static void gate_parked(struct gate_result *g)
 {
 	struct samples parked = { 0 }, after = { 0 };
-	struct gvcpu v;
+	struct bvm *m = NULL;
 	bool held = false;
 	unsigned k;
 	int r;
 
-	r = gvcpu_start(&v);
+	r = kick_vm_start(&m);
 	for (k = 0; !r && k < g->parked_samples; k++) {
+		struct bvcpu *v = &m->v[0];
 		uint32_t seq;
 		uint64_t t0, t1;
 
 		bench_progress("gate: kick_parked, %u of %u samples (%u timed out)", k,
 			       g->parked_samples, g->parked_timeouts);
-		r = wait_moved(&v);
+		r = bvm_wait_all_moved(m, MOVE_TIMEOUT_MS);
 		if (!r)
-			r = kvmhold_hold(v.m->vm, -1);
+			r = kvmhold_hold(m->vm, -1);
 		if (r)
 			break;
 		held = true;
-		if (!wait_asleep(&v))
+		if (!wait_asleep(LOAD(v->tid)))
 			g->not_asleep++;
-		seq = LOAD(v.eintr_seq);
+		seq = LOAD(v->eintr_seq);
 		t0 = bench_now_ns();
-		r = kvmhold_vcpu_kick(v.vcpu);
+		r = kvmhold_vcpu_kick(tvm_vcpu(m->t, 0));
 		if (!r)
-			r = wait_return(&v, seq, t0 + g->park_timeout_ns);
+			r = floor_wait_return(v, seq, t0 + g->park_timeout_ns);
 		t1 = bench_now_ns();
 		if (!r) {
 			r = samples_add(&parked, t1 - t0);
 			if (!r)
-				r = kvmhold_release(v.m->vm);
+				r = kvmhold_release(m->vm);
 			held = r != 0;
 		} else if (r == -ETIMEDOUT) {
 			/* Still parked: the release must bring the kick's return. */
 			g->parked_timeouts++;
 			t0 = bench_now_ns();
-			r = kvmhold_release(v.m->vm);
+			r = kvmhold_release(m->vm);
 			held = r != 0;
 			if (!r)
-				r = wait_return(&v, seq, t0 + RELEASE_WAIT_NS);
+				r = floor_wait_return(v, seq, t0 + RELEASE_WAIT_NS);
 			if (r == -ETIMEDOUT) {
 				snprintf(g->parked_error, sizeof(g->parked_error),
 					 "kick_parked: no return within %llu ms of the release",
@@ -601,14 +484,13 @@ static void gate_parked(struct gate_result *g)
 			if (!r)
 				r = samples_add(&after, bench_now_ns() - t0);
 		}
-		let_go(&v);
+		floor_let_go(v);
 	}
 	if (r && !g->parked_error[0])
-		gvcpu_fail(&v, g->parked_error, sizeof(g->parked_error), "kick_parked", r);
+		kick_fail(m, g->parked_error, sizeof(g->parked_error), "kick_parked", r);
 	if (held)
-		kvmhold_release(v.m->vm);
-	if (v.m)
-		gvcpu_stop(&v);
+		kvmhold_release(m->vm);
+	bvm_destroy(m);
 	stats_compute(&g->parked, &parked);
 	stats_compute(&g->after_release, &after);
 	samples_free(&parked);

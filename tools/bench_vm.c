@@ -171,20 +171,29 @@ static void *raw_loop(void *arg)
 
 		if (h->before_run)
 			h->before_run(v);
-		r = ioctl(v->fd, KVM_RUN, 0);
-		err = r < 0 ? errno : 0;
+		if (v->m->lib_run) {
+			r = kvmhold_vcpu_run(tvm_vcpu(v->m->t, v->idx));
+			err = r < 0 ? -r : 0;
+		} else {
+			r = ioctl(v->fd, KVM_RUN, 0);
+			err = r < 0 ? errno : 0;
+		}
 		if (h->after_run)
 			h->after_run(v, r, err);
 		if (r < 0) {
 			if (err == EINTR)
 				continue;
-			tvm_fail(v->m->t, (int)v->idx, "raw loop: KVM_RUN: %s", strerror(err));
+			tvm_fail(v->m->t, (int)v->idx, "raw loop: %s: %s",
+				 v->m->lib_run ? "kvmhold_vcpu_run" : "KVM_RUN", strerror(err));
 			st = TVM_VCPU_FAILED;
 			break;
 		}
 		st = handle_exit(v);
 	}
 	__atomic_store_n(&v->state, st, __ATOMIC_RELEASE);
+	/* A main thread waiting for a return (floor_wait_return) must not sleep on a dead thread. */
+	__atomic_fetch_add(&v->eintr_seq, 1, __ATOMIC_SEQ_CST);
+	bench_futex_wake(&v->eintr_seq, 1);
 	return NULL;
 }
 
