@@ -282,8 +282,11 @@ bench-nested:
 # panic/Oops/BUG, a checker error, a mismatch, a hole, an lkvm error, a
 # missing verdict).  KVMTOOL_BOOTS=N instead boots the L2 guest N times
 # with KVMTOOL_BOOT_SECONDS of workload (plain lkvm options: a pristine
-# lkvm will do) and counts the stalls.  Console log: $(O)/kvmtool/log/.
+# lkvm will do; KVMTOOL_BOOT_ARGS gives them options, e.g. reshaping) and
+# counts the stalls and triple faults.  KVMTOOL_KVM_PARAMS: parameters of
+# the outer guest's kvm.ko.  Console log: $(O)/kvmtool/log/.
 #   make check-kvmtool KVMTOOL_BOOTS=20 KVMTOOL_LKVM=/path/to/lkvm
+#   make check-kvmtool KVMTOOL_BOOTS=10 KVMTOOL_BOOT_ARGS="--kvmhold-reshape --kvmhold-pace=200"
 KVMTOOL_O             := $(O)/kvmtool
 KVMTOOL_CHECKER       := $(KVMTOOL_O)/kvmhold-checker
 KVMTOOL_LKVM          ?=

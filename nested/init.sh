@@ -52,7 +52,7 @@ kvm_absent() {
 }
 kvm_info() {
 	p=/sys/module/kvm_amd/parameters
-	say "KVM ($1): kvm_amd npt=$(cat $p/npt 2>/dev/null) nested=$(cat $p/nested 2>/dev/null) avic=$(cat $p/avic 2>/dev/null), taint $(cat /proc/sys/kernel/tainted)"
+	say "KVM ($1): kvm_amd npt=$(cat $p/npt 2>/dev/null) nested=$(cat $p/nested 2>/dev/null) avic=$(cat $p/avic 2>/dev/null), kvm eager_page_split=$(cat /sys/module/kvm/parameters/eager_page_split 2>/dev/null) tdp_mmu=$(cat /sys/module/kvm/parameters/tdp_mmu 2>/dev/null), taint $(cat /proc/sys/kernel/tainted)"
 }
 
 say "guest $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ { print int($2 / 1024) " MiB" }' /proc/meminfo)"
@@ -78,7 +78,8 @@ load_patched() {
 # Debian's stock kvm.ko and kvm-amd.ko (check and kvmtool modes); the
 # run ends here if /dev/kvm does not appear.
 load_stock_kvm() {
-	insmod /lib/modules/kvm.ko || say "insmod kvm.ko failed"
+	# shellcheck disable=SC2086 # KVMTOOL_KVM_PARAMS is a list of parameters
+	insmod /lib/modules/kvm.ko ${KVMTOOL_KVM_PARAMS:-} || say "insmod kvm.ko failed"
 	insmod /lib/modules/kvm-amd.ko || say "insmod kvm-amd.ko failed"
 	if ! kvm_present; then
 		say "NO-KVM: /dev/kvm did not appear"

@@ -89,6 +89,10 @@ BEGIN {
 		mism[run] = field(l, "mismatches")
 		merr[run] = field(l, "errors"); next
 	}
+	# KVM_EXIT_SHUTDOWN (8): the L2 guest triple-faulted.  lkvm then
+	# prints its last memslot commits and dirty-log calls ("event").
+	if (l ~ /^kvmhold-lkvm: vcpu error #[0-9]+: exit reason 8$/) { shutdown[run] = 1; if (!lerr[run]++) lerr1[run] = l; next }
+	if (l ~ /^kvmhold-lkvm: (last [0-9]+ of [0-9]+ events|event t=)/) next
 	if (l ~ /^kvmhold-lkvm: holes=/) { holes[run] = field(l, "holes"); verr[run] = field(l, "vcpu_errors"); next }
 	if (l ~ /^kvmhold-lkvm: pause .*p50=/) { pause[run] = substr(l, 21); perr[run] = field(l, "errors"); next }
 	if (l ~ /^kvmhold-lkvm: result=/) { result[run] = field(l, "result"); next }
@@ -137,6 +141,7 @@ END {
 			else if (num(field(v, "pages_verified")) <= 0) add(r, "the L2 checker verified no page")
 			if (h > 0) add(r, "holes=" h)
 			if (m > 0) add(r, "mismatches=" m)
+			if (shutdown[r]) add(r, "the L2 guest triple-faulted (KVM_EXIT_SHUTDOWN)")
 			if (num(verr[r]) > 0) add(r, "vcpu_errors=" verr[r])
 			if (num(merr[r]) > 0) add(r, "migrate errors=" merr[r])
 			if (num(perr[r]) > 0) add(r, "pause errors=" perr[r])
@@ -181,6 +186,7 @@ END {
 				info[r] == "" ? "" : " (" info[r] ")"
 		if (e == "boot") {
 			boots++
+			if (shutdown[r]) shutdowns++
 			if (timedout[r]) stalls++
 			else if (why[r] != "") others++
 			if (init[r] != "") inits = inits " " init[r]
@@ -199,8 +205,8 @@ END {
 	if ("reshape" in rounds && "plain" in rounds)
 		printf "kvmtool: the L2 checkers did %s with reshaping, %s without\n", rounds["reshape"], rounds["plain"]
 	if (boots)
-		printf "kvmtool: %d boots: %d passed, %d stalled (lkvm killed at its limit), %d failed otherwise; L2 init after %ss, lkvm runs %ss (min/median/max)\n",
-			boots, boots - stalls - others, stalls, others, median(inits), median(runs)
+		printf "kvmtool: %d boots: %d passed, %d stalled (lkvm killed at its limit), %d failed otherwise; %d triple faults (KVM_EXIT_SHUTDOWN) among the failures; L2 init after %ss, lkvm runs %ss (min/median/max)\n",
+			boots, boots - stalls - others, stalls, others, shutdowns, median(inits), median(runs)
 	printf "kvmtool: %d passed, %d failed\n", pass, fail
 	exit fail > 0
 }' "$console"
