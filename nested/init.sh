@@ -52,11 +52,13 @@ kvm_absent() {
 }
 kvm_info() {
 	p=/sys/module/kvm_amd/parameters
-	say "KVM ($1): kvm_amd npt=$(cat $p/npt 2>/dev/null) nested=$(cat $p/nested 2>/dev/null) avic=$(cat $p/avic 2>/dev/null), kvm eager_page_split=$(cat /sys/module/kvm/parameters/eager_page_split 2>/dev/null) tdp_mmu=$(cat /sys/module/kvm/parameters/tdp_mmu 2>/dev/null), taint $(cat /proc/sys/kernel/tainted)"
+	say "KVM ($1): kvm_amd npt=$(cat $p/npt 2>/dev/null) nested=$(cat $p/nested 2>/dev/null) avic=$(cat $p/avic 2>/dev/null) nrips=$(cat $p/nrips 2>/dev/null), kvm eager_page_split=$(cat /sys/module/kvm/parameters/eager_page_split 2>/dev/null) tdp_mmu=$(cat /sys/module/kvm/parameters/tdp_mmu 2>/dev/null), taint $(cat /proc/sys/kernel/tainted)"
 }
 
 say "guest $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ { print int($2 / 1024) " MiB" }' /proc/meminfo)"
 grep -qw svm /proc/cpuinfo || say "no svm flag in /proc/cpuinfo"
+# The SVM features the emulated CPU offers (QEMU TCG has few of them).
+say "svm features: $(grep -m 1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'npt|nrip_save|flushbyasid|decodeassists|vmcb_clean|lbrv|tsc_scale|pausefilter|vgif|v_vmsave_vmload|svm_lock' | tr '\n' ' ')"
 insmod /lib/modules/irqbypass.ko || say "insmod irqbypass.ko failed"
 insmod /lib/modules/ccp.ko || say "insmod ccp.ko failed"
 
