@@ -91,7 +91,7 @@ BEGIN {
 	}
 	# KVM_EXIT_SHUTDOWN (8): the L2 guest triple-faulted.  lkvm then
 	# prints its last memslot commits and dirty-log calls ("event").
-	if (l ~ /^kvmhold-lkvm: vcpu error #[0-9]+: exit reason 8$/) { shutdown[run] = 1; if (!lerr[run]++) lerr1[run] = l; next }
+	if (l ~ /^kvmhold-lkvm: vcpu error #[0-9]+: (vcpu [0-9]+ )?exit reason 8$/) { shutdown[run] = 1; if (!lerr[run]++) lerr1[run] = l; next }
 	if (l ~ /^kvmhold-lkvm: (last [0-9]+ of [0-9]+ events|event t=)/) next
 	if (l ~ /^kvmhold-lkvm: holes=/) { holes[run] = field(l, "holes"); verr[run] = field(l, "vcpu_errors"); next }
 	if (l ~ /^kvmhold-lkvm: pause .*p50=/) { pause[run] = substr(l, 21); perr[run] = field(l, "errors"); next }
