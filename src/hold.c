@@ -426,10 +426,14 @@ void hold_commit_end(struct kvmhold_vm *vm)
 	if (ts)
 		ts->exclusive = false;
 	atomic_store(&vm->exclusive, false);                 /* X4 */
+	gate_wake_exclusive(vm);
+	/*
+	 * The old way: every parked thread too.  Not instead: the holders
+	 * waiting no longer count in parked, and gate_wake_parked() wakes
+	 * nobody while parked is 0.
+	 */
 	if (test_broken(BREAK_EXCLUSIVE_WAKE))
-		gate_wake_parked(vm);   /* the old way: every parked thread too */
-	else
-		gate_wake_exclusive(vm);
+		gate_wake_parked(vm);
 }
 
 /* Under vm->lock: one release; the calling thread's own count drops if it has one. */
