@@ -476,11 +476,14 @@ model_mut_ie-owner       := base -DMUT_IE_OWNER
 model_mut_kicks-sample   := base -DMUT_KICKS_SAMPLE
 model_mut_no-exclusive   := holders -DMUT_NO_EXCLUSIVE
 model_mut_no-x4-wake     := holders -DMUT_NO_X4_WAKE
+model_mut_x4-count-early := holders -DMUT_X4_COUNT_EARLY
+model_mut_x4-no-gen      := holders -DMUT_X4_NO_GEN
 MODEL_CONFIGS   ?= kick kernel holders mem vcpus
 # One per property: held_quiet, lost hold kick, lost kick, deadlock, holds
-# surfacing, exclusive, the wake at a commit's end.  no-park-exits and
-# ie-owner are there to run too.
-MODEL_MUTATIONS ?= no-entry-check no-mark no-k4 no-l2 kicks-sample no-exclusive no-x4-wake
+# surfacing, exclusive, the wake at a commit's end and its two orderings.
+# no-park-exits and ie-owner are there to run too.
+MODEL_MUTATIONS ?= no-entry-check no-mark no-k4 no-l2 kicks-sample no-exclusive no-x4-wake \
+		   x4-count-early x4-no-gen
 
 MODEL_RESULTS   := $(MODEL_CONFIGS:%=$(MODEL_O)/%/ok) \
                    $(MODEL_MUTATIONS:%=$(MODEL_O)/mutation-%/caught)

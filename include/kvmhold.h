@@ -202,7 +202,7 @@ struct kvmhold_stats {
 	/* Kick backend */
 	uint32_t kick_backend;    /* KVMHOLD_KICK_SIGNAL or KVMHOLD_KICK_KERNEL, as chosen */
 	uint32_t kernel_resume_errors; /* KVM_RESUME_ALL_KICKED_VCPUS failures (someone else resumed) */
-	uint32_t parked_now;      /* threads waiting for a release now */
+	uint32_t parked_now;      /* threads waiting for a release, or a held commit's end, now */
 	uint32_t ring_flush;      /* 1: ring syncs stop the vCPUs first (KVMHOLD_VM_RING_FLUSH) */
 	uint64_t ring_flushes;    /* syncs that did */
 };

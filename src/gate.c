@@ -173,11 +173,14 @@ static int wait_and_announce(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu, i
 }
 
 /*
- * Wait while another thread's held commit is applying (X1-X4).  The count
- * (W1) comes before the look at exclusive, and X4 clears exclusive before
- * it reads the count, all seq_cst: either this thread sees exclusive clear,
- * or X4 sees it counted and wakes it.  release_gen, read before the look,
- * closes the window between the look and the sleep, as in park().
+ * Wait while another thread's held commit is applying (X1-X4).  No lost
+ * wake-up: the count (W1) comes before the futex's compare of release_gen,
+ * and X4 bumps release_gen before it reads the count, all seq_cst.  So
+ * either the compare sees the new release_gen and the wait returns at
+ * once, or the wait was queued before X4's bump, W1 before it too, and X4
+ * reads a count that includes this thread and wakes its bit.  The look at
+ * exclusive only decides whether to sleep at all.  (The model's mutations
+ * x4-count-early and x4-no-gen break each half; spin finds the deadlock.)
  */
 static void wait_exclusive_end(struct kvmhold_vm *vm)
 {

@@ -47,9 +47,11 @@
  * once, reading the slot table (a sync, a mem section's translation).  A
  * held commit must not change the slots under them: X1 exclusive = 1,
  * X3 wait until active is down to the committer's own entries (H3's
- * wait), apply, X4 exclusive = 0 and wake the parked.  A holder's entry
- * (E1, then X2: load exclusive) backs off and waits while it is set.  A kick (kvmhold_vcpu_kick, K1-K4 in vcpu.c)
- * also bumps release_gen, so a parked vCPU leaves at once.
+ * wait), apply, X4 exclusive = 0 and wake the holders waiting for it
+ * (only them: parked vCPUs wait for the release, not for X4).  A holder's
+ * entry (E1, then X2: load exclusive) backs off and waits while it is set.
+ * A kick (kvmhold_vcpu_kick, K1-K4 in vcpu.c) also bumps release_gen, so a
+ * parked vCPU leaves at once.
  *
  * With the kernel kick backend (kick_kernel.c), H2 marks the vCPUs seen
  * inside without signalling them, then asks KVM to take every vCPU out of

@@ -31,7 +31,8 @@
  *    VMM's does nothing, or writes immediate_exit = 1 (QEMU style).
  *  - Futexes: a wait compares and enqueues in one step; a wake dequeues.
  *    Bitsets as in gate.c: releases wake every parked thread, a kick (K4)
- *    only the threads parked for its vCPU.  The park's recheck timer
+ *    only the threads parked for its vCPU, the end of a held commit (X4)
+ *    only the holders waiting for it (PARK_EXCLUSIVE_BIT).  The park's recheck timer
  *    (PARK_RECHECK_NS) fires only while the VMM's 1 sits in
  *    immediate_exit, the one case gate.c relies on it for, so that any
  *    other lost wake-up is a deadlock spin reports.
@@ -92,6 +93,12 @@
  *                       before the park, instead of after E1
  *   MUT_NO_EXCLUSIVE    a holder's entry does not look at exclusive (X2)
  *   MUT_NO_X4_WAKE      the end of a held commit wakes no waiting holder
+ *   MUT_X4_COUNT_EARLY  X4 reads the count of waiting holders before it
+ *                       clears exclusive (a holder counted in between
+ *                       sleeps through the end)
+ *   MUT_X4_NO_GEN       X4 does not bump release_gen (a holder between its
+ *                       look at exclusive and its futex wait sleeps
+ *                       through the end)
  *
  * Not modelled: gated vCPU ioctls (for the protocol they are mem sections
  * that a kick may end while parked), the EDEADLK/EBUSY checks, deferred
@@ -265,7 +272,7 @@ inline handlers(i)
 
 /*
  * gate.c gate_wake_parked(), its second half: "if (parked) futex_wake
- * (all)" (R3, X4).  The first half, release_gen++ (R2), is a step of its
+ * (all)" (R3).  The first half, release_gen++ (R2), is a step of its
  * own before it.  The load of parked and the wake are one step: a thread
  * that parks in between reads the new release_gen at P2, or fails the
  * futex's compare.
@@ -613,6 +620,7 @@ proctype holder(byte id; bit tmo)
 	byte seen;      /* wait_quiet(): the active word seen by the fetch_or */
 	byte g;         /* kick_done broadcasts before the wait */
 	byte gen;       /* wait_exclusive_end(): release_gen read at P2 */
+	byte xw;        /* MUT_X4_COUNT_EARLY: xwaiters read before X4 */
 	byte r;         /* 0, ETIMEDOUT or EKVM */
 	bit  tid;
 	bit  w;
@@ -699,8 +707,21 @@ held:
 		wait_quiet(0, 0);                       /* X3 */
 		applying = 1;                           /* the commit's ioctls */
 		/* hold_commit_end() */
+#ifdef MUT_X4_COUNT_EARLY
+		xw = xwaiters;                          /* the count read before X4 */
 		atomic { applying = 0; exclusive = 0 }; /* X4 */
+		release_gen++;
+		atomic {
+			if
+			:: xw > 0 -> fsleep[W_HOLDER] = 0
+			:: else
+			fi
+		}
+#else
+		atomic { applying = 0; exclusive = 0 }; /* X4 */
+#ifndef MUT_X4_NO_GEN
 		release_gen++;                          /* gate_wake_exclusive(): */
+#endif
 #ifndef MUT_NO_X4_WAKE
 		atomic {                                /* the holders waiting, only */
 			if
@@ -710,6 +731,7 @@ held:
 		}
 #else
 		skip
+#endif
 #endif
 	:: id == 1 ->
 		/* gate_enter() of a holder: enter_as_holder() */

@@ -6,9 +6,10 @@
  *  - vm->lock (a mutex) guards the holders' state machine, the vCPU list
  *    and the diagnostics.  Only holders, releasers and vCPU creation and
  *    destruction take it; no entrant, parked thread or kick ever does.
- *  - vm->pending, vm->active, vm->release_gen, vm->parked, vcpu->inside,
- *    vcpu->run_tid and vcpu->kick_requested are atomics: the lock-free
- *    handshake between entrants (gate.c), holders (hold.c) and kicks.
+ *  - vm->pending, vm->active, vm->release_gen, vm->parked, vm->exclusive,
+ *    vm->exclusive_waiters, vcpu->inside, vcpu->run_tid and
+ *    vcpu->kick_requested are atomics: the lock-free handshake between
+ *    entrants (gate.c), holders (hold.c), held commits (X1-X4) and kicks.
  */
 #ifndef KVMHOLD_INTERNAL_H
 #define KVMHOLD_INTERNAL_H
