@@ -205,6 +205,9 @@ struct kvmhold_stats {
 	uint32_t parked_now;      /* threads waiting for a release, or a held commit's end, now */
 	uint32_t ring_flush;      /* 1: ring syncs stop the vCPUs first (KVMHOLD_VM_RING_FLUSH) */
 	uint64_t ring_flushes;    /* syncs that did */
+	/* Time the vCPUs were kept out of the guest */
+	uint64_t last_stopped_ns; /* the last stop: from its start to the release that ended it */
+	uint64_t stopped_ns;      /* every stop so far, together */
 };
 int kvmhold_stats_get(struct kvmhold_vm *vm, struct kvmhold_stats *st, size_t size);
 

@@ -313,6 +313,7 @@ static int stop_vm(struct kvmhold_vm *vm, unsigned target, uint64_t deadline_ns)
 	int r;
 
 	vm->state = HOLD_KICKING;
+	vm->stop_start_ns = start;
 	atomic_store(&vm->pending, true);            /* H1 */
 	if (vm->kernel_kick) {
 		uint64_t grace = now_ns() + KERNEL_KICK_GRACE_NS;
@@ -448,8 +449,16 @@ static void release_locked(struct kvmhold_vm *vm, struct thread_vm_state *ts, bo
 	 * The last release finishes under vm->lock, so a later holder, which
 	 * takes the lock first, cannot start kicking before it is complete.
 	 */
-	if (--vm->hold_count == 0)
+	if (--vm->hold_count == 0) {
+		/* From the first kick to this release: what the guest lost. */
+		uint64_t stopped = now_ns() - vm->stop_start_ns;
+
+		if (!test_broken(BREAK_STOPPED_TIME)) {
+			vm->stats.last_stopped_ns = stopped;
+			vm->stats.stopped_ns += stopped;
+		}
 		resume_all(vm);
+	}
 }
 
 KVMHOLD_API int kvmhold_release(struct kvmhold_vm *vm)

@@ -100,6 +100,7 @@ struct kvmhold_vm {
 	enum hold_state state;
 	unsigned hold_count;
 	uint64_t epochs;               /* how many times the VM was stopped */
+	uint64_t stop_start_ns;        /* when the stop in force (or last) began */
 	/*
 	 * Non-zero while held: a number unique to this stop.  A thread's
 	 * record of its own holds counts only if it names the current stop;

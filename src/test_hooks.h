@@ -73,7 +73,8 @@ enum kvmhold_breakage {
 	BREAK_DIRTY_MARK     = 1u << 26,
 	/* Splits and cuts give both halves of a guest_memfd slot the same file offset. */
 	BREAK_GMEM_OFFSET    = 1u << 27,
-	/* (1u << 28 unused: it made the planner move guest_memfd slots in place.) */
+	/* Releases do not record how long the VM was stopped (last_stopped_ns, stopped_ns). */
+	BREAK_STOPPED_TIME   = 1u << 28,
 	/* New slots get no address-space bits in their id: they land in space 0. */
 	BREAK_SPACE_IDS      = 1u << 29,
 	/* Ring syncs do not stop the vCPUs first (writes in PML buffers are missed). */

@@ -78,6 +78,7 @@ static inline void test_apply_breakage(void)
 		{ "gmem-offset", BREAK_GMEM_OFFSET },
 		{ "space-ids", BREAK_SPACE_IDS },
 		{ "exclusive-wake", BREAK_EXCLUSIVE_WAKE },
+		{ "stopped-time", BREAK_STOPPED_TIME },
 		{ "ring-flush", BREAK_RING_FLUSH },
 		{ "logged-merge", BREAK_LOGGED_MERGE },
 	};

@@ -48,6 +48,7 @@ hold_halted       kick-signal
 hold_timeout      timeout-undo
 hold_joined       section-release
 hold_destroy      leave-wake
+hold_stopped_time stopped-time
 kick_parked       park-exits
 vmm_kicks         ie-owner
 vmm_kicks         park-exits

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: MIT
+/*
+ * How long the guest was stopped: last_stopped_ns and stopped_ns.  A VMM
+ * reports them as the guest's downtime from layout changes, so they must
+ * cover the whole stop, from the first kick to the release that let the
+ * vCPUs run, and nothing else.
+ *
+ * Each round stops two busy vCPUs, keeps them stopped while the test
+ * checks that no guest counter moves (a few ms), adds a second, joined
+ * hold and releases both.  The stop lasted at least from the first hold's
+ * return to the last release's call, and at most from before the hold to
+ * after the release; the first release (the joined hold's) must not end
+ * it.  The total is the sum of the rounds.
+ *
+ * Can fail: KVMHOLD_TEST_BREAK=stopped-time makes releases record nothing.
+ */
+#include <stdio.h>
+
+#include "hold_checks.h"
+
+#define ROUNDS 20
+
+static uint64_t stopped_last(struct tvm *t, uint64_t *total)
+{
+	struct kvmhold_stats st;
+
+	CHECK_OK(kvmhold_stats_get(t->vm, &st, sizeof(st)));
+	*total = st.stopped_ns;
+	return st.last_stopped_ns;
+}
+
+int main(void)
+{
+	struct tvm_opts o = { .nr_vcpus = 2, .program = GUEST_PROG_COUNT };
+	uint64_t low_sum = 0, high_sum = 0, total = 0, last;
+	struct tvm *t;
+	unsigned i;
+
+	test_apply_breakage();
+	t = start_tvm(&o);
+	for (i = 0; i < ROUNDS; i++) {
+		uint64_t t0, held, released, t1, total_before = total;
+
+		t0 = tvm_now_ns();
+		CHECK_OK(kvmhold_hold(t->vm, 20000));
+		held = tvm_now_ns();
+		CHECK_FROZEN(t, 0, 2000);
+		CHECK_OK(kvmhold_hold(t->vm, 20000));        /* joins: no new stop */
+		CHECK_OK(kvmhold_release(t->vm));
+		CHECK_RET(kvmhold_is_held(t->vm), 1);
+		released = tvm_now_ns();
+		CHECK_OK(kvmhold_release(t->vm));
+		t1 = tvm_now_ns();
+		last = stopped_last(t, &total);
+		CHECK(last >= released - held && last <= t1 - t0,
+		      "round %u: last_stopped_ns %llu, not within [%llu, %llu]", i,
+		      (unsigned long long)last, (unsigned long long)(released - held),
+		      (unsigned long long)(t1 - t0));
+		CHECK(total - total_before == last, "round %u: stopped_ns grew by %llu, not %llu",
+		      i, (unsigned long long)(total - total_before), (unsigned long long)last);
+		low_sum += released - held;
+		high_sum += t1 - t0;
+		CHECK_ALL_MOVE(t);
+	}
+	CHECK(total >= low_sum && total <= high_sum, "stopped_ns %llu, not within [%llu, %llu]",
+	      (unsigned long long)total, (unsigned long long)low_sum,
+	      (unsigned long long)high_sum);
+	printf("%u stops of 2 busy vCPUs, each with a joined hold: stopped %.1f ms in all "
+	       "(the test saw between %.1f and %.1f ms)\n", ROUNDS, total / 1e6, low_sum / 1e6,
+	       high_sum / 1e6);
+	finish_tvm(t);
+	return 0;
+}
