@@ -323,6 +323,7 @@ struct strat_ctx;
 struct txn_sample {
 	uint64_t lat_ns;             /* the whole transaction */
 	uint64_t pause_ns;           /* stopping the vCPUs (when paused) */
+	uint64_t held_ns;            /* when paused: from the pause's start to the resume */
 	bool paused;
 	bool kicked;                 /* the pause had to stop a vCPU that ran */
 	unsigned ioctls;             /* memslot and dirty-log ioctls issued */
@@ -436,6 +437,7 @@ struct vcpus_line {
 	struct stats stop;           /* pause or hold, call to return */
 	struct stats release;        /* resume or release until every vCPU ran again */
 	struct stats commit;         /* a split and a merge, each timed */
+	struct stats held;           /* their held window: first kick to the resume */
 	char na[120];                /* why this KVM cannot run it: not run, not an error */
 	char error[200];
 };

@@ -179,8 +179,10 @@ static int qemu_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
 		r = read_log_before(c, &tx, q->bitmap, &out->ioctls);
 	if (!r)
 		r = raw_issue(c->m->vm_fd, &tx, &out->ioctls);
-	if (out->paused)
+	if (out->paused) {
+		out->held_ns = bench_now_ns() - t0;
 		inhibit_end(q);
+	}
 	out->lat_ns = bench_now_ns() - t0;
 	out->err = r;
 	return r;

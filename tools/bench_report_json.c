@@ -345,6 +345,7 @@ static void vcpus(struct jw *w, const struct report *rep)
 			stats_(w, "stop", &l->stop);
 			stats_(w, "release", &l->release);
 			stats_(w, "commit", &l->commit);
+			stats_(w, "held", &l->held);
 			obj_end(w);
 		}
 		arr_end(w);

@@ -51,6 +51,7 @@ int pause_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
 		r = c->mig ? read_log_before(c, &tx, NULL, &out->ioctls) : 0;
 		if (!r)
 			r = raw_issue(c->m->vm_fd, &tx, &out->ioctls);
+		out->held_ns = bench_now_ns() - t0;
 		c->s->resume(c);
 	}
 	out->lat_ns = bench_now_ns() - t0;
@@ -110,6 +111,7 @@ static int kvmhold_apply(struct strat_ctx *c, enum bop op, struct txn_sample *ou
 		out->kicked = b.kick_backend == KVMHOLD_KICK_KERNEL ? moved :
 			      b.signals_sent > a.signals_sent;
 		out->pause_ns = b.last_hold_ns;
+		out->held_ns = b.last_stopped_ns;    /* the commit's release ended it */
 	}
 	out->timeout = r == -ETIMEDOUT;
 	out->err = r;

@@ -76,16 +76,25 @@ void summary_hold(FILE *f, const struct hold_result *h)
 
 void summary_vcpus(FILE *f, const struct vcpus_result *v)
 {
-	const struct vcpus_line *kh = &v->lines[0];
-	char a[32], b[32], c[32];
+	const struct vcpus_line *kh = &v->lines[0], *ideal = &v->lines[v->nr_lines - 1];
+	char a[32], b[32], c[32], d[32];
 	unsigned i, n = 0;
 
-	fprintf(f, "vcpus, %u vCPU(s): kvmhold p50 stop %s, release %s, commit %s\n", v->vcpus,
-		p50(a, sizeof(a), &kh->stop), p50(b, sizeof(b), &kh->release),
-		p50(c, sizeof(c), &kh->commit));
+	fprintf(f, "vcpus, %u vCPU(s): kvmhold p50 stop %s, release %s, commit %s, held %s\n",
+		v->vcpus, p50(a, sizeof(a), &kh->stop), p50(b, sizeof(b), &kh->release),
+		p50(c, sizeof(c), &kh->commit), p50(d, sizeof(d), &kh->held));
 	fprintf(f, "  kvmhold stop p50 / each peer's:");
 	for (i = 1; i < v->nr_lines; i++)
 		ratio_item(f, &n, v->lines[i].name, bench_ratio(kh->stop.p50, v->lines[i].stop.p50));
+	/* What a commit's stop costs on top of its ioctls, against the bare stop. */
+	fprintf(f, "\n  held p50 - ideal p50, / floor-all p50:");
+	for (i = n = 0; i < v->nr_lines; i++) {
+		const struct stats *h = &v->lines[i].held;
+
+		if (h->n && ideal->commit.n && h->p50 > ideal->commit.p50)
+			ratio_item(f, &n, v->lines[i].name,
+				   bench_ratio(h->p50 - ideal->commit.p50, v->floor_all.p50));
+	}
 	fprintf(f, "\n");
 	error_line(f, "floor", v->floor_error);
 	for (i = 0; i < v->nr_lines; i++)

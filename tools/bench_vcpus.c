@@ -37,7 +37,7 @@ static const struct strategy *const vcpus_strategies[] = {
 _Static_assert(NR_VCPUS_STRATEGIES <= VCPUS_LINES, "struct vcpus_result has a line for each");
 
 struct line_samples {
-	struct samples stop, release, commit;
+	struct samples stop, release, commit, held;
 };
 
 /* Stop every vCPU the strategy's way: kvmhold lines hold, the others pause. */
@@ -125,6 +125,8 @@ static int commit_pair(struct strat_ctx *c, struct line_samples *ls)
 		if (smp.err)
 			return smp.err;
 		r = samples_add(&ls->commit, smp.lat_ns);
+		if (!r && smp.paused)
+			r = samples_add(&ls->held, smp.held_ns);
 		/* Each commit starts with every vCPU back in the guest. */
 		if (!r)
 			r = bvm_wait_all_moved(c->m, START_TIMEOUT_MS);
@@ -196,9 +198,11 @@ static void line_finish(struct vcpus_line *l, struct line_samples *ls)
 	stats_compute(&l->stop, &ls->stop);
 	stats_compute(&l->release, &ls->release);
 	stats_compute(&l->commit, &ls->commit);
+	stats_compute(&l->held, &ls->held);
 	samples_free(&ls->stop);
 	samples_free(&ls->release);
 	samples_free(&ls->commit);
+	samples_free(&ls->held);
 }
 
 static void vcpus_one(unsigned vcpus, unsigned samples, struct vcpus_result *v)

@@ -633,12 +633,14 @@ def vcpus_section(runs):
                   "Each line on its own VM of N walking vCPUs (threads beyond the cores as soon "
                   "as N is as large as the core count): stop = the pause or hold, call to return; release = from the "
                   "resume to every vCPU back in the guest; commit = one split or merge through "
-                  "the line's own transaction. Floor, all: every vCPU signalled at once (a reference, not a "
-                  "bound: its observer sleeps between vCPUs).")
+                  "the line's own transaction, call to return; held = that commit's held window, from "
+                  "the first kick to the resume (the call returns later when the woken vCPU threads "
+                  "take the CPU from the caller). Floor, all: every vCPU signalled at once (a "
+                  "reference, not a bound: its observer sleeps between vCPUs).")
     rows, names = [], []
     for v in runs:
         rows.append((None, ["%s vCPU(s)" % num(v.get("vcpus")), "floor, all"]
-                     + pcts(v.get("floor_all")) + [DASH] * 4))
+                     + pcts(v.get("floor_all")) + [DASH] * 6))
         for l in v.get("lines") or []:
             if l.get("unavailable") or l.get("error"):
                 rows.append(why_row(l["name"], l.get("unavailable") or l["error"],
@@ -646,8 +648,8 @@ def vcpus_section(runs):
                 continue
             names += [l["name"]] if l["name"] not in names else []
             rows.append((l["name"], ["", l["name"]] + pcts(l.get("stop")) + pcts(l.get("release"))
-                         + pcts(l.get("commit"))))
-    out.append(table("vCPUs|line|stop p50|p99|release p50|p99|commit p50|p99", rows))
+                         + pcts(l.get("commit")) + pcts(l.get("held"))))
+    out.append(table("vCPUs|line|stop p50|p99|release p50|p99|commit p50|p99|held p50|p99", rows))
     counts = [v.get("vcpus") for v in runs]
 
     def curve(name, key, style="-"):
@@ -656,12 +658,18 @@ def vcpus_section(runs):
         return (name, style, color(name), pts)
     floor = ("floor, all", "--", color("floor, all"),
              [(v.get("vcpus"), get(v, "floor_all", "p50")) for v in runs])
-    with chart(out, "stop, release and commit p50 against the vCPU count", 1, 3, 3.6) as ax:
-        for a, key, title in zip(ax, ("stop", "release", "commit"),
-                                 ("stop p50", "release p50", "split or merge p50")):
+    ideal = {v.get("vcpus"): get(l, "commit", "p50") for v in runs for l in v.get("lines") or []
+             if l["name"] == "ideal"}
+    bound = ("floor, all + ideal", "--", color("floor, all"),
+             [(n, f + ideal[n]) for n, f in floor[3] if f is not None and ideal.get(n) is not None])
+    refs = {"stop": [floor], "held": [bound]}
+    with chart(out, "stop, release, commit and held window p50 against the vCPU count", 1, 4,
+               3.6) as ax:
+        for a, key, title in zip(ax, ("stop", "release", "commit", "held"),
+                                 ("stop p50", "release p50", "split or merge p50",
+                                  "held window p50")):
             curves = [curve(n, key) for n in names]
-            log_curves(a, curves + ([floor] if key == "stop" else []), counts, "vCPUs (log)",
-                       title)
+            log_curves(a, curves + refs.get(key, []), counts, "vCPUs (log)", title)
     return out + ["</section>"]
 
 
