@@ -84,16 +84,6 @@ struct line_acc {
 	bool round_ran[CMP_MAX_ROUNDS];
 };
 
-static void acc_free(struct line_acc *a)
-{
-	unsigned k;
-
-	samples_free(&a->lat);
-	samples_free(&a->pause);
-	for (k = 0; k < BOP__COUNT; k++)
-		samples_free(&a->kind[k]);
-}
-
 /* The transactions of one slice; vCPUs running, layout in place. */
 static void transact(struct strat_ctx *c, const struct run_cfg *rc, struct line_acc *a,
 		     uint64_t t_start)
@@ -181,8 +171,7 @@ static uint64_t p50_since(const struct samples *s, size_t from)
 	for (i = from; i < s->n; i++)
 		if (samples_add(&part, s->v[i]))
 			break;
-	stats_compute(&st, &part);
-	samples_free(&part);
+	stats_take(&st, &part);
 	return st.n ? st.p50 : 0;
 }
 
@@ -307,10 +296,10 @@ static void finish_line(struct line_acc *a, double baseline_pages_per_s)
 	struct strat_result *res = a->res;
 	unsigned k;
 
-	stats_compute(&res->lat, &a->lat);
-	stats_compute(&res->pause, &a->pause);
+	stats_take(&res->lat, &a->lat);
+	stats_take(&res->pause, &a->pause);
 	for (k = 0; k < BOP__COUNT; k++)
-		stats_compute(&res->by_kind[k], &a->kind[k]);
+		stats_take(&res->by_kind[k], &a->kind[k]);
 	if (res->seconds > 0) {
 		res->pages_per_s = (double)a->pages / res->seconds;
 		res->txn_per_s = (double)res->txns / res->seconds;
@@ -443,10 +432,8 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 		}
 	}
 	bench_progress_done();
-	stats_compute(&c->floor, &floor);
-	stats_compute(&c->floor_all, &floor_all);
-	samples_free(&floor);
-	samples_free(&floor_all);
+	stats_take(&c->floor, &floor);
+	stats_take(&c->floor_all, &floor_all);
 
 	if (o->migrate)
 		migrate_lines(&rc, c);
@@ -461,8 +448,6 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 		finish_rounds(&acc[i], &acc[0], o->rounds);
 		failed |= !acc[i].res->ran && !acc[i].res->na[0];
 	}
-	for (i = 0; i < n; i++)
-		acc_free(&acc[i]);
 	return failed ? -EIO : 0;
 }
 

@@ -169,11 +169,9 @@ static int sync_cost(const struct bench_opts *o, uint64_t region, unsigned ring_
 			reported += n;
 			l->short_syncs += n < l->dirtied;
 		}
-		stats_compute(&l->lat, &s);
-		stats_compute(&l->ioctls, &io);
-		l->reported = s.n ? (double)reported / (double)s.n : 0;
-		samples_free(&s);
-		samples_free(&io);
+		stats_take(&l->lat, &s);
+		stats_take(&l->ioctls, &io);
+		l->reported = l->lat.n ? (double)reported / (double)l->lat.n : 0;
 		if (r)
 			break;
 	}

@@ -286,16 +286,11 @@ static void gate_fast(struct gate_result *g)
 	if (r)
 		fail(g->entry_error, sizeof(g->entry_error), "kick then run", r);
 	bvm_destroy(m);
-	stats_compute(&g->mem, &mem);
-	stats_compute(&g->mem2, &mem2);
-	stats_compute(&g->mark, &mark);
-	stats_compute(&g->kick_run, &kr);
-	stats_compute(&g->kick, &k);
-	samples_free(&mem);
-	samples_free(&mem2);
-	samples_free(&mark);
-	samples_free(&kr);
-	samples_free(&k);
+	stats_take(&g->mem, &mem);
+	stats_take(&g->mem2, &mem2);
+	stats_take(&g->mark, &mark);
+	stats_take(&g->kick_run, &kr);
+	stats_take(&g->kick, &k);
 }
 
 /* ---- a vCPU thread on kvmhold_vcpu_run() ---------------------------------- */
@@ -383,12 +378,10 @@ static void gate_running(struct gate_result *g)
 		}
 		r = running_block(nr, &run, g->running_error, sizeof(g->running_error));
 	}
-	stats_compute(&g->running, &run);
-	stats_compute(&g->floor, &floor);
+	stats_take(&g->running, &run);
+	stats_take(&g->floor, &floor);
 	g->r50 = bench_ratio(g->running.p50, g->floor.p50);
 	g->r99 = bench_ratio(g->running.p99, g->floor.p99);
-	samples_free(&run);
-	samples_free(&floor);
 }
 
 /* ---- kick_parked ---------------------------------------------------------- */
@@ -491,10 +484,8 @@ static void gate_parked(struct gate_result *g)
 	if (held)
 		kvmhold_release(m->vm);
 	bvm_destroy(m);
-	stats_compute(&g->parked, &parked);
-	stats_compute(&g->after_release, &after);
-	samples_free(&parked);
-	samples_free(&after);
+	stats_take(&g->parked, &parked);
+	stats_take(&g->after_release, &after);
 }
 
 int run_gate(const struct bench_opts *o, struct report *rep)

@@ -106,8 +106,6 @@ out:
 		close(gmem);
 	if (mem != MAP_FAILED)
 		munmap(mem, 2 * GMEM_SIZE);
-	stats_compute(&t->gmem_plain, &plain);
-	stats_compute(&t->gmem, &gm);
-	samples_free(&plain);
-	samples_free(&gm);
+	stats_take(&t->gmem_plain, &plain);
+	stats_take(&t->gmem, &gm);
 }

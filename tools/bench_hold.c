@@ -111,8 +111,7 @@ static void line_block(unsigned vcpus, unsigned nr, struct hold_line *l, struct 
 
 static void line_finish(struct hold_line *l, struct samples *lat, const struct hold_result *h)
 {
-	stats_compute(&l->lat, lat);
-	samples_free(lat);
+	stats_take(&l->lat, lat);
 	l->r50 = bench_ratio(l->lat.p50, h->floor.p50);
 	l->r99 = bench_ratio(l->lat.p99, h->floor.p99);
 	l->r50_all = bench_ratio(l->lat.p50, h->floor_all.p50);
@@ -149,10 +148,10 @@ static void hold_one(unsigned vcpus, unsigned samples, struct hold_result *h)
 			line_block(vcpus, nr, &h->lines[i], &lines[i]);
 	}
 	bench_progress_done();
-	stats_compute(&h->floor, &floor);
-	stats_compute(&h->floor_all, &all);
-	stats_compute(&h->hold, &hold);
-	stats_compute(&h->stop, &stop);
+	stats_take(&h->floor, &floor);
+	stats_take(&h->floor_all, &all);
+	stats_take(&h->hold, &hold);
+	stats_take(&h->stop, &stop);
 	h->floor_resends = resends;
 	h->r50 = bench_ratio(h->hold.p50, h->floor.p50);
 	h->r99 = bench_ratio(h->hold.p99, h->floor.p99);
@@ -160,13 +159,9 @@ static void hold_one(unsigned vcpus, unsigned samples, struct hold_result *h)
 	h->r99_all = bench_ratio(h->hold.p99, h->floor_all.p99);
 	h->target_applies = vcpus <= 2;
 	h->met = !r && h->r50 <= TARGET_P50 && h->r99 <= TARGET_P99;
-	h->signals_per_hold_x100 = hold.n ? signals * 100 / hold.n : 0;
+	h->signals_per_hold_x100 = h->hold.n ? signals * 100 / h->hold.n : 0;
 	for (i = 0; i < h->nr_lines; i++)
 		line_finish(&h->lines[i], &lines[i], h);
-	samples_free(&floor);
-	samples_free(&all);
-	samples_free(&hold);
-	samples_free(&stop);
 }
 
 int run_hold(const struct bench_opts *o, struct report *rep)

@@ -284,8 +284,7 @@ static int rounds(const struct mig_opts *mo, struct strat_ctx *c, struct mig_res
 				       (unsigned long long)res->txns);
 	}
 	res->seconds = (double)(bench_now_ns() - t0) / 1e9;
-	stats_compute(&res->sync, &sync_lat);
-	samples_free(&sync_lat);
+	stats_take(&res->sync, &sync_lat);
 	return r;
 }
 

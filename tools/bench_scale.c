@@ -560,10 +560,8 @@ static void slots_finish(struct slots_run *sr)
 	bench_progress("scale: %u slots, tearing down", sr->res->slots);
 	table_destroy(&sr->t);
 	free(sr->bm);
-	for (i = 0; i < SM__COUNT; i++) {
-		stats_compute(&sr->res->m[i], &sr->s[i]);
-		samples_free(&sr->s[i]);
-	}
+	for (i = 0; i < SM__COUNT; i++)
+		stats_take(&sr->res->m[i], &sr->s[i]);
 }
 
 /* Part 1 for every count; the ratios to 1024 slots (to the first count when 1024 is not run). */
@@ -883,13 +881,11 @@ out:
 	if (b.mem)
 		munmap(b.mem, b.size);
 	for (i = 0; i < SG__COUNT; i++) {
-		stats_compute(&res->lib[i], &lib[i]);
-		stats_compute(&res->hand[i], &hand[i]);
+		stats_take(&res->lib[i], &lib[i]);
+		stats_take(&res->hand[i], &hand[i]);
 		res->ratio[i] = bench_ratio(res->lib[i].p50, res->hand[i].p50);
 		if (res->lib[i].n)
 			res->ioctls[i] /= (double)res->lib[i].n;
-		samples_free(&lib[i]);
-		samples_free(&hand[i]);
 	}
 }
 

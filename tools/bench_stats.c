@@ -72,6 +72,12 @@ void stats_compute(struct stats *st, struct samples *s)
 		st->q[i] = i ? rank(s->v, s->n, i) : st->min;
 }
 
+void stats_take(struct stats *st, struct samples *s)
+{
+	stats_compute(st, s);
+	samples_free(s);
+}
+
 double bench_ratio(uint64_t a, uint64_t b)
 {
 	return a && b ? (double)a / (double)b : 0;

@@ -193,23 +193,19 @@ static void finish_vm(struct bvm *m, struct txn_result *t, char *err, size_t siz
 
 static void acc_to_result(struct txn_acc *acc, struct txn_op_result *o)
 {
-	stats_compute(&o->kvmhold, &acc->kvmhold);
-	stats_compute(&o->ideal, &acc->ideal);
+	stats_take(&o->kvmhold, &acc->kvmhold);
+	stats_take(&o->ideal, &acc->ideal);
 	o->commits = acc->commits;
 	o->held = acc->held;
 	o->ioctls_kvmhold = acc->commits ? (double)acc->ioctls_kvmhold / (double)acc->commits : 0;
-	o->ioctls_ideal = acc->ideal.n ? (double)acc->ioctls_ideal / (double)acc->ideal.n : 0;
+	o->ioctls_ideal = o->ideal.n ? (double)acc->ioctls_ideal / (double)o->ideal.n : 0;
 	o->diff_mismatch = acc->diff_mismatch;
 	o->r50 = bench_ratio(o->kvmhold.p50, o->ideal.p50);
 	o->met = o->kvmhold.n && o->r50 <= TARGET_P50;
-	stats_compute(&o->kick, &acc->kick);
-	stats_compute(&o->kh_kernel, &acc->kh_kernel);
+	stats_take(&o->kick, &acc->kick);
+	stats_take(&o->kh_kernel, &acc->kh_kernel);
 	o->r50_kick = bench_ratio(o->kick.p50, o->ideal.p50);
 	o->r50_kh_kernel = bench_ratio(o->kh_kernel.p50, o->ideal.p50);
-	samples_free(&acc->kvmhold);
-	samples_free(&acc->ideal);
-	samples_free(&acc->kick);
-	samples_free(&acc->kh_kernel);
 }
 
 /* The operation kinds reported, in order; move covers both directions. */
