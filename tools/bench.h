@@ -669,9 +669,10 @@ enum scale_measure {
 #define SCALE_TARGET_SLOTS 3.0       /* one-slot p50 at N <= 3x the p50 at 1024 slots */
 #define SCALE_TARGET_GIB   2.0       /* library <= 2x by hand at 1 TiB */
 
-const char *scale_measure_name(enum scale_measure m);
-const char *scale_measure_what(enum scale_measure m);
-bool scale_measure_one_slot(enum scale_measure m);
+extern const struct scale_measure_info {
+	const char *name, *what;
+	bool one_slot;               /* touches one slot: the target applies */
+} scale_measures[SM__COUNT];
 
 struct scale_slots_result {
 	unsigned slots;
@@ -685,9 +686,11 @@ struct scale_slots_result {
 /* `scale`, part 2: the commits on one logged slot, next to the same ioctls by hand. */
 enum scale_gib_op { SG_SPLIT, SG_MERGE, SG_MOVE, SG_LOG_OFF, SG__COUNT };
 
-const char *scale_gib_op_name(enum scale_gib_op op);
-/* The memslot ioctls of op by hand, and its KVM_GET_DIRTY_LOGs in *log_reads. */
-unsigned scale_gib_hand_ioctls(enum scale_gib_op op, unsigned *log_reads);
+extern const struct scale_gib_op_info {
+	const char *name;
+	unsigned hand_ioctls;        /* the memslot ioctls of the op by hand */
+	unsigned hand_log_reads;     /* and its KVM_GET_DIRTY_LOGs */
+} scale_gib_ops[SG__COUNT];
 
 struct scale_gib_result {
 	unsigned gib;
@@ -743,8 +746,13 @@ struct report {
 	struct scale_result *scale;  /* NULL: not run */
 };
 
-const char *cmp_op_name(enum cmp_op op);
-const char *cmp_op_what(enum cmp_op op);
+/* `compare --op`: its name, what it does, the transaction that starts the pair. */
+extern const struct cmp_op_info {
+	const char *name;
+	enum bop first;              /* then its inverse (bop_inverse()) */
+	bool both_timed;             /* else only the first is timed */
+	const char *what;
+} cmp_ops[CMP__COUNT];
 
 int run_hold(const struct bench_opts *o, struct report *rep);
 int run_txn(const struct bench_opts *o, struct report *rep);

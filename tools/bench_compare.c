@@ -22,41 +22,30 @@
  */
 #define MIGRATE_MIN_PAGES  256u
 
-static const char *const op_names[CMP__COUNT] = {
-	"split", "merge", "grow", "shrink", "move", "log", "mix",
+const struct cmp_op_info cmp_ops[CMP__COUNT] = {
+	[CMP_SPLIT]  = { "split", BOP_SPLIT, false,
+			 "split the walked slot in two (timed), merge it back (not timed)" },
+	[CMP_MERGE]  = { "merge", BOP_MERGE, false,
+			 "merge the walked slot's two halves (timed), split it again (not timed)" },
+	[CMP_GROW]   = { "grow", BOP_GROW, false, "grow the walked slot from P to 2P pages in "
+			 "place (timed), shrink it back (not timed)" },
+	[CMP_SHRINK] = { "shrink", BOP_SHRINK, false, "shrink the walked slot from 2P to P pages "
+			 "in place (timed), grow it back (not timed)" },
+	[CMP_MOVE]   = { "move", BOP_MOVE, true,
+			 "move a 4-page slot the guest does not touch, there and back (both timed)" },
+	[CMP_LOG]    = { "log", BOP_LOG_ON, true,
+			 "dirty logging on and off on the walked slot (both timed)" },
+	[CMP_MIX]    = { "mix", BOP_SPLIT, true,
+			 "split the walked slot in two and merge it back (both timed)" },
 };
-
-static const char *const op_whats[CMP__COUNT] = {
-	"split the walked slot in two (timed), merge it back (not timed)",
-	"merge the walked slot's two halves (timed), split it again (not timed)",
-	"grow the walked slot from P to 2P pages in place (timed), shrink it back (not timed)",
-	"shrink the walked slot from 2P to P pages in place (timed), grow it back (not timed)",
-	"move a 4-page slot the guest does not touch, there and back (both timed)",
-	"dirty logging on and off on the walked slot (both timed)",
-	"split the walked slot in two and merge it back (both timed)",
-};
-
-const char *cmp_op_name(enum cmp_op op)
-{
-	return (unsigned)op < CMP__COUNT ? op_names[op] : "?";
-}
-
-const char *cmp_op_what(enum cmp_op op)
-{
-	return (unsigned)op < CMP__COUNT ? op_whats[op] : "?";
-}
 
 /* The two transactions that alternate, and which of them are timed. */
 static void op_sequence(enum cmp_op op, enum bop seq[2], bool timed[2])
 {
-	static const enum bop first[CMP__COUNT] = {
-		BOP_SPLIT, BOP_MERGE, BOP_GROW, BOP_SHRINK, BOP_MOVE, BOP_LOG_ON, BOP_SPLIT,
-	};
-
-	seq[0] = first[op];
+	seq[0] = cmp_ops[op].first;
 	seq[1] = bop_inverse(seq[0]);
 	timed[0] = true;
-	timed[1] = op == CMP_MOVE || op == CMP_LOG || op == CMP_MIX;
+	timed[1] = cmp_ops[op].both_timed;
 }
 
 struct run_cfg {

@@ -161,7 +161,7 @@ static enum cmp_op parse_op(const char *s)
 	int i;
 
 	for (i = 0; i < CMP__COUNT; i++)
-		if (!strcmp(s, cmp_op_name((enum cmp_op)i)))
+		if (!strcmp(s, cmp_ops[i].name))
 			return (enum cmp_op)i;
 	bad_usage("--op: unknown operation '%s' (split, merge, grow, shrink, move, log, mix)", s);
 }

@@ -205,7 +205,7 @@ static void options(struct jw *w, const struct bench_opts *o)
 	arr_end(w);
 	list_(w, "vcpus", o->vcpus, o->nr_vcpus);
 	list_(w, "slots", o->slots, o->nr_slots);
-	s_(w, "op", cmp_op_name(o->op));
+	s_(w, "op", cmp_ops[o->op].name);
 	arr(w, "strategies");
 	for (i = 0; i < NR_STRATEGIES; i++)
 		if (o->strategies & (1u << i))
@@ -512,8 +512,8 @@ static void compare(struct jw *w, const struct report *rep)
 		u_(w, "vcpus", c->vcpus);
 		u_(w, "extra_slots", c->extra_slots);
 		u_(w, "pages", c->pages);
-		s_(w, "op", cmp_op_name(c->op));
-		s_(w, "op_description", cmp_op_what(c->op));
+		s_(w, "op", cmp_ops[c->op].name);
+		s_(w, "op_description", cmp_ops[c->op].what);
 		d_(w, "duration_s", c->seconds);
 		u_if(w, "count", c->count, c->count);
 		d_if(w, "rate", c->rate, c->rate > 0);
@@ -664,9 +664,9 @@ static void scale_slots(struct jw *w, const struct scale_result *s)
 		arr(w, "measures");
 		for (m = 0; m < SM__COUNT; m++) {
 			obj(w, NULL);
-			s_(w, "name", scale_measure_name((enum scale_measure)m));
-			s_(w, "description", scale_measure_what((enum scale_measure)m));
-			b_(w, "one_slot", scale_measure_one_slot((enum scale_measure)m));
+			s_(w, "name", scale_measures[m].name);
+			s_(w, "description", scale_measures[m].what);
+			b_(w, "one_slot", scale_measures[m].one_slot);
 			stats_(w, "latency", &r->m[m]);
 			ratio_(w, "ratio", r->ratio[m]);
 			obj_end(w);
@@ -677,7 +677,7 @@ static void scale_slots(struct jw *w, const struct scale_result *s)
 		b_(w, "applies", applies);
 		d_(w, "ratio_max", SCALE_TARGET_SLOTS);
 		b_if(w, "met", met, applies);
-		s_(w, "worst", applies && worst < SM__COUNT ? scale_measure_name(worst) : NULL);
+		s_(w, "worst", applies && worst < SM__COUNT ? scale_measures[worst].name : NULL);
 		obj_end(w);
 		error_(w, r->error);
 		obj_end(w);
@@ -701,16 +701,14 @@ static void scale_gib(struct jw *w, const struct scale_result *s)
 		u_(w, "cycles", g->cycles);
 		arr(w, "ops");
 		for (k = 0; k < SG__COUNT; k++) {
-			unsigned reads, hand = scale_gib_hand_ioctls((enum scale_gib_op)k, &reads);
-
 			obj(w, NULL);
-			s_(w, "op", scale_gib_op_name((enum scale_gib_op)k));
+			s_(w, "op", scale_gib_ops[k].name);
 			stats_(w, "kvmhold", &g->lib[k]);
 			stats_(w, "by_hand", &g->hand[k]);
 			ratio_(w, "ratio_p50", g->ratio[k]);
 			d_if(w, "kvmhold_ioctls_per_commit", g->ioctls[k], g->lib[k].n);
-			u_(w, "by_hand_memslot_ioctls", hand);
-			u_(w, "by_hand_dirty_log_reads", reads);
+			u_(w, "by_hand_memslot_ioctls", scale_gib_ops[k].hand_ioctls);
+			u_(w, "by_hand_dirty_log_reads", scale_gib_ops[k].hand_log_reads);
 			obj_end(w);
 		}
 		arr_end(w);
@@ -723,7 +721,7 @@ static void scale_gib(struct jw *w, const struct scale_result *s)
 		b_(w, "applies", applies);
 		d_(w, "ratio_max", SCALE_TARGET_GIB);
 		b_if(w, "met", met, applies);
-		s_(w, "worst", applies && worst < SG__COUNT ? scale_gib_op_name(worst) : NULL);
+		s_(w, "worst", applies && worst < SG__COUNT ? scale_gib_ops[worst].name : NULL);
 		obj_end(w);
 		error_(w, g->error);
 		obj_end(w);

@@ -38,10 +38,7 @@ static const unsigned def_gib[] = { 1, 16, 64, 256, 1024 };
 
 /* ---- names -------------------------------------------------------------- */
 
-static const struct {
-	const char *name, *what;
-	bool one_slot;
-} measures[SM__COUNT] = {
+const struct scale_measure_info scale_measures[SM__COUNT] = {
 	[SM_SPLIT]        = { "split", "split the middle slot (begin + split + commit)", true },
 	[SM_MERGE]        = { "merge", "merge it back", true },
 	[SM_UNMAP]        = { "unmap", "unmap the middle slot", true },
@@ -62,36 +59,13 @@ static const struct {
 	[SM_SYNC_GPA_ALL] = { "sync-gpa-all", "kvmhold_dirty_sync_gpa() over every slot", false },
 };
 
-const char *scale_measure_name(enum scale_measure m)
-{
-	return m < SM__COUNT ? measures[m].name : "?";
-}
-
-const char *scale_measure_what(enum scale_measure m)
-{
-	return m < SM__COUNT ? measures[m].what : "?";
-}
-
-bool scale_measure_one_slot(enum scale_measure m)
-{
-	return m < SM__COUNT && measures[m].one_slot;
-}
-
-const char *scale_gib_op_name(enum scale_gib_op op)
-{
-	static const char *const names[SG__COUNT] = { "split", "merge", "move", "log-off" };
-
-	return op < SG__COUNT ? names[op] : "?";
-}
-
-unsigned scale_gib_hand_ioctls(enum scale_gib_op op, unsigned *log_reads)
-{
-	/* split: DELETE + 2 CREATE; merge: 2 DELETE + CREATE; move: DELETE + CREATE; FLAGS */
-	static const unsigned memslot[SG__COUNT] = { 3, 3, 2, 1 }, reads[SG__COUNT] = { 1, 2, 1, 1 };
-
-	*log_reads = op < SG__COUNT ? reads[op] : 0;
-	return op < SG__COUNT ? memslot[op] : 0;
-}
+/* With the memslot ioctls and dirty-log reads of each by hand (hand_cycle()). */
+const struct scale_gib_op_info scale_gib_ops[SG__COUNT] = {
+	[SG_SPLIT]   = { "split", 3, 1 },     /* DELETE + 2 CREATE */
+	[SG_MERGE]   = { "merge", 3, 2 },     /* both halves' logs; 2 DELETE + CREATE */
+	[SG_MOVE]    = { "move", 2, 1 },      /* DELETE + CREATE at the new gpa */
+	[SG_LOG_OFF] = { "log-off", 1, 1 },   /* FLAGS */
+};
 
 /* ---- sampling ------------------------------------------------------------- */
 
@@ -276,7 +250,8 @@ static int run_pair(const struct table *t, unsigned i, const struct plan *p, str
 			if (!r && k >= WARMUP)
 				r = samples_add(&s[pairs[i][j]], ns);
 			if (r) {
-				note_err(res->error, sizeof(res->error), measures[pairs[i][j]].name, r);
+				note_err(res->error, sizeof(res->error),
+					 scale_measures[pairs[i][j]].name, r);
 				return j ? r : 0;
 			}
 		}
@@ -479,7 +454,7 @@ static void slots_round_ops(const struct bench_opts *o, struct slots_run *sr, un
 		return;
 	for (i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
 		bench_progress("scale: round %u, %u slots, %s/%s", r + 1, n,
-			       measures[pairs[i][0]].name, measures[pairs[i][1]].name);
+			       scale_measures[pairs[i][0]].name, scale_measures[pairs[i][1]].name);
 		if (run_pair(t, i, &pair, sr->s, res)) {
 			sr->broken = true;   /* the layout is not what the next pair expects */
 			return;
@@ -496,13 +471,13 @@ static void slots_round_ops(const struct bench_opts *o, struct slots_run *sr, un
 		/* Half of one slot is nothing to merge; half of two is one slot. */
 		if (i == SM_MERGE_HALF && t->mid < 2)
 			continue;
-		bench_progress("scale: round %u, %u slots, %s", r + 1, n, measures[i].name);
+		bench_progress("scale: round %u, %u slots, %s", r + 1, n, scale_measures[i].name);
 		for (k = 0; more(&call, k, start); k++) {
 			e = timed_call(t, i, &ns);
 			if (!e)
 				e = samples_add(&sr->s[i], ns);
 			if (e) {
-				note_err(res->error, sizeof(res->error), measures[i].name, e);
+				note_err(res->error, sizeof(res->error), scale_measures[i].name, e);
 				break;
 			}
 		}
@@ -546,10 +521,11 @@ static void slots_round_syncs(const struct bench_opts *o, struct slots_run *sr, 
 	if (sr->broken)
 		return;
 	for (i = SM_SYNC_ONE; i <= SM_SYNC_GPA_ALL; i++) {
-		bench_progress("scale: round %u, %u slots, %s", r + 1, sr->t.n, measures[i].name);
+		bench_progress("scale: round %u, %u slots, %s", r + 1, sr->t.n,
+			       scale_measures[i].name);
 		e = sync_measure(&sr->t, i, i == SM_SYNC_ONE ? &one : &all, sr->bm, &sr->s[i]);
 		if (e)
-			note_err(sr->res->error, sizeof(sr->res->error), measures[i].name, e);
+			note_err(sr->res->error, sizeof(sr->res->error), scale_measures[i].name, e);
 	}
 }
 
@@ -673,7 +649,7 @@ static int lib_cycle(struct kvmhold_vm *vm, const struct big *b, unsigned k, str
 			return r;
 	}
 	for (op = 0; op < SG__COUNT; op++) {
-		*what = scale_gib_op_name((enum scale_gib_op)op);
+		*what = scale_gib_ops[op].name;
 		r = kvmhold_txn_begin(vm, &x);
 		if (!r && (r = lib_add(x, (enum scale_gib_op)op, at, to, S)))
 			kvmhold_txn_abort(x);
@@ -723,7 +699,7 @@ static int hand_cycle(int fd, const struct big *b, unsigned k, struct samples *s
 		r = raw_region(fd, 0, at, S, mem, LOG);
 	}
 	for (op = 0; op < SG__COUNT && !r; op++) {
-		*what = scale_gib_op_name((enum scale_gib_op)op);
+		*what = scale_gib_ops[op].name;
 		t0 = bench_now_ns();
 		r = raw_log(fd, 0, b->bm);
 		switch (op) {
@@ -904,7 +880,7 @@ bool scale_slots_target_met(const struct scale_result *s, unsigned i, enum scale
 
 	*worst = SM__COUNT;
 	for (m = 0; m < SM__COUNT; m++) {
-		if (!measures[m].one_slot || r->ratio[m] <= max)
+		if (!scale_measures[m].one_slot || r->ratio[m] <= max)
 			continue;
 		max = r->ratio[m];
 		*worst = (enum scale_measure)m;

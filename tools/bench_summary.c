@@ -132,7 +132,7 @@ void summary_compare(FILE *f, const struct compare_result *c)
 	unsigned i, n = 0;
 
 	fprintf(f, "compare, %u vCPU(s), %u extra slot(s), op %s: txn p50 / ideal:", c->vcpus,
-		c->extra_slots, cmp_op_name(c->op));
+		c->extra_slots, cmp_ops[c->op].name);
 	for (i = 0; i + 1 < c->nr_lines; i++)
 		ratio_item(f, &n, c->lines[i].name, bench_ratio(c->lines[i].lat.p50, ideal->lat.p50));
 	fprintf(f, "\n  progress / holes + corrupt reads%s:", c->lines[0].migrated ?
@@ -214,7 +214,7 @@ void summary_scale_slots(FILE *f, const struct scale_result *s)
 			continue;
 		sep(f, &n);
 		fprintf(f, "%u slots %.2fx (%s)", s->slots[i].slots, s->slots[i].ratio[worst],
-			scale_measure_name(worst));
+			scale_measures[worst].name);
 	}
 	fprintf(f, "\n");
 	for (i = 0; i < s->nr_slots; i++)
@@ -234,7 +234,7 @@ void summary_scale_gib(FILE *f, const struct scale_result *s)
 		if (worst == SG__COUNT)
 			continue;
 		sep(f, &n);
-		fprintf(f, "%u GiB %.2fx (%s)", g->gib, g->ratio[worst], scale_gib_op_name(worst));
+		fprintf(f, "%u GiB %.2fx (%s)", g->gib, g->ratio[worst], scale_gib_ops[worst].name);
 	}
 	fprintf(f, "; %.1f s in all\n", s->seconds);
 	for (i = 0; i < s->nr_gib; i++)
