@@ -33,84 +33,105 @@
 
 #define LOAD(x)      __atomic_load_n(&(x), __ATOMIC_SEQ_CST)
 
-/* ---- mem ------------------------------------------------------------------ */
+/* ---- the fast paths, in batches ----------------------------------------- */
 
-/* The mean of one batch, rounded to the nearest nanosecond. */
-static uint64_t per_call(uint64_t t0, uint64_t t1)
+/* What one call of a fast path works on. */
+struct fast {
+	struct kvmhold_vm *vm;
+	struct kvmhold_vcpu *vcpu;
+	char *mem;                   /* mark: the logged slot */
+	unsigned next;               /* mark: the page of the next call */
+};
+
+static int mem_call(struct fast *f)
 {
-	return (t1 - t0 + BATCH / 2) / BATCH;
-}
+	int r = kvmhold_mem_begin(f->vm);
 
-static int mem_batch(struct kvmhold_vm *vm, uint64_t *ns)
-{
-	uint64_t t0 = bench_now_ns();
-	unsigned i;
-	int r;
-
-	for (i = 0; i < BATCH; i++) {
-		r = kvmhold_mem_begin(vm);
-		if (!r)
-			r = kvmhold_mem_end(vm);
-		if (r)
-			return r;
-	}
-	*ns = per_call(t0, bench_now_ns());
-	return 0;
+	return r ? r : kvmhold_mem_end(f->vm);
 }
 
 #define MARK_PAGES 256u          /* the logged slot mark cycles over */
 #define MARK_GPA   (8ull << 30)  /* free in the benchmark's VM */
 
-static int mark_batch(struct kvmhold_vm *vm, char *mem, unsigned *next, uint64_t *ns)
+static int mark_call(struct fast *f)
+{
+	return kvmhold_dirty_mark(f->vm, f->mem + (uint64_t)f->next++ % MARK_PAGES * 4096, 512);
+}
+
+/* A run that did not return -EINTR at once: the kick was missed. */
+static int run_eintr(struct kvmhold_vcpu *vcpu)
+{
+	int r = kvmhold_vcpu_run(vcpu);
+
+	return r == -EINTR ? 0 : r < 0 ? r : -EPROTO;
+}
+
+static int kick_run_call(struct fast *f)
+{
+	int r = kvmhold_vcpu_kick(f->vcpu);
+
+	return r ? r : run_eintr(f->vcpu);
+}
+
+static int kick_call(struct fast *f)
+{
+	return kvmhold_vcpu_kick(f->vcpu);
+}
+
+/*
+ * Batch b of BATCH calls of fn, its mean per call (rounded to the nearest
+ * nanosecond) added to s once the warm-up batches are over.
+ */
+static int batch(int (*fn)(struct fast *), struct fast *f, unsigned b, struct samples *s)
 {
 	uint64_t t0 = bench_now_ns();
 	unsigned i;
 	int r;
 
 	for (i = 0; i < BATCH; i++) {
-		r = kvmhold_dirty_mark(vm, mem + (uint64_t)(*next)++ % MARK_PAGES * 4096, 512);
+		r = fn(f);
 		if (r)
 			return r;
 	}
-	*ns = per_call(t0, bench_now_ns());
-	return 0;
+	if (b < WARMUP_BATCHES)
+		return 0;
+	return samples_add(s, (bench_now_ns() - t0 + BATCH / 2) / BATCH);
 }
 
 /* kvmhold_dirty_mark() per call, on a logged slot mapped for it. */
 static int mark_measure(struct kvmhold_vm *vm, unsigned batches, struct samples *s)
 {
 	size_t size = MARK_PAGES * 4096ull, words = MARK_PAGES / 64;
-	char *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	uint64_t ns, *bm = calloc(words, sizeof(*bm));
+	struct fast f = { .vm = vm };
+	uint64_t *bm = calloc(words, sizeof(*bm));
 	struct kvmhold_txn *txn;
-	unsigned b, next = 0;
+	unsigned b;
 	int r;
 
-	if (mem == MAP_FAILED || !bm) {
+	f.mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (f.mem == MAP_FAILED || !bm) {
 		r = -ENOMEM;
 		goto out;
 	}
 	r = kvmhold_txn_begin(vm, &txn);
 	if (r)
 		goto out;
-	r = kh_finish(txn, kvmhold_txn_map(txn, MARK_GPA, size, mem, KVMHOLD_MEM_LOG_DIRTY));
+	r = kh_finish(txn, kvmhold_txn_map(txn, MARK_GPA, size, f.mem, KVMHOLD_MEM_LOG_DIRTY));
 	for (b = 0; !r && b < WARMUP_BATCHES + batches; b++) {
-		r = mark_batch(vm, mem, &next, &ns);
-		if (!r && b >= WARMUP_BATCHES)
-			r = samples_add(s, ns);
+		r = batch(mark_call, &f, b, s);
 		/* Report now and then, so the store does not just keep the same pages. */
 		if (!r && b % 8 == 7)
-			r = kvmhold_dirty_sync(vm, mem, size, bm);
+			r = kvmhold_dirty_sync(vm, f.mem, size, bm);
 	}
 out:
 	free(bm);
-	if (mem != MAP_FAILED)
-		munmap(mem, size);
+	if (f.mem != MAP_FAILED)
+		munmap(f.mem, size);
 	return r;
 }
 
 struct mem_thread {
-	struct kvmhold_vm *vm;
+	struct fast f;
 	unsigned batches;
 	unsigned *arrived;           /* atomic: the start line of the two threads */
 	struct samples s;
@@ -120,24 +141,24 @@ struct mem_thread {
 static void *mem_thread_fn(void *arg)
 {
 	struct mem_thread *mt = arg;
-	uint64_t ns;
 	unsigned b;
 	int r = 0;
 
-	for (b = 0; !r && b < WARMUP_BATCHES; b++)
-		r = mem_batch(mt->vm, &ns);
-	/*
-	 * Both threads start timing together, so that the samples show the
-	 * cost with the other thread in the gate at the same time.  A spin:
-	 * each thread has a core, and the wait is as long as one warm-up.
-	 */
-	__atomic_fetch_add(mt->arrived, 1, __ATOMIC_SEQ_CST);
-	while (__atomic_load_n(mt->arrived, __ATOMIC_SEQ_CST) < 2)
-		;
-	for (b = 0; !r && b < mt->batches; b++) {
-		r = mem_batch(mt->vm, &ns);
+	for (b = 0; b < WARMUP_BATCHES + mt->batches; b++) {
+		/*
+		 * Both threads start timing together, so that the samples show
+		 * the cost with the other thread in the gate at the same time.
+		 * A spin: each thread has a core, and the wait is as long as
+		 * one warm-up.  A thread that failed still comes to the line,
+		 * or the other would wait for it forever.
+		 */
+		if (b == WARMUP_BATCHES) {
+			__atomic_fetch_add(mt->arrived, 1, __ATOMIC_SEQ_CST);
+			while (__atomic_load_n(mt->arrived, __ATOMIC_SEQ_CST) < 2)
+				;
+		}
 		if (!r)
-			r = samples_add(&mt->s, ns);
+			r = batch(mem_call, &mt->f, b, &mt->s);
 	}
 	mt->r = r;
 	return NULL;
@@ -145,15 +166,12 @@ static void *mem_thread_fn(void *arg)
 
 static int mem_one(struct kvmhold_vm *vm, unsigned batches, struct samples *s)
 {
-	uint64_t ns;
+	struct fast f = { .vm = vm };
 	unsigned b;
 	int r = 0;
 
-	for (b = 0; !r && b < WARMUP_BATCHES + batches; b++) {
-		r = mem_batch(vm, &ns);
-		if (!r && b >= WARMUP_BATCHES)
-			r = samples_add(s, ns);
-	}
+	for (b = 0; !r && b < WARMUP_BATCHES + batches; b++)
+		r = batch(mem_call, &f, b, s);
 	return r;
 }
 
@@ -166,7 +184,7 @@ static int mem_two(struct kvmhold_vm *vm, unsigned batches, struct samples *s)
 
 	memset(mt, 0, sizeof(mt));
 	for (i = 0; i < 2; i++) {
-		mt[i].vm = vm;
+		mt[i].f.vm = vm;
 		mt[i].batches = batches;
 		mt[i].arrived = &arrived;
 		r = -pthread_create(&th[i], NULL, mem_thread_fn, &mt[i]);
@@ -192,59 +210,21 @@ static int mem_two(struct kvmhold_vm *vm, unsigned batches, struct samples *s)
 	return r;
 }
 
-/* ---- run_entry ------------------------------------------------------------ */
-
-/* A run that did not return -EINTR at once: the kick was missed. */
-static int kick_run_batch(struct kvmhold_vcpu *vcpu, uint64_t *ns)
-{
-	uint64_t t0 = bench_now_ns();
-	unsigned i;
-	int r;
-
-	for (i = 0; i < BATCH; i++) {
-		r = kvmhold_vcpu_kick(vcpu);
-		if (r)
-			return r;
-		r = kvmhold_vcpu_run(vcpu);
-		if (r != -EINTR)
-			return r < 0 ? r : -EPROTO;
-	}
-	*ns = per_call(t0, bench_now_ns());
-	return 0;
-}
-
-static int kick_batch(struct kvmhold_vcpu *vcpu, uint64_t *ns)
-{
-	uint64_t t0 = bench_now_ns();
-	unsigned i;
-	int r;
-
-	for (i = 0; i < BATCH; i++) {
-		r = kvmhold_vcpu_kick(vcpu);
-		if (r)
-			return r;
-	}
-	*ns = per_call(t0, bench_now_ns());
-	/* Take the kicks back, so the next batch starts like the first. */
-	r = kvmhold_vcpu_run(vcpu);
-	return r == -EINTR ? 0 : r < 0 ? r : -EPROTO;
-}
-
+/* Kick then run (-EINTR without entering the guest), and the kick alone. */
 static int entry_measure(struct kvmhold_vcpu *vcpu, unsigned batches, struct samples *kr,
 			 struct samples *k)
 {
-	uint64_t ns;
+	struct fast f = { .vcpu = vcpu };
 	unsigned b;
 	int r = 0;
 
 	for (b = 0; !r && b < WARMUP_BATCHES + batches; b++) {
-		r = kick_run_batch(vcpu, &ns);
-		if (!r && b >= WARMUP_BATCHES)
-			r = samples_add(kr, ns);
+		r = batch(kick_run_call, &f, b, kr);
 		if (!r)
-			r = kick_batch(vcpu, &ns);
-		if (!r && b >= WARMUP_BATCHES)
-			r = samples_add(k, ns);
+			r = batch(kick_call, &f, b, k);
+		/* Take the kicks back, so the next batch starts like the first. */
+		if (!r)
+			r = run_eintr(vcpu);
 	}
 	return r;
 }
