@@ -86,12 +86,20 @@ static bool more(const struct plan *p, unsigned k, uint64_t start)
 	return k < p->min || !p->budget || bench_now_ns() - start < p->budget;
 }
 
-static struct plan plan_for(const struct bench_opts *o, unsigned min, unsigned max, uint64_t budget)
+/* Round r's share of total (the shares of all the rounds add up to total). */
+static unsigned share(unsigned total, unsigned r, unsigned rounds)
 {
-	struct plan p = { min, max, budget };
+	return total * (r + 1) / rounds - total * r / rounds;
+}
+
+/* Round r of `rounds`: its share of the samples and of the budget. */
+static struct plan plan_for(const struct bench_opts *o, unsigned r, unsigned rounds,
+			    unsigned min, unsigned max, uint64_t budget)
+{
+	struct plan p = { share(min, r, rounds), share(max, r, rounds), budget / rounds };
 
 	if (o->samples_given) {
-		p.min = p.max = o->samples;
+		p.min = p.max = share(o->samples, r, rounds);
 		p.budget = 0;
 	}
 	return p;
@@ -392,24 +400,6 @@ struct slots_run {
 	bool broken;                 /* setup failed or the layout is unknown: measure no more */
 };
 
-/* Round r's share of total (the shares add up to total). */
-static unsigned share(unsigned total, unsigned r)
-{
-	return total * (r + 1) / ROUNDS - total * r / ROUNDS;
-}
-
-static struct plan round_plan(const struct bench_opts *o, unsigned r, unsigned min, unsigned max,
-			      uint64_t budget)
-{
-	struct plan p = { share(min, r), share(max, r), budget / ROUNDS };
-
-	if (o->samples_given) {
-		p.min = p.max = share(o->samples, r);
-		p.budget = 0;
-	}
-	return p;
-}
-
 static void slots_setup(struct slots_run *sr, unsigned n, struct scale_slots_result *res)
 {
 	int r;
@@ -443,8 +433,8 @@ static void slots_setup(struct slots_run *sr, unsigned n, struct scale_slots_res
 /* Round r of the commits, the aborted calls and the lookups. */
 static void slots_round_ops(const struct bench_opts *o, struct slots_run *sr, unsigned r)
 {
-	struct plan pair = round_plan(o, r, 3, sr->max, 1500 * MS);
-	struct plan call = round_plan(o, r, 3, sr->max, 1000 * MS);
+	struct plan pair = plan_for(o, r, ROUNDS, 3, sr->max, 1500 * MS);
+	struct plan call = plan_for(o, r, ROUNDS, 3, sr->max, 1000 * MS);
 	struct scale_slots_result *res = sr->res;
 	struct table *t = &sr->t;
 	unsigned i, k, n = t->n;
@@ -513,8 +503,8 @@ static void slots_log_all(struct slots_run *sr)
 
 static void slots_round_syncs(const struct bench_opts *o, struct slots_run *sr, unsigned r)
 {
-	struct plan one = round_plan(o, r, 3, sr->max, 1000 * MS);
-	struct plan all = round_plan(o, r, 3, 20, 1500 * MS);
+	struct plan one = plan_for(o, r, ROUNDS, 3, sr->max, 1000 * MS);
+	struct plan all = plan_for(o, r, ROUNDS, 3, 20, 1500 * MS);
 	unsigned i;
 	int e;
 
@@ -792,8 +782,8 @@ static int hand_open(const struct big *b, int *kvm, int *fd, struct scale_gib_re
  */
 static void gib_run(const struct bench_opts *o, unsigned gib, struct scale_gib_result *res)
 {
-	/* Small slots: several cycles; from a few hundred GiB on, the minimum. */
-	struct plan p = plan_for(o, gib >= 1024 ? 2 : 3, 5, 3000 * MS);
+	/* One round.  Small slots: several cycles; from a few hundred GiB on, the minimum. */
+	struct plan p = plan_for(o, 0, 1, gib >= 1024 ? 2 : 3, 5, 3000 * MS);
 	struct samples lib[SG__COUNT], hand[SG__COUNT];
 	struct kvmhold_vm *vm = NULL;
 	struct kvmhold_stats st;
