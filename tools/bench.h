@@ -385,6 +385,8 @@ extern const struct strategy strat_naive, strat_qemu, strat_kvmtool, strat_ch,
 int strategy_index(const char *name);
 /* NULL if s can run on this KVM, else why not. */
 const char *strategy_unavailable(const struct strategy *s);
+/* The teardown of a strategy whose state is one allocation: frees c->state. */
+void state_free(struct strat_ctx *c);
 
 /* ---- bench_pause_kernel.c ------------------------------------------------ */
 
@@ -395,7 +397,6 @@ int kick_ioctl_kick(int vm_fd);
 int kick_ioctl_resume(int vm_fd);
 /* c->state of both kernel lines: each vCPU's progress at the last resume. */
 int progress_setup(struct strat_ctx *c);
-void progress_teardown(struct strat_ctx *c);
 /* 0 if the library runs vm with the kernel kick backend, else -EOPNOTSUPP. */
 int kick_ioctl_check_backend(struct kvmhold_vm *vm);
 

@@ -134,12 +134,6 @@ static void ch_resume(struct strat_ctx *c)
 	resume_all(c->state);
 }
 
-static void ch_teardown(struct strat_ctx *c)
-{
-	free(c->state);
-	c->state = NULL;
-}
-
 const struct strategy strat_ch = {
 	.name = "cloud-hypervisor",
 	.what = "cloud-hypervisor's pause: empty-handler SIGRTMIN re-sent every 10 ms "
@@ -150,5 +144,5 @@ const struct strategy strat_ch = {
 	.pause = ch_pause,
 	.resume = ch_resume,
 	.apply = pause_apply,
-	.teardown = ch_teardown,
+	.teardown = state_free,
 };

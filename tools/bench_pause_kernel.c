@@ -56,12 +56,6 @@ int progress_setup(struct strat_ctx *c)
 	return c->state ? 0 : -ENOMEM;
 }
 
-void progress_teardown(struct strat_ctx *c)
-{
-	free(c->state);
-	c->state = NULL;
-}
-
 int kick_ioctl_check_backend(struct kvmhold_vm *vm)
 {
 	struct kvmhold_stats st;
@@ -101,5 +95,5 @@ const struct strategy strat_kernel_ioctl = {
 	.pause = kick_pause,
 	.resume = kick_resume,
 	.apply = pause_apply,
-	.teardown = progress_teardown,
+	.teardown = state_free,
 };

@@ -122,8 +122,7 @@ static void kvmtool_resume(struct strat_ctx *c)
 static void kvmtool_teardown(struct strat_ctx *c)
 {
 	__atomic_store_n(&current, NULL, __ATOMIC_RELEASE);
-	free(c->state);
-	c->state = NULL;
+	state_free(c);
 }
 
 const struct strategy strat_kvmtool = {

@@ -7,6 +7,7 @@
  * what differs is how, and whether, the vCPUs are kept out meanwhile.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
@@ -31,6 +32,12 @@ int strategy_index(const char *name)
 const char *strategy_unavailable(const struct strategy *s)
 {
 	return s && s->unavailable ? s->unavailable() : NULL;
+}
+
+void state_free(struct strat_ctx *c)
+{
+	free(c->state);
+	c->state = NULL;
 }
 
 /* ---- the apply of kvmtool, cloud-hypervisor and kernel-ioctl ------------- */
@@ -146,7 +153,7 @@ const struct strategy strat_kvmhold_kernel = {
 	.unavailable = kick_ioctl_unavailable,
 	.setup = kvmhold_kernel_setup,
 	.apply = kvmhold_apply,
-	.teardown = progress_teardown,
+	.teardown = state_free,
 };
 
 /* ---- ideal: the ioctls alone, the vCPUs already stopped ------------------- */
