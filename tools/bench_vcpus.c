@@ -195,14 +195,10 @@ out:
 
 static void line_finish(struct vcpus_line *l, struct line_samples *ls)
 {
-	stats_compute(&l->stop, &ls->stop);
-	stats_compute(&l->release, &ls->release);
-	stats_compute(&l->commit, &ls->commit);
-	stats_compute(&l->held, &ls->held);
-	samples_free(&ls->stop);
-	samples_free(&ls->release);
-	samples_free(&ls->commit);
-	samples_free(&ls->held);
+	stats_take(&l->stop, &ls->stop);
+	stats_take(&l->release, &ls->release);
+	stats_take(&l->commit, &ls->commit);
+	stats_take(&l->held, &ls->held);
 }
 
 static void vcpus_one(unsigned vcpus, unsigned samples, struct vcpus_result *v)
@@ -241,8 +237,7 @@ static void vcpus_one(unsigned vcpus, unsigned samples, struct vcpus_result *v)
 		}
 	}
 	bench_progress_done();
-	stats_compute(&v->floor_all, &floor_all);
-	samples_free(&floor_all);
+	stats_take(&v->floor_all, &floor_all);
 	for (i = 0; i < v->nr_lines; i++)
 		line_finish(&v->lines[i], &ls[i]);
 }
