@@ -745,6 +745,7 @@ struct report {
 	struct dirty_result *dirty;  /* NULL: not run */
 	struct gate_result *gate;    /* NULL: not run */
 	struct scale_result *scale;  /* NULL: not run */
+	double seconds[SEC__COUNT];  /* each section's wall time; 0: not run */
 };
 
 /* `compare --op`: its name, what it does, the transaction that starts the pair. */
@@ -773,6 +774,8 @@ void summary_dirty(FILE *f, const struct dirty_result *d);
 void summary_gate(FILE *f, const struct gate_result *g);
 void summary_scale_slots(FILE *f, const struct scale_result *s);
 void summary_scale_gib(FILE *f, const struct scale_result *s);
+/* How long each section took, in the order they ran. */
+void summary_seconds(FILE *f, const struct report *rep);
 /* A time in the unit that suits it ("12.3 us"). */
 void fmt_ns(char *buf, size_t size, uint64_t ns);
 

@@ -360,9 +360,14 @@ int main(int argc, char **argv)
 	printf("Times on this machine do not transfer; compare the lines of one run.\n\n");
 	fflush(stdout);
 
-	for (i = 0; i < o.nr_sections; i++)
+	for (i = 0; i < o.nr_sections; i++) {
+		uint64_t t0 = bench_now_ns();
+
 		failed |= run_section[o.sections[i]](&o, &rep) != 0;
+		rep.seconds[o.sections[i]] = (bench_now_ns() - t0) / 1e9;
+	}
 	bench_progress_done();
+	summary_seconds(stdout, &rep);
 	if (o.json_path && report_json(o.json_path, &rep)) {
 		bench_err("cannot write %s: %s", o.json_path, strerror(errno));
 		failed = 1;

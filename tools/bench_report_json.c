@@ -753,6 +753,7 @@ static void scale(struct jw *w, const struct report *rep)
 int report_json(const char *path, const struct report *rep)
 {
 	struct jw w = { .first = true };
+	unsigned i;
 	int r;
 
 	w.f = fopen(path, "w");
@@ -768,6 +769,11 @@ int report_json(const char *path, const struct report *rep)
 	s_(&w, "time_unit", "ns");
 	machine(&w, &rep->machine);
 	options(&w, rep->opts);
+	obj(&w, "section_seconds");
+	for (i = 0; i < SEC__COUNT; i++)
+		if (rep->seconds[i] > 0)
+			d_(&w, section_names[i], rep->seconds[i]);
+	obj_end(&w);
 	hold(&w, rep);
 	vcpus(&w, rep);
 	txn(&w, rep);

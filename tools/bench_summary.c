@@ -240,3 +240,17 @@ void summary_scale_gib(FILE *f, const struct scale_result *s)
 	for (i = 0; i < s->nr_gib; i++)
 		error_line(f, "scale", s->gib[i].error);
 }
+
+void summary_seconds(FILE *f, const struct report *rep)
+{
+	unsigned i, n = 0;
+
+	fprintf(f, "\nwall time per section:");
+	for (i = 0; i < rep->opts->nr_sections; i++) {
+		enum section sec = rep->opts->sections[i];
+
+		sep(f, &n);
+		fprintf(f, "%s %.0f s", section_names[sec], rep->seconds[sec]);
+	}
+	fprintf(f, "\n");
+}

@@ -275,6 +275,9 @@ def header(rep):
              ("date", rep.get("date") or DASH), ("command", rep.get("command") or DASH),
              ("kvmhold", "%s, schema_version %s" % (rep.get("library_version") or DASH,
                                                      rep.get("schema_version")))]
+    took = rep.get("section_seconds") or {}  # missing in reports older than the field
+    if took:
+        pairs.append(("wall time", ", ".join("%s %.0f s" % (k, v) for k, v in took.items())))
     kv = "".join('<tr><th>%s</th><td class="text">%s</td></tr>' % (esc(k), esc(v))
                  for k, v in pairs)
     out = ['<h1>kvmhold-bench</h1>', para(
