@@ -346,7 +346,7 @@ install: all $(O)/kvmhold.pc
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
 		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
 	install -m 644 $(SRCDIR)/include/kvmhold.h $(DESTDIR)$(INCLUDEDIR)/
-	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
+	install -m 644 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
 	ln -sf libkvmhold.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libkvmhold.so.$(SOVERSION)
 	ln -sf libkvmhold.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libkvmhold.so
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
