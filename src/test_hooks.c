@@ -3,7 +3,7 @@
 #include "test_hooks.h"
 
 #ifdef KVMHOLD_TEST_HOOKS
-unsigned kvmhold_test_breakage;
+unsigned long long kvmhold_test_breakage;
 unsigned kvmhold_test_entry_delay_ns;
 unsigned kvmhold_test_leave_delay_ns;
 unsigned kvmhold_test_kick_delay_ns;

@@ -88,12 +88,12 @@ enum kvmhold_breakage {
  * The test build of the library (libkvmhold-test.a, which the tests and
  * check-prove link): the switches are variables the tests set.
  */
-extern unsigned kvmhold_test_breakage;
+extern unsigned long long kvmhold_test_breakage;
 
 /* Is this mechanism switched off for a test? */
-static inline int test_broken(unsigned bit)
+static inline int test_broken(unsigned long long bit)
 {
-	return __atomic_load_n(&kvmhold_test_breakage, __ATOMIC_RELAXED) & bit;
+	return (__atomic_load_n(&kvmhold_test_breakage, __ATOMIC_RELAXED) & bit) != 0;
 }
 
 /* If k > 0: the k-th ioctl of every commit fails with -EIO (not issued). */
@@ -176,7 +176,7 @@ static inline unsigned test_kick_default(void)
 
 #else
 /* The shipped library: no switch, no variable, nothing left in the code. */
-static inline int test_broken(unsigned bit)
+static inline int test_broken(unsigned long long bit)
 {
 	(void)bit;
 	return 0;

@@ -48,7 +48,7 @@
  */
 static inline void test_apply_breakage(void)
 {
-	static const struct { const char *name; unsigned bit; } names[] = {
+	static const struct { const char *name; unsigned long long bit; } names[] = {
 		{ "immediate-exit", BREAK_IMMEDIATE_EXIT },
 		{ "kick-signal", BREAK_KICK_SIGNAL },
 		{ "entry-check", BREAK_ENTRY_CHECK },
