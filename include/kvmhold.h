@@ -208,6 +208,11 @@ struct kvmhold_stats {
 	/* Time the vCPUs were kept out of the guest */
 	uint64_t last_stopped_ns; /* the last stop: from its start to the release that ended it */
 	uint64_t stopped_ns;      /* every stop so far, together */
+	/* The holder's spin before it sleeps (kvmhold_hold(3), "Waiting") */
+	uint64_t spins_won;       /* waits that ended while the holder spun */
+	uint64_t spins_lost;      /* spins that ran out their budget, then slept */
+	uint32_t spin_budget_ns;  /* the budget now */
+	uint32_t reserved;
 };
 int kvmhold_stats_get(struct kvmhold_vm *vm, struct kvmhold_stats *st, size_t size);
 

@@ -73,14 +73,27 @@
 #include "test_hooks.h"
 
 /*
- * H3 spins this long before it sleeps.  A stop whose last vCPU is already
- * on its way out completes within a few microseconds of the signal (one
- * exit from KVM_RUN); sleeping would add a futex wake-up and a context
- * switch to it.  The bound is about one such round trip on slow hosts, so
- * a stop that is not about to complete (a vCPU in a long exit handler)
- * costs at most that much CPU before the holder sleeps.
+ * H3 spins at most this long before it sleeps.  A stop whose last vCPU is
+ * already on its way out completes within a few microseconds of the
+ * signal (one exit from KVM_RUN); sleeping would add a futex wake-up and
+ * a context switch to it.  The bound is about one such round trip on slow
+ * hosts, so a stop that is not about to complete (a vCPU in a long exit
+ * handler) costs at most that much CPU before the holder sleeps.
+ *
+ * The budget adapts, per VM.  On a loaded host the vCPU threads wait for
+ * a CPU behind other work, every spin runs out, and a fixed budget added
+ * all of it to every hold (1 vCPU, both CPUs busy with another VM: 41 us
+ * against a floor of 10 us).  So a spin that runs out halves the budget,
+ * to nothing below SPIN_MIN_NS, and a wait that ends while spinning raises
+ * it to twice what that took (at most HOLD_SPIN_NS): it follows what
+ * spinning has been worth lately.  Every SPIN_PROBE_EVERY-th wait spins
+ * the whole HOLD_SPIN_NS, so a budget that fell to nothing comes back when
+ * the load goes; under load that costs HOLD_SPIN_NS / SPIN_PROBE_EVERY
+ * (about 2 us) per wait on average.
  */
-#define HOLD_SPIN_NS 30000ull
+#define HOLD_SPIN_NS     30000u
+#define SPIN_MIN_NS      1000u
+#define SPIN_PROBE_EVERY 16u
 
 /*
  * Spinning only helps while the threads being waited for have CPUs to run
@@ -92,6 +105,34 @@
 static bool spin_helps(const struct kvmhold_vm *vm, unsigned inside)
 {
 	return inside < vm->nr_cpus;
+}
+
+/* How long this wait may spin: the budget, or all of it for a probe. */
+static uint64_t spin_budget(struct kvmhold_vm *vm)
+{
+	unsigned n = atomic_fetch_add_explicit(&vm->spin_waits, 1, memory_order_relaxed);
+
+	if (n % SPIN_PROBE_EVERY == SPIN_PROBE_EVERY - 1 || test_broken(BREAK_ADAPTIVE_SPIN))
+		return HOLD_SPIN_NS;
+	return atomic_load_explicit(&vm->spin_budget_ns, memory_order_relaxed);
+}
+
+/* After a wait that spun: won (it ended while spinning) after took ns. */
+static void spin_learn(struct kvmhold_vm *vm, bool won, uint64_t took)
+{
+	uint32_t budget = atomic_load_explicit(&vm->spin_budget_ns, memory_order_relaxed);
+
+	if (won) {
+		atomic_fetch_add_explicit(&vm->spins_won, 1, memory_order_relaxed);
+		if (2 * took > budget)
+			budget = 2 * took < HOLD_SPIN_NS ? (uint32_t)(2 * took) : HOLD_SPIN_NS;
+	} else {
+		atomic_fetch_add_explicit(&vm->spins_lost, 1, memory_order_relaxed);
+		budget /= 2;
+		if (budget < SPIN_MIN_NS)
+			budget = 0;
+	}
+	atomic_store_explicit(&vm->spin_budget_ns, budget, memory_order_relaxed);
 }
 
 int hold_init(struct kvmhold_vm *vm)
@@ -113,6 +154,10 @@ int hold_init(struct kvmhold_vm *vm)
 	atomic_init(&vm->release_gen, 0);
 	atomic_init(&vm->parked, 0);
 	atomic_init(&vm->exclusive_waiters, 0);
+	atomic_init(&vm->spin_budget_ns, HOLD_SPIN_NS);
+	atomic_init(&vm->spin_waits, 0);
+	atomic_init(&vm->spins_won, 0);
+	atomic_init(&vm->spins_lost, 0);
 	return 0;
 }
 
@@ -274,17 +319,22 @@ static void resume_all(struct kvmhold_vm *vm)
  */
 static int wait_quiet(struct kvmhold_vm *vm, unsigned target, uint64_t deadline_ns)
 {
-	uint64_t spin_until = now_ns() + HOLD_SPIN_NS;
+	uint64_t start = now_ns(), spin_until;
 	unsigned seen, count;
+	bool spun = false;
 	int r = 0;
 
+	spin_until = start + spin_budget(vm);
 	if (deadline_ns && deadline_ns < spin_until)
 		spin_until = deadline_ns;
 	while ((count = ACTIVE_COUNT(atomic_load(&vm->active))) > target) {
 		if (!spin_helps(vm, count - target) || now_ns() >= spin_until)
 			break;
+		spun = true;
 		cpu_relax();
 	}
+	if (spun)
+		spin_learn(vm, count <= target, now_ns() - start);
 	if (count <= target)
 		return 0;
 	for (;;) {

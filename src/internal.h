@@ -69,6 +69,15 @@ struct kvmhold_vm {
 	bool owns_fd;
 	int kick_signal;
 	unsigned nr_cpus;              /* CPUs online at setup, for the holder's spin (hold.c) */
+	/*
+	 * The holder's spin (hold.c, wait_quiet): its budget and counts.
+	 * Only one thread waits at a time (one stop, or one held commit's
+	 * X3), so the atomics are relaxed: they are atomic for the stats
+	 * reader, not to order anything.
+	 */
+	_Atomic uint32_t spin_budget_ns;
+	_Atomic uint32_t spin_waits;
+	_Atomic uint64_t spins_won, spins_lost;
 	struct kvmhold_vm_opts opts;
 	bool has_readonly_mem;         /* KVM_CAP_READONLY_MEM */
 	bool has_guest_memfd;          /* KVM_CAP_GUEST_MEMFD and KVM_CAP_USER_MEMORY2 */

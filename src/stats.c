@@ -40,6 +40,9 @@ KVMHOLD_API int kvmhold_stats_get(struct kvmhold_vm *vm, struct kvmhold_stats *s
 	s.ring_flush = vm->dirty.ring_flush;
 	s.ring_flushes = atomic_load_explicit(&vm->dirty.ring_flushes, memory_order_relaxed);
 	s.ring_unknown = atomic_load_explicit(&vm->dirty.ring_unknown, memory_order_relaxed);
+	s.spins_won = atomic_load_explicit(&vm->spins_won, memory_order_relaxed);
+	s.spins_lost = atomic_load_explicit(&vm->spins_lost, memory_order_relaxed);
+	s.spin_budget_ns = atomic_load_explicit(&vm->spin_budget_ns, memory_order_relaxed);
 	pthread_mutex_lock(&vm->dirty.store.lock);
 	s.dirty_held = vm->dirty.store.pages;
 	pthread_mutex_unlock(&vm->dirty.store.lock);

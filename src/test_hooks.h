@@ -83,6 +83,10 @@ enum kvmhold_breakage {
 	BREAK_LOGGED_MERGE   = 1u << 31,
 };
 
+/* The enum's 32 bits are taken: the switches go on in a 64-bit word. */
+/* The holder's spin keeps its whole budget whatever happened before. */
+#define BREAK_ADAPTIVE_SPIN  (1ull << 32)
+
 #ifdef KVMHOLD_TEST_HOOKS
 /*
  * The test build of the library (libkvmhold-test.a, which the tests and

@@ -81,6 +81,7 @@ static inline void test_apply_breakage(void)
 		{ "stopped-time", BREAK_STOPPED_TIME },
 		{ "ring-flush", BREAK_RING_FLUSH },
 		{ "logged-merge", BREAK_LOGGED_MERGE },
+		{ "adaptive-spin", BREAK_ADAPTIVE_SPIN },
 	};
 	const char *env = getenv("KVMHOLD_TEST_BREAK");
 	unsigned i;

@@ -49,6 +49,7 @@ hold_timeout      timeout-undo
 hold_joined       section-release
 hold_destroy      leave-wake
 hold_stopped_time stopped-time
+hold_spin_budget  adaptive-spin
 kick_parked       park-exits
 vmm_kicks         ie-owner
 vmm_kicks         park-exits
