@@ -111,7 +111,8 @@ struct bench_opts {
 	unsigned slots[BENCH_MAX_LIST], nr_slots;   /* extra memslots in the layout */
 	enum cmp_op op;
 	unsigned strategies;         /* bit per strategy index */
-	double rate;                 /* transactions per second, 0: as fast as possible */
+	double rate;                 /* the first of rates[] */
+	unsigned rates[BENCH_MAX_LIST], nr_rates;  /* compare: transactions per second, 0: as fast as possible */
 	uint64_t count;              /* transactions per strategy, 0: by duration */
 	double duration;             /* seconds per strategy */
 	bool duration_given;

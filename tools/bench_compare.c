@@ -51,6 +51,7 @@ static void op_sequence(enum cmp_op op, enum bop seq[2], bool timed[2])
 struct run_cfg {
 	const struct bench_opts *o;
 	unsigned vcpus, slots, pages;
+	double rate;                 /* transactions per second, 0: as fast as possible */
 	double slice_s;              /* seconds per line and round */
 	uint64_t slice_count;        /* transactions per line and round (0: by time) */
 };
@@ -93,8 +94,8 @@ static void transact(struct strat_ctx *c, const struct run_cfg *rc, struct line_
 			break;
 		if (bench_now_ns() - t_start >= limit_ns)
 			break;
-		if (o->rate > 0)
-			bench_sleep_until(t_start + (uint64_t)((double)k * 1e9 / o->rate));
+		if (rc->rate > 0)
+			bench_sleep_until(t_start + (uint64_t)((double)k * 1e9 / rc->rate));
 		c->s->apply(c, op, &smp);
 		res->ioctls += smp.ioctls;
 		if (smp.timeout) {
@@ -352,10 +353,10 @@ static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
  * work shares these cores) spreads over all lines instead of falling on
  * whichever ran then.  The floor is measured at the start of each round.
  */
-static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slots,
+static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slots, double rate,
 		       struct compare_result *c)
 {
-	struct run_cfg rc = { .o = o, .vcpus = vcpus, .slots = slots };
+	struct run_cfg rc = { .o = o, .vcpus = vcpus, .slots = slots, .rate = rate };
 	struct line_acc acc[CMP_LINES + 1];
 	struct strat_result base;
 	struct samples floor = { 0 }, floor_all = { 0 };
@@ -373,7 +374,7 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 	c->op = o->op;
 	c->seconds = o->duration;
 	c->count = o->count;
-	c->rate = o->rate;
+	c->rate = rate;
 	c->rounds = o->rounds;
 
 	base.name = "baseline";
@@ -442,23 +443,26 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 
 int run_compare(const struct bench_opts *o, struct report *rep)
 {
-	static const unsigned def_vcpus[] = { 2 }, def_slots[] = { 0 };
+	static const unsigned def_vcpus[] = { 2 }, def_slots[] = { 0 }, def_rates[] = { 0 };
 	const unsigned *vl = o->nr_vcpus ? o->vcpus : def_vcpus;
 	const unsigned *sl = o->nr_slots ? o->slots : def_slots;
+	const unsigned *rl = o->nr_rates ? o->rates : def_rates;
 	unsigned nv = o->nr_vcpus ? o->nr_vcpus : 1, ns = o->nr_slots ? o->nr_slots : 1;
-	unsigned i, j;
+	unsigned nr = o->nr_rates ? o->nr_rates : 1, i, j, k;
 	int failed = 0;
 
-	rep->cmp = calloc((size_t)nv * ns, sizeof(*rep->cmp));
+	rep->cmp = calloc((size_t)nv * ns * nr, sizeof(*rep->cmp));
 	if (!rep->cmp)
 		return -ENOMEM;
 	for (i = 0; i < nv; i++) {
 		for (j = 0; j < ns; j++) {
-			struct compare_result *c = &rep->cmp[rep->nr_cmp++];
+			for (k = 0; k < nr; k++) {
+				struct compare_result *c = &rep->cmp[rep->nr_cmp++];
 
-			failed |= compare_one(o, vl[i], sl[j], c) != 0;
-			summary_compare(stdout, c);
-			fflush(stdout);
+				failed |= compare_one(o, vl[i], sl[j], rl[k], c) != 0;
+				summary_compare(stdout, c);
+				fflush(stdout);
+			}
 		}
 	}
 	return failed ? -EIO : 0;

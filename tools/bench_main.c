@@ -47,7 +47,7 @@ static void usage(FILE *f)
 "  --slots LIST        extra 1-page memslots, 0..32700 (compare, txn)\n"
 "  --op OP             compare: split, merge, grow, shrink, move, log, mix (default)\n"
 "  --strategies LIST   compare: the strategies run (default all)\n"
-"  --rate N            transactions per second (default: as fast as possible)\n"
+"  --rate LIST         compare: transactions per second, 0 as fast as possible (default 0)\n"
 "  --count N           transactions per strategy\n"
 "  --duration S        seconds per strategy (default 2)\n"
 "  --rounds N          compare: rounds the time is split into, 1..32 (default 5)\n"
@@ -262,7 +262,8 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 			o->strategies = parse_strategies(optarg);
 			break;
 		case OPT_RATE:
-			o->rate = parse_double("--rate", optarg, 0.1, 1e6);
+			o->nr_rates = parse_list("--rate", optarg, o->rates, 0, 1000000);
+			o->rate = o->rates[0];
 			break;
 		case OPT_COUNT:
 			o->count = parse_uint("--count", optarg, 1, 100000000);

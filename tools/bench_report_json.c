@@ -212,6 +212,7 @@ static void options(struct jw *w, const struct bench_opts *o)
 			s_(w, NULL, strategies[i]->name);
 	arr_end(w);
 	d_if(w, "rate", o->rate, o->rate > 0);
+	list_(w, "rates", o->rates, o->nr_rates);
 	u_if(w, "count", o->count, o->count);
 	d_(w, "duration_s", o->duration);
 	u_(w, "rounds", o->rounds);

@@ -131,8 +131,13 @@ void summary_compare(FILE *f, const struct compare_result *c)
 	const struct strat_result *ideal = &c->lines[c->nr_lines - 1];
 	unsigned i, n = 0;
 
-	fprintf(f, "compare, %u vCPU(s), %u extra slot(s), op %s: txn p50 / ideal:", c->vcpus,
-		c->extra_slots, cmp_ops[c->op].name);
+	fprintf(f, "compare, %u vCPU(s), %u extra slot(s), op %s, ", c->vcpus, c->extra_slots,
+		cmp_ops[c->op].name);
+	if (c->rate > 0)
+		fprintf(f, "%.0f/s:", c->rate);
+	else
+		fprintf(f, "as fast as possible:");
+	fprintf(f, " txn p50 / ideal:");
 	for (i = 0; i + 1 < c->nr_lines; i++)
 		ratio_item(f, &n, c->lines[i].name, bench_ratio(c->lines[i].lat.p50, ideal->lat.p50));
 	fprintf(f, "\n  progress / holes + corrupt reads%s:", c->lines[0].migrated ?

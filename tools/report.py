@@ -376,8 +376,8 @@ def compare_section(c, idx):
     rate = ("at %s per second" % c["rate"]) if c.get("rate") else "as fast as possible"
     floor, lines, ref = c.get("floor"), c.get("strategies") or [], (
         "reference: one bare signal-to-EINTR round trip")
-    out = ['<section id="compare-%d"><h2>compare: %s vCPU(s), op %s, %s extra slot(s)</h2>'
-           % (idx, num(c.get("vcpus")), esc(c.get("op")), num(c.get("extra_slots"))),
+    out = ['<section id="compare-%d"><h2>compare: %s vCPU(s), op %s, %s extra slot(s), %s</h2>'
+           % (idx, num(c.get("vcpus")), esc(c.get("op")), num(c.get("extra_slots")), rate),
            para("%s vCPU(s) walk %s pages while the main thread changes the memslots under "
                 "them: %s; %s per strategy, %s, in %s rounds. Baseline without changes: %s "
                 "guest pages/s." % (num(c.get("vcpus")), num(c.get("pages")),
