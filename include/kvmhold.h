@@ -206,7 +206,7 @@ struct kvmhold_stats {
 	uint32_t ring_flush;      /* 1: ring syncs stop the vCPUs first (KVMHOLD_VM_RING_FLUSH) */
 	uint64_t ring_flushes;    /* syncs that did */
 	/* Time the vCPUs were kept out of the guest */
-	uint64_t last_stopped_ns; /* the last stop: from its start to the release that ended it */
+	uint64_t last_stopped_ns; /* the last stop: from its start to the release (or timeout) ending it */
 	uint64_t stopped_ns;      /* every stop so far, together */
 	/* The holder's spin before it sleeps (kvmhold_hold(3), "Waiting") */
 	uint64_t spins_won;       /* waits that ended while the holder spun */

@@ -302,9 +302,25 @@ static void resume_kernel(struct kvmhold_vm *vm)
 		vm->stats.kernel_resume_errors++;
 }
 
+/*
+ * Under vm->lock, as a stop ends (released, timed out or refused by KVM):
+ * from its first kick to now, the vCPUs that left stayed parked, which is
+ * what the guest lost, also when the stop did not complete.
+ */
+static void record_stopped(struct kvmhold_vm *vm)
+{
+	uint64_t stopped = now_ns() - vm->stop_start_ns;
+
+	if (test_broken(BREAK_STOPPED_TIME))
+		return;
+	vm->stats.last_stopped_ns = stopped;
+	vm->stats.stopped_ns += stopped;
+}
+
 /* Under vm->lock: end the stop, everybody may run again (R1-R3). */
 static void resume_all(struct kvmhold_vm *vm)
 {
+	record_stopped(vm);
 	resume_kernel(vm);
 	vm->state = HOLD_IDLE;
 	atomic_store(&vm->held_epoch, 0);
@@ -376,6 +392,7 @@ static int stop_vm(struct kvmhold_vm *vm, unsigned target, uint64_t deadline_ns)
 						    deadline_ns : grace);
 		pthread_mutex_lock(&vm->lock);
 		if (r && r != -ETIMEDOUT) {          /* KVM refused: nothing held */
+			record_stopped(vm);
 			atomic_store(&vm->pending, false);
 			gate_wake_parked(vm);
 			vm->state = HOLD_IDLE;
@@ -499,16 +516,8 @@ static void release_locked(struct kvmhold_vm *vm, struct thread_vm_state *ts, bo
 	 * The last release finishes under vm->lock, so a later holder, which
 	 * takes the lock first, cannot start kicking before it is complete.
 	 */
-	if (--vm->hold_count == 0) {
-		/* From the first kick to this release: what the guest lost. */
-		uint64_t stopped = now_ns() - vm->stop_start_ns;
-
-		if (!test_broken(BREAK_STOPPED_TIME)) {
-			vm->stats.last_stopped_ns = stopped;
-			vm->stats.stopped_ns += stopped;
-		}
+	if (--vm->hold_count == 0)
 		resume_all(vm);
-	}
 }
 
 KVMHOLD_API int kvmhold_release(struct kvmhold_vm *vm)

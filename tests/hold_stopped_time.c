@@ -12,22 +12,72 @@
  * after the release; the first release (the joined hold's) must not end
  * it.  The total is the sum of the rounds.
  *
+ * Then a hold that cannot complete (a device thread stays in a mem
+ * section) times out: its stop kept the vCPUs parked until its undo, so it
+ * counts too, for at least its timeout.
+ *
  * Can fail: KVMHOLD_TEST_BREAK=stopped-time makes releases record nothing.
  */
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 
 #include "hold_checks.h"
 
-#define ROUNDS 20
+#define ROUNDS     20
+#define TIMEOUT_MS 200
 
-static uint64_t stopped_last(struct tvm *t, uint64_t *total)
+static uint64_t stopped_last(struct tvm *t, uint64_t *total, uint64_t *kicking)
 {
 	struct kvmhold_stats st;
 
 	CHECK_OK(kvmhold_stats_get(t->vm, &st, sizeof(st)));
 	*total = st.stopped_ns;
+	*kicking = st.last_hold_ns;
 	return st.last_stopped_ns;
 }
+
+static struct kvmhold_vm *shared_vm;
+static int in_section, leave_section;
+
+/* A device thread inside a mem section until told to leave. */
+static void *device(void *arg)
+{
+	(void)arg;
+	CHECK_OK(kvmhold_mem_begin(shared_vm));
+	__atomic_store_n(&in_section, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&leave_section, __ATOMIC_ACQUIRE))
+		sched_yield();
+	CHECK_OK(kvmhold_mem_end(shared_vm));
+	return NULL;
+}
+
+/* A hold that times out stopped the guest until its undo: it counts. */
+static void timed_out_stop(struct tvm *t)
+{
+	uint64_t t0, t1, total_before, total, kicking, last;
+	pthread_t dev;
+
+	shared_vm = t->vm;
+	stopped_last(t, &total_before, &kicking);
+	CHECK(pthread_create(&dev, NULL, device, NULL) == 0, "pthread_create");
+	while (!__atomic_load_n(&in_section, __ATOMIC_ACQUIRE))
+		sched_yield();
+	t0 = tvm_now_ns();
+	CHECK_RET(kvmhold_hold(t->vm, TIMEOUT_MS), -ETIMEDOUT);
+	t1 = tvm_now_ns();
+	__atomic_store_n(&leave_section, 1, __ATOMIC_RELEASE);
+	CHECK(pthread_join(dev, NULL) == 0, "pthread_join");
+	last = stopped_last(t, &total, &kicking);
+	CHECK(last >= TIMEOUT_MS * 1000000ull && last <= t1 - t0,
+	      "timed-out hold: last_stopped_ns %llu, not within [%llu, %llu]",
+	      (unsigned long long)last, TIMEOUT_MS * 1000000ull, (unsigned long long)(t1 - t0));
+	CHECK(total - total_before == last, "timed-out hold: stopped_ns grew by %llu, not %llu",
+	      (unsigned long long)(total - total_before), (unsigned long long)last);
+	CHECK_ALL_MOVE(t);
+	printf("a hold timed out after %u ms: stopped %.1f ms\n", TIMEOUT_MS, last / 1e6);
+}
+
 
 int main(void)
 {
@@ -39,7 +89,7 @@ int main(void)
 	test_apply_breakage();
 	t = start_tvm(&o);
 	for (i = 0; i < ROUNDS; i++) {
-		uint64_t t0, held, released, t1, total_before = total;
+		uint64_t t0, held, released, t1, kicking, total_before = total;
 
 		t0 = tvm_now_ns();
 		CHECK_OK(kvmhold_hold(t->vm, 20000));
@@ -51,10 +101,14 @@ int main(void)
 		released = tvm_now_ns();
 		CHECK_OK(kvmhold_release(t->vm));
 		t1 = tvm_now_ns();
-		last = stopped_last(t, &total);
-		CHECK(last >= released - held && last <= t1 - t0,
+		last = stopped_last(t, &total, &kicking);
+		/*
+		 * The stop began last_hold_ns before the library saw it complete,
+		 * which was before the hold returned: the kicks count too.
+		 */
+		CHECK(last >= released - held + kicking && last <= t1 - t0,
 		      "round %u: last_stopped_ns %llu, not within [%llu, %llu]", i,
-		      (unsigned long long)last, (unsigned long long)(released - held),
+		      (unsigned long long)last, (unsigned long long)(released - held + kicking),
 		      (unsigned long long)(t1 - t0));
 		CHECK(total - total_before == last, "round %u: stopped_ns grew by %llu, not %llu",
 		      i, (unsigned long long)(total - total_before), (unsigned long long)last);
@@ -68,6 +122,7 @@ int main(void)
 	printf("%u stops of 2 busy vCPUs, each with a joined hold: stopped %.1f ms in all "
 	       "(the test saw between %.1f and %.1f ms)\n", ROUNDS, total / 1e6, low_sum / 1e6,
 	       high_sum / 1e6);
+	timed_out_stop(t);
 	finish_tvm(t);
 	return 0;
 }
