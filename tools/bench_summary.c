@@ -255,7 +255,7 @@ void summary_seconds(FILE *f, const struct report *rep)
 		enum section sec = rep->opts->sections[i];
 
 		sep(f, &n);
-		fprintf(f, "%s %.0f s", section_names[sec], rep->seconds[sec]);
+		fprintf(f, "%s %.1f s", section_names[sec], rep->seconds[sec]);
 	}
 	fprintf(f, "\n");
 }

@@ -277,7 +277,7 @@ def header(rep):
                                                      rep.get("schema_version")))]
     took = rep.get("section_seconds") or {}  # missing in reports older than the field
     if took:
-        pairs.append(("wall time", ", ".join("%s %.0f s" % (k, v) for k, v in took.items())))
+        pairs.append(("wall time", ", ".join("%s %.1f s" % (k, v) for k, v in took.items())))
     kv = "".join('<tr><th>%s</th><td class="text">%s</td></tr>' % (esc(k), esc(v))
                  for k, v in pairs)
     out = ['<h1>kvmhold-bench</h1>', para(
