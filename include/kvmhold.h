@@ -209,7 +209,7 @@ struct kvmhold_stats {
 	uint64_t last_stopped_ns; /* the last stop: from its start to the release (or timeout) ending it */
 	uint64_t stopped_ns;      /* every stop so far, together */
 	/* The holder's spin before it sleeps (kvmhold_hold(3), "Waiting") */
-	uint64_t spins_won;       /* waits that ended while the holder spun */
+	uint64_t spins_won;       /* stops that completed while the holder spun */
 	uint64_t spins_lost;      /* spins that ran out their budget, then slept */
 	uint32_t spin_budget_ns;  /* the budget now */
 	uint32_t reserved;

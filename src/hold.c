@@ -84,12 +84,13 @@
  * a CPU behind other work, every spin runs out, and a fixed budget added
  * all of it to every hold (1 vCPU, both CPUs busy with another VM: 41 us
  * against a floor of 10 us).  So a spin that runs out halves the budget,
- * to nothing below SPIN_MIN_NS, and a wait that ends while spinning raises
+ * to nothing below SPIN_MIN_NS, and a stop that completes while spinning raises
  * it to twice what that took (at most HOLD_SPIN_NS): it follows what
- * spinning has been worth lately.  Every SPIN_PROBE_EVERY-th wait spins
+ * spinning has been worth lately.  Every SPIN_PROBE_EVERY-th stop spins
  * the whole HOLD_SPIN_NS, so a budget that fell to nothing comes back when
  * the load goes; under load that costs HOLD_SPIN_NS / SPIN_PROBE_EVERY
- * (about 2 us) per wait on average.
+ * (about 2 us) per stop on average.  Only the stops of the signal backend
+ * adapt (wait_quiet() says why).
  */
 #define HOLD_SPIN_NS     30000u
 #define SPIN_MIN_NS      1000u
@@ -331,25 +332,36 @@ static void resume_all(struct kvmhold_vm *vm)
 
 /*
  * H3, without vm->lock: wait until at most target entries are inside.
- * Returns 0 or ETIMEDOUT.
+ * Returns 0 or ETIMEDOUT.  adaptive: the stop of the signal backend,
+ * whose spin budget adapts (spin_budget()); the other waits spin the
+ * whole HOLD_SPIN_NS and teach the budget nothing, because what they wait
+ * for is not a kicked vCPU thread getting a CPU: the kernel kick's grace
+ * waits for vCPUs that may be halted and not leave at all, a held
+ * commit's X3 for other holders' sections.  Only a wait that would spin
+ * takes a budget, and so counts towards the probes: one per stop.
  */
-static int wait_quiet(struct kvmhold_vm *vm, unsigned target, uint64_t deadline_ns)
+static int wait_quiet(struct kvmhold_vm *vm, unsigned target, uint64_t deadline_ns,
+		      bool adaptive)
 {
-	uint64_t start = now_ns(), spin_until;
+	uint64_t start = now_ns(), spin_until = 0;
 	unsigned seen, count;
 	bool spun = false;
 	int r = 0;
 
-	spin_until = start + spin_budget(vm);
-	if (deadline_ns && deadline_ns < spin_until)
-		spin_until = deadline_ns;
 	while ((count = ACTIVE_COUNT(atomic_load(&vm->active))) > target) {
-		if (!spin_helps(vm, count - target) || now_ns() >= spin_until)
+		if (!spin_helps(vm, count - target))
+			break;
+		if (!spin_until) {
+			spin_until = start + (adaptive ? spin_budget(vm) : HOLD_SPIN_NS);
+			if (deadline_ns && deadline_ns < spin_until)
+				spin_until = deadline_ns;
+		}
+		if (now_ns() >= spin_until)
 			break;
 		spun = true;
 		cpu_relax();
 	}
-	if (spun)
+	if (spun && adaptive)
 		spin_learn(vm, count <= target, now_ns() - start);
 	if (count <= target)
 		return 0;
@@ -389,7 +401,7 @@ static int stop_vm(struct kvmhold_vm *vm, unsigned target, uint64_t deadline_ns)
 		r = test_broken(BREAK_KERNEL_KICK) ? 0 : kick_kernel_stop(vm);
 		if (!r)
 			r = -wait_quiet(vm, target, deadline_ns && deadline_ns < grace ?
-						    deadline_ns : grace);
+						    deadline_ns : grace, false);
 		pthread_mutex_lock(&vm->lock);
 		if (r && r != -ETIMEDOUT) {          /* KVM refused: nothing held */
 			record_stopped(vm);
@@ -402,7 +414,7 @@ static int stop_vm(struct kvmhold_vm *vm, unsigned target, uint64_t deadline_ns)
 	}
 	kick_all(vm, true);                          /* H2: mark and signal */
 	pthread_mutex_unlock(&vm->lock);
-	r = wait_quiet(vm, target, deadline_ns);     /* H3 */
+	r = wait_quiet(vm, target, deadline_ns, true);     /* H3 */
 	pthread_mutex_lock(&vm->lock);
 	if (r) {
 		record_stragglers(vm, target);
@@ -481,7 +493,7 @@ int hold_commit_begin(struct kvmhold_vm *vm, int timeout_ms)
 		return -EINVAL;   /* not a holder: cannot happen from a commit */
 	atomic_store(&vm->exclusive, true);                  /* X1 */
 	ts->exclusive = true;
-	if (wait_quiet(vm, ts->sections, deadline)) {        /* X3 */
+	if (wait_quiet(vm, ts->sections, deadline, false)) { /* X3 */
 		hold_commit_end(vm);
 		return -ETIMEDOUT;
 	}

@@ -70,10 +70,10 @@ struct kvmhold_vm {
 	int kick_signal;
 	unsigned nr_cpus;              /* CPUs online at setup, for the holder's spin (hold.c) */
 	/*
-	 * The holder's spin (hold.c, wait_quiet): its budget and counts.
-	 * Only one thread waits at a time (one stop, or one held commit's
-	 * X3), so the atomics are relaxed: they are atomic for the stats
-	 * reader, not to order anything.
+	 * The stopping holder's spin (hold.c, wait_quiet): its budget and
+	 * counts.  Only the thread that stops the VM (state KICKING, one at
+	 * a time) changes them, so the atomics are relaxed: they are atomic
+	 * for the stats reader, not to order anything.
 	 */
 	_Atomic uint32_t spin_budget_ns;
 	_Atomic uint32_t spin_waits;

@@ -10,7 +10,10 @@
  * cannot run, and every spin runs out.  The library still sees two CPUs
  * online and spins at first; after HOLDS holds, its budget must have
  * fallen to nothing and at most half the holds may have spun in vain
- * (the halving steps, and the periodic probes).
+ * (the halving steps, and the periodic probes).  Then HOLDS held commits:
+ * each is one stop too, so its stops must get their probes as plain holds
+ * do (a held commit also waits for other holders' sections, and when
+ * those waits counted towards the probes, every probe fell on them).
  *
  * Can fail: KVMHOLD_TEST_BREAK=adaptive-spin keeps the whole budget, so
  * every hold spins its 30 us out.
@@ -21,12 +24,16 @@
 
 #include "hold_checks.h"
 
-#define HOLDS 64
+#define HOLDS       64
+#define SPIN_PROBES 16   /* hold.c SPIN_PROBE_EVERY */
 
 int main(void)
 {
-	struct tvm_opts o = { .nr_vcpus = 1, .program = GUEST_PROG_COUNT };
+	struct tvm_opts o = { .nr_vcpus = 1, .program = GUEST_PROG_COUNT,
+			      .test_size = 1 << 20, .map_test_region = true,
+			      .vm_opts = { .flags = KVMHOLD_VM_ALWAYS_HOLD } };
 	struct kvmhold_stats st;
+	uint64_t before;
 	cpu_set_t one;
 	struct tvm *t;
 	unsigned i;
@@ -60,6 +67,25 @@ int main(void)
 	/* Only a spin that won (the scheduler preempted the holder) raises it again. */
 	CHECK(st.spin_budget_ns == 0 || st.spins_won, "the spin budget is still %u ns",
 	      st.spin_budget_ns);
+
+	before = st.spins_won + st.spins_lost;
+	for (i = 0; i < HOLDS; i++) {
+		struct kvmhold_txn *txn;
+
+		CHECK_OK(kvmhold_txn_begin(t->vm, &txn));
+		if (i % 2 == 0)
+			CHECK_OK(kvmhold_txn_unmap(txn, t->test_gpa, 1 << 20));
+		else
+			CHECK_OK(kvmhold_txn_map(txn, t->test_gpa, 1 << 20, t->test_hva, 0));
+		CHECK_OK(kvmhold_txn_commit(txn));
+		CHECK_ALL_MOVE(t);
+	}
+	CHECK_OK(kvmhold_stats_get(t->vm, &st, sizeof(st)));
+	printf("%u held commits: %llu of their stops spun (probes)\n", HOLDS,
+	       (unsigned long long)(st.spins_won + st.spins_lost - before));
+	CHECK(st.spins_won + st.spins_lost - before >= HOLDS / SPIN_PROBES / 2,
+	      "%u held commits made %llu probe spins", HOLDS,
+	      (unsigned long long)(st.spins_won + st.spins_lost - before));
 	finish_tvm(t);
 	return 0;
 }
