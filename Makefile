@@ -287,8 +287,9 @@ bench-nested:
 # missing verdict).  KVMTOOL_BOOTS=N instead boots the L2 guest N times
 # with KVMTOOL_BOOT_SECONDS of workload (plain lkvm options: a pristine
 # lkvm will do; KVMTOOL_BOOT_ARGS gives them options, e.g. reshaping) and
-# counts the stalls and triple faults.  KVMTOOL_KVM_PARAMS: parameters of
-# the outer guest's kvm.ko.  Console log: $(O)/kvmtool/log/.
+# counts the stalls and triple faults.  KVMTOOL_KVM_PARAMS and
+# KVMTOOL_KVM_AMD_PARAMS: parameters of the outer guest's kvm.ko and
+# kvm-amd.ko.  Console log: $(O)/kvmtool/log/.
 #   make check-kvmtool KVMTOOL_BOOTS=20 KVMTOOL_LKVM=/path/to/lkvm
 #   make check-kvmtool KVMTOOL_BOOTS=10 KVMTOOL_BOOT_ARGS="--kvmhold-reshape --kvmhold-pace=200"
 KVMTOOL_O             := $(O)/kvmtool

@@ -82,7 +82,8 @@ load_patched() {
 load_stock_kvm() {
 	# shellcheck disable=SC2086 # KVMTOOL_KVM_PARAMS is a list of parameters
 	insmod /lib/modules/kvm.ko ${KVMTOOL_KVM_PARAMS:-} || say "insmod kvm.ko failed"
-	insmod /lib/modules/kvm-amd.ko || say "insmod kvm-amd.ko failed"
+	# shellcheck disable=SC2086 # KVMTOOL_KVM_AMD_PARAMS is a list of parameters
+	insmod /lib/modules/kvm-amd.ko ${KVMTOOL_KVM_AMD_PARAMS:-} || say "insmod kvm-amd.ko failed"
 	if ! kvm_present; then
 		say "NO-KVM: /dev/kvm did not appear"
 		finish 1

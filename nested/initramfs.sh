@@ -106,7 +106,7 @@ q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 	for v in KVMTOOL_BOOTS KVMTOOL_BOOT_SECONDS KVMTOOL_BOOT_ARGS KVMTOOL_SECONDS \
 		KVMTOOL_PROOF_SECONDS KVMTOOL_PAUSE_BENCH KVMTOOL_RUNS KVMTOOL_MEM \
 		KVMTOOL_APPEND KVMTOOL_RUN_TIMEOUT KVMTOOL_L2_BASE KVMTOOL_LKVM_ARGS \
-		KVMTOOL_KVM_PARAMS; do
+		KVMTOOL_KVM_PARAMS KVMTOOL_KVM_AMD_PARAMS; do
 		eval "set=\${$v+y} val=\${$v:-}"
 		# shellcheck disable=SC2154 # set and val are set by the eval
 		[ -z "$set" ] || echo "export $v=$(q "$val")"

@@ -36,7 +36,8 @@
 #   KVMTOOL_BOOT_ARGS (default none: works with a pristine lkvm too), runs
 #   kvmtool/bootI, each to be judged on its verdict: the stall count, and
 #   with reshaping options in KVMTOOL_BOOT_ARGS the triple-fault count.
-# KVMTOOL_KVM_PARAMS (nested/init.sh): parameters of the outer kvm.ko.
+# KVMTOOL_KVM_PARAMS and KVMTOOL_KVM_AMD_PARAMS (nested/init.sh): parameters
+# of the outer guest's kvm.ko and kvm-amd.ko.
 #
 # The L2 kernel gets "nolapic_timer", and the lane runs QEMU with
 # thread=multi (the Makefile's KVMTOOL_TCG; the nested lane has
