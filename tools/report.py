@@ -655,16 +655,17 @@ def vcpus_section(runs):
     out.append(table("vCPUs|line|stop p50|p99|release p50|p99|commit p50|p99|held p50|p99", rows))
     counts = [v.get("vcpus") for v in runs]
 
+    def points(name, key):
+        return [(v.get("vcpus"), get(l, key, "p50")) for v in runs for l in v.get("lines") or []
+                if l["name"] == name]
+
     def curve(name, key, style="-"):
-        pts = [(v.get("vcpus"), get(l, key, "p50")) for v in runs for l in v.get("lines") or []
-               if l["name"] == name]
-        return (name, style, color(name), pts)
-    floor = ("floor, all", "--", color("floor, all"),
-             [(v.get("vcpus"), get(v, "floor_all", "p50")) for v in runs])
-    ideal = {v.get("vcpus"): get(l, "commit", "p50") for v in runs for l in v.get("lines") or []
-             if l["name"] == "ideal"}
+        return (name, style, color(name), points(name, key))
+    floor_pts = [(v.get("vcpus"), get(v, "floor_all", "p50")) for v in runs]
+    ideal = dict(points("ideal", "commit"))
+    floor = ("floor, all", "--", color("floor, all"), floor_pts)
     bound = ("floor, all + ideal", "--", color("floor, all"),
-             [(n, f + ideal[n]) for n, f in floor[3] if f is not None and ideal.get(n) is not None])
+             [(n, f + ideal[n]) for n, f in floor_pts if f is not None and ideal.get(n) is not None])
     refs = {"stop": [floor], "held": [bound]}
     with chart(out, "stop, release, commit and held window p50 against the vCPU count", 1, 4,
                3.6) as ax:
