@@ -8,6 +8,7 @@
 #ifndef KVMHOLD_TEST_HOLD_CHECKS_H
 #define KVMHOLD_TEST_HOLD_CHECKS_H
 
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -156,6 +157,41 @@ static inline struct tvm *start_tvm(struct tvm_opts *o)
 	CHECK_OK(tvm_start(t));
 	CHECK_ALL_MOVE(t);
 	return t;
+}
+
+/*
+ * A device thread inside a mem section until told to leave: no hold can
+ * complete meanwhile.  section_enter() returns once it is inside.
+ */
+struct section_thread {
+	struct kvmhold_vm *vm;
+	int inside, leave;
+	pthread_t thread;
+};
+
+static inline void *stay_in_section(void *arg)
+{
+	struct section_thread *s = arg;
+
+	CHECK_OK(kvmhold_mem_begin(s->vm));
+	__atomic_store_n(&s->inside, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&s->leave, __ATOMIC_ACQUIRE))
+		sched_yield();
+	CHECK_OK(kvmhold_mem_end(s->vm));
+	return NULL;
+}
+
+static inline void section_enter(struct section_thread *s)
+{
+	CHECK(pthread_create(&s->thread, NULL, stay_in_section, s) == 0, "pthread_create");
+	while (!__atomic_load_n(&s->inside, __ATOMIC_ACQUIRE))
+		sched_yield();
+}
+
+static inline void section_leave(struct section_thread *s)
+{
+	__atomic_store_n(&s->leave, 1, __ATOMIC_RELEASE);
+	CHECK(pthread_join(s->thread, NULL) == 0, "pthread_join");
 }
 
 /* Stop, and fail the test if the guests or the VMM recorded failures. */

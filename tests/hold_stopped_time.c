@@ -18,8 +18,6 @@
  *
  * Can fail: KVMHOLD_TEST_BREAK=stopped-time makes releases record nothing.
  */
-#include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 
 #include "hold_checks.h"
@@ -37,37 +35,18 @@ static uint64_t stopped_last(struct tvm *t, uint64_t *total, uint64_t *kicking)
 	return st.last_stopped_ns;
 }
 
-static struct kvmhold_vm *shared_vm;
-static int in_section, leave_section;
-
-/* A device thread inside a mem section until told to leave. */
-static void *device(void *arg)
-{
-	(void)arg;
-	CHECK_OK(kvmhold_mem_begin(shared_vm));
-	__atomic_store_n(&in_section, 1, __ATOMIC_RELEASE);
-	while (!__atomic_load_n(&leave_section, __ATOMIC_ACQUIRE))
-		sched_yield();
-	CHECK_OK(kvmhold_mem_end(shared_vm));
-	return NULL;
-}
-
 /* A hold that times out stopped the guest until its undo: it counts. */
 static void timed_out_stop(struct tvm *t)
 {
+	struct section_thread sec = { .vm = t->vm };
 	uint64_t t0, t1, total_before, total, kicking, last;
-	pthread_t dev;
 
-	shared_vm = t->vm;
 	stopped_last(t, &total_before, &kicking);
-	CHECK(pthread_create(&dev, NULL, device, NULL) == 0, "pthread_create");
-	while (!__atomic_load_n(&in_section, __ATOMIC_ACQUIRE))
-		sched_yield();
+	section_enter(&sec);
 	t0 = tvm_now_ns();
 	CHECK_RET(kvmhold_hold(t->vm, TIMEOUT_MS), -ETIMEDOUT);
 	t1 = tvm_now_ns();
-	__atomic_store_n(&leave_section, 1, __ATOMIC_RELEASE);
-	CHECK(pthread_join(dev, NULL) == 0, "pthread_join");
+	section_leave(&sec);
 	last = stopped_last(t, &total, &kicking);
 	CHECK(last >= TIMEOUT_MS * 1000000ull && last <= t1 - t0,
 	      "timed-out hold: last_stopped_ns %llu, not within [%llu, %llu]",

@@ -52,25 +52,6 @@ static void *run_vcpu(void *arg)
 	return NULL;
 }
 
-/* A device thread inside a mem section until told to leave. */
-struct section_thread {
-	struct kvmhold_vm *vm;
-	int inside, leave;
-	pthread_t thread;
-};
-
-static void *stay_in_section(void *arg)
-{
-	struct section_thread *s = arg;
-
-	CHECK_OK(kvmhold_mem_begin(s->vm));
-	__atomic_store_n(&s->inside, 1, __ATOMIC_RELEASE);
-	while (!__atomic_load_n(&s->leave, __ATOMIC_ACQUIRE))
-		sched_yield();
-	CHECK_OK(kvmhold_mem_end(s->vm));
-	return NULL;
-}
-
 /*
  * A hold that must run out of time, undo itself and count who stayed in.
  * Returns how long it took, in ms.
@@ -110,15 +91,12 @@ static void kernel_backend(struct tvm *t)
 	CHECK_OK(kvmhold_release(t->vm));
 	CHECK_ALL_MOVE(t);
 
-	CHECK(pthread_create(&sec.thread, NULL, stay_in_section, &sec) == 0, "pthread_create");
-	while (!__atomic_load_n(&sec.inside, __ATOMIC_ACQUIRE))
-		sched_yield();
+	section_enter(&sec);
 	took_ms = hold_times_out(t, 0, 1, &st);
 	CHECK(st.kernel_resume_errors == 0, "%u resume errors", st.kernel_resume_errors);
 	/* The vCPUs KVM stopped run again although the section is still open. */
 	CHECK_ALL_MOVE(t);
-	__atomic_store_n(&sec.leave, 1, __ATOMIC_RELEASE);
-	pthread_join(sec.thread, NULL);
+	section_leave(&sec);
 	printf("kernel backend: vCPU 1 with the kick signal blocked stopped by KVM; "
 	       "a mem section made the hold time out after %lu ms, vCPUs resumed\n",
 	       (unsigned long)took_ms);
