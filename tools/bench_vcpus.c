@@ -19,13 +19,15 @@
 
 /*
  * Samples per line and vCPU count when --samples is not given: with many
- * vCPUs on few cores each sample waits for every thread to run again
- * (about 1.5 s for a release of 256 here), so fewer, to keep the section
- * near 3 minutes.
+ * vCPUs on few cores each sample waits three times for every thread to
+ * run again (about 1.5 s each for 256 here: 3.1 s a sample and line, and
+ * 2.4 s for each VM's start and end), so fewer, to keep the section under
+ * 3 minutes (measured: 64 vCPUs 41 s with 8 samples, 256 vCPUs 103 s
+ * with 4, 66 s with 2).
  */
 static unsigned default_samples(unsigned vcpus)
 {
-	return vcpus <= 8 ? 30 : vcpus <= 64 ? 8 : 4;
+	return vcpus <= 8 ? 30 : vcpus <= 64 ? 6 : 3;
 }
 
 /* The lines, in the table's order; floor-all is measured by bench_floor.c. */
