@@ -13,7 +13,7 @@
 #   kvmhold-nested: begin kvmtool/NAME
 #   kvmhold-nested: expect kvmtool/NAME pass|damage|mismatch|boot
 #   kvmhold-nested: lkvm kvmtool/NAME <the lkvm options>
-#     l2| <each line lkvm printed: the L2 console and lkvm's own>
+#     l2| <each line of the L2 console, then each line lkvm wrote to stderr>
 #   kvmhold-nested: l2-init kvmtool/NAME <seconds from lkvm's start to the L2 init's first line>
 #   kvmhold-nested: TIMEOUT kvmtool/NAME after Ns      (lkvm killed)
 #   kvmhold-nested: done kvmtool/NAME rc=N secs=N
@@ -75,14 +75,14 @@ run_lkvm() {
 	say "begin kvmtool/$run_name"
 	say "expect kvmtool/$run_name $run_expect"
 	say "lkvm kvmtool/$run_name -m $mem -c 2 $* (workload ${run_secs}s, limit ${limit}s)"
-	rm -f "$disk" /tmp/lkvm.rc
+	rm -f "$disk" /tmp/lkvm.rc /tmp/lkvm.err
 	truncate -s 32M "$disk"
 	read -r t0 _ < /proc/uptime
 	{
 		timeout -s KILL "$limit" lkvm run -k /l2/vmlinuz -i /l2/initrd.cpio \
 			-m "$mem" -c 2 --console serial -n mode=none -d "$disk" \
 			-p "${KVMTOOL_L2_BASE-quiet nolapic_timer} kvmhold.seconds=$run_secs ${KVMTOOL_APPEND:-}" \
-			"$@" < /dev/null 2>&1
+			"$@" < /dev/null 2>/tmp/lkvm.err
 		echo $? > /tmp/lkvm.rc
 	} | awk -v name="$run_name" -v t0="$t0" '
 		{ sub(/\r$/, ""); print "  l2| " $0; fflush() }
@@ -94,6 +94,12 @@ run_lkvm() {
 			fflush()
 		}'
 	read -r t1 _ < /proc/uptime
+	# lkvm's own lines (the port's kvmhold-lkvm reports, kvmtool's errors)
+	# come from stderr, kept apart from the guest's console on stdout:
+	# the serial console writes a character at a time, and a line written
+	# between two of them would cut into the guest's VERDICT line.
+	awk '{ sub(/\r$/, ""); print "  l2| " $0 }' /tmp/lkvm.err
+	rm -f /tmp/lkvm.err
 	r=$(cat /tmp/lkvm.rc 2>/dev/null || echo 255)
 	took=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 	# busybox timeout leaves lkvm's own status: killed is 137.
