@@ -39,7 +39,7 @@ static void retreat(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
 	if (vcpu)
 		atomic_fetch_sub(&vcpu->inside, 1);
 	old = atomic_fetch_sub(active, 1);          /* L1, pairs with H3's fetch_or */
-	if ((old & ACTIVE_HOLDER_WAITS) && !test_broken(BREAK_LEAVE_WAKE))
+	if (active_leave_wakes(old) && !test_broken(BREAK_LEAVE_WAKE))
 		futex_wake(active, 1);              /* L2 */
 	test_delay(&kvmhold_test_leave_delay_ns);
 }

@@ -34,10 +34,11 @@
  * H3 spins for a bounded time (only while fewer threads are inside than
  * there are CPUs: otherwise the spin takes a CPU one of them needs), then
  * sleeps on the active word itself:
- * it sets ACTIVE_HOLDER_WAITS with a fetch_or and sleeps only if the
- * value it saw is still there; the entrant that leaves (L1) learns from
- * its own fetch_sub whether to wake it (L2), without touching the VM
- * again.  So once kvmhold_hold() returns, no thread that was inside
+ * it sets ACTIVE_HOLDER_WAITS and its target with a fetch_or and sleeps
+ * only if the value it saw is still there; the entrant that leaves (L1)
+ * learns from its own fetch_sub whether it is the one that brings the
+ * count down to the target, and only that one wakes the holder (L2),
+ * without touching the VM again.  So once kvmhold_hold() returns, no thread that was inside
  * touches the VM: the VMM may destroy it at once.
  *
  * The release: R1 pending = 0, R2 release_gen++, R3 wake the parked
@@ -344,7 +345,7 @@ static int wait_quiet(struct kvmhold_vm *vm, unsigned target, uint64_t deadline_
 		      bool adaptive)
 {
 	uint64_t start = now_ns(), spin_until = 0;
-	unsigned seen, count;
+	unsigned seen, count, waits;
 	bool spun = false;
 	int r = 0;
 
@@ -365,9 +366,19 @@ static int wait_quiet(struct kvmhold_vm *vm, unsigned target, uint64_t deadline_
 		spin_learn(vm, count <= target, now_ns() - start);
 	if (count <= target)
 		return 0;
+	/* The target goes with the bit, for L2's test (active_leave_wakes()). */
+	waits = target < ACTIVE_TARGET_ANY ? target : ACTIVE_TARGET_ANY;
+	if (test_broken(BREAK_WAKE_TARGET))
+		waits = 0;      /* as if the holder had no sections of its own */
+	waits = ACTIVE_HOLDER_WAITS | waits << ACTIVE_TARGET_SHIFT;
 	for (;;) {
-		/* Pairs with L1: an entry that leaves after this sees the bit. */
-		seen = atomic_fetch_or(&vm->active, ACTIVE_HOLDER_WAITS) | ACTIVE_HOLDER_WAITS;
+		/*
+		 * Pairs with L1: the entry whose leave brings the count down
+		 * to the target, after this, sees the bit and the target and
+		 * wakes us; a leave before this changed the word, so the
+		 * futex wait returns at once and we look again.
+		 */
+		seen = atomic_fetch_or(&vm->active, waits) | waits;
 		if (ACTIVE_COUNT(seen) <= target)
 			break;
 		r = futex_wait_until(&vm->active, seen, deadline_ns);
@@ -375,7 +386,7 @@ static int wait_quiet(struct kvmhold_vm *vm, unsigned target, uint64_t deadline_
 			break;
 		r = 0;
 	}
-	atomic_fetch_and(&vm->active, ~ACTIVE_HOLDER_WAITS);
+	atomic_fetch_and(&vm->active, ~(ACTIVE_HOLDER_WAITS | ACTIVE_TARGET_MASK));
 	return r;
 }
 

@@ -176,6 +176,7 @@
 bit  pending;          /* vm->pending */
 byte act;              /* ACTIVE_COUNT(vm->active) ("active" is a keyword) */
 bit  hwaits;           /* ACTIVE_HOLDER_WAITS in vm->active */
+byte htarget;          /* ACTIVE_TARGET(vm->active): what the sleeper waits for */
 bit  hsleep;           /* a holder is queued on the futex of vm->active */
 byte release_gen;      /* vm->release_gen, the park's futex word */
 byte parked;           /* vm->parked */
@@ -342,10 +343,14 @@ inline kick_all(signal, tid)
 #endif
 }
 
-/* gate.c retreat(): L1 + L2; w is a scratch bit */
+/*
+ * gate.c retreat(): L1 + L2; w is a scratch bit.  Only the leave that
+ * brings act down to the sleeping holder's target wakes it
+ * (active_leave_wakes()); the holders of this model wait for target 0.
+ */
 inline retreat(w)
 {
-	atomic { w = hwaits; act-- };                   /* L1: fetch_sub */
+	atomic { w = hwaits && act <= htarget + 1; act-- }   /* L1: fetch_sub */
 	if
 #ifndef MUT_NO_L2
 	:: w -> hsleep = 0                              /* L2: futex_wake(active, 1) */
@@ -366,7 +371,7 @@ inline wait_quiet(target, canto)
 	:: act <= target                                /* the spin saw it quiet */
 	:: else ->                                      /* spin time is up: sleep */
 		do
-		:: atomic { hwaits = 1; seen = act };   /* fetch_or(ACTIVE_HOLDER_WAITS) */
+		:: atomic { hwaits = 1; htarget = target; seen = act };   /* fetch_or(WAITS | target) */
 			if
 			:: seen <= target -> break
 			:: else
@@ -386,7 +391,7 @@ inline wait_quiet(target, canto)
 			:: else -> r = 0
 			fi
 		od;
-		hwaits = 0                              /* fetch_and(~ACTIVE_HOLDER_WAITS) */
+		atomic { hwaits = 0; htarget = 0 }      /* fetch_and(~(WAITS | target)) */
 	fi
 }
 
@@ -762,7 +767,7 @@ held:
 			fi
 		od;
 		hsec = 1;                               /* the section */
-		atomic { hsec = 0; w = hwaits; act-- }; /* gate_leave(): L1 */
+		atomic { hsec = 0; w = hwaits && act <= htarget + 1; act-- }; /* gate_leave(): L1 */
 		if
 		:: w -> hsleep = 0                      /* L2 */
 		:: else
@@ -837,7 +842,7 @@ wa:
 	insec = 1;
 #endif
 	/* gate_leave() */
-	atomic { insec = 0; t = hwaits; act-- };        /* L1 */
+	atomic { insec = 0; t = hwaits && act <= htarget + 1; act-- };  /* L1 */
 	if
 #ifndef MUT_NO_L2
 	:: t -> hsleep = 0                              /* L2 */

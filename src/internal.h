@@ -123,9 +123,10 @@ struct kvmhold_vm {
 	 * The handshake (see hold.c): pending is set by a holder before it
 	 * looks at active; an entrant increments active before it looks at
 	 * pending.  Both sides use sequentially consistent operations.
-	 * active counts entries in its low bits; ACTIVE_HOLDER_WAITS is set
-	 * while a holder sleeps on it, so that the entry that leaves knows
-	 * from its own decrement whether to wake the holder.
+	 * active counts entries in its low bits; ACTIVE_HOLDER_WAITS and the
+	 * waiting holder's target are set while a holder sleeps on it, so
+	 * that the entry that leaves knows from its own decrement whether it
+	 * is the one the holder waits for.
 	 */
 	atomic_bool pending;
 	atomic_uint active;
@@ -152,8 +153,36 @@ struct kvmhold_vm {
 	unsigned nr_stragglers;
 };
 
-#define ACTIVE_HOLDER_WAITS (1u << 31)
-#define ACTIVE_COUNT(a) ((a) & ~ACTIVE_HOLDER_WAITS)
+/*
+ * vm->active: bits 0-23 count the entries; bit 31 says a holder sleeps on
+ * the word (H3, X3), bits 24-30 how many entries it waits for at most
+ * (its own sections: its target), ACTIVE_TARGET_ANY when that does not
+ * fit.  One holder waits at a time: a stop runs only from IDLE, one at a
+ * time, and X3 only in a held commit, of which there is one at a time
+ * (one open transaction per VM).
+ */
+#define ACTIVE_HOLDER_WAITS  (1u << 31)
+#define ACTIVE_TARGET_SHIFT  24
+#define ACTIVE_TARGET_ANY    0x7fu     /* wake the holder at every leave */
+#define ACTIVE_TARGET_MASK   (ACTIVE_TARGET_ANY << ACTIVE_TARGET_SHIFT)
+#define ACTIVE_COUNT(a)      ((a) & ((1u << ACTIVE_TARGET_SHIFT) - 1))
+#define ACTIVE_TARGET(a)     (((a) & ACTIVE_TARGET_MASK) >> ACTIVE_TARGET_SHIFT)
+
+/*
+ * L2's test, from the leaving entry's own fetch_sub result: does this
+ * leave bring active down to what the sleeping holder waits for?  Only
+ * that one wakes it; the leaves before it would wake a holder that finds
+ * the count still too high and sleeps again (at 256 vCPUs on 2 CPUs, 255
+ * needless context switches in every stop).
+ */
+static inline bool active_leave_wakes(unsigned old)
+{
+	unsigned target = ACTIVE_TARGET(old);
+
+	if (!(old & ACTIVE_HOLDER_WAITS))
+		return false;
+	return target == ACTIVE_TARGET_ANY || ACTIVE_COUNT(old) - 1 <= target;
+}
 
 /*
  * The library's own mark in kvm_run->immediate_exit (any non-zero value

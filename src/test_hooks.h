@@ -86,6 +86,8 @@ enum kvmhold_breakage {
 /* The enum's 32 bits are taken: the switches go on in a 64-bit word. */
 /* The holder's spin keeps its whole budget whatever happened before. */
 #define BREAK_ADAPTIVE_SPIN  (1ull << 32)
+/* A sleeping holder publishes target 0, whatever sections it has open. */
+#define BREAK_WAKE_TARGET    (1ull << 33)
 
 #ifdef KVMHOLD_TEST_HOOKS
 /*

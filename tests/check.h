@@ -82,6 +82,7 @@ static inline void test_apply_breakage(void)
 		{ "ring-flush", BREAK_RING_FLUSH },
 		{ "logged-merge", BREAK_LOGGED_MERGE },
 		{ "adaptive-spin", BREAK_ADAPTIVE_SPIN },
+		{ "wake-target", BREAK_WAKE_TARGET },
 	};
 	const char *env = getenv("KVMHOLD_TEST_BREAK");
 	unsigned i;

@@ -50,6 +50,7 @@ hold_joined       section-release
 hold_destroy      leave-wake
 hold_stopped_time stopped-time
 hold_spin_budget  adaptive-spin
+hold_leave_wake   wake-target
 kick_parked       park-exits
 vmm_kicks         ie-owner
 vmm_kicks         park-exits
