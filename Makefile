@@ -470,12 +470,14 @@ model_def_kernel  := -DKERNEL_KICK
 model_def_holders := -DNH=2 -DHTMO=2 -DCOMMIT=1 -DKICKER=0
 model_def_mem     := -DMEM=1 -DHTMO=1 -DKICKER=0 -DKERNEL_KICK
 model_def_vcpus   := -DNV=2 -DNRUN=1 -DKICKER=0
+model_def_own     := -DOWN=1
 # Mutations: a configuration and the switch.  On base, the holder has no
 # deadline, so that a lost wake-up is a deadlock, not a timeout.
 model_mut_no-mark        := base -DMUT_NO_MARK
 model_mut_no-k4          := base -DMUT_NO_K4
 model_mut_no-entry-check := base -DMUT_NO_ENTRY_CHECK
 model_mut_no-l2          := base -DMUT_NO_L2
+model_mut_wake-target    := own -DMUT_WAKE_TARGET
 model_mut_no-park-exits  := base -DMUT_NO_PARK_EXITS
 model_mut_ie-owner       := base -DMUT_IE_OWNER
 model_mut_kicks-sample   := base -DMUT_KICKS_SAMPLE
@@ -483,12 +485,12 @@ model_mut_no-exclusive   := holders -DMUT_NO_EXCLUSIVE
 model_mut_no-x4-wake     := holders -DMUT_NO_X4_WAKE
 model_mut_x4-count-early := holders -DMUT_X4_COUNT_EARLY
 model_mut_x4-no-gen      := holders -DMUT_X4_NO_GEN
-MODEL_CONFIGS   ?= kick kernel holders mem vcpus
+MODEL_CONFIGS   ?= kick kernel holders mem vcpus own
 # One per property: held_quiet, lost hold kick, lost kick, deadlock, holds
 # surfacing, exclusive, the wake at a commit's end and its two orderings.
 # no-park-exits and ie-owner are there to run too.
 MODEL_MUTATIONS ?= no-entry-check no-mark no-k4 no-l2 kicks-sample no-exclusive no-x4-wake \
-		   x4-count-early x4-no-gen
+		   x4-count-early x4-no-gen wake-target
 
 MODEL_RESULTS   := $(MODEL_CONFIGS:%=$(MODEL_O)/%/ok) \
                    $(MODEL_MUTATIONS:%=$(MODEL_O)/mutation-%/caught)

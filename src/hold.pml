@@ -78,7 +78,9 @@
  *  NV=1|2 vCPUs; NRUN run calls per vCPU; NEXIT own exits per vCPU;
  *  NH=1|2 holders, HTMO bit n: holder n has a deadline; MEM=0|1 a mem
  *  section thread; KICKER=0|1 and KICKS; COMMIT=1: holder 0 makes a held
- *  commit, holder 1 enters a section as a holder; KERNEL_KICK; NFAULT.
+ *  commit, holder 1 enters a section as a holder; KERNEL_KICK; NFAULT;
+ *  OWN=1 (NH=1 only): holder 0 holds from inside a section of its own, so
+ *  it waits for target 1 and ends that section after its hold.
  *  Mutations, most of them the model's KVMHOLD_TEST_BREAK switches
  *  (test_hooks.h: IMMEDIATE_EXIT, ENTRY_CHECK, LEAVE_WAKE, PARK_EXITS,
  *  IE_OWNER, KICKS_SAMPLE, COMMIT_EXCLUSIVE):
@@ -86,6 +88,8 @@
  *   MUT_NO_K4           kvmhold_vcpu_kick() does not wake parked threads
  *   MUT_NO_ENTRY_CHECK  entrants do not look at pending (E2)
  *   MUT_NO_L2           retreat() does not wake the sleeping holder (L2)
+ *   MUT_WAKE_TARGET     the sleeping holder publishes target 0, whatever
+ *                       sections of its own it has open
  *   MUT_NO_PARK_EXITS   a parked vCPU waits for the release whatever happens
  *   MUT_IE_OWNER        eintr_is_ours() takes any non-zero immediate_exit
  *                       for the library's and clears it
@@ -137,6 +141,9 @@
 #endif
 #ifndef NFAULT
 #define NFAULT 1
+#endif
+#ifndef OWN
+#define OWN 0
 #endif
 
 /* enum hold_state */
@@ -346,7 +353,8 @@ inline kick_all(signal, tid)
 /*
  * gate.c retreat(): L1 + L2; w is a scratch bit.  Only the leave that
  * brings act down to the sleeping holder's target wakes it
- * (active_leave_wakes()); the holders of this model wait for target 0.
+ * (active_leave_wakes()); holder 0 waits for target 1 with OWN=1, every
+ * other wait for target 0.
  */
 inline retreat(w)
 {
@@ -371,7 +379,15 @@ inline wait_quiet(target, canto)
 	:: act <= target                                /* the spin saw it quiet */
 	:: else ->                                      /* spin time is up: sleep */
 		do
-		:: atomic { hwaits = 1; htarget = target; seen = act };   /* fetch_or(WAITS | target) */
+		:: atomic {                     /* fetch_or(WAITS | target) */
+			hwaits = 1;
+#ifdef MUT_WAKE_TARGET
+			htarget = 0;
+#else
+			htarget = target;
+#endif
+			seen = act
+		};
 			if
 			:: seen <= target -> break
 			:: else
@@ -672,7 +688,7 @@ wait:
 			fi
 #endif
 		};
-		wait_quiet(0, 1);                       /* the grace: ETIMEDOUT is fine */
+		wait_quiet(OWN, 1);                     /* the grace: ETIMEDOUT is fine */
 		LOCK
 	:: atomic { !lock -> lock = 1; r = EKVM };      /* KVM refused: nothing held */
 		pending = 0;                            /* (state IDLE follows, under the lock) */
@@ -683,7 +699,7 @@ wait:
 #endif
 	kick_all(1, tid);                               /* H2: mark and signal */
 	atomic { h2done = 1; UNLOCK };
-	wait_quiet(0, tmo);                             /* H3 */
+	wait_quiet(OWN, tmo);                           /* H3 */
 	if
 	:: r == 0 ->
 		atomic { !lock -> state = HELD; h2done = 0;     /* lock, HELD, broadcast, */
@@ -790,6 +806,13 @@ held:
 		atomic { wake_parked(); kd_gen++; UNLOCK }      /* R3, broadcast, unlock */
 	fi;
 done:
+#if OWN
+	atomic { w = hwaits && act <= htarget + 1; act-- };  /* the holder's own section ends: L1 */
+	if
+	:: w -> hsleep = 0
+	:: else
+	fi;
+#endif
 	skip
 }
 
@@ -919,6 +942,7 @@ end:	atomic {
 init
 {
 	atomic {
+		act = OWN;      /* holder 0 sits in a section of its own (NH=1 only) */
 		holding = NH;
 		run vcpu(0);
 #if NV > 1
