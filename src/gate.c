@@ -232,7 +232,9 @@ static void enter_as_holder(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
  * else parks while a hold is pending.  Every entry counts, so a later
  * holder waits for it to leave.  -EINTR: a vCPU's gated ioctl (vcpu set)
  * waited for a release and that vCPU was kicked meanwhile; the kick stays
- * pending for its next kvmhold_vcpu_run().
+ * pending for its next kvmhold_vcpu_run().  -EOVERFLOW: a nested entry
+ * with ACTIVE_NESTED_LIMIT entries inside (a thread that never ends its
+ * sections, most likely).
  */
 int gate_enter(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
 {
@@ -241,6 +243,11 @@ int gate_enter(struct kvmhold_vm *vm, struct kvmhold_vcpu *vcpu)
 	if (!ts)
 		return -ENOMEM;
 	if (ts->sections || ts->exclusive) {
+		if (ACTIVE_COUNT(atomic_load(&vm->active)) >= ACTIVE_NESTED_LIMIT &&
+		    !test_broken(BREAK_NESTED_LIMIT)) {
+			thread_state_put(ts);
+			return -EOVERFLOW;
+		}
 		if (vcpu)
 			atomic_fetch_add(&vcpu->inside, 1);
 		atomic_fetch_add(&vm->active, 1);

@@ -166,6 +166,13 @@ struct kvmhold_vm {
 #define ACTIVE_TARGET_ANY    0x7fu     /* wake the holder at every leave */
 #define ACTIVE_TARGET_MASK   (ACTIVE_TARGET_ANY << ACTIVE_TARGET_SHIFT)
 #define ACTIVE_COUNT(a)      ((a) & ((1u << ACTIVE_TARGET_SHIFT) - 1))
+/*
+ * Nested entries (a thread already inside enters again) are the one way
+ * the count grows past the number of threads: they are refused from here
+ * on, so that concurrent ones cannot carry the count into the target
+ * bits, where it would read as 0 and let a hold in with threads inside.
+ */
+#define ACTIVE_NESTED_LIMIT  (1u << (ACTIVE_TARGET_SHIFT - 1))
 #define ACTIVE_TARGET(a)     (((a) & ACTIVE_TARGET_MASK) >> ACTIVE_TARGET_SHIFT)
 
 /*

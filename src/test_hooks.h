@@ -88,6 +88,8 @@ enum kvmhold_breakage {
 #define BREAK_ADAPTIVE_SPIN  (1ull << 32)
 /* A sleeping holder publishes target 0, whatever sections it has open. */
 #define BREAK_WAKE_TARGET    (1ull << 33)
+/* Nested gated entries are not refused at ACTIVE_NESTED_LIMIT. */
+#define BREAK_NESTED_LIMIT   (1ull << 34)
 
 #ifdef KVMHOLD_TEST_HOOKS
 /*

@@ -83,6 +83,7 @@ static inline void test_apply_breakage(void)
 		{ "logged-merge", BREAK_LOGGED_MERGE },
 		{ "adaptive-spin", BREAK_ADAPTIVE_SPIN },
 		{ "wake-target", BREAK_WAKE_TARGET },
+		{ "nested-limit", BREAK_NESTED_LIMIT },
 	};
 	const char *env = getenv("KVMHOLD_TEST_BREAK");
 	unsigned i;
