@@ -370,6 +370,8 @@ static int wait_quiet(struct kvmhold_vm *vm, unsigned target, uint64_t deadline_
 	waits = target < ACTIVE_TARGET_ANY ? target : ACTIVE_TARGET_ANY;
 	if (test_broken(BREAK_WAKE_TARGET))
 		waits = 0;      /* as if the holder had no sections of its own */
+	else if (test_broken(BREAK_WAKE_EVERY_LEAVE))
+		waits = ACTIVE_TARGET_ANY;
 	waits = ACTIVE_HOLDER_WAITS | waits << ACTIVE_TARGET_SHIFT;
 	for (;;) {
 		/*

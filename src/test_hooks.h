@@ -90,6 +90,8 @@ enum kvmhold_breakage {
 #define BREAK_WAKE_TARGET    (1ull << 33)
 /* Nested gated entries are not refused at ACTIVE_NESTED_LIMIT. */
 #define BREAK_NESTED_LIMIT   (1ull << 34)
+/* The sleeping holder is woken by every leave, as before the target. */
+#define BREAK_WAKE_EVERY_LEAVE (1ull << 35)
 
 #ifdef KVMHOLD_TEST_HOOKS
 /*

@@ -84,6 +84,7 @@ static inline void test_apply_breakage(void)
 		{ "adaptive-spin", BREAK_ADAPTIVE_SPIN },
 		{ "wake-target", BREAK_WAKE_TARGET },
 		{ "nested-limit", BREAK_NESTED_LIMIT },
+		{ "wake-every-leave", BREAK_WAKE_EVERY_LEAVE },
 	};
 	const char *env = getenv("KVMHOLD_TEST_BREAK");
 	unsigned i;

@@ -51,6 +51,7 @@ hold_destroy      leave-wake
 hold_stopped_time stopped-time
 hold_spin_budget  adaptive-spin
 hold_leave_wake   wake-target
+hold_leave_wake   wake-every-leave
 gate_nested_limit nested-limit
 kick_parked       park-exits
 vmm_kicks         ie-owner
