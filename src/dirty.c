@@ -206,6 +206,7 @@ static int sync_hva(struct kvmhold_vm *vm, uint64_t start, uint64_t size, uint64
 	r = gate_enter(vm, NULL);
 	if (r)
 		return r;
+	test_delay(&kvmhold_test_sync_delay_ns);
 	pthread_mutex_lock(&d->sync_lock);
 	r = d->ring_bytes ? dirty_ring_harvest_all(vm) : dirty_log_sync(vm, start, npages, bitmap);
 	if (r) {
@@ -215,14 +216,20 @@ static int sync_hva(struct kvmhold_vm *vm, uint64_t start, uint64_t size, uint64
 		dirty_store_take(&d->store, start, npages, bitmap);
 	}
 	pthread_mutex_unlock(&d->sync_lock);
+	/*
+	 * Counted before gate_leave(): once the leave lets a hold return,
+	 * the VMM may destroy the VM, and nothing here may touch it.
+	 */
+	if (!r) {
+		uint64_t reported = 0;
+
+		for (count = 0; count < (npages + 63) / 64; count++)
+			reported += __builtin_popcountll(bitmap[count]);
+		atomic_fetch_add_explicit(&d->syncs, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&d->reported, reported, memory_order_relaxed);
+	}
 	gate_leave(vm, NULL);
-	if (r)
-		return r;
-	for (count = 0, r = 0; count < (npages + 63) / 64; count++)
-		r += __builtin_popcountll(bitmap[count]);
-	atomic_fetch_add_explicit(&d->syncs, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&d->reported, (uint64_t)r, memory_order_relaxed);
-	return 0;
+	return r;
 }
 
 KVMHOLD_API int kvmhold_dirty_sync(struct kvmhold_vm *vm, void *hva, size_t size, uint64_t *bitmap)

@@ -11,6 +11,7 @@ void (*kvmhold_test_commit_hook)(void);
 unsigned kvmhold_test_fail_alloc, kvmhold_test_allocs;
 unsigned kvmhold_test_fail_ioctl;
 unsigned kvmhold_test_ring_full_delay_ns;
+unsigned kvmhold_test_sync_delay_ns;
 unsigned kvmhold_test_delays_begun, kvmhold_test_delays_ended;
 unsigned kvmhold_test_kick_default;
 #endif

@@ -127,6 +127,8 @@ extern unsigned kvmhold_test_kick_delay_ns;
 extern unsigned kvmhold_test_fail_alloc, kvmhold_test_allocs;
 /* Busy-wait this long in a ring-full exit between the harvest and the gate. */
 extern unsigned kvmhold_test_ring_full_delay_ns;
+/* Busy-wait this long in a dirty sync, inside the gate, before the harvest. */
+extern unsigned kvmhold_test_sync_delay_ns;
 /* Called by a held commit right after its hold is taken (test only). */
 extern void (*kvmhold_test_commit_hook)(void);
 /* Delays above begun and ended: while they differ, a thread is in one. */
