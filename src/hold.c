@@ -448,7 +448,8 @@ static int stop_vm(struct kvmhold_vm *vm, unsigned target, uint64_t deadline_ns)
 	return 0;
 }
 
-KVMHOLD_API int kvmhold_hold(struct kvmhold_vm *vm, int timeout_ms)
+/* kvmhold_hold(); for_commit: the hold of a held commit (commit_holds). */
+static int hold(struct kvmhold_vm *vm, int timeout_ms, bool for_commit)
 {
 	struct thread_vm_state *ts;
 	uint64_t deadline = 0;
@@ -481,6 +482,7 @@ KVMHOLD_API int kvmhold_hold(struct kvmhold_vm *vm, int timeout_ms)
 		r = stop_vm(vm, ts->sections, deadline);
 	if (!r) {
 		vm->hold_count++;
+		vm->commit_holds += for_commit;
 		vm->stats.holds++;
 		if (!thread_state_holds(ts, vm))
 			ts->hold_epoch = atomic_load(&vm->held_epoch);
@@ -490,6 +492,17 @@ out:
 	pthread_mutex_unlock(&vm->lock);
 	thread_state_put(ts);
 	return r;
+}
+
+KVMHOLD_API int kvmhold_hold(struct kvmhold_vm *vm, int timeout_ms)
+{
+	return hold(vm, timeout_ms, false);
+}
+
+/* The hold of a held commit: kvmhold_release() cannot take it away. */
+int hold_for_commit(struct kvmhold_vm *vm, int timeout_ms)
+{
+	return hold(vm, timeout_ms, true);
 }
 
 /*
@@ -545,7 +558,8 @@ static void release_locked(struct kvmhold_vm *vm, struct thread_vm_state *ts, bo
 		resume_all(vm);
 }
 
-KVMHOLD_API int kvmhold_release(struct kvmhold_vm *vm)
+/* kvmhold_release(); for_commit: a held commit lets its own hold go. */
+static int release(struct kvmhold_vm *vm, bool for_commit)
 {
 	struct thread_vm_state *ts;
 	bool own;
@@ -556,6 +570,17 @@ KVMHOLD_API int kvmhold_release(struct kvmhold_vm *vm)
 	if (!vm->hold_count) {
 		pthread_mutex_unlock(&vm->lock);
 		return -EINVAL;
+	}
+	/*
+	 * Holds are counted, not owned, but a commit's is not the VMM's to
+	 * release: while every hold left is one a commit in progress took,
+	 * a release would resume the vCPUs under the commit's ioctls.
+	 */
+	if (for_commit) {
+		vm->commit_holds--;
+	} else if (vm->hold_count <= vm->commit_holds && !test_broken(BREAK_COMMIT_HOLDS)) {
+		pthread_mutex_unlock(&vm->lock);
+		return -EBUSY;
 	}
 	/* Holds are counted, not owned: any thread may release. */
 	ts = thread_state_get(vm, false);
@@ -575,6 +600,21 @@ KVMHOLD_API int kvmhold_release(struct kvmhold_vm *vm)
 	thread_state_put(ts);
 	pthread_mutex_unlock(&vm->lock);
 	return 0;
+}
+
+KVMHOLD_API int kvmhold_release(struct kvmhold_vm *vm)
+{
+	return release(vm, false);
+}
+
+/*
+ * A held commit's release of its own hold; -EBUSY as kvmhold_release()
+ * when the commit ran inside one of the thread's sections and another
+ * holder joined (the hold is then an ordinary one, deferred).
+ */
+int hold_release_commit(struct kvmhold_vm *vm)
+{
+	return release(vm, true);
 }
 
 /*

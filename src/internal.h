@@ -108,6 +108,8 @@ struct kvmhold_vm {
 	/* Under lock. */
 	enum hold_state state;
 	unsigned hold_count;
+	/* Of those, the holds of commits in progress (txn_commit.c). */
+	unsigned commit_holds;
 	uint64_t epochs;               /* how many times the VM was stopped */
 	uint64_t stop_start_ns;        /* when the stop in force (or last) began */
 	/*
@@ -159,7 +161,8 @@ struct kvmhold_vm {
  * (its own sections: its target), ACTIVE_TARGET_ANY when that does not
  * fit.  One holder waits at a time: a stop runs only from IDLE, one at a
  * time, and X3 only in a held commit, of which there is one at a time
- * (one open transaction per VM).
+ * (one open transaction per VM) and whose hold no other thread can
+ * release (commit_holds), so that no stop can begin beside it.
  */
 #define ACTIVE_HOLDER_WAITS  (1u << 31)
 #define ACTIVE_TARGET_SHIFT  24
@@ -261,6 +264,8 @@ static inline unsigned vcpu_park_bit(const struct kvmhold_vcpu *vcpu)
 /* hold.c: the holder side. */
 int hold_init(struct kvmhold_vm *vm);
 void hold_fini(struct kvmhold_vm *vm);
+int hold_for_commit(struct kvmhold_vm *vm, int timeout_ms);
+int hold_release_commit(struct kvmhold_vm *vm);
 int hold_commit_begin(struct kvmhold_vm *vm, int timeout_ms);
 void hold_commit_end(struct kvmhold_vm *vm);
 void hold_defer_release(struct kvmhold_vm *vm);

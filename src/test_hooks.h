@@ -92,6 +92,8 @@ enum kvmhold_breakage {
 #define BREAK_NESTED_LIMIT   (1ull << 34)
 /* The sleeping holder is woken by every leave, as before the target. */
 #define BREAK_WAKE_EVERY_LEAVE (1ull << 35)
+/* kvmhold_release() may take away the hold of a commit in progress. */
+#define BREAK_COMMIT_HOLDS   (1ull << 36)
 
 #ifdef KVMHOLD_TEST_HOOKS
 /*

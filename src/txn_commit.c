@@ -442,7 +442,7 @@ KVMHOLD_API int kvmhold_txn_commit(struct kvmhold_txn *txn)
 		 * waits while somebody else holds the VM.
 		 */
 		if (p.needs_hold) {
-			r = kvmhold_hold(vm, txn->timeout_ms);
+			r = hold_for_commit(vm, txn->timeout_ms);
 			held = !r;
 			if (held)
 				test_commit_hook();
@@ -478,7 +478,7 @@ KVMHOLD_API int kvmhold_txn_commit(struct kvmhold_txn *txn)
 	 * -EBUSY: the commit ran inside one of this thread's sections and
 	 * another holder joined; the hold lasts until the section ends.
 	 */
-	if (held && kvmhold_release(vm) == -EBUSY && !test_broken(BREAK_DEFERRED_RELEASE))
+	if (held && hold_release_commit(vm) == -EBUSY && !test_broken(BREAK_DEFERRED_RELEASE))
 		hold_defer_release(vm);
 	if (gated)
 		gate_leave(vm, NULL);

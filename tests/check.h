@@ -85,6 +85,7 @@ static inline void test_apply_breakage(void)
 		{ "wake-target", BREAK_WAKE_TARGET },
 		{ "nested-limit", BREAK_NESTED_LIMIT },
 		{ "wake-every-leave", BREAK_WAKE_EVERY_LEAVE },
+		{ "commit-holds", BREAK_COMMIT_HOLDS },
 	};
 	const char *env = getenv("KVMHOLD_TEST_BREAK");
 	unsigned i;

@@ -53,6 +53,7 @@ hold_spin_budget  adaptive-spin
 hold_leave_wake   wake-target
 hold_leave_wake   wake-every-leave
 gate_nested_limit nested-limit
+txn_commit_holds  commit-holds
 kick_parked       park-exits
 vmm_kicks         ie-owner
 vmm_kicks         park-exits
