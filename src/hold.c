@@ -38,8 +38,8 @@
  * only if the value it saw is still there; the entrant that leaves (L1)
  * learns from its own fetch_sub whether it is the one that brings the
  * count down to the target, and only that one wakes the holder (L2),
- * without touching the VM again.  So once kvmhold_hold() returns, no thread that was inside
- * touches the VM: the VMM may destroy it at once.
+ * without touching the VM again.  So once kvmhold_hold() returns, no
+ * thread that was inside touches the VM: the VMM may destroy it at once.
  *
  * The release: R1 pending = 0, R2 release_gen++, R3 wake the parked
  * threads if any (gate.c).
