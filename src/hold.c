@@ -567,18 +567,21 @@ static int release(struct kvmhold_vm *vm, bool for_commit)
 	if (!vm)
 		return -EINVAL;
 	pthread_mutex_lock(&vm->lock);
+	/*
+	 * Holds are counted, not owned, but a commit's is not the VMM's to
+	 * release: while every hold left is one a commit in progress took,
+	 * a release would resume the vCPUs under the commit's ioctls.  (The
+	 * commit's own count goes first, whatever follows: it is no longer
+	 * in progress.)
+	 */
+	if (for_commit && vm->commit_holds)
+		vm->commit_holds--;
 	if (!vm->hold_count) {
 		pthread_mutex_unlock(&vm->lock);
 		return -EINVAL;
 	}
-	/*
-	 * Holds are counted, not owned, but a commit's is not the VMM's to
-	 * release: while every hold left is one a commit in progress took,
-	 * a release would resume the vCPUs under the commit's ioctls.
-	 */
-	if (for_commit) {
-		vm->commit_holds--;
-	} else if (vm->hold_count <= vm->commit_holds && !test_broken(BREAK_COMMIT_HOLDS)) {
+	if (!for_commit && vm->hold_count <= vm->commit_holds &&
+	    !test_broken(BREAK_COMMIT_HOLDS)) {
 		pthread_mutex_unlock(&vm->lock);
 		return -EBUSY;
 	}
@@ -644,10 +647,19 @@ void hold_release_deferred(struct kvmhold_vm *vm, struct thread_vm_state *ts)
 	 */
 	while (ts->deferred_releases) {
 		ts->deferred_releases--;
-		if (vm->hold_count && thread_state_holds(ts, vm) &&
-		    (ts->deferred_epoch == atomic_load(&vm->held_epoch) ||
-		     test_broken(BREAK_DEFERRED_EPOCH)))
+		if (!vm->hold_count || !thread_state_holds(ts, vm) ||
+		    (ts->deferred_epoch != atomic_load(&vm->held_epoch) &&
+		     !test_broken(BREAK_DEFERRED_EPOCH)))
+			continue;
+		/*
+		 * Not a hold of a commit in progress either: with only those
+		 * left, others released this thread's hold already, and only
+		 * the thread's record of it goes.
+		 */
+		if (vm->hold_count > vm->commit_holds || test_broken(BREAK_COMMIT_HOLDS))
 			release_locked(vm, ts, true);
+		else
+			ts->holds--;
 	}
 	pthread_mutex_unlock(&vm->lock);
 }

@@ -9,7 +9,13 @@
  * commit on the same word.)  Two cases, each with the commit paused right
  * after its hold (the library's commit hook): the commit's hold alone,
  * and the commit's hold joined to the main thread's, which the main thread
- * releases and then tries to release once more.
+ * releases and then tries to release once more.  A third case goes the
+ * other way round, through a deferred release: a device thread commits
+ * inside its own section while the main thread joins, so its hold stays
+ * until the section ends; a second commit takes its hold; the main thread
+ * releases twice (its own and, counted not owned, the device's); then the
+ * device's section ends, and its deferred release must not take the
+ * second commit's hold.
  *
  * Can fail: KVMHOLD_TEST_BREAK=commit-holds lets kvmhold_release() take
  * the commit's hold: it returns 0 and the VM is no longer held while the
@@ -31,6 +37,7 @@
 static struct kvmhold_vm *vm;
 static void *mem;
 static atomic_int in_commit, go_on;
+static atomic_int device_committed, device_go;
 
 /* Called by the commit with its hold taken: wait for the main thread. */
 static void commit_paused(void)
@@ -60,6 +67,23 @@ static void start_commit(pthread_t *t, void *unmap)
 	CHECK(pthread_create(t, NULL, commit, unmap) == 0, "pthread_create");
 	while (!atomic_load(&in_commit))
 		sched_yield();
+}
+
+/* Commits inside its own section; the release is deferred to its end. */
+static void *device(void *arg)
+{
+	struct kvmhold_txn *txn;
+
+	(void)arg;
+	CHECK_OK(kvmhold_mem_begin(vm));
+	CHECK_OK(kvmhold_txn_begin(vm, &txn));
+	CHECK_OK(kvmhold_txn_map(txn, 0, SIZE, mem, 0));
+	CHECK_OK(kvmhold_txn_commit(txn));
+	atomic_store(&device_committed, 1);
+	while (!atomic_load(&device_go))
+		sched_yield();
+	CHECK_OK(kvmhold_mem_end(vm));              /* the deferred release */
+	return NULL;
 }
 
 static void finish_commit(pthread_t t)
@@ -97,6 +121,29 @@ int main(void)
 	CHECK_RET(kvmhold_release(vm), -EBUSY);
 	CHECK_RET(kvmhold_is_held(vm), 1);
 	finish_commit(t);
+
+	/* A deferred release must not take the commit's hold either. */
+	atomic_store(&in_commit, 0);
+	atomic_store(&go_on, 0);
+	CHECK(pthread_create(&t, NULL, device, NULL) == 0, "pthread_create");
+	while (!atomic_load(&in_commit))            /* the device's commit, paused */
+		sched_yield();
+	{
+		pthread_t dev = t, second;
+
+		CHECK_OK(kvmhold_hold(vm, -1));     /* joins: the device's release is deferred */
+		atomic_store(&go_on, 1);
+		while (!atomic_load(&device_committed))
+			sched_yield();
+		start_commit(&second, (void *)1);   /* the second commit, paused */
+		CHECK_OK(kvmhold_release(vm));      /* the main thread's */
+		CHECK_OK(kvmhold_release(vm));      /* the device's, counted not owned */
+		CHECK_RET(kvmhold_release(vm), -EBUSY);
+		atomic_store(&device_go, 1);
+		CHECK(pthread_join(dev, NULL) == 0, "pthread_join");
+		CHECK_RET(kvmhold_is_held(vm), 1);  /* the second commit still holds */
+		finish_commit(second);
+	}
 
 	kvmhold_test_commit_hook = NULL;
 	kvmhold_vm_destroy(vm);
