@@ -558,6 +558,16 @@ static void release_locked(struct kvmhold_vm *vm, struct thread_vm_state *ts, bo
 		resume_all(vm);
 }
 
+/*
+ * Under vm->lock: is every hold left one a commit in progress took?  Holds
+ * are counted, not owned, but a commit's is not the VMM's to release: a
+ * release now would resume the vCPUs under the commit's ioctls.
+ */
+static bool only_commit_holds_left(const struct kvmhold_vm *vm)
+{
+	return vm->hold_count <= vm->commit_holds && !test_broken(BREAK_COMMIT_HOLDS);
+}
+
 /* kvmhold_release(); for_commit: a held commit lets its own hold go. */
 static int release(struct kvmhold_vm *vm, bool for_commit)
 {
@@ -567,21 +577,14 @@ static int release(struct kvmhold_vm *vm, bool for_commit)
 	if (!vm)
 		return -EINVAL;
 	pthread_mutex_lock(&vm->lock);
-	/*
-	 * Holds are counted, not owned, but a commit's is not the VMM's to
-	 * release: while every hold left is one a commit in progress took,
-	 * a release would resume the vCPUs under the commit's ioctls.  (The
-	 * commit's own count goes first, whatever follows: it is no longer
-	 * in progress.)
-	 */
+	/* A commit's own count goes first, whatever follows: it is done. */
 	if (for_commit && vm->commit_holds)
 		vm->commit_holds--;
 	if (!vm->hold_count) {
 		pthread_mutex_unlock(&vm->lock);
 		return -EINVAL;
 	}
-	if (!for_commit && vm->hold_count <= vm->commit_holds &&
-	    !test_broken(BREAK_COMMIT_HOLDS)) {
+	if (!for_commit && only_commit_holds_left(vm)) {
 		pthread_mutex_unlock(&vm->lock);
 		return -EBUSY;
 	}
@@ -656,7 +659,7 @@ void hold_release_deferred(struct kvmhold_vm *vm, struct thread_vm_state *ts)
 		 * left, others released this thread's hold already, and only
 		 * the thread's record of it goes.
 		 */
-		if (vm->hold_count > vm->commit_holds || test_broken(BREAK_COMMIT_HOLDS))
+		if (!only_commit_holds_left(vm))
 			release_locked(vm, ts, true);
 		else
 			ts->holds--;
