@@ -147,6 +147,7 @@ tests: $(TESTS)
 check: all $(TESTS) $(EXAMPLES) $(if $(TOOL_SRCS),$(BENCH))
 	@TEST_TIMEOUT=$(TEST_TIMEOUT) $(SRCDIR)/tests/run.sh $(O)/tests $(TESTS_RUN)
 	@$(if $(TESTS_RUN),:,TEST_TIMEOUT=$(TEST_TIMEOUT) $(SRCDIR)/tests/examples.sh $(O)/examples)
+	@$(if $(TESTS_RUN),:,$(SRCDIR)/tests/kvmtool_verdict.sh)
 
 # Each test, run with the mechanism it checks switched off, must fail.
 check-prove: $(TESTS)

@@ -1,0 +1,87 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# nested/kvmtool-verdict.sh on made-up consoles: which failures of the
+# kvmtool lane it calls setup failures (exit status 3: nested/kvmtool-lane.sh
+# runs them again) and which end the lane (1).  A failure with any sign of
+# the library's (a hole, a mismatch, an L2 Oops, a KVM internal error)
+# must never be called the setup's.  No KVM needed.
+#
+# usage: tests/kvmtool_verdict.sh      prints PASS/FAIL per case
+
+verdict=$(dirname "$0")/../nested/kvmtool-verdict.sh
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# run NAME EXPECT OPTIONS LINE...: one run of the lane, with lkvm's lines.
+run() {
+	name=$1 expect=$2 opts=$3
+	shift 3
+	echo "kvmhold-nested: begin kvmtool/$name"
+	echo "kvmhold-nested: expect kvmtool/$name $expect"
+	echo "kvmhold-nested: lkvm kvmtool/$name -m 512 -c 2 $opts (workload 60s, limit 360s)"
+	for l in "$@"; do
+		case $l in
+		kvmhold-nested:*) echo "$l" ;;
+		*) echo "  l2| $l" ;;
+		esac
+	done
+}
+
+start='kvmhold-lkvm: start pause=hold break=none'
+reshape='kvmhold-lkvm: reshape txns=300 holds=250 failed=0'
+migrate='kvmhold-lkvm: migrate checkpoints=9 pages_compared=900 pages_verified=800 mismatches=0 errors=0'
+triple='kvmhold-lkvm: vcpu error #1: vcpu 1 exit reason 8'
+opts='--kvmhold-reshape --kvmhold-migrate-check'
+
+good() {
+	run "$1" pass "$opts" "$start" 'kvmhold-guest: VERDICT PASS rounds=3 pages_verified=100 blk_ios=50' \
+		"$reshape" "$migrate" 'kvmhold-lkvm: holes=0 vcpu_errors=0' 'kvmhold-lkvm: result=ok' \
+		"kvmhold-nested: done kvmtool/$1 rc=0 secs=70.0"
+}
+
+# triple NAME [HOLES [EXTRA-LINE]]: the L2 guest triple-faulted.
+triple() {
+	run "$1" pass "$opts" "$start" "$triple" "${3:-kvmhold-lkvm: event t=1.0 txn split}" "$reshape" \
+		"$migrate" "kvmhold-lkvm: holes=${2:-0} vcpu_errors=1" 'kvmhold-lkvm: result=FAIL' \
+		"kvmhold-nested: done kvmtool/$1 rc=1 secs=50.0"
+}
+
+# check NAME WANT-STATUS WANT-SETUP-LINE EXPECTED-RUNS: the console on
+# stdin.  Runs in a pipeline's subshell: results go to a file.
+check() {
+	cname=$1 want=$2 want_setup=$3
+	shift 3
+	cat > "$tmp/console"
+	"$verdict" "$tmp/console" "$@" > "$tmp/out" 2>&1
+	got=$?
+	setup=$(sed -n 's/^kvmtool: setup failures: //p' "$tmp/out")
+	if [ "$got" -eq "$want" ] && [ "$setup" = "$want_setup" ]; then
+		echo "PASS  kvmtool_verdict/$cname" | tee -a "$tmp/results"
+	else
+		echo "FAIL  kvmtool_verdict/$cname: exit $got (want $want), setup failures \"$setup\" (want \"$want_setup\")" |
+			tee -a "$tmp/results"
+		sed 's/^/    | /' "$tmp/out"
+	fi
+}
+
+good reshape | check all-pass 0 '' reshape
+triple reshape | check triple-fault 3 reshape reshape
+triple reshape 2 | check triple-fault-with-holes 1 '' reshape
+triple reshape 0 '[   50.1] Oops: 0000 [#1] SMP' | check triple-fault-after-oops 1 '' reshape
+triple reshape 0 'kvmhold-lkvm: vcpu error #2: vcpu 0 exit reason 17' |
+	check triple-fault-and-internal-error 1 '' reshape
+{ triple reshape; good plain; } | check one-of-two 3 reshape reshape plain
+run plain pass "$opts" "$start" '[  82.0] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:' \
+	'kvmhold-nested: TIMEOUT kvmtool/plain after 360s' 'kvmhold-nested: done kvmtool/plain rc=137 secs=360.0' |
+	check stall 3 plain plain
+good reshape | check never-began 3 plain reshape plain
+run break-txn-hold damage "--kvmhold-reshape --kvmhold-break=txn-hold" \
+	'kvmhold-lkvm: start pause=hold break=txn-hold' "$triple" "$reshape" 'kvmhold-lkvm: holes=0 vcpu_errors=1' \
+	'kvmhold-lkvm: result=FAIL' 'kvmhold-nested: done kvmtool/break-txn-hold rc=1 secs=5.0' |
+	check proof-caught 0 '' break-txn-hold
+
+passed=$(grep -c '^PASS' "$tmp/results")
+failed=$(grep -c '^FAIL' "$tmp/results")
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
