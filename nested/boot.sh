@@ -124,12 +124,24 @@ if [ "$mode" = kvmtool ]; then
 	echo "nested: kvmtool runs on upstream KVM (Debian's kvm_amd; QEMU TCG); L2 console in $console (lines \"  l2| \")"
 	"$(dirname "$0")/kvmtool-verdict.sh" "$console" "$@"
 	vrc=$?
-	if [ -n "$problems" ]; then
-		printf '%s' "$problems" | sed 's/^/FAIL  /'
-		[ -n "$badlines" ] && printf '%s\n' "$badlines" | head -n 20 | sed 's/^/    | /'
-		exit 1
+	[ -z "$problems" ] && exit "$vrc"
+	printf '%s' "$problems" | sed 's/^/FAIL  /'
+	[ -n "$badlines" ] && printf '%s\n' "$badlines" | head -n 20 | sed 's/^/    | /'
+	# The outer guest hung, or its kernel reported only stalls and soft
+	# lockups (a CPU kept in the L2 guest for long): the setup's failure,
+	# like the verdict's status 3 (nested/kvmtool-lane.sh runs again).
+	others=$(printf '%s' "$problems" | grep -v -e '^nested-guest: did not finish' \
+		-e '^nested-guest: the guest stopped before' -e '^nested-kernel-log: ')
+	case $problems in
+	*nested-kernel-log:*)
+		printf '%s\n' "$badlines" | grep -vE 'soft lockup|hard LOCKUP|rcu.*stall' |
+			grep -qE 'BUG|WARNING|Oops|Kernel panic' && others="$others kernel" ;;
+	esac
+	if [ -z "$others" ] && [ "$vrc" -ne 1 ]; then
+		echo "nested: a setup failure of the outer guest"
+		exit 3
 	fi
-	exit "$vrc"
+	exit 1
 fi
 
 # check: the runner's lines between the markers.
