@@ -16,7 +16,11 @@
 # ends the lane at once.  A run that fails for the setup's reasons on every
 # one of KVMTOOL_ATTEMPTS (default 3) attempts fails the lane, and every
 # repeat is printed, so a run of this lane shows how often it needed one.
-# KVMTOOL_BOOTS runs (counting failures) are never repeated.
+# KVMTOOL_BOOTS runs (counting failures) are never repeated.  A repeat
+# gets NESTED_TIMEOUT seconds only as its runs need (400 s each, plus 300
+# for the outer guest), and none begins that could end after
+# KVMTOOL_LANE_SECONDS (default 2400) from the lane's start: CI has a
+# time limit of its own.
 #
 # usage: nested/kvmtool-lane.sh KERNELDIR LKVM L2-INITRD OUTDIR RUN...
 # Each attempt logs to OUTDIR/log (the first) or OUTDIR/log-N.
@@ -30,6 +34,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 attempts=${KVMTOOL_ATTEMPTS:-3}
 [ "${KVMTOOL_BOOTS:-0}" -gt 0 ] && attempts=1
 runs=$*
+budget=${KVMTOOL_LANE_SECONDS:-2400}
+start=$(date +%s)
 
 n=1
 while :; do
@@ -56,8 +62,19 @@ while :; do
 		echo "kvmtool-lane: setup failures on all $attempts attempts: $again"
 		exit 1
 	fi
+	# shellcheck disable=SC2086 # count the names
+	set -- $again
+	limit=$((300 + 400 * $#))
+	[ "$limit" -lt "${NESTED_TIMEOUT:-2400}" ] || limit=${NESTED_TIMEOUT:-2400}
+	if [ $(($(date +%s) - start + limit)) -gt "$budget" ]; then
+		echo "kvmtool-lane: setup failures, and no time left for another attempt" \
+			"(KVMTOOL_LANE_SECONDS=$budget): $again"
+		exit 1
+	fi
+	export NESTED_TIMEOUT="$limit"
 	n=$((n + 1))
 	echo
-	echo "kvmtool-lane: attempt $n of $attempts: running again $again (setup failures, see above)"
+	echo "kvmtool-lane: attempt $n of $attempts: running again $again" \
+		"(setup failures, see above; outer guest limit ${limit}s)"
 	runs=$again
 done
