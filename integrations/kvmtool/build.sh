@@ -8,6 +8,9 @@
 #   build.sh --upstream OUTDIR   the patches meant for kvmtool (not the
 #                                test-only one), linked with libkvmhold.a
 #   build.sh --unpatched OUTDIR  pristine lkvm, for comparison
+#   build.sh --control OUTDIR    pristine lkvm with control/*.patch only:
+#                                kvmtool's own pause around memslot
+#                                re-creation, no kvmhold (a diagnostic)
 #
 # Unpacks the pinned kvmtool tarball into OUTDIR/kvmtool-b48735e (replacing
 # an old copy), applies patches/*.patch in order, builds the library with
@@ -19,13 +22,14 @@
 # result does not depend on what the build machine happens to have.
 set -eu
 
-unpatched=0 upstream=0
+unpatched=0 upstream=0 control=0
 case ${1:-} in
 --unpatched) unpatched=1; shift ;;
 --upstream) upstream=1; shift ;;
+--control) unpatched=1 control=1; shift ;;
 esac
 if [ $# -ne 1 ]; then
-	echo "usage: $0 [--unpatched|--upstream] OUTDIR" >&2
+	echo "usage: $0 [--unpatched|--upstream|--control] OUTDIR" >&2
 	exit 2
 fi
 
@@ -74,6 +78,12 @@ if [ $unpatched -eq 0 ]; then
 	make -C "$src" -j"$jobs" $make_vars \
 		KVMHOLD_CFLAGS="-I$repo/include" KVMHOLD_LIBS="$lib" lkvm-static
 else
+	if [ $control -eq 1 ]; then
+		for p in "$here"/control/*.patch; do
+			echo "build.sh: applying $(basename "$p")"
+			apply_patch "$p"
+		done
+	fi
 	# shellcheck disable=SC2086
 	make -C "$src" -j"$jobs" $make_vars lkvm-static
 fi
