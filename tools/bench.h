@@ -777,8 +777,6 @@ void summary_scale_slots(FILE *f, const struct scale_result *s);
 void summary_scale_gib(FILE *f, const struct scale_result *s);
 /* How long each section took, in the order they ran. */
 void summary_seconds(FILE *f, const struct report *rep);
-/* A time in the unit that suits it ("12.3 us"). */
-void fmt_ns(char *buf, size_t size, uint64_t ns);
 
 /* bench_report_json.c */
 int report_json(const char *path, const struct report *rep);
