@@ -91,10 +91,8 @@ static unsigned long long parse_uint(const char *opt, const char *s, unsigned lo
 	char *end;
 
 	errno = 0;
-	if (!*s || *s == '-')
-		bad_usage("%s: '%s' is not a number", opt, s);
 	v = strtoull(s, &end, 10);
-	if (errno || *end)
+	if (!*s || *s == '-' || errno || *end)
 		bad_usage("%s: '%s' is not a number", opt, s);
 	if (v < min || v > max)
 		bad_usage("%s: %llu is out of range (%llu..%llu)", opt, v, min, max);
