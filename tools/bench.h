@@ -61,9 +61,7 @@ struct stats {
 
 int samples_add(struct samples *s, uint64_t ns);
 void samples_free(struct samples *s);
-/* Sorts s, then fills st (nearest-rank percentiles). */
-void stats_compute(struct stats *st, struct samples *s);
-/* The same, then frees s: how a measurement ends. */
+/* Sorts s, fills st (nearest-rank percentiles), then frees s: how a measurement ends. */
 void stats_take(struct stats *st, struct samples *s);
 /* a / b, or 0 when either is missing. */
 double bench_ratio(uint64_t a, uint64_t b);
@@ -777,8 +775,6 @@ void summary_scale_slots(FILE *f, const struct scale_result *s);
 void summary_scale_gib(FILE *f, const struct scale_result *s);
 /* How long each section took, in the order they ran. */
 void summary_seconds(FILE *f, const struct report *rep);
-/* A time in the unit that suits it ("12.3 us"). */
-void fmt_ns(char *buf, size_t size, uint64_t ns);
 
 /* bench_report_json.c */
 int report_json(const char *path, const struct report *rep);

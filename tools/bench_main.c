@@ -91,10 +91,8 @@ static unsigned long long parse_uint(const char *opt, const char *s, unsigned lo
 	char *end;
 
 	errno = 0;
-	if (!*s || *s == '-')
-		bad_usage("%s: '%s' is not a number", opt, s);
 	v = strtoull(s, &end, 10);
-	if (errno || *end)
+	if (!*s || *s == '-' || errno || *end)
 		bad_usage("%s: '%s' is not a number", opt, s);
 	if (v < min || v > max)
 		bad_usage("%s: %llu is out of range (%llu..%llu)", opt, v, min, max);
@@ -166,20 +164,15 @@ static enum cmp_op parse_op(const char *s)
 	bad_usage("--op: unknown operation '%s' (split, merge, grow, shrink, move, log, mix)", s);
 }
 
+/* argv joined by spaces, argv[0] as "kvmhold-bench"; cut within the first that does not fit. */
 static void save_cmdline(struct bench_opts *o, int argc, char **argv)
 {
 	size_t len = 0;
 	int i;
 
-	o->cmdline[0] = '\0';
-	for (i = 0; i < argc; i++) {
-		const char *a = i ? argv[i] : "kvmhold-bench";
-		int n = snprintf(o->cmdline + len, sizeof(o->cmdline) - len, "%s%s", i ? " " : "", a);
-
-		if (n < 0 || (size_t)n >= sizeof(o->cmdline) - len)
-			break;
-		len += (size_t)n;
-	}
+	for (i = 0; i < argc && len < sizeof(o->cmdline); i++)
+		len += (size_t)snprintf(o->cmdline + len, sizeof(o->cmdline) - len, "%s%s",
+					i ? " " : "", i ? argv[i] : "kvmhold-bench");
 }
 
 enum { OPT_VCPUS = 256, OPT_SLOTS, OPT_OP, OPT_STRATEGIES, OPT_RATE, OPT_COUNT, OPT_DURATION,

@@ -81,88 +81,84 @@ static void obj_end(struct jw *w) { close_(w, '}'); }
 static void arr(struct jw *w, const char *k) { open_(w, k, '['); }
 static void arr_end(struct jw *w) { close_(w, ']'); }
 
-static void s_(struct jw *w, const char *k, const char *v)
+/* Member k (an array element when k is NULL): v printed, or null when not known. */
+__attribute__((format(printf, 4, 5)))
+static void val(struct jw *w, const char *k, bool known, const char *fmt, ...)
 {
+	va_list ap;
+
 	key(w, k);
-	if (v)
-		str(w->f, v);
-	else
+	if (!known) {
 		fputs("null", w->f);
+		return;
+	}
+	va_start(ap, fmt);
+	vfprintf(w->f, fmt, ap);
+	va_end(ap);
 }
 
-static void u_(struct jw *w, const char *k, uint64_t v)
-{
-	key(w, k);
-	fprintf(w->f, "%llu", (unsigned long long)v);
-}
-
-static void d_(struct jw *w, const char *k, double v)
-{
-	key(w, k);
-	if (v != v)
-		fputs("null", w->f);
-	else
-		fprintf(w->f, "%.6g", v);
-}
-
-static void b_(struct jw *w, const char *k, bool v)
-{
-	key(w, k);
-	fputs(v ? "true" : "false", w->f);
-}
-
-static void null_(struct jw *w, const char *k)
-{
-	key(w, k);
-	fputs("null", w->f);
-}
-
-/* The value when known, else null: what was not measured is never 0. */
+/* The _if writers take whether the value is known: what was not measured is never 0. */
 static void u_if(struct jw *w, const char *k, uint64_t v, bool known)
 {
-	if (known)
-		u_(w, k, v);
-	else
-		null_(w, k);
+	val(w, k, known, "%llu", (unsigned long long)v);
 }
 
 static void d_if(struct jw *w, const char *k, double v, bool known)
 {
-	if (known)
-		d_(w, k, v);
-	else
-		null_(w, k);
+	val(w, k, known && v == v, "%.6g", v);
 }
 
-static void b_if(struct jw *w, const char *k, bool v, bool known)
+static void u_(struct jw *w, const char *k, uint64_t v) { u_if(w, k, v, true); }
+static void d_(struct jw *w, const char *k, double v) { d_if(w, k, v, true); }
+static void b_(struct jw *w, const char *k, bool v) { val(w, k, true, "%s", v ? "true" : "false"); }
+static void null_(struct jw *w, const char *k) { u_if(w, k, 0, false); }
+/* A ratio that could not be computed is null. */
+static void ratio_(struct jw *w, const char *k, double v) { d_if(w, k, v, v > 0); }
+
+static void s_(struct jw *w, const char *k, const char *v)
 {
-	if (known)
-		b_(w, k, v);
-	else
+	if (!v) {
 		null_(w, k);
+		return;
+	}
+	key(w, k);
+	str(w->f, v);
 }
 
 /* A string that is empty is null. */
-static void s_nz(struct jw *w, const char *k, const char *v)
+static void s_nz(struct jw *w, const char *k, const char *v) { s_(w, k, v && v[0] ? v : NULL); }
+
+/* Opens object k, or writes null when there is nothing to put in it. */
+static bool obj_if(struct jw *w, const char *k, bool present)
 {
-	s_(w, k, v && v[0] ? v : NULL);
+	if (present)
+		obj(w, k);
+	else
+		null_(w, k);
+	return present;
 }
 
-/* A ratio that could not be computed is null. */
-static void ratio_(struct jw *w, const char *k, double v)
+/* Array k of the objects v[0..n), each sz bytes, whose members one() writes. */
+static void objs(struct jw *w, const char *k, const void *v, unsigned n, size_t sz,
+		 void (*one)(struct jw *, const void *))
 {
-	d_if(w, k, v, v > 0);
+	unsigned i;
+
+	arr(w, k);
+	for (i = 0; i < n; i++) {
+		obj(w, NULL);
+		one(w, (const char *)v + i * sz);
+		obj_end(w);
+	}
+	arr_end(w);
 }
 
 static void stats_(struct jw *w, const char *k, const struct stats *st)
 {
 	unsigned i;
 
-	if (!st->n) {
-		null_(w, k);
+	if (!obj_if(w, k, st->n))
 		return;
-	}
-	obj(w, k);
 	u_(w, "n", st->n);
 	u_(w, "min", st->min);
 	u_(w, "p50", st->p50);
@@ -171,9 +167,8 @@ static void stats_(struct jw *w, const char *k, const struct stats *st)
 	u_(w, "max", st->max);
 	d_(w, "mean", st->mean);
 	key(w, "percentiles");
-	fputc('[', w->f);
 	for (i = 0; i < STATS_QUANTILES; i++)
-		fprintf(w->f, "%s%llu", i ? "," : "", (unsigned long long)st->q[i]);
+		fprintf(w->f, "%c%llu", i ? ',' : '[', (unsigned long long)st->q[i]);
 	fputc(']', w->f);
 	obj_end(w);
 }
@@ -188,9 +183,8 @@ static void list_(struct jw *w, const char *k, const unsigned *v, unsigned n)
 		return;
 	}
 	key(w, k);
-	fputc('[', w->f);
 	for (i = 0; i < n; i++)
-		fprintf(w->f, "%s%u", i ? ", " : "", v[i]);
+		fprintf(w->f, "%s%u", i ? ", " : "[", v[i]);
 	fputc(']', w->f);
 }
 
@@ -249,11 +243,8 @@ static void machine(struct jw *w, const struct machine_info *mi)
  */
 static void spread_(struct jw *w, const char *k, const struct spread *sp, bool ns)
 {
-	if (!sp->n) {
-		null_(w, k);
+	if (!obj_if(w, k, sp->n))
 		return;
-	}
-	obj(w, k);
 	u_(w, "rounds", sp->n);
 	if (ns) {
 		u_(w, "median", (uint64_t)(sp->median + 0.5));
@@ -267,173 +258,142 @@ static void spread_(struct jw *w, const char *k, const struct spread *sp, bool n
 	obj_end(w);
 }
 
-static void error_(struct jw *w, const char *e)
+static void hold_line(struct jw *w, const void *p)
 {
-	s_nz(w, "error", e);
+	const struct hold_line *l = p;
+
+	s_(w, "name", l->name);
+	s_(w, "description", l->what);
+	s_nz(w, "unavailable", l->na);
+	s_nz(w, "error", l->error);
+	stats_(w, "latency", &l->lat);
+	ratio_(w, "ratio_p50", l->r50);
+	ratio_(w, "ratio_p99", l->r99);
+	ratio_(w, "ratio_all_p50", l->r50_all);
+	ratio_(w, "ratio_all_p99", l->r99_all);
 }
 
-static void hold(struct jw *w, const struct report *rep)
+static void hold(struct jw *w, const void *p)
 {
-	unsigned i, j;
+	const struct hold_result *h = p;
 
-	arr(w, "hold");
-	for (i = 0; i < rep->nr_hold; i++) {
-		const struct hold_result *h = &rep->hold[i];
-
-		obj(w, NULL);
-		u_(w, "vcpus", h->vcpus);
-		u_(w, "samples", h->samples);
-		stats_(w, "floor", &h->floor);
-		stats_(w, "floor_all", &h->floor_all);
-		u_(w, "floor_resends", h->floor_resends);
-		stats_(w, "kvmhold", &h->hold);
-		stats_(w, "kvmhold_stop", &h->stop);
-		ratio_(w, "ratio_p50", h->r50);
-		ratio_(w, "ratio_p99", h->r99);
-		ratio_(w, "ratio_all_p50", h->r50_all);
-		ratio_(w, "ratio_all_p99", h->r99_all);
-		d_(w, "kick_signals_per_hold", (double)h->signals_per_hold_x100 / 100.0);
-		obj(w, "target");
-		b_(w, "applies", h->target_applies);
-		d_(w, "p50_max", 1.5);
-		d_(w, "p99_max", 3.0);
-		b_(w, "met", h->met);
-		obj_end(w);
-		error_(w, h->error);
-		arr(w, "lines");
-		for (j = 0; j < h->nr_lines; j++) {
-			const struct hold_line *l = &h->lines[j];
-
-			obj(w, NULL);
-			s_(w, "name", l->name);
-			s_(w, "description", l->what);
-			s_nz(w, "unavailable", l->na);
-			error_(w, l->error);
-			stats_(w, "latency", &l->lat);
-			ratio_(w, "ratio_p50", l->r50);
-			ratio_(w, "ratio_p99", l->r99);
-			ratio_(w, "ratio_all_p50", l->r50_all);
-			ratio_(w, "ratio_all_p99", l->r99_all);
-			obj_end(w);
-		}
-		arr_end(w);
-		obj_end(w);
-	}
-	arr_end(w);
+	u_(w, "vcpus", h->vcpus);
+	u_(w, "samples", h->samples);
+	stats_(w, "floor", &h->floor);
+	stats_(w, "floor_all", &h->floor_all);
+	u_(w, "floor_resends", h->floor_resends);
+	stats_(w, "kvmhold", &h->hold);
+	stats_(w, "kvmhold_stop", &h->stop);
+	ratio_(w, "ratio_p50", h->r50);
+	ratio_(w, "ratio_p99", h->r99);
+	ratio_(w, "ratio_all_p50", h->r50_all);
+	ratio_(w, "ratio_all_p99", h->r99_all);
+	d_(w, "kick_signals_per_hold", (double)h->signals_per_hold_x100 / 100.0);
+	obj(w, "target");
+	b_(w, "applies", h->target_applies);
+	d_(w, "p50_max", 1.5);
+	d_(w, "p99_max", 3.0);
+	b_(w, "met", h->met);
+	obj_end(w);
+	s_nz(w, "error", h->error);
+	objs(w, "lines", h->lines, h->nr_lines, sizeof(h->lines[0]), hold_line);
 }
 
-static void vcpus(struct jw *w, const struct report *rep)
+static void vcpus_line(struct jw *w, const void *p)
 {
-	unsigned i, j;
+	const struct vcpus_line *l = p;
 
-	arr(w, "vcpus");
-	for (i = 0; i < rep->nr_vcpus; i++) {
-		const struct vcpus_result *v = &rep->vcpus[i];
-
-		obj(w, NULL);
-		u_(w, "vcpus", v->vcpus);
-		u_(w, "samples", v->samples);
-		stats_(w, "floor_all", &v->floor_all);
-		s_nz(w, "floor_error", v->floor_error);
-		arr(w, "lines");
-		for (j = 0; j < v->nr_lines; j++) {
-			const struct vcpus_line *l = &v->lines[j];
-
-			obj(w, NULL);
-			s_(w, "name", l->name);
-			s_nz(w, "unavailable", l->na);
-			error_(w, l->error);
-			stats_(w, "stop", &l->stop);
-			stats_(w, "release", &l->release);
-			stats_(w, "commit", &l->commit);
-			stats_(w, "held", &l->held);
-			obj_end(w);
-		}
-		arr_end(w);
-		obj_end(w);
-	}
-	arr_end(w);
+	s_(w, "name", l->name);
+	s_nz(w, "unavailable", l->na);
+	s_nz(w, "error", l->error);
+	stats_(w, "stop", &l->stop);
+	stats_(w, "release", &l->release);
+	stats_(w, "commit", &l->commit);
+	stats_(w, "held", &l->held);
 }
 
-static void txn(struct jw *w, const struct report *rep)
+static void vcpus(struct jw *w, const void *p)
 {
-	unsigned i, j;
+	const struct vcpus_result *v = p;
 
-	arr(w, "txn");
-	for (i = 0; i < rep->nr_txn; i++) {
-		const struct txn_result *t = &rep->txn[i];
-
-		obj(w, NULL);
-		u_(w, "vcpus", t->vcpus);
-		u_(w, "samples", t->samples);
-		b_(w, "always_hold", (t->vm_flags & KVMHOLD_VM_ALWAYS_HOLD) != 0);
-		arr(w, "ops");
-		for (j = 0; j < t->nr_ops; j++) {
-			const struct txn_op_result *o = &t->ops[j];
-
-			obj(w, NULL);
-			s_(w, "op", bop_name(o->op));
-			stats_(w, "kvmhold", &o->kvmhold);
-			stats_(w, "ideal", &o->ideal);
-			ratio_(w, "ratio_p50", o->r50);
-			d_(w, "ioctls_per_commit", o->ioctls_kvmhold);
-			d_(w, "ioctls_ideal", o->ioctls_ideal);
-			u_(w, "commits", o->commits);
-			u_(w, "held_commits", o->held);
-			u_(w, "diff_mismatches", o->diff_mismatch);
-			obj(w, "target");
-			d_(w, "p50_max", 1.2);
-			b_(w, "met", o->met);
-			obj_end(w);
-			stats_(w, "kernel_ioctl", &o->kick);
-			ratio_(w, "kernel_ioctl_ratio_p50", o->r50_kick);
-			stats_(w, "kvmhold_kernel", &o->kh_kernel);
-			ratio_(w, "kvmhold_kernel_ratio_p50", o->r50_kh_kernel);
-			obj_end(w);
-		}
-		arr_end(w);
-		arr(w, "slots");
-		for (j = 0; j < t->nr_slots; j++) {
-			const struct txn_slots_result *s = &t->slots[j];
-
-			obj(w, NULL);
-			u_(w, "slots", s->slots);
-			u_(w, "setup_ns", s->setup_ns);
-			stats_(w, "split", &s->split);
-			stats_(w, "merge", &s->merge);
-			stats_(w, "ideal_split", &s->ideal_split);
-			stats_(w, "ideal_merge", &s->ideal_merge);
-			error_(w, s->error);
-			obj_end(w);
-		}
-		arr_end(w);
-		u_(w, "holes", t->holes);
-		u_(w, "mismatches", t->mismatches);
-		error_(w, t->error);
-		s_nz(w, "kernel_unavailable", t->kernel_na);
-		s_nz(w, "kernel_error", t->kernel_error);
-		obj(w, "guest_memfd");
-		stats_(w, "split_merge", &t->gmem);
-		stats_(w, "plain_split_merge", &t->gmem_plain);
-		s_nz(w, "unavailable", t->gmem_na);
-		error_(w, t->gmem_error);
-		obj_end(w);
-		obj_end(w);
-	}
-	arr_end(w);
+	u_(w, "vcpus", v->vcpus);
+	u_(w, "samples", v->samples);
+	stats_(w, "floor_all", &v->floor_all);
+	s_nz(w, "floor_error", v->floor_error);
+	objs(w, "lines", v->lines, v->nr_lines, sizeof(v->lines[0]), vcpus_line);
 }
 
-/* One migration check (bench_migrate.c). */
+static void txn_op(struct jw *w, const void *p)
+{
+	const struct txn_op_result *o = p;
+
+	s_(w, "op", bop_name(o->op));
+	stats_(w, "kvmhold", &o->kvmhold);
+	stats_(w, "ideal", &o->ideal);
+	ratio_(w, "ratio_p50", o->r50);
+	d_(w, "ioctls_per_commit", o->ioctls_kvmhold);
+	d_(w, "ioctls_ideal", o->ioctls_ideal);
+	u_(w, "commits", o->commits);
+	u_(w, "held_commits", o->held);
+	u_(w, "diff_mismatches", o->diff_mismatch);
+	obj(w, "target");
+	d_(w, "p50_max", 1.2);
+	b_(w, "met", o->met);
+	obj_end(w);
+	stats_(w, "kernel_ioctl", &o->kick);
+	ratio_(w, "kernel_ioctl_ratio_p50", o->r50_kick);
+	stats_(w, "kvmhold_kernel", &o->kh_kernel);
+	ratio_(w, "kvmhold_kernel_ratio_p50", o->r50_kh_kernel);
+}
+
+static void txn_slots(struct jw *w, const void *p)
+{
+	const struct txn_slots_result *s = p;
+
+	u_(w, "slots", s->slots);
+	u_(w, "setup_ns", s->setup_ns);
+	stats_(w, "split", &s->split);
+	stats_(w, "merge", &s->merge);
+	stats_(w, "ideal_split", &s->ideal_split);
+	stats_(w, "ideal_merge", &s->ideal_merge);
+	s_nz(w, "error", s->error);
+}
+
+static void txn(struct jw *w, const void *p)
+{
+	const struct txn_result *t = p;
+
+	u_(w, "vcpus", t->vcpus);
+	u_(w, "samples", t->samples);
+	b_(w, "always_hold", (t->vm_flags & KVMHOLD_VM_ALWAYS_HOLD) != 0);
+	objs(w, "ops", t->ops, t->nr_ops, sizeof(t->ops[0]), txn_op);
+	objs(w, "slots", t->slots, t->nr_slots, sizeof(t->slots[0]), txn_slots);
+	u_(w, "holes", t->holes);
+	u_(w, "mismatches", t->mismatches);
+	s_nz(w, "error", t->error);
+	s_nz(w, "kernel_unavailable", t->kernel_na);
+	s_nz(w, "kernel_error", t->kernel_error);
+	obj(w, "guest_memfd");
+	stats_(w, "split_merge", &t->gmem);
+	stats_(w, "plain_split_merge", &t->gmem_plain);
+	s_nz(w, "unavailable", t->gmem_na);
+	s_nz(w, "error", t->gmem_error);
+	obj_end(w);
+}
+
+/* One migration check (bench_migrate.c); null when m is NULL. */
 static void migration(struct jw *w, const char *k, const struct mig_result *m, const char *what)
 {
-	bool ok = m->ran && !m->error[0];
+	bool ok;
 
-	obj(w, k);
+	if (!obj_if(w, k, m))
+		return;
+	ok = m->ran && !m->error[0];
 	s_(w, "name", m->name);
 	if (what)
 		s_(w, "description", what);
 	b_(w, "ran", m->ran);
-	error_(w, m->error);
+	s_nz(w, "error", m->error);
 	s_nz(w, "not_applicable", m->na);
 	u_(w, "vcpus", m->vcpus);
 	u_(w, "pages", m->pages);
@@ -462,7 +422,7 @@ static void line(struct jw *w, const struct compare_result *c, const struct stra
 	s_(w, "description", l->s ? l->s->what : NULL);
 	b_(w, "reference", l->s == &strat_ideal);
 	b_(w, "ran", l->ran);
-	error_(w, l->error);
+	s_nz(w, "error", l->error);
 	s_nz(w, "unavailable", l->na);
 	u_(w, "transactions", l->txns);
 	u_(w, "timed_transactions", l->timed_txns);
@@ -494,45 +454,35 @@ static void line(struct jw *w, const struct compare_result *c, const struct stra
 	s_(w, "dirty_pages_lost_reason", mig_ok ? NULL : !l->migrated ?
 	   "not measured: run with --migrate" : l->mig.na[0] ? l->mig.na :
 	   l->mig.error[0] ? l->mig.error : "did not run");
-	if (l->migrated)
-		migration(w, "migration", &l->mig, NULL);
-	else
-		null_(w, "migration");
+	migration(w, "migration", l->migrated ? &l->mig : NULL, NULL);
 	obj_end(w);
 }
 
-static void compare(struct jw *w, const struct report *rep)
+static void compare(struct jw *w, const void *p)
 {
-	unsigned i, j;
+	const struct compare_result *c = p;
+	unsigned i;
 
-	arr(w, "compare");
-	for (i = 0; i < rep->nr_cmp; i++) {
-		const struct compare_result *c = &rep->cmp[i];
-
-		obj(w, NULL);
-		u_(w, "vcpus", c->vcpus);
-		u_(w, "extra_slots", c->extra_slots);
-		u_(w, "pages", c->pages);
-		s_(w, "op", cmp_ops[c->op].name);
-		s_(w, "op_description", cmp_ops[c->op].what);
-		d_(w, "duration_s", c->seconds);
-		u_if(w, "count", c->count, c->count);
-		d_if(w, "rate", c->rate, c->rate > 0);
-		u_(w, "rounds", c->rounds);
-		obj(w, "baseline");
-		d_(w, "guest_pages_per_s", c->baseline_pages_per_s);
-		u_(w, "holes", c->baseline_holes);
-		u_(w, "corruption", c->baseline_mismatches);
-		obj_end(w);
-		stats_(w, "floor", &c->floor);
-		stats_(w, "floor_all", &c->floor_all);
-		u_(w, "floor_resends", c->floor_resends);
-		arr(w, "strategies");
-		for (j = 0; j < c->nr_lines; j++)
-			line(w, c, &c->lines[j]);
-		arr_end(w);
-		obj_end(w);
-	}
+	u_(w, "vcpus", c->vcpus);
+	u_(w, "extra_slots", c->extra_slots);
+	u_(w, "pages", c->pages);
+	s_(w, "op", cmp_ops[c->op].name);
+	s_(w, "op_description", cmp_ops[c->op].what);
+	d_(w, "duration_s", c->seconds);
+	u_if(w, "count", c->count, c->count);
+	d_if(w, "rate", c->rate, c->rate > 0);
+	u_(w, "rounds", c->rounds);
+	obj(w, "baseline");
+	d_(w, "guest_pages_per_s", c->baseline_pages_per_s);
+	u_(w, "holes", c->baseline_holes);
+	u_(w, "corruption", c->baseline_mismatches);
+	obj_end(w);
+	stats_(w, "floor", &c->floor);
+	stats_(w, "floor_all", &c->floor_all);
+	u_(w, "floor_resends", c->floor_resends);
+	arr(w, "strategies");
+	for (i = 0; i < c->nr_lines; i++)
+		line(w, c, &c->lines[i]);
 	arr_end(w);
 }
 
@@ -556,18 +506,14 @@ static void sync_levels(struct jw *w, const struct sync_result *s, double gib)
 	arr_end(w);
 }
 
-static void dirty(struct jw *w, const struct report *rep)
+static void dirty(struct jw *w, const struct dirty_result *d)
 {
-	const struct dirty_result *d = rep->dirty;
 	double gib;
 	unsigned i;
 
-	if (!d) {
-		null_(w, "dirty");
+	if (!obj_if(w, "dirty", d))
 		return;
-	}
 	gib = (double)d->region_bytes / (double)(1ull << 30);
-	obj(w, "dirty");
 	obj(w, "sync");
 	u_(w, "region_bytes", d->region_bytes);
 	u_(w, "samples", d->samples);
@@ -578,7 +524,7 @@ static void dirty(struct jw *w, const struct report *rep)
 		obj(w, NULL);
 		s_(w, "mechanism", i ? "ring" : "bitmap");
 		b_(w, "ran", s->ran);
-		error_(w, s->error);
+		s_nz(w, "error", s->error);
 		u_if(w, "ring_bytes", s->ring_bytes, s->ring_bytes);
 		u_if(w, "first_sync_ns", s->first_ns, s->mech != NULL);
 		u_if(w, "first_sync_reported", s->first_reported, s->mech != NULL);
@@ -601,30 +547,25 @@ static void dirty(struct jw *w, const struct report *rep)
 	obj_end(w);
 }
 
-static void gate(struct jw *w, const struct report *rep)
+static void gate(struct jw *w, const struct gate_result *g)
 {
-	const struct gate_result *g = rep->gate;
-
-	if (!g) {
-		null_(w, "gate");
+	if (!obj_if(w, "gate", g))
 		return;
-	}
-	obj(w, "gate");
 	u_(w, "batches", g->batches);
 	u_(w, "batch", g->batch);
 	obj(w, "mem");
 	stats_(w, "one_thread", &g->mem);
 	stats_(w, "two_threads", &g->mem2);
-	error_(w, g->mem_error);
+	s_nz(w, "error", g->mem_error);
 	obj_end(w);
 	obj(w, "dirty_mark");
 	stats_(w, "per_call", &g->mark);
-	error_(w, g->mark_error);
+	s_nz(w, "error", g->mark_error);
 	obj_end(w);
 	obj(w, "run_entry");
 	stats_(w, "kick_run", &g->kick_run);
 	stats_(w, "kick", &g->kick);
-	error_(w, g->entry_error);
+	s_nz(w, "error", g->entry_error);
 	obj_end(w);
 	obj(w, "kick_running");
 	u_(w, "samples", g->samples);
@@ -633,7 +574,7 @@ static void gate(struct jw *w, const struct report *rep)
 	u_(w, "floor_resends", g->floor_resends);
 	ratio_(w, "ratio_p50", g->r50);
 	ratio_(w, "ratio_p99", g->r99);
-	error_(w, g->running_error);
+	s_nz(w, "error", g->running_error);
 	obj_end(w);
 	obj(w, "kick_parked");
 	u_(w, "samples", g->parked_samples);
@@ -643,8 +584,19 @@ static void gate(struct jw *w, const struct report *rep)
 	stats_(w, "latency", &g->parked);
 	stats_(w, "after_release", &g->after_release);
 	u_(w, "not_asleep", g->not_asleep);
-	error_(w, g->parked_error);
+	s_nz(w, "error", g->parked_error);
 	obj_end(w);
+	obj_end(w);
+}
+
+/* The "target" of scale: "worst" names the measure or op with the largest ratio. */
+static void scale_target(struct jw *w, bool applies, double max, bool met, const char *worst)
+{
+	obj(w, "target");
+	b_(w, "applies", applies);
+	d_(w, "ratio_max", max);
+	val(w, "met", applies, "%s", met ? "true" : "false");
+	s_(w, "worst", applies ? worst : NULL);
 	obj_end(w);
 }
 
@@ -656,7 +608,7 @@ static void scale_slots(struct jw *w, const struct scale_result *s)
 	for (i = 0; i < s->nr_slots; i++) {
 		const struct scale_slots_result *r = &s->slots[i];
 		enum scale_measure worst;
-		bool applies = scale_slots_target_applies(s, i), met;
+		bool met;
 
 		obj(w, NULL);
 		u_(w, "slots", r->slots);
@@ -674,71 +626,51 @@ static void scale_slots(struct jw *w, const struct scale_result *s)
 		}
 		arr_end(w);
 		met = scale_slots_target_met(s, i, &worst);
-		obj(w, "target");
-		b_(w, "applies", applies);
-		d_(w, "ratio_max", SCALE_TARGET_SLOTS);
-		b_if(w, "met", met, applies);
-		s_(w, "worst", applies && worst < SM__COUNT ? scale_measures[worst].name : NULL);
-		obj_end(w);
-		error_(w, r->error);
+		scale_target(w, scale_slots_target_applies(s, i), SCALE_TARGET_SLOTS, met,
+			     worst < SM__COUNT ? scale_measures[worst].name : NULL);
+		s_nz(w, "error", r->error);
 		obj_end(w);
 	}
 	arr_end(w);
 }
 
-static void scale_gib(struct jw *w, const struct scale_result *s)
+static void scale_gib(struct jw *w, const void *p)
 {
-	unsigned i, k;
+	const struct scale_gib_result *g = p;
+	enum scale_gib_op worst;
+	unsigned k;
+	bool met;
 
-	arr(w, "gib");
-	for (i = 0; i < s->nr_gib; i++) {
-		const struct scale_gib_result *g = &s->gib[i];
-		bool applies = scale_gib_target_applies(g), met;
-		enum scale_gib_op worst;
-
+	u_(w, "gib", g->gib);
+	u_(w, "bytes", (uint64_t)g->gib << 30);
+	u_(w, "cycles", g->cycles);
+	arr(w, "ops");
+	for (k = 0; k < SG__COUNT; k++) {
 		obj(w, NULL);
-		u_(w, "gib", g->gib);
-		u_(w, "bytes", (uint64_t)g->gib << 30);
-		u_(w, "cycles", g->cycles);
-		arr(w, "ops");
-		for (k = 0; k < SG__COUNT; k++) {
-			obj(w, NULL);
-			s_(w, "op", scale_gib_ops[k].name);
-			stats_(w, "kvmhold", &g->lib[k]);
-			stats_(w, "by_hand", &g->hand[k]);
-			ratio_(w, "ratio_p50", g->ratio[k]);
-			d_if(w, "kvmhold_ioctls_per_commit", g->ioctls[k], g->lib[k].n);
-			u_(w, "by_hand_memslot_ioctls", scale_gib_ops[k].hand_ioctls);
-			u_(w, "by_hand_dirty_log_reads", scale_gib_ops[k].hand_log_reads);
-			obj_end(w);
-		}
-		arr_end(w);
-		u_(w, "commits", g->commits);
-		u_(w, "held_commits", g->held);
-		u_(w, "dirty_held", g->dirty_held);
-		u_if(w, "rss_kib", g->rss_kib, g->rss_kib);
-		met = scale_gib_target_met(g, &worst);
-		obj(w, "target");
-		b_(w, "applies", applies);
-		d_(w, "ratio_max", SCALE_TARGET_GIB);
-		b_if(w, "met", met, applies);
-		s_(w, "worst", applies && worst < SG__COUNT ? scale_gib_ops[worst].name : NULL);
-		obj_end(w);
-		error_(w, g->error);
+		s_(w, "op", scale_gib_ops[k].name);
+		stats_(w, "kvmhold", &g->lib[k]);
+		stats_(w, "by_hand", &g->hand[k]);
+		ratio_(w, "ratio_p50", g->ratio[k]);
+		d_if(w, "kvmhold_ioctls_per_commit", g->ioctls[k], g->lib[k].n);
+		u_(w, "by_hand_memslot_ioctls", scale_gib_ops[k].hand_ioctls);
+		u_(w, "by_hand_dirty_log_reads", scale_gib_ops[k].hand_log_reads);
 		obj_end(w);
 	}
 	arr_end(w);
+	u_(w, "commits", g->commits);
+	u_(w, "held_commits", g->held);
+	u_(w, "dirty_held", g->dirty_held);
+	u_if(w, "rss_kib", g->rss_kib, g->rss_kib);
+	met = scale_gib_target_met(g, &worst);
+	scale_target(w, scale_gib_target_applies(g), SCALE_TARGET_GIB, met,
+		     worst < SG__COUNT ? scale_gib_ops[worst].name : NULL);
+	s_nz(w, "error", g->error);
 }
 
-static void scale(struct jw *w, const struct report *rep)
+static void scale(struct jw *w, const struct scale_result *s)
 {
-	const struct scale_result *s = rep->scale;
-
-	if (!s) {
-		null_(w, "scale");
+	if (!obj_if(w, "scale", s))
 		return;
-	}
-	obj(w, "scale");
 	u_(w, "rounds", s->rounds);
 	u_(w, "samples", s->samples);
 	b_(w, "time_budget", s->budgeted);
@@ -746,7 +678,7 @@ static void scale(struct jw *w, const struct report *rep)
 	u_if(w, "ratio_reference_slots", s->ref_slots, s->ref_slots);
 	scale_slots(w, s);
 	u_if(w, "rss_before_gib_kib", s->rss_base_kib, s->rss_base_kib);
-	scale_gib(w, s);
+	objs(w, "gib", s->gib, s->nr_gib, sizeof(s->gib[0]), scale_gib);
 	d_(w, "seconds", s->seconds);
 	obj_end(w);
 }
@@ -763,8 +695,7 @@ int report_json(const char *path, const struct report *rep)
 	obj(&w, NULL);
 	u_(&w, "schema_version", BENCH_SCHEMA_VERSION);
 	s_(&w, "tool", "kvmhold-bench");
-	key(&w, "library_version");
-	fprintf(w.f, "\"%d.%d\"", KVMHOLD_VERSION_MAJOR, KVMHOLD_VERSION_MINOR);
+	val(&w, "library_version", true, "\"%d.%d\"", KVMHOLD_VERSION_MAJOR, KVMHOLD_VERSION_MINOR);
 	s_(&w, "date", rep->machine.date);
 	s_(&w, "command", rep->opts->cmdline);
 	s_(&w, "time_unit", "ns");
@@ -775,13 +706,13 @@ int report_json(const char *path, const struct report *rep)
 		if (rep->seconds[i] > 0)
 			d_(&w, section_names[i], rep->seconds[i]);
 	obj_end(&w);
-	hold(&w, rep);
-	vcpus(&w, rep);
-	txn(&w, rep);
-	compare(&w, rep);
-	dirty(&w, rep);
-	gate(&w, rep);
-	scale(&w, rep);
+	objs(&w, "hold", rep->hold, rep->nr_hold, sizeof(rep->hold[0]), hold);
+	objs(&w, "vcpus", rep->vcpus, rep->nr_vcpus, sizeof(rep->vcpus[0]), vcpus);
+	objs(&w, "txn", rep->txn, rep->nr_txn, sizeof(rep->txn[0]), txn);
+	objs(&w, "compare", rep->cmp, rep->nr_cmp, sizeof(rep->cmp[0]), compare);
+	dirty(&w, rep->dirty);
+	gate(&w, rep->gate);
+	scale(&w, rep->scale);
 	obj_end(&w);
 	fputc('\n', w.f);
 	r = ferror(w.f) ? -EIO : 0;

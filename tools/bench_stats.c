@@ -40,41 +40,32 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static uint64_t rank(const uint64_t *v, size_t n, unsigned pct)
-{
-	size_t r = (size_t)ceil((double)pct / 100.0 * (double)n);
-
-	if (r < 1)
-		r = 1;
-	return v[r - 1];
-}
-
-void stats_compute(struct stats *st, struct samples *s)
+void stats_take(struct stats *st, struct samples *s)
 {
 	double sum = 0;
 	unsigned i;
 	size_t k;
 
 	memset(st, 0, sizeof(*st));
-	if (!s->n)
+	if (!s->n) {
+		samples_free(s);
 		return;
+	}
 	qsort(s->v, s->n, sizeof(s->v[0]), cmp_u64);
 	for (k = 0; k < s->n; k++)
 		sum += (double)s->v[k];
+	/* The i-th percentile is the sample of rank ceil(i% of n), p0 the first. */
+	for (i = 0; i < STATS_QUANTILES; i++) {
+		k = (size_t)ceil((double)i / 100.0 * (double)s->n);
+		st->q[i] = s->v[k ? k - 1 : 0];
+	}
 	st->n = s->n;
 	st->min = s->v[0];
 	st->max = s->v[s->n - 1];
 	st->mean = sum / (double)s->n;
-	st->p50 = rank(s->v, s->n, 50);
-	st->p90 = rank(s->v, s->n, 90);
-	st->p99 = rank(s->v, s->n, 99);
-	for (i = 0; i < STATS_QUANTILES; i++)
-		st->q[i] = i ? rank(s->v, s->n, i) : st->min;
-}
-
-void stats_take(struct stats *st, struct samples *s)
-{
-	stats_compute(st, s);
+	st->p50 = st->q[50];
+	st->p90 = st->q[90];
+	st->p99 = st->q[99];
 	samples_free(s);
 }
 

@@ -4,45 +4,53 @@
  * two, printed as soon as the section is measured.  Every figure is in the
  * JSON report, and tools/report.py draws the tables and charts from it.
  */
+#include <stdarg.h>
 #include <string.h>
 
 #include "bench.h"
 
-void fmt_ns(char *buf, size_t size, uint64_t ns)
+/*
+ * The p50 of st in the unit that suits it ("12.3 us"), or "-" when nothing
+ * was measured.  The text is in one of four static buffers, so that one
+ * line can print up to four.
+ */
+static const char *p50(const struct stats *st)
 {
-	if (ns < 1000)
-		snprintf(buf, size, "%llu ns", (unsigned long long)ns);
-	else if (ns < 1000000)
-		snprintf(buf, size, "%.1f us", (double)ns / 1e3);
-	else if (ns < 1000000000)
-		snprintf(buf, size, "%.2f ms", (double)ns / 1e6);
-	else
-		snprintf(buf, size, "%.2f s", (double)ns / 1e9);
-}
+	static char bufs[4][32];
+	static unsigned next;
+	char *buf = bufs[next++ % 4];
+	uint64_t ns = st->p50;
 
-/* The p50 of st as text, or "-" when nothing was measured. */
-static const char *p50(char *buf, size_t size, const struct stats *st)
-{
 	if (!st->n)
-		snprintf(buf, size, "-");
+		return "-";
+	if (ns < 1000)
+		snprintf(buf, sizeof(bufs[0]), "%llu ns", (unsigned long long)ns);
+	else if (ns < 1000000)
+		snprintf(buf, sizeof(bufs[0]), "%.1f us", (double)ns / 1e3);
+	else if (ns < 1000000000)
+		snprintf(buf, sizeof(bufs[0]), "%.2f ms", (double)ns / 1e6);
 	else
-		fmt_ns(buf, size, st->p50);
+		snprintf(buf, sizeof(bufs[0]), "%.2f s", (double)ns / 1e9);
 	return buf;
 }
 
-/* Before the next item of a list on one line: a space, then commas. */
-static void sep(FILE *f, unsigned *items)
+/* The next item of a list on one line: a space before the first, then commas. */
+__attribute__((format(printf, 3, 4)))
+static void item(FILE *f, unsigned *items, const char *fmt, ...)
 {
+	va_list ap;
+
 	fputs((*items)++ ? ", " : " ", f);
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
 }
 
 /* "name 1.23x", or nothing when the ratio could not be taken. */
 static void ratio_item(FILE *f, unsigned *items, const char *name, double r)
 {
-	if (r <= 0)
-		return;
-	sep(f, items);
-	fprintf(f, "%s %.2fx", name, r);
+	if (r > 0)
+		item(f, items, "%s %.2fx", name, r);
 }
 
 static void error_line(FILE *f, const char *what, const char *error)
@@ -54,18 +62,15 @@ static void error_line(FILE *f, const char *what, const char *error)
 void summary_hold(FILE *f, const struct hold_result *h)
 {
 	unsigned i, n = 0;
-	char a[32];
 
 	fprintf(f, "hold, %u vCPU(s): kvmhold_hold() p50 %s, / floor: p50 %.2fx, p99 %.2fx", h->vcpus,
-		p50(a, sizeof(a), &h->hold), h->r50, h->r99);
+		p50(&h->hold), h->r50, h->r99);
 	if (h->target_applies)
 		fprintf(f, " (target <= 1.5x, 3x: %s)", h->met ? "met" : "NOT met");
 	fprintf(f, "\n  kernel lines p50 / floor:");
 	for (i = 0; i < h->nr_lines; i++) {
-		if (h->lines[i].na[0]) {
-			sep(f, &n);
-			fprintf(f, "%s unavailable", h->lines[i].name);
-		}
+		if (h->lines[i].na[0])
+			item(f, &n, "%s unavailable", h->lines[i].name);
 		ratio_item(f, &n, h->lines[i].name, h->lines[i].r50);
 	}
 	fprintf(f, "\n");
@@ -77,12 +82,10 @@ void summary_hold(FILE *f, const struct hold_result *h)
 void summary_vcpus(FILE *f, const struct vcpus_result *v)
 {
 	const struct vcpus_line *kh = &v->lines[0], *ideal = &v->lines[v->nr_lines - 1];
-	char a[32], b[32], c[32], d[32];
 	unsigned i, n = 0;
 
 	fprintf(f, "vcpus, %u vCPU(s): kvmhold p50 stop %s, release %s, commit %s, held %s\n",
-		v->vcpus, p50(a, sizeof(a), &kh->stop), p50(b, sizeof(b), &kh->release),
-		p50(c, sizeof(c), &kh->commit), p50(d, sizeof(d), &kh->held));
+		v->vcpus, p50(&kh->stop), p50(&kh->release), p50(&kh->commit), p50(&kh->held));
 	fprintf(f, "  kvmhold stop p50 / each peer's:");
 	for (i = 1; i < v->nr_lines; i++)
 		ratio_item(f, &n, v->lines[i].name, bench_ratio(kh->stop.p50, v->lines[i].stop.p50));
@@ -134,10 +137,9 @@ void summary_compare(FILE *f, const struct compare_result *c)
 	fprintf(f, "compare, %u vCPU(s), %u extra slot(s), op %s, ", c->vcpus, c->extra_slots,
 		cmp_ops[c->op].name);
 	if (c->rate > 0)
-		fprintf(f, "%.0f/s:", c->rate);
+		fprintf(f, "%.0f/s: txn p50 / ideal:", c->rate);
 	else
-		fprintf(f, "as fast as possible:");
-	fprintf(f, " txn p50 / ideal:");
+		fprintf(f, "as fast as possible: txn p50 / ideal:");
 	for (i = 0; i + 1 < c->nr_lines; i++)
 		ratio_item(f, &n, c->lines[i].name, bench_ratio(c->lines[i].lat.p50, ideal->lat.p50));
 	fprintf(f, "\n  progress / holes + corrupt reads%s:", c->lines[0].migrated ?
@@ -147,9 +149,8 @@ void summary_compare(FILE *f, const struct compare_result *c)
 
 		if (!l->ran)
 			continue;
-		sep(f, &n);
-		fprintf(f, "%s %.0f%% / %llu", l->name, l->progress_pct,
-			(unsigned long long)(l->holes + l->mismatches));
+		item(f, &n, "%s %.0f%% / %llu", l->name, l->progress_pct,
+		     (unsigned long long)(l->holes + l->mismatches));
 		if (l->migrated && l->mig.ran && !l->mig.error[0])
 			fprintf(f, " / %llu", (unsigned long long)l->mig.lost);
 	}
@@ -162,39 +163,30 @@ void summary_compare(FILE *f, const struct compare_result *c)
 
 void summary_dirty(FILE *f, const struct dirty_result *d)
 {
+	const struct mig_result *m = d->mig;
 	unsigned i, n = 0;
-	char a[32];
 
 	fprintf(f, "dirty: sync of %llu MiB, p50 with %u pages written:",
 		(unsigned long long)(d->region_bytes >> 20), d->sync[0].lv[SYNC_MANY].dirtied);
-	for (i = 0; i < 2; i++) {
-		if (!d->sync[i].ran)
-			continue;
-		sep(f, &n);
-		fprintf(f, "%s %s", d->sync[i].mech, p50(a, sizeof(a), &d->sync[i].lv[SYNC_MANY].lat));
-	}
+	for (i = 0; i < 2; i++)
+		if (d->sync[i].ran)
+			item(f, &n, "%s %s", d->sync[i].mech, p50(&d->sync[i].lv[SYNC_MANY].lat));
 	fprintf(f, "\n  pages lost / unreported per 1000 transactions:");
-	for (i = 0, n = 0; i < d->nr_mig; i++) {
-		if (!d->mig[i].ran)
-			continue;
-		sep(f, &n);
-		fprintf(f, "%s %.1f / %.1f", d->mig[i].name, per_1000(d->mig[i].lost, d->mig[i].txns),
-			per_1000(d->mig[i].unreported, d->mig[i].txns));
-	}
+	for (i = 0, n = 0; i < d->nr_mig; i++)
+		if (m[i].ran)
+			item(f, &n, "%s %.1f / %.1f", m[i].name, per_1000(m[i].lost, m[i].txns),
+			     per_1000(m[i].unreported, m[i].txns));
 	fprintf(f, "\n");
 	for (i = 0; i < 2; i++)
 		error_line(f, i ? "ring" : "bitmap", d->sync[i].error);
 	for (i = 0; i < d->nr_mig; i++)
-		error_line(f, d->mig[i].name, d->mig[i].error);
+		error_line(f, m[i].name, m[i].error);
 }
 
 void summary_gate(FILE *f, const struct gate_result *g)
 {
-	char a[32], b[32], c[32], k[32];
-
 	fprintf(f, "gate: per call p50: mem %s (two threads %s), dirty mark %s, kick %s\n",
-		p50(a, sizeof(a), &g->mem), p50(b, sizeof(b), &g->mem2), p50(c, sizeof(c), &g->mark),
-		p50(k, sizeof(k), &g->kick));
+		p50(&g->mem), p50(&g->mem2), p50(&g->mark), p50(&g->kick));
 	fprintf(f, "  kick of a running vCPU / floor: p50 %.2fx, p99 %.2fx; of a parked one: "
 		"%zu returned, %u timed out\n", g->r50, g->r99, g->parked.n, g->parked_timeouts);
 	error_line(f, "mem", g->mem_error);
@@ -212,14 +204,10 @@ void summary_scale_slots(FILE *f, const struct scale_result *s)
 	fprintf(f, "scale: worst one-slot p50 / p50 at %u slots (target <= %.0fx):", s->ref_slots,
 		SCALE_TARGET_SLOTS);
 	for (i = 0; i < s->nr_slots; i++) {
-		if (!scale_slots_target_applies(s, i))
-			continue;
 		scale_slots_target_met(s, i, &worst);
-		if (worst == SM__COUNT)
-			continue;
-		sep(f, &n);
-		fprintf(f, "%u slots %.2fx (%s)", s->slots[i].slots, s->slots[i].ratio[worst],
-			scale_measures[worst].name);
+		if (scale_slots_target_applies(s, i) && worst < SM__COUNT)
+			item(f, &n, "%u slots %.2fx (%s)", s->slots[i].slots,
+			     s->slots[i].ratio[worst], scale_measures[worst].name);
 	}
 	fprintf(f, "\n");
 	for (i = 0; i < s->nr_slots; i++)
@@ -236,10 +224,9 @@ void summary_scale_gib(FILE *f, const struct scale_result *s)
 		const struct scale_gib_result *g = &s->gib[i];
 
 		scale_gib_target_met(g, &worst);
-		if (worst == SG__COUNT)
-			continue;
-		sep(f, &n);
-		fprintf(f, "%u GiB %.2fx (%s)", g->gib, g->ratio[worst], scale_gib_ops[worst].name);
+		if (worst < SG__COUNT)
+			item(f, &n, "%u GiB %.2fx (%s)", g->gib, g->ratio[worst],
+			     scale_gib_ops[worst].name);
 	}
 	fprintf(f, "; %.1f s in all\n", s->seconds);
 	for (i = 0; i < s->nr_gib; i++)
@@ -248,14 +235,11 @@ void summary_scale_gib(FILE *f, const struct scale_result *s)
 
 void summary_seconds(FILE *f, const struct report *rep)
 {
+	const struct bench_opts *o = rep->opts;
 	unsigned i, n = 0;
 
 	fprintf(f, "\nwall time per section:");
-	for (i = 0; i < rep->opts->nr_sections; i++) {
-		enum section sec = rep->opts->sections[i];
-
-		sep(f, &n);
-		fprintf(f, "%s %.1f s", section_names[sec], rep->seconds[sec]);
-	}
+	for (i = 0; i < o->nr_sections; i++)
+		item(f, &n, "%s %.1f s", section_names[o->sections[i]], rep->seconds[o->sections[i]]);
 	fprintf(f, "\n");
 }
