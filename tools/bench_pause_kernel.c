@@ -94,6 +94,6 @@ const struct strategy strat_kernel_ioctl = {
 	.setup = progress_setup,
 	.pause = kick_pause,
 	.resume = kick_resume,
-	.apply = pause_apply,
+	.apply = raw_apply,
 	.teardown = state_free,
 };

@@ -67,6 +67,12 @@ void bench_futex_wake(uint32_t *addr, int nr)
 	errno = saved;
 }
 
+void bench_futex_bump(uint32_t *addr, int nr)
+{
+	__atomic_fetch_add(addr, 1, __ATOMIC_SEQ_CST);
+	bench_futex_wake(addr, nr);
+}
+
 int bench_gettid(void)
 {
 	return (int)syscall(SYS_gettid);
