@@ -24,7 +24,13 @@
 
 int bvm_create(const struct bvm_opts *o, struct bvm **out)
 {
-	struct tvm_opts to = { 0 };
+	struct tvm_opts to = {
+		.nr_vcpus = o->vcpus, .program = o->program, .quiet = true,
+		.test_size = (size_t)o->region_pages * TVM_PAGE_SIZE,
+		.walk_flags = TVM_WALK_NO_ASSERT,
+		.vm_opts = { .dirty_ring_bytes = o->ring_bytes, .kick = o->kick,
+			     .flags = o->vm_flags },
+	};
 	struct bvm *m;
 	unsigned i;
 	int r;
@@ -33,14 +39,6 @@ int bvm_create(const struct bvm_opts *o, struct bvm **out)
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	to.nr_vcpus = o->vcpus;
-	to.program = o->program;
-	to.test_size = (size_t)o->region_pages * TVM_PAGE_SIZE;
-	to.walk_flags = TVM_WALK_NO_ASSERT;
-	to.vm_opts.dirty_ring_bytes = o->ring_bytes;
-	to.vm_opts.kick = o->kick;
-	to.vm_opts.flags = o->vm_flags;
-	to.quiet = true;
 	r = tvm_create(&to, &m->t);
 	if (r) {
 		free(m);
@@ -73,8 +71,6 @@ int bvm_create(const struct bvm_opts *o, struct bvm **out)
 }
 
 /* ---- the raw loop -------------------------------------------------------- */
-
-#define INC(x) __atomic_fetch_add(&(x), 1, __ATOMIC_RELAXED)
 
 static void guest_string(struct bvm *m, uint64_t gpa, char *buf, size_t size)
 {
@@ -144,12 +140,13 @@ static enum tvm_vcpu_state handle_exit(struct bvcpu *v)
 	case KVM_EXIT_MMIO:
 		gpa = run->mmio.phys_addr;
 		if (gpa >= m->test_gpa && gpa < end) {
-			INC(v->holes);
+			__atomic_fetch_add(&v->holes, 1, __ATOMIC_RELAXED);
 			if (!run->mmio.is_write)
 				memset(run->mmio.data, 0, sizeof(run->mmio.data));
 			return TVM_VCPU_RUNNING;
 		}
-		tvm_fail(m->t, (int)v->idx, "raw loop: MMIO at gpa 0x%llx", (unsigned long long)gpa);
+		tvm_fail(m->t, (int)v->idx, "raw loop: MMIO at gpa 0x%llx",
+			 (unsigned long long)gpa);
 		return TVM_VCPU_FAILED;
 	case KVM_EXIT_HLT:
 		return TVM_VCPU_RUNNING;
@@ -191,9 +188,8 @@ static void *raw_loop(void *arg)
 		st = handle_exit(v);
 	}
 	__atomic_store_n(&v->state, st, __ATOMIC_RELEASE);
-	/* A main thread waiting for a return (floor_wait_return) must not sleep on a dead thread. */
-	__atomic_fetch_add(&v->eintr_seq, 1, __ATOMIC_SEQ_CST);
-	bench_futex_wake(&v->eintr_seq, 1);
+	/* A main thread in floor_wait_return() must not sleep on a dead thread. */
+	bench_futex_bump(&v->eintr_seq, 1);
 	return NULL;
 }
 
@@ -241,7 +237,6 @@ int bvm_start_tvm(struct bvm *m)
 int bvm_stop(struct bvm *m)
 {
 	unsigned i;
-	int r = 0;
 
 	if (m->tvm_loops)
 		return tvm_stop(m->t);
@@ -262,7 +257,7 @@ int bvm_stop(struct bvm *m)
 		}
 		v->thread_started = false;
 	}
-	return r;
+	return 0;
 }
 
 void bvm_destroy(struct bvm *m)
@@ -354,21 +349,6 @@ static uint64_t count_of(struct bvm *m, unsigned i, bool passes)
 	return passes ? tvm_counter(m->t, i) : bvm_progress(m, i);
 }
 
-static int wait_above(struct bvm *m, unsigned i, bool passes, uint64_t above, uint64_t deadline)
-{
-	for (;;) {
-		bool alive = vcpu_alive(m, i);
-
-		if (count_of(m, i, passes) > above)
-			return 0;
-		if (!alive)
-			return -ESRCH;
-		if (bench_now_ns() >= deadline)
-			return -ETIMEDOUT;
-		bench_sleep_ns(POLL_NS);
-	}
-}
-
 /* Until every vCPU's count is more than `more` above what it was at the call. */
 static int wait_all_above(struct bvm *m, bool passes, uint64_t more, int timeout_ms)
 {
@@ -376,14 +356,21 @@ static int wait_all_above(struct bvm *m, bool passes, uint64_t more, int timeout
 	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX :
 			    bench_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	unsigned i;
-	int r;
 
 	for (i = 0; i < m->n; i++)
 		start[i] = count_of(m, i, passes);
 	for (i = 0; i < m->n; i++) {
-		r = wait_above(m, i, passes, start[i] + more, deadline);
-		if (r)
-			return r;
+		for (;;) {
+			bool alive = vcpu_alive(m, i);
+
+			if (count_of(m, i, passes) > start[i] + more)
+				break;
+			if (!alive)
+				return -ESRCH;
+			if (bench_now_ns() >= deadline)
+				return -ETIMEDOUT;
+			bench_sleep_ns(POLL_NS);
+		}
 	}
 	return 0;
 }
@@ -421,17 +408,10 @@ int bvm_map_extra_raw(struct bvm *m, unsigned nr, uint32_t first_id)
 	if (!nr)
 		return 0;
 	r = extra_memory(m, nr);
-	for (i = 0; !r && i < nr; i++) {
-		struct kvm_userspace_memory_region reg = {
-			.slot = first_id + i,
-			.guest_phys_addr = EXTRA_GPA + (uint64_t)i * TVM_PAGE_SIZE,
-			.memory_size = TVM_PAGE_SIZE,
-			.userspace_addr = (uintptr_t)m->extra_hva + (uint64_t)i * TVM_PAGE_SIZE,
-		};
-
-		if (ioctl(m->vm_fd, KVM_SET_USER_MEMORY_REGION, &reg) < 0)
-			r = -errno;
-	}
+	for (i = 0; !r && i < nr; i++)
+		r = tvm_raw_memslot(m->vm_fd, first_id + i,
+				    EXTRA_GPA + (uint64_t)i * TVM_PAGE_SIZE, TVM_PAGE_SIZE,
+				    (char *)m->extra_hva + (uint64_t)i * TVM_PAGE_SIZE, 0);
 	return r;
 }
 
