@@ -22,15 +22,6 @@ uint64_t bench_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-void bench_sleep_ns(uint64_t ns)
-{
-	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000ull),
-			       .tv_nsec = (long)(ns % 1000000000ull) };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
 void bench_sleep_until(uint64_t when)
 {
 	struct timespec ts = { .tv_sec = (time_t)(when / 1000000000ull),
@@ -38,6 +29,11 @@ void bench_sleep_until(uint64_t when)
 
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
+}
+
+void bench_sleep_ns(uint64_t ns)
+{
+	bench_sleep_until(bench_now_ns() + ns);
 }
 
 /*
