@@ -393,7 +393,7 @@ struct sig_state {
 	uint32_t event;              /* futex word: bumped when a vCPU reports (qemu, ch) */
 	uint32_t parked;             /* vCPUs parked (kvmtool: the futex word it waits on) */
 	unsigned n;                  /* vCPUs */
-	uint64_t scratch[];          /* qemu: the bits of its log reads (dropped unless migrating) */
+	uint64_t scratch[];          /* qemu: its log reads' bits (dropped unless migrating) */
 };
 
 /* c->state with scratch_bytes of scratch; handler installed (SA_RESTART) for sig. */

@@ -33,7 +33,8 @@ static int commit_op(struct kvmhold_vm *vm, uint64_t gpa, bool split)
 
 	if (r)
 		return r;
-	r = split ? kvmhold_txn_split(txn, gpa + GMEM_SIZE / 2) : kvmhold_txn_merge(txn, gpa, GMEM_SIZE);
+	r = split ? kvmhold_txn_split(txn, gpa + GMEM_SIZE / 2) :
+		    kvmhold_txn_merge(txn, gpa, GMEM_SIZE);
 	return kh_finish(txn, r);
 }
 
@@ -98,10 +99,7 @@ void gmem_compare(unsigned samples, struct txn_result *t)
 out:
 	if (r)
 		snprintf(t->gmem_error, sizeof(t->gmem_error), "%s", strerror(-r));
-	if (m) {
-		bvm_stop(m);
-		bvm_destroy(m);
-	}
+	bvm_destroy(m);
 	if (gmem >= 0)
 		close(gmem);
 	if (mem != MAP_FAILED)

@@ -64,7 +64,7 @@ static void cpuinfo(struct machine_info *mi)
 			copy_str(mi->cpu_model, sizeof(mi->cpu_model), v);
 			model = true;
 		} else if (!flags && strncmp(line, "flags", 5) == 0) {
-			mi->hypervisor = strstr(v, " hypervisor") || strncmp(v, "hypervisor", 10) == 0;
+			mi->hypervisor = strstr(v, " hypervisor") || !strncmp(v, "hypervisor", 10);
 			flags = true;
 		}
 	}

@@ -87,8 +87,9 @@ static void kick_resume(struct strat_ctx *c)
 
 const struct strategy strat_kernel_ioctl = {
 	.name = "kernel-ioctl",
-	.what = "the 2022 KVM_KICK_ALL_RUNNING_VCPUS series' ioctls, no library: KVM_KICK_ALL_RUNNING_VCPUS, the memslot "
-		"ioctls, KVM_RESUME_ALL_KICKED_VCPUS; vCPUs just loop on KVM_RUN",
+	.what = "the 2022 KVM_KICK_ALL_RUNNING_VCPUS series' ioctls, no library: "
+		"KVM_KICK_ALL_RUNNING_VCPUS, the memslot ioctls, KVM_RESUME_ALL_KICKED_VCPUS; "
+		"vCPUs just loop on KVM_RUN",
 	.raw_layout = true,
 	.unavailable = kick_ioctl_unavailable,
 	.setup = progress_setup,
