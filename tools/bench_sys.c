@@ -6,7 +6,6 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,7 +90,7 @@ void bench_empty_handler(int sig)
 
 int bench_install_handler(int sig, void (*fn)(int), int flags)
 {
-	struct sigaction sa, old;
+	struct sigaction sa = { .sa_handler = fn, .sa_flags = flags }, old;
 
 	if (sigaction(sig, NULL, &old))
 		return -errno;
@@ -100,9 +99,6 @@ int bench_install_handler(int sig, void (*fn)(int), int flags)
 	if ((old.sa_flags & SA_SIGINFO) ||
 	    (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN))
 		return -EBUSY;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = fn;
-	sa.sa_flags = flags;
 	sigemptyset(&sa.sa_mask);
 	return sigaction(sig, &sa, NULL) ? -errno : 0;
 }
