@@ -191,7 +191,7 @@ struct bvm {
 	void *proto;                 /* the protocol's state */
 	uint64_t test_gpa;
 	void *test_hva;
-	unsigned walk_pages, region_pages;
+	unsigned region_pages;
 	void *extra_hva;             /* the extra 1-page slots of --slots */
 	unsigned extra_nr;
 	struct bvcpu v[TVM_MAX_VCPUS];
@@ -369,25 +369,16 @@ struct strat_ctx {
 	const char *why;             /* setup may say why it failed (else strerror) */
 };
 
-/*
- * The apply of every raw strategy but ideal (their .apply): the raw ioctls
- * of op, inside the strategy's pause if it has one; migrating, the dirty
- * log of what goes away is read first (bench_strategies.c says more).
- */
+/* The .apply of the raw strategies but ideal: op's ioctls, in the pause if any. */
 int raw_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out);
 
-/*
- * The state of the signalling protocols (qemu, kvmtool, cloud-hypervisor):
- * one allocation, freed by state_free().
- */
+/* The state of the signalling protocols (qemu, kvmtool, cloud-hypervisor). */
 struct sig_state {
 	/*
-	 * Futex word: odd while paused (qemu: while ioctls are inhibited).
-	 * Bumped by every pause and every resume, so it never returns to a
-	 * value a sleeper saw: a vCPU that slept through both is woken (a
-	 * plain 0/1 flag could flip to 0 and back to 1 before a woken vCPU
-	 * looked, and that vCPU would sleep through the resume: an artefact,
-	 * not the VMM).
+	 * Futex word: odd while paused (qemu: inhibited), bumped by every pause
+	 * and every resume, so it never returns to a value a sleeper saw (a 0/1
+	 * flag could flip to 0 and back to 1 before a woken vCPU looked, and it
+	 * would sleep through the resume: an artefact, not the VMM).
 	 */
 	uint32_t epoch;
 	uint32_t event;              /* futex word: bumped when a vCPU reports (qemu, ch) */
@@ -396,7 +387,7 @@ struct sig_state {
 	uint64_t scratch[];          /* qemu: its log reads' bits (dropped unless migrating) */
 };
 
-/* c->state with scratch_bytes of scratch; handler installed (SA_RESTART) for sig. */
+/* c->state, one allocation (state_free()); handler installed (SA_RESTART) for sig. */
 int sig_setup(struct strat_ctx *c, int sig, void (*handler)(int), size_t scratch_bytes);
 /* The resume of all three: bump the epoch, wake every vCPU waiting on it. */
 void sig_resume(struct strat_ctx *c);

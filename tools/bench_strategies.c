@@ -103,8 +103,7 @@ void sig_resume(struct strat_ctx *c)
 	bench_futex_bump(&st->epoch, INT_MAX);
 }
 
-/* ---- naive: the ioctls while the vCPUs run -------------------------------- */
-
+/* naive: raw_apply() without a pause, the ioctls while the vCPUs run. */
 const struct strategy strat_naive = {
 	.name = "naive",
 	.what = "DELETE + CREATE while the vCPUs run: no pause at all",

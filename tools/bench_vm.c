@@ -49,7 +49,6 @@ int bvm_create(const struct bvm_opts *o, struct bvm **out)
 	m->n = tvm_nr_vcpus(m->t);
 	m->test_gpa = m->t->test_gpa;
 	m->test_hva = m->t->test_hva;
-	m->walk_pages = o->walk_pages;
 	m->region_pages = o->region_pages;
 	/*
 	 * The walker covers the first walk_pages only; the rest of the test
@@ -72,17 +71,16 @@ int bvm_create(const struct bvm_opts *o, struct bvm **out)
 
 /* ---- the raw loop -------------------------------------------------------- */
 
+/* A string in the guest's system region, for a message ("?" if it is not there). */
 static void guest_string(struct bvm *m, uint64_t gpa, char *buf, size_t size)
 {
-	const char *p = gpa && gpa < m->t->sys_size ? tvm_gpa_to_hva(m->t, gpa, 1) : NULL;
-	size_t max;
+	size_t max = gpa && gpa < m->t->sys_size ? m->t->sys_size - gpa : 0;
 
-	if (!p) {
+	if (!max)
 		snprintf(buf, size, "?");
-		return;
-	}
-	max = m->t->sys_size - gpa;
-	snprintf(buf, size, "%.*s", (int)(max < size ? max : size - 1), p);
+	else
+		snprintf(buf, size, "%.*s", (int)(max < size ? max : size - 1),
+			 (char *)m->t->sys_hva + gpa);
 }
 
 static enum tvm_vcpu_state ucall(struct bvcpu *v)
@@ -166,7 +164,7 @@ static void *raw_loop(void *arg)
 	while (st == TVM_VCPU_RUNNING) {
 		int r, err;
 
-		if (h->before_run)
+		if (h && h->before_run)
 			h->before_run(v);
 		if (v->m->lib_run) {
 			r = kvmhold_vcpu_run(tvm_vcpu(v->m->t, v->idx));
@@ -175,7 +173,7 @@ static void *raw_loop(void *arg)
 			r = ioctl(v->fd, KVM_RUN, 0);
 			err = r < 0 ? errno : 0;
 		}
-		if (h->after_run)
+		if (h && h->after_run)
 			h->after_run(v, r, err);
 		if (r < 0) {
 			if (err == EINTR)
@@ -193,14 +191,12 @@ static void *raw_loop(void *arg)
 	return NULL;
 }
 
-static const struct vcpu_hooks no_hooks;
-
 int bvm_start_own(struct bvm *m, const struct vcpu_hooks *hooks, void *proto)
 {
 	unsigned i;
 	int r;
 
-	m->hooks = hooks ? hooks : &no_hooks;
+	m->hooks = hooks;
 	m->proto = proto;
 	for (i = 0; i < m->n; i++) {
 		struct bvcpu *v = &m->v[i];
