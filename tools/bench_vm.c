@@ -57,14 +57,10 @@ int bvm_create(const struct bvm_opts *o, struct bvm **out)
 	 */
 	if (o->walk_pages)
 		tvm_shared(m->t)->test_size = (uint64_t)o->walk_pages * TVM_PAGE_SIZE;
-	for (i = 0; i < m->n; i++) {
-		struct bvcpu *v = &m->v[i];
-
-		v->m = m;
-		v->idx = i;
-		v->fd = kvmhold_vcpu_fd(tvm_vcpu(m->t, i));
-		v->run = kvmhold_vcpu_kvm_run(tvm_vcpu(m->t, i));
-	}
+	for (i = 0; i < m->n; i++)
+		m->v[i] = (struct bvcpu){ .m = m, .idx = i,
+					  .fd = kvmhold_vcpu_fd(tvm_vcpu(m->t, i)),
+					  .run = kvmhold_vcpu_kvm_run(tvm_vcpu(m->t, i)) };
 	*out = m;
 	return 0;
 }
