@@ -143,7 +143,6 @@ struct bench_opts {
  * strategies that are not kvmhold), per-vCPU counters that loop keeps, and
  * the per-protocol hooks around KVM_RUN.
  */
-struct bvm;
 struct bvcpu;
 
 struct vcpu_hooks {

@@ -35,6 +35,7 @@
 static void qemu_before_run(struct bvcpu *v)
 {
 	struct sig_state *q = v->m->proto;
+	uint32_t e;
 
 	for (;;) {
 		__atomic_fetch_add(&v->in_ioctl, 1, __ATOMIC_SEQ_CST);
@@ -42,13 +43,8 @@ static void qemu_before_run(struct bvcpu *v)
 			return;
 		__atomic_fetch_sub(&v->in_ioctl, 1, __ATOMIC_SEQ_CST);
 		bench_futex_bump(&q->event, 1);
-		for (;;) {
-			uint32_t e = __atomic_load_n(&q->epoch, __ATOMIC_SEQ_CST);
-
-			if (!(e & 1))
-				break;
+		while ((e = __atomic_load_n(&q->epoch, __ATOMIC_SEQ_CST)) & 1)
 			bench_futex_wait(&q->epoch, e, 0);
-		}
 	}
 }
 

@@ -86,7 +86,6 @@ static enum tvm_vcpu_state ucall(struct bvcpu *v)
 	struct tvm_ucall uc;
 	char file[96], msg[96];
 	uint32_t gpa;
-	void *p;
 
 	if (run->io.port != TVM_UCALL_PORT || run->io.direction != KVM_EXIT_IO_OUT ||
 	    run->io.size != 4 || run->io.count != 1) {
@@ -94,12 +93,11 @@ static enum tvm_vcpu_state ucall(struct bvcpu *v)
 		return TVM_VCPU_FAILED;
 	}
 	memcpy(&gpa, (char *)run + run->io.data_offset, sizeof(gpa));
-	p = tvm_gpa_to_hva(m->t, gpa, sizeof(uc));
-	if (!p || gpa >= m->t->sys_size) {
+	if (gpa >= m->t->sys_size || sizeof(uc) > m->t->sys_size - gpa) {
 		tvm_fail(m->t, (int)v->idx, "raw loop: ucall at bad gpa 0x%x", gpa);
 		return TVM_VCPU_FAILED;
 	}
-	memcpy(&uc, p, sizeof(uc));
+	memcpy(&uc, (char *)m->t->sys_hva + gpa, sizeof(uc));
 	switch (uc.type) {
 	case TVM_UCALL_DONE:
 		return TVM_VCPU_DONE;
@@ -171,15 +169,13 @@ static void *raw_loop(void *arg)
 		}
 		if (h && h->after_run)
 			h->after_run(v, r, err);
-		if (r < 0) {
-			if (err == EINTR)
-				continue;
+		if (r >= 0) {
+			st = handle_exit(v);
+		} else if (err != EINTR) {
 			tvm_fail(v->m->t, (int)v->idx, "raw loop: %s: %s",
 				 v->m->lib_run ? "kvmhold_vcpu_run" : "KVM_RUN", strerror(err));
 			st = TVM_VCPU_FAILED;
-			break;
 		}
-		st = handle_exit(v);
 	}
 	__atomic_store_n(&v->state, st, __ATOMIC_RELEASE);
 	/* A main thread in floor_wait_return() must not sleep on a dead thread. */
@@ -416,9 +412,8 @@ int bvm_map_extra_txn(struct bvm *m, unsigned nr)
 	if (!nr)
 		return 0;
 	r = extra_memory(m, nr);
-	if (r)
-		return r;
-	r = kvmhold_txn_begin(m->vm, &txn);
+	if (!r)
+		r = kvmhold_txn_begin(m->vm, &txn);
 	if (r)
 		return r;
 	for (i = 0; !r && i < nr; i++)
