@@ -75,10 +75,9 @@ int bench_gettid(void)
 
 int bench_tgkill(int tid, int sig)
 {
-	int saved = errno, r;
+	int saved = errno;
+	int r = syscall(SYS_tgkill, getpid(), tid, sig) < 0 ? -errno : 0;
 
-	r = (int)syscall(SYS_tgkill, getpid(), tid, sig);
-	r = r < 0 ? -errno : 0;
 	errno = saved;
 	return r;
 }

@@ -31,12 +31,11 @@ int bvm_create(const struct bvm_opts *o, struct bvm **out)
 		.vm_opts = { .dirty_ring_bytes = o->ring_bytes, .kick = o->kick,
 			     .flags = o->vm_flags },
 	};
-	struct bvm *m;
+	struct bvm *m = calloc(1, sizeof(*m));
 	unsigned i;
 	int r;
 
 	*out = NULL;
-	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
 	r = tvm_create(&to, &m->t);
