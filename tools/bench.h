@@ -28,6 +28,8 @@ void bench_sleep_until(uint64_t when);
 /* 0 when woken (or *addr != val), -ETIMEDOUT, -EINTR.  timeout_ns 0: forever. */
 int bench_futex_wait(uint32_t *addr, uint32_t val, uint64_t timeout_ns);
 void bench_futex_wake(uint32_t *addr, int nr);
+/* Adds 1 to the futex word *addr (seq_cst), then wakes nr of its waiters. */
+void bench_futex_bump(uint32_t *addr, int nr);
 int bench_gettid(void);
 int bench_tgkill(int tid, int sig);
 /* sigaction() with an empty mask; fails if the signal already has a handler. */
@@ -139,7 +141,6 @@ struct bench_opts {
  * strategies that are not kvmhold), per-vCPU counters that loop keeps, and
  * the per-protocol hooks around KVM_RUN.
  */
-struct bvm;
 struct bvcpu;
 
 struct vcpu_hooks {
@@ -187,7 +188,7 @@ struct bvm {
 	void *proto;                 /* the protocol's state */
 	uint64_t test_gpa;
 	void *test_hva;
-	unsigned walk_pages, region_pages;
+	unsigned region_pages;
 	void *extra_hva;             /* the extra 1-page slots of --slots */
 	unsigned extra_nr;
 	struct bvcpu v[TVM_MAX_VCPUS];
@@ -344,12 +345,14 @@ struct strategy {
 	int (*setup)(struct strat_ctx *c);
 	int (*apply)(struct strat_ctx *c, enum bop op, struct txn_sample *out);
 	/*
-	 * For pause_apply(): stop the vCPUs, filling pause_ns and kicked (a
+	 * For raw_apply(): stop the vCPUs, filling pause_ns and kicked (a
 	 * vCPU had to be stopped); 0, -ETIMEDOUT (nothing paused) or -errno.
 	 */
 	int (*pause)(struct strat_ctx *c, uint64_t *pause_ns, bool *kicked);
 	void (*resume)(struct strat_ctx *c);
 	void (*teardown)(struct strat_ctx *c);
+	bool overlap_only;           /* raw_apply() pauses only when raw_overlap() (qemu) */
+	bool sync_before_delete;     /* raw_apply() reads the log migrating or not (qemu) */
 };
 
 struct migration;
@@ -363,12 +366,28 @@ struct strat_ctx {
 	const char *why;             /* setup may say why it failed (else strerror) */
 };
 
-/*
- * The apply of the protocols that pause every transaction (their .apply):
- * raw ioctls of op; the strategy's pause; when migrating, read the dirty
- * log of what goes away; issue; the strategy's resume.
- */
-int pause_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out);
+/* The .apply of the raw strategies but ideal: op's ioctls, in the pause if any. */
+int raw_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out);
+
+/* The state of the signalling protocols (qemu, kvmtool, cloud-hypervisor). */
+struct sig_state {
+	/*
+	 * Futex word: odd while paused (qemu: inhibited), bumped by every pause
+	 * and every resume, so it never returns to a value a sleeper saw (a 0/1
+	 * flag could flip to 0 and back to 1 before a woken vCPU looked, and it
+	 * would sleep through the resume: an artefact, not the VMM).
+	 */
+	uint32_t epoch;
+	uint32_t event;              /* futex word: bumped when a vCPU reports (qemu, ch) */
+	uint32_t parked;             /* vCPUs parked (kvmtool: the futex word it waits on) */
+	unsigned n;                  /* vCPUs */
+	uint64_t scratch[];          /* qemu: its log reads' bits (dropped unless migrating) */
+};
+
+/* c->state, one allocation (state_free()); handler installed (SA_RESTART) for sig. */
+int sig_setup(struct strat_ctx *c, int sig, void (*handler)(int), size_t scratch_bytes);
+/* The resume of all three: bump the epoch, wake every vCPU waiting on it. */
+void sig_resume(struct strat_ctx *c);
 
 /*
  * Map the test region (layout l of c) for strategy c->s: raw ioctls at the
@@ -398,9 +417,6 @@ int kick_ioctl_resume(int vm_fd);
 int progress_setup(struct strat_ctx *c);
 /* 0 if the library runs vm with the kernel kick backend, else -EOPNOTSUPP. */
 int kick_ioctl_check_backend(struct kvmhold_vm *vm);
-
-/* The protocols, for bench_strategies.c and the tests of their hooks. */
-extern const struct vcpu_hooks qemu_hooks, kvmtool_hooks, ch_hooks;
 
 /* ---- results ----------------------------------------------------------- */
 

@@ -26,24 +26,19 @@ struct create_gmem {
 	uint64_t size, flags, reserved[6];
 };
 
-static int commit_op(struct kvmhold_vm *vm, uint64_t gpa, bool split)
-{
-	struct kvmhold_txn *txn;
-	int r = kvmhold_txn_begin(vm, &txn);
-
-	if (r)
-		return r;
-	r = split ? kvmhold_txn_split(txn, gpa + GMEM_SIZE / 2) : kvmhold_txn_merge(txn, gpa, GMEM_SIZE);
-	return kh_finish(txn, r);
-}
-
+/* One sample: the slot at gpa split in the middle, then merged back. */
 static int split_merge(struct kvmhold_vm *vm, uint64_t gpa, struct samples *s)
 {
 	uint64_t t0 = bench_now_ns();
-	int r = commit_op(vm, gpa, true);
+	struct kvmhold_txn *txn;
+	int r = kvmhold_txn_begin(vm, &txn);
 
 	if (!r)
-		r = commit_op(vm, gpa, false);
+		r = kh_finish(txn, kvmhold_txn_split(txn, gpa + GMEM_SIZE / 2));
+	if (!r)
+		r = kvmhold_txn_begin(vm, &txn);
+	if (!r)
+		r = kh_finish(txn, kvmhold_txn_merge(txn, gpa, GMEM_SIZE));
 	return r ? r : samples_add(s, bench_now_ns() - t0);
 }
 
@@ -98,10 +93,7 @@ void gmem_compare(unsigned samples, struct txn_result *t)
 out:
 	if (r)
 		snprintf(t->gmem_error, sizeof(t->gmem_error), "%s", strerror(-r));
-	if (m) {
-		bvm_stop(m);
-		bvm_destroy(m);
-	}
+	bvm_destroy(m);
 	if (gmem >= 0)
 		close(gmem);
 	if (mem != MAP_FAILED)

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,18 +26,17 @@ static void copy_str(char *dst, size_t size, const char *src)
 static void kvm_backend(char *buf, size_t size)
 {
 	static const char *const mods[] = { "kvm_pvm", "kvm_intel", "kvm_amd", "kvm_arm" };
-	struct stat stbuf;
 	char path[64];
 	size_t i;
 
 	buf[0] = '\0';
 	for (i = 0; i < sizeof(mods) / sizeof(mods[0]); i++) {
 		snprintf(path, sizeof(path), "/sys/module/%s", mods[i]);
-		if (stat(path, &stbuf) == 0) {
-			if (buf[0])
-				strncat(buf, "+", size - strlen(buf) - 1);
-			strncat(buf, mods[i], size - strlen(buf) - 1);
-		}
+		if (access(path, F_OK))
+			continue;
+		if (buf[0])
+			strncat(buf, "+", size - strlen(buf) - 1);
+		strncat(buf, mods[i], size - strlen(buf) - 1);
 	}
 }
 
@@ -51,20 +49,17 @@ static void cpuinfo(struct machine_info *mi)
 	if (!f)
 		return;
 	while ((!model || !flags) && fgets(line, sizeof(line), f)) {
-		char *colon = strchr(line, ':');
-		char *v;
+		char *v = strchr(line, ':');
 
-		if (!colon)
+		if (!v)
 			continue;
-		v = colon + 1;
-		while (*v == ' ' || *v == '\t')
-			v++;
+		v += 1 + strspn(v + 1, " \t");
 		v[strcspn(v, "\n")] = '\0';
 		if (!model && strncmp(line, "model name", 10) == 0) {
 			copy_str(mi->cpu_model, sizeof(mi->cpu_model), v);
 			model = true;
 		} else if (!flags && strncmp(line, "flags", 5) == 0) {
-			mi->hypervisor = strstr(v, " hypervisor") || strncmp(v, "hypervisor", 10) == 0;
+			mi->hypervisor = strstr(v, " hypervisor") || !strncmp(v, "hypervisor", 10);
 			flags = true;
 		}
 	}

@@ -15,41 +15,22 @@
  * is the protocol at its best.
  */
 #include <errno.h>
-#include <limits.h>
 #include <signal.h>
-#include <stdlib.h>
 
 #include "bench.h"
 
+#define CH_SIG     SIGRTMIN
 #define RESEND_NS  (10ull * 1000000)
 #define TIMEOUT_NS (1000ull * 1000000)
-
-struct ch_state {
-	/*
-	 * Futex word: odd while paused.  Bumped by every pause and every
-	 * resume, so it never returns to a value a sleeper saw (a plain 0/1
-	 * flag could flip to 0 and back to 1 before a woken vCPU looked, and
-	 * that vCPU would sleep through the resume: an artefact, not CH).
-	 */
-	uint32_t epoch;
-	uint32_t ack_event;          /* futex word: bumped on each acknowledgement */
-	uint32_t parked;             /* vCPUs in the park loop (for the report only) */
-	unsigned n;
-};
-
-static int ch_signal(void)
-{
-	return SIGRTMIN;
-}
 
 /*
  * vCPU side, before each KVM_RUN: if paused, acknowledge this pause (its
  * epoch) and sleep until the epoch moves on; a new pause that starts before
- * this vCPU woke gets a new acknowledgement.
+ * this vCPU woke gets a new acknowledgement.  parked is for the report only.
  */
 static void ch_before_run(struct bvcpu *v)
 {
-	struct ch_state *c = v->m->proto;
+	struct sig_state *c = v->m->proto;
 	uint32_t e = __atomic_load_n(&c->epoch, __ATOMIC_SEQ_CST);
 
 	if (!(e & 1))
@@ -58,8 +39,7 @@ static void ch_before_run(struct bvcpu *v)
 	while (e & 1) {
 		if (__atomic_load_n(&v->ack_gen, __ATOMIC_SEQ_CST) != e) {
 			__atomic_store_n(&v->ack_gen, e, __ATOMIC_SEQ_CST);
-			__atomic_fetch_add(&c->ack_event, 1, __ATOMIC_SEQ_CST);
-			bench_futex_wake(&c->ack_event, 1);
+			bench_futex_bump(&c->event, 1);
 		}
 		bench_futex_wait(&c->epoch, e, 0);
 		e = __atomic_load_n(&c->epoch, __ATOMIC_SEQ_CST);
@@ -67,17 +47,11 @@ static void ch_before_run(struct bvcpu *v)
 	__atomic_fetch_sub(&c->parked, 1, __ATOMIC_SEQ_CST);
 }
 
-const struct vcpu_hooks ch_hooks = { .before_run = ch_before_run };
-
-static void resume_all(struct ch_state *c)
-{
-	__atomic_fetch_add(&c->epoch, 1, __ATOMIC_SEQ_CST);
-	bench_futex_wake(&c->epoch, INT_MAX);
-}
+static const struct vcpu_hooks ch_hooks = { .before_run = ch_before_run };
 
 static int ch_pause(struct strat_ctx *sc, uint64_t *pause_ns, bool *kicked)
 {
-	struct ch_state *c = sc->state;
+	struct sig_state *c = sc->state;
 	struct bvm *m = sc->m;
 	uint64_t t0 = bench_now_ns(), sent = t0, now;
 	uint32_t e;
@@ -86,9 +60,9 @@ static int ch_pause(struct strat_ctx *sc, uint64_t *pause_ns, bool *kicked)
 	*kicked = __atomic_load_n(&c->parked, __ATOMIC_SEQ_CST) < c->n;
 	e = __atomic_add_fetch(&c->epoch, 1, __ATOMIC_SEQ_CST);
 	for (i = 0; i < m->n; i++)
-		bench_tgkill(m->v[i].tid, ch_signal());
+		bench_tgkill(m->v[i].tid, CH_SIG);
 	for (;;) {
-		uint32_t ev = __atomic_load_n(&c->ack_event, __ATOMIC_SEQ_CST);
+		uint32_t ev = __atomic_load_n(&c->event, __ATOMIC_SEQ_CST);
 		bool all = true;
 
 		for (i = 0; i < m->n && all; i++)
@@ -97,16 +71,16 @@ static int ch_pause(struct strat_ctx *sc, uint64_t *pause_ns, bool *kicked)
 		if (all)
 			break;
 		if (now - t0 >= TIMEOUT_NS) {
-			resume_all(c);
+			sig_resume(sc);
 			return -ETIMEDOUT;
 		}
 		if (now - sent >= RESEND_NS) {
 			for (i = 0; i < m->n; i++)
 				if (__atomic_load_n(&m->v[i].ack_gen, __ATOMIC_SEQ_CST) != e)
-					bench_tgkill(m->v[i].tid, ch_signal());
+					bench_tgkill(m->v[i].tid, CH_SIG);
 			sent = now;
 		}
-		bench_futex_wait(&c->ack_event, ev, sent + RESEND_NS - now);
+		bench_futex_wait(&c->event, ev, sent + RESEND_NS - now);
 	}
 	*pause_ns = now - t0;
 	return 0;
@@ -114,24 +88,7 @@ static int ch_pause(struct strat_ctx *sc, uint64_t *pause_ns, bool *kicked)
 
 static int ch_setup(struct strat_ctx *c)
 {
-	struct ch_state *s = calloc(1, sizeof(*s));
-	int r;
-
-	if (!s)
-		return -ENOMEM;
-	r = bench_install_handler(ch_signal(), bench_empty_handler, SA_RESTART);
-	if (r) {
-		free(s);
-		return r;
-	}
-	s->n = c->m->n;
-	c->state = s;
-	return 0;
-}
-
-static void ch_resume(struct strat_ctx *c)
-{
-	resume_all(c->state);
+	return sig_setup(c, CH_SIG, bench_empty_handler, 0);
 }
 
 const struct strategy strat_ch = {
@@ -142,7 +99,7 @@ const struct strategy strat_ch = {
 	.hooks = &ch_hooks,
 	.setup = ch_setup,
 	.pause = ch_pause,
-	.resume = ch_resume,
-	.apply = pause_apply,
+	.resume = sig_resume,
+	.apply = raw_apply,
 	.teardown = state_free,
 };

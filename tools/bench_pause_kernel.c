@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * kernel-ioctl: the 2022 KVM_KICK_ALL_RUNNING_VCPUS series' own usage of its ioctls, without the
- * library.  The VMM calls KVM_KICK_ALL_RUNNING_VCPUS on the VM fd (it
- * returns once no vCPU is in guest mode; a vCPU that enters KVM_RUN
- * meanwhile sleeps inside it), issues its memslot ioctls (reading the dirty
- * log of what goes away first when migrating), then
+ * kernel-ioctl: the 2022 KVM_KICK_ALL_RUNNING_VCPUS series' own usage of
+ * its ioctls, without the library.  The VMM calls KVM_KICK_ALL_RUNNING_VCPUS
+ * on the VM fd (it returns once no vCPU is in guest mode; a vCPU that
+ * enters KVM_RUN meanwhile sleeps inside it), issues its memslot ioctls
+ * (reading the dirty log of what goes away first when migrating), then
  * KVM_RESUME_ALL_KICKED_VCPUS.  The vCPU threads just loop on KVM_RUN: no
  * hooks, no signal.  The ioctls exist only in this project's patched KVM
  * modules (kernel/); elsewhere the line is reported as unavailable.
@@ -49,7 +49,6 @@ int kick_ioctl_resume(int vm_fd)
 	return ioctl(vm_fd, KVM_RESUME_ALL_KICKED_VCPUS, 0) < 0 ? -errno : 0;
 }
 
-/* The state of both kernel lines: each vCPU's progress at the last resume. */
 int progress_setup(struct strat_ctx *c)
 {
 	c->state = calloc(TVM_MAX_VCPUS, sizeof(uint64_t));
@@ -70,9 +69,8 @@ int kick_ioctl_check_backend(struct kvmhold_vm *vm)
 static int kick_pause(struct strat_ctx *c, uint64_t *pause_ns, bool *kicked)
 {
 	uint64_t t0 = bench_now_ns();
-	int r;
+	int r = kick_ioctl_kick(c->m->vm_fd);
 
-	r = kick_ioctl_kick(c->m->vm_fd);
 	*pause_ns = bench_now_ns() - t0;
 	*kicked = bvm_moved_since(c->m, c->state);
 	return r;
@@ -87,13 +85,14 @@ static void kick_resume(struct strat_ctx *c)
 
 const struct strategy strat_kernel_ioctl = {
 	.name = "kernel-ioctl",
-	.what = "the 2022 KVM_KICK_ALL_RUNNING_VCPUS series' ioctls, no library: KVM_KICK_ALL_RUNNING_VCPUS, the memslot "
-		"ioctls, KVM_RESUME_ALL_KICKED_VCPUS; vCPUs just loop on KVM_RUN",
+	.what = "the 2022 KVM_KICK_ALL_RUNNING_VCPUS series' ioctls, no library: "
+		"KVM_KICK_ALL_RUNNING_VCPUS, the memslot ioctls, KVM_RESUME_ALL_KICKED_VCPUS; "
+		"vCPUs just loop on KVM_RUN",
 	.raw_layout = true,
 	.unavailable = kick_ioctl_unavailable,
 	.setup = progress_setup,
 	.pause = kick_pause,
 	.resume = kick_resume,
-	.apply = pause_apply,
+	.apply = raw_apply,
 	.teardown = state_free,
 };

@@ -13,32 +13,20 @@
  * The handler uses only atomics and raw futex calls (async-signal-safe).
  */
 #include <errno.h>
-#include <limits.h>
 #include <signal.h>
-#include <stdlib.h>
 
 #include "bench.h"
 
-#define GUARD_NS (5000ull * 1000000)   /* kvmtool waits forever: a hang guard */
-
-struct kvmtool_state {
-	uint32_t epoch;              /* futex word: odd while paused, bumped by pause and resume */
-	uint32_t parked;             /* futex word: threads parked in the handler */
-	unsigned n;
-};
+#define KVMTOOL_SIG (SIGRTMIN + 1)
+#define GUARD_NS    (5000ull * 1000000)   /* kvmtool waits forever: a hang guard */
 
 /* The handler finds the VM here; one kvmtool-style VM exists at a time. */
-static struct kvmtool_state *current;
-
-static int kvmtool_signal(void)
-{
-	return SIGRTMIN + 1;
-}
+static struct sig_state *current;
 
 /* Parks until the pause it was sent for is over (the epoch moved on). */
 static void park_in_handler(int sig)
 {
-	struct kvmtool_state *k = __atomic_load_n(&current, __ATOMIC_ACQUIRE);
+	struct sig_state *k = __atomic_load_n(&current, __ATOMIC_ACQUIRE);
 	uint32_t e;
 
 	(void)sig;
@@ -47,20 +35,10 @@ static void park_in_handler(int sig)
 	e = __atomic_load_n(&k->epoch, __ATOMIC_SEQ_CST);
 	if (!(e & 1))
 		return;
-	__atomic_fetch_add(&k->parked, 1, __ATOMIC_SEQ_CST);
-	bench_futex_wake(&k->parked, 1);
+	bench_futex_bump(&k->parked, 1);
 	while (__atomic_load_n(&k->epoch, __ATOMIC_SEQ_CST) == e)
 		bench_futex_wait(&k->epoch, e, 0);
 	__atomic_fetch_sub(&k->parked, 1, __ATOMIC_SEQ_CST);
-}
-
-/* The vCPU loop itself has nothing to do: the handler does it all. */
-const struct vcpu_hooks kvmtool_hooks = { 0 };
-
-static void resume_all(struct kvmtool_state *k)
-{
-	__atomic_fetch_add(&k->epoch, 1, __ATOMIC_SEQ_CST);
-	bench_futex_wake(&k->epoch, INT_MAX);
 }
 
 /*
@@ -68,17 +46,17 @@ static void resume_all(struct kvmtool_state *k)
  * it is, and this pause's signal stays pending (blocked in its own handler)
  * and parks it again as soon as it returns.
  */
-static int kvmtool_pause(struct strat_ctx *sc, uint64_t *pause_ns, bool *kicked)
+static int kvmtool_pause(struct strat_ctx *c, uint64_t *pause_ns, bool *kicked)
 {
-	struct kvmtool_state *k = sc->state;
-	struct bvm *m = sc->m;
+	struct sig_state *k = c->state;
+	struct bvm *m = c->m;
 	uint64_t t0 = bench_now_ns(), now;
 	unsigned i;
 
 	*kicked = __atomic_load_n(&k->parked, __ATOMIC_SEQ_CST) < k->n;
 	__atomic_fetch_add(&k->epoch, 1, __ATOMIC_SEQ_CST);
 	for (i = 0; i < m->n; i++)
-		bench_tgkill(m->v[i].tid, kvmtool_signal());
+		bench_tgkill(m->v[i].tid, KVMTOOL_SIG);
 	for (;;) {
 		uint32_t p = __atomic_load_n(&k->parked, __ATOMIC_SEQ_CST);
 
@@ -86,7 +64,7 @@ static int kvmtool_pause(struct strat_ctx *sc, uint64_t *pause_ns, bool *kicked)
 		if (p >= k->n)
 			break;
 		if (now - t0 >= GUARD_NS) {
-			resume_all(k);
+			sig_resume(c);
 			return -ETIMEDOUT;
 		}
 		bench_futex_wait(&k->parked, p, GUARD_NS - (now - t0));
@@ -97,25 +75,11 @@ static int kvmtool_pause(struct strat_ctx *sc, uint64_t *pause_ns, bool *kicked)
 
 static int kvmtool_setup(struct strat_ctx *c)
 {
-	struct kvmtool_state *k = calloc(1, sizeof(*k));
-	int r;
+	int r = sig_setup(c, KVMTOOL_SIG, park_in_handler, 0);
 
-	if (!k)
-		return -ENOMEM;
-	k->n = c->m->n;
-	r = bench_install_handler(kvmtool_signal(), park_in_handler, SA_RESTART);
-	if (r) {
-		free(k);
-		return r;
-	}
-	__atomic_store_n(&current, k, __ATOMIC_RELEASE);
-	c->state = k;
-	return 0;
-}
-
-static void kvmtool_resume(struct strat_ctx *c)
-{
-	resume_all(c->state);
+	if (!r)
+		__atomic_store_n(&current, c->state, __ATOMIC_RELEASE);
+	return r;
 }
 
 /* After the vCPU threads are gone. */
@@ -125,14 +89,14 @@ static void kvmtool_teardown(struct strat_ctx *c)
 	state_free(c);
 }
 
+/* No hooks: the vCPU loop itself has nothing to do, the handler does it all. */
 const struct strategy strat_kvmtool = {
 	.name = "kvmtool",
 	.what = "kvmtool's pause: SIGRTMIN+1, each vCPU parks inside its signal handler",
 	.raw_layout = true,
-	.hooks = &kvmtool_hooks,
 	.setup = kvmtool_setup,
 	.pause = kvmtool_pause,
-	.resume = kvmtool_resume,
-	.apply = pause_apply,
+	.resume = sig_resume,
+	.apply = raw_apply,
 	.teardown = kvmtool_teardown,
 };

@@ -19,86 +19,66 @@
  * are not counted.  Waits are futexes (QEMU's QemuEvent is one too).
  */
 #include <errno.h>
-#include <limits.h>
 #include <signal.h>
-#include <stdlib.h>
 
 #include "bench.h"
 
 #define QEMU_SIG      SIGUSR1
 #define GUARD_NS      (5000ull * 1000000)   /* no timeout in QEMU: a hang guard */
 
-struct qemu_state {
-	/*
-	 * Futex word: odd while ioctls are inhibited, bumped at the start and
-	 * the end of each inhibit, so a vCPU that slept through both is woken.
-	 */
-	uint32_t inhibit;
-	uint32_t event;              /* futex word: bumped when a counted ioctl ends */
-	uint64_t *bitmap;            /* for KVM_GET_DIRTY_LOG (dropped unless migrating) */
-};
-
-static void notify(struct qemu_state *q)
-{
-	__atomic_fetch_add(&q->event, 1, __ATOMIC_SEQ_CST);
-	bench_futex_wake(&q->event, 1);
-}
-
 /*
- * The counter goes up before inhibit is read, and the inhibitor sets
- * inhibit before it reads the counters (all seq_cst): either this vCPU sees
- * the inhibit and backs off, or the inhibitor sees it counted and kicks it.
+ * The counter goes up before the inhibit (the epoch) is read, and the
+ * inhibitor bumps it before it reads the counters (all seq_cst): either
+ * this vCPU sees the inhibit and backs off, or the inhibitor sees it
+ * counted and kicks it.
  */
 static void qemu_before_run(struct bvcpu *v)
 {
-	struct qemu_state *q = v->m->proto;
+	struct sig_state *q = v->m->proto;
+	uint32_t e;
 
 	for (;;) {
 		__atomic_fetch_add(&v->in_ioctl, 1, __ATOMIC_SEQ_CST);
-		if (!(__atomic_load_n(&q->inhibit, __ATOMIC_SEQ_CST) & 1))
+		if (!(__atomic_load_n(&q->epoch, __ATOMIC_SEQ_CST) & 1))
 			return;
 		__atomic_fetch_sub(&v->in_ioctl, 1, __ATOMIC_SEQ_CST);
-		notify(q);
-		for (;;) {
-			uint32_t e = __atomic_load_n(&q->inhibit, __ATOMIC_SEQ_CST);
-
-			if (!(e & 1))
-				break;
-			bench_futex_wait(&q->inhibit, e, 0);
-		}
+		bench_futex_bump(&q->event, 1);
+		while ((e = __atomic_load_n(&q->epoch, __ATOMIC_SEQ_CST)) & 1)
+			bench_futex_wait(&q->epoch, e, 0);
 	}
 }
 
 static void qemu_after_run(struct bvcpu *v, int r, int err)
 {
-	struct qemu_state *q = v->m->proto;
+	struct sig_state *q = v->m->proto;
 
 	(void)r;
 	(void)err;
 	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 	__atomic_fetch_sub(&v->in_ioctl, 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&q->inhibit, __ATOMIC_SEQ_CST) & 1)
-		notify(q);
+	if (__atomic_load_n(&q->epoch, __ATOMIC_SEQ_CST) & 1)
+		bench_futex_bump(&q->event, 1);
 }
 
-const struct vcpu_hooks qemu_hooks = {
+static const struct vcpu_hooks qemu_hooks = {
 	.before_run = qemu_before_run,
 	.after_run = qemu_after_run,
 };
 
-static void inhibit_end(struct qemu_state *q)
+/*
+ * The inhibit (sig_resume() ends it): raw_apply() takes it only when a
+ * commit needs it, the sections that time stopping and letting go
+ * (bench_vcpus.c) on its own.
+ */
+static int qemu_pause(struct strat_ctx *c, uint64_t *pause_ns, bool *kicked)
 {
-	__atomic_fetch_add(&q->inhibit, 1, __ATOMIC_SEQ_CST);
-	bench_futex_wake(&q->inhibit, INT_MAX);
-}
-
-static int inhibit_begin(struct bvm *m, struct qemu_state *q, uint64_t *pause_ns, bool *kicked)
-{
+	struct sig_state *q = c->state;
+	struct bvm *m = c->m;
 	uint64_t t0 = bench_now_ns(), now;
 	bool sent[TVM_MAX_VCPUS] = { false };
 	unsigned i;
 
-	__atomic_fetch_add(&q->inhibit, 1, __ATOMIC_SEQ_CST);
+	__atomic_fetch_add(&q->epoch, 1, __ATOMIC_SEQ_CST);
 	for (;;) {
 		uint32_t ev = __atomic_load_n(&q->event, __ATOMIC_SEQ_CST);
 		unsigned busy = 0;
@@ -124,7 +104,7 @@ static int inhibit_begin(struct bvm *m, struct qemu_state *q, uint64_t *pause_ns
 			break;
 		*kicked = true;
 		if (now - t0 >= GUARD_NS) {
-			inhibit_end(q);
+			sig_resume(c);
 			return -ETIMEDOUT;
 		}
 		bench_futex_wait(&q->event, ev, GUARD_NS - (now - t0));
@@ -133,84 +113,10 @@ static int inhibit_begin(struct bvm *m, struct qemu_state *q, uint64_t *pause_ns
 	return 0;
 }
 
+/* The scratch: one bit per page of the largest slot (2P pages), in 64-bit words. */
 static int qemu_setup(struct strat_ctx *c)
 {
-	struct qemu_state *q = calloc(1, sizeof(*q));
-	int r;
-
-	if (!q)
-		return -ENOMEM;
-	/* One bit per page of the largest slot (2P pages), in 64-bit words. */
-	q->bitmap = calloc(1, ((size_t)c->l.pages * 2 + 63) / 64 * 8);
-	if (!q->bitmap) {
-		free(q);
-		return -ENOMEM;
-	}
-	r = bench_install_handler(QEMU_SIG, bench_empty_handler, SA_RESTART);
-	if (r) {
-		free(q->bitmap);
-		free(q);
-		return r;
-	}
-	c->state = q;
-	return 0;
-}
-
-static int qemu_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
-{
-	struct qemu_state *q = c->state;
-	struct raw_txn tx;
-	uint64_t t0;
-	int r;
-
-	raw_op(&c->l, op, &tx);
-	t0 = bench_now_ns();
-	r = 0;
-	if (raw_overlap(&tx)) {
-		r = inhibit_begin(c->m, q, &out->pause_ns, &out->kicked);
-		out->timeout = r == -ETIMEDOUT;
-		out->paused = !r;
-	}
-	/*
-	 * The commit's deletions come first, each reading the slot's dirty
-	 * log just before its DELETE: inside the inhibit when there is one.
-	 */
-	if (!r)
-		r = read_log_before(c, &tx, q->bitmap, &out->ioctls);
-	if (!r)
-		r = raw_issue(c->m->vm_fd, &tx, &out->ioctls);
-	if (out->paused) {
-		out->held_ns = bench_now_ns() - t0;
-		inhibit_end(q);
-	}
-	out->lat_ns = bench_now_ns() - t0;
-	out->err = r;
-	return r;
-}
-
-/*
- * The inhibit on its own, for the sections that time stopping and letting
- * go (bench_vcpus.c); qemu_apply() takes it only when a commit needs it.
- */
-static int qemu_pause(struct strat_ctx *c, uint64_t *pause_ns, bool *kicked)
-{
-	return inhibit_begin(c->m, c->state, pause_ns, kicked);
-}
-
-static void qemu_resume(struct strat_ctx *c)
-{
-	inhibit_end(c->state);
-}
-
-static void qemu_teardown(struct strat_ctx *c)
-{
-	struct qemu_state *q = c->state;
-
-	if (q) {
-		free(q->bitmap);
-		free(q);
-	}
-	c->state = NULL;
+	return sig_setup(c, QEMU_SIG, bench_empty_handler, ((size_t)c->l.pages * 2 + 63) / 64 * 8);
 }
 
 const struct strategy strat_qemu = {
@@ -221,7 +127,9 @@ const struct strategy strat_qemu = {
 	.hooks = &qemu_hooks,
 	.setup = qemu_setup,
 	.pause = qemu_pause,
-	.resume = qemu_resume,
-	.apply = qemu_apply,
-	.teardown = qemu_teardown,
+	.resume = sig_resume,
+	.apply = raw_apply,
+	.overlap_only = true,
+	.sync_before_delete = true,
+	.teardown = state_free,
 };

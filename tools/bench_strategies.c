@@ -2,11 +2,14 @@
 /*
  * The strategies of `compare`, and the simple ones: naive (no pause),
  * kvmhold (the library, with either kick backend) and ideal (the
- * reference); the apply the pausing protocols share.  Every strategy
- * applies the same operation with the same KVM ioctls (bench_layout.c);
- * what differs is how, and whether, the vCPUs are kept out meanwhile.
+ * reference); the apply of the raw strategies, and the state the
+ * signalling protocols share.  Every strategy applies the same operation
+ * with the same KVM ioctls (bench_layout.c); what differs is how, and
+ * whether, the vCPUs are kept out meanwhile.
  */
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,54 +43,72 @@ void state_free(struct strat_ctx *c)
 	c->state = NULL;
 }
 
-/* ---- the apply of kvmtool, cloud-hypervisor and kernel-ioctl ------------- */
+/* ---- the raw strategies' apply, and the signalling protocols' state ---- */
 
-int pause_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
+/*
+ * naive issues the ioctls with the vCPUs running; the others inside their
+ * pause (qemu: only when deleted and added ranges overlap).  The dirty log
+ * of what goes away is read before its DELETE, inside the pause if there
+ * is one: when migrating, and for qemu always (QEMU's "best effort" sync).
+ */
+int raw_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
 {
+	const struct strategy *s = c->s;
+	struct sig_state *st = s->sync_before_delete ? c->state : NULL;
 	struct raw_txn tx;
 	uint64_t t0;
-	int r;
+	int r = 0;
 
 	raw_op(&c->l, op, &tx);
 	t0 = bench_now_ns();
-	r = c->s->pause(c, &out->pause_ns, &out->kicked);
-	out->timeout = r == -ETIMEDOUT;
-	out->paused = !r;
-	if (!r) {
-		/* Migrating: the dirty log is read under the pause, before the delete. */
-		r = c->mig ? read_log_before(c, &tx, NULL, &out->ioctls) : 0;
-		if (!r)
-			r = raw_issue(c->m->vm_fd, &tx, &out->ioctls);
+	if (s->pause && (!s->overlap_only || raw_overlap(&tx))) {
+		r = s->pause(c, &out->pause_ns, &out->kicked);
+		out->timeout = r == -ETIMEDOUT;
+		out->paused = !r;
+	}
+	if (!r && (c->mig || st))
+		r = read_log_before(c, &tx, st ? st->scratch : NULL, &out->ioctls);
+	if (!r)
+		r = raw_issue(c->m->vm_fd, &tx, &out->ioctls);
+	if (out->paused) {
 		out->held_ns = bench_now_ns() - t0;
-		c->s->resume(c);
+		s->resume(c);
 	}
 	out->lat_ns = bench_now_ns() - t0;
 	out->err = r;
 	return r;
 }
 
-/* ---- naive: the ioctls while the vCPUs run -------------------------------- */
-
-static int naive_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
+int sig_setup(struct strat_ctx *c, int sig, void (*handler)(int), size_t scratch_bytes)
 {
-	struct raw_txn tx;
-	uint64_t t0;
+	struct sig_state *st = calloc(1, sizeof(*st) + scratch_bytes);
+	int r;
 
-	raw_op(&c->l, op, &tx);
-	t0 = bench_now_ns();
-	/* Migrating: read the dirty log, then delete, with the vCPUs running. */
-	out->err = c->mig ? read_log_before(c, &tx, NULL, &out->ioctls) : 0;
-	if (!out->err)
-		out->err = raw_issue(c->m->vm_fd, &tx, &out->ioctls);
-	out->lat_ns = bench_now_ns() - t0;
-	return out->err;
+	if (!st)
+		return -ENOMEM;
+	r = bench_install_handler(sig, handler, SA_RESTART);
+	if (r) {
+		free(st);
+		return r;
+	}
+	st->n = c->m->n;
+	c->state = st;
+	return 0;
 }
 
+void sig_resume(struct strat_ctx *c)
+{
+	struct sig_state *st = c->state;
+
+	bench_futex_bump(&st->epoch, INT_MAX);
+}
+
+/* naive: raw_apply() without a pause, the ioctls while the vCPUs run. */
 const struct strategy strat_naive = {
 	.name = "naive",
 	.what = "DELETE + CREATE while the vCPUs run: no pause at all",
 	.raw_layout = true,
-	.apply = naive_apply,
+	.apply = raw_apply,
 };
 
 /* ---- kvmhold: the library -------------------------------------------------- */

@@ -6,7 +6,6 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,15 +21,6 @@ uint64_t bench_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-void bench_sleep_ns(uint64_t ns)
-{
-	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000ull),
-			       .tv_nsec = (long)(ns % 1000000000ull) };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
 void bench_sleep_until(uint64_t when)
 {
 	struct timespec ts = { .tv_sec = (time_t)(when / 1000000000ull),
@@ -38,6 +28,11 @@ void bench_sleep_until(uint64_t when)
 
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
+}
+
+void bench_sleep_ns(uint64_t ns)
+{
+	bench_sleep_until(bench_now_ns() + ns);
 }
 
 /*
@@ -67,6 +62,12 @@ void bench_futex_wake(uint32_t *addr, int nr)
 	errno = saved;
 }
 
+void bench_futex_bump(uint32_t *addr, int nr)
+{
+	__atomic_fetch_add(addr, 1, __ATOMIC_SEQ_CST);
+	bench_futex_wake(addr, nr);
+}
+
 int bench_gettid(void)
 {
 	return (int)syscall(SYS_gettid);
@@ -74,10 +75,9 @@ int bench_gettid(void)
 
 int bench_tgkill(int tid, int sig)
 {
-	int saved = errno, r;
+	int saved = errno;
+	int r = syscall(SYS_tgkill, getpid(), tid, sig) < 0 ? -errno : 0;
 
-	r = (int)syscall(SYS_tgkill, getpid(), tid, sig);
-	r = r < 0 ? -errno : 0;
 	errno = saved;
 	return r;
 }
@@ -89,7 +89,7 @@ void bench_empty_handler(int sig)
 
 int bench_install_handler(int sig, void (*fn)(int), int flags)
 {
-	struct sigaction sa, old;
+	struct sigaction sa = { .sa_handler = fn, .sa_flags = flags }, old;
 
 	if (sigaction(sig, NULL, &old))
 		return -errno;
@@ -98,9 +98,6 @@ int bench_install_handler(int sig, void (*fn)(int), int flags)
 	if ((old.sa_flags & SA_SIGINFO) ||
 	    (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN))
 		return -EBUSY;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = fn;
-	sa.sa_flags = flags;
 	sigemptyset(&sa.sa_mask);
 	return sigaction(sig, &sa, NULL) ? -errno : 0;
 }

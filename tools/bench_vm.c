@@ -24,23 +24,20 @@
 
 int bvm_create(const struct bvm_opts *o, struct bvm **out)
 {
-	struct tvm_opts to = { 0 };
-	struct bvm *m;
+	struct tvm_opts to = {
+		.nr_vcpus = o->vcpus, .program = o->program, .quiet = true,
+		.test_size = (size_t)o->region_pages * TVM_PAGE_SIZE,
+		.walk_flags = TVM_WALK_NO_ASSERT,
+		.vm_opts = { .dirty_ring_bytes = o->ring_bytes, .kick = o->kick,
+			     .flags = o->vm_flags },
+	};
+	struct bvm *m = calloc(1, sizeof(*m));
 	unsigned i;
 	int r;
 
 	*out = NULL;
-	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	to.nr_vcpus = o->vcpus;
-	to.program = o->program;
-	to.test_size = (size_t)o->region_pages * TVM_PAGE_SIZE;
-	to.walk_flags = TVM_WALK_NO_ASSERT;
-	to.vm_opts.dirty_ring_bytes = o->ring_bytes;
-	to.vm_opts.kick = o->kick;
-	to.vm_opts.flags = o->vm_flags;
-	to.quiet = true;
 	r = tvm_create(&to, &m->t);
 	if (r) {
 		free(m);
@@ -51,7 +48,6 @@ int bvm_create(const struct bvm_opts *o, struct bvm **out)
 	m->n = tvm_nr_vcpus(m->t);
 	m->test_gpa = m->t->test_gpa;
 	m->test_hva = m->t->test_hva;
-	m->walk_pages = o->walk_pages;
 	m->region_pages = o->region_pages;
 	/*
 	 * The walker covers the first walk_pages only; the rest of the test
@@ -60,33 +56,26 @@ int bvm_create(const struct bvm_opts *o, struct bvm **out)
 	 */
 	if (o->walk_pages)
 		tvm_shared(m->t)->test_size = (uint64_t)o->walk_pages * TVM_PAGE_SIZE;
-	for (i = 0; i < m->n; i++) {
-		struct bvcpu *v = &m->v[i];
-
-		v->m = m;
-		v->idx = i;
-		v->fd = kvmhold_vcpu_fd(tvm_vcpu(m->t, i));
-		v->run = kvmhold_vcpu_kvm_run(tvm_vcpu(m->t, i));
-	}
+	for (i = 0; i < m->n; i++)
+		m->v[i] = (struct bvcpu){ .m = m, .idx = i,
+					  .fd = kvmhold_vcpu_fd(tvm_vcpu(m->t, i)),
+					  .run = kvmhold_vcpu_kvm_run(tvm_vcpu(m->t, i)) };
 	*out = m;
 	return 0;
 }
 
 /* ---- the raw loop -------------------------------------------------------- */
 
-#define INC(x) __atomic_fetch_add(&(x), 1, __ATOMIC_RELAXED)
-
+/* A string in the guest's system region, for a message ("?" if it is not there). */
 static void guest_string(struct bvm *m, uint64_t gpa, char *buf, size_t size)
 {
-	const char *p = gpa && gpa < m->t->sys_size ? tvm_gpa_to_hva(m->t, gpa, 1) : NULL;
-	size_t max;
+	size_t max = gpa && gpa < m->t->sys_size ? m->t->sys_size - gpa : 0;
 
-	if (!p) {
+	if (!max)
 		snprintf(buf, size, "?");
-		return;
-	}
-	max = m->t->sys_size - gpa;
-	snprintf(buf, size, "%.*s", (int)(max < size ? max : size - 1), p);
+	else
+		snprintf(buf, size, "%.*s", (int)(max < size ? max : size - 1),
+			 (char *)m->t->sys_hva + gpa);
 }
 
 static enum tvm_vcpu_state ucall(struct bvcpu *v)
@@ -96,7 +85,6 @@ static enum tvm_vcpu_state ucall(struct bvcpu *v)
 	struct tvm_ucall uc;
 	char file[96], msg[96];
 	uint32_t gpa;
-	void *p;
 
 	if (run->io.port != TVM_UCALL_PORT || run->io.direction != KVM_EXIT_IO_OUT ||
 	    run->io.size != 4 || run->io.count != 1) {
@@ -104,12 +92,11 @@ static enum tvm_vcpu_state ucall(struct bvcpu *v)
 		return TVM_VCPU_FAILED;
 	}
 	memcpy(&gpa, (char *)run + run->io.data_offset, sizeof(gpa));
-	p = tvm_gpa_to_hva(m->t, gpa, sizeof(uc));
-	if (!p || gpa >= m->t->sys_size) {
+	if (gpa >= m->t->sys_size || sizeof(uc) > m->t->sys_size - gpa) {
 		tvm_fail(m->t, (int)v->idx, "raw loop: ucall at bad gpa 0x%x", gpa);
 		return TVM_VCPU_FAILED;
 	}
-	memcpy(&uc, p, sizeof(uc));
+	memcpy(&uc, (char *)m->t->sys_hva + gpa, sizeof(uc));
 	switch (uc.type) {
 	case TVM_UCALL_DONE:
 		return TVM_VCPU_DONE;
@@ -144,12 +131,13 @@ static enum tvm_vcpu_state handle_exit(struct bvcpu *v)
 	case KVM_EXIT_MMIO:
 		gpa = run->mmio.phys_addr;
 		if (gpa >= m->test_gpa && gpa < end) {
-			INC(v->holes);
+			__atomic_fetch_add(&v->holes, 1, __ATOMIC_RELAXED);
 			if (!run->mmio.is_write)
 				memset(run->mmio.data, 0, sizeof(run->mmio.data));
 			return TVM_VCPU_RUNNING;
 		}
-		tvm_fail(m->t, (int)v->idx, "raw loop: MMIO at gpa 0x%llx", (unsigned long long)gpa);
+		tvm_fail(m->t, (int)v->idx, "raw loop: MMIO at gpa 0x%llx",
+			 (unsigned long long)gpa);
 		return TVM_VCPU_FAILED;
 	case KVM_EXIT_HLT:
 		return TVM_VCPU_RUNNING;
@@ -169,7 +157,7 @@ static void *raw_loop(void *arg)
 	while (st == TVM_VCPU_RUNNING) {
 		int r, err;
 
-		if (h->before_run)
+		if (h && h->before_run)
 			h->before_run(v);
 		if (v->m->lib_run) {
 			r = kvmhold_vcpu_run(tvm_vcpu(v->m->t, v->idx));
@@ -178,33 +166,28 @@ static void *raw_loop(void *arg)
 			r = ioctl(v->fd, KVM_RUN, 0);
 			err = r < 0 ? errno : 0;
 		}
-		if (h->after_run)
+		if (h && h->after_run)
 			h->after_run(v, r, err);
-		if (r < 0) {
-			if (err == EINTR)
-				continue;
+		if (r >= 0) {
+			st = handle_exit(v);
+		} else if (err != EINTR) {
 			tvm_fail(v->m->t, (int)v->idx, "raw loop: %s: %s",
 				 v->m->lib_run ? "kvmhold_vcpu_run" : "KVM_RUN", strerror(err));
 			st = TVM_VCPU_FAILED;
-			break;
 		}
-		st = handle_exit(v);
 	}
 	__atomic_store_n(&v->state, st, __ATOMIC_RELEASE);
-	/* A main thread waiting for a return (floor_wait_return) must not sleep on a dead thread. */
-	__atomic_fetch_add(&v->eintr_seq, 1, __ATOMIC_SEQ_CST);
-	bench_futex_wake(&v->eintr_seq, 1);
+	/* A main thread in floor_wait_return() must not sleep on a dead thread. */
+	bench_futex_bump(&v->eintr_seq, 1);
 	return NULL;
 }
-
-static const struct vcpu_hooks no_hooks;
 
 int bvm_start_own(struct bvm *m, const struct vcpu_hooks *hooks, void *proto)
 {
 	unsigned i;
 	int r;
 
-	m->hooks = hooks ? hooks : &no_hooks;
+	m->hooks = hooks;
 	m->proto = proto;
 	for (i = 0; i < m->n; i++) {
 		struct bvcpu *v = &m->v[i];
@@ -241,7 +224,6 @@ int bvm_start_tvm(struct bvm *m)
 int bvm_stop(struct bvm *m)
 {
 	unsigned i;
-	int r = 0;
 
 	if (m->tvm_loops)
 		return tvm_stop(m->t);
@@ -262,7 +244,7 @@ int bvm_stop(struct bvm *m)
 		}
 		v->thread_started = false;
 	}
-	return r;
+	return 0;
 }
 
 void bvm_destroy(struct bvm *m)
@@ -354,21 +336,6 @@ static uint64_t count_of(struct bvm *m, unsigned i, bool passes)
 	return passes ? tvm_counter(m->t, i) : bvm_progress(m, i);
 }
 
-static int wait_above(struct bvm *m, unsigned i, bool passes, uint64_t above, uint64_t deadline)
-{
-	for (;;) {
-		bool alive = vcpu_alive(m, i);
-
-		if (count_of(m, i, passes) > above)
-			return 0;
-		if (!alive)
-			return -ESRCH;
-		if (bench_now_ns() >= deadline)
-			return -ETIMEDOUT;
-		bench_sleep_ns(POLL_NS);
-	}
-}
-
 /* Until every vCPU's count is more than `more` above what it was at the call. */
 static int wait_all_above(struct bvm *m, bool passes, uint64_t more, int timeout_ms)
 {
@@ -376,14 +343,21 @@ static int wait_all_above(struct bvm *m, bool passes, uint64_t more, int timeout
 	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX :
 			    bench_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	unsigned i;
-	int r;
 
 	for (i = 0; i < m->n; i++)
 		start[i] = count_of(m, i, passes);
 	for (i = 0; i < m->n; i++) {
-		r = wait_above(m, i, passes, start[i] + more, deadline);
-		if (r)
-			return r;
+		for (;;) {
+			bool alive = vcpu_alive(m, i);
+
+			if (count_of(m, i, passes) > start[i] + more)
+				break;
+			if (!alive)
+				return -ESRCH;
+			if (bench_now_ns() >= deadline)
+				return -ETIMEDOUT;
+			bench_sleep_ns(POLL_NS);
+		}
 	}
 	return 0;
 }
@@ -421,17 +395,10 @@ int bvm_map_extra_raw(struct bvm *m, unsigned nr, uint32_t first_id)
 	if (!nr)
 		return 0;
 	r = extra_memory(m, nr);
-	for (i = 0; !r && i < nr; i++) {
-		struct kvm_userspace_memory_region reg = {
-			.slot = first_id + i,
-			.guest_phys_addr = EXTRA_GPA + (uint64_t)i * TVM_PAGE_SIZE,
-			.memory_size = TVM_PAGE_SIZE,
-			.userspace_addr = (uintptr_t)m->extra_hva + (uint64_t)i * TVM_PAGE_SIZE,
-		};
-
-		if (ioctl(m->vm_fd, KVM_SET_USER_MEMORY_REGION, &reg) < 0)
-			r = -errno;
-	}
+	for (i = 0; !r && i < nr; i++)
+		r = tvm_raw_memslot(m->vm_fd, first_id + i,
+				    EXTRA_GPA + (uint64_t)i * TVM_PAGE_SIZE, TVM_PAGE_SIZE,
+				    (char *)m->extra_hva + (uint64_t)i * TVM_PAGE_SIZE, 0);
 	return r;
 }
 
@@ -444,9 +411,8 @@ int bvm_map_extra_txn(struct bvm *m, unsigned nr)
 	if (!nr)
 		return 0;
 	r = extra_memory(m, nr);
-	if (r)
-		return r;
-	r = kvmhold_txn_begin(m->vm, &txn);
+	if (!r)
+		r = kvmhold_txn_begin(m->vm, &txn);
 	if (r)
 		return r;
 	for (i = 0; !r && i < nr; i++)
