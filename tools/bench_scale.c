@@ -135,6 +135,7 @@ struct table {
 	char *mem;                   /* host memory of all the slots */
 	size_t len;
 	uint64_t span;               /* guest-physical bytes from TABLE_GPA */
+	uint64_t *bm;                /* the syncs: room for the whole host range's bits */
 };
 
 static uint64_t t_gpa(const struct table *t, unsigned i)
@@ -165,7 +166,7 @@ static char *t_hva(const struct table *t, unsigned i)
 	return t->mem + t_off(t, i);
 }
 
-/* Measure m's operation on the table, inside transaction x. */
+/* Measure m's operation on the table, inside transaction x (the syncs take none). */
 static int table_op(struct kvmhold_txn *x, const struct table *t, enum scale_measure m)
 {
 	uint64_t mid = t_gpa(t, t->mid), last = t_gpa(t, t->n - 1);
@@ -195,76 +196,15 @@ static int table_op(struct kvmhold_txn *x, const struct table *t, enum scale_mea
 		return kvmhold_txn_unmap(x, TABLE_GPA, t->span);
 	case SM_MERGE_HALF:
 		return kvmhold_txn_merge(x, TABLE_GPA, (uint64_t)t->mid * PG);
+	case SM_SYNC_ONE:
+		return kvmhold_dirty_sync(t->vm, t_hva(t, t->mid), 2 * PG, t->bm);
+	case SM_SYNC_ALL:
+		return kvmhold_dirty_sync(t->vm, t->mem, t->len, t->bm);
+	case SM_SYNC_GPA_ALL:
+		return kvmhold_dirty_sync_gpa(t->vm, TABLE_GPA, t->span, t->bm);
 	default:
 		return -EINVAL;
 	}
-}
-
-/* begin + the operation + commit, all timed. */
-static int timed_commit(const struct table *t, enum scale_measure m, uint64_t *ns)
-{
-	struct kvmhold_txn *x;
-	uint64_t t0 = bench_now_ns();
-	int r;
-
-	r = kvmhold_txn_begin(t->vm, &x);
-	if (r)
-		return r;
-	r = kh_finish(x, table_op(x, t, m));
-	*ns = bench_now_ns() - t0;
-	return r;
-}
-
-/* The operation call alone, in a transaction that is then thrown away. */
-static int timed_call(const struct table *t, enum scale_measure m, uint64_t *ns)
-{
-	struct kvmhold_txn *x;
-	uint64_t t0;
-	int r;
-
-	r = kvmhold_txn_begin(t->vm, &x);
-	if (r)
-		return r;
-	t0 = bench_now_ns();
-	r = table_op(x, t, m);
-	*ns = bench_now_ns() - t0;
-	kvmhold_txn_abort(x);
-	return r;
-}
-
-/* Each operation and the one that undoes it. */
-static const enum scale_measure pairs[][2] = {
-	{ SM_SPLIT, SM_MERGE }, { SM_UNMAP, SM_MAP }, { SM_MOVE, SM_MOVE_BACK },
-	{ SM_LOG_ON, SM_LOG_OFF }, { SM_GROW, SM_SHRINK },
-};
-
-/*
- * Pair i, first a few times untimed (the first commits after a change of
- * measure run colder than the rest), then sampled.  An error in the first
- * half leaves the layout as it was; one in the second does not: nonzero.
- */
-static int run_pair(const struct table *t, unsigned i, const struct plan *p, struct samples *s,
-		    struct scale_slots_result *res)
-{
-	uint64_t start = 0, ns = 0;
-	unsigned k, j;
-	int r;
-
-	for (k = 0; k < WARMUP || more(p, k - WARMUP, start); k++) {
-		if (k == WARMUP)
-			start = bench_now_ns();
-		for (j = 0; j < 2; j++) {
-			r = timed_commit(t, pairs[i][j], &ns);
-			if (!r && k >= WARMUP)
-				r = samples_add(&s[pairs[i][j]], ns);
-			if (r) {
-				note_err(res->error, sizeof(res->error),
-					 scale_measures[pairs[i][j]].name, r);
-				return j ? r : 0;
-			}
-		}
-	}
-	return 0;
 }
 
 static uint32_t nr_slots(struct kvmhold_vm *vm)
@@ -284,7 +224,6 @@ static int table_create(struct table *t, unsigned n, uint64_t *map_ns)
 	unsigned i;
 	int r;
 
-	memset(t, 0, sizeof(*t));
 	t->n = n;
 	t->mid = n / 2;
 	t->span = (uint64_t)n * PG + PG;
@@ -319,6 +258,7 @@ static void table_destroy(struct table *t)
 		kvmhold_vm_destroy(t->vm);
 	if (t->mem)
 		munmap(t->mem, t->len);
+	free(t->bm);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -361,29 +301,6 @@ static int lookups_measure(const struct table *t, unsigned batches, struct sampl
 	return r;
 }
 
-/* One dirty-sync measure; the bitmap has room for the whole host range. */
-static int sync_measure(const struct table *t, enum scale_measure m, const struct plan *p,
-			uint64_t *bm, struct samples *s)
-{
-	uint64_t start = bench_now_ns();
-	unsigned k;
-	int r = 0;
-
-	for (k = 0; !r && more(p, k, start); k++) {
-		uint64_t t0 = bench_now_ns();
-
-		if (m == SM_SYNC_ONE)
-			r = kvmhold_dirty_sync(t->vm, t_hva(t, t->mid), 2 * PG, bm);
-		else if (m == SM_SYNC_ALL)
-			r = kvmhold_dirty_sync(t->vm, t->mem, t->len, bm);
-		else
-			r = kvmhold_dirty_sync_gpa(t->vm, TABLE_GPA, t->span, bm);
-		if (!r)
-			r = samples_add(s, bench_now_ns() - t0);
-	}
-	return r;
-}
-
 /*
  * One slot count's VM and what has been measured on it so far.  All the
  * counts' VMs live at once and the measures run in rounds that visit every
@@ -395,16 +312,87 @@ struct slots_run {
 	struct table t;
 	struct scale_slots_result *res;
 	struct samples s[SM__COUNT];
-	uint64_t *bm;                /* room for the whole host range's bits */
 	unsigned max;                /* samples per measure, all rounds together */
 	bool broken;                 /* setup failed or the layout is unknown: measure no more */
+};
+
+/* The first error of this count, after which nothing more is measured on it. */
+static void slots_fail(struct slots_run *sr, const char *what, int r)
+{
+	note_err(sr->res->error, sizeof(sr->res->error), what, r);
+	sr->broken = true;
+}
+
+/*
+ * One sample of measure m (any but the lookups), kept unless a warm-up;
+ * nonzero on an error, which is noted.  The commits are timed from begin
+ * to the commit's return, unmap-all and merge-half the call alone.
+ */
+static int sample(struct slots_run *sr, enum scale_measure m, bool keep)
+{
+	const struct table *t = &sr->t;
+	struct kvmhold_txn *x = NULL;
+	uint64_t t0 = bench_now_ns(), ns = 0;
+	int r = 0;
+
+	if (m < SM_SYNC_ONE)
+		r = kvmhold_txn_begin(t->vm, &x);
+	if (!r && (m == SM_UNMAP_ALL || m == SM_MERGE_HALF)) {
+		/* In a transaction that is then thrown away. */
+		t0 = bench_now_ns();
+		r = table_op(x, t, m);
+		ns = bench_now_ns() - t0;
+		kvmhold_txn_abort(x);
+	} else if (!r) {
+		r = table_op(x, t, m);
+		if (x)
+			r = kh_finish(x, r);
+		ns = bench_now_ns() - t0;
+	}
+	if (!r && keep)
+		r = samples_add(&sr->s[m], ns);
+	if (r)
+		note_err(sr->res->error, sizeof(sr->res->error), scale_measures[m].name, r);
+	return r;
+}
+
+/*
+ * Samples of the nr measures ms[], one of each per turn, as plan p says,
+ * after `warmup` untimed turns.  The index in ms[] of one that failed, or nr.
+ */
+static unsigned sample_turns(struct slots_run *sr, const enum scale_measure *ms, unsigned nr,
+			     unsigned warmup, const struct plan *p)
+{
+	uint64_t start = 0;
+	unsigned k, j;
+
+	for (k = 0; k < warmup || more(p, k - warmup, start); k++) {
+		if (k == warmup)
+			start = bench_now_ns();
+		for (j = 0; j < nr; j++)
+			if (sample(sr, ms[j], k >= warmup))
+				return j;
+	}
+	return nr;
+}
+
+/* Round r's samples of measure m alone. */
+static void measure(struct slots_run *sr, unsigned r, enum scale_measure m, const struct plan *p)
+{
+	bench_progress("scale: round %u, %u slots, %s", r + 1, sr->t.n, scale_measures[m].name);
+	sample_turns(sr, &m, 1, 0, p);
+}
+
+/* Each operation and the one that undoes it. */
+static const enum scale_measure pairs[][2] = {
+	{ SM_SPLIT, SM_MERGE }, { SM_UNMAP, SM_MAP }, { SM_MOVE, SM_MOVE_BACK },
+	{ SM_LOG_ON, SM_LOG_OFF }, { SM_GROW, SM_SHRINK },
 };
 
 static void slots_setup(struct slots_run *sr, unsigned n, struct scale_slots_result *res)
 {
 	int r;
 
-	memset(sr, 0, sizeof(*sr));
 	sr->res = res;
 	res->slots = n;
 	/* Fewer samples as N grows: each commit may cost more, and so may the O(N) measures. */
@@ -412,22 +400,18 @@ static void slots_setup(struct slots_run *sr, unsigned n, struct scale_slots_res
 	bench_progress("scale: mapping %u slots", n);
 	r = table_create(&sr->t, n, &res->map_ns);
 	if (r) {
-		note_err(res->error, sizeof(res->error), r == -EPROTO ? "mapping: slot count after the "
-			 "commit" : "mapping the slots", r);
-		sr->broken = true;
+		slots_fail(sr, r == -EPROTO ? "mapping: slot count after the commit" :
+			   "mapping the slots", r);
 		return;
 	}
 	r = lookups_check(&sr->t);
 	if (r) {
-		note_err(res->error, sizeof(res->error), "kvmhold_gpa_to_hva() gave a wrong address", r);
-		sr->broken = true;
+		slots_fail(sr, "kvmhold_gpa_to_hva() gave a wrong address", r);
 		return;
 	}
-	sr->bm = calloc((sr->t.len / PG + 63) / 64, sizeof(*sr->bm));
-	if (!sr->bm) {
-		note_err(res->error, sizeof(res->error), "bitmap", ENOMEM);
-		sr->broken = true;
-	}
+	sr->t.bm = calloc((sr->t.len / PG + 63) / 64, sizeof(*sr->t.bm));
+	if (!sr->t.bm)
+		slots_fail(sr, "bitmap", ENOMEM);
 }
 
 /* Round r of the commits, the aborted calls and the lookups. */
@@ -435,53 +419,37 @@ static void slots_round_ops(const struct bench_opts *o, struct slots_run *sr, un
 {
 	struct plan pair = plan_for(o, r, ROUNDS, 3, sr->max, 1500 * MS);
 	struct plan call = plan_for(o, r, ROUNDS, 3, sr->max, 1000 * MS);
-	struct scale_slots_result *res = sr->res;
-	struct table *t = &sr->t;
-	unsigned i, k, n = t->n;
+	unsigned i, n = sr->t.n;
 	int e;
 
-	if (sr->broken)
-		return;
-	for (i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+	/*
+	 * Each pair first a few times untimed: the first commits after a change
+	 * of measure run colder than the rest.  An error in a pair's first half
+	 * leaves the layout as it was; one in the second does not, and the next
+	 * pair expects it.
+	 */
+	for (i = 0; !sr->broken && i < sizeof(pairs) / sizeof(pairs[0]); i++) {
 		bench_progress("scale: round %u, %u slots, %s/%s", r + 1, n,
 			       scale_measures[pairs[i][0]].name, scale_measures[pairs[i][1]].name);
-		if (run_pair(t, i, &pair, sr->s, res)) {
-			sr->broken = true;   /* the layout is not what the next pair expects */
-			return;
-		}
+		sr->broken = sample_turns(sr, pairs[i], 2, WARMUP, &pair) == 1;
 	}
-	if (nr_slots(t->vm) != n) {
-		note_err(res->error, sizeof(res->error), "the layout did not come back", EPROTO);
-		sr->broken = true;
+	if (!sr->broken && nr_slots(sr->t.vm) != n)
+		slots_fail(sr, "the layout did not come back", EPROTO);
+	if (sr->broken)
 		return;
-	}
-	for (i = SM_UNMAP_ALL; i <= SM_MERGE_HALF; i++) {
-		uint64_t start = bench_now_ns(), ns = 0;
-
-		/* Half of one slot is nothing to merge; half of two is one slot. */
-		if (i == SM_MERGE_HALF && t->mid < 2)
-			continue;
-		bench_progress("scale: round %u, %u slots, %s", r + 1, n, scale_measures[i].name);
-		for (k = 0; more(&call, k, start); k++) {
-			e = timed_call(t, i, &ns);
-			if (!e)
-				e = samples_add(&sr->s[i], ns);
-			if (e) {
-				note_err(res->error, sizeof(res->error), scale_measures[i].name, e);
-				break;
-			}
-		}
-	}
+	measure(sr, r, SM_UNMAP_ALL, &call);
+	/* Half of one slot is nothing to merge; half of two is one slot. */
+	if (sr->t.mid >= 2)
+		measure(sr, r, SM_MERGE_HALF, &call);
 	bench_progress("scale: round %u, %u slots, gpa_to_hva", r + 1, n);
-	e = lookups_measure(t, LOOKUP_BATCHES / ROUNDS, &sr->s[SM_LOOKUP]);
+	e = lookups_measure(&sr->t, LOOKUP_BATCHES / ROUNDS, &sr->s[SM_LOOKUP]);
 	if (e)
-		note_err(res->error, sizeof(res->error), "gpa_to_hva", e);
+		note_err(sr->res->error, sizeof(sr->res->error), "gpa_to_hva", e);
 }
 
 /* Logging on for every slot, one transaction: the syncs need it. */
 static void slots_log_all(struct slots_run *sr)
 {
-	struct scale_slots_result *res = sr->res;
 	struct kvmhold_txn *x;
 	uint64_t t0;
 	int r;
@@ -493,30 +461,22 @@ static void slots_log_all(struct slots_run *sr)
 	r = kvmhold_txn_begin(sr->t.vm, &x);
 	if (!r)
 		r = kh_finish(x, kvmhold_txn_set_flags(x, TABLE_GPA, sr->t.span, KVMHOLD_MEM_LOG_DIRTY));
-	if (r) {
-		note_err(res->error, sizeof(res->error), "logging on for all slots", r);
-		sr->broken = true;
-		return;
-	}
-	res->log_all_ns = bench_now_ns() - t0;
+	if (r)
+		slots_fail(sr, "logging on for all slots", r);
+	else
+		sr->res->log_all_ns = bench_now_ns() - t0;
 }
 
 static void slots_round_syncs(const struct bench_opts *o, struct slots_run *sr, unsigned r)
 {
 	struct plan one = plan_for(o, r, ROUNDS, 3, sr->max, 1000 * MS);
 	struct plan all = plan_for(o, r, ROUNDS, 3, 20, 1500 * MS);
-	unsigned i;
-	int e;
 
 	if (sr->broken)
 		return;
-	for (i = SM_SYNC_ONE; i <= SM_SYNC_GPA_ALL; i++) {
-		bench_progress("scale: round %u, %u slots, %s", r + 1, sr->t.n,
-			       scale_measures[i].name);
-		e = sync_measure(&sr->t, i, i == SM_SYNC_ONE ? &one : &all, sr->bm, &sr->s[i]);
-		if (e)
-			note_err(sr->res->error, sizeof(sr->res->error), scale_measures[i].name, e);
-	}
+	measure(sr, r, SM_SYNC_ONE, &one);
+	measure(sr, r, SM_SYNC_ALL, &all);
+	measure(sr, r, SM_SYNC_GPA_ALL, &all);
 }
 
 static void slots_finish(struct slots_run *sr)
@@ -525,7 +485,6 @@ static void slots_finish(struct slots_run *sr)
 
 	bench_progress("scale: %u slots, tearing down", sr->res->slots);
 	table_destroy(&sr->t);
-	free(sr->bm);
 	for (i = 0; i < SM__COUNT; i++)
 		stats_take(&sr->res->m[i], &sr->s[i]);
 }
@@ -534,7 +493,7 @@ static void slots_finish(struct slots_run *sr)
 static int slots_all(const struct bench_opts *o, struct scale_result *s)
 {
 	struct slots_run *sr = calloc(s->nr_slots ? s->nr_slots : 1, sizeof(*sr));
-	const struct scale_slots_result *ref = NULL;
+	const struct scale_slots_result *ref = &s->slots[0];
 	unsigned i, j, r, m;
 
 	if (!sr)
@@ -554,14 +513,11 @@ static int slots_all(const struct bench_opts *o, struct scale_result *s)
 		slots_finish(&sr[i]);
 	free(sr);
 
-	for (i = 0; i < s->nr_slots && !ref; i++)
+	for (i = 1; i < s->nr_slots && ref->slots != 1024; i++)
 		if (s->slots[i].slots == 1024)
 			ref = &s->slots[i];
-	if (!ref && s->nr_slots)
-		ref = &s->slots[0];
-	if (ref)
-		s->ref_slots = ref->slots;
-	for (i = 0; ref && i < s->nr_slots; i++)
+	s->ref_slots = ref->slots;
+	for (i = 0; i < s->nr_slots; i++)
 		for (m = 0; m < SM__COUNT; m++)
 			s->slots[i].ratio[m] = bench_ratio(s->slots[i].m[m].p50, ref->m[m].p50);
 	return 0;
