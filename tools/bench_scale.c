@@ -527,38 +527,17 @@ static int slots_all(const struct bench_opts *o, struct scale_result *s)
 
 struct big {
 	uint64_t size;
-	char *mem;
-	uint64_t *bm;                /* by hand: room for the whole slot's bitmap */
+	char *mem;                   /* MAP_FAILED until mapped */
+	uint64_t *bm;                /* by hand: room for the whole slot's bitmap (or MAP_FAILED) */
 	size_t bm_len;
+	struct kvmhold_vm *vm;       /* the library's */
+	int kvm, fd;                 /* by hand: /dev/kvm and a raw VM of our own */
 };
 
 /* Where the slot is in cycle k: it moves back and forth between two places. */
 static uint64_t big_at(const struct big *b, unsigned k)
 {
 	return BIG_GPA + (k % 2 ? b->size : 0);
-}
-
-/* The commit alone is timed; the stats say whether it held, and how many ioctls it issued. */
-static int lib_commit_timed(struct kvmhold_txn *x, struct kvmhold_vm *vm, enum scale_gib_op op,
-			    struct samples *s, struct scale_gib_result *res)
-{
-	struct kvmhold_stats st;
-	uint64_t held, t0;
-	int r;
-
-	memset(&st, 0, sizeof(st));
-	kvmhold_stats_get(vm, &st, sizeof(st));
-	held = st.txn_held_commits;
-	t0 = bench_now_ns();
-	r = kvmhold_txn_commit(x);
-	if (r)
-		return r;
-	r = samples_add(&s[op], bench_now_ns() - t0);
-	kvmhold_stats_get(vm, &st, sizeof(st));
-	res->commits++;
-	res->held += st.txn_held_commits - held;
-	res->ioctls[op] += st.last_txn_ioctls;
-	return r;
 }
 
 /* Adds op of the cycle that moves the slot from at to to. */
@@ -577,10 +556,15 @@ static int lib_add(struct kvmhold_txn *x, enum scale_gib_op op, uint64_t at, uin
 	}
 }
 
-static int lib_cycle(struct kvmhold_vm *vm, const struct big *b, unsigned k, struct samples *s,
+/*
+ * The four changes through the library.  The commit alone is timed; the
+ * stats say whether it held, and how many ioctls it issued.
+ */
+static int lib_cycle(const struct big *b, unsigned k, struct samples *s,
 		     struct scale_gib_result *res, const char **what)
 {
-	uint64_t at = big_at(b, k), to = big_at(b, k + 1), S = b->size;
+	uint64_t at = big_at(b, k), to = big_at(b, k + 1), S = b->size, held, t0;
+	struct kvmhold_stats st;
 	struct kvmhold_txn *x;
 	unsigned op;
 	int r;
@@ -588,7 +572,7 @@ static int lib_cycle(struct kvmhold_vm *vm, const struct big *b, unsigned k, str
 	/* Logging went off at the end of the last cycle; on again, untimed. */
 	if (k) {
 		*what = "logging on again";
-		r = kvmhold_txn_begin(vm, &x);
+		r = kvmhold_txn_begin(b->vm, &x);
 		if (!r)
 			r = kh_finish(x, kvmhold_txn_set_flags(x, at, S, KVMHOLD_MEM_LOG_DIRTY));
 		if (r)
@@ -596,18 +580,30 @@ static int lib_cycle(struct kvmhold_vm *vm, const struct big *b, unsigned k, str
 	}
 	for (op = 0; op < SG__COUNT; op++) {
 		*what = scale_gib_ops[op].name;
-		r = kvmhold_txn_begin(vm, &x);
+		r = kvmhold_txn_begin(b->vm, &x);
 		if (!r && (r = lib_add(x, (enum scale_gib_op)op, at, to, S)))
 			kvmhold_txn_abort(x);
-		if (!r)
-			r = lib_commit_timed(x, vm, (enum scale_gib_op)op, s, res);
 		if (r)
 			return r;
+		memset(&st, 0, sizeof(st));
+		kvmhold_stats_get(b->vm, &st, sizeof(st));
+		held = st.txn_held_commits;
+		t0 = bench_now_ns();
+		r = kvmhold_txn_commit(x);
+		if (!r)
+			r = samples_add(&s[op], bench_now_ns() - t0);
+		if (r)
+			return r;
+		kvmhold_stats_get(b->vm, &st, sizeof(st));
+		res->commits++;
+		res->held += st.txn_held_commits - held;
+		res->ioctls[op] += st.last_txn_ioctls;
 	}
 	return 0;
 }
 
-static int raw_region(int vm_fd, uint32_t id, uint64_t gpa, uint64_t size, void *hva,
+/* The memslot ioctl, unless an earlier step failed (r): then r. */
+static int raw_region(int r, int vm_fd, uint32_t id, uint64_t gpa, uint64_t size, void *hva,
 		      uint32_t flags)
 {
 	struct kvm_userspace_memory_region m = {
@@ -615,13 +611,18 @@ static int raw_region(int vm_fd, uint32_t id, uint64_t gpa, uint64_t size, void 
 		.userspace_addr = (uintptr_t)hva,
 	};
 
+	if (r)
+		return r;
 	return ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0 ? -errno : 0;
 }
 
-static int raw_log(int vm_fd, uint32_t id, uint64_t *bm)
+/* The dirty-log read, unless an earlier step failed (r): then r. */
+static int raw_log(int r, int vm_fd, uint32_t id, uint64_t *bm)
 {
 	struct kvm_dirty_log l = { .slot = id, .dirty_bitmap = bm };
 
+	if (r)
+		return r;
 	return ioctl(vm_fd, KVM_GET_DIRTY_LOG, &l) < 0 ? -errno : 0;
 }
 
@@ -630,52 +631,41 @@ static int raw_log(int vm_fd, uint32_t id, uint64_t *bm)
  * the dirty log of what goes away first (into the VMM's own bitmap), then
  * the memslot ioctls.  Slot ids 0 (and 1 for the upper half).
  */
-static int hand_cycle(int fd, const struct big *b, unsigned k, struct samples *s,
-		      const char **what)
+static int hand_cycle(const struct big *b, unsigned k, struct samples *s, const char **what)
 {
 	uint64_t at = big_at(b, k), to = big_at(b, k + 1), S = b->size, t0;
 	uint64_t *upper = b->bm + S / 2 / PG / 64;   /* the upper half's bits */
 	const uint32_t LOG = KVM_MEM_LOG_DIRTY_PAGES;
 	char *mem = b->mem;
+	int fd = b->fd, r = 0;
 	unsigned op;
-	int r = 0;
 
 	if (k) {
 		*what = "logging on again";
-		r = raw_region(fd, 0, at, S, mem, LOG);
+		r = raw_region(0, fd, 0, at, S, mem, LOG);
 	}
 	for (op = 0; op < SG__COUNT && !r; op++) {
 		*what = scale_gib_ops[op].name;
 		t0 = bench_now_ns();
-		r = raw_log(fd, 0, b->bm);
+		r = raw_log(0, fd, 0, b->bm);
 		switch (op) {
 		case SG_SPLIT:      /* DELETE, CREATE the lower half, CREATE the upper half */
-			if (!r)
-				r = raw_region(fd, 0, at, 0, mem, LOG);
-			if (!r)
-				r = raw_region(fd, 0, at, S / 2, mem, LOG);
-			if (!r)
-				r = raw_region(fd, 1, at + S / 2, S / 2, mem + S / 2, LOG);
+			r = raw_region(r, fd, 0, at, 0, mem, LOG);
+			r = raw_region(r, fd, 0, at, S / 2, mem, LOG);
+			r = raw_region(r, fd, 1, at + S / 2, S / 2, mem + S / 2, LOG);
 			break;
 		case SG_MERGE:      /* both halves' logs, DELETE both, CREATE the whole */
-			if (!r)
-				r = raw_log(fd, 1, upper);
-			if (!r)
-				r = raw_region(fd, 0, at, 0, mem, LOG);
-			if (!r)
-				r = raw_region(fd, 1, at + S / 2, 0, mem + S / 2, LOG);
-			if (!r)
-				r = raw_region(fd, 0, at, S, mem, LOG);
+			r = raw_log(r, fd, 1, upper);
+			r = raw_region(r, fd, 0, at, 0, mem, LOG);
+			r = raw_region(r, fd, 1, at + S / 2, 0, mem + S / 2, LOG);
+			r = raw_region(r, fd, 0, at, S, mem, LOG);
 			break;
 		case SG_MOVE:       /* DELETE, CREATE at the other place */
-			if (!r)
-				r = raw_region(fd, 0, at, 0, mem, LOG);
-			if (!r)
-				r = raw_region(fd, 0, to, S, mem, LOG);
+			r = raw_region(r, fd, 0, at, 0, mem, LOG);
+			r = raw_region(r, fd, 0, to, S, mem, LOG);
 			break;
 		default:            /* logging off: FLAGS in place */
-			if (!r)
-				r = raw_region(fd, 0, to, S, mem, 0);
+			r = raw_region(r, fd, 0, to, S, mem, 0);
 			break;
 		}
 		if (!r)
@@ -692,42 +682,62 @@ static void gib_fail(struct scale_gib_result *res, const char *side, const char 
 	note_err(res->error, sizeof(res->error), w, r);
 }
 
-/* The library's VM with the slot mapped, logging. */
-static int lib_open(const struct big *b, struct kvmhold_vm **vm, struct scale_gib_result *res)
+/*
+ * The host memory; the library's VM with the slot mapped, logging; a raw VM
+ * of our own with the same slot, logging (classic dirty log).
+ */
+static int big_open(struct big *b, struct scale_gib_result *res)
 {
 	struct kvmhold_txn *x;
 	int r;
 
-	r = kvmhold_vm_create(NULL, vm);
+	b->bm_len = (size_t)(b->size / PG / 8);
+	b->mem = mmap(NULL, b->size, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	b->bm = mmap(NULL, b->bm_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (b->mem == MAP_FAILED || b->bm == MAP_FAILED) {
+		gib_fail(res, "host memory", "mmap", errno);
+		return -ENOMEM;
+	}
+	bench_progress("scale: %u GiB logged, mapping", res->gib);
+	r = kvmhold_vm_create(NULL, &b->vm);
 	if (r) {
-		*vm = NULL;
+		b->vm = NULL;
 		gib_fail(res, "kvmhold", "kvmhold_vm_create", r);
 		return r;
 	}
-	r = kvmhold_txn_begin(*vm, &x);
+	r = kvmhold_txn_begin(b->vm, &x);
 	if (!r)
 		r = kh_finish(x, kvmhold_txn_map(x, BIG_GPA, b->size, b->mem, KVMHOLD_MEM_LOG_DIRTY));
-	if (r)
+	if (r) {
 		gib_fail(res, "kvmhold", "mapping the slot", r);
-	return r;
-}
-
-/* A raw VM of our own with the same slot, logging (classic dirty log). */
-static int hand_open(const struct big *b, int *kvm, int *fd, struct scale_gib_result *res)
-{
-	int r;
-
-	*kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	*fd = *kvm < 0 ? -1 : ioctl(*kvm, KVM_CREATE_VM, 0);
-	if (*fd < 0) {
-		r = -errno;
-		gib_fail(res, "by hand", *kvm < 0 ? "/dev/kvm" : "KVM_CREATE_VM", r);
 		return r;
 	}
-	r = raw_region(*fd, 0, BIG_GPA, b->size, b->mem, KVM_MEM_LOG_DIRTY_PAGES);
+	b->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	b->fd = b->kvm < 0 ? -1 : ioctl(b->kvm, KVM_CREATE_VM, 0);
+	if (b->fd < 0) {
+		r = -errno;
+		gib_fail(res, "by hand", b->kvm < 0 ? "/dev/kvm" : "KVM_CREATE_VM", r);
+		return r;
+	}
+	r = raw_region(0, b->fd, 0, BIG_GPA, b->size, b->mem, KVM_MEM_LOG_DIRTY_PAGES);
 	if (r)
 		gib_fail(res, "by hand", "creating the slot", r);
 	return r;
+}
+
+static void big_close(struct big *b)
+{
+	if (b->vm)
+		kvmhold_vm_destroy(b->vm);
+	if (b->fd >= 0)
+		close(b->fd);
+	if (b->kvm >= 0)
+		close(b->kvm);
+	if (b->bm != MAP_FAILED)
+		munmap(b->bm, b->bm_len);
+	if (b->mem != MAP_FAILED)
+		munmap(b->mem, b->size);
 }
 
 /*
@@ -740,68 +750,42 @@ static void gib_run(const struct bench_opts *o, unsigned gib, struct scale_gib_r
 {
 	/* One round.  Small slots: several cycles; from a few hundred GiB on, the minimum. */
 	struct plan p = plan_for(o, 0, 1, gib >= 1024 ? 2 : 3, 5, 3000 * MS);
-	struct samples lib[SG__COUNT], hand[SG__COUNT];
-	struct kvmhold_vm *vm = NULL;
-	struct kvmhold_stats st;
-	struct big b;
+	struct samples lib[SG__COUNT] = { { 0 } }, hand[SG__COUNT] = { { 0 } };
+	struct big b = {
+		.size = (uint64_t)gib << 30, .mem = MAP_FAILED, .bm = MAP_FAILED, .kvm = -1, .fd = -1,
+	};
 	const char *what = "";
+	struct kvmhold_stats st;
 	uint64_t start;
 	unsigned k, i;
-	int r, kvm = -1, fd = -1;
+	int r = 0;
 
-	memset(lib, 0, sizeof(lib));
-	memset(hand, 0, sizeof(hand));
-	memset(&b, 0, sizeof(b));
 	res->gib = gib;
-	b.size = (uint64_t)gib << 30;
-	b.bm_len = (size_t)(b.size / PG / 8);
-	b.mem = mmap(NULL, b.size, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	b.bm = mmap(NULL, b.bm_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (b.mem == MAP_FAILED || b.bm == MAP_FAILED) {
-		gib_fail(res, "host memory", "mmap", errno);
-		b.mem = b.mem == MAP_FAILED ? NULL : b.mem;
-		b.bm = b.bm == MAP_FAILED ? NULL : b.bm;
-		goto out;
-	}
-	bench_progress("scale: %u GiB logged, mapping", gib);
-	if (lib_open(&b, &vm, res) || hand_open(&b, &kvm, &fd, res))
+	if (big_open(&b, res))
 		goto out;
 	start = bench_now_ns();
-	for (k = 0; more(&p, k, start); k++) {
-		for (i = 0; i < 2; i++) {
+	for (k = 0; !r && more(&p, k, start); k++) {
+		for (i = 0; !r && i < 2; i++) {
 			bool lib_now = (i == 0) == (k % 2 == 0);
+			const char *side = lib_now ? "kvmhold" : "by hand";
 
-			bench_progress("scale: %u GiB logged, cycle %u, %s", gib, k + 1,
-				       lib_now ? "kvmhold" : "by hand");
-			r = lib_now ? lib_cycle(vm, &b, k, lib, res, &what) :
-				      hand_cycle(fd, &b, k, hand, &what);
-			if (r) {
-				gib_fail(res, lib_now ? "kvmhold" : "by hand", what, r);
-				goto done;
-			}
+			bench_progress("scale: %u GiB logged, cycle %u, %s", gib, k + 1, side);
+			r = lib_now ? lib_cycle(&b, k, lib, res, &what) : hand_cycle(&b, k, hand, &what);
+			if (r)
+				gib_fail(res, side, what, r);
 		}
-		res->cycles++;
+		if (!r)
+			res->cycles++;
 	}
-done:
 	/* What the library keeps: its VM still alive, our own bitmap's pages given back. */
 	madvise(b.bm, b.bm_len, MADV_DONTNEED);
 	memset(&st, 0, sizeof(st));
-	if (!kvmhold_stats_get(vm, &st, sizeof(st)))
+	if (!kvmhold_stats_get(b.vm, &st, sizeof(st)))
 		res->dirty_held = st.dirty_held;
 	res->rss_kib = rss_kib();
 out:
 	bench_progress("scale: %u GiB logged, tearing down", gib);
-	if (vm)
-		kvmhold_vm_destroy(vm);
-	if (fd >= 0)
-		close(fd);
-	if (kvm >= 0)
-		close(kvm);
-	if (b.bm)
-		munmap(b.bm, b.bm_len);
-	if (b.mem)
-		munmap(b.mem, b.size);
+	big_close(&b);
 	for (i = 0; i < SG__COUNT; i++) {
 		stats_take(&res->lib[i], &lib[i]);
 		stats_take(&res->hand[i], &hand[i]);
