@@ -2,10 +2,9 @@
 /*
  * `kvmhold-bench scale` (tools/README.md, "scale"): what the library's
  * operations cost as the VM grows, with no vCPUs.  Part 1: one VM per slot
- * count N, all alive at once and visited in turn by each round, every
- * measure's p50 divided by its p50 at 1024 slots.  Part 2: the commits on
- * one logged slot of G GiB next to the same change by hand on a raw VM
- * over the same host memory, their cycles alternating.
+ * count N, every measure's p50 divided by its p50 at 1024 slots.  Part 2:
+ * the commits on one logged slot of G GiB next to the same change by hand
+ * on a raw VM over the same host memory.
  *
  * Sample counts shrink as N and G grow, and each measurement stops taking
  * samples once its time budget is spent (unless --samples is given), so the
@@ -114,17 +113,15 @@ static void note_err(char *buf, size_t size, const char *what, int r)
 /* Resident set of the process, KiB (/proc/self/statm), or 0. */
 static uint64_t rss_kib(void)
 {
-	unsigned long long size, resident;
+	unsigned long long resident;
 	FILE *f = fopen("/proc/self/statm", "r");
 	int n;
 
 	if (!f)
 		return 0;
-	n = fscanf(f, "%llu %llu", &size, &resident);
+	n = fscanf(f, "%*s %llu", &resident);
 	fclose(f);
-	if (n != 2)
-		return 0;
-	return resident * (unsigned long long)sysconf(_SC_PAGESIZE) / 1024;
+	return n == 1 ? resident * (unsigned long long)sysconf(_SC_PAGESIZE) / 1024 : 0;
 }
 
 /* ---- part 1: the table ------------------------------------------------- */
@@ -209,9 +206,8 @@ static int table_op(struct kvmhold_txn *x, const struct table *t, enum scale_mea
 
 static uint32_t nr_slots(struct kvmhold_vm *vm)
 {
-	struct kvmhold_stats st;
+	struct kvmhold_stats st = { 0 };
 
-	memset(&st, 0, sizeof(st));
 	kvmhold_stats_get(vm, &st, sizeof(st));
 	return st.nr_slots;
 }
@@ -489,15 +485,18 @@ static void slots_finish(struct slots_run *sr)
 		stats_take(&sr->res->m[i], &sr->s[i]);
 }
 
-/* Part 1 for every count; the ratios to 1024 slots (to the first count when 1024 is not run). */
-static int slots_all(const struct bench_opts *o, struct scale_result *s)
+/*
+ * Part 1 for every count; the ratios to 1024 slots (to the first count when
+ * 1024 is not run).  Did any count fail?
+ */
+static bool slots_all(const struct bench_opts *o, struct scale_result *s)
 {
-	struct slots_run *sr = calloc(s->nr_slots ? s->nr_slots : 1, sizeof(*sr));
+	struct slots_run sr[BENCH_MAX_LIST];
 	const struct scale_slots_result *ref = &s->slots[0];
 	unsigned i, j, r, m;
+	bool failed = false;
 
-	if (!sr)
-		return -ENOMEM;
+	memset(sr, 0, sizeof(sr));
 	for (i = 0; i < s->nr_slots; i++)
 		slots_setup(&sr[i], o->nr_scale_slots ? o->scale_slots[i] : def_slots[i],
 			    &s->slots[i]);
@@ -509,9 +508,10 @@ static int slots_all(const struct bench_opts *o, struct scale_result *s)
 	for (r = 0; r < ROUNDS; r++)
 		for (j = 0; j < s->nr_slots; j++)
 			slots_round_syncs(o, &sr[(j + r) % s->nr_slots], r);
-	for (i = 0; i < s->nr_slots; i++)
+	for (i = 0; i < s->nr_slots; i++) {
 		slots_finish(&sr[i]);
-	free(sr);
+		failed |= s->slots[i].error[0] != '\0';
+	}
 
 	for (i = 1; i < s->nr_slots && ref->slots != 1024; i++)
 		if (s->slots[i].slots == 1024)
@@ -520,7 +520,7 @@ static int slots_all(const struct bench_opts *o, struct scale_result *s)
 	for (i = 0; i < s->nr_slots; i++)
 		for (m = 0; m < SM__COUNT; m++)
 			s->slots[i].ratio[m] = bench_ratio(s->slots[i].m[m].p50, ref->m[m].p50);
-	return 0;
+	return failed;
 }
 
 /* ---- part 2: one big logged slot ---------------------------------------------- */
@@ -564,7 +564,7 @@ static int lib_cycle(const struct big *b, unsigned k, struct samples *s,
 		     struct scale_gib_result *res, const char **what)
 {
 	uint64_t at = big_at(b, k), to = big_at(b, k + 1), S = b->size, held, t0;
-	struct kvmhold_stats st;
+	struct kvmhold_stats st = { 0 };
 	struct kvmhold_txn *x;
 	unsigned op;
 	int r;
@@ -585,7 +585,6 @@ static int lib_cycle(const struct big *b, unsigned k, struct samples *s,
 			kvmhold_txn_abort(x);
 		if (r)
 			return r;
-		memset(&st, 0, sizeof(st));
 		kvmhold_stats_get(b->vm, &st, sizeof(st));
 		held = st.txn_held_commits;
 		t0 = bench_now_ns();
@@ -755,7 +754,7 @@ static void gib_run(const struct bench_opts *o, unsigned gib, struct scale_gib_r
 		.size = (uint64_t)gib << 30, .mem = MAP_FAILED, .bm = MAP_FAILED, .kvm = -1, .fd = -1,
 	};
 	const char *what = "";
-	struct kvmhold_stats st;
+	struct kvmhold_stats st = { 0 };
 	uint64_t start;
 	unsigned k, i;
 	int r = 0;
@@ -779,7 +778,6 @@ static void gib_run(const struct bench_opts *o, unsigned gib, struct scale_gib_r
 	}
 	/* What the library keeps: its VM still alive, our own bitmap's pages given back. */
 	madvise(b.bm, b.bm_len, MADV_DONTNEED);
-	memset(&st, 0, sizeof(st));
 	if (!kvmhold_stats_get(b.vm, &st, sizeof(st)))
 		res->dirty_held = st.dirty_held;
 	res->rss_kib = rss_kib();
@@ -844,7 +842,7 @@ int run_scale(const struct bench_opts *o, struct report *rep)
 {
 	struct scale_result *s = calloc(1, sizeof(*s));
 	uint64_t t0 = bench_now_ns();
-	bool failed = false;
+	bool failed;
 	unsigned i;
 
 	if (!s) {
@@ -857,13 +855,7 @@ int run_scale(const struct bench_opts *o, struct report *rep)
 		      (unsigned)(sizeof(def_slots) / sizeof(def_slots[0]));
 	s->rounds = ROUNDS;
 	s->lookups = LOOKUPS;
-	if (slots_all(o, s)) {
-		bench_err("scale: %s", strerror(ENOMEM));
-		free(s);
-		return -ENOMEM;
-	}
-	for (i = 0; i < s->nr_slots; i++)
-		failed |= s->slots[i].error[0] != '\0';
+	failed = slots_all(o, s);
 	bench_progress_done();
 	summary_scale_slots(stdout, s);
 	fflush(stdout);
