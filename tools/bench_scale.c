@@ -673,56 +673,45 @@ static int hand_cycle(const struct big *b, unsigned k, struct samples *s, const 
 	return r;
 }
 
-static void gib_fail(struct scale_gib_result *res, const char *side, const char *what, int r)
-{
-	char w[96];
-
-	snprintf(w, sizeof(w), "%s, %s", side, what);
-	note_err(res->error, sizeof(res->error), w, r);
-}
-
 /*
  * The host memory; the library's VM with the slot mapped, logging; a raw VM
- * of our own with the same slot, logging (classic dirty log).
+ * of our own with the same slot, logging (classic dirty log).  *what says
+ * which step failed.
  */
-static int big_open(struct big *b, struct scale_gib_result *res)
+static int big_open(struct big *b, const char **what)
 {
 	struct kvmhold_txn *x;
 	int r;
 
+	*what = "host memory, mmap";
 	b->bm_len = (size_t)(b->size / PG / 8);
 	b->mem = mmap(NULL, b->size, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	b->bm = mmap(NULL, b->bm_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (b->mem == MAP_FAILED || b->bm == MAP_FAILED) {
-		gib_fail(res, "host memory", "mmap", errno);
-		return -ENOMEM;
-	}
-	bench_progress("scale: %u GiB logged, mapping", res->gib);
+	if (b->mem == MAP_FAILED || b->bm == MAP_FAILED)
+		return -errno;
+	*what = "kvmhold, kvmhold_vm_create";
 	r = kvmhold_vm_create(NULL, &b->vm);
 	if (r) {
 		b->vm = NULL;
-		gib_fail(res, "kvmhold", "kvmhold_vm_create", r);
 		return r;
 	}
+	*what = "kvmhold, mapping the slot";
 	r = kvmhold_txn_begin(b->vm, &x);
 	if (!r)
 		r = kh_finish(x, kvmhold_txn_map(x, BIG_GPA, b->size, b->mem, KVMHOLD_MEM_LOG_DIRTY));
-	if (r) {
-		gib_fail(res, "kvmhold", "mapping the slot", r);
-		return r;
-	}
-	b->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	b->fd = b->kvm < 0 ? -1 : ioctl(b->kvm, KVM_CREATE_VM, 0);
-	if (b->fd < 0) {
-		r = -errno;
-		gib_fail(res, "by hand", b->kvm < 0 ? "/dev/kvm" : "KVM_CREATE_VM", r);
-		return r;
-	}
-	r = raw_region(0, b->fd, 0, BIG_GPA, b->size, b->mem, KVM_MEM_LOG_DIRTY_PAGES);
 	if (r)
-		gib_fail(res, "by hand", "creating the slot", r);
-	return r;
+		return r;
+	*what = "by hand, /dev/kvm";
+	b->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (b->kvm < 0)
+		return -errno;
+	*what = "by hand, KVM_CREATE_VM";
+	b->fd = ioctl(b->kvm, KVM_CREATE_VM, 0);
+	if (b->fd < 0)
+		return -errno;
+	*what = "by hand, creating the slot";
+	return raw_region(0, b->fd, 0, BIG_GPA, b->size, b->mem, KVM_MEM_LOG_DIRTY_PAGES);
 }
 
 static void big_close(struct big *b)
@@ -753,15 +742,20 @@ static void gib_run(const struct bench_opts *o, unsigned gib, struct scale_gib_r
 	struct big b = {
 		.size = (uint64_t)gib << 30, .mem = MAP_FAILED, .bm = MAP_FAILED, .kvm = -1, .fd = -1,
 	};
-	const char *what = "";
 	struct kvmhold_stats st = { 0 };
+	const char *what = "";
+	char err[96];
 	uint64_t start;
 	unsigned k, i;
-	int r = 0;
+	int r;
 
 	res->gib = gib;
-	if (big_open(&b, res))
+	bench_progress("scale: %u GiB logged, mapping", gib);
+	r = big_open(&b, &what);
+	if (r) {
+		note_err(res->error, sizeof(res->error), what, r);
 		goto out;
+	}
 	start = bench_now_ns();
 	for (k = 0; !r && more(&p, k, start); k++) {
 		for (i = 0; !r && i < 2; i++) {
@@ -770,8 +764,10 @@ static void gib_run(const struct bench_opts *o, unsigned gib, struct scale_gib_r
 
 			bench_progress("scale: %u GiB logged, cycle %u, %s", gib, k + 1, side);
 			r = lib_now ? lib_cycle(&b, k, lib, res, &what) : hand_cycle(&b, k, hand, &what);
-			if (r)
-				gib_fail(res, side, what, r);
+			if (r) {
+				snprintf(err, sizeof(err), "%s, %s", side, what);
+				note_err(res->error, sizeof(res->error), err, r);
+			}
 		}
 		if (!r)
 			res->cycles++;
