@@ -215,6 +215,7 @@ int run_dirty(const struct bench_opts *o, struct report *rep)
 	if (d->mig_pages < vcpus)
 		d->mig_pages = vcpus + (vcpus & 1);
 	d->mig_count = o->migrate_count;
+	d->nr_mig = DIRTY_MIG_LINES;
 	for (i = 0; i < DIRTY_MIG_LINES; i++) {
 		struct mig_opts mo = {
 			.s = lines[i].s, .name = lines[i].name, .vcpus = vcpus, .pages = d->mig_pages,
@@ -223,17 +224,13 @@ int run_dirty(const struct bench_opts *o, struct report *rep)
 		};
 
 		d->mig_what[i] = lines[i].what;
-		if (lines[i].ring) {
-			mo.ring_bytes = ring_for(4 * d->mig_pages);
-			if (!mo.ring_bytes) {
-				d->mig[i].name = lines[i].name;
-				snprintf(d->mig[i].na, sizeof(d->mig[i].na), "no dirty ring in this KVM");
-				d->nr_mig++;
-				continue;
-			}
+		mo.ring_bytes = lines[i].ring ? ring_for(4 * d->mig_pages) : 0;
+		if (lines[i].ring && !mo.ring_bytes) {
+			d->mig[i].name = lines[i].name;
+			snprintf(d->mig[i].na, sizeof(d->mig[i].na), "no dirty ring in this KVM");
+		} else {
+			failed |= mig_run(&mo, &d->mig[i]) != 0;
 		}
-		failed |= mig_run(&mo, &d->mig[i]) != 0;
-		d->nr_mig++;
 	}
 	bench_progress_done();
 	summary_dirty(stdout, d);
