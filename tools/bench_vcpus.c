@@ -52,16 +52,14 @@ struct line_samples {
 
 static int wait_all_past(struct bvm *m, const uint64_t *before, uint64_t deadline)
 {
-	unsigned i = 0;
+	unsigned i;
 
-	while (i < m->n) {
-		if (bvm_progress(m, i) > before[i]) {
-			i++;
-			continue;
+	for (i = 0; i < m->n; i++) {
+		while (bvm_progress(m, i) <= before[i]) {
+			if (bench_now_ns() > deadline)
+				return -ETIMEDOUT;
+			bench_sleep_ns(RELEASE_POLL_NS);
 		}
-		if (bench_now_ns() > deadline)
-			return -ETIMEDOUT;
-		bench_sleep_ns(RELEASE_POLL_NS);
 	}
 	return 0;
 }
