@@ -212,52 +212,6 @@ static uint32_t nr_slots(struct kvmhold_vm *vm)
 	return st.nr_slots;
 }
 
-static int table_create(struct table *t, unsigned n, uint64_t *map_ns)
-{
-	struct kvmhold_txn *x;
-	uint32_t before;
-	uint64_t t0;
-	unsigned i;
-	int r;
-
-	t->n = n;
-	t->mid = n / 2;
-	t->span = (uint64_t)n * PG + PG;
-	/* Up to the last slot's page, the page a grow adds, and one spare. */
-	t->len = t_off(t, n - 1) + 4 * PG;
-	t->mem = mmap(NULL, t->len, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (t->mem == MAP_FAILED) {
-		t->mem = NULL;
-		return -errno;
-	}
-	r = kvmhold_vm_create(NULL, &t->vm);
-	if (r)
-		return r;
-	before = nr_slots(t->vm);
-	t0 = bench_now_ns();
-	r = kvmhold_txn_begin(t->vm, &x);
-	if (r)
-		return r;
-	for (i = 0; i < n && !r; i++)
-		r = kvmhold_txn_map(x, t_gpa(t, i), t_size(t, i), t_hva(t, i), 0);
-	r = kh_finish(x, r);
-	*map_ns = bench_now_ns() - t0;
-	if (!r && nr_slots(t->vm) != before + n)
-		r = -EPROTO;         /* the library made other slots than asked */
-	return r;
-}
-
-static void table_destroy(struct table *t)
-{
-	if (t->vm)
-		kvmhold_vm_destroy(t->vm);
-	if (t->mem)
-		munmap(t->mem, t->len);
-	free(t->bm);
-	memset(t, 0, sizeof(*t));
-}
-
 /* Every slot's first page, and the middle slot's second, where they were mapped. */
 static int lookups_check(const struct table *t)
 {
@@ -385,8 +339,14 @@ static const enum scale_measure pairs[][2] = {
 	{ SM_LOG_ON, SM_LOG_OFF }, { SM_GROW, SM_SHRINK },
 };
 
+/* Count n's table, mapped in one transaction (timed) and checked, and its bitmap. */
 static void slots_setup(struct slots_run *sr, unsigned n, struct scale_slots_result *res)
 {
+	struct table *t = &sr->t;
+	struct kvmhold_txn *x;
+	uint32_t before;
+	uint64_t t0;
+	unsigned i;
 	int r;
 
 	sr->res = res;
@@ -394,20 +354,47 @@ static void slots_setup(struct slots_run *sr, unsigned n, struct scale_slots_res
 	/* Fewer samples as N grows: each commit may cost more, and so may the O(N) measures. */
 	sr->max = n <= 1024 ? 200 : n <= 8192 ? 100 : 40;
 	bench_progress("scale: mapping %u slots", n);
-	r = table_create(&sr->t, n, &res->map_ns);
-	if (r) {
-		slots_fail(sr, r == -EPROTO ? "mapping: slot count after the commit" :
-			   "mapping the slots", r);
+	t->n = n;
+	t->mid = n / 2;
+	t->span = (uint64_t)n * PG + PG;
+	/* Up to the last slot's page, the page a grow adds, and one spare. */
+	t->len = t_off(t, n - 1) + 4 * PG;
+	t->mem = mmap(NULL, t->len, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (t->mem == MAP_FAILED) {
+		t->mem = NULL;
+		r = -errno;
+		goto fail;
+	}
+	r = kvmhold_vm_create(NULL, &t->vm);
+	if (r)
+		goto fail;
+	before = nr_slots(t->vm);
+	t0 = bench_now_ns();
+	r = kvmhold_txn_begin(t->vm, &x);
+	if (r)
+		goto fail;
+	for (i = 0; i < n && !r; i++)
+		r = kvmhold_txn_map(x, t_gpa(t, i), t_size(t, i), t_hva(t, i), 0);
+	r = kh_finish(x, r);
+	res->map_ns = bench_now_ns() - t0;
+	if (r)
+		goto fail;
+	if (nr_slots(t->vm) != before + n) {
+		/* the library made other slots than asked */
+		slots_fail(sr, "mapping: slot count after the commit", EPROTO);
 		return;
 	}
-	r = lookups_check(&sr->t);
-	if (r) {
-		slots_fail(sr, "kvmhold_gpa_to_hva() gave a wrong address", r);
+	if (lookups_check(t)) {
+		slots_fail(sr, "kvmhold_gpa_to_hva() gave a wrong address", EPROTO);
 		return;
 	}
-	sr->t.bm = calloc((sr->t.len / PG + 63) / 64, sizeof(*sr->t.bm));
-	if (!sr->t.bm)
+	t->bm = calloc((t->len / PG + 63) / 64, sizeof(*t->bm));
+	if (!t->bm)
 		slots_fail(sr, "bitmap", ENOMEM);
+	return;
+fail:
+	slots_fail(sr, "mapping the slots", r);
 }
 
 /* Round r of the commits, the aborted calls and the lookups. */
@@ -475,16 +462,6 @@ static void slots_round_syncs(const struct bench_opts *o, struct slots_run *sr, 
 	measure(sr, r, SM_SYNC_GPA_ALL, &all);
 }
 
-static void slots_finish(struct slots_run *sr)
-{
-	unsigned i;
-
-	bench_progress("scale: %u slots, tearing down", sr->res->slots);
-	table_destroy(&sr->t);
-	for (i = 0; i < SM__COUNT; i++)
-		stats_take(&sr->res->m[i], &sr->s[i]);
-}
-
 /*
  * Part 1 for every count; the ratios to 1024 slots (to the first count when
  * 1024 is not run).  Did any count fail?
@@ -509,7 +486,16 @@ static bool slots_all(const struct bench_opts *o, struct scale_result *s)
 		for (j = 0; j < s->nr_slots; j++)
 			slots_round_syncs(o, &sr[(j + r) % s->nr_slots], r);
 	for (i = 0; i < s->nr_slots; i++) {
-		slots_finish(&sr[i]);
+		struct table *t = &sr[i].t;
+
+		bench_progress("scale: %u slots, tearing down", s->slots[i].slots);
+		if (t->vm)
+			kvmhold_vm_destroy(t->vm);
+		if (t->mem)
+			munmap(t->mem, t->len);
+		free(t->bm);
+		for (m = 0; m < SM__COUNT; m++)
+			stats_take(&s->slots[i].m[m], &sr[i].s[m]);
 		failed |= s->slots[i].error[0] != '\0';
 	}
 
