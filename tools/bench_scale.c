@@ -726,7 +726,8 @@ static void gib_run(const struct bench_opts *o, unsigned gib, struct scale_gib_r
 	struct plan p = plan_for(o, 0, 1, gib >= 1024 ? 2 : 3, 5, 3000 * MS);
 	struct samples lib[SG__COUNT] = { { 0 } }, hand[SG__COUNT] = { { 0 } };
 	struct big b = {
-		.size = (uint64_t)gib << 30, .mem = MAP_FAILED, .bm = MAP_FAILED, .kvm = -1, .fd = -1,
+		.size = (uint64_t)gib << 30, .mem = MAP_FAILED, .bm = MAP_FAILED,
+		.kvm = -1, .fd = -1,
 	};
 	struct kvmhold_stats st = { 0 };
 	const char *what = "";
@@ -749,7 +750,8 @@ static void gib_run(const struct bench_opts *o, unsigned gib, struct scale_gib_r
 			const char *side = lib_now ? "kvmhold" : "by hand";
 
 			bench_progress("scale: %u GiB logged, cycle %u, %s", gib, k + 1, side);
-			r = lib_now ? lib_cycle(&b, k, lib, res, &what) : hand_cycle(&b, k, hand, &what);
+			r = lib_now ? lib_cycle(&b, k, lib, res, &what) :
+				      hand_cycle(&b, k, hand, &what);
 			if (r) {
 				snprintf(err, sizeof(err), "%s, %s", side, what);
 				note_err(res->error, sizeof(res->error), err, r);
