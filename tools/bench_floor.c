@@ -81,11 +81,10 @@ int floor_measure(unsigned vcpus, unsigned nr, struct samples *s, unsigned *rese
 	struct bvm_opts o = { .vcpus = vcpus, .program = GUEST_PROG_COUNT };
 	size_t want = s->n + nr;
 	unsigned lost = 0;
-	int sig = FLOOR_SIGNAL;
 	struct bvm *m;
 	int r;
 
-	r = bench_install_handler(sig, bench_empty_handler, SA_RESTART);
+	r = bench_install_handler(FLOOR_SIGNAL, bench_empty_handler, SA_RESTART);
 	if (r)
 		return r;
 	r = bvm_create(&o, &m);
@@ -98,7 +97,7 @@ int floor_measure(unsigned vcpus, unsigned nr, struct samples *s, unsigned *rese
 		r = bvm_wait_all_moved(m, MOVE_TIMEOUT_MS);
 		if (r)
 			break;
-		ns = one_round_trip(m, sig);
+		ns = one_round_trip(m, FLOOR_SIGNAL);
 		if (!ns) {
 			(*resends)++;
 			if (++lost > nr)
