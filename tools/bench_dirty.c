@@ -74,7 +74,8 @@ static int sync_cost(const struct bench_opts *o, uint64_t region, unsigned ring_
 	};
 	size_t words = (size_t)(region / TVM_PAGE_SIZE + 63) / 64;
 	unsigned many = o->sync_pages, lv, k, value = 1;
-	uint64_t *bm = calloc(2 * words, sizeof(*bm)), *pattern, t0;   /* pattern: after bm */
+	/* The syncs' bitmap, then the pattern of the pages the guest writes. */
+	uint64_t *bm = calloc(2 * words, sizeof(*bm)), *pattern, t0;
 	const char *what = "memory";
 	struct kvmhold_stats st;
 	struct kvmhold_region reg;
