@@ -223,8 +223,6 @@ int bvm_map_extra_txn(struct bvm *m, unsigned nr);
 
 /* ---- bench_floor.c ----------------------------------------------------- */
 
-/* The floor signal (an empty handler of ours), never the library's. */
-int floor_signal(void);
 /*
  * Adds nr samples to s, on a fresh VM of vcpus vCPUs running
  * GUEST_PROG_COUNT in raw loops: all vCPUs signalled at once, timed until

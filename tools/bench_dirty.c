@@ -64,12 +64,6 @@ static int raw_get_clear(int vm_fd, uint32_t slot, uint64_t npages, uint64_t *bu
 	return ioctl(vm_fd, KVM_CLEAR_DIRTY_LOG, &clear) < 0 ? -errno : 0;
 }
 
-static void serr(struct sync_result *sr, const char *what, int r)
-{
-	if (!sr->error[0])
-		snprintf(sr->error, sizeof(sr->error), "%s: %s", what, strerror(-r));
-}
-
 /* (a) for one mechanism. */
 static int sync_cost(const struct bench_opts *o, uint64_t region, unsigned ring_bytes,
 		     struct sync_result *sr)
@@ -80,51 +74,45 @@ static int sync_cost(const struct bench_opts *o, uint64_t region, unsigned ring_
 	};
 	size_t words = (size_t)(region / TVM_PAGE_SIZE + 63) / 64;
 	unsigned many = o->sync_pages, lv, k, value = 1;
-	uint64_t *bm = NULL, *pattern = NULL, t0;
+	/* The syncs' bitmap, then the pattern of the pages the guest writes. */
+	uint64_t *bm = calloc(2 * words, sizeof(*bm)), *pattern, t0;
+	const char *what = "memory";
 	struct kvmhold_stats st;
 	struct kvmhold_region reg;
 	struct tvm *t = NULL;
 	uint32_t slot;
-	int r;
+	int r = -ENOMEM;
 
 	sr->mech = ring_bytes ? "ring" : "bitmap";
 	sr->ring_bytes = ring_bytes;
 	if ((uint64_t)many * TVM_PAGE_SIZE > region)
 		many = (unsigned)(region / TVM_PAGE_SIZE);
-	sr->lv[SYNC_CLEAN].dirtied = 0;
 	sr->lv[SYNC_FEW].dirtied = FEW_PAGES < many ? FEW_PAGES : many;
 	sr->lv[SYNC_MANY].dirtied = many;
 	to.vm_opts.dirty_ring_bytes = ring_bytes;
-	bm = calloc(words, sizeof(*bm));
-	pattern = calloc(words, sizeof(*pattern));
-	if (!bm || !pattern) {
-		r = -ENOMEM;
-		serr(sr, "memory", r);
+	if (!bm)
 		goto out;
-	}
+	pattern = bm + words;
+	what = "creating the VM";
 	r = tvm_create(&to, &t);
-	if (r) {
-		serr(sr, "creating the VM", r);
+	if (r)
 		goto out;
-	}
 	/* The probe scans (and writes) only the first `many` pages. */
 	tvm_shared(t)->test_size = (uint64_t)many * TVM_PAGE_SIZE;
+	what = "starting the vCPU";
 	r = tvm_start(t);
-	if (r) {
-		serr(sr, "starting the vCPU", r);
+	if (r)
 		goto out;
-	}
+	what = "first sync";
 	t0 = bench_now_ns();
 	r = kvmhold_dirty_sync(t->vm, t->test_hva, region, bm);
 	sr->first_ns = bench_now_ns() - t0;
-	if (r) {
-		serr(sr, "first sync", r);
+	if (r)
 		goto out;
-	}
 	sr->first_reported = bitmap_weight(bm, words);
+	what = "the test region's slot";
 	if (kvmhold_regions(t->vm, t->test_gpa, region, &reg, 1) != 1 || reg.size != region) {
 		r = -ENOENT;
-		serr(sr, "the test region's slot", r);
 		goto out;
 	}
 	slot = reg.slot;
@@ -147,20 +135,18 @@ static int sync_cost(const struct bench_opts *o, uint64_t region, unsigned ring_
 				       k + 1, o->sync_samples);
 			/* The bitmap's reference first (lib 0), on pages written for it alone. */
 			for (lib = ring_bytes ? 1 : 0; lib < 2 && !r; lib++) {
+				what = "guest writes";
 				if (l->dirtied)
 					r = tvm_probe_write(t, pattern, value++, PROBE_TIMEOUT_MS);
-				if (r) {
-					serr(sr, "guest writes", r);
+				if (r)
 					break;
-				}
+				what = lib ? "sync" : "KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG";
 				t0 = bench_now_ns();
 				if (lib)
 					r = kvmhold_dirty_sync(t->vm, t->test_hva, region, bm);
 				else
 					r = raw_get_clear(kvmhold_vm_fd(t->vm), slot, region / TVM_PAGE_SIZE, bm);
-				if (r)
-					serr(sr, lib ? "sync" : "KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG", r);
-				else
+				if (!r)
 					samples_add(lib ? &s : &io, bench_now_ns() - t0);
 			}
 			if (r)
@@ -179,6 +165,8 @@ static int sync_cost(const struct bench_opts *o, uint64_t region, unsigned ring_
 		sr->ring_full_exits = st.ring_full_exits;
 	sr->ran = !r;
 out:
+	if (r)
+		snprintf(sr->error, sizeof(sr->error), "%s: %s", what, strerror(-r));
 	if (t) {
 		tvm_stop(t);
 		if (tvm_failures(t) && !sr->error[0])
@@ -186,7 +174,6 @@ out:
 		tvm_destroy(t);
 	}
 	free(bm);
-	free(pattern);
 	return sr->error[0] ? -EIO : 0;
 }
 
@@ -229,6 +216,7 @@ int run_dirty(const struct bench_opts *o, struct report *rep)
 	if (d->mig_pages < vcpus)
 		d->mig_pages = vcpus + (vcpus & 1);
 	d->mig_count = o->migrate_count;
+	d->nr_mig = DIRTY_MIG_LINES;
 	for (i = 0; i < DIRTY_MIG_LINES; i++) {
 		struct mig_opts mo = {
 			.s = lines[i].s, .name = lines[i].name, .vcpus = vcpus, .pages = d->mig_pages,
@@ -237,17 +225,13 @@ int run_dirty(const struct bench_opts *o, struct report *rep)
 		};
 
 		d->mig_what[i] = lines[i].what;
-		if (lines[i].ring) {
-			mo.ring_bytes = ring_for(4 * d->mig_pages);
-			if (!mo.ring_bytes) {
-				d->mig[i].name = lines[i].name;
-				snprintf(d->mig[i].na, sizeof(d->mig[i].na), "no dirty ring in this KVM");
-				d->nr_mig++;
-				continue;
-			}
+		mo.ring_bytes = lines[i].ring ? ring_for(4 * d->mig_pages) : 0;
+		if (lines[i].ring && !mo.ring_bytes) {
+			d->mig[i].name = lines[i].name;
+			snprintf(d->mig[i].na, sizeof(d->mig[i].na), "no dirty ring in this KVM");
+		} else {
+			failed |= mig_run(&mo, &d->mig[i]) != 0;
 		}
-		failed |= mig_run(&mo, &d->mig[i]) != 0;
-		d->nr_mig++;
 	}
 	bench_progress_done();
 	summary_dirty(stdout, d);

@@ -19,11 +19,8 @@
 
 #define FLOOR_WAIT_NS   (2000ull * 1000000)  /* a signal that got lost: 2 s */
 #define MOVE_TIMEOUT_MS 30000
-
-int floor_signal(void)
-{
-	return SIGRTMIN + 2;   /* the library's default is SIGRTMIN + 4 */
-}
+/* An empty handler of ours, never the library's (its default is SIGRTMIN + 4). */
+#define FLOOR_SIGNAL    (SIGRTMIN + 2)
 
 static void floor_after_run(struct bvcpu *v, int r, int err)
 {
@@ -84,11 +81,10 @@ int floor_measure(unsigned vcpus, unsigned nr, struct samples *s, unsigned *rese
 	struct bvm_opts o = { .vcpus = vcpus, .program = GUEST_PROG_COUNT };
 	size_t want = s->n + nr;
 	unsigned lost = 0;
-	int sig = floor_signal();
 	struct bvm *m;
 	int r;
 
-	r = bench_install_handler(sig, bench_empty_handler, SA_RESTART);
+	r = bench_install_handler(FLOOR_SIGNAL, bench_empty_handler, SA_RESTART);
 	if (r)
 		return r;
 	r = bvm_create(&o, &m);
@@ -101,7 +97,7 @@ int floor_measure(unsigned vcpus, unsigned nr, struct samples *s, unsigned *rese
 		r = bvm_wait_all_moved(m, MOVE_TIMEOUT_MS);
 		if (r)
 			break;
-		ns = one_round_trip(m, sig);
+		ns = one_round_trip(m, FLOOR_SIGNAL);
 		if (!ns) {
 			(*resends)++;
 			if (++lost > nr)

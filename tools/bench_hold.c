@@ -16,17 +16,6 @@
 #define TARGET_P50      1.5
 #define TARGET_P99      3.0
 
-/* One stop of the VM, call to return: kvmhold_hold() or the kick ioctl. */
-static int stop_vm(struct bvm *m, bool ioctl_kick)
-{
-	return ioctl_kick ? kick_ioctl_kick(m->vm_fd) : kvmhold_hold(m->vm, -1);
-}
-
-static int resume_vm(struct bvm *m, bool ioctl_kick)
-{
-	return ioctl_kick ? kick_ioctl_resume(m->vm_fd) : kvmhold_release(m->vm);
-}
-
 /*
  * nr samples of line s on a fresh VM: kvmhold and kvmhold-kernel hold
  * (vCPUs on tvm's threads, kvmhold_vcpu_run), kernel-ioctl kicks (vCPUs
@@ -56,13 +45,14 @@ static int hold_block(unsigned vcpus, unsigned nr, const struct strategy *s, str
 	for (k = 0; !r && k < nr; k++) {
 		uint64_t t0, t1;
 
+		/* One stop of the VM, call to return: kvmhold_hold() or the kick ioctl. */
 		t0 = bench_now_ns();
-		r = stop_vm(m, ioctl_kick);
+		r = ioctl_kick ? kick_ioctl_kick(m->vm_fd) : kvmhold_hold(m->vm, -1);
 		t1 = bench_now_ns();
 		if (r)
 			break;
 		kvmhold_stats_get(m->vm, &st, sizeof(st));
-		r = resume_vm(m, ioctl_kick);
+		r = ioctl_kick ? kick_ioctl_resume(m->vm_fd) : kvmhold_release(m->vm);
 		if (!r)
 			r = samples_add(hold, t1 - t0);
 		if (!r && stop)

@@ -2,10 +2,9 @@
 /*
  * `kvmhold-bench scale` (tools/README.md, "scale"): what the library's
  * operations cost as the VM grows, with no vCPUs.  Part 1: one VM per slot
- * count N, all alive at once and visited in turn by each round, every
- * measure's p50 divided by its p50 at 1024 slots.  Part 2: the commits on
- * one logged slot of G GiB next to the same change by hand on a raw VM
- * over the same host memory, their cycles alternating.
+ * count N, every measure's p50 divided by its p50 at 1024 slots.  Part 2:
+ * the commits on one logged slot of G GiB next to the same change by hand
+ * on a raw VM over the same host memory.
  *
  * Sample counts shrink as N and G grow, and each measurement stops taking
  * samples once its time budget is spent (unless --samples is given), so the
@@ -114,17 +113,15 @@ static void note_err(char *buf, size_t size, const char *what, int r)
 /* Resident set of the process, KiB (/proc/self/statm), or 0. */
 static uint64_t rss_kib(void)
 {
-	unsigned long long size, resident;
+	unsigned long long resident;
 	FILE *f = fopen("/proc/self/statm", "r");
 	int n;
 
 	if (!f)
 		return 0;
-	n = fscanf(f, "%llu %llu", &size, &resident);
+	n = fscanf(f, "%*s %llu", &resident);
 	fclose(f);
-	if (n != 2)
-		return 0;
-	return resident * (unsigned long long)sysconf(_SC_PAGESIZE) / 1024;
+	return n == 1 ? resident * (unsigned long long)sysconf(_SC_PAGESIZE) / 1024 : 0;
 }
 
 /* ---- part 1: the table ------------------------------------------------- */
@@ -135,6 +132,7 @@ struct table {
 	char *mem;                   /* host memory of all the slots */
 	size_t len;
 	uint64_t span;               /* guest-physical bytes from TABLE_GPA */
+	uint64_t *bm;                /* the syncs: room for the whole host range's bits */
 };
 
 static uint64_t t_gpa(const struct table *t, unsigned i)
@@ -165,7 +163,7 @@ static char *t_hva(const struct table *t, unsigned i)
 	return t->mem + t_off(t, i);
 }
 
-/* Measure m's operation on the table, inside transaction x. */
+/* Measure m's operation on the table, inside transaction x (the syncs take none). */
 static int table_op(struct kvmhold_txn *x, const struct table *t, enum scale_measure m)
 {
 	uint64_t mid = t_gpa(t, t->mid), last = t_gpa(t, t->n - 1);
@@ -195,131 +193,23 @@ static int table_op(struct kvmhold_txn *x, const struct table *t, enum scale_mea
 		return kvmhold_txn_unmap(x, TABLE_GPA, t->span);
 	case SM_MERGE_HALF:
 		return kvmhold_txn_merge(x, TABLE_GPA, (uint64_t)t->mid * PG);
+	case SM_SYNC_ONE:
+		return kvmhold_dirty_sync(t->vm, t_hva(t, t->mid), 2 * PG, t->bm);
+	case SM_SYNC_ALL:
+		return kvmhold_dirty_sync(t->vm, t->mem, t->len, t->bm);
+	case SM_SYNC_GPA_ALL:
+		return kvmhold_dirty_sync_gpa(t->vm, TABLE_GPA, t->span, t->bm);
 	default:
 		return -EINVAL;
 	}
 }
 
-/* begin + the operation + commit, all timed. */
-static int timed_commit(const struct table *t, enum scale_measure m, uint64_t *ns)
-{
-	struct kvmhold_txn *x;
-	uint64_t t0 = bench_now_ns();
-	int r;
-
-	r = kvmhold_txn_begin(t->vm, &x);
-	if (r)
-		return r;
-	r = kh_finish(x, table_op(x, t, m));
-	*ns = bench_now_ns() - t0;
-	return r;
-}
-
-/* The operation call alone, in a transaction that is then thrown away. */
-static int timed_call(const struct table *t, enum scale_measure m, uint64_t *ns)
-{
-	struct kvmhold_txn *x;
-	uint64_t t0;
-	int r;
-
-	r = kvmhold_txn_begin(t->vm, &x);
-	if (r)
-		return r;
-	t0 = bench_now_ns();
-	r = table_op(x, t, m);
-	*ns = bench_now_ns() - t0;
-	kvmhold_txn_abort(x);
-	return r;
-}
-
-/* Each operation and the one that undoes it. */
-static const enum scale_measure pairs[][2] = {
-	{ SM_SPLIT, SM_MERGE }, { SM_UNMAP, SM_MAP }, { SM_MOVE, SM_MOVE_BACK },
-	{ SM_LOG_ON, SM_LOG_OFF }, { SM_GROW, SM_SHRINK },
-};
-
-/*
- * Pair i, first a few times untimed (the first commits after a change of
- * measure run colder than the rest), then sampled.  An error in the first
- * half leaves the layout as it was; one in the second does not: nonzero.
- */
-static int run_pair(const struct table *t, unsigned i, const struct plan *p, struct samples *s,
-		    struct scale_slots_result *res)
-{
-	uint64_t start = 0, ns = 0;
-	unsigned k, j;
-	int r;
-
-	for (k = 0; k < WARMUP || more(p, k - WARMUP, start); k++) {
-		if (k == WARMUP)
-			start = bench_now_ns();
-		for (j = 0; j < 2; j++) {
-			r = timed_commit(t, pairs[i][j], &ns);
-			if (!r && k >= WARMUP)
-				r = samples_add(&s[pairs[i][j]], ns);
-			if (r) {
-				note_err(res->error, sizeof(res->error),
-					 scale_measures[pairs[i][j]].name, r);
-				return j ? r : 0;
-			}
-		}
-	}
-	return 0;
-}
-
 static uint32_t nr_slots(struct kvmhold_vm *vm)
 {
-	struct kvmhold_stats st;
+	struct kvmhold_stats st = { 0 };
 
-	memset(&st, 0, sizeof(st));
 	kvmhold_stats_get(vm, &st, sizeof(st));
 	return st.nr_slots;
-}
-
-static int table_create(struct table *t, unsigned n, uint64_t *map_ns)
-{
-	struct kvmhold_txn *x;
-	uint32_t before;
-	uint64_t t0;
-	unsigned i;
-	int r;
-
-	memset(t, 0, sizeof(*t));
-	t->n = n;
-	t->mid = n / 2;
-	t->span = (uint64_t)n * PG + PG;
-	/* Up to the last slot's page, the page a grow adds, and one spare. */
-	t->len = t_off(t, n - 1) + 4 * PG;
-	t->mem = mmap(NULL, t->len, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (t->mem == MAP_FAILED) {
-		t->mem = NULL;
-		return -errno;
-	}
-	r = kvmhold_vm_create(NULL, &t->vm);
-	if (r)
-		return r;
-	before = nr_slots(t->vm);
-	t0 = bench_now_ns();
-	r = kvmhold_txn_begin(t->vm, &x);
-	if (r)
-		return r;
-	for (i = 0; i < n && !r; i++)
-		r = kvmhold_txn_map(x, t_gpa(t, i), t_size(t, i), t_hva(t, i), 0);
-	r = kh_finish(x, r);
-	*map_ns = bench_now_ns() - t0;
-	if (!r && nr_slots(t->vm) != before + n)
-		r = -EPROTO;         /* the library made other slots than asked */
-	return r;
-}
-
-static void table_destroy(struct table *t)
-{
-	if (t->vm)
-		kvmhold_vm_destroy(t->vm);
-	if (t->mem)
-		munmap(t->mem, t->len);
-	memset(t, 0, sizeof(*t));
 }
 
 /* Every slot's first page, and the middle slot's second, where they were mapped. */
@@ -361,29 +251,6 @@ static int lookups_measure(const struct table *t, unsigned batches, struct sampl
 	return r;
 }
 
-/* One dirty-sync measure; the bitmap has room for the whole host range. */
-static int sync_measure(const struct table *t, enum scale_measure m, const struct plan *p,
-			uint64_t *bm, struct samples *s)
-{
-	uint64_t start = bench_now_ns();
-	unsigned k;
-	int r = 0;
-
-	for (k = 0; !r && more(p, k, start); k++) {
-		uint64_t t0 = bench_now_ns();
-
-		if (m == SM_SYNC_ONE)
-			r = kvmhold_dirty_sync(t->vm, t_hva(t, t->mid), 2 * PG, bm);
-		else if (m == SM_SYNC_ALL)
-			r = kvmhold_dirty_sync(t->vm, t->mem, t->len, bm);
-		else
-			r = kvmhold_dirty_sync_gpa(t->vm, TABLE_GPA, t->span, bm);
-		if (!r)
-			r = samples_add(s, bench_now_ns() - t0);
-	}
-	return r;
-}
-
 /*
  * One slot count's VM and what has been measured on it so far.  All the
  * counts' VMs live at once and the measures run in rounds that visit every
@@ -395,39 +262,139 @@ struct slots_run {
 	struct table t;
 	struct scale_slots_result *res;
 	struct samples s[SM__COUNT];
-	uint64_t *bm;                /* room for the whole host range's bits */
 	unsigned max;                /* samples per measure, all rounds together */
 	bool broken;                 /* setup failed or the layout is unknown: measure no more */
 };
 
+/* The first error of this count, after which nothing more is measured on it. */
+static void slots_fail(struct slots_run *sr, const char *what, int r)
+{
+	note_err(sr->res->error, sizeof(sr->res->error), what, r);
+	sr->broken = true;
+}
+
+/*
+ * One sample of measure m (any but the lookups), kept unless a warm-up;
+ * nonzero on an error, which is noted.  The commits are timed from begin
+ * to the commit's return, unmap-all and merge-half the call alone.
+ */
+static int sample(struct slots_run *sr, enum scale_measure m, bool keep)
+{
+	const struct table *t = &sr->t;
+	struct kvmhold_txn *x = NULL;
+	uint64_t t0 = bench_now_ns(), ns = 0;
+	int r = 0;
+
+	if (m < SM_SYNC_ONE)
+		r = kvmhold_txn_begin(t->vm, &x);
+	if (!r && (m == SM_UNMAP_ALL || m == SM_MERGE_HALF)) {
+		/* In a transaction that is then thrown away. */
+		t0 = bench_now_ns();
+		r = table_op(x, t, m);
+		ns = bench_now_ns() - t0;
+		kvmhold_txn_abort(x);
+	} else if (!r) {
+		r = table_op(x, t, m);
+		if (x)
+			r = kh_finish(x, r);
+		ns = bench_now_ns() - t0;
+	}
+	if (!r && keep)
+		r = samples_add(&sr->s[m], ns);
+	if (r)
+		note_err(sr->res->error, sizeof(sr->res->error), scale_measures[m].name, r);
+	return r;
+}
+
+/*
+ * Samples of the nr measures ms[], one of each per turn, as plan p says,
+ * after `warmup` untimed turns.  The index in ms[] of one that failed, or nr.
+ */
+static unsigned sample_turns(struct slots_run *sr, const enum scale_measure *ms, unsigned nr,
+			     unsigned warmup, const struct plan *p)
+{
+	uint64_t start = 0;
+	unsigned k, j;
+
+	for (k = 0; k < warmup || more(p, k - warmup, start); k++) {
+		if (k == warmup)
+			start = bench_now_ns();
+		for (j = 0; j < nr; j++)
+			if (sample(sr, ms[j], k >= warmup))
+				return j;
+	}
+	return nr;
+}
+
+/* Round r's samples of measure m alone. */
+static void measure(struct slots_run *sr, unsigned r, enum scale_measure m, const struct plan *p)
+{
+	bench_progress("scale: round %u, %u slots, %s", r + 1, sr->t.n, scale_measures[m].name);
+	sample_turns(sr, &m, 1, 0, p);
+}
+
+/* Each operation and the one that undoes it. */
+static const enum scale_measure pairs[][2] = {
+	{ SM_SPLIT, SM_MERGE }, { SM_UNMAP, SM_MAP }, { SM_MOVE, SM_MOVE_BACK },
+	{ SM_LOG_ON, SM_LOG_OFF }, { SM_GROW, SM_SHRINK },
+};
+
+/* Count n's table, mapped in one transaction (timed) and checked, and its bitmap. */
 static void slots_setup(struct slots_run *sr, unsigned n, struct scale_slots_result *res)
 {
+	struct table *t = &sr->t;
+	struct kvmhold_txn *x;
+	uint32_t before;
+	uint64_t t0;
+	unsigned i;
 	int r;
 
-	memset(sr, 0, sizeof(*sr));
 	sr->res = res;
 	res->slots = n;
 	/* Fewer samples as N grows: each commit may cost more, and so may the O(N) measures. */
 	sr->max = n <= 1024 ? 200 : n <= 8192 ? 100 : 40;
 	bench_progress("scale: mapping %u slots", n);
-	r = table_create(&sr->t, n, &res->map_ns);
-	if (r) {
-		note_err(res->error, sizeof(res->error), r == -EPROTO ? "mapping: slot count after the "
-			 "commit" : "mapping the slots", r);
-		sr->broken = true;
+	t->n = n;
+	t->mid = n / 2;
+	t->span = (uint64_t)n * PG + PG;
+	/* Up to the last slot's page, the page a grow adds, and one spare. */
+	t->len = t_off(t, n - 1) + 4 * PG;
+	t->mem = mmap(NULL, t->len, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (t->mem == MAP_FAILED) {
+		t->mem = NULL;
+		r = -errno;
+		goto fail;
+	}
+	r = kvmhold_vm_create(NULL, &t->vm);
+	if (r)
+		goto fail;
+	before = nr_slots(t->vm);
+	t0 = bench_now_ns();
+	r = kvmhold_txn_begin(t->vm, &x);
+	if (r)
+		goto fail;
+	for (i = 0; i < n && !r; i++)
+		r = kvmhold_txn_map(x, t_gpa(t, i), t_size(t, i), t_hva(t, i), 0);
+	r = kh_finish(x, r);
+	res->map_ns = bench_now_ns() - t0;
+	if (r)
+		goto fail;
+	if (nr_slots(t->vm) != before + n) {
+		/* the library made other slots than asked */
+		slots_fail(sr, "mapping: slot count after the commit", EPROTO);
 		return;
 	}
-	r = lookups_check(&sr->t);
-	if (r) {
-		note_err(res->error, sizeof(res->error), "kvmhold_gpa_to_hva() gave a wrong address", r);
-		sr->broken = true;
+	if (lookups_check(t)) {
+		slots_fail(sr, "kvmhold_gpa_to_hva() gave a wrong address", EPROTO);
 		return;
 	}
-	sr->bm = calloc((sr->t.len / PG + 63) / 64, sizeof(*sr->bm));
-	if (!sr->bm) {
-		note_err(res->error, sizeof(res->error), "bitmap", ENOMEM);
-		sr->broken = true;
-	}
+	t->bm = calloc((t->len / PG + 63) / 64, sizeof(*t->bm));
+	if (!t->bm)
+		slots_fail(sr, "bitmap", ENOMEM);
+	return;
+fail:
+	slots_fail(sr, "mapping the slots", r);
 }
 
 /* Round r of the commits, the aborted calls and the lookups. */
@@ -435,53 +402,37 @@ static void slots_round_ops(const struct bench_opts *o, struct slots_run *sr, un
 {
 	struct plan pair = plan_for(o, r, ROUNDS, 3, sr->max, 1500 * MS);
 	struct plan call = plan_for(o, r, ROUNDS, 3, sr->max, 1000 * MS);
-	struct scale_slots_result *res = sr->res;
-	struct table *t = &sr->t;
-	unsigned i, k, n = t->n;
+	unsigned i, n = sr->t.n;
 	int e;
 
-	if (sr->broken)
-		return;
-	for (i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+	/*
+	 * Each pair first a few times untimed: the first commits after a change
+	 * of measure run colder than the rest.  An error in a pair's first half
+	 * leaves the layout as it was; one in the second does not, and the next
+	 * pair expects it.
+	 */
+	for (i = 0; !sr->broken && i < sizeof(pairs) / sizeof(pairs[0]); i++) {
 		bench_progress("scale: round %u, %u slots, %s/%s", r + 1, n,
 			       scale_measures[pairs[i][0]].name, scale_measures[pairs[i][1]].name);
-		if (run_pair(t, i, &pair, sr->s, res)) {
-			sr->broken = true;   /* the layout is not what the next pair expects */
-			return;
-		}
+		sr->broken = sample_turns(sr, pairs[i], 2, WARMUP, &pair) == 1;
 	}
-	if (nr_slots(t->vm) != n) {
-		note_err(res->error, sizeof(res->error), "the layout did not come back", EPROTO);
-		sr->broken = true;
+	if (!sr->broken && nr_slots(sr->t.vm) != n)
+		slots_fail(sr, "the layout did not come back", EPROTO);
+	if (sr->broken)
 		return;
-	}
-	for (i = SM_UNMAP_ALL; i <= SM_MERGE_HALF; i++) {
-		uint64_t start = bench_now_ns(), ns = 0;
-
-		/* Half of one slot is nothing to merge; half of two is one slot. */
-		if (i == SM_MERGE_HALF && t->mid < 2)
-			continue;
-		bench_progress("scale: round %u, %u slots, %s", r + 1, n, scale_measures[i].name);
-		for (k = 0; more(&call, k, start); k++) {
-			e = timed_call(t, i, &ns);
-			if (!e)
-				e = samples_add(&sr->s[i], ns);
-			if (e) {
-				note_err(res->error, sizeof(res->error), scale_measures[i].name, e);
-				break;
-			}
-		}
-	}
+	measure(sr, r, SM_UNMAP_ALL, &call);
+	/* Half of one slot is nothing to merge; half of two is one slot. */
+	if (sr->t.mid >= 2)
+		measure(sr, r, SM_MERGE_HALF, &call);
 	bench_progress("scale: round %u, %u slots, gpa_to_hva", r + 1, n);
-	e = lookups_measure(t, LOOKUP_BATCHES / ROUNDS, &sr->s[SM_LOOKUP]);
+	e = lookups_measure(&sr->t, LOOKUP_BATCHES / ROUNDS, &sr->s[SM_LOOKUP]);
 	if (e)
-		note_err(res->error, sizeof(res->error), "gpa_to_hva", e);
+		note_err(sr->res->error, sizeof(sr->res->error), "gpa_to_hva", e);
 }
 
 /* Logging on for every slot, one transaction: the syncs need it. */
 static void slots_log_all(struct slots_run *sr)
 {
-	struct scale_slots_result *res = sr->res;
 	struct kvmhold_txn *x;
 	uint64_t t0;
 	int r;
@@ -493,52 +444,36 @@ static void slots_log_all(struct slots_run *sr)
 	r = kvmhold_txn_begin(sr->t.vm, &x);
 	if (!r)
 		r = kh_finish(x, kvmhold_txn_set_flags(x, TABLE_GPA, sr->t.span, KVMHOLD_MEM_LOG_DIRTY));
-	if (r) {
-		note_err(res->error, sizeof(res->error), "logging on for all slots", r);
-		sr->broken = true;
-		return;
-	}
-	res->log_all_ns = bench_now_ns() - t0;
+	if (r)
+		slots_fail(sr, "logging on for all slots", r);
+	else
+		sr->res->log_all_ns = bench_now_ns() - t0;
 }
 
 static void slots_round_syncs(const struct bench_opts *o, struct slots_run *sr, unsigned r)
 {
 	struct plan one = plan_for(o, r, ROUNDS, 3, sr->max, 1000 * MS);
 	struct plan all = plan_for(o, r, ROUNDS, 3, 20, 1500 * MS);
-	unsigned i;
-	int e;
 
 	if (sr->broken)
 		return;
-	for (i = SM_SYNC_ONE; i <= SM_SYNC_GPA_ALL; i++) {
-		bench_progress("scale: round %u, %u slots, %s", r + 1, sr->t.n,
-			       scale_measures[i].name);
-		e = sync_measure(&sr->t, i, i == SM_SYNC_ONE ? &one : &all, sr->bm, &sr->s[i]);
-		if (e)
-			note_err(sr->res->error, sizeof(sr->res->error), scale_measures[i].name, e);
-	}
+	measure(sr, r, SM_SYNC_ONE, &one);
+	measure(sr, r, SM_SYNC_ALL, &all);
+	measure(sr, r, SM_SYNC_GPA_ALL, &all);
 }
 
-static void slots_finish(struct slots_run *sr)
+/*
+ * Part 1 for every count; the ratios to 1024 slots (to the first count when
+ * 1024 is not run).  Did any count fail?
+ */
+static bool slots_all(const struct bench_opts *o, struct scale_result *s)
 {
-	unsigned i;
-
-	bench_progress("scale: %u slots, tearing down", sr->res->slots);
-	table_destroy(&sr->t);
-	free(sr->bm);
-	for (i = 0; i < SM__COUNT; i++)
-		stats_take(&sr->res->m[i], &sr->s[i]);
-}
-
-/* Part 1 for every count; the ratios to 1024 slots (to the first count when 1024 is not run). */
-static int slots_all(const struct bench_opts *o, struct scale_result *s)
-{
-	struct slots_run *sr = calloc(s->nr_slots ? s->nr_slots : 1, sizeof(*sr));
-	const struct scale_slots_result *ref = NULL;
+	struct slots_run sr[BENCH_MAX_LIST];
+	const struct scale_slots_result *ref = &s->slots[0];
 	unsigned i, j, r, m;
+	bool failed = false;
 
-	if (!sr)
-		return -ENOMEM;
+	memset(sr, 0, sizeof(sr));
 	for (i = 0; i < s->nr_slots; i++)
 		slots_setup(&sr[i], o->nr_scale_slots ? o->scale_slots[i] : def_slots[i],
 			    &s->slots[i]);
@@ -550,59 +485,45 @@ static int slots_all(const struct bench_opts *o, struct scale_result *s)
 	for (r = 0; r < ROUNDS; r++)
 		for (j = 0; j < s->nr_slots; j++)
 			slots_round_syncs(o, &sr[(j + r) % s->nr_slots], r);
-	for (i = 0; i < s->nr_slots; i++)
-		slots_finish(&sr[i]);
-	free(sr);
+	for (i = 0; i < s->nr_slots; i++) {
+		struct table *t = &sr[i].t;
 
-	for (i = 0; i < s->nr_slots && !ref; i++)
+		bench_progress("scale: %u slots, tearing down", s->slots[i].slots);
+		if (t->vm)
+			kvmhold_vm_destroy(t->vm);
+		if (t->mem)
+			munmap(t->mem, t->len);
+		free(t->bm);
+		for (m = 0; m < SM__COUNT; m++)
+			stats_take(&s->slots[i].m[m], &sr[i].s[m]);
+		failed |= s->slots[i].error[0] != '\0';
+	}
+
+	for (i = 1; i < s->nr_slots && ref->slots != 1024; i++)
 		if (s->slots[i].slots == 1024)
 			ref = &s->slots[i];
-	if (!ref && s->nr_slots)
-		ref = &s->slots[0];
-	if (ref)
-		s->ref_slots = ref->slots;
-	for (i = 0; ref && i < s->nr_slots; i++)
+	s->ref_slots = ref->slots;
+	for (i = 0; i < s->nr_slots; i++)
 		for (m = 0; m < SM__COUNT; m++)
 			s->slots[i].ratio[m] = bench_ratio(s->slots[i].m[m].p50, ref->m[m].p50);
-	return 0;
+	return failed;
 }
 
 /* ---- part 2: one big logged slot ---------------------------------------------- */
 
 struct big {
 	uint64_t size;
-	char *mem;
-	uint64_t *bm;                /* by hand: room for the whole slot's bitmap */
+	char *mem;                   /* MAP_FAILED until mapped */
+	uint64_t *bm;                /* by hand: room for the whole slot's bitmap (or MAP_FAILED) */
 	size_t bm_len;
+	struct kvmhold_vm *vm;       /* the library's */
+	int kvm, fd;                 /* by hand: /dev/kvm and a raw VM of our own */
 };
 
 /* Where the slot is in cycle k: it moves back and forth between two places. */
 static uint64_t big_at(const struct big *b, unsigned k)
 {
 	return BIG_GPA + (k % 2 ? b->size : 0);
-}
-
-/* The commit alone is timed; the stats say whether it held, and how many ioctls it issued. */
-static int lib_commit_timed(struct kvmhold_txn *x, struct kvmhold_vm *vm, enum scale_gib_op op,
-			    struct samples *s, struct scale_gib_result *res)
-{
-	struct kvmhold_stats st;
-	uint64_t held, t0;
-	int r;
-
-	memset(&st, 0, sizeof(st));
-	kvmhold_stats_get(vm, &st, sizeof(st));
-	held = st.txn_held_commits;
-	t0 = bench_now_ns();
-	r = kvmhold_txn_commit(x);
-	if (r)
-		return r;
-	r = samples_add(&s[op], bench_now_ns() - t0);
-	kvmhold_stats_get(vm, &st, sizeof(st));
-	res->commits++;
-	res->held += st.txn_held_commits - held;
-	res->ioctls[op] += st.last_txn_ioctls;
-	return r;
 }
 
 /* Adds op of the cycle that moves the slot from at to to. */
@@ -621,10 +542,15 @@ static int lib_add(struct kvmhold_txn *x, enum scale_gib_op op, uint64_t at, uin
 	}
 }
 
-static int lib_cycle(struct kvmhold_vm *vm, const struct big *b, unsigned k, struct samples *s,
+/*
+ * The four changes through the library.  The commit alone is timed; the
+ * stats say whether it held, and how many ioctls it issued.
+ */
+static int lib_cycle(const struct big *b, unsigned k, struct samples *s,
 		     struct scale_gib_result *res, const char **what)
 {
-	uint64_t at = big_at(b, k), to = big_at(b, k + 1), S = b->size;
+	uint64_t at = big_at(b, k), to = big_at(b, k + 1), S = b->size, held, t0;
+	struct kvmhold_stats st = { 0 };
 	struct kvmhold_txn *x;
 	unsigned op;
 	int r;
@@ -632,7 +558,7 @@ static int lib_cycle(struct kvmhold_vm *vm, const struct big *b, unsigned k, str
 	/* Logging went off at the end of the last cycle; on again, untimed. */
 	if (k) {
 		*what = "logging on again";
-		r = kvmhold_txn_begin(vm, &x);
+		r = kvmhold_txn_begin(b->vm, &x);
 		if (!r)
 			r = kh_finish(x, kvmhold_txn_set_flags(x, at, S, KVMHOLD_MEM_LOG_DIRTY));
 		if (r)
@@ -640,18 +566,29 @@ static int lib_cycle(struct kvmhold_vm *vm, const struct big *b, unsigned k, str
 	}
 	for (op = 0; op < SG__COUNT; op++) {
 		*what = scale_gib_ops[op].name;
-		r = kvmhold_txn_begin(vm, &x);
+		r = kvmhold_txn_begin(b->vm, &x);
 		if (!r && (r = lib_add(x, (enum scale_gib_op)op, at, to, S)))
 			kvmhold_txn_abort(x);
-		if (!r)
-			r = lib_commit_timed(x, vm, (enum scale_gib_op)op, s, res);
 		if (r)
 			return r;
+		kvmhold_stats_get(b->vm, &st, sizeof(st));
+		held = st.txn_held_commits;
+		t0 = bench_now_ns();
+		r = kvmhold_txn_commit(x);
+		if (!r)
+			r = samples_add(&s[op], bench_now_ns() - t0);
+		if (r)
+			return r;
+		kvmhold_stats_get(b->vm, &st, sizeof(st));
+		res->commits++;
+		res->held += st.txn_held_commits - held;
+		res->ioctls[op] += st.last_txn_ioctls;
 	}
 	return 0;
 }
 
-static int raw_region(int vm_fd, uint32_t id, uint64_t gpa, uint64_t size, void *hva,
+/* The memslot ioctl, unless an earlier step failed (r): then r. */
+static int raw_region(int r, int vm_fd, uint32_t id, uint64_t gpa, uint64_t size, void *hva,
 		      uint32_t flags)
 {
 	struct kvm_userspace_memory_region m = {
@@ -659,13 +596,18 @@ static int raw_region(int vm_fd, uint32_t id, uint64_t gpa, uint64_t size, void 
 		.userspace_addr = (uintptr_t)hva,
 	};
 
+	if (r)
+		return r;
 	return ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0 ? -errno : 0;
 }
 
-static int raw_log(int vm_fd, uint32_t id, uint64_t *bm)
+/* The dirty-log read, unless an earlier step failed (r): then r. */
+static int raw_log(int r, int vm_fd, uint32_t id, uint64_t *bm)
 {
 	struct kvm_dirty_log l = { .slot = id, .dirty_bitmap = bm };
 
+	if (r)
+		return r;
 	return ioctl(vm_fd, KVM_GET_DIRTY_LOG, &l) < 0 ? -errno : 0;
 }
 
@@ -674,52 +616,41 @@ static int raw_log(int vm_fd, uint32_t id, uint64_t *bm)
  * the dirty log of what goes away first (into the VMM's own bitmap), then
  * the memslot ioctls.  Slot ids 0 (and 1 for the upper half).
  */
-static int hand_cycle(int fd, const struct big *b, unsigned k, struct samples *s,
-		      const char **what)
+static int hand_cycle(const struct big *b, unsigned k, struct samples *s, const char **what)
 {
 	uint64_t at = big_at(b, k), to = big_at(b, k + 1), S = b->size, t0;
 	uint64_t *upper = b->bm + S / 2 / PG / 64;   /* the upper half's bits */
 	const uint32_t LOG = KVM_MEM_LOG_DIRTY_PAGES;
 	char *mem = b->mem;
+	int fd = b->fd, r = 0;
 	unsigned op;
-	int r = 0;
 
 	if (k) {
 		*what = "logging on again";
-		r = raw_region(fd, 0, at, S, mem, LOG);
+		r = raw_region(0, fd, 0, at, S, mem, LOG);
 	}
 	for (op = 0; op < SG__COUNT && !r; op++) {
 		*what = scale_gib_ops[op].name;
 		t0 = bench_now_ns();
-		r = raw_log(fd, 0, b->bm);
+		r = raw_log(0, fd, 0, b->bm);
 		switch (op) {
 		case SG_SPLIT:      /* DELETE, CREATE the lower half, CREATE the upper half */
-			if (!r)
-				r = raw_region(fd, 0, at, 0, mem, LOG);
-			if (!r)
-				r = raw_region(fd, 0, at, S / 2, mem, LOG);
-			if (!r)
-				r = raw_region(fd, 1, at + S / 2, S / 2, mem + S / 2, LOG);
+			r = raw_region(r, fd, 0, at, 0, mem, LOG);
+			r = raw_region(r, fd, 0, at, S / 2, mem, LOG);
+			r = raw_region(r, fd, 1, at + S / 2, S / 2, mem + S / 2, LOG);
 			break;
 		case SG_MERGE:      /* both halves' logs, DELETE both, CREATE the whole */
-			if (!r)
-				r = raw_log(fd, 1, upper);
-			if (!r)
-				r = raw_region(fd, 0, at, 0, mem, LOG);
-			if (!r)
-				r = raw_region(fd, 1, at + S / 2, 0, mem + S / 2, LOG);
-			if (!r)
-				r = raw_region(fd, 0, at, S, mem, LOG);
+			r = raw_log(r, fd, 1, upper);
+			r = raw_region(r, fd, 0, at, 0, mem, LOG);
+			r = raw_region(r, fd, 1, at + S / 2, 0, mem + S / 2, LOG);
+			r = raw_region(r, fd, 0, at, S, mem, LOG);
 			break;
 		case SG_MOVE:       /* DELETE, CREATE at the other place */
-			if (!r)
-				r = raw_region(fd, 0, at, 0, mem, LOG);
-			if (!r)
-				r = raw_region(fd, 0, to, S, mem, LOG);
+			r = raw_region(r, fd, 0, at, 0, mem, LOG);
+			r = raw_region(r, fd, 0, to, S, mem, LOG);
 			break;
 		default:            /* logging off: FLAGS in place */
-			if (!r)
-				r = raw_region(fd, 0, to, S, mem, 0);
+			r = raw_region(r, fd, 0, to, S, mem, 0);
 			break;
 		}
 		if (!r)
@@ -728,50 +659,59 @@ static int hand_cycle(int fd, const struct big *b, unsigned k, struct samples *s
 	return r;
 }
 
-static void gib_fail(struct scale_gib_result *res, const char *side, const char *what, int r)
-{
-	char w[96];
-
-	snprintf(w, sizeof(w), "%s, %s", side, what);
-	note_err(res->error, sizeof(res->error), w, r);
-}
-
-/* The library's VM with the slot mapped, logging. */
-static int lib_open(const struct big *b, struct kvmhold_vm **vm, struct scale_gib_result *res)
+/*
+ * The host memory; the library's VM with the slot mapped, logging; a raw VM
+ * of our own with the same slot, logging (classic dirty log).  *what says
+ * which step failed.
+ */
+static int big_open(struct big *b, const char **what)
 {
 	struct kvmhold_txn *x;
 	int r;
 
-	r = kvmhold_vm_create(NULL, vm);
+	*what = "host memory, mmap";
+	b->bm_len = (size_t)(b->size / PG / 8);
+	b->mem = mmap(NULL, b->size, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	b->bm = mmap(NULL, b->bm_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (b->mem == MAP_FAILED || b->bm == MAP_FAILED)
+		return -errno;
+	*what = "kvmhold, kvmhold_vm_create";
+	r = kvmhold_vm_create(NULL, &b->vm);
 	if (r) {
-		*vm = NULL;
-		gib_fail(res, "kvmhold", "kvmhold_vm_create", r);
+		b->vm = NULL;
 		return r;
 	}
-	r = kvmhold_txn_begin(*vm, &x);
+	*what = "kvmhold, mapping the slot";
+	r = kvmhold_txn_begin(b->vm, &x);
 	if (!r)
 		r = kh_finish(x, kvmhold_txn_map(x, BIG_GPA, b->size, b->mem, KVMHOLD_MEM_LOG_DIRTY));
 	if (r)
-		gib_fail(res, "kvmhold", "mapping the slot", r);
-	return r;
+		return r;
+	*what = "by hand, /dev/kvm";
+	b->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (b->kvm < 0)
+		return -errno;
+	*what = "by hand, KVM_CREATE_VM";
+	b->fd = ioctl(b->kvm, KVM_CREATE_VM, 0);
+	if (b->fd < 0)
+		return -errno;
+	*what = "by hand, creating the slot";
+	return raw_region(0, b->fd, 0, BIG_GPA, b->size, b->mem, KVM_MEM_LOG_DIRTY_PAGES);
 }
 
-/* A raw VM of our own with the same slot, logging (classic dirty log). */
-static int hand_open(const struct big *b, int *kvm, int *fd, struct scale_gib_result *res)
+static void big_close(struct big *b)
 {
-	int r;
-
-	*kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	*fd = *kvm < 0 ? -1 : ioctl(*kvm, KVM_CREATE_VM, 0);
-	if (*fd < 0) {
-		r = -errno;
-		gib_fail(res, "by hand", *kvm < 0 ? "/dev/kvm" : "KVM_CREATE_VM", r);
-		return r;
-	}
-	r = raw_region(*fd, 0, BIG_GPA, b->size, b->mem, KVM_MEM_LOG_DIRTY_PAGES);
-	if (r)
-		gib_fail(res, "by hand", "creating the slot", r);
-	return r;
+	if (b->vm)
+		kvmhold_vm_destroy(b->vm);
+	if (b->fd >= 0)
+		close(b->fd);
+	if (b->kvm >= 0)
+		close(b->kvm);
+	if (b->bm != MAP_FAILED)
+		munmap(b->bm, b->bm_len);
+	if (b->mem != MAP_FAILED)
+		munmap(b->mem, b->size);
 }
 
 /*
@@ -784,68 +724,50 @@ static void gib_run(const struct bench_opts *o, unsigned gib, struct scale_gib_r
 {
 	/* One round.  Small slots: several cycles; from a few hundred GiB on, the minimum. */
 	struct plan p = plan_for(o, 0, 1, gib >= 1024 ? 2 : 3, 5, 3000 * MS);
-	struct samples lib[SG__COUNT], hand[SG__COUNT];
-	struct kvmhold_vm *vm = NULL;
-	struct kvmhold_stats st;
-	struct big b;
+	struct samples lib[SG__COUNT] = { { 0 } }, hand[SG__COUNT] = { { 0 } };
+	struct big b = {
+		.size = (uint64_t)gib << 30, .mem = MAP_FAILED, .bm = MAP_FAILED,
+		.kvm = -1, .fd = -1,
+	};
+	struct kvmhold_stats st = { 0 };
 	const char *what = "";
+	char err[96];
 	uint64_t start;
 	unsigned k, i;
-	int r, kvm = -1, fd = -1;
+	int r;
 
-	memset(lib, 0, sizeof(lib));
-	memset(hand, 0, sizeof(hand));
-	memset(&b, 0, sizeof(b));
 	res->gib = gib;
-	b.size = (uint64_t)gib << 30;
-	b.bm_len = (size_t)(b.size / PG / 8);
-	b.mem = mmap(NULL, b.size, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	b.bm = mmap(NULL, b.bm_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (b.mem == MAP_FAILED || b.bm == MAP_FAILED) {
-		gib_fail(res, "host memory", "mmap", errno);
-		b.mem = b.mem == MAP_FAILED ? NULL : b.mem;
-		b.bm = b.bm == MAP_FAILED ? NULL : b.bm;
+	bench_progress("scale: %u GiB logged, mapping", gib);
+	r = big_open(&b, &what);
+	if (r) {
+		note_err(res->error, sizeof(res->error), what, r);
 		goto out;
 	}
-	bench_progress("scale: %u GiB logged, mapping", gib);
-	if (lib_open(&b, &vm, res) || hand_open(&b, &kvm, &fd, res))
-		goto out;
 	start = bench_now_ns();
-	for (k = 0; more(&p, k, start); k++) {
-		for (i = 0; i < 2; i++) {
+	for (k = 0; !r && more(&p, k, start); k++) {
+		for (i = 0; !r && i < 2; i++) {
 			bool lib_now = (i == 0) == (k % 2 == 0);
+			const char *side = lib_now ? "kvmhold" : "by hand";
 
-			bench_progress("scale: %u GiB logged, cycle %u, %s", gib, k + 1,
-				       lib_now ? "kvmhold" : "by hand");
-			r = lib_now ? lib_cycle(vm, &b, k, lib, res, &what) :
-				      hand_cycle(fd, &b, k, hand, &what);
+			bench_progress("scale: %u GiB logged, cycle %u, %s", gib, k + 1, side);
+			r = lib_now ? lib_cycle(&b, k, lib, res, &what) :
+				      hand_cycle(&b, k, hand, &what);
 			if (r) {
-				gib_fail(res, lib_now ? "kvmhold" : "by hand", what, r);
-				goto done;
+				snprintf(err, sizeof(err), "%s, %s", side, what);
+				note_err(res->error, sizeof(res->error), err, r);
 			}
 		}
-		res->cycles++;
+		if (!r)
+			res->cycles++;
 	}
-done:
 	/* What the library keeps: its VM still alive, our own bitmap's pages given back. */
 	madvise(b.bm, b.bm_len, MADV_DONTNEED);
-	memset(&st, 0, sizeof(st));
-	if (!kvmhold_stats_get(vm, &st, sizeof(st)))
+	if (!kvmhold_stats_get(b.vm, &st, sizeof(st)))
 		res->dirty_held = st.dirty_held;
 	res->rss_kib = rss_kib();
 out:
 	bench_progress("scale: %u GiB logged, tearing down", gib);
-	if (vm)
-		kvmhold_vm_destroy(vm);
-	if (fd >= 0)
-		close(fd);
-	if (kvm >= 0)
-		close(kvm);
-	if (b.bm)
-		munmap(b.bm, b.bm_len);
-	if (b.mem)
-		munmap(b.mem, b.size);
+	big_close(&b);
 	for (i = 0; i < SG__COUNT; i++) {
 		stats_take(&res->lib[i], &lib[i]);
 		stats_take(&res->hand[i], &hand[i]);
@@ -904,7 +826,7 @@ int run_scale(const struct bench_opts *o, struct report *rep)
 {
 	struct scale_result *s = calloc(1, sizeof(*s));
 	uint64_t t0 = bench_now_ns();
-	bool failed = false;
+	bool failed;
 	unsigned i;
 
 	if (!s) {
@@ -917,13 +839,7 @@ int run_scale(const struct bench_opts *o, struct report *rep)
 		      (unsigned)(sizeof(def_slots) / sizeof(def_slots[0]));
 	s->rounds = ROUNDS;
 	s->lookups = LOOKUPS;
-	if (slots_all(o, s)) {
-		bench_err("scale: %s", strerror(ENOMEM));
-		free(s);
-		return -ENOMEM;
-	}
-	for (i = 0; i < s->nr_slots; i++)
-		failed |= s->slots[i].error[0] != '\0';
+	failed = slots_all(o, s);
 	bench_progress_done();
 	summary_scale_slots(stdout, s);
 	fflush(stdout);

@@ -42,25 +42,6 @@ struct line_samples {
 	struct samples stop, release, commit, held;
 };
 
-/* Stop every vCPU the strategy's way: kvmhold lines hold, the others pause. */
-static int line_stop(struct strat_ctx *c)
-{
-	uint64_t ns;
-	bool kicked;
-
-	if (c->s->tvm_loop)
-		return kvmhold_hold(c->m->vm, STOP_TIMEOUT_MS);
-	return c->s->pause(c, &ns, &kicked);
-}
-
-static void line_resume(struct strat_ctx *c)
-{
-	if (c->s->tvm_loop)
-		kvmhold_release(c->m->vm);
-	else
-		c->s->resume(c);
-}
-
 /*
  * Until every vCPU's progress passed before[].  Polled with short sleeps:
  * a poller that only yields stays runnable and takes CPU time from the
@@ -71,35 +52,40 @@ static void line_resume(struct strat_ctx *c)
 
 static int wait_all_past(struct bvm *m, const uint64_t *before, uint64_t deadline)
 {
-	unsigned i = 0;
+	unsigned i;
 
-	while (i < m->n) {
-		if (bvm_progress(m, i) > before[i]) {
-			i++;
-			continue;
+	for (i = 0; i < m->n; i++) {
+		while (bvm_progress(m, i) <= before[i]) {
+			if (bench_now_ns() > deadline)
+				return -ETIMEDOUT;
+			bench_sleep_ns(RELEASE_POLL_NS);
 		}
-		if (bench_now_ns() > deadline)
-			return -ETIMEDOUT;
-		bench_sleep_ns(RELEASE_POLL_NS);
 	}
 	return 0;
 }
 
-/* One stop and release sample; every vCPU runs again when it returns 0. */
+/*
+ * One stop and release sample, the strategy's way: kvmhold lines hold, the
+ * others pause.  Every vCPU runs again when it returns 0.
+ */
 static int stop_release(struct strat_ctx *c, struct line_samples *ls)
 {
 	static uint64_t before[TVM_MAX_VCPUS];
-	uint64_t t0, t1, t2;
+	uint64_t t0, t1, t2, ns;
+	bool lib = c->s->tvm_loop, kicked;
 	int r;
 
 	t0 = bench_now_ns();
-	r = line_stop(c);
+	r = lib ? kvmhold_hold(c->m->vm, STOP_TIMEOUT_MS) : c->s->pause(c, &ns, &kicked);
 	t1 = bench_now_ns();
 	if (r)
 		return r;
 	bvm_progress_all(c->m, before);   /* nobody moves while stopped */
 	t2 = bench_now_ns();
-	line_resume(c);
+	if (lib)
+		kvmhold_release(c->m->vm);
+	else
+		c->s->resume(c);
 	r = wait_all_past(c->m, before, bench_now_ns() + START_TIMEOUT_MS * 1000000ull);
 	if (r)
 		return r;
@@ -195,14 +181,6 @@ out:
 	return r;
 }
 
-static void line_finish(struct vcpus_line *l, struct line_samples *ls)
-{
-	stats_take(&l->stop, &ls->stop);
-	stats_take(&l->release, &ls->release);
-	stats_take(&l->commit, &ls->commit);
-	stats_take(&l->held, &ls->held);
-}
-
 static void vcpus_one(unsigned vcpus, unsigned samples, struct vcpus_result *v)
 {
 	struct line_samples ls[NR_VCPUS_STRATEGIES] = { 0 };
@@ -240,8 +218,12 @@ static void vcpus_one(unsigned vcpus, unsigned samples, struct vcpus_result *v)
 	}
 	bench_progress_done();
 	stats_take(&v->floor_all, &floor_all);
-	for (i = 0; i < v->nr_lines; i++)
-		line_finish(&v->lines[i], &ls[i]);
+	for (i = 0; i < v->nr_lines; i++) {
+		stats_take(&v->lines[i].stop, &ls[i].stop);
+		stats_take(&v->lines[i].release, &ls[i].release);
+		stats_take(&v->lines[i].commit, &ls[i].commit);
+		stats_take(&v->lines[i].held, &ls[i].held);
+	}
 }
 
 int run_vcpus(const struct bench_opts *o, struct report *rep)
