@@ -33,7 +33,7 @@ struct migration {
 	unsigned pages, words;
 	uint64_t *pending;           /* read before a delete, not reported yet */
 	uint64_t *scratch;           /* KVM_GET_DIRTY_LOG: a slot of up to 2P pages */
-	struct raw_slots slots;      /* raw lines: the slots KVM has */
+	unsigned state;              /* the layout now (LAYOUT_BIT()): raw_sync() reads its slots */
 	bool manual;                 /* raw lines: manual protect (GET, then CLEAR) */
 	uint64_t log_reads;
 };
@@ -119,21 +119,23 @@ int read_log_before(struct strat_ctx *c, const struct raw_txn *tx, uint64_t *scr
 static int raw_sync(struct strat_ctx *c, uint64_t *bm)
 {
 	struct migration *mg = c->mig;
+	struct kvmhold_region v[LAYOUT_MAX_REGIONS];
+	unsigned n = layout_regions(&c->l, mg->state, v), i;
 	uintptr_t end = mg->hva + PG(mg->pages);
-	unsigned i;
 	int r;
 
 	memcpy(bm, mg->pending, mg->words * sizeof(*bm));
 	memset(mg->pending, 0, mg->words * sizeof(*bm));
-	for (i = 0; i < mg->slots.n; i++) {
-		const struct raw_slot *s = &mg->slots.s[i];
+	for (i = 0; i < n; i++) {
+		const struct kvmhold_region *s = &v[i];
+		uintptr_t hva = (uintptr_t)s->hva;
 
-		if (!(s->flags & KVM_MEM_LOG_DIRTY_PAGES) || s->hva >= end || s->hva + s->size <= mg->hva)
+		if (!(s->flags & KVM_MEM_LOG_DIRTY_PAGES) || hva >= end || hva + s->size <= mg->hva)
 			continue;
-		r = get_log(c->m->vm_fd, s->id, s->size, mg->scratch);
+		r = get_log(c->m->vm_fd, s->slot, s->size, mg->scratch);
 		if (!r && mg->manual) {
 			struct kvm_clear_dirty_log clear = {
-				.slot = s->id, .first_page = 0,
+				.slot = s->slot, .first_page = 0,
 				.num_pages = (uint32_t)(s->size / TVM_PAGE_SIZE),
 				.dirty_bitmap = mg->scratch,
 			};
@@ -143,7 +145,7 @@ static int raw_sync(struct strat_ctx *c, uint64_t *bm)
 		}
 		if (r)
 			return r;
-		add_slot_bits(mg, bm, s->hva, s->size, mg->scratch);
+		add_slot_bits(mg, bm, hva, s->size, mg->scratch);
 	}
 	return 0;
 }
@@ -246,12 +248,7 @@ static int rounds(const struct mig_opts *mo, struct strat_ctx *c, struct mig_res
 			fail(res, bop_name(op), r);
 			break;
 		}
-		if (c->s->raw_layout) {
-			struct raw_txn tx;
-
-			raw_op(&c->l, op, &tx);
-			raw_slots_apply(&mg->slots, &tx);
-		}
+		mg->state ^= LAYOUT_BIT(op);
 		res->txns++;
 		next ^= 1;
 
@@ -365,16 +362,13 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 	mg.pages = mo->pages;
 	mg.words = words;
 	mg.manual = mo->initially_set;
+	mg.state = layout_initial(mo->split, mo->grown);
 	if (s->raw_layout) {
-		struct raw_txn tx;
-
 		r = set_raw_log_mode(c.m->vm_fd, mo->initially_set);
 		if (r) {
 			fail(res, "dirty-log mode", r);
 			goto out;
 		}
-		raw_initial(&c.l, mo->split, mo->grown, &tx);
-		raw_slots_apply(&mg.slots, &tx);
 	}
 	r = layout_map(&c, s->raw_layout, mo->split, mo->grown, mo->extra_slots);
 	if (r) {
