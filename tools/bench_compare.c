@@ -39,15 +39,6 @@ const struct cmp_op_info cmp_ops[CMP__COUNT] = {
 			 "split the walked slot in two and merge it back (both timed)" },
 };
 
-/* The two transactions that alternate, and which of them are timed. */
-static void op_sequence(enum cmp_op op, enum bop seq[2], bool timed[2])
-{
-	seq[0] = cmp_ops[op].first;
-	seq[1] = bop_inverse(seq[0]);
-	timed[0] = true;
-	timed[1] = cmp_ops[op].both_timed;
-}
-
 struct run_cfg {
 	const struct bench_opts *o;
 	unsigned vcpus, slots, pages;
@@ -80,17 +71,14 @@ static void line_error(struct line_acc *a, const char *what, const char *why)
 static void transact(struct strat_ctx *c, const struct run_cfg *rc, struct line_acc *a,
 		     uint64_t t_start)
 {
-	const struct bench_opts *o = rc->o;
+	const struct cmp_op_info *ci = &cmp_ops[rc->o->op];
 	struct strat_result *res = a->res;
 	uint64_t k, done = 0, limit_ns = (uint64_t)(rc->slice_s * 1e9);
-	enum bop seq[2];
-	bool timed[2];
-	unsigned next = 0;
+	bool inverse = false;        /* the first transaction (always timed) or its inverse */
 
-	op_sequence(o->op, seq, timed);
 	for (k = 0;; k++) {
 		struct txn_sample smp = { 0 };
-		enum bop op = seq[next];
+		enum bop op = inverse ? bop_inverse(ci->first) : ci->first;
 
 		if ((rc->slice_count && done >= rc->slice_count) ||
 		    bench_now_ns() - t_start >= limit_ns)
@@ -110,7 +98,7 @@ static void transact(struct strat_ctx *c, const struct run_cfg *rc, struct line_
 		}
 		done++;
 		res->txns++;
-		if (timed[next]) {
+		if (!inverse || ci->both_timed) {
 			res->timed_txns++;
 			samples_add(&a->lat, smp.lat_ns);
 			samples_add(&a->kind[op], smp.lat_ns);
@@ -126,7 +114,7 @@ static void transact(struct strat_ctx *c, const struct run_cfg *rc, struct line_
 			res->kicked_txns++;
 			samples_add(&a->pause, smp.pause_ns);
 		}
-		next ^= 1;
+		inverse = !inverse;
 		if (!(res->txns % 64))
 			bench_progress("compare: %u vCPU(s), %s: %llu transactions", rc->vcpus,
 				       res->name, (unsigned long long)res->txns);
@@ -295,10 +283,10 @@ static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
 		struct mig_opts mo = {
 			.s = l->s, .vcpus = rc->vcpus,
 			.pages = rc->pages > MIGRATE_MIN_PAGES ? rc->pages : MIGRATE_MIN_PAGES,
-			.split = o->op == CMP_MERGE, .grown = o->op == CMP_SHRINK,
-			.extra_slots = rc->slots, .count = o->migrate_count, .limit_s = MIGRATE_LIMIT_S,
+			.seq = { cmp_ops[o->op].first, bop_inverse(cmp_ops[o->op].first) },
+			.split = o->op == CMP_MERGE, .grown = o->op == CMP_SHRINK, .extra_slots = rc->slots,
+			.count = o->migrate_count, .limit_s = MIGRATE_LIMIT_S,
 		};
-		bool timed[2];
 
 		l->migrated = true;
 		if (l->na[0] || o->op == CMP_LOG) {
@@ -316,7 +304,6 @@ static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
 					 "every other transaction: nothing is tracked then");
 			continue;
 		}
-		op_sequence(o->op, mo.seq, timed);
 		bench_progress("compare: %u vCPU(s): migration check: %s", rc->vcpus, l->name);
 		if (mig_run(&mo, &l->mig) && l->mig.error[0])
 			bench_err("compare: %s: migration check: %s", l->name, l->mig.error);
