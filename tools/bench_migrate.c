@@ -31,6 +31,8 @@
 struct migration {
 	uintptr_t hva;               /* the tracked pages: P pages from test_hva */
 	unsigned pages, words;
+	char *dst;                   /* the destination's copy of them */
+	uint64_t *bm, *prev;         /* the pages this sync reported, and the last one */
 	uint64_t *pending;           /* read before a delete, not reported yet */
 	uint64_t *scratch;           /* KVM_GET_DIRTY_LOG: a slot of up to 2P pages */
 	unsigned state;              /* the layout now (LAYOUT_BIT()): raw_sync() reads its slots */
@@ -187,13 +189,15 @@ unsigned bitmap_weight(const uint64_t *bm, size_t words)
 	return n;
 }
 
-static void copy_reported(const struct migration *mg, char *dst, const uint64_t *bm)
+/* The pages this sync reported, to the destination. */
+static void copy_reported(const struct migration *mg, struct mig_result *res)
 {
 	unsigned i;
 
 	for (i = 0; i < mg->pages; i++)
-		if (bit(bm, i))
-			memcpy(dst + PG(i), (const char *)mg->hva + PG(i), TVM_PAGE_SIZE);
+		if (bit(mg->bm, i))
+			memcpy(mg->dst + PG(i), (const char *)mg->hva + PG(i), TVM_PAGE_SIZE);
+	res->copied += bitmap_weight(mg->bm, mg->words);
 }
 
 /* Until the guests' write counters add up to at least target. */
@@ -218,8 +222,7 @@ static void fail(struct mig_result *res, const char *what, int r)
 }
 
 /* The rounds; returns 0 or -errno (res->error says where). */
-static int rounds(const struct mig_opts *mo, struct strat_ctx *c, struct mig_result *res,
-		  char *dst, uint64_t *bm, uint64_t *prev)
+static int rounds(const struct mig_opts *mo, struct strat_ctx *c, struct mig_result *res)
 {
 	struct migration *mg = c->mig;
 	const char *src = (const char *)mg->hva;
@@ -260,7 +263,7 @@ static int rounds(const struct mig_opts *mo, struct strat_ctx *c, struct mig_res
 			break;
 		}
 		ts = bench_now_ns();
-		r = sync_now(c, bm);
+		r = sync_now(c, mg->bm);
 		if (r) {
 			fail(res, "sync", r);
 			break;
@@ -269,12 +272,11 @@ static int rounds(const struct mig_opts *mo, struct strat_ctx *c, struct mig_res
 		for (i = 0; i < mg->pages; i++) {
 			uint64_t v = __atomic_load_n((const uint64_t *)(src + PG(i)), __ATOMIC_RELAXED);
 
-			if (v == value && !bit(bm, i) && !bit(prev, i))
+			if (v == value && !bit(mg->bm, i) && !bit(mg->prev, i))
 				res->unreported++;
 		}
-		copy_reported(mg, dst, bm);
-		res->copied += bitmap_weight(bm, mg->words);
-		memcpy(prev, bm, mg->words * sizeof(*bm));
+		copy_reported(mg, res);
+		memcpy(mg->prev, mg->bm, mg->words * sizeof(*mg->bm));
 		value++;
 		if (!(res->txns % 64))
 			bench_progress("migration check: %s: %llu transactions", res->name,
@@ -286,7 +288,7 @@ static int rounds(const struct mig_opts *mo, struct strat_ctx *c, struct mig_res
 }
 
 /* Nothing running, a last sync and copy, then count the pages that differ. */
-static int final_pass(struct strat_ctx *c, struct mig_result *res, char *dst, uint64_t *bm)
+static int final_pass(struct strat_ctx *c, struct mig_result *res)
 {
 	struct migration *mg = c->mig;
 	bool held = false;
@@ -303,12 +305,11 @@ static int final_pass(struct strat_ctx *c, struct mig_result *res, char *dst, ui
 	} else {
 		bvm_stop(c->m);
 	}
-	r = sync_now(c, bm);
+	r = sync_now(c, mg->bm);
 	if (!r) {
-		copy_reported(mg, dst, bm);
-		res->copied += bitmap_weight(bm, mg->words);
+		copy_reported(mg, res);
 		for (i = 0; i < mg->pages; i++)
-			res->lost += memcmp(dst + PG(i), (const char *)mg->hva + PG(i),
+			res->lost += memcmp(mg->dst + PG(i), (const char *)mg->hva + PG(i),
 					    TVM_PAGE_SIZE) != 0;
 	} else {
 		fail(res, "final sync", r);
@@ -328,29 +329,25 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 	struct strat_ctx c = { .s = s };
 	struct migration mg = { 0 };
 	unsigned words = (mo->pages + 63) / 64;
-	uint64_t *bm = NULL, *prev = NULL, w0;
 	bool started = false;
-	char *dst;
+	uint64_t w0;
 	int r;
 
 	memset(res, 0, sizeof(*res));
 	res->name = mo->name ? mo->name : s->name;
 	res->vcpus = mo->vcpus;
 	res->pages = mo->pages;
-	dst = mmap(NULL, PG(mo->pages), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (dst == MAP_FAILED) {
-		fail(res, "memory", -errno);
-		return -ENOMEM;
-	}
-	bm = calloc(words, sizeof(*bm));
-	prev = calloc(words, sizeof(*prev));
-	mg.pending = calloc(words, sizeof(*mg.pending));
-	mg.scratch = calloc(slot_words(PG(2 * mo->pages)), sizeof(*mg.scratch));
-	if (!bm || !prev || !mg.pending || !mg.scratch) {
-		r = -ENOMEM;
-		fail(res, "memory", r);
+	mg.dst = mmap(NULL, PG(mo->pages), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		      -1, 0);
+	/* The bitmaps, one allocation: bm, prev and pending of P pages, scratch of 2P. */
+	mg.bm = calloc(3 * words + slot_words(PG(2 * mo->pages)), sizeof(*mg.bm));
+	if (mg.dst == MAP_FAILED || !mg.bm) {
+		fail(res, "memory", -ENOMEM);
 		goto out_free;
 	}
+	mg.prev = mg.bm + words;
+	mg.pending = mg.prev + words;
+	mg.scratch = mg.pending + words;
 	r = bvm_create(&bo, &c.m);
 	if (r) {
 		fail(res, "creating the VM", r);
@@ -375,14 +372,13 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 		fail(res, "mapping the layout", r);
 		goto out;
 	}
-	if (s->setup) {
-		r = s->setup(&c);
-		if (r) {
-			if (c.why)
-				snprintf(res->error, sizeof(res->error), "setup: %s", c.why);
-			fail(res, "setup", r);
-			goto out;
-		}
+	r = s->setup ? s->setup(&c) : 0;
+	if (r) {
+		/* A setup that failed may have said why. */
+		if (c.why)
+			snprintf(res->error, sizeof(res->error), "setup: %s", c.why);
+		fail(res, "setup", r);
+		goto out;
 	}
 	c.mig = &mg;
 	tvm_set_param(c.m->t, TVM_DIRTY_ITER, 1);
@@ -398,16 +394,16 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 	res->ran = true;
 	w0 = tvm_counter_sum(c.m->t);
 	/* The first pass: everything, after a sync that starts the tracking afresh. */
-	r = sync_now(&c, bm);
+	r = sync_now(&c, mg.bm);
 	if (r) {
 		fail(res, "first sync", r);
 		goto stop;
 	}
-	memcpy(dst, (void *)mg.hva, PG(mo->pages));
-	memcpy(prev, bm, words * sizeof(*bm));
-	r = rounds(mo, &c, res, dst, bm, prev);
+	memcpy(mg.dst, (void *)mg.hva, PG(mo->pages));
+	memcpy(mg.prev, mg.bm, words * sizeof(*mg.bm));
+	r = rounds(mo, &c, res);
 	if (!r)
-		final_pass(&c, res, dst, bm);
+		final_pass(&c, res);
 	res->guest_writes = tvm_counter_sum(c.m->t) - w0;
 stop:
 	if (started)
@@ -422,10 +418,8 @@ out:
 		s->teardown(&c);
 	bvm_destroy(c.m);
 out_free:
-	free(bm);
-	free(prev);
-	free(mg.pending);
-	free(mg.scratch);
-	munmap(dst, PG(mo->pages));
+	free(mg.bm);
+	if (mg.dst != MAP_FAILED)
+		munmap(mg.dst, PG(mo->pages));
 	return res->error[0] ? -EIO : 0;
 }
