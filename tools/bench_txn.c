@@ -53,24 +53,31 @@ static int put_back(struct bvm *m, const struct raw_txn *back)
 	return r ? r : bvm_wait_all_passes(m, MOVE_TIMEOUT_MS);
 }
 
-/* kernel-ioctl: kick, the forward ioctls, resume; all timed. */
-static int kick_sample(struct bvm *m, const struct raw_txn *fwd, const struct raw_txn *back,
-		       struct txn_acc *acc)
+/*
+ * put_back(), then fwd by hand, timed into s: the vCPUs stopped by a hold
+ * (ideal; not timed) or by kernel-ioctl's kick and resume (timed).
+ */
+static int by_hand(struct bvm *m, const struct raw_txn *fwd, const struct raw_txn *back,
+		   bool kick, unsigned *issued, struct samples *s)
 {
-	unsigned issued = 0;
 	uint64_t t0, t1;
 	int r = put_back(m, back);
 
+	if (!r && !kick)
+		r = kvmhold_hold(m->vm, TXN_TIMEOUT_MS);
 	if (r)
 		return r;
 	t0 = bench_now_ns();
-	r = kick_ioctl_kick(m->vm_fd);
+	r = kick ? kick_ioctl_kick(m->vm_fd) : 0;
 	if (r)
 		return r;
-	r = raw_issue(m->vm_fd, fwd, &issued);
-	kick_ioctl_resume(m->vm_fd);
+	r = raw_issue(m->vm_fd, fwd, issued);
+	if (kick)
+		kick_ioctl_resume(m->vm_fd);
 	t1 = bench_now_ns();
-	return r ? r : samples_add(&acc->kick, t1 - t0);
+	if (!kick)
+		kvmhold_release(m->vm);
+	return r ? r : samples_add(s, t1 - t0);
 }
 
 static int one_sample(struct bvm *m, const struct layout *l, enum bop op, struct txn_acc *acc,
@@ -80,7 +87,7 @@ static int one_sample(struct bvm *m, const struct layout *l, enum bop op, struct
 	struct kvmhold_stats s0, s1;
 	struct raw_txn fwd, back;
 	unsigned issued = 0;
-	uint64_t commit_ns, t0, t1;
+	uint64_t commit_ns;
 	int nb, na, r;
 
 	r = bvm_wait_all_passes(m, MOVE_TIMEOUT_MS);
@@ -119,22 +126,11 @@ static int one_sample(struct bvm *m, const struct layout *l, enum bop op, struct
 	 * commit: KVM's cost for a DELETE depends on what the guest has
 	 * mapped since the last change.
 	 */
-	r = put_back(m, &back);
-	if (!r)
-		r = kvmhold_hold(m->vm, TXN_TIMEOUT_MS);
-	if (r)
-		return r;
-	t0 = bench_now_ns();
-	r = raw_issue(m->vm_fd, &fwd, &issued);
-	t1 = bench_now_ns();
-	kvmhold_release(m->vm);
+	r = by_hand(m, &fwd, &back, false, &issued, &acc->ideal);
 	if (r)
 		return r;
 	acc->ioctls_ideal += issued;
-	r = samples_add(&acc->ideal, t1 - t0);
-	if (!r && mode == SAMPLE_SIGNAL_KICK)
-		r = kick_sample(m, &fwd, &back, acc);
-	return r;
+	return mode == SAMPLE_SIGNAL_KICK ? by_hand(m, &fwd, &back, true, &issued, &acc->kick) : 0;
 }
 
 static int new_vm(unsigned vcpus, unsigned pages, unsigned extra, unsigned kick,
@@ -159,10 +155,7 @@ static int new_vm(unsigned vcpus, unsigned pages, unsigned extra, unsigned kick,
 			return r;
 		}
 	}
-	l->gpa = m->test_gpa;
-	l->hva = (uintptr_t)m->test_hva;
-	l->pages = pages;
-	l->w_flags = 0;
+	*l = (struct layout){ .gpa = m->test_gpa, .hva = (uintptr_t)m->test_hva, .pages = pages };
 	r = kh_initial(m->vm, l, false, false);
 	t0 = bench_now_ns();
 	if (!r)
@@ -290,7 +283,6 @@ static int slots_run(unsigned vcpus, unsigned pages, unsigned samples,
 		     struct txn_slots_result *s, struct txn_result *t)
 {
 	struct txn_acc split, merge;
-	struct txn_op_result a, b;
 	struct layout l;
 	struct bvm *m;
 	unsigned k;
@@ -313,12 +305,10 @@ static int slots_run(unsigned vcpus, unsigned pages, unsigned samples,
 			bench_progress("txn: %u vCPU(s), %u slots, %u/%u", vcpus, s->slots, k, samples);
 	}
 	finish_vm(m, t, s->error, sizeof(s->error));
-	acc_to_result(&split, &a);
-	acc_to_result(&merge, &b);
-	s->split = a.kvmhold;
-	s->ideal_split = a.ideal;
-	s->merge = b.kvmhold;
-	s->ideal_merge = b.ideal;
+	stats_take(&s->split, &split.kvmhold);
+	stats_take(&s->ideal_split, &split.ideal);
+	stats_take(&s->merge, &merge.kvmhold);
+	stats_take(&s->ideal_merge, &merge.ideal);
 	return r;
 }
 
@@ -343,7 +333,7 @@ int run_txn(const struct bench_opts *o, struct report *rep)
 		failed |= ops_run(vcpus, pages, t) != 0;
 		gmem_compare(t->samples, t);
 		failed |= t->gmem_error[0] != 0;
-		for (j = 0; o->nr_slots && j < o->nr_slots; j++) {
+		for (j = 0; j < o->nr_slots; j++) {
 			struct txn_slots_result *s = &t->slots[t->nr_slots++];
 
 			s->slots = o->slots[j];
