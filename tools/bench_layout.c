@@ -9,7 +9,6 @@
  * the way it keeps the vCPUs out differs.  The layout is in bench.h.
  */
 #include <errno.h>
-#include <string.h>
 #include <sys/ioctl.h>
 
 #include "bench.h"
@@ -264,26 +263,18 @@ static const struct kvmhold_region *by_slot(const struct kvmhold_region *v, unsi
 	return NULL;
 }
 
+/* Append kind's ioctl for slot r, whose old gpa, size and flags are old's. */
 static int push(struct raw_txn *tx, enum mio_kind kind, const struct kvmhold_region *r,
 		const struct kvmhold_region *old)
 {
-	struct mslot_io *io;
-
 	if (tx->n == RAW_TXN_MAX)
 		return -E2BIG;
-	io = &tx->io[tx->n++];
-	memset(io, 0, sizeof(*io));
-	io->kind = kind;
-	io->r.slot = r->slot;
-	io->r.flags = r->flags;
-	io->r.guest_phys_addr = r->gpa;
-	io->r.memory_size = kind == MIO_DELETE ? 0 : r->size;
-	io->r.userspace_addr = (uintptr_t)r->hva;
-	if (old) {
-		io->old_gpa = old->gpa;
-		io->old_size = old->size;
-		io->old_flags = old->flags;
-	}
+	tx->io[tx->n++] = (struct mslot_io){
+		.kind = kind, .old_gpa = old->gpa, .old_size = old->size, .old_flags = old->flags,
+		.r = { .slot = r->slot, .flags = r->flags, .guest_phys_addr = r->gpa,
+		       .memory_size = kind == MIO_DELETE ? 0 : r->size,
+		       .userspace_addr = (uintptr_t)r->hva },
+	};
 	return 0;
 }
 
@@ -321,7 +312,7 @@ int regions_diff(const struct kvmhold_region *from, unsigned nf,
 		}
 		for (i = 0; i < nt && !r && pass == MIO_CREATE; i++)
 			if (replaced(by_slot(from, nf, to[i].slot), &to[i]))
-				r = push(tx, MIO_CREATE, &to[i], NULL);
+				r = push(tx, MIO_CREATE, &to[i], &to[i]);
 	}
 	return r;
 }
