@@ -121,17 +121,16 @@ static void transact(struct strat_ctx *c, const struct run_cfg *rc, struct line_
 	}
 }
 
-/* The p50 of the samples s gained since it held `from` of them; 0 if none. */
-static uint64_t p50_since(const struct samples *s, size_t from)
+/*
+ * The p50 of the samples s gained since it held `from` of them; 0 if none.
+ * It sorts them in place: the order of s is nobody's business.
+ */
+static uint64_t p50_since(struct samples *s, size_t from)
 {
-	struct samples part = { 0 };
+	struct samples part = { .v = s->v + from, .n = s->n - from };
 	struct stats st;
-	size_t i;
 
-	for (i = from; i < s->n; i++)
-		if (samples_add(&part, s->v[i]))
-			break;
-	stats_take(&st, &part);
+	stats_compute(&st, &part);
 	return st.n ? st.p50 : 0;
 }
 
