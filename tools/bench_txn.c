@@ -206,15 +206,17 @@ static const enum bop pairs[][2] = {
 	{ BOP_SPLIT, BOP_MERGE }, { BOP_GROW, BOP_SHRINK }, { BOP_MOVE, BOP_MOVE_BACK },
 	{ BOP_LOG_ON, BOP_LOG_OFF }, { BOP_MAP, BOP_UNMAP },
 };
+#define NR_PAIRS (sizeof(pairs) / sizeof(pairs[0]))
 
-/* Every pair of operations, t->samples times, on one VM. */
-static int ops_pass(struct bvm *m, const struct layout *l, struct txn_result *t,
-		    struct txn_acc *acc, enum sample_mode mode, char *err, size_t size)
+/* The first nr pairs of operations, t->samples times, on one VM (what: for the progress line). */
+static int ops_pass(struct bvm *m, const struct layout *l, struct txn_result *t, unsigned nr,
+		    struct txn_acc *acc, enum sample_mode mode, const char *what, char *err,
+		    size_t size)
 {
 	unsigned p, k, j;
 	int r = 0;
 
-	for (p = 0; !r && p < sizeof(pairs) / sizeof(pairs[0]); p++) {
+	for (p = 0; !r && p < nr; p++) {
 		for (k = 0; !r && k < t->samples; k++) {
 			for (j = 0; !r && j < 2; j++) {
 				enum bop op = pairs[p][j] == BOP_MOVE_BACK ? BOP_MOVE : pairs[p][j];
@@ -225,8 +227,7 @@ static int ops_pass(struct bvm *m, const struct layout *l, struct txn_result *t,
 						 strerror(-r));
 			}
 			if (!(k % 16))
-				bench_progress("txn: %u vCPU(s)%s, %s/%s, %u/%u", t->vcpus,
-					       mode == SAMPLE_KERNEL ? ", kvmhold-kernel" : "",
+				bench_progress("txn: %u vCPU(s)%s, %s/%s, %u/%u", t->vcpus, what,
 					       bop_name(pairs[p][0]), bop_name(pairs[p][1]), k,
 					       t->samples);
 		}
@@ -251,8 +252,8 @@ static int ops_run(unsigned vcpus, unsigned pages, struct txn_result *t)
 		snprintf(t->error, sizeof(t->error), "creating the VM: %s", strerror(-r));
 		return r;
 	}
-	r = ops_pass(m, &l, t, acc, na ? SAMPLE_SIGNAL : SAMPLE_SIGNAL_KICK, t->error,
-		     sizeof(t->error));
+	r = ops_pass(m, &l, t, NR_PAIRS, acc, na ? SAMPLE_SIGNAL : SAMPLE_SIGNAL_KICK, "",
+		     t->error, sizeof(t->error));
 	finish_vm(m, t, t->error, sizeof(t->error));
 	if (!r && !na) {
 		/* kvmhold-kernel: the same commits on a VM with the kernel kick backend. */
@@ -264,8 +265,8 @@ static int ops_run(unsigned vcpus, unsigned pages, struct txn_result *t)
 			snprintf(t->kernel_error, sizeof(t->kernel_error), "kvmhold-kernel: "
 				 "creating the VM: %s", strerror(-r));
 		if (!r) {
-			r = ops_pass(m, &l, t, acc, SAMPLE_KERNEL, t->kernel_error,
-				     sizeof(t->kernel_error));
+			r = ops_pass(m, &l, t, NR_PAIRS, acc, SAMPLE_KERNEL, ", kvmhold-kernel",
+				     t->kernel_error, sizeof(t->kernel_error));
 			finish_vm(m, t, t->kernel_error, sizeof(t->kernel_error));
 		}
 	}
@@ -279,36 +280,29 @@ static int ops_run(unsigned vcpus, unsigned pages, struct txn_result *t)
 	return r;
 }
 
-static int slots_run(unsigned vcpus, unsigned pages, unsigned samples,
-		     struct txn_slots_result *s, struct txn_result *t)
+/* Split and merge (the first pair) next to s->slots extra slots. */
+static int slots_run(unsigned vcpus, unsigned pages, struct txn_slots_result *s,
+		     struct txn_result *t)
 {
-	struct txn_acc split, merge;
+	struct txn_acc acc[BOP__COUNT];
 	struct layout l;
 	struct bvm *m;
-	unsigned k;
+	char what[32];
 	int r;
 
-	memset(&split, 0, sizeof(split));
-	memset(&merge, 0, sizeof(merge));
+	memset(acc, 0, sizeof(acc));
 	r = new_vm(vcpus, pages, s->slots, KVMHOLD_KICK_SIGNAL, t->vm_flags, &m, &l, &s->setup_ns);
 	if (r) {
 		snprintf(s->error, sizeof(s->error), "%u slots: %s", s->slots, strerror(-r));
 		return r;
 	}
-	for (k = 0; !r && k < samples; k++) {
-		r = one_sample(m, &l, BOP_SPLIT, &split, SAMPLE_SIGNAL);
-		if (!r)
-			r = one_sample(m, &l, BOP_MERGE, &merge, SAMPLE_SIGNAL);
-		if (r)
-			snprintf(s->error, sizeof(s->error), "%s", strerror(-r));
-		if (!(k % 16))
-			bench_progress("txn: %u vCPU(s), %u slots, %u/%u", vcpus, s->slots, k, samples);
-	}
+	snprintf(what, sizeof(what), ", %u slots", s->slots);
+	r = ops_pass(m, &l, t, 1, acc, SAMPLE_SIGNAL, what, s->error, sizeof(s->error));
 	finish_vm(m, t, s->error, sizeof(s->error));
-	stats_take(&s->split, &split.kvmhold);
-	stats_take(&s->ideal_split, &split.ideal);
-	stats_take(&s->merge, &merge.kvmhold);
-	stats_take(&s->ideal_merge, &merge.ideal);
+	stats_take(&s->split, &acc[BOP_SPLIT].kvmhold);
+	stats_take(&s->ideal_split, &acc[BOP_SPLIT].ideal);
+	stats_take(&s->merge, &acc[BOP_MERGE].kvmhold);
+	stats_take(&s->ideal_merge, &acc[BOP_MERGE].ideal);
 	return r;
 }
 
@@ -337,7 +331,7 @@ int run_txn(const struct bench_opts *o, struct report *rep)
 			struct txn_slots_result *s = &t->slots[t->nr_slots++];
 
 			s->slots = o->slots[j];
-			failed |= slots_run(vcpus, pages, t->samples, s, t) != 0;
+			failed |= slots_run(vcpus, pages, s, t) != 0;
 		}
 		bench_progress_done();
 		summary_txn(stdout, t);
