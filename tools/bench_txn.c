@@ -148,15 +148,10 @@ static int new_vm(unsigned vcpus, unsigned pages, unsigned extra, unsigned kick,
 	r = bvm_create(&bo, &m);
 	if (r)
 		return r;
-	if (kick == KVMHOLD_KICK_KERNEL) {
-		r = kick_ioctl_check_backend(m->vm);
-		if (r) {
-			bvm_destroy(m);
-			return r;
-		}
-	}
+	r = kick == KVMHOLD_KICK_KERNEL ? kick_ioctl_check_backend(m->vm) : 0;
 	*l = (struct layout){ .gpa = m->test_gpa, .hva = (uintptr_t)m->test_hva, .pages = pages };
-	r = kh_initial(m->vm, l, false, false);
+	if (!r)
+		r = kh_initial(m->vm, l, false, false);
 	t0 = bench_now_ns();
 	if (!r)
 		r = bvm_map_extra_txn(m, extra);
@@ -318,10 +313,8 @@ int run_txn(const struct bench_opts *o, struct report *rep)
 		unsigned vcpus = list[i];
 		unsigned pages = o->pages > vcpus ? o->pages : vcpus + (vcpus & 1);
 
-		memset(t, 0, sizeof(*t));
-		t->vcpus = vcpus;
-		t->samples = o->samples;
-		t->vm_flags = o->vm_flags;
+		*t = (struct txn_result){ .vcpus = vcpus, .samples = o->samples,
+					  .vm_flags = o->vm_flags };
 		if (!o->samples_given && vcpus > 16)
 			t->samples = t->samples / 4 ? t->samples / 4 : 1;
 		failed |= ops_run(vcpus, pages, t) != 0;
