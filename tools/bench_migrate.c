@@ -327,16 +327,15 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 		.region_pages = 4 * mo->pages, .ring_bytes = mo->ring_bytes, .kick = s->kick,
 	};
 	struct strat_ctx c = { .s = s };
-	struct migration mg = { 0 };
 	unsigned words = (mo->pages + 63) / 64;
+	struct migration mg = { .pages = mo->pages, .words = words, .manual = mo->initially_set,
+				.state = layout_initial(mo->split, mo->grown) };
 	bool started = false;
 	uint64_t w0;
 	int r;
 
-	memset(res, 0, sizeof(*res));
-	res->name = mo->name ? mo->name : s->name;
-	res->vcpus = mo->vcpus;
-	res->pages = mo->pages;
+	*res = (struct mig_result){ .name = mo->name ? mo->name : s->name, .vcpus = mo->vcpus,
+				    .pages = mo->pages };
 	mg.dst = mmap(NULL, PG(mo->pages), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		      -1, 0);
 	/* The bitmaps, one allocation: bm, prev and pending of P pages, scratch of 2P. */
@@ -356,10 +355,6 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 	c.l = (struct layout){ .gpa = c.m->test_gpa, .hva = (uintptr_t)c.m->test_hva,
 			       .pages = mo->pages, .w_flags = KVM_MEM_LOG_DIRTY_PAGES };
 	mg.hva = c.l.hva;
-	mg.pages = mo->pages;
-	mg.words = words;
-	mg.manual = mo->initially_set;
-	mg.state = layout_initial(mo->split, mo->grown);
 	if (s->raw_layout) {
 		r = set_raw_log_mode(c.m->vm_fd, mo->initially_set);
 		if (r) {
