@@ -268,9 +268,8 @@ enum mio_kind { MIO_DELETE, MIO_MOVE, MIO_FLAGS, MIO_CREATE };
 struct mslot_io {
 	enum mio_kind kind;
 	struct kvm_userspace_memory_region r;
-	uint64_t old_gpa;            /* MOVE: where the slot was */
-	uint64_t old_size;           /* DELETE: the size it had */
-	uint32_t old_flags;          /* DELETE, FLAGS: the flags it had */
+	uint64_t old_gpa, old_size;  /* DELETE, MOVE, FLAGS: where the slot was, its size */
+	uint32_t old_flags;          /* and its flags */
 };
 
 #define RAW_TXN_MAX 16

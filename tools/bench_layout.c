@@ -99,19 +99,15 @@ bool raw_overlap(const struct raw_txn *tx)
 
 	for (i = 0; i < tx->n; i++) {
 		const struct mslot_io *d = &tx->io[i];
-		uint64_t dg, dn;
 
-		if (d->kind == MIO_DELETE)
-			dg = d->r.guest_phys_addr, dn = d->old_size;
-		else if (d->kind == MIO_MOVE)
-			dg = d->old_gpa, dn = d->r.memory_size;
-		else
+		if (d->kind != MIO_DELETE && d->kind != MIO_MOVE)
 			continue;
 		for (j = 0; j < tx->n; j++) {
 			const struct mslot_io *a = &tx->io[j];
 
 			if ((a->kind == MIO_CREATE || a->kind == MIO_MOVE) &&
-			    ranges_overlap(dg, dn, a->r.guest_phys_addr, a->r.memory_size))
+			    ranges_overlap(d->old_gpa, d->old_size, a->r.guest_phys_addr,
+					   a->r.memory_size))
 				return true;
 		}
 	}

@@ -97,7 +97,7 @@ int read_log_before(struct strat_ctx *c, const struct raw_txn *tx, uint64_t *scr
 
 	for (i = 0; i < tx->n; i++) {
 		const struct mslot_io *io = &tx->io[i];
-		uint64_t size = io->kind == MIO_DELETE ? io->old_size : io->r.memory_size;
+		uint64_t size = io->old_size;
 		uint64_t *buf = mg ? mg->scratch : scratch;
 
 		if (!(io->old_flags & KVM_MEM_LOG_DIRTY_PAGES))
