@@ -265,9 +265,8 @@ enum mio_kind { MIO_DELETE, MIO_MOVE, MIO_FLAGS, MIO_CREATE };
 struct mslot_io {
 	enum mio_kind kind;
 	struct kvm_userspace_memory_region r;
-	uint64_t old_gpa;            /* MOVE: where the slot was */
-	uint64_t old_size;           /* DELETE: the size it had */
-	uint32_t old_flags;          /* DELETE, FLAGS: the flags it had */
+	uint64_t old_gpa, old_size;  /* DELETE, MOVE, FLAGS: where the slot was, its size */
+	uint32_t old_flags;          /* and its flags */
 };
 
 #define RAW_TXN_MAX 16
@@ -284,12 +283,21 @@ struct layout {
 	uint32_t w_flags;            /* KVM_MEM_* of W and its halves (migration: logged) */
 };
 
+/*
+ * A state of the layout: bit LAYOUT_BIT(op) is set while the first of op's
+ * pair (split, grow, move, log-on, map) is in effect.
+ */
+#define LAYOUT_BIT(op)      (1u << ((unsigned)(op) / 2))
+#define LAYOUT_MAX_REGIONS  4
+
 const char *bop_name(enum bop op);
 enum bop bop_inverse(enum bop op);
+/* The slots of state into v (W or its halves, M, U if mapped), with their raw ids. */
+unsigned layout_regions(const struct layout *l, unsigned state, struct kvmhold_region *v);
+/* The state a layout starts in: split, grown or neither. */
+unsigned layout_initial(bool split, bool grown);
 /* The raw ioctls of op (from the state op expects). */
 void raw_op(const struct layout *l, enum bop op, struct raw_txn *tx);
-/* The raw ioctls that set up W and M (and, if split/grown, that state). */
-void raw_initial(const struct layout *l, bool split, bool grown, struct raw_txn *tx);
 /* Do deleted and added ranges overlap (QEMU's test for inhibiting)? */
 bool raw_overlap(const struct raw_txn *tx);
 /* Issue in order; stops at the first failure (-errno). *issued counts. */
@@ -300,18 +308,6 @@ int kh_op(struct kvmhold_vm *vm, const struct layout *l, enum bop op, int timeou
 int kh_initial(struct kvmhold_vm *vm, const struct layout *l, bool split, bool grown);
 /* The end of a transaction whose calls returned r: commit, or abort on an error. */
 int kh_finish(struct kvmhold_txn *txn, int r);
-/* Apply tx to a table of raw slots (the caller's mirror of what KVM has). */
-struct raw_slot {
-	uint32_t id, flags;
-	uint64_t gpa, size;
-	uintptr_t hva;
-};
-#define RAW_SLOTS_MAX 8
-struct raw_slots {
-	struct raw_slot s[RAW_SLOTS_MAX];
-	unsigned n;
-};
-void raw_slots_apply(struct raw_slots *t, const struct raw_txn *tx);
 /* The ioctls that turn layout `from` into `to` (regions with slot ids). */
 int regions_diff(const struct kvmhold_region *from, unsigned nf,
 		 const struct kvmhold_region *to, unsigned nt, struct raw_txn *tx);

@@ -39,15 +39,6 @@ const struct cmp_op_info cmp_ops[CMP__COUNT] = {
 			 "split the walked slot in two and merge it back (both timed)" },
 };
 
-/* The two transactions that alternate, and which of them are timed. */
-static void op_sequence(enum cmp_op op, enum bop seq[2], bool timed[2])
-{
-	seq[0] = cmp_ops[op].first;
-	seq[1] = bop_inverse(seq[0]);
-	timed[0] = true;
-	timed[1] = cmp_ops[op].both_timed;
-}
-
 struct run_cfg {
 	const struct bench_opts *o;
 	unsigned vcpus, slots, pages;
@@ -55,11 +46,6 @@ struct run_cfg {
 	double slice_s;              /* seconds per line and round */
 	uint64_t slice_count;        /* transactions per line and round (0: by time) */
 };
-
-static int map_layout(struct strat_ctx *c, const struct run_cfg *rc, bool raw)
-{
-	return layout_map(c, raw, rc->o->op == CMP_MERGE, rc->o->op == CMP_SHRINK, rc->slots);
-}
 
 /* One line of the table, accumulated over the rounds. */
 struct line_acc {
@@ -74,25 +60,28 @@ struct line_acc {
 	bool round_ran[CMP_MAX_ROUNDS];
 };
 
+/* An error ends the line: no more rounds. */
+static void line_error(struct line_acc *a, const char *what, const char *why)
+{
+	snprintf(a->res->error, sizeof(a->res->error), "%s: %s", what, why);
+	a->failed = true;
+}
+
 /* The transactions of one slice; vCPUs running, layout in place. */
 static void transact(struct strat_ctx *c, const struct run_cfg *rc, struct line_acc *a,
 		     uint64_t t_start)
 {
-	const struct bench_opts *o = rc->o;
+	const struct cmp_op_info *ci = &cmp_ops[rc->o->op];
 	struct strat_result *res = a->res;
 	uint64_t k, done = 0, limit_ns = (uint64_t)(rc->slice_s * 1e9);
-	enum bop seq[2];
-	bool timed[2];
-	unsigned next = 0;
+	bool inverse = false;        /* the first transaction (always timed) or its inverse */
 
-	op_sequence(o->op, seq, timed);
 	for (k = 0;; k++) {
 		struct txn_sample smp = { 0 };
-		enum bop op = seq[next];
+		enum bop op = inverse ? bop_inverse(ci->first) : ci->first;
 
-		if (rc->slice_count ? done >= rc->slice_count : false)
-			break;
-		if (bench_now_ns() - t_start >= limit_ns)
+		if ((rc->slice_count && done >= rc->slice_count) ||
+		    bench_now_ns() - t_start >= limit_ns)
 			break;
 		if (rc->rate > 0)
 			bench_sleep_until(t_start + (uint64_t)((double)k * 1e9 / rc->rate));
@@ -104,14 +93,12 @@ static void transact(struct strat_ctx *c, const struct run_cfg *rc, struct line_
 		}
 		if (smp.err) {
 			res->errors++;
-			snprintf(res->error, sizeof(res->error), "%s: %s", bop_name(op),
-				 strerror(-smp.err));
-			a->failed = true;
+			line_error(a, bop_name(op), strerror(-smp.err));
 			break;           /* the layout is unknown now */
 		}
 		done++;
 		res->txns++;
-		if (timed[next]) {
+		if (!inverse || ci->both_timed) {
 			res->timed_txns++;
 			samples_add(&a->lat, smp.lat_ns);
 			samples_add(&a->kind[op], smp.lat_ns);
@@ -127,41 +114,23 @@ static void transact(struct strat_ctx *c, const struct run_cfg *rc, struct line_
 			res->kicked_txns++;
 			samples_add(&a->pause, smp.pause_ns);
 		}
-		next ^= 1;
+		inverse = !inverse;
 		if (!(res->txns % 64))
 			bench_progress("compare: %u vCPU(s), %s: %llu transactions", rc->vcpus,
 				       res->name, (unsigned long long)res->txns);
 	}
 }
 
-static void line_error(struct line_acc *a, const char *what, int r)
+/*
+ * The p50 of the samples s gained since it held `from` of them; 0 if none.
+ * It sorts them in place: the order of s is nobody's business.
+ */
+static uint64_t p50_since(struct samples *s, size_t from)
 {
-	snprintf(a->res->error, sizeof(a->res->error), "%s: %s", what, strerror(-r));
-	a->failed = true;
-}
-
-/* A setup that failed may have said why (strat_ctx.why). */
-static void setup_error(struct line_acc *a, const struct strat_ctx *c, int r)
-{
-	if (c->why) {
-		snprintf(a->res->error, sizeof(a->res->error), "setup: %s", c->why);
-		a->failed = true;
-	} else {
-		line_error(a, "setup", r);
-	}
-}
-
-/* The p50 of the samples s gained since it held `from` of them; 0 if none. */
-static uint64_t p50_since(const struct samples *s, size_t from)
-{
-	struct samples part = { 0 };
+	struct samples part = { .v = s->v + from, .n = s->n - from };
 	struct stats st;
-	size_t i;
 
-	for (i = from; i < s->n; i++)
-		if (samples_add(&part, s->v[i]))
-			break;
-	stats_take(&st, &part);
+	stats_compute(&st, &part);
 	return st.n ? st.p50 : 0;
 }
 
@@ -185,29 +154,27 @@ static void run_slice(const struct run_cfg *rc, struct line_acc *a, unsigned rou
 
 	r = bvm_create(&bo, &c.m);
 	if (r) {
-		line_error(a, "creating the VM", r);
+		line_error(a, "creating the VM", strerror(-r));
 		return;
 	}
-	c.l.gpa = c.m->test_gpa;
-	c.l.hva = (uintptr_t)c.m->test_hva;
-	c.l.pages = rc->pages;
-	r = map_layout(&c, rc, raw);
+	c.l = (struct layout){ .gpa = c.m->test_gpa, .hva = (uintptr_t)c.m->test_hva,
+			       .pages = rc->pages };
+	r = layout_map(&c, raw, rc->o->op == CMP_MERGE, rc->o->op == CMP_SHRINK, rc->slots);
 	if (r) {
-		line_error(a, "mapping the layout", r);
+		line_error(a, "mapping the layout", strerror(-r));
 		goto out;
 	}
-	if (s && s->setup) {
-		r = s->setup(&c);
-		if (r) {
-			setup_error(a, &c, r);
-			goto out;
-		}
+	r = s && s->setup ? s->setup(&c) : 0;
+	if (r) {
+		/* A setup that failed may have said why. */
+		line_error(a, "setup", c.why ? c.why : strerror(-r));
+		goto out;
 	}
 	r = tvm_loop ? bvm_start_tvm(c.m) : bvm_start_own(c.m, s ? s->hooks : NULL, c.state);
 	if (!r)
 		r = bvm_wait_all_moved(c.m, WARMUP_TIMEOUT_MS);
 	if (r) {
-		line_error(a, "starting the vCPUs", r);
+		line_error(a, "starting the vCPUs", strerror(-r));
 		goto stop;
 	}
 	res->ran = true;
@@ -230,10 +197,8 @@ stop:
 	bvm_stop(c.m);
 	res->holes += bvm_holes(c.m);
 	res->mismatches += bvm_mismatches(c.m);
-	if (bvm_failures(c.m) && !res->error[0]) {
-		snprintf(res->error, sizeof(res->error), "guest: %s", bvm_failure(c.m));
-		a->failed = true;
-	}
+	if (bvm_failures(c.m) && !res->error[0])
+		line_error(a, "guest", bvm_failure(c.m));
 out:
 	if (s && s->teardown)
 		s->teardown(&c);
@@ -317,10 +282,10 @@ static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
 		struct mig_opts mo = {
 			.s = l->s, .vcpus = rc->vcpus,
 			.pages = rc->pages > MIGRATE_MIN_PAGES ? rc->pages : MIGRATE_MIN_PAGES,
-			.split = o->op == CMP_MERGE, .grown = o->op == CMP_SHRINK,
-			.extra_slots = rc->slots, .count = o->migrate_count, .limit_s = MIGRATE_LIMIT_S,
+			.seq = { cmp_ops[o->op].first, bop_inverse(cmp_ops[o->op].first) },
+			.split = o->op == CMP_MERGE, .grown = o->op == CMP_SHRINK, .extra_slots = rc->slots,
+			.count = o->migrate_count, .limit_s = MIGRATE_LIMIT_S,
 		};
-		bool timed[2];
 
 		l->migrated = true;
 		if (l->na[0] || o->op == CMP_LOG) {
@@ -328,7 +293,6 @@ static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
 			char why[sizeof(l->na)];
 
 			memcpy(why, l->na, sizeof(why));
-			memset(&l->mig, 0, sizeof(l->mig));
 			l->mig.name = l->name;
 			l->mig.vcpus = mo.vcpus;
 			l->mig.pages = mo.pages;
@@ -339,7 +303,6 @@ static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
 					 "every other transaction: nothing is tracked then");
 			continue;
 		}
-		op_sequence(o->op, mo.seq, timed);
 		bench_progress("compare: %u vCPU(s): migration check: %s", rc->vcpus, l->name);
 		if (mig_run(&mo, &l->mig) && l->mig.error[0])
 			bench_err("compare: %s: migration check: %s", l->name, l->mig.error);
@@ -358,42 +321,34 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 {
 	struct run_cfg rc = { .o = o, .vcpus = vcpus, .slots = slots, .rate = rate };
 	struct line_acc acc[CMP_LINES + 1];
-	struct strat_result base;
+	struct strat_result base = { .name = "baseline" };
 	struct samples floor = { 0 }, floor_all = { 0 };
 	unsigned i, n = 0, round, samples = o->samples, per;
 	int r, failed = 0;
 
 	rc.pages = o->pages > vcpus ? o->pages : vcpus + (vcpus & 1);
 	rc.slice_s = (o->count && !o->duration_given ? COUNT_ONLY_LIMIT_S : o->duration) / o->rounds;
-	memset(c, 0, sizeof(*c));
-	memset(&base, 0, sizeof(base));
-	memset(acc, 0, sizeof(acc));
-	c->vcpus = vcpus;
-	c->extra_slots = slots;
-	c->pages = rc.pages;
-	c->op = o->op;
-	c->seconds = o->duration;
-	c->count = o->count;
-	c->rate = rate;
-	c->rounds = o->rounds;
+	*c = (struct compare_result){ .vcpus = vcpus, .extra_slots = slots, .pages = rc.pages,
+				      .op = o->op, .seconds = o->duration, .count = o->count,
+				      .rate = rate, .rounds = o->rounds };
 
-	base.name = "baseline";
 	acc[n++] = (struct line_acc){ .s = NULL, .res = &base };
-	for (i = 0; i < NR_STRATEGIES; i++) {
-		if (!(o->strategies & (1u << i)))
-			continue;
-		const char *na = strategy_unavailable(strategies[i]);
+	/* The strategies chosen, then ideal. */
+	for (i = 0; i <= NR_STRATEGIES; i++) {
+		const struct strategy *s = i < NR_STRATEGIES ? strategies[i] : &strat_ideal;
+		struct strat_result *l = &c->lines[c->nr_lines];
+		const char *na;
 
-		c->lines[c->nr_lines] = (struct strat_result){ .s = strategies[i],
-							       .name = strategies[i]->name };
+		if (i < NR_STRATEGIES && !(o->strategies & (1u << i)))
+			continue;
+		na = strategy_unavailable(s);
+		*l = (struct strat_result){ .s = s, .name = s->name };
 		/* A line this KVM cannot run is shown as such and never started. */
 		if (na)
-			snprintf(c->lines[c->nr_lines].na, sizeof(c->lines[0].na), "%s", na);
-		acc[n++] = (struct line_acc){ .s = strategies[i], .res = &c->lines[c->nr_lines++],
-					      .failed = na != NULL };
+			snprintf(l->na, sizeof(l->na), "%s", na);
+		acc[n++] = (struct line_acc){ .s = s, .res = l, .failed = na != NULL };
+		c->nr_lines++;
 	}
-	c->lines[c->nr_lines] = (struct strat_result){ .s = &strat_ideal, .name = strat_ideal.name };
-	acc[n++] = (struct line_acc){ .s = &strat_ideal, .res = &c->lines[c->nr_lines++] };
 
 	if (!o->samples_given && vcpus > 16)
 		samples = samples / 4 ? samples / 4 : 1;

@@ -101,39 +101,35 @@ static int batch(int (*fn)(struct fast *), struct fast *f, unsigned b, struct sa
 /* kvmhold_dirty_mark() per call, on a logged slot mapped for it. */
 static int mark_measure(struct kvmhold_vm *vm, unsigned batches, struct samples *s)
 {
-	size_t size = MARK_PAGES * 4096ull, words = MARK_PAGES / 64;
+	size_t size = MARK_PAGES * 4096ull;
 	struct fast f = { .vm = vm };
-	uint64_t *bm = calloc(words, sizeof(*bm));
+	uint64_t bm[MARK_PAGES / 64] = { 0 };
 	struct kvmhold_txn *txn;
 	unsigned b;
 	int r;
 
 	f.mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (f.mem == MAP_FAILED || !bm) {
-		r = -ENOMEM;
-		goto out;
-	}
+	if (f.mem == MAP_FAILED)
+		return -ENOMEM;
 	r = kvmhold_txn_begin(vm, &txn);
-	if (r)
-		goto out;
-	r = kh_finish(txn, kvmhold_txn_map(txn, MARK_GPA, size, f.mem, KVMHOLD_MEM_LOG_DIRTY));
+	if (!r)
+		r = kh_finish(txn, kvmhold_txn_map(txn, MARK_GPA, size, f.mem,
+						   KVMHOLD_MEM_LOG_DIRTY));
 	for (b = 0; !r && b < WARMUP_BATCHES + batches; b++) {
 		r = batch(mark_call, &f, b, s);
 		/* Report now and then, so the store does not just keep the same pages. */
 		if (!r && b % 8 == 7)
 			r = kvmhold_dirty_sync(vm, f.mem, size, bm);
 	}
-out:
-	free(bm);
-	if (f.mem != MAP_FAILED)
-		munmap(f.mem, size);
+	munmap(f.mem, size);
 	return r;
 }
 
 struct mem_thread {
 	struct fast f;
 	unsigned batches;
-	unsigned *arrived;           /* atomic: the start line of the two threads */
+	unsigned nr;                 /* the threads in the gate at once, 1 or 2 */
+	unsigned *arrived;           /* atomic: their start line */
 	struct samples s;
 	int r;
 };
@@ -146,7 +142,7 @@ static void *mem_thread_fn(void *arg)
 
 	for (b = 0; b < WARMUP_BATCHES + mt->batches; b++) {
 		/*
-		 * Both threads start timing together, so that the samples show
+		 * Two threads start timing together, so that the samples show
 		 * the cost with the other thread in the gate at the same time.
 		 * A spin: each thread has a core, and the wait is as long as
 		 * one warm-up.  A thread that failed still comes to the line,
@@ -154,7 +150,7 @@ static void *mem_thread_fn(void *arg)
 		 */
 		if (b == WARMUP_BATCHES) {
 			__atomic_fetch_add(mt->arrived, 1, __ATOMIC_SEQ_CST);
-			while (__atomic_load_n(mt->arrived, __ATOMIC_SEQ_CST) < 2)
+			while (__atomic_load_n(mt->arrived, __ATOMIC_SEQ_CST) < mt->nr)
 				;
 		}
 		if (!r)
@@ -164,29 +160,19 @@ static void *mem_thread_fn(void *arg)
 	return NULL;
 }
 
-static int mem_one(struct kvmhold_vm *vm, unsigned batches, struct samples *s)
-{
-	struct fast f = { .vm = vm };
-	unsigned b;
-	int r = 0;
-
-	for (b = 0; !r && b < WARMUP_BATCHES + batches; b++)
-		r = batch(mem_call, &f, b, s);
-	return r;
-}
-
-static int mem_two(struct kvmhold_vm *vm, unsigned batches, struct samples *s)
+/* kvmhold_mem_begin() + end() per call, on nr threads (1 or 2) at once. */
+static int mem_measure(struct kvmhold_vm *vm, unsigned nr, unsigned batches, struct samples *s)
 {
 	struct mem_thread mt[2];
 	pthread_t th[2];
 	unsigned arrived = 0, i, k;
+	size_t j;
 	int r = 0;
 
 	memset(mt, 0, sizeof(mt));
-	for (i = 0; i < 2; i++) {
-		mt[i].f.vm = vm;
-		mt[i].batches = batches;
-		mt[i].arrived = &arrived;
+	for (i = 0; i < nr; i++) {
+		mt[i] = (struct mem_thread){ .f.vm = vm, .batches = batches, .nr = nr,
+					     .arrived = &arrived };
 		r = -pthread_create(&th[i], NULL, mem_thread_fn, &mt[i]);
 		if (r) {
 			/* The one started waits at the start line for a second arrival. */
@@ -199,14 +185,11 @@ static int mem_two(struct kvmhold_vm *vm, unsigned batches, struct samples *s)
 		if (!r)
 			r = mt[k].r;
 	}
-	for (k = 0; !r && k < 2; k++) {
-		size_t j;
-
+	for (k = 0; k < nr; k++) {
 		for (j = 0; !r && j < mt[k].s.n; j++)
 			r = samples_add(s, mt[k].s.v[j]);
+		samples_free(&mt[k].s);
 	}
-	samples_free(&mt[0].s);
-	samples_free(&mt[1].s);
 	return r;
 }
 
@@ -252,9 +235,9 @@ static void gate_fast(struct gate_result *g)
 		return;
 	}
 	bench_progress("gate: mem");
-	r = mem_one(m->vm, g->batches, &mem);
+	r = mem_measure(m->vm, 1, g->batches, &mem);
 	if (!r)
-		r = mem_two(m->vm, g->batches, &mem2);
+		r = mem_measure(m->vm, 2, g->batches, &mem2);
 	if (r)
 		fail(g->mem_error, sizeof(g->mem_error), "kvmhold_mem_begin/end", r);
 	bench_progress("gate: mark");
@@ -489,6 +472,6 @@ int run_gate(const struct bench_opts *o, struct report *rep)
 	summary_gate(stdout, g);
 	fflush(stdout);
 	/* Timeouts of kick_parked are a finding, not a failure to measure. */
-	return g->mem_error[0] || g->mark_error[0] || g->entry_error[0] || g->running_error[0] || g->parked_error[0] ?
-	       -EIO : 0;
+	return g->mem_error[0] || g->mark_error[0] || g->entry_error[0] || g->running_error[0] ||
+	       g->parked_error[0] ? -EIO : 0;
 }

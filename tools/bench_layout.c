@@ -9,7 +9,6 @@
  * the way it keeps the vCPUs out differs.  The layout is in bench.h.
  */
 #include <errno.h>
-#include <string.h>
 #include <sys/ioctl.h>
 
 #include "bench.h"
@@ -39,85 +38,49 @@ static uint64_t m_home(const struct layout *l) { return PG(2 * l->pages); }
 static uint64_t m_away(const struct layout *l) { return PG(2 * l->pages + 8); }
 static uint64_t u_off(const struct layout *l)  { return PG(3 * l->pages); }
 
-static void add(struct raw_txn *tx, enum mio_kind kind, uint32_t slot, uint32_t flags,
-		uint64_t gpa_off, uint64_t size, uint64_t hva_off, const struct layout *l)
+static struct kvmhold_region region(const struct layout *l, uint32_t slot, uint32_t flags,
+				    uint64_t gpa_off, uint64_t size, uint64_t hva_off)
 {
-	struct mslot_io *io = &tx->io[tx->n++];
-
-	memset(io, 0, sizeof(*io));
-	io->kind = kind;
-	io->r.slot = slot;
-	/* A DELETE passes no flags; the ones the slot had are kept for the dirty-log read. */
-	io->r.flags = kind == MIO_DELETE ? 0 : flags;
-	io->r.guest_phys_addr = l->gpa + gpa_off;
-	io->r.memory_size = kind == MIO_DELETE ? 0 : size;
-	io->r.userspace_addr = l->hva + hva_off;
-	io->old_size = size;
-	io->old_flags = flags;
+	return (struct kvmhold_region){ .slot = slot, .flags = flags, .gpa = l->gpa + gpa_off,
+					.size = size, .hva = (void *)(l->hva + hva_off) };
 }
 
+unsigned layout_regions(const struct layout *l, unsigned state, struct kvmhold_region *v)
+{
+	uint64_t p = PG(l->pages), half = PG(l->pages / 2), small = PG(SMALL_SLOT_PAGES);
+	uint32_t wf = l->w_flags | (state & LAYOUT_BIT(BOP_LOG_ON) ? KVM_MEM_LOG_DIRTY_PAGES : 0);
+	uint64_t m_gpa = state & LAYOUT_BIT(BOP_MOVE) ? m_away(l) : m_home(l);
+	unsigned n = 0;
+
+	if (state & LAYOUT_BIT(BOP_SPLIT)) {
+		v[n++] = region(l, RAW_ID_LO, wf, 0, half, 0);
+		v[n++] = region(l, RAW_ID_HI, wf, half, half, half);
+	} else {
+		v[n++] = region(l, RAW_ID_W, wf, 0, state & LAYOUT_BIT(BOP_GROW) ? 2 * p : p, 0);
+	}
+	v[n++] = region(l, RAW_ID_M, 0, m_gpa, small, m_home(l));
+	if (state & LAYOUT_BIT(BOP_MAP))
+		v[n++] = region(l, RAW_ID_U, 0, u_off(l), small, u_off(l));
+	return n;
+}
+
+unsigned layout_initial(bool split, bool grown)
+{
+	return (split ? LAYOUT_BIT(BOP_SPLIT) : 0) | (grown ? LAYOUT_BIT(BOP_GROW) : 0);
+}
+
+/*
+ * The diff of the layouts before and after op, which is what kvmhold's
+ * planner issues.  Four slots at most: the diff cannot run out of room.
+ */
 void raw_op(const struct layout *l, enum bop op, struct raw_txn *tx)
 {
-	uint64_t p = PG(l->pages), half = PG(l->pages / 2);
-	uint32_t wf = l->w_flags;
-	struct mslot_io *io;
+	struct kvmhold_region from[LAYOUT_MAX_REGIONS], to[LAYOUT_MAX_REGIONS];
+	/* An inverse (odd) expects its pair's first operation in effect. */
+	unsigned before = op & 1 ? LAYOUT_BIT(op) : 0;
+	unsigned nf = layout_regions(l, before, from);
 
-	tx->n = 0;
-	switch (op) {
-	case BOP_SPLIT:
-		add(tx, MIO_DELETE, RAW_ID_W, wf, 0, p, 0, l);
-		add(tx, MIO_CREATE, RAW_ID_LO, wf, 0, half, 0, l);
-		add(tx, MIO_CREATE, RAW_ID_HI, wf, half, half, half, l);
-		break;
-	case BOP_MERGE:
-		add(tx, MIO_DELETE, RAW_ID_LO, wf, 0, half, 0, l);
-		add(tx, MIO_DELETE, RAW_ID_HI, wf, half, half, half, l);
-		add(tx, MIO_CREATE, RAW_ID_W, wf, 0, p, 0, l);
-		break;
-	case BOP_GROW:
-		add(tx, MIO_DELETE, RAW_ID_W, wf, 0, p, 0, l);
-		add(tx, MIO_CREATE, RAW_ID_W, wf, 0, 2 * p, 0, l);
-		break;
-	case BOP_SHRINK:
-		add(tx, MIO_DELETE, RAW_ID_W, wf, 0, 2 * p, 0, l);
-		add(tx, MIO_CREATE, RAW_ID_W, wf, 0, p, 0, l);
-		break;
-	case BOP_MOVE:
-	case BOP_MOVE_BACK:
-		add(tx, MIO_MOVE, RAW_ID_M, 0, op == BOP_MOVE ? m_away(l) : m_home(l),
-		    PG(SMALL_SLOT_PAGES), m_home(l), l);
-		io = &tx->io[0];
-		io->old_gpa = l->gpa + (op == BOP_MOVE ? m_home(l) : m_away(l));
-		break;
-	case BOP_LOG_ON:
-	case BOP_LOG_OFF:
-		add(tx, MIO_FLAGS, RAW_ID_W, op == BOP_LOG_ON ? KVM_MEM_LOG_DIRTY_PAGES : 0,
-		    0, p, 0, l);
-		tx->io[0].old_flags = op == BOP_LOG_ON ? 0 : KVM_MEM_LOG_DIRTY_PAGES;
-		break;
-	case BOP_MAP:
-		add(tx, MIO_CREATE, RAW_ID_U, 0, u_off(l), PG(SMALL_SLOT_PAGES), u_off(l), l);
-		break;
-	case BOP_UNMAP:
-		add(tx, MIO_DELETE, RAW_ID_U, 0, u_off(l), PG(SMALL_SLOT_PAGES), u_off(l), l);
-		break;
-	default:
-		break;
-	}
-}
-
-void raw_initial(const struct layout *l, bool split, bool grown, struct raw_txn *tx)
-{
-	uint64_t p = PG(l->pages), half = PG(l->pages / 2);
-
-	tx->n = 0;
-	if (split) {
-		add(tx, MIO_CREATE, RAW_ID_LO, l->w_flags, 0, half, 0, l);
-		add(tx, MIO_CREATE, RAW_ID_HI, l->w_flags, half, half, half, l);
-	} else {
-		add(tx, MIO_CREATE, RAW_ID_W, l->w_flags, 0, grown ? 2 * p : p, 0, l);
-	}
-	add(tx, MIO_CREATE, RAW_ID_M, 0, m_home(l), PG(SMALL_SLOT_PAGES), m_home(l), l);
+	regions_diff(from, nf, to, layout_regions(l, before ^ LAYOUT_BIT(op), to), tx);
 }
 
 static bool ranges_overlap(uint64_t a, uint64_t an, uint64_t b, uint64_t bn)
@@ -136,19 +99,15 @@ bool raw_overlap(const struct raw_txn *tx)
 
 	for (i = 0; i < tx->n; i++) {
 		const struct mslot_io *d = &tx->io[i];
-		uint64_t dg, dn;
 
-		if (d->kind == MIO_DELETE)
-			dg = d->r.guest_phys_addr, dn = d->old_size;
-		else if (d->kind == MIO_MOVE)
-			dg = d->old_gpa, dn = d->r.memory_size;
-		else
+		if (d->kind != MIO_DELETE && d->kind != MIO_MOVE)
 			continue;
 		for (j = 0; j < tx->n; j++) {
 			const struct mslot_io *a = &tx->io[j];
 
 			if ((a->kind == MIO_CREATE || a->kind == MIO_MOVE) &&
-			    ranges_overlap(dg, dn, a->r.guest_phys_addr, a->r.memory_size))
+			    ranges_overlap(d->old_gpa, d->old_size, a->r.guest_phys_addr,
+					   a->r.memory_size))
 				return true;
 		}
 	}
@@ -237,24 +196,16 @@ int kh_op(struct kvmhold_vm *vm, const struct layout *l, enum bop op, int timeou
 
 int kh_initial(struct kvmhold_vm *vm, const struct layout *l, bool split, bool grown)
 {
-	uint64_t p = PG(l->pages), half = PG(l->pages / 2);
+	struct kvmhold_region v[LAYOUT_MAX_REGIONS];
+	unsigned n = layout_regions(l, layout_initial(split, grown), v), i;
 	struct kvmhold_txn *txn;
 	int r;
 
 	r = kvmhold_txn_begin(vm, &txn);
 	if (r)
 		return r;
-	if (split) {
-		r = kvmhold_txn_map(txn, l->gpa, half, (void *)l->hva, l->w_flags);
-		if (!r)
-			r = kvmhold_txn_map(txn, l->gpa + half, half, (void *)(l->hva + half),
-					    l->w_flags);
-	} else {
-		r = kvmhold_txn_map(txn, l->gpa, grown ? 2 * p : p, (void *)l->hva, l->w_flags);
-	}
-	if (!r)
-		r = kvmhold_txn_map(txn, l->gpa + m_home(l), PG(SMALL_SLOT_PAGES),
-				    (void *)(l->hva + m_home(l)), 0);
+	for (i = 0; !r && i < n; i++)
+		r = kvmhold_txn_map(txn, v[i].gpa, v[i].size, v[i].hva, v[i].flags);
 	return kh_finish(txn, r);
 }
 
@@ -273,14 +224,16 @@ static int check_library_slots(struct bvm *m)
 
 int layout_map(struct strat_ctx *c, bool raw, bool split, bool grown, unsigned nr_extra)
 {
+	struct kvmhold_region v[LAYOUT_MAX_REGIONS];
+	unsigned n = layout_regions(&c->l, layout_initial(split, grown), v), issued = 0;
 	struct raw_txn tx;
-	unsigned issued = 0;
 	int r;
 
 	if (raw) {
 		r = check_library_slots(c->m);
 		if (!r) {
-			raw_initial(&c->l, split, grown, &tx);
+			/* The CREATEs of W (or its halves) and M: the diff from nothing. */
+			regions_diff(NULL, 0, v, n, &tx);
 			r = raw_issue(c->m->vm_fd, &tx, &issued);
 		}
 		if (!r)
@@ -293,44 +246,7 @@ int layout_map(struct strat_ctx *c, bool raw, bool split, bool grown, unsigned n
 	return r;
 }
 
-/* A mirror of the raw slots: what KVM has after tx, as far as the benchmark made it. */
-void raw_slots_apply(struct raw_slots *t, const struct raw_txn *tx)
-{
-	unsigned i, j;
-
-	for (i = 0; i < tx->n; i++) {
-		const struct mslot_io *io = &tx->io[i];
-
-		for (j = 0; j < t->n && t->s[j].id != io->r.slot; j++)
-			;
-		switch (io->kind) {
-		case MIO_DELETE:
-			if (j < t->n)
-				t->s[j] = t->s[--t->n];
-			break;
-		case MIO_MOVE:
-			if (j < t->n)
-				t->s[j].gpa = io->r.guest_phys_addr;
-			break;
-		case MIO_FLAGS:
-			if (j < t->n)
-				t->s[j].flags = io->r.flags;
-			break;
-		case MIO_CREATE:
-			if (j == t->n && t->n < RAW_SLOTS_MAX)
-				t->n++;
-			if (j < t->n)
-				t->s[j] = (struct raw_slot){
-					.id = io->r.slot, .flags = io->r.flags,
-					.gpa = io->r.guest_phys_addr, .size = io->r.memory_size,
-					.hva = (uintptr_t)io->r.userspace_addr,
-				};
-			break;
-		}
-	}
-}
-
-/* ---- diffs of committed layouts (txn's "ideal") ------------------------- */
+/* ---- diffs of layouts (raw_op(), txn's "ideal") ------------------------- */
 
 static const struct kvmhold_region *by_slot(const struct kvmhold_region *v, unsigned n,
 					    uint32_t slot)
@@ -343,34 +259,32 @@ static const struct kvmhold_region *by_slot(const struct kvmhold_region *v, unsi
 	return NULL;
 }
 
+/* Append kind's ioctl for slot r, whose old gpa, size and flags are old's. */
 static int push(struct raw_txn *tx, enum mio_kind kind, const struct kvmhold_region *r,
 		const struct kvmhold_region *old)
 {
-	struct mslot_io *io;
-
 	if (tx->n == RAW_TXN_MAX)
 		return -E2BIG;
-	io = &tx->io[tx->n++];
-	memset(io, 0, sizeof(*io));
-	io->kind = kind;
-	io->r.slot = r->slot;
-	io->r.flags = r->flags;
-	io->r.guest_phys_addr = r->gpa;
-	io->r.memory_size = kind == MIO_DELETE ? 0 : r->size;
-	io->r.userspace_addr = (uintptr_t)r->hva;
-	if (old) {
-		io->old_gpa = old->gpa;
-		io->old_size = old->size;
-		io->old_flags = old->flags;
-	}
+	tx->io[tx->n++] = (struct mslot_io){
+		.kind = kind, .old_gpa = old->gpa, .old_size = old->size, .old_flags = old->flags,
+		.r = { .slot = r->slot, .flags = r->flags, .guest_phys_addr = r->gpa,
+		       .memory_size = kind == MIO_DELETE ? 0 : r->size,
+		       .userspace_addr = (uintptr_t)r->hva },
+	};
 	return 0;
 }
 
 /*
- * Matched by KVM slot id, in the planner's order: DELETE, MOVE, FLAGS,
- * CREATE.  A slot id whose size or host address changed was deleted and
- * created again (KVM cannot resize a slot).
+ * Does slot id f become t by a DELETE and a CREATE: gone, new, its size or
+ * host address changed (KVM cannot resize a slot), or moved and flags changed?
  */
+static bool replaced(const struct kvmhold_region *f, const struct kvmhold_region *t)
+{
+	return !f || !t || t->size != f->size || t->hva != f->hva ||
+	       (t->gpa != f->gpa && t->flags != f->flags);
+}
+
+/* Matched by KVM slot id, in the planner's order: DELETE, MOVE, FLAGS, CREATE. */
 int regions_diff(const struct kvmhold_region *from, unsigned nf,
 		 const struct kvmhold_region *to, unsigned nt, struct raw_txn *tx)
 {
@@ -382,24 +296,19 @@ int regions_diff(const struct kvmhold_region *from, unsigned nf,
 	for (pass = MIO_DELETE; pass <= MIO_CREATE && !r; pass++) {
 		for (i = 0; i < nf && !r && pass != MIO_CREATE; i++) {
 			const struct kvmhold_region *f = &from[i], *t = by_slot(to, nt, f->slot);
-			bool replaced = !t || t->size != f->size || t->hva != f->hva ||
-					(t->gpa != f->gpa && t->flags != f->flags);
+			bool repl = replaced(f, t);
 
-			if (pass == MIO_DELETE && replaced)
+			if (pass == MIO_DELETE && repl)
 				r = push(tx, MIO_DELETE, f, f);
-			else if (pass == MIO_MOVE && !replaced && t->gpa != f->gpa)
+			else if (pass == MIO_MOVE && !repl && t->gpa != f->gpa)
 				r = push(tx, MIO_MOVE, t, f);
-			else if (pass == MIO_FLAGS && !replaced && t->gpa == f->gpa &&
+			else if (pass == MIO_FLAGS && !repl && t->gpa == f->gpa &&
 				 t->flags != f->flags)
 				r = push(tx, MIO_FLAGS, t, f);
 		}
-		for (i = 0; i < nt && !r && pass == MIO_CREATE; i++) {
-			const struct kvmhold_region *t = &to[i], *f = by_slot(from, nf, t->slot);
-
-			if (!f || t->size != f->size || t->hva != f->hva ||
-			    (t->gpa != f->gpa && t->flags != f->flags))
-				r = push(tx, MIO_CREATE, t, NULL);
-		}
+		for (i = 0; i < nt && !r && pass == MIO_CREATE; i++)
+			if (replaced(by_slot(from, nf, to[i].slot), &to[i]))
+				r = push(tx, MIO_CREATE, &to[i], &to[i]);
 	}
 	return r;
 }

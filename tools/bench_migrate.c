@@ -31,9 +31,11 @@
 struct migration {
 	uintptr_t hva;               /* the tracked pages: P pages from test_hva */
 	unsigned pages, words;
+	char *dst;                   /* the destination's copy of them */
+	uint64_t *bm, *prev;         /* the pages this sync reported, and the last one */
 	uint64_t *pending;           /* read before a delete, not reported yet */
 	uint64_t *scratch;           /* KVM_GET_DIRTY_LOG: a slot of up to 2P pages */
-	struct raw_slots slots;      /* raw lines: the slots KVM has */
+	unsigned state;              /* the layout now (LAYOUT_BIT()): raw_sync() reads its slots */
 	bool manual;                 /* raw lines: manual protect (GET, then CLEAR) */
 	uint64_t log_reads;
 };
@@ -95,7 +97,7 @@ int read_log_before(struct strat_ctx *c, const struct raw_txn *tx, uint64_t *scr
 
 	for (i = 0; i < tx->n; i++) {
 		const struct mslot_io *io = &tx->io[i];
-		uint64_t size = io->kind == MIO_DELETE ? io->old_size : io->r.memory_size;
+		uint64_t size = io->old_size;
 		uint64_t *buf = mg ? mg->scratch : scratch;
 
 		if (!(io->old_flags & KVM_MEM_LOG_DIRTY_PAGES))
@@ -119,21 +121,23 @@ int read_log_before(struct strat_ctx *c, const struct raw_txn *tx, uint64_t *scr
 static int raw_sync(struct strat_ctx *c, uint64_t *bm)
 {
 	struct migration *mg = c->mig;
+	struct kvmhold_region v[LAYOUT_MAX_REGIONS];
+	unsigned n = layout_regions(&c->l, mg->state, v), i;
 	uintptr_t end = mg->hva + PG(mg->pages);
-	unsigned i;
 	int r;
 
 	memcpy(bm, mg->pending, mg->words * sizeof(*bm));
 	memset(mg->pending, 0, mg->words * sizeof(*bm));
-	for (i = 0; i < mg->slots.n; i++) {
-		const struct raw_slot *s = &mg->slots.s[i];
+	for (i = 0; i < n; i++) {
+		const struct kvmhold_region *s = &v[i];
+		uintptr_t hva = (uintptr_t)s->hva;
 
-		if (!(s->flags & KVM_MEM_LOG_DIRTY_PAGES) || s->hva >= end || s->hva + s->size <= mg->hva)
+		if (!(s->flags & KVM_MEM_LOG_DIRTY_PAGES) || hva >= end || hva + s->size <= mg->hva)
 			continue;
-		r = get_log(c->m->vm_fd, s->id, s->size, mg->scratch);
+		r = get_log(c->m->vm_fd, s->slot, s->size, mg->scratch);
 		if (!r && mg->manual) {
 			struct kvm_clear_dirty_log clear = {
-				.slot = s->id, .first_page = 0,
+				.slot = s->slot, .first_page = 0,
 				.num_pages = (uint32_t)(s->size / TVM_PAGE_SIZE),
 				.dirty_bitmap = mg->scratch,
 			};
@@ -143,7 +147,7 @@ static int raw_sync(struct strat_ctx *c, uint64_t *bm)
 		}
 		if (r)
 			return r;
-		add_slot_bits(mg, bm, s->hva, s->size, mg->scratch);
+		add_slot_bits(mg, bm, hva, s->size, mg->scratch);
 	}
 	return 0;
 }
@@ -185,13 +189,15 @@ unsigned bitmap_weight(const uint64_t *bm, size_t words)
 	return n;
 }
 
-static void copy_reported(const struct migration *mg, char *dst, const uint64_t *bm)
+/* The pages this sync reported, to the destination. */
+static void copy_reported(const struct migration *mg, struct mig_result *res)
 {
 	unsigned i;
 
 	for (i = 0; i < mg->pages; i++)
-		if (bit(bm, i))
-			memcpy(dst + PG(i), (const char *)mg->hva + PG(i), TVM_PAGE_SIZE);
+		if (bit(mg->bm, i))
+			memcpy(mg->dst + PG(i), (const char *)mg->hva + PG(i), TVM_PAGE_SIZE);
+	res->copied += bitmap_weight(mg->bm, mg->words);
 }
 
 /* Until the guests' write counters add up to at least target. */
@@ -216,8 +222,7 @@ static void fail(struct mig_result *res, const char *what, int r)
 }
 
 /* The rounds; returns 0 or -errno (res->error says where). */
-static int rounds(const struct mig_opts *mo, struct strat_ctx *c, struct mig_result *res,
-		  char *dst, uint64_t *bm, uint64_t *prev)
+static int rounds(const struct mig_opts *mo, struct strat_ctx *c, struct mig_result *res)
 {
 	struct migration *mg = c->mig;
 	const char *src = (const char *)mg->hva;
@@ -246,12 +251,7 @@ static int rounds(const struct mig_opts *mo, struct strat_ctx *c, struct mig_res
 			fail(res, bop_name(op), r);
 			break;
 		}
-		if (c->s->raw_layout) {
-			struct raw_txn tx;
-
-			raw_op(&c->l, op, &tx);
-			raw_slots_apply(&mg->slots, &tx);
-		}
+		mg->state ^= LAYOUT_BIT(op);
 		res->txns++;
 		next ^= 1;
 
@@ -263,7 +263,7 @@ static int rounds(const struct mig_opts *mo, struct strat_ctx *c, struct mig_res
 			break;
 		}
 		ts = bench_now_ns();
-		r = sync_now(c, bm);
+		r = sync_now(c, mg->bm);
 		if (r) {
 			fail(res, "sync", r);
 			break;
@@ -272,12 +272,11 @@ static int rounds(const struct mig_opts *mo, struct strat_ctx *c, struct mig_res
 		for (i = 0; i < mg->pages; i++) {
 			uint64_t v = __atomic_load_n((const uint64_t *)(src + PG(i)), __ATOMIC_RELAXED);
 
-			if (v == value && !bit(bm, i) && !bit(prev, i))
+			if (v == value && !bit(mg->bm, i) && !bit(mg->prev, i))
 				res->unreported++;
 		}
-		copy_reported(mg, dst, bm);
-		res->copied += bitmap_weight(bm, mg->words);
-		memcpy(prev, bm, mg->words * sizeof(*bm));
+		copy_reported(mg, res);
+		memcpy(mg->prev, mg->bm, mg->words * sizeof(*mg->bm));
 		value++;
 		if (!(res->txns % 64))
 			bench_progress("migration check: %s: %llu transactions", res->name,
@@ -289,7 +288,7 @@ static int rounds(const struct mig_opts *mo, struct strat_ctx *c, struct mig_res
 }
 
 /* Nothing running, a last sync and copy, then count the pages that differ. */
-static int final_pass(struct strat_ctx *c, struct mig_result *res, char *dst, uint64_t *bm)
+static int final_pass(struct strat_ctx *c, struct mig_result *res)
 {
 	struct migration *mg = c->mig;
 	bool held = false;
@@ -306,12 +305,11 @@ static int final_pass(struct strat_ctx *c, struct mig_result *res, char *dst, ui
 	} else {
 		bvm_stop(c->m);
 	}
-	r = sync_now(c, bm);
+	r = sync_now(c, mg->bm);
 	if (!r) {
-		copy_reported(mg, dst, bm);
-		res->copied += bitmap_weight(bm, mg->words);
+		copy_reported(mg, res);
 		for (i = 0; i < mg->pages; i++)
-			res->lost += memcmp(dst + PG(i), (const char *)mg->hva + PG(i),
+			res->lost += memcmp(mg->dst + PG(i), (const char *)mg->hva + PG(i),
 					    TVM_PAGE_SIZE) != 0;
 	} else {
 		fail(res, "final sync", r);
@@ -329,31 +327,26 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 		.region_pages = 4 * mo->pages, .ring_bytes = mo->ring_bytes, .kick = s->kick,
 	};
 	struct strat_ctx c = { .s = s };
-	struct migration mg = { 0 };
 	unsigned words = (mo->pages + 63) / 64;
-	uint64_t *bm = NULL, *prev = NULL, w0;
+	struct migration mg = { .pages = mo->pages, .words = words, .manual = mo->initially_set,
+				.state = layout_initial(mo->split, mo->grown) };
 	bool started = false;
-	char *dst;
+	uint64_t w0;
 	int r;
 
-	memset(res, 0, sizeof(*res));
-	res->name = mo->name ? mo->name : s->name;
-	res->vcpus = mo->vcpus;
-	res->pages = mo->pages;
-	dst = mmap(NULL, PG(mo->pages), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (dst == MAP_FAILED) {
-		fail(res, "memory", -errno);
-		return -ENOMEM;
-	}
-	bm = calloc(words, sizeof(*bm));
-	prev = calloc(words, sizeof(*prev));
-	mg.pending = calloc(words, sizeof(*mg.pending));
-	mg.scratch = calloc(slot_words(PG(2 * mo->pages)), sizeof(*mg.scratch));
-	if (!bm || !prev || !mg.pending || !mg.scratch) {
-		r = -ENOMEM;
-		fail(res, "memory", r);
+	*res = (struct mig_result){ .name = mo->name ? mo->name : s->name, .vcpus = mo->vcpus,
+				    .pages = mo->pages };
+	mg.dst = mmap(NULL, PG(mo->pages), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		      -1, 0);
+	/* The bitmaps, one allocation: bm, prev and pending of P pages, scratch of 2P. */
+	mg.bm = calloc(3 * words + slot_words(PG(2 * mo->pages)), sizeof(*mg.bm));
+	if (mg.dst == MAP_FAILED || !mg.bm) {
+		fail(res, "memory", -ENOMEM);
 		goto out_free;
 	}
+	mg.prev = mg.bm + words;
+	mg.pending = mg.prev + words;
+	mg.scratch = mg.pending + words;
 	r = bvm_create(&bo, &c.m);
 	if (r) {
 		fail(res, "creating the VM", r);
@@ -362,33 +355,25 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 	c.l = (struct layout){ .gpa = c.m->test_gpa, .hva = (uintptr_t)c.m->test_hva,
 			       .pages = mo->pages, .w_flags = KVM_MEM_LOG_DIRTY_PAGES };
 	mg.hva = c.l.hva;
-	mg.pages = mo->pages;
-	mg.words = words;
-	mg.manual = mo->initially_set;
 	if (s->raw_layout) {
-		struct raw_txn tx;
-
 		r = set_raw_log_mode(c.m->vm_fd, mo->initially_set);
 		if (r) {
 			fail(res, "dirty-log mode", r);
 			goto out;
 		}
-		raw_initial(&c.l, mo->split, mo->grown, &tx);
-		raw_slots_apply(&mg.slots, &tx);
 	}
 	r = layout_map(&c, s->raw_layout, mo->split, mo->grown, mo->extra_slots);
 	if (r) {
 		fail(res, "mapping the layout", r);
 		goto out;
 	}
-	if (s->setup) {
-		r = s->setup(&c);
-		if (r) {
-			if (c.why)
-				snprintf(res->error, sizeof(res->error), "setup: %s", c.why);
-			fail(res, "setup", r);
-			goto out;
-		}
+	r = s->setup ? s->setup(&c) : 0;
+	if (r) {
+		/* A setup that failed may have said why. */
+		if (c.why)
+			snprintf(res->error, sizeof(res->error), "setup: %s", c.why);
+		fail(res, "setup", r);
+		goto out;
 	}
 	c.mig = &mg;
 	tvm_set_param(c.m->t, TVM_DIRTY_ITER, 1);
@@ -404,16 +389,16 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 	res->ran = true;
 	w0 = tvm_counter_sum(c.m->t);
 	/* The first pass: everything, after a sync that starts the tracking afresh. */
-	r = sync_now(&c, bm);
+	r = sync_now(&c, mg.bm);
 	if (r) {
 		fail(res, "first sync", r);
 		goto stop;
 	}
-	memcpy(dst, (void *)mg.hva, PG(mo->pages));
-	memcpy(prev, bm, words * sizeof(*bm));
-	r = rounds(mo, &c, res, dst, bm, prev);
+	memcpy(mg.dst, (void *)mg.hva, PG(mo->pages));
+	memcpy(mg.prev, mg.bm, words * sizeof(*mg.bm));
+	r = rounds(mo, &c, res);
 	if (!r)
-		final_pass(&c, res, dst, bm);
+		final_pass(&c, res);
 	res->guest_writes = tvm_counter_sum(c.m->t) - w0;
 stop:
 	if (started)
@@ -428,10 +413,8 @@ out:
 		s->teardown(&c);
 	bvm_destroy(c.m);
 out_free:
-	free(bm);
-	free(prev);
-	free(mg.pending);
-	free(mg.scratch);
-	munmap(dst, PG(mo->pages));
+	free(mg.bm);
+	if (mg.dst != MAP_FAILED)
+		munmap(mg.dst, PG(mo->pages));
 	return res->error[0] ? -EIO : 0;
 }

@@ -53,24 +53,31 @@ static int put_back(struct bvm *m, const struct raw_txn *back)
 	return r ? r : bvm_wait_all_passes(m, MOVE_TIMEOUT_MS);
 }
 
-/* kernel-ioctl: kick, the forward ioctls, resume; all timed. */
-static int kick_sample(struct bvm *m, const struct raw_txn *fwd, const struct raw_txn *back,
-		       struct txn_acc *acc)
+/*
+ * put_back(), then fwd by hand, timed into s: the vCPUs stopped by a hold
+ * (ideal; not timed) or by kernel-ioctl's kick and resume (timed).
+ */
+static int by_hand(struct bvm *m, const struct raw_txn *fwd, const struct raw_txn *back,
+		   bool kick, unsigned *issued, struct samples *s)
 {
-	unsigned issued = 0;
 	uint64_t t0, t1;
 	int r = put_back(m, back);
 
+	if (!r && !kick)
+		r = kvmhold_hold(m->vm, TXN_TIMEOUT_MS);
 	if (r)
 		return r;
 	t0 = bench_now_ns();
-	r = kick_ioctl_kick(m->vm_fd);
+	r = kick ? kick_ioctl_kick(m->vm_fd) : 0;
 	if (r)
 		return r;
-	r = raw_issue(m->vm_fd, fwd, &issued);
-	kick_ioctl_resume(m->vm_fd);
+	r = raw_issue(m->vm_fd, fwd, issued);
+	if (kick)
+		kick_ioctl_resume(m->vm_fd);
 	t1 = bench_now_ns();
-	return r ? r : samples_add(&acc->kick, t1 - t0);
+	if (!kick)
+		kvmhold_release(m->vm);
+	return r ? r : samples_add(s, t1 - t0);
 }
 
 static int one_sample(struct bvm *m, const struct layout *l, enum bop op, struct txn_acc *acc,
@@ -80,7 +87,7 @@ static int one_sample(struct bvm *m, const struct layout *l, enum bop op, struct
 	struct kvmhold_stats s0, s1;
 	struct raw_txn fwd, back;
 	unsigned issued = 0;
-	uint64_t commit_ns, t0, t1;
+	uint64_t commit_ns;
 	int nb, na, r;
 
 	r = bvm_wait_all_passes(m, MOVE_TIMEOUT_MS);
@@ -119,22 +126,11 @@ static int one_sample(struct bvm *m, const struct layout *l, enum bop op, struct
 	 * commit: KVM's cost for a DELETE depends on what the guest has
 	 * mapped since the last change.
 	 */
-	r = put_back(m, &back);
-	if (!r)
-		r = kvmhold_hold(m->vm, TXN_TIMEOUT_MS);
-	if (r)
-		return r;
-	t0 = bench_now_ns();
-	r = raw_issue(m->vm_fd, &fwd, &issued);
-	t1 = bench_now_ns();
-	kvmhold_release(m->vm);
+	r = by_hand(m, &fwd, &back, false, &issued, &acc->ideal);
 	if (r)
 		return r;
 	acc->ioctls_ideal += issued;
-	r = samples_add(&acc->ideal, t1 - t0);
-	if (!r && mode == SAMPLE_SIGNAL_KICK)
-		r = kick_sample(m, &fwd, &back, acc);
-	return r;
+	return mode == SAMPLE_SIGNAL_KICK ? by_hand(m, &fwd, &back, true, &issued, &acc->kick) : 0;
 }
 
 static int new_vm(unsigned vcpus, unsigned pages, unsigned extra, unsigned kick,
@@ -152,18 +148,10 @@ static int new_vm(unsigned vcpus, unsigned pages, unsigned extra, unsigned kick,
 	r = bvm_create(&bo, &m);
 	if (r)
 		return r;
-	if (kick == KVMHOLD_KICK_KERNEL) {
-		r = kick_ioctl_check_backend(m->vm);
-		if (r) {
-			bvm_destroy(m);
-			return r;
-		}
-	}
-	l->gpa = m->test_gpa;
-	l->hva = (uintptr_t)m->test_hva;
-	l->pages = pages;
-	l->w_flags = 0;
-	r = kh_initial(m->vm, l, false, false);
+	r = kick == KVMHOLD_KICK_KERNEL ? kick_ioctl_check_backend(m->vm) : 0;
+	*l = (struct layout){ .gpa = m->test_gpa, .hva = (uintptr_t)m->test_hva, .pages = pages };
+	if (!r)
+		r = kh_initial(m->vm, l, false, false);
 	t0 = bench_now_ns();
 	if (!r)
 		r = bvm_map_extra_txn(m, extra);
@@ -213,15 +201,17 @@ static const enum bop pairs[][2] = {
 	{ BOP_SPLIT, BOP_MERGE }, { BOP_GROW, BOP_SHRINK }, { BOP_MOVE, BOP_MOVE_BACK },
 	{ BOP_LOG_ON, BOP_LOG_OFF }, { BOP_MAP, BOP_UNMAP },
 };
+#define NR_PAIRS (sizeof(pairs) / sizeof(pairs[0]))
 
-/* Every pair of operations, t->samples times, on one VM. */
-static int ops_pass(struct bvm *m, const struct layout *l, struct txn_result *t,
-		    struct txn_acc *acc, enum sample_mode mode, char *err, size_t size)
+/* The first nr pairs of operations, t->samples times, on one VM (what: for the progress line). */
+static int ops_pass(struct bvm *m, const struct layout *l, struct txn_result *t, unsigned nr,
+		    struct txn_acc *acc, enum sample_mode mode, const char *what, char *err,
+		    size_t size)
 {
 	unsigned p, k, j;
 	int r = 0;
 
-	for (p = 0; !r && p < sizeof(pairs) / sizeof(pairs[0]); p++) {
+	for (p = 0; !r && p < nr; p++) {
 		for (k = 0; !r && k < t->samples; k++) {
 			for (j = 0; !r && j < 2; j++) {
 				enum bop op = pairs[p][j] == BOP_MOVE_BACK ? BOP_MOVE : pairs[p][j];
@@ -232,8 +222,7 @@ static int ops_pass(struct bvm *m, const struct layout *l, struct txn_result *t,
 						 strerror(-r));
 			}
 			if (!(k % 16))
-				bench_progress("txn: %u vCPU(s)%s, %s/%s, %u/%u", t->vcpus,
-					       mode == SAMPLE_KERNEL ? ", kvmhold-kernel" : "",
+				bench_progress("txn: %u vCPU(s)%s, %s/%s, %u/%u", t->vcpus, what,
 					       bop_name(pairs[p][0]), bop_name(pairs[p][1]), k,
 					       t->samples);
 		}
@@ -258,8 +247,8 @@ static int ops_run(unsigned vcpus, unsigned pages, struct txn_result *t)
 		snprintf(t->error, sizeof(t->error), "creating the VM: %s", strerror(-r));
 		return r;
 	}
-	r = ops_pass(m, &l, t, acc, na ? SAMPLE_SIGNAL : SAMPLE_SIGNAL_KICK, t->error,
-		     sizeof(t->error));
+	r = ops_pass(m, &l, t, NR_PAIRS, acc, na ? SAMPLE_SIGNAL : SAMPLE_SIGNAL_KICK, "",
+		     t->error, sizeof(t->error));
 	finish_vm(m, t, t->error, sizeof(t->error));
 	if (!r && !na) {
 		/* kvmhold-kernel: the same commits on a VM with the kernel kick backend. */
@@ -271,8 +260,8 @@ static int ops_run(unsigned vcpus, unsigned pages, struct txn_result *t)
 			snprintf(t->kernel_error, sizeof(t->kernel_error), "kvmhold-kernel: "
 				 "creating the VM: %s", strerror(-r));
 		if (!r) {
-			r = ops_pass(m, &l, t, acc, SAMPLE_KERNEL, t->kernel_error,
-				     sizeof(t->kernel_error));
+			r = ops_pass(m, &l, t, NR_PAIRS, acc, SAMPLE_KERNEL, ", kvmhold-kernel",
+				     t->kernel_error, sizeof(t->kernel_error));
 			finish_vm(m, t, t->kernel_error, sizeof(t->kernel_error));
 		}
 	}
@@ -286,39 +275,29 @@ static int ops_run(unsigned vcpus, unsigned pages, struct txn_result *t)
 	return r;
 }
 
-static int slots_run(unsigned vcpus, unsigned pages, unsigned samples,
-		     struct txn_slots_result *s, struct txn_result *t)
+/* Split and merge (the first pair) next to s->slots extra slots. */
+static int slots_run(unsigned vcpus, unsigned pages, struct txn_slots_result *s,
+		     struct txn_result *t)
 {
-	struct txn_acc split, merge;
-	struct txn_op_result a, b;
+	struct txn_acc acc[BOP__COUNT];
 	struct layout l;
 	struct bvm *m;
-	unsigned k;
+	char what[32];
 	int r;
 
-	memset(&split, 0, sizeof(split));
-	memset(&merge, 0, sizeof(merge));
+	memset(acc, 0, sizeof(acc));
 	r = new_vm(vcpus, pages, s->slots, KVMHOLD_KICK_SIGNAL, t->vm_flags, &m, &l, &s->setup_ns);
 	if (r) {
 		snprintf(s->error, sizeof(s->error), "%u slots: %s", s->slots, strerror(-r));
 		return r;
 	}
-	for (k = 0; !r && k < samples; k++) {
-		r = one_sample(m, &l, BOP_SPLIT, &split, SAMPLE_SIGNAL);
-		if (!r)
-			r = one_sample(m, &l, BOP_MERGE, &merge, SAMPLE_SIGNAL);
-		if (r)
-			snprintf(s->error, sizeof(s->error), "%s", strerror(-r));
-		if (!(k % 16))
-			bench_progress("txn: %u vCPU(s), %u slots, %u/%u", vcpus, s->slots, k, samples);
-	}
+	snprintf(what, sizeof(what), ", %u slots", s->slots);
+	r = ops_pass(m, &l, t, 1, acc, SAMPLE_SIGNAL, what, s->error, sizeof(s->error));
 	finish_vm(m, t, s->error, sizeof(s->error));
-	acc_to_result(&split, &a);
-	acc_to_result(&merge, &b);
-	s->split = a.kvmhold;
-	s->ideal_split = a.ideal;
-	s->merge = b.kvmhold;
-	s->ideal_merge = b.ideal;
+	stats_take(&s->split, &acc[BOP_SPLIT].kvmhold);
+	stats_take(&s->ideal_split, &acc[BOP_SPLIT].ideal);
+	stats_take(&s->merge, &acc[BOP_MERGE].kvmhold);
+	stats_take(&s->ideal_merge, &acc[BOP_MERGE].ideal);
 	return r;
 }
 
@@ -334,20 +313,18 @@ int run_txn(const struct bench_opts *o, struct report *rep)
 		unsigned vcpus = list[i];
 		unsigned pages = o->pages > vcpus ? o->pages : vcpus + (vcpus & 1);
 
-		memset(t, 0, sizeof(*t));
-		t->vcpus = vcpus;
-		t->samples = o->samples;
-		t->vm_flags = o->vm_flags;
+		*t = (struct txn_result){ .vcpus = vcpus, .samples = o->samples,
+					  .vm_flags = o->vm_flags };
 		if (!o->samples_given && vcpus > 16)
 			t->samples = t->samples / 4 ? t->samples / 4 : 1;
 		failed |= ops_run(vcpus, pages, t) != 0;
 		gmem_compare(t->samples, t);
 		failed |= t->gmem_error[0] != 0;
-		for (j = 0; o->nr_slots && j < o->nr_slots; j++) {
+		for (j = 0; j < o->nr_slots; j++) {
 			struct txn_slots_result *s = &t->slots[t->nr_slots++];
 
 			s->slots = o->slots[j];
-			failed |= slots_run(vcpus, pages, t->samples, s, t) != 0;
+			failed |= slots_run(vcpus, pages, s, t) != 0;
 		}
 		bench_progress_done();
 		summary_txn(stdout, t);
