@@ -63,7 +63,9 @@ struct stats {
 
 int samples_add(struct samples *s, uint64_t ns);
 void samples_free(struct samples *s);
-/* Sorts s, fills st (nearest-rank percentiles), then frees s: how a measurement ends. */
+/* Sorts s, then fills st (nearest-rank percentiles). */
+void stats_compute(struct stats *st, struct samples *s);
+/* The same, then frees s: how a measurement ends. */
 void stats_take(struct stats *st, struct samples *s);
 /* a / b, or 0 when either is missing. */
 double bench_ratio(uint64_t a, uint64_t b);

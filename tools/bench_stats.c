@@ -40,17 +40,15 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-void stats_take(struct stats *st, struct samples *s)
+void stats_compute(struct stats *st, struct samples *s)
 {
 	double sum = 0;
 	unsigned i;
 	size_t k;
 
 	memset(st, 0, sizeof(*st));
-	if (!s->n) {
-		samples_free(s);
+	if (!s->n)
 		return;
-	}
 	qsort(s->v, s->n, sizeof(s->v[0]), cmp_u64);
 	for (k = 0; k < s->n; k++)
 		sum += (double)s->v[k];
@@ -66,6 +64,11 @@ void stats_take(struct stats *st, struct samples *s)
 	st->p50 = st->q[50];
 	st->p90 = st->q[90];
 	st->p99 = st->q[99];
+}
+
+void stats_take(struct stats *st, struct samples *s)
+{
+	stats_compute(st, s);
 	samples_free(s);
 }
 
