@@ -267,8 +267,9 @@ static int push(struct raw_txn *tx, enum mio_kind kind, const struct kvmhold_reg
 		return -E2BIG;
 	tx->io[tx->n++] = (struct mslot_io){
 		.kind = kind, .old_gpa = old->gpa, .old_size = old->size, .old_flags = old->flags,
-		.r = { .slot = r->slot, .flags = r->flags, .guest_phys_addr = r->gpa,
-		       .memory_size = kind == MIO_DELETE ? 0 : r->size,
+		/* A DELETE passes no flags, as the peers' code did before. */
+		.r = { .slot = r->slot, .flags = kind == MIO_DELETE ? 0 : r->flags,
+		       .guest_phys_addr = r->gpa, .memory_size = kind == MIO_DELETE ? 0 : r->size,
 		       .userspace_addr = (uintptr_t)r->hva },
 	};
 	return 0;
