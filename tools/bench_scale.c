@@ -313,7 +313,7 @@ static int sample(struct slots_run *sr, enum scale_measure m, bool keep)
 static unsigned sample_turns(struct slots_run *sr, const enum scale_measure *ms, unsigned nr,
 			     unsigned warmup, const struct plan *p)
 {
-	uint64_t start = 0;
+	uint64_t start = bench_now_ns();     /* again when the warm-up ends */
 	unsigned k, j;
 
 	for (k = 0; k < warmup || more(p, k - warmup, start); k++) {
