@@ -132,10 +132,15 @@ if [ "$mode" = kvmtool ]; then
 	# like the verdict's status 3 (nested/kvmtool-lane.sh runs again).
 	others=$(printf '%s' "$problems" | grep -v -e '^nested-guest: did not finish' \
 		-e '^nested-guest: the guest stopped before' -e '^nested-kernel-log: ')
+	stalls='soft lockup|hard LOCKUP|rcu.*stall'
 	case $problems in
 	*nested-kernel-log:*)
-		printf '%s\n' "$badlines" | grep -vE 'soft lockup|hard LOCKUP|rcu.*stall' |
-			grep -qE 'BUG|WARNING|Oops|Kernel panic' && others="$others kernel" ;;
+		# A stall report and its Call Traces only; a Call Trace alone (a
+		# hung task, say) is not the outer guest hanging.
+		if ! printf '%s\n' "$badlines" | grep -qE "$stalls" ||
+			printf '%s\n' "$badlines" | grep -vE "$stalls|Call Trace" | grep -q .; then
+			others="$others kernel"
+		fi ;;
 	esac
 	if [ -z "$others" ] && [ "$vrc" -ne 1 ]; then
 		echo "nested: a setup failure of the outer guest"

@@ -7,20 +7,21 @@
 # the runs that failed only for the nested setup's own reasons.
 #
 # Why runs are repeated at all: in this setup (upstream kvm_amd under QEMU
-# TCG, no next-RIP saving) the second-level Linux triple-faults or stalls
-# now and then also under pristine kvmtool, with kvmtool's own pause and no
-# kvmhold in the binary (docs/results.md, the kvmtool lane, "the control").
-# nested/kvmtool-verdict.sh calls a failed run a setup failure only when it
-# shows such a cause and none of the library's signs (no hole, mismatch,
-# checker or lkvm error, failed commit, L2 panic or Oops); any other failure
-# ends the lane at once.  A run that fails for the setup's reasons on every
-# one of KVMTOOL_ATTEMPTS (default 3) attempts fails the lane, and every
-# repeat is printed, so a run of this lane shows how often it needed one.
-# KVMTOOL_BOOTS runs (counting failures) are never repeated.  A repeat
-# gets NESTED_TIMEOUT seconds only as its runs need (400 s each, plus 300
-# for the outer guest), and none begins that could end after
-# KVMTOOL_LANE_SECONDS (default 2400) from the lane's start: CI has a
-# time limit of its own.
+# TCG, no next-RIP saving) the second-level Linux triple-faults now and
+# then under memslot re-creation also with pristine kvmtool, its own pause
+# and no kvmhold in the binary (docs/results.md, the kvmtool lane, "the
+# control"), and the outer guest itself has hung.  nested/kvmtool-verdict.sh
+# calls a failed run a setup failure only for those two causes and only
+# when it shows none of the library's signs (a hole or mismatch, a checker,
+# lkvm or other vCPU error, a failed commit, a hold timeout, an L2 kernel
+# complaint, a stall); any other failure ends the lane at once.  A run that
+# fails for the setup's reasons on every one of KVMTOOL_ATTEMPTS (default
+# 3) attempts fails the lane, and every repeat is printed.  KVMTOOL_BOOTS
+# runs (counting failures) are never repeated.  A repeat gets
+# NESTED_TIMEOUT seconds only as its runs need (each run's own limit and a
+# minute, plus 300 for the outer guest), and none begins that could end
+# after KVMTOOL_LANE_SECONDS (default 2400) from the lane's start: CI has
+# a time limit of its own.
 #
 # usage: nested/kvmtool-lane.sh KERNELDIR LKVM L2-INITRD OUTDIR RUN...
 # Each attempt logs to OUTDIR/log (the first) or OUTDIR/log-N.
@@ -56,15 +57,25 @@ while :; do
 	3) ;;
 	*) exit 1 ;;
 	esac
-	again=$(sed -n 's/^kvmtool: setup failures: //p' "$log.verdict" | tail -n 1)
+	# A run asked for twice is reported as NAME-2 (kvmtool-runs.sh's name
+	# for it): ask for NAME again.
+	again=$(sed -n 's/^kvmtool: setup failures: //p' "$log.verdict" | tail -n 1 |
+		tr ' ' '\n' | sed 's/-[0-9][0-9]*$//' | tr '\n' ' ' | sed 's/ *$//')
 	[ -n "$again" ] || again=$runs
 	if [ $n -ge "$attempts" ]; then
 		echo "kvmtool-lane: setup failures on all $attempts attempts: $again"
 		exit 1
 	fi
-	# shellcheck disable=SC2086 # count the names
-	set -- $again
-	limit=$((300 + 400 * $#))
+	# The outer guest's limit: its boot, and each run's own limit (as
+	# kvmtool-runs.sh sets it) plus a minute for the L2 guest's start.
+	limit=300
+	for r in $again; do
+		case $r in
+		reshape*|plain*) secs=${KVMTOOL_SECONDS:-60} ;;
+		*) secs=${KVMTOOL_PROOF_SECONDS:-20} ;;
+		esac
+		limit=$((limit + ${KVMTOOL_RUN_TIMEOUT:-$((240 + 2 * secs))} + 60))
+	done
 	[ "$limit" -lt "${NESTED_TIMEOUT:-2400}" ] || limit=${NESTED_TIMEOUT:-2400}
 	if [ $(($(date +%s) - start + limit)) -gt "$budget" ]; then
 		echo "kvmtool-lane: setup failures, and no time left for another attempt" \

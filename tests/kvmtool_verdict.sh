@@ -4,8 +4,10 @@
 # nested/kvmtool-verdict.sh on made-up consoles: which failures of the
 # kvmtool lane it calls setup failures (exit status 3: nested/kvmtool-lane.sh
 # runs them again) and which end the lane (1).  A failure with any sign of
-# the library's (a hole, a mismatch, an L2 Oops, a KVM internal error)
-# must never be called the setup's.  No KVM needed.
+# the library's (a hole or mismatch, also one printed before the run was
+# cut short, an L2 Oops, a KVM internal error, a hold timeout, a stall)
+# must never be called the setup's, nor a triple fault without memslot
+# changes; a triple fault is no proof of damage.  No KVM needed.
 #
 # usage: tests/kvmtool_verdict.sh      prints PASS/FAIL per case
 
@@ -71,15 +73,35 @@ triple reshape 2 | check triple-fault-with-holes 1 '' reshape
 triple reshape 0 '[   50.1] Oops: 0000 [#1] SMP' | check triple-fault-after-oops 1 '' reshape
 triple reshape 0 'kvmhold-lkvm: vcpu error #2: vcpu 0 exit reason 17' |
 	check triple-fault-and-internal-error 1 '' reshape
+triple reshape 0 'kvmhold-lkvm: library holds=9 txn_rollbacks=0 hold_timeouts=4' |
+	check triple-fault-after-hold-timeouts 1 '' reshape
+triple reshape | sed 's/rc=1 secs/rc=139 secs/' | check triple-fault-and-lkvm-crash 1 '' reshape
 { triple reshape; good plain; } | check one-of-two 3 reshape reshape plain
+# Without memslot changes the control has not shown a triple fault.
+run plain pass --kvmhold-migrate-check "$start" "$triple" "$migrate" 'kvmhold-lkvm: holes=0 vcpu_errors=1' \
+	'kvmhold-nested: done kvmtool/plain rc=1 secs=50.0' | check triple-fault-without-reshaping 1 '' plain
+# A stall can be a hold that never ends: never the setup's.
 run plain pass "$opts" "$start" '[  82.0] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:' \
 	'kvmhold-nested: TIMEOUT kvmtool/plain after 360s' 'kvmhold-nested: done kvmtool/plain rc=137 secs=360.0' |
-	check stall 3 plain plain
+	check stall 1 '' plain
+run reshape pass "$opts" "$start" "$triple" 'kvmhold-nested: TIMEOUT kvmtool/reshape after 360s' \
+	'kvmhold-nested: done kvmtool/reshape rc=137 secs=360.0' | check triple-fault-and-stall 1 '' reshape
+# Cut short before lkvm's summary: what it printed as it went still counts.
+run reshape pass "$opts" "$start" 'kvmhold-lkvm: hole #1: MMIO read at gpa 0x100000, which is RAM' "$triple" |
+	check hole-then-outer-guest-gone 1 '' reshape
+run reshape pass "$opts" "$start" 'kvmhold-lkvm: checkpoint n=2 mismatches=3 verified=10 stop_us=500' |
+	check mismatch-then-outer-guest-gone 1 '' reshape
+run reshape pass "$opts" "$start" | check outer-guest-gone 3 reshape reshape
 good reshape | check never-began 3 plain reshape plain
+run break-txn-hold damage "--kvmhold-reshape --kvmhold-break=txn-hold" \
+	'kvmhold-lkvm: start pause=hold break=txn-hold' 'kvmhold-lkvm: vcpu error #1: vcpu 0 exit reason 17' \
+	"$reshape" 'kvmhold-lkvm: holes=0 vcpu_errors=1' 'kvmhold-lkvm: result=FAIL' \
+	'kvmhold-nested: done kvmtool/break-txn-hold rc=1 secs=5.0' | check proof-caught 0 '' break-txn-hold
+# A triple fault is no proof that the break did it.
 run break-txn-hold damage "--kvmhold-reshape --kvmhold-break=txn-hold" \
 	'kvmhold-lkvm: start pause=hold break=txn-hold' "$triple" "$reshape" 'kvmhold-lkvm: holes=0 vcpu_errors=1' \
 	'kvmhold-lkvm: result=FAIL' 'kvmhold-nested: done kvmtool/break-txn-hold rc=1 secs=5.0' |
-	check proof-caught 0 '' break-txn-hold
+	check proof-by-triple-fault 3 break-txn-hold break-txn-hold
 
 passed=$(grep -c '^PASS' "$tmp/results")
 failed=$(grep -c '^FAIL' "$tmp/results")
