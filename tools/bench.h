@@ -377,7 +377,12 @@ struct sig_state {
 	uint32_t event;              /* futex word: bumped when a vCPU reports (qemu, ch) */
 	uint32_t parked;             /* vCPUs parked (kvmtool: the futex word it waits on) */
 	unsigned n;                  /* vCPUs */
-	uint64_t scratch[];          /* qemu: its log reads' bits (dropped unless migrating) */
+	/*
+	 * qemu: its log reads' bits (dropped unless migrating), written in the
+	 * pause: at offset 64, never in the cache line of the futex words,
+	 * which every vCPU reads at each exit.
+	 */
+	uint64_t scratch[] __attribute__((aligned(64)));
 };
 
 /* c->state, one allocation (state_free()); handler installed (SA_RESTART) for sig. */
