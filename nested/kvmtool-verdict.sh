@@ -102,12 +102,19 @@ BEGIN {
 	if (l ~ /^kvmhold-lkvm: vcpu error #[0-9]+: (vcpu [0-9]+ )?exit reason 8$/) { shutdown[run]++; if (!lerr[run]++) lerr1[run] = l; next }
 	# Any other vCPU error (a KVM internal error: an instruction KVM could
 	# not emulate, such as one fetched from a hole) is the library'"'"'s sign.
-	if (l ~ /^kvmhold-lkvm: vcpu error #/) { vcpuerr[run] = 1; liberr[run] = 1; if (!lerr[run]++) lerr1[run] = l; next }
+	if (l ~ /^kvmhold-lkvm: vcpu error #/) {
+		vcpuerr[run] = 1; liberr[run] = 1
+		if (!lerr[run]++) lerr1[run] = l
+		next
+	}
 	# Holes and mismatches as lkvm finds them: a run cut short before its
 	# summary lines still shows them.
 	if (l ~ /^kvmhold-lkvm: hole #/) { holeseen[run] = 1; next }
 	if (l ~ /^kvmhold-lkvm: migrate mismatch at/) { mmseen[run] = 1; next }
-	if (l ~ /^kvmhold-lkvm: checkpoint n=/) { if (num(field(l, "mismatches")) > 0) mmseen[run] = 1; next }
+	if (l ~ /^kvmhold-lkvm: checkpoint n=/) {
+		if (num(field(l, "mismatches")) > 0) mmseen[run] = 1
+		next
+	}
 	if (l ~ /^kvmhold-lkvm: library /) {
 		libctr[run] = num(field(l, "hold_timeouts")) > 0 || num(field(l, "txn_rollbacks")) > 0
 		next
@@ -206,7 +213,8 @@ END {
 		# timeout, no L2 kernel complaint, no time limit reached (a stall
 		# can be a hold that never ends).  nested/kvmtool-lane.sh runs those
 		# again.
-		setup = !done[r] || (shutdown[r] && o ~ /--kvmhold-reshape/ && !(e == "damage" && damaged))
+		setup = !done[r] ||
+			(shutdown[r] && o ~ /--kvmhold-reshape/ && !(e == "damage" && damaged))
 		# lkvm killed by a signal of its own (a crash), or more vCPU errors
 		# than the triple faults it printed, is the library'"'"'s too.
 		lib = dup[r] || timedout[r] || (done[r] && num(rc[r]) > 128) ||
