@@ -74,7 +74,7 @@ while :; do
 		reshape*|plain*) secs=${KVMTOOL_SECONDS:-60} ;;
 		*) secs=${KVMTOOL_PROOF_SECONDS:-20} ;;
 		esac
-		limit=$((limit + ${KVMTOOL_RUN_TIMEOUT:-$((240 + 2 * secs))} + 60))
+		limit=$((limit + ${KVMTOOL_RUN_TIMEOUT:-$((420 + 2 * secs))} + 60))
 	done
 	[ "$limit" -lt "${NESTED_TIMEOUT:-2400}" ] || limit=${NESTED_TIMEOUT:-2400}
 	if [ $(($(date +%s) - start + limit)) -gt "$budget" ]; then
