@@ -8,9 +8,10 @@
 #   build.sh --upstream OUTDIR   the patches meant for kvmtool (not the
 #                                test-only one), linked with libkvmhold.a
 #   build.sh --unpatched OUTDIR  pristine lkvm, for comparison
-#   build.sh --control OUTDIR    pristine lkvm with control/*.patch only:
-#                                kvmtool's own pause around memslot
-#                                re-creation, no kvmhold (a diagnostic)
+#   build.sh --control OUTDIR    pristine lkvm with control/*.patch only,
+#                                no kvmhold (a diagnostic): kvmtool's own
+#                                pause around memslot re-creation, or with
+#                                --control=plain around dirty-log syncs
 #
 # Unpacks the pinned kvmtool tarball into OUTDIR/kvmtool-b48735e (replacing
 # an old copy), applies patches/*.patch in order, builds the library with
