@@ -29,9 +29,9 @@
 # Each RUN named on the command line and never begun fails too.
 #
 # A failed run whose only cause is the outer guest gone, or a triple fault
-# in a run that re-creates memslots (pristine kvmtool shows those in this
-# setup too), and that shows none of the library's signs is also listed as
-# a setup failure (see the END block).
+# in a run that re-creates memslots or syncs the dirty log (pristine kvmtool
+# shows those in this setup too), and that shows none of the library's
+# signs is also listed as a setup failure (see the END block).
 #
 # usage: nested/kvmtool-verdict.sh CONSOLE [RUN...]
 # Exit status 0 if all passed, 3 if every failure was a setup failure
@@ -205,16 +205,17 @@ END {
 		} else add(r, "unknown expectation \"" e "\"")
 		# A setup failure: the outer guest gone (the library runs as a
 		# program inside it: a hung outer kernel is not its doing), or a
-		# triple fault in a run that re-creates memslots, which the control
-		# build (pristine kvmtool, its own pause, no kvmhold code) shows in
-		# this setup too (docs/results.md) - with none of the library
-		# signs: no hole or mismatch (also as they were found), no checker,
-		# lkvm or other vCPU error, no failed or rolled-back commit or hold
-		# timeout, no L2 kernel complaint, no time limit reached (a stall
-		# can be a hold that never ends).  nested/kvmtool-lane.sh runs those
-		# again.
+		# triple fault in a run that re-creates memslots or syncs the dirty
+		# log, which the control build (pristine kvmtool, its own pause, no
+		# kvmhold code) shows in this setup under either load too
+		# (docs/results.md) - with none of the library signs: no hole or
+		# mismatch (also as they were found), no checker, lkvm or other vCPU
+		# error, no failed or rolled-back commit or hold timeout, no L2
+		# kernel complaint, no time limit reached (a stall can be a hold
+		# that never ends).  nested/kvmtool-lane.sh runs those again.
 		setup = !done[r] ||
-			(shutdown[r] && o ~ /--kvmhold-reshape/ && !(e == "damage" && damaged))
+			(shutdown[r] && o ~ /--kvmhold-(reshape|migrate-check)/ &&
+			 !(e == "damage" && damaged))
 		# lkvm killed by a signal of its own (a crash), or more vCPU errors
 		# than the triple faults it printed, is the library'"'"'s too.
 		lib = dup[r] || timedout[r] || (done[r] && num(rc[r]) > 128) ||
