@@ -160,14 +160,10 @@ static void list_(struct jw *w, const char *k, const unsigned *v, unsigned n)
 {
 	unsigned i;
 
-	if (!n) {
-		null_(w, k);
-		return;
-	}
 	key(w, k);
 	for (i = 0; i < n; i++)
 		fprintf(w->f, "%s%u", i ? ", " : "[", v[i]);
-	fputc(']', w->f);
+	fputs(n ? "]" : "null", w->f);
 }
 
 static void options(struct jw *w, const struct bench_opts *o)
