@@ -74,7 +74,7 @@ double bench_ratio(uint64_t a, uint64_t b);
 
 struct machine_info {
 	char kernel[128];            /* uname -r */
-	char arch[32];               /* uname -m */
+	char arch[65];               /* uname -m */
 	char backend[64];            /* kvm_pvm, kvm_intel, kvm_amd, or "" */
 	char cpu_model[160];
 	long cores;                  /* online CPUs */

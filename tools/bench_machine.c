@@ -14,29 +14,20 @@
 
 #include "bench.h"
 
-static void copy_str(char *dst, size_t size, const char *src)
-{
-	size_t n = strnlen(src, size - 1);
-
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
-/* The loaded KVM vendor module, from /sys/module. */
+/* The loaded KVM vendor modules, from /sys/module, "+" between them. */
 static void kvm_backend(char *buf, size_t size)
 {
 	static const char *const mods[] = { "kvm_pvm", "kvm_intel", "kvm_amd", "kvm_arm" };
 	char path[64];
 	size_t i;
+	int len = 0;
 
 	buf[0] = '\0';
 	for (i = 0; i < sizeof(mods) / sizeof(mods[0]); i++) {
 		snprintf(path, sizeof(path), "/sys/module/%s", mods[i]);
-		if (access(path, F_OK))
-			continue;
-		if (buf[0])
-			strncat(buf, "+", size - strlen(buf) - 1);
-		strncat(buf, mods[i], size - strlen(buf) - 1);
+		if (!access(path, F_OK) && len < (int)size)
+			len += snprintf(buf + len, size - (size_t)len, "%s%s", len ? "+" : "",
+					mods[i]);
 	}
 }
 
@@ -56,7 +47,7 @@ static void cpuinfo(struct machine_info *mi)
 		v += 1 + strspn(v + 1, " \t");
 		v[strcspn(v, "\n")] = '\0';
 		if (!model && strncmp(line, "model name", 10) == 0) {
-			copy_str(mi->cpu_model, sizeof(mi->cpu_model), v);
+			snprintf(mi->cpu_model, sizeof(mi->cpu_model), "%s", v);
 			model = true;
 		} else if (!flags && strncmp(line, "flags", 5) == 0) {
 			mi->hypervisor = strstr(v, " hypervisor") || !strncmp(v, "hypervisor", 10);
@@ -75,8 +66,8 @@ void machine_describe(struct machine_info *mi)
 
 	memset(mi, 0, sizeof(*mi));
 	if (uname(&u) == 0) {
-		copy_str(mi->kernel, sizeof(mi->kernel), u.release);
-		copy_str(mi->arch, sizeof(mi->arch), u.machine);
+		snprintf(mi->kernel, sizeof(mi->kernel), "%s", u.release);
+		snprintf(mi->arch, sizeof(mi->arch), "%s", u.machine);
 	}
 	kvm_backend(mi->backend, sizeof(mi->backend));
 	mi->cores = sysconf(_SC_NPROCESSORS_ONLN);

@@ -17,27 +17,19 @@ struct jw {
 	bool first;                  /* no member written yet at this depth */
 };
 
-static void indent(struct jw *w)
-{
-	int i;
-
-	fputc('\n', w->f);
-	for (i = 0; i < w->depth; i++)
-		fputs("  ", w->f);
-}
-
+/* s as a JSON string, or null when s is NULL. */
 static void str(FILE *f, const char *s)
 {
+	if (!s) {
+		fputs("null", f);
+		return;
+	}
 	fputc('"', f);
-	for (; s && *s; s++) {
+	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 
 		if (c == '"' || c == '\\')
 			fprintf(f, "\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", f);
-		else if (c == '\t')
-			fputs("\\t", f);
 		else if (c < 0x20)
 			fprintf(f, "\\u%04x", c);
 		else
@@ -46,17 +38,16 @@ static void str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-/* Starts a member ("key": ) or an array element. */
+/*
+ * Starts a member ("key": ) or, k NULL, an array element, on a new line two
+ * spaces a level in.  Keys are the report's own names: nothing to escape.
+ */
 static void key(struct jw *w, const char *k)
 {
-	if (!w->first)
-		fputc(',', w->f);
+	fprintf(w->f, "%s\n%*s", w->first ? "" : ",", 2 * w->depth, "");
 	w->first = false;
-	indent(w);
-	if (k) {
-		str(w->f, k);
-		fputs(": ", w->f);
-	}
+	if (k)
+		fprintf(w->f, "\"%s\": ", k);
 }
 
 static void open_(struct jw *w, const char *k, char c)
@@ -71,7 +62,7 @@ static void close_(struct jw *w, char c)
 {
 	w->depth--;
 	if (!w->first)
-		indent(w);
+		fprintf(w->f, "\n%*s", 2 * w->depth, "");
 	fputc(c, w->f);
 	w->first = false;
 }
@@ -115,16 +106,7 @@ static void null_(struct jw *w, const char *k) { u_if(w, k, 0, false); }
 /* A ratio that could not be computed is null. */
 static void ratio_(struct jw *w, const char *k, double v) { d_if(w, k, v, v > 0); }
 
-static void s_(struct jw *w, const char *k, const char *v)
-{
-	if (!v) {
-		null_(w, k);
-		return;
-	}
-	key(w, k);
-	str(w->f, v);
-}
-
+static void s_(struct jw *w, const char *k, const char *v) { key(w, k); str(w->f, v); }
 /* A string that is empty is null. */
 static void s_nz(struct jw *w, const char *k, const char *v) { s_(w, k, v && v[0] ? v : NULL); }
 
@@ -178,14 +160,10 @@ static void list_(struct jw *w, const char *k, const unsigned *v, unsigned n)
 {
 	unsigned i;
 
-	if (!n) {
-		null_(w, k);
-		return;
-	}
 	key(w, k);
 	for (i = 0; i < n; i++)
 		fprintf(w->f, "%s%u", i ? ", " : "[", v[i]);
-	fputc(']', w->f);
+	fputs(n ? "]" : "null", w->f);
 }
 
 static void options(struct jw *w, const struct bench_opts *o)
