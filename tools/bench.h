@@ -219,9 +219,8 @@ const char *bvm_failure(struct bvm *m);     /* the first one, or NULL */
 int bvm_wait_all_moved(struct bvm *m, int timeout_ms);
 /* Until every vCPU completed a whole walk pass (touched all its pages) after the call. */
 int bvm_wait_all_passes(struct bvm *m, int timeout_ms);
-/* Map the extra 1-page slots of --slots, with raw ioctls or one transaction. */
-int bvm_map_extra_raw(struct bvm *m, unsigned nr, uint32_t first_id);
-int bvm_map_extra_txn(struct bvm *m, unsigned nr);
+/* The extra 1-page slots of --slots: raw ioctls (ids from RAW_ID_EXTRA) or one transaction. */
+int bvm_map_extra(struct bvm *m, unsigned nr, bool raw);
 
 /* ---- bench_floor.c ----------------------------------------------------- */
 

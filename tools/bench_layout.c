@@ -229,21 +229,16 @@ int layout_map(struct strat_ctx *c, bool raw, bool split, bool grown, unsigned n
 	struct raw_txn tx;
 	int r;
 
-	if (raw) {
+	if (!raw) {
+		r = kh_initial(c->m->vm, &c->l, split, grown);
+	} else {
 		r = check_library_slots(c->m);
-		if (!r) {
-			/* The CREATEs of W (or its halves) and M: the diff from nothing. */
-			regions_diff(NULL, 0, v, n, &tx);
-			r = raw_issue(c->m->vm_fd, &tx, &issued);
-		}
+		/* The CREATEs of W (or its halves) and M: the diff from nothing. */
+		regions_diff(NULL, 0, v, n, &tx);
 		if (!r)
-			r = bvm_map_extra_raw(c->m, nr_extra, RAW_ID_EXTRA);
-		return r;
+			r = raw_issue(c->m->vm_fd, &tx, &issued);
 	}
-	r = kh_initial(c->m->vm, &c->l, split, grown);
-	if (!r)
-		r = bvm_map_extra_txn(c->m, nr_extra);
-	return r;
+	return r ? r : bvm_map_extra(c->m, nr_extra, raw);
 }
 
 /* ---- diffs of layouts (raw_op(), txn's "ideal") ------------------------- */

@@ -154,7 +154,7 @@ static int new_vm(unsigned vcpus, unsigned pages, unsigned extra, unsigned kick,
 		r = kh_initial(m->vm, l, false, false);
 	t0 = bench_now_ns();
 	if (!r)
-		r = bvm_map_extra_txn(m, extra);
+		r = bvm_map_extra(m, extra, false);
 	if (setup_ns)
 		*setup_ns = bench_now_ns() - t0;
 	if (!r)

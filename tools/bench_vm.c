@@ -375,48 +375,29 @@ int bvm_wait_all_passes(struct bvm *m, int timeout_ms)
 
 /* ---- the extra slots of --slots ------------------------------------------- */
 
-static int extra_memory(struct bvm *m, unsigned nr)
+int bvm_map_extra(struct bvm *m, unsigned nr, bool raw)
 {
-	void *p = mmap(NULL, (size_t)nr * TVM_PAGE_SIZE, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	struct kvmhold_txn *txn = NULL;
+	unsigned i;
+	int r = 0;
+	char *p;
 
+	if (!nr)
+		return 0;
+	p = mmap(NULL, (size_t)nr * TVM_PAGE_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	m->extra_hva = p;
 	m->extra_nr = nr;
-	return 0;
-}
-
-int bvm_map_extra_raw(struct bvm *m, unsigned nr, uint32_t first_id)
-{
-	unsigned i;
-	int r;
-
-	if (!nr)
-		return 0;
-	r = extra_memory(m, nr);
-	for (i = 0; !r && i < nr; i++)
-		r = tvm_raw_memslot(m->vm_fd, first_id + i,
-				    EXTRA_GPA + (uint64_t)i * TVM_PAGE_SIZE, TVM_PAGE_SIZE,
-				    (char *)m->extra_hva + (uint64_t)i * TVM_PAGE_SIZE, 0);
-	return r;
-}
-
-int bvm_map_extra_txn(struct bvm *m, unsigned nr)
-{
-	struct kvmhold_txn *txn = NULL;
-	unsigned i;
-	int r;
-
-	if (!nr)
-		return 0;
-	r = extra_memory(m, nr);
-	if (!r)
+	if (!raw)
 		r = kvmhold_txn_begin(m->vm, &txn);
-	if (r)
-		return r;
-	for (i = 0; !r && i < nr; i++)
-		r = kvmhold_txn_map(txn, EXTRA_GPA + (uint64_t)i * TVM_PAGE_SIZE, TVM_PAGE_SIZE,
-				    (char *)m->extra_hva + (uint64_t)i * TVM_PAGE_SIZE, 0);
-	return kh_finish(txn, r);
+	for (i = 0; !r && i < nr; i++) {
+		uint64_t gpa = EXTRA_GPA + (uint64_t)i * TVM_PAGE_SIZE;
+		char *hva = p + (uint64_t)i * TVM_PAGE_SIZE;
+
+		r = raw ? tvm_raw_memslot(m->vm_fd, RAW_ID_EXTRA + i, gpa, TVM_PAGE_SIZE, hva, 0) :
+			  kvmhold_txn_map(txn, gpa, TVM_PAGE_SIZE, hva, 0);
+	}
+	return txn ? kh_finish(txn, r) : r;
 }
