@@ -197,10 +197,12 @@ struct bvm {
 };
 
 int bvm_create(const struct bvm_opts *o, struct bvm **out);
-/* One thread per vCPU running the benchmark's raw loop with these hooks. */
-int bvm_start_own(struct bvm *m, const struct vcpu_hooks *hooks, void *proto);
-/* tvm's own threads (kvmhold_vcpu_run). */
-int bvm_start_tvm(struct bvm *m);
+/*
+ * The vCPU threads: tvm's own (kvmhold_vcpu_run), or one a vCPU running the
+ * benchmark's raw loop with these hooks; then until every vCPU has moved.
+ */
+int bvm_start(struct bvm *m, bool tvm, const struct vcpu_hooks *hooks, void *proto,
+	      int timeout_ms);
 /* Sets the guests' stop flag and joins every vCPU thread. */
 int bvm_stop(struct bvm *m);
 void bvm_destroy(struct bvm *m);

@@ -148,7 +148,7 @@ static void run_slice(const struct run_cfg *rc, struct line_acc *a, unsigned rou
 		.walk_pages = rc->pages, .region_pages = 4 * rc->pages, .kick = s ? s->kick : 0,
 	};
 	struct strat_ctx c = { .s = s };
-	bool tvm_loop = s && s->tvm_loop, raw = !s || s->raw_layout;
+	bool raw = !s || s->raw_layout;
 	uint64_t pages0, t0, t1;
 	int r;
 
@@ -170,9 +170,7 @@ static void run_slice(const struct run_cfg *rc, struct line_acc *a, unsigned rou
 		line_error(a, "setup", c.why ? c.why : strerror(-r));
 		goto out;
 	}
-	r = tvm_loop ? bvm_start_tvm(c.m) : bvm_start_own(c.m, s ? s->hooks : NULL, c.state);
-	if (!r)
-		r = bvm_wait_all_moved(c.m, WARMUP_TIMEOUT_MS);
+	r = bvm_start(c.m, s && s->tvm_loop, s ? s->hooks : NULL, c.state, WARMUP_TIMEOUT_MS);
 	if (r) {
 		line_error(a, "starting the vCPUs", strerror(-r));
 		goto stop;

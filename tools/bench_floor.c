@@ -90,7 +90,7 @@ int floor_measure(unsigned vcpus, unsigned nr, struct samples *s, unsigned *rese
 	r = bvm_create(&o, &m);
 	if (r)
 		return r;
-	r = bvm_start_own(m, &floor_hooks, NULL);
+	r = bvm_start(m, false, &floor_hooks, NULL, MOVE_TIMEOUT_MS);
 	while (!r && s->n < want) {
 		uint64_t ns;
 

@@ -278,8 +278,7 @@ static int kick_vm_start(struct bvm **m)
 	if (r)
 		return r;
 	(*m)->lib_run = true;
-	r = bvm_start_own(*m, &floor_hooks, NULL);
-	return r ? r : bvm_wait_all_moved(*m, MOVE_TIMEOUT_MS);
+	return bvm_start(*m, false, &floor_hooks, NULL, MOVE_TIMEOUT_MS);
 }
 
 /* What went wrong with the vCPU thread, or with the call that returned r. */

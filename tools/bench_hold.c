@@ -37,9 +37,7 @@ static int hold_block(unsigned vcpus, unsigned nr, const struct strategy *s, str
 		return r;
 	r = s->kick == KVMHOLD_KICK_KERNEL ? kick_ioctl_check_backend(m->vm) : 0;
 	if (!r)
-		r = ioctl_kick ? bvm_start_own(m, NULL, NULL) : bvm_start_tvm(m);
-	if (!r)
-		r = bvm_wait_all_moved(m, MOVE_TIMEOUT_MS);
+		r = bvm_start(m, !ioctl_kick, NULL, NULL, MOVE_TIMEOUT_MS);
 	if (!r)
 		r = kvmhold_stats_get(m->vm, &st0, sizeof(st0));
 	for (k = 0; !r && k < nr; k++) {

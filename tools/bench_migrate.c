@@ -330,7 +330,6 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 	unsigned words = (mo->pages + 63) / 64;
 	struct migration mg = { .pages = mo->pages, .words = words, .manual = mo->initially_set,
 				.state = layout_initial(mo->split, mo->grown) };
-	bool started = false;
 	uint64_t w0;
 	int r;
 
@@ -378,10 +377,7 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 	c.mig = &mg;
 	tvm_set_param(c.m->t, TVM_DIRTY_ITER, 1);
 	tvm_set_param(c.m->t, TVM_DIRTY_DELAY, 0);
-	r = s->tvm_loop ? bvm_start_tvm(c.m) : bvm_start_own(c.m, s->hooks, c.state);
-	started = !r;
-	if (!r)
-		r = bvm_wait_all_moved(c.m, WAIT_TIMEOUT_MS);
+	r = bvm_start(c.m, s->tvm_loop, s->hooks, c.state, WAIT_TIMEOUT_MS);
 	if (r) {
 		fail(res, "starting the vCPUs", r);
 		goto stop;
@@ -401,8 +397,7 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 		final_pass(&c, res);
 	res->guest_writes = tvm_counter_sum(c.m->t) - w0;
 stop:
-	if (started)
-		bvm_stop(c.m);
+	bvm_stop(c.m);
 	res->holes = bvm_holes(c.m);
 	res->log_reads = mg.log_reads;
 	if (bvm_failures(c.m) && !res->error[0])

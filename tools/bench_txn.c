@@ -158,9 +158,7 @@ static int new_vm(unsigned vcpus, unsigned pages, unsigned extra, unsigned kick,
 	if (setup_ns)
 		*setup_ns = bench_now_ns() - t0;
 	if (!r)
-		r = bvm_start_tvm(m);
-	if (!r)
-		r = bvm_wait_all_moved(m, MOVE_TIMEOUT_MS);
+		r = bvm_start(m, true, NULL, NULL, MOVE_TIMEOUT_MS);
 	if (r) {
 		bvm_destroy(m);
 		return r;

@@ -155,9 +155,7 @@ static int line_block(const struct strategy *s, unsigned vcpus, unsigned nr,
 	if (r)
 		goto out;
 	*why = "starting the vCPUs";
-	r = s->tvm_loop ? bvm_start_tvm(c.m) : bvm_start_own(c.m, s->hooks, c.state);
-	if (!r)
-		r = bvm_wait_all_moved(c.m, START_TIMEOUT_MS);
+	r = bvm_start(c.m, s->tvm_loop, s->hooks, c.state, START_TIMEOUT_MS);
 	for (k = 0; !r && k < nr; k++) {
 		*why = "stop and release";
 		if (pauses && s != &strat_ideal)

@@ -182,43 +182,33 @@ static void *raw_loop(void *arg)
 	return NULL;
 }
 
-int bvm_start_own(struct bvm *m, const struct vcpu_hooks *hooks, void *proto)
+int bvm_start(struct bvm *m, bool tvm, const struct vcpu_hooks *hooks, void *proto,
+	      int timeout_ms)
 {
 	unsigned i;
-	int r;
+	int r = 0;
 
 	m->hooks = hooks;
 	m->proto = proto;
-	for (i = 0; i < m->n; i++) {
+	if (tvm) {
+		r = tvm_start(m->t);
+		m->tvm_loops = !r;
+	}
+	for (i = 0; !tvm && !r && i < m->n; i++) {
 		struct bvcpu *v = &m->v[i];
 
 		__atomic_store_n(&v->state, TVM_VCPU_RUNNING, __ATOMIC_RELEASE);
-		r = pthread_create(&v->thread, NULL, raw_loop, v);
-		if (r) {
+		r = -pthread_create(&v->thread, NULL, raw_loop, v);
+		v->thread_started = !r;
+		if (r)
 			__atomic_store_n(&v->state, TVM_VCPU_IDLE, __ATOMIC_RELEASE);
-			return -r;
-		}
-		v->thread_started = true;
 	}
-	/* The protocols signal by thread id: wait until every one is known. */
-	for (i = 0; i < m->n; i++)
-		while (!__atomic_load_n(&m->v[i].tid, __ATOMIC_ACQUIRE))
+	/* The protocols signal by thread id: wait until every one is known (or tvm's ended). */
+	for (i = 0; !r && i < m->n; i++)
+		while (tvm ? !tvm_vcpu_tid(m->t, i) && tvm_vcpu_state(m->t, i) == TVM_VCPU_RUNNING :
+		       !__atomic_load_n(&m->v[i].tid, __ATOMIC_ACQUIRE))
 			bench_sleep_ns(POLL_NS);
-	return 0;
-}
-
-int bvm_start_tvm(struct bvm *m)
-{
-	unsigned i;
-	int r = tvm_start(m->t);
-
-	if (r)
-		return r;
-	m->tvm_loops = true;
-	for (i = 0; i < m->n; i++)
-		while (!tvm_vcpu_tid(m->t, i) && tvm_vcpu_state(m->t, i) == TVM_VCPU_RUNNING)
-			bench_sleep_ns(POLL_NS);
-	return 0;
+	return r ? r : bvm_wait_all_moved(m, timeout_ms);
 }
 
 int bvm_stop(struct bvm *m)
