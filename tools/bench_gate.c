@@ -160,37 +160,30 @@ static void *mem_thread_fn(void *arg)
 	return NULL;
 }
 
-/* kvmhold_mem_begin() + end() per call, on nr threads (1 or 2) at once. */
+/*
+ * kvmhold_mem_begin() + end() per call, on nr threads (1 or 2) at once: the
+ * caller, like every other measure of the gate, and with nr 2 one more.
+ */
 static int mem_measure(struct kvmhold_vm *vm, unsigned nr, unsigned batches, struct samples *s)
 {
 	struct mem_thread mt[2];
-	pthread_t th[2];
-	unsigned arrived = 0, i, k;
+	unsigned arrived = 0, k;
+	pthread_t th;
 	size_t j;
 	int r = 0;
 
-	memset(mt, 0, sizeof(mt));
-	for (i = 0; i < nr; i++) {
-		mt[i] = (struct mem_thread){ .f.vm = vm, .batches = batches, .nr = nr,
+	for (k = 0; k < 2; k++)
+		mt[k] = (struct mem_thread){ .f.vm = vm, .batches = batches, .nr = nr,
 					     .arrived = &arrived };
-		/* One thread is the caller, like every other measure of the gate. */
-		if (nr == 1) {
-			mem_thread_fn(&mt[0]);
-			r = mt[0].r;
-			break;
-		}
-		r = -pthread_create(&th[i], NULL, mem_thread_fn, &mt[i]);
-		if (r) {
-			/* The one started waits at the start line for a second arrival. */
-			__atomic_fetch_add(&arrived, 1, __ATOMIC_SEQ_CST);
-			break;
-		}
-	}
-	for (k = 0; k < i; k++) {
-		pthread_join(th[k], NULL);
-		if (!r)
-			r = mt[k].r;
-	}
+	if (nr == 2)
+		r = -pthread_create(&th, NULL, mem_thread_fn, &mt[1]);
+	if (r)
+		return r;
+	mem_thread_fn(&mt[0]);
+	if (nr == 2)
+		pthread_join(th, NULL);
+	for (k = 0; k < nr && !r; k++)
+		r = mt[k].r;
 	for (k = 0; k < nr; k++) {
 		for (j = 0; !r && j < mt[k].s.n; j++)
 			r = samples_add(s, mt[k].s.v[j]);
@@ -218,10 +211,16 @@ static int entry_measure(struct kvmhold_vcpu *vcpu, unsigned batches, struct sam
 	return r;
 }
 
-static void fail(char *buf, size_t size, const char *what, int r)
+/* What went wrong with the vCPU thread of m (if any), or with the call that returned r. */
+static void fail(struct bvm *m, char *buf, size_t size, const char *what, int r)
 {
-	if (r == -EPROTO)
+	if (m && bvm_failures(m))
+		snprintf(buf, size, "%s: %s", what, bvm_failure(m));
+	else if (r == -EPROTO)
 		snprintf(buf, size, "%s: kvmhold_vcpu_run() entered the guest after a kick", what);
+	else if (r == -ETIMEDOUT)
+		snprintf(buf, size, "%s: a kick got no return within %llu ms", what,
+			 (unsigned long long)(KICK_LOST_NS / 1000000));
 	else
 		snprintf(buf, size, "%s: %s", what, strerror(-r));
 }
@@ -236,8 +235,8 @@ static void gate_fast(struct gate_result *g)
 
 	r = bvm_create(&bo, &m);
 	if (r) {
-		fail(g->mem_error, sizeof(g->mem_error), "VM", r);
-		fail(g->entry_error, sizeof(g->entry_error), "VM", r);
+		fail(NULL, g->mem_error, sizeof(g->mem_error), "VM", r);
+		fail(NULL, g->entry_error, sizeof(g->entry_error), "VM", r);
 		return;
 	}
 	bench_progress("gate: mem");
@@ -245,15 +244,15 @@ static void gate_fast(struct gate_result *g)
 	if (!r)
 		r = mem_measure(m->vm, 2, g->batches, &mem2);
 	if (r)
-		fail(g->mem_error, sizeof(g->mem_error), "kvmhold_mem_begin/end", r);
+		fail(NULL, g->mem_error, sizeof(g->mem_error), "kvmhold_mem_begin/end", r);
 	bench_progress("gate: mark");
 	r = mark_measure(m->vm, g->batches, &mark);
 	if (r)
-		fail(g->mark_error, sizeof(g->mark_error), "kvmhold_dirty_mark", r);
+		fail(NULL, g->mark_error, sizeof(g->mark_error), "kvmhold_dirty_mark", r);
 	bench_progress("gate: run_entry");
 	r = entry_measure(tvm_vcpu(m->t, 0), g->batches, &kr, &k);
 	if (r)
-		fail(g->entry_error, sizeof(g->entry_error), "kick then run", r);
+		fail(NULL, g->entry_error, sizeof(g->entry_error), "kick then run", r);
 	bvm_destroy(m);
 	stats_take(&g->mem, &mem);
 	stats_take(&g->mem2, &mem2);
@@ -279,18 +278,6 @@ static int kick_vm_start(struct bvm **m)
 		return r;
 	(*m)->lib_run = true;
 	return bvm_start(*m, false, &floor_hooks, NULL, MOVE_TIMEOUT_MS);
-}
-
-/* What went wrong with the vCPU thread, or with the call that returned r. */
-static void kick_fail(struct bvm *m, char *buf, size_t size, const char *what, int r)
-{
-	if (m && bvm_failures(m))
-		snprintf(buf, size, "%s: %s", what, bvm_failure(m));
-	else if (r == -ETIMEDOUT)
-		snprintf(buf, size, "%s: a kick got no return within %llu ms", what,
-			 (unsigned long long)(KICK_LOST_NS / 1000000));
-	else
-		snprintf(buf, size, "%s: %s", what, strerror(-r));
 }
 
 /* ---- kick_running --------------------------------------------------------- */
@@ -324,7 +311,7 @@ static int running_block(unsigned nr, struct samples *s, char *error, size_t siz
 			bench_progress("gate: kick_running, %zu samples", s->n);
 	}
 	if (r)
-		kick_fail(m, error, size, "kick_running", r);
+		fail(m, error, size, "kick_running", r);
 	bvm_destroy(m);
 	return r;
 }
@@ -354,27 +341,6 @@ static void gate_running(struct gate_result *g)
 
 /* ---- kick_parked ---------------------------------------------------------- */
 
-/* The scheduler state of one of our threads ('R', 'S', ...), or 0. */
-static char thread_state(int tid)
-{
-	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	/* "tid (comm) S ...": comm may hold anything, so look from the last ')'. */
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' ? p[2] : 0;
-}
-
 /*
  * kvmhold_hold() returns once the vCPU is out of KVM_RUN, which may be
  * before its thread has gone to sleep in the park.  The kick is meant for
@@ -385,12 +351,25 @@ static char thread_state(int tid)
 static bool wait_asleep(int tid)
 {
 	uint64_t deadline = bench_now_ns() + ASLEEP_WAIT_NS;
+	char buf[512], *p;
+	bool asleep = false;
+	ssize_t n;
+	int fd;
 
+	snprintf(buf, sizeof(buf), "/proc/self/task/%d/stat", tid);
+	fd = open(buf, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
 	do {
-		if (thread_state(tid) == 'S')
-			return true;
-	} while (bench_now_ns() < deadline);
-	return false;
+		/* Each read at offset 0 is a fresh one. */
+		n = pread(fd, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		/* "tid (comm) S ...": comm may hold anything, so look from the last ')'. */
+		p = strrchr(buf, ')');
+		asleep = p && p[1] == ' ' && p[2] == 'S';
+	} while (!asleep && bench_now_ns() < deadline);
+	close(fd);
+	return asleep;
 }
 
 static void gate_parked(struct gate_result *g)
@@ -448,7 +427,7 @@ static void gate_parked(struct gate_result *g)
 		floor_let_go(v);
 	}
 	if (r && !g->parked_error[0])
-		kick_fail(m, g->parked_error, sizeof(g->parked_error), "kick_parked", r);
+		fail(m, g->parked_error, sizeof(g->parked_error), "kick_parked", r);
 	if (held)
 		kvmhold_release(m->vm);
 	bvm_destroy(m);
