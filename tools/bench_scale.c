@@ -281,23 +281,22 @@ static void slots_fail(struct slots_run *sr, const char *what, int r)
 static int sample(struct slots_run *sr, enum scale_measure m, bool keep)
 {
 	const struct table *t = &sr->t;
+	bool alone = m == SM_UNMAP_ALL || m == SM_MERGE_HALF;   /* the txn is thrown away */
 	struct kvmhold_txn *x = NULL;
 	uint64_t t0 = bench_now_ns(), ns = 0;
 	int r = 0;
 
 	if (m < SM_SYNC_ONE)
 		r = kvmhold_txn_begin(t->vm, &x);
-	if (!r && (m == SM_UNMAP_ALL || m == SM_MERGE_HALF)) {
-		/* In a transaction that is then thrown away. */
-		t0 = bench_now_ns();
+	if (!r) {
+		if (alone)
+			t0 = bench_now_ns();
 		r = table_op(x, t, m);
-		ns = bench_now_ns() - t0;
-		kvmhold_txn_abort(x);
-	} else if (!r) {
-		r = table_op(x, t, m);
-		if (x)
+		if (x && !alone)
 			r = kh_finish(x, r);
 		ns = bench_now_ns() - t0;
+		if (alone)
+			kvmhold_txn_abort(x);
 	}
 	if (!r && keep)
 		r = samples_add(&sr->s[m], ns);
@@ -380,17 +379,13 @@ static void slots_setup(struct slots_run *sr, unsigned n, struct scale_slots_res
 	res->map_ns = bench_now_ns() - t0;
 	if (r)
 		goto fail;
-	if (nr_slots(t->vm) != before + n) {
-		/* the library made other slots than asked */
-		slots_fail(sr, "mapping: slot count after the commit", EPROTO);
-		return;
-	}
-	if (lookups_check(t)) {
-		slots_fail(sr, "kvmhold_gpa_to_hva() gave a wrong address", EPROTO);
-		return;
-	}
 	t->bm = calloc((t->len / PG + 63) / 64, sizeof(*t->bm));
-	if (!t->bm)
+	/* A count other than n: the library made other slots than asked. */
+	if (nr_slots(t->vm) != before + n)
+		slots_fail(sr, "mapping: slot count after the commit", EPROTO);
+	else if (lookups_check(t))
+		slots_fail(sr, "kvmhold_gpa_to_hva() gave a wrong address", EPROTO);
+	else if (!t->bm)
 		slots_fail(sr, "bitmap", ENOMEM);
 	return;
 fail:
