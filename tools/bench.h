@@ -217,8 +217,9 @@ uint64_t bvm_holes(struct bvm *m);          /* MMIO exits inside the test region
 uint64_t bvm_mismatches(struct bvm *m);     /* walker mismatches, all vCPUs */
 int bvm_failures(struct bvm *m);            /* tvm's and the raw loop's */
 const char *bvm_failure(struct bvm *m);     /* the first one, or NULL */
-/* Until every vCPU's progress moved past what it was at the call. */
+/* Until every vCPU's progress moved past what it was at the call, or past p[]. */
 int bvm_wait_all_moved(struct bvm *m, int timeout_ms);
+int bvm_wait_all_past(struct bvm *m, const uint64_t *p, int timeout_ms);
 /* Until every vCPU completed a whole walk pass (touched all its pages) after the call. */
 int bvm_wait_all_passes(struct bvm *m, int timeout_ms);
 /* The extra 1-page slots of --slots: raw ioctls (ids from RAW_ID_EXTRA) or one transaction. */

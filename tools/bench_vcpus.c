@@ -43,28 +43,6 @@ struct line_samples {
 };
 
 /*
- * Until every vCPU's progress passed before[].  Polled with short sleeps:
- * a poller that only yields stays runnable and takes CPU time from the
- * vCPUs it waits for (measured: several times the release at 2 vCPUs on
- * 2 CPUs), the same for every line but not what a release costs.
- */
-#define RELEASE_POLL_NS 20000
-
-static int wait_all_past(struct bvm *m, const uint64_t *before, uint64_t deadline)
-{
-	unsigned i;
-
-	for (i = 0; i < m->n; i++) {
-		while (bvm_progress(m, i) <= before[i]) {
-			if (bench_now_ns() > deadline)
-				return -ETIMEDOUT;
-			bench_sleep_ns(RELEASE_POLL_NS);
-		}
-	}
-	return 0;
-}
-
-/*
  * One stop and release sample, the strategy's way: kvmhold lines hold, the
  * others pause.  Every vCPU runs again when it returns 0.
  */
@@ -86,7 +64,7 @@ static int stop_release(struct strat_ctx *c, struct line_samples *ls)
 		kvmhold_release(c->m->vm);
 	else
 		c->s->resume(c);
-	r = wait_all_past(c->m, before, bench_now_ns() + START_TIMEOUT_MS * 1000000ull);
+	r = bvm_wait_all_past(c->m, before, START_TIMEOUT_MS);
 	if (r)
 		return r;
 	samples_add(&ls->stop, t1 - t0);
