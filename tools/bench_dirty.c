@@ -21,10 +21,14 @@
 #define MIG_PAGES        256         /* the migration check's P unless --pages */
 #define MIG_LIMIT_S      120.0
 
-/* The largest dirty ring KVM allows per vCPU, in bytes (0: no ring). */
-static unsigned ring_max_bytes(void)
+/*
+ * A dirty ring with room for `pages` entries twice over, within the largest
+ * KVM allows per vCPU, in bytes (0: no ring).
+ */
+static unsigned ring_for(unsigned pages)
 {
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), r;
+	unsigned max, b = 64 * 1024;
 
 	if (fd < 0)
 		return 0;
@@ -32,14 +36,7 @@ static unsigned ring_max_bytes(void)
 	if (r <= 0)
 		r = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING);
 	close(fd);
-	return r > 0 ? (unsigned)r : 0;
-}
-
-/* A ring with room for `pages` entries twice over, within KVM's limit. */
-static unsigned ring_for(unsigned pages)
-{
-	unsigned max = ring_max_bytes(), b = 64 * 1024;
-
+	max = r > 0 ? (unsigned)r : 0;
 	while (b < 2ull * pages * sizeof(struct kvm_dirty_gfn) && b < max)
 		b *= 2;
 	return b > max ? max : b;
@@ -71,6 +68,7 @@ static int sync_cost(const struct bench_opts *o, uint64_t region, unsigned ring_
 	struct tvm_opts to = {
 		.nr_vcpus = 1, .program = GUEST_PROG_PROBE, .test_size = region,
 		.map_test_region = true, .test_slot_flags = KVM_MEM_LOG_DIRTY_PAGES, .quiet = true,
+		.vm_opts = { .dirty_ring_bytes = ring_bytes },
 	};
 	size_t words = (size_t)(region / TVM_PAGE_SIZE + 63) / 64;
 	unsigned many = o->sync_pages, lv, k, value = 1;
@@ -80,7 +78,6 @@ static int sync_cost(const struct bench_opts *o, uint64_t region, unsigned ring_
 	struct kvmhold_stats st;
 	struct kvmhold_region reg;
 	struct tvm *t = NULL;
-	uint32_t slot;
 	int r = -ENOMEM;
 
 	sr->mech = ring_bytes ? "ring" : "bitmap";
@@ -89,7 +86,6 @@ static int sync_cost(const struct bench_opts *o, uint64_t region, unsigned ring_
 		many = (unsigned)(region / TVM_PAGE_SIZE);
 	sr->lv[SYNC_FEW].dirtied = FEW_PAGES < many ? FEW_PAGES : many;
 	sr->lv[SYNC_MANY].dirtied = many;
-	to.vm_opts.dirty_ring_bytes = ring_bytes;
 	if (!bm)
 		goto out;
 	pattern = bm + words;
@@ -115,7 +111,6 @@ static int sync_cost(const struct bench_opts *o, uint64_t region, unsigned ring_
 		r = -ENOENT;
 		goto out;
 	}
-	slot = reg.slot;
 	for (lv = 0; lv < SYNC_LEVELS; lv++) {
 		struct sync_level *l = &sr->lv[lv];
 		struct samples s = { 0 }, io = { 0 };
@@ -145,7 +140,7 @@ static int sync_cost(const struct bench_opts *o, uint64_t region, unsigned ring_
 				if (lib)
 					r = kvmhold_dirty_sync(t->vm, t->test_hva, region, bm);
 				else
-					r = raw_get_clear(kvmhold_vm_fd(t->vm), slot, region / TVM_PAGE_SIZE, bm);
+					r = raw_get_clear(kvmhold_vm_fd(t->vm), reg.slot, region / TVM_PAGE_SIZE, bm);
 				if (!r)
 					samples_add(lib ? &s : &io, bench_now_ns() - t0);
 			}
