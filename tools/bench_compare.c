@@ -224,30 +224,15 @@ static struct spread spread_of(double *v, unsigned n)
 	return sp;
 }
 
-/* The per-round figures of a line; progress against the same round's baseline. */
-static void finish_rounds(struct line_acc *a, const struct line_acc *base, unsigned rounds)
+/*
+ * A line's figures (base: the baseline's, finished first): progress against
+ * the baseline's, per round against the same round's.
+ */
+static void finish_line(struct line_acc *a, const struct line_acc *base, unsigned rounds)
 {
 	double txn[CMP_MAX_ROUNDS], pause[CMP_MAX_ROUNDS], prog[CMP_MAX_ROUNDS];
-	unsigned r, nt = 0, np = 0, ng = 0;
-
-	for (r = 0; r < rounds && r < CMP_MAX_ROUNDS; r++) {
-		if (a->round_txn_p50[r])
-			txn[nt++] = (double)a->round_txn_p50[r];
-		if (a->round_pause_p50[r])
-			pause[np++] = (double)a->round_pause_p50[r];
-		/* A round the line ran counts, progress 0 included. */
-		if (a->round_ran[r] && base->round_pages_per_s[r] > 0)
-			prog[ng++] = 100.0 * a->round_pages_per_s[r] / base->round_pages_per_s[r];
-	}
-	a->res->round_txn_p50 = spread_of(txn, nt);
-	a->res->round_pause_p50 = spread_of(pause, np);
-	a->res->round_progress = spread_of(prog, ng);
-}
-
-static void finish_line(struct line_acc *a, double baseline_pages_per_s)
-{
 	struct strat_result *res = a->res;
-	unsigned k;
+	unsigned k, nt = 0, np = 0, ng = 0;
 
 	stats_take(&res->lat, &a->lat);
 	stats_take(&res->pause, &a->pause);
@@ -257,10 +242,22 @@ static void finish_line(struct line_acc *a, double baseline_pages_per_s)
 		res->pages_per_s = (double)a->pages / res->seconds;
 		res->txn_per_s = (double)res->txns / res->seconds;
 	}
-	if (baseline_pages_per_s > 0)
-		res->progress_pct = 100.0 * res->pages_per_s / baseline_pages_per_s;
+	if (base->res->pages_per_s > 0)
+		res->progress_pct = 100.0 * res->pages_per_s / base->res->pages_per_s;
 	if (res->error[0])
 		bench_err("compare: %s: %s", res->name, res->error);
+	for (k = 0; k < rounds && k < CMP_MAX_ROUNDS; k++) {
+		if (a->round_txn_p50[k])
+			txn[nt++] = (double)a->round_txn_p50[k];
+		if (a->round_pause_p50[k])
+			pause[np++] = (double)a->round_pause_p50[k];
+		/* A round the line ran counts, progress 0 included. */
+		if (a->round_ran[k] && base->round_pages_per_s[k] > 0)
+			prog[ng++] = 100.0 * a->round_pages_per_s[k] / base->round_pages_per_s[k];
+	}
+	res->round_txn_p50 = spread_of(txn, nt);
+	res->round_pause_p50 = spread_of(pause, np);
+	res->round_progress = spread_of(prog, ng);
 }
 
 /*
@@ -277,6 +274,7 @@ static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
 
 	for (i = 0; i < c->nr_lines; i++) {
 		struct strat_result *l = &c->lines[i];
+		const char *na = strategy_unavailable(l->s);   /* l->na's reason */
 		struct mig_opts mo = {
 			.s = l->s, .vcpus = rc->vcpus,
 			.pages = rc->pages > MIGRATE_MIN_PAGES ? rc->pages : MIGRATE_MIN_PAGES,
@@ -286,16 +284,12 @@ static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
 		};
 
 		l->migrated = true;
-		if (l->na[0] || o->op == CMP_LOG) {
-			/* A copy: gcc's -Wrestrict cannot tell l->na from l->mig.na. */
-			char why[sizeof(l->na)];
-
-			memcpy(why, l->na, sizeof(why));
+		if (na || o->op == CMP_LOG) {
 			l->mig.name = l->name;
 			l->mig.vcpus = mo.vcpus;
 			l->mig.pages = mo.pages;
-			if (why[0])
-				snprintf(l->mig.na, sizeof(l->mig.na), "unavailable: %s", why);
+			if (na)
+				snprintf(l->mig.na, sizeof(l->mig.na), "unavailable: %s", na);
 			else
 				snprintf(l->mig.na, sizeof(l->mig.na), "--op log switches logging off "
 					 "every other transaction: nothing is tracked then");
@@ -381,14 +375,13 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 	if (o->migrate)
 		migrate_lines(&rc, c);
 
-	finish_line(&acc[0], 0);
+	finish_line(&acc[0], &acc[0], o->rounds);
 	failed |= !base.ran || base.error[0];
 	c->baseline_pages_per_s = base.pages_per_s;
 	c->baseline_holes = base.holes;
 	c->baseline_mismatches = base.mismatches;
 	for (i = 1; i < n; i++) {
-		finish_line(&acc[i], c->baseline_pages_per_s);
-		finish_rounds(&acc[i], &acc[0], o->rounds);
+		finish_line(&acc[i], &acc[0], o->rounds);
 		failed |= !acc[i].res->ran && !acc[i].res->na[0];
 	}
 	return failed ? -EIO : 0;
