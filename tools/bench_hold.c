@@ -114,9 +114,7 @@ static void hold_one(unsigned vcpus, unsigned samples, struct hold_result *h)
 	uint64_t signals = 0;
 	int r = 0;
 
-	memset(h, 0, sizeof(*h));
-	h->vcpus = vcpus;
-	h->samples = samples;
+	*h = (struct hold_result){ .vcpus = vcpus, .samples = samples };
 	line_init(&h->lines[h->nr_lines++], &strat_kernel_ioctl);
 	line_init(&h->lines[h->nr_lines++], &strat_kvmhold_kernel);
 	for (b = 0; !r && b < BLOCKS; b++) {

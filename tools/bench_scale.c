@@ -463,12 +463,11 @@ static void slots_round_syncs(const struct bench_opts *o, struct slots_run *sr, 
  */
 static bool slots_all(const struct bench_opts *o, struct scale_result *s)
 {
-	struct slots_run sr[BENCH_MAX_LIST];
+	struct slots_run sr[BENCH_MAX_LIST] = { 0 };
 	const struct scale_slots_result *ref = &s->slots[0];
 	unsigned i, j, r, m;
 	bool failed = false;
 
-	memset(sr, 0, sizeof(sr));
 	for (i = 0; i < s->nr_slots; i++)
 		slots_setup(&sr[i], o->nr_scale_slots ? o->scale_slots[i] : def_slots[i],
 			    &s->slots[i]);

@@ -230,14 +230,13 @@ static int ops_pass(struct bvm *m, const struct layout *l, struct txn_result *t,
 
 static int ops_run(unsigned vcpus, unsigned pages, struct txn_result *t)
 {
-	struct txn_acc acc[BOP__COUNT];
+	struct txn_acc acc[BOP__COUNT] = { 0 };
 	const char *na = kick_ioctl_unavailable();
 	struct layout l;
 	struct bvm *m;
 	unsigned p;
 	int r;
 
-	memset(acc, 0, sizeof(acc));
 	if (na)
 		snprintf(t->kernel_na, sizeof(t->kernel_na), "%s", na);
 	r = new_vm(vcpus, pages, 0, KVMHOLD_KICK_SIGNAL, t->vm_flags, &m, &l, NULL);
@@ -277,13 +276,12 @@ static int ops_run(unsigned vcpus, unsigned pages, struct txn_result *t)
 static int slots_run(unsigned vcpus, unsigned pages, struct txn_slots_result *s,
 		     struct txn_result *t)
 {
-	struct txn_acc acc[BOP__COUNT];
+	struct txn_acc acc[BOP__COUNT] = { 0 };
 	struct layout l;
 	struct bvm *m;
 	char what[32];
 	int r;
 
-	memset(acc, 0, sizeof(acc));
 	r = new_vm(vcpus, pages, s->slots, KVMHOLD_KICK_SIGNAL, t->vm_flags, &m, &l, &s->setup_ns);
 	if (r) {
 		snprintf(s->error, sizeof(s->error), "%u slots: %s", s->slots, strerror(-r));

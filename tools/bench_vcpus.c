@@ -7,7 +7,6 @@
  * the machine's load hits them alike.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "bench.h"
@@ -119,9 +118,8 @@ static int line_block(const struct strategy *s, unsigned vcpus, unsigned nr,
 	r = bvm_create(&bo, &c.m);
 	if (r)
 		return r;
-	c.l.gpa = c.m->test_gpa;
-	c.l.hva = (uintptr_t)c.m->test_hva;
-	c.l.pages = bo.walk_pages;
+	c.l = (struct layout){ .gpa = c.m->test_gpa, .hva = (uintptr_t)c.m->test_hva,
+			       .pages = bo.walk_pages };
 	*why = "mapping the layout";
 	r = layout_map(&c, s->raw_layout, false, false, 0);
 	if (!r && s->setup) {
@@ -164,10 +162,8 @@ static void vcpus_one(unsigned vcpus, unsigned samples, struct vcpus_result *v)
 	unsigned b, i, resends = 0, per = (samples + BLOCKS - 1) / BLOCKS;
 	int r;
 
-	memset(v, 0, sizeof(*v));
-	v->vcpus = vcpus;
-	v->samples = samples;
-	v->nr_lines = NR_VCPUS_STRATEGIES;
+	*v = (struct vcpus_result){ .vcpus = vcpus, .samples = samples,
+				    .nr_lines = NR_VCPUS_STRATEGIES };
 	for (i = 0; i < v->nr_lines; i++) {
 		const char *na = strategy_unavailable(vcpus_strategies[i]);
 
