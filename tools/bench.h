@@ -207,8 +207,6 @@ int bvm_start(struct bvm *m, bool tvm, const struct vcpu_hooks *hooks, void *pro
 int bvm_stop(struct bvm *m);
 void bvm_destroy(struct bvm *m);
 
-/* Progress of vCPU i: counter plus walked pages (both only ever grow). */
-uint64_t bvm_progress(struct bvm *m, unsigned i);
 /* Every vCPU's progress now into p (TVM_MAX_VCPUS values); did any move since? */
 void bvm_progress_all(struct bvm *m, uint64_t *p);
 bool bvm_moved_since(struct bvm *m, const uint64_t *p);

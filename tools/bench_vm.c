@@ -256,7 +256,8 @@ void bvm_destroy(struct bvm *m)
 
 /* ---- observations ------------------------------------------------------- */
 
-uint64_t bvm_progress(struct bvm *m, unsigned i)
+/* Progress of vCPU i: counter plus walked pages (both only ever grow). */
+static uint64_t bvm_progress(struct bvm *m, unsigned i)
 {
 	return tvm_counter(m->t, i) + tvm_walk_pages(m->t, i);
 }
