@@ -585,14 +585,7 @@ static int lib_cycle(const struct big *b, unsigned k, struct samples *s,
 static int raw_region(int r, int vm_fd, uint32_t id, uint64_t gpa, uint64_t size, void *hva,
 		      uint32_t flags)
 {
-	struct kvm_userspace_memory_region m = {
-		.slot = id, .flags = flags, .guest_phys_addr = gpa, .memory_size = size,
-		.userspace_addr = (uintptr_t)hva,
-	};
-
-	if (r)
-		return r;
-	return ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0 ? -errno : 0;
+	return r ? r : tvm_raw_memslot(vm_fd, id, gpa, size, hva, flags);
 }
 
 /* The dirty-log read, unless an earlier step failed (r): then r. */
