@@ -557,6 +557,8 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res);
  */
 int read_log_before(struct strat_ctx *c, const struct raw_txn *tx, uint64_t *scratch,
 		    unsigned *ioctls);
+/* KVM_GET_DIRTY_LOG of a slot of size bytes into buf; with clear, KVM_CLEAR_DIRTY_LOG of it. */
+int dirty_log_get(int vm_fd, uint32_t slot, uint64_t size, uint64_t *buf, bool clear);
 /* The bits set in a bitmap of `words` 64-bit words. */
 unsigned bitmap_weight(const uint64_t *bm, size_t words);
 /* Per 1000 transactions, or -1 when nothing ran. */

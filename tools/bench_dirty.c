@@ -42,25 +42,6 @@ static unsigned ring_for(unsigned pages)
 	return b > max ? max : b;
 }
 
-/*
- * The bitmap's reference: what KVM costs, the ioctls a sync of the whole
- * slot cannot do without (read the bitmap, clear and write-protect what
- * it held), issued by hand on the library's slot.  The pages it clears are
- * never reported to the library: a benchmark VM may lose them.
- */
-static int raw_get_clear(int vm_fd, uint32_t slot, uint64_t npages, uint64_t *buf)
-{
-	struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = buf };
-	struct kvm_clear_dirty_log clear = {
-		.slot = slot, .first_page = 0, .num_pages = (uint32_t)npages, .dirty_bitmap = buf,
-	};
-
-	memset(buf, 0, (npages + 63) / 64 * sizeof(*buf));
-	if (ioctl(vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
-		return -errno;
-	return ioctl(vm_fd, KVM_CLEAR_DIRTY_LOG, &clear) < 0 ? -errno : 0;
-}
-
 /* (a) for one mechanism. */
 static int sync_cost(const struct bench_opts *o, uint64_t region, unsigned ring_bytes,
 		     struct sync_result *sr)
@@ -128,7 +109,13 @@ static int sync_cost(const struct bench_opts *o, uint64_t region, unsigned ring_
 
 			bench_progress("dirty: %s sync, %u pages dirty: %u/%u", sr->mech, l->dirtied,
 				       k + 1, o->sync_samples);
-			/* The bitmap's reference first (lib 0), on pages written for it alone. */
+			/*
+			 * The bitmap's reference first (lib 0), on pages written for it
+			 * alone: what KVM costs, the ioctls a sync of the whole slot cannot
+			 * do without (read the bitmap, clear and write-protect what it
+			 * held), by hand on the library's slot.  The pages it clears are
+			 * never reported to the library: a benchmark VM may lose them.
+			 */
 			for (lib = ring_bytes ? 1 : 0; lib < 2 && !r; lib++) {
 				what = "guest writes";
 				if (l->dirtied)
@@ -140,7 +127,7 @@ static int sync_cost(const struct bench_opts *o, uint64_t region, unsigned ring_
 				if (lib)
 					r = kvmhold_dirty_sync(t->vm, t->test_hva, region, bm);
 				else
-					r = raw_get_clear(kvmhold_vm_fd(t->vm), reg.slot, region / TVM_PAGE_SIZE, bm);
+					r = dirty_log_get(kvmhold_vm_fd(t->vm), reg.slot, region, bm, true);
 				if (!r)
 					samples_add(lib ? &s : &io, bench_now_ns() - t0);
 			}

@@ -79,13 +79,18 @@ static void add_slot_bits(const struct migration *mg, uint64_t *bm, uintptr_t sl
 	}
 }
 
-static int get_log(int vm_fd, uint32_t slot, uint64_t size, uint64_t *buf)
+int dirty_log_get(int vm_fd, uint32_t slot, uint64_t size, uint64_t *buf, bool clear)
 {
-	struct kvm_dirty_log log = { .slot = slot };
+	struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = buf };
+	struct kvm_clear_dirty_log cl = {
+		.slot = slot, .first_page = 0, .num_pages = (uint32_t)(size / TVM_PAGE_SIZE),
+		.dirty_bitmap = buf,
+	};
 
 	memset(buf, 0, slot_words(size) * sizeof(*buf));
-	log.dirty_bitmap = buf;
-	return ioctl(vm_fd, KVM_GET_DIRTY_LOG, &log) < 0 ? -errno : 0;
+	if (ioctl(vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+		return -errno;
+	return clear && ioctl(vm_fd, KVM_CLEAR_DIRTY_LOG, &cl) < 0 ? -errno : 0;
 }
 
 int read_log_before(struct strat_ctx *c, const struct raw_txn *tx, uint64_t *scratch,
@@ -105,7 +110,7 @@ int read_log_before(struct strat_ctx *c, const struct raw_txn *tx, uint64_t *scr
 		if (io->kind != MIO_DELETE && io->kind != MIO_MOVE &&
 		    !(io->kind == MIO_FLAGS && !(io->r.flags & KVM_MEM_LOG_DIRTY_PAGES)))
 			continue;
-		r = get_log(c->m->vm_fd, io->r.slot, size, buf);
+		r = dirty_log_get(c->m->vm_fd, io->r.slot, size, buf, false);
 		if (r)
 			return r;
 		(*ioctls)++;
@@ -134,17 +139,7 @@ static int raw_sync(struct strat_ctx *c, uint64_t *bm)
 
 		if (!(s->flags & KVM_MEM_LOG_DIRTY_PAGES) || hva >= end || hva + s->size <= mg->hva)
 			continue;
-		r = get_log(c->m->vm_fd, s->slot, s->size, mg->scratch);
-		if (!r && mg->manual) {
-			struct kvm_clear_dirty_log clear = {
-				.slot = s->slot, .first_page = 0,
-				.num_pages = (uint32_t)(s->size / TVM_PAGE_SIZE),
-				.dirty_bitmap = mg->scratch,
-			};
-
-			if (ioctl(c->m->vm_fd, KVM_CLEAR_DIRTY_LOG, &clear) < 0)
-				r = -errno;
-		}
+		r = dirty_log_get(c->m->vm_fd, s->slot, s->size, mg->scratch, mg->manual);
 		if (r)
 			return r;
 		add_slot_bits(mg, bm, hva, s->size, mg->scratch);
