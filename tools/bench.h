@@ -391,11 +391,14 @@ int sig_setup(struct strat_ctx *c, int sig, void (*handler)(int), size_t scratch
 void sig_resume(struct strat_ctx *c);
 
 /*
- * Map the test region (layout l of c) for strategy c->s: raw ioctls at the
- * raw ids (after checking the library holds nothing but slot 0) or one
- * transaction; plus nr_extra 1-page slots.
+ * Strategy c->s (NULL: none, the baseline) ready to run on c->m: the test
+ * region (layout l of c) mapped, raw ioctls at the raw ids (after checking the
+ * library holds nothing but slot 0) or one transaction, plus nr_extra 1-page
+ * slots; the strategy set up; its vCPUs started and seen running.  *why: the
+ * step that failed (a setup may also say why in c->why).
  */
-int layout_map(struct strat_ctx *c, bool raw, bool split, bool grown, unsigned nr_extra);
+int strat_start(struct strat_ctx *c, bool split, bool grown, unsigned nr_extra, int timeout_ms,
+		const char **why);
 
 #define NR_STRATEGIES 7
 extern const struct strategy *const strategies[NR_STRATEGIES];

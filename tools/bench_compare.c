@@ -148,8 +148,8 @@ static void run_slice(const struct run_cfg *rc, struct line_acc *a, unsigned rou
 		.walk_pages = rc->pages, .region_pages = 4 * rc->pages, .kick = s ? s->kick : 0,
 	};
 	struct strat_ctx c = { .s = s };
-	bool raw = !s || s->raw_layout;
 	uint64_t pages0, t0, t1;
+	const char *why;
 	int r;
 
 	r = bvm_create(&bo, &c.m);
@@ -159,20 +159,11 @@ static void run_slice(const struct run_cfg *rc, struct line_acc *a, unsigned rou
 	}
 	c.l = (struct layout){ .gpa = c.m->test_gpa, .hva = (uintptr_t)c.m->test_hva,
 			       .pages = rc->pages };
-	r = layout_map(&c, raw, rc->o->op == CMP_MERGE, rc->o->op == CMP_SHRINK, rc->slots);
-	if (r) {
-		line_error(a, "mapping the layout", strerror(-r));
-		goto out;
-	}
-	r = s && s->setup ? s->setup(&c) : 0;
+	r = strat_start(&c, rc->o->op == CMP_MERGE, rc->o->op == CMP_SHRINK, rc->slots,
+			WARMUP_TIMEOUT_MS, &why);
 	if (r) {
 		/* A setup that failed may have said why. */
-		line_error(a, "setup", c.why ? c.why : strerror(-r));
-		goto out;
-	}
-	r = bvm_start(c.m, s && s->tvm_loop, s ? s->hooks : NULL, c.state, WARMUP_TIMEOUT_MS);
-	if (r) {
-		line_error(a, "starting the vCPUs", strerror(-r));
+		line_error(a, why, c.why ? c.why : strerror(-r));
 		goto stop;
 	}
 	res->ran = true;
@@ -197,7 +188,6 @@ stop:
 	res->mismatches += bvm_mismatches(c.m);
 	if (bvm_failures(c.m) && !res->error[0])
 		line_error(a, "guest", bvm_failure(c.m));
-out:
 	if (s && s->teardown)
 		s->teardown(&c);
 	bvm_destroy(c.m);

@@ -209,7 +209,7 @@ int kh_initial(struct kvmhold_vm *vm, const struct layout *l, bool split, bool g
 	return kh_finish(txn, r);
 }
 
-/* ---- mapping the test region ----------------------------------------------- */
+/* ---- a strategy's VM, ready to run ----------------------------------------------- */
 
 /* The library must hold the system region only (slot 0): raw ids are ours. */
 static int check_library_slots(struct bvm *m)
@@ -222,13 +222,17 @@ static int check_library_slots(struct bvm *m)
 	return n == 1 && reg[0].slot == 0 ? 0 : -EEXIST;
 }
 
-int layout_map(struct strat_ctx *c, bool raw, bool split, bool grown, unsigned nr_extra)
+int strat_start(struct strat_ctx *c, bool split, bool grown, unsigned nr_extra, int timeout_ms,
+		const char **why)
 {
+	const struct strategy *s = c->s;
 	struct kvmhold_region v[LAYOUT_MAX_REGIONS];
 	unsigned n = layout_regions(&c->l, layout_initial(split, grown), v), issued = 0;
+	bool raw = !s || s->raw_layout;
 	struct raw_txn tx;
 	int r;
 
+	*why = "mapping the layout";
 	if (!raw) {
 		r = kh_initial(c->m->vm, &c->l, split, grown);
 	} else {
@@ -238,7 +242,16 @@ int layout_map(struct strat_ctx *c, bool raw, bool split, bool grown, unsigned n
 		if (!r)
 			r = raw_issue(c->m->vm_fd, &tx, &issued);
 	}
-	return r ? r : bvm_map_extra(c->m, nr_extra, raw);
+	if (!r)
+		r = bvm_map_extra(c->m, nr_extra, raw);
+	if (!r && s && s->setup) {
+		*why = "setup";
+		r = s->setup(c);
+	}
+	if (r)
+		return r;
+	*why = "starting the vCPUs";
+	return bvm_start(c->m, s && s->tvm_loop, s ? s->hooks : NULL, c->state, timeout_ms);
 }
 
 /* ---- diffs of layouts (raw_op(), txn's "ideal") ------------------------- */

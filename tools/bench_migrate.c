@@ -325,6 +325,7 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 	unsigned words = (mo->pages + 63) / 64;
 	struct migration mg = { .pages = mo->pages, .words = words, .manual = mo->initially_set,
 				.state = layout_initial(mo->split, mo->grown) };
+	const char *what;
 	uint64_t w0;
 	int r;
 
@@ -356,25 +357,15 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 			goto out;
 		}
 	}
-	r = layout_map(&c, s->raw_layout, mo->split, mo->grown, mo->extra_slots);
-	if (r) {
-		fail(res, "mapping the layout", r);
-		goto out;
-	}
-	r = s->setup ? s->setup(&c) : 0;
+	c.mig = &mg;
+	tvm_set_param(c.m->t, TVM_DIRTY_ITER, 1);
+	tvm_set_param(c.m->t, TVM_DIRTY_DELAY, 0);
+	r = strat_start(&c, mo->split, mo->grown, mo->extra_slots, WAIT_TIMEOUT_MS, &what);
 	if (r) {
 		/* A setup that failed may have said why. */
 		if (c.why)
 			snprintf(res->error, sizeof(res->error), "setup: %s", c.why);
-		fail(res, "setup", r);
-		goto out;
-	}
-	c.mig = &mg;
-	tvm_set_param(c.m->t, TVM_DIRTY_ITER, 1);
-	tvm_set_param(c.m->t, TVM_DIRTY_DELAY, 0);
-	r = bvm_start(c.m, s->tvm_loop, s->hooks, c.state, WAIT_TIMEOUT_MS);
-	if (r) {
-		fail(res, "starting the vCPUs", r);
+		fail(res, what, r);
 		goto stop;
 	}
 	res->ran = true;

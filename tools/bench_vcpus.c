@@ -120,18 +120,9 @@ static int line_block(const struct strategy *s, unsigned vcpus, unsigned nr,
 		return r;
 	c.l = (struct layout){ .gpa = c.m->test_gpa, .hva = (uintptr_t)c.m->test_hva,
 			       .pages = bo.walk_pages };
-	*why = "mapping the layout";
-	r = layout_map(&c, s->raw_layout, false, false, 0);
-	if (!r && s->setup) {
-		*why = "setup";
-		r = s->setup(&c);
-		if (r && c.why)
-			*why = c.why;
-	}
-	if (r)
-		goto out;
-	*why = "starting the vCPUs";
-	r = bvm_start(c.m, s->tvm_loop, s->hooks, c.state, START_TIMEOUT_MS);
+	r = strat_start(&c, false, false, 0, START_TIMEOUT_MS, why);
+	if (r && c.why)
+		*why = c.why;
 	for (k = 0; !r && k < nr; k++) {
 		*why = "stop and release";
 		if (pauses && s != &strat_ideal)
@@ -148,7 +139,6 @@ static int line_block(const struct strategy *s, unsigned vcpus, unsigned nr,
 		*why = bvm_failure(c.m);
 		r = -EIO;
 	}
-out:
 	if (s->teardown)
 		s->teardown(&c);
 	bvm_destroy(c.m);
