@@ -83,11 +83,6 @@ void raw_op(const struct layout *l, enum bop op, struct raw_txn *tx)
 	regions_diff(from, nf, to, layout_regions(l, before ^ LAYOUT_BIT(op), to), tx);
 }
 
-static bool ranges_overlap(uint64_t a, uint64_t an, uint64_t b, uint64_t bn)
-{
-	return a < b + bn && b < a + an;
-}
-
 /*
  * QEMU's test: does some range the transaction deletes overlap some range it
  * adds?  A MOVE deletes its old range and adds its new one; a flags change
@@ -106,8 +101,8 @@ bool raw_overlap(const struct raw_txn *tx)
 			const struct mslot_io *a = &tx->io[j];
 
 			if ((a->kind == MIO_CREATE || a->kind == MIO_MOVE) &&
-			    ranges_overlap(d->old_gpa, d->old_size, a->r.guest_phys_addr,
-					   a->r.memory_size))
+			    d->old_gpa < a->r.guest_phys_addr + a->r.memory_size &&
+			    a->r.guest_phys_addr < d->old_gpa + d->old_size)
 				return true;
 		}
 	}
