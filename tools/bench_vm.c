@@ -320,13 +320,6 @@ const char *bvm_failure(struct bvm *m)
 	return tvm_failures(m->t) ? tvm_failure_msg(m->t, 0) : NULL;
 }
 
-static bool vcpu_alive(struct bvm *m, unsigned i)
-{
-	if (m->tvm_loops)
-		return tvm_vcpu_state(m->t, i) == TVM_VCPU_RUNNING;
-	return __atomic_load_n(&m->v[i].state, __ATOMIC_ACQUIRE) == TVM_VCPU_RUNNING;
-}
-
 /* Progress, or (passes) the walk passes completed, of vCPU i. */
 static uint64_t count_of(struct bvm *m, unsigned i, bool passes)
 {
@@ -347,11 +340,13 @@ static int wait_all_above(struct bvm *m, bool passes, const uint64_t *from, uint
 		now[i] = count_of(m, i, passes);
 	for (i = 0; i < m->n; i++) {
 		for (;;) {
-			bool alive = vcpu_alive(m, i);
+			/* Its state before its count: a vCPU that moved, then ended, moved. */
+			int state = m->tvm_loops ? (int)tvm_vcpu_state(m->t, i) :
+				    __atomic_load_n(&m->v[i].state, __ATOMIC_ACQUIRE);
 
 			if (count_of(m, i, passes) > start[i] + more)
 				break;
-			if (!alive)
+			if (state != TVM_VCPU_RUNNING)
 				return -ESRCH;
 			if (bench_now_ns() >= deadline)
 				return -ETIMEDOUT;
