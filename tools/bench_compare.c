@@ -76,13 +76,11 @@ static void transact(struct strat_ctx *c, const struct run_cfg *rc, struct line_
 	uint64_t k, done = 0, limit_ns = (uint64_t)(rc->slice_s * 1e9);
 	bool inverse = false;        /* the first transaction (always timed) or its inverse */
 
-	for (k = 0;; k++) {
+	for (k = 0; (!rc->slice_count || done < rc->slice_count) &&
+		    bench_now_ns() - t_start < limit_ns; k++) {
 		struct txn_sample smp = { 0 };
 		enum bop op = inverse ? bop_inverse(ci->first) : ci->first;
 
-		if ((rc->slice_count && done >= rc->slice_count) ||
-		    bench_now_ns() - t_start >= limit_ns)
-			break;
 		if (rc->rate > 0)
 			bench_sleep_until(t_start + (uint64_t)((double)k * 1e9 / rc->rate));
 		c->s->apply(c, op, &smp);
@@ -318,12 +316,11 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 	/* The strategies chosen, then ideal. */
 	for (i = 0; i <= NR_STRATEGIES; i++) {
 		const struct strategy *s = i < NR_STRATEGIES ? strategies[i] : &strat_ideal;
+		const char *na = strategy_unavailable(s);
 		struct strat_result *l = &c->lines[c->nr_lines];
-		const char *na;
 
 		if (i < NR_STRATEGIES && !(o->strategies & (1u << i)))
 			continue;
-		na = strategy_unavailable(s);
 		*l = (struct strat_result){ .s = s, .name = s->name };
 		/* A line this KVM cannot run is shown as such and never started. */
 		if (na)
