@@ -137,9 +137,8 @@ static int new_vm(unsigned vcpus, unsigned pages, unsigned extra, unsigned kick,
 		  unsigned vm_flags, struct bvm **out, struct layout *l, uint64_t *setup_ns)
 {
 	struct bvm_opts bo = {
-		.vcpus = vcpus, .program = GUEST_PROG_WALK,
-		.walk_pages = pages, .region_pages = 4 * pages, .kick = kick,
-		.vm_flags = vm_flags,
+		.vcpus = vcpus, .program = GUEST_PROG_WALK, .walk_pages = pages,
+		.region_pages = 4 * pages, .kick = kick, .vm_flags = vm_flags,
 	};
 	struct bvm *m;
 	uint64_t t0;
@@ -159,12 +158,11 @@ static int new_vm(unsigned vcpus, unsigned pages, unsigned extra, unsigned kick,
 		*setup_ns = bench_now_ns() - t0;
 	if (!r)
 		r = bvm_start(m, true, NULL, NULL, MOVE_TIMEOUT_MS);
-	if (r) {
+	if (r)
 		bvm_destroy(m);
-		return r;
-	}
-	*out = m;
-	return 0;
+	else
+		*out = m;
+	return r;
 }
 
 static void finish_vm(struct bvm *m, struct txn_result *t, char *err, size_t size)
@@ -177,8 +175,9 @@ static void finish_vm(struct bvm *m, struct txn_result *t, char *err, size_t siz
 	bvm_destroy(m);
 }
 
-static void acc_to_result(struct txn_acc *acc, struct txn_op_result *o)
+static void acc_to_result(struct txn_acc *acc, enum bop op, struct txn_op_result *o)
 {
+	o->op = op;
 	stats_take(&o->kvmhold, &acc->kvmhold);
 	stats_take(&o->ideal, &acc->ideal);
 	o->commits = acc->commits;
@@ -262,13 +261,9 @@ static int ops_run(unsigned vcpus, unsigned pages, struct txn_result *t)
 			finish_vm(m, t, t->kernel_error, sizeof(t->kernel_error));
 		}
 	}
-	for (p = 0; p < BOP__COUNT; p++) {
-		if (p == BOP_MOVE_BACK)
-			continue;
-		t->ops[t->nr_ops].op = (enum bop)p;
-		acc_to_result(&acc[p], &t->ops[t->nr_ops]);
-		t->nr_ops++;
-	}
+	for (p = 0; p < BOP__COUNT; p++)
+		if (p != BOP_MOVE_BACK)
+			acc_to_result(&acc[p], (enum bop)p, &t->ops[t->nr_ops++]);
 	return r;
 }
 
