@@ -82,11 +82,8 @@ int raw_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
 int sig_setup(struct strat_ctx *c, int sig, void (*handler)(int), size_t scratch_bytes)
 {
 	struct sig_state *st = calloc(1, sizeof(*st) + scratch_bytes);
-	int r;
+	int r = st ? bench_install_handler(sig, handler, SA_RESTART) : -ENOMEM;
 
-	if (!st)
-		return -ENOMEM;
-	r = bench_install_handler(sig, handler, SA_RESTART);
 	if (r) {
 		free(st);
 		return r;
