@@ -78,15 +78,14 @@ static int commit_pair(struct strat_ctx *c, struct line_samples *ls)
 	int r;
 
 	for (k = 0; k < 2; k++) {
-		struct txn_sample smp = { 0 };
+		struct txn_sample smp;
 		unsigned tries = 0;
 
 		do {
 			memset(&smp, 0, sizeof(smp));
 			c->s->apply(c, ops[k], &smp);
 		} while (smp.timeout && ++tries < MAX_RETRIES);   /* nothing changed: again */
-		if (smp.timeout)
-			return -ETIMEDOUT;
+		/* A last timeout's err is -ETIMEDOUT. */
 		if (smp.err)
 			return smp.err;
 		r = samples_add(&ls->commit, smp.lat_ns);
