@@ -165,16 +165,6 @@ static int new_vm(unsigned vcpus, unsigned pages, unsigned extra, unsigned kick,
 	return r;
 }
 
-static void finish_vm(struct bvm *m, struct txn_result *t, char *err, size_t size)
-{
-	bvm_stop(m);
-	t->holes += bvm_holes(m);
-	t->mismatches += bvm_mismatches(m);
-	if (bvm_failures(m) && !err[0])
-		snprintf(err, size, "guest: %s", bvm_failure(m));
-	bvm_destroy(m);
-}
-
 static void acc_to_result(struct txn_acc *acc, enum bop op, struct txn_op_result *o)
 {
 	o->op = op;
@@ -200,7 +190,7 @@ static const enum bop pairs[][2] = {
 };
 #define NR_PAIRS (sizeof(pairs) / sizeof(pairs[0]))
 
-/* The first nr pairs of operations, t->samples times, on one VM (what: for the progress line). */
+/* The first nr pairs, t->samples times, on VM m, then m's end (what: for the progress line). */
 static int ops_pass(struct bvm *m, const struct layout *l, struct txn_result *t, unsigned nr,
 		    struct txn_acc *acc, enum sample_mode mode, const char *what, char *err,
 		    size_t size)
@@ -224,6 +214,12 @@ static int ops_pass(struct bvm *m, const struct layout *l, struct txn_result *t,
 					       t->samples);
 		}
 	}
+	bvm_stop(m);
+	t->holes += bvm_holes(m);
+	t->mismatches += bvm_mismatches(m);
+	if (bvm_failures(m) && !err[0])
+		snprintf(err, size, "guest: %s", bvm_failure(m));
+	bvm_destroy(m);
 	return r;
 }
 
@@ -245,7 +241,6 @@ static int ops_run(unsigned vcpus, unsigned pages, struct txn_result *t)
 	}
 	r = ops_pass(m, &l, t, NR_PAIRS, acc, na ? SAMPLE_SIGNAL : SAMPLE_SIGNAL_KICK, "",
 		     t->error, sizeof(t->error));
-	finish_vm(m, t, t->error, sizeof(t->error));
 	if (!r && !na) {
 		/* kvmhold-kernel: the same commits on a VM with the kernel kick backend. */
 		r = new_vm(vcpus, pages, 0, KVMHOLD_KICK_KERNEL, t->vm_flags, &m, &l, NULL);
@@ -255,11 +250,9 @@ static int ops_run(unsigned vcpus, unsigned pages, struct txn_result *t)
 		else if (r)
 			snprintf(t->kernel_error, sizeof(t->kernel_error), "kvmhold-kernel: "
 				 "creating the VM: %s", strerror(-r));
-		if (!r) {
+		if (!r)
 			r = ops_pass(m, &l, t, NR_PAIRS, acc, SAMPLE_KERNEL, ", kvmhold-kernel",
 				     t->kernel_error, sizeof(t->kernel_error));
-			finish_vm(m, t, t->kernel_error, sizeof(t->kernel_error));
-		}
 	}
 	for (p = 0; p < BOP__COUNT; p++)
 		if (p != BOP_MOVE_BACK)
@@ -284,7 +277,6 @@ static int slots_run(unsigned vcpus, unsigned pages, struct txn_slots_result *s,
 	}
 	snprintf(what, sizeof(what), ", %u slots", s->slots);
 	r = ops_pass(m, &l, t, 1, acc, SAMPLE_SIGNAL, what, s->error, sizeof(s->error));
-	finish_vm(m, t, s->error, sizeof(s->error));
 	stats_take(&s->split, &acc[BOP_SPLIT].kvmhold);
 	stats_take(&s->ideal_split, &acc[BOP_SPLIT].ideal);
 	stats_take(&s->merge, &acc[BOP_MERGE].kvmhold);
