@@ -119,10 +119,7 @@ static void transact(struct strat_ctx *c, const struct run_cfg *rc, struct line_
 	}
 }
 
-/*
- * The p50 of the samples s gained since it held `from` of them; 0 if none.
- * It sorts them in place: the order of s is nobody's business.
- */
+/* The p50 of s's samples past the first `from` (0: none); sorts them in place, harmlessly. */
 static uint64_t p50_since(struct samples *s, size_t from)
 {
 	struct samples part = { .v = s->v + from, .n = s->n - from };
@@ -132,10 +129,7 @@ static uint64_t p50_since(struct samples *s, size_t from)
 	return st.n ? st.p50 : 0;
 }
 
-/*
- * One slice of one line: a fresh VM, the layout, the vCPUs, then the
- * strategy's transactions (the baseline: none, just time).
- */
+/* One slice of one line on a fresh VM: the strategy's transactions (the baseline: just time). */
 static void run_slice(const struct run_cfg *rc, struct line_acc *a, unsigned round)
 {
 	size_t lat0 = a->lat.n, pause0 = a->pause.n;
@@ -212,10 +206,7 @@ static struct spread spread_of(double *v, unsigned n)
 	return sp;
 }
 
-/*
- * A line's figures (base: the baseline's, finished first): progress against
- * the baseline's, per round against the same round's.
- */
+/* A line's figures; progress against base (the baseline, done first), also round by round. */
 static void finish_line(struct line_acc *a, const struct line_acc *base, unsigned rounds)
 {
 	double txn[CMP_MAX_ROUNDS], pause[CMP_MAX_ROUNDS], prog[CMP_MAX_ROUNDS];

@@ -21,10 +21,7 @@
 #define MIG_PAGES        256         /* the migration check's P unless --pages */
 #define MIG_LIMIT_S      120.0
 
-/*
- * A dirty ring with room for `pages` entries twice over, within the largest
- * KVM allows per vCPU, in bytes (0: no ring).
- */
+/* Dirty ring bytes per vCPU: room for `pages` entries twice over, within KVM's limit (0: none). */
 static unsigned ring_for(unsigned pages)
 {
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), r;

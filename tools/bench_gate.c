@@ -78,10 +78,7 @@ static int kick_call(struct fast *f)
 	return kvmhold_vcpu_kick(f->vcpu);
 }
 
-/*
- * Batch b of BATCH calls of fn, its mean per call (rounded to the nearest
- * nanosecond) added to s once the warm-up batches are over.
- */
+/* Batch b: BATCH calls of fn, whose mean per call (nearest ns) goes to s after the warm-up. */
 static int batch(int (*fn)(struct fast *), struct fast *f, unsigned b, struct samples *s)
 {
 	uint64_t t0 = bench_now_ns();

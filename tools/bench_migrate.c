@@ -155,9 +155,8 @@ static int sync_now(struct strat_ctx *c, uint64_t *bm)
 }
 
 /*
- * The dirty-log capability the raw line needs (see the top of the file).
- * KVM lets it change at any time; the library uses no dirty tracking in
- * this VM.
+ * The dirty-log capability the raw line needs (top of the file).  KVM lets it
+ * change at any time; the library tracks no dirty pages in this VM.
  */
 static int set_raw_log_mode(int vm_fd, bool initially_set)
 {

@@ -457,10 +457,7 @@ static void slots_round_syncs(const struct bench_opts *o, struct slots_run *sr, 
 	measure(sr, r, SM_SYNC_GPA_ALL, &all);
 }
 
-/*
- * Part 1 for every count; the ratios to 1024 slots (to the first count when
- * 1024 is not run).  Did any count fail?
- */
+/* Part 1 for every count; the ratios to 1024 slots, else to the first count.  Any failed? */
 static bool slots_all(const struct bench_opts *o, struct scale_result *s)
 {
 	struct slots_run sr[BENCH_MAX_LIST] = { 0 };
