@@ -240,11 +240,10 @@ static void finish_line(struct line_acc *a, const struct line_acc *base, unsigne
 }
 
 /*
- * --migrate: after the timed rounds, each line (every strategy and ideal)
- * runs the migration check of bench_migrate.c on a fresh VM of the same
- * configuration (the walked slot raised to MIGRATE_MIN_PAGES): its own
- * transactions (--op), the dirty log read the way that VMM reads it,
- * --migrate-count transactions.
+ * --migrate: after the timed rounds, each line (every strategy and ideal) runs
+ * bench_migrate.c's check on a fresh VM of the same configuration (the walked
+ * slot raised to MIGRATE_MIN_PAGES): --migrate-count of its own transactions
+ * (--op), the dirty log read the way that VMM reads it.
  */
 static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
 {
@@ -281,11 +280,10 @@ static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
 }
 
 /*
- * One configuration.  The lines run in rounds, each line getting
- * 1/rounds of its time per round, in an order that rotates from round to
- * round, so that a change of the machine's load during the run (other
- * work shares these cores) spreads over all lines instead of falling on
- * whichever ran then.  The floor is measured at the start of each round.
+ * One configuration.  The lines run in rounds, each getting 1/rounds of its
+ * time per round, in an order rotating from round to round, so that a change
+ * of the machine's load (other work shares these cores) spreads over all lines
+ * instead of falling on whichever ran then.  Each round starts with the floor.
  */
 static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slots, double rate,
 		       struct compare_result *c)

@@ -139,11 +139,10 @@ static void *mem_thread_fn(void *arg)
 
 	for (b = 0; b < WARMUP_BATCHES + mt->batches; b++) {
 		/*
-		 * Two threads start timing together, so that the samples show
-		 * the cost with the other thread in the gate at the same time.
-		 * A spin: each thread has a core, and the wait is as long as
-		 * one warm-up.  A thread that failed still comes to the line,
-		 * or the other would wait for it forever.
+		 * Two threads start timing together, so the samples show the cost
+		 * with the other thread in the gate at the same time.  A spin: each
+		 * has a core, and the wait is one warm-up long.  A thread that
+		 * failed still comes to the line, or the other would wait forever.
 		 */
 		if (b == WARMUP_BATCHES) {
 			__atomic_fetch_add(mt->arrived, 1, __ATOMIC_SEQ_CST);
@@ -339,11 +338,10 @@ static void gate_running(struct gate_result *g)
 /* ---- kick_parked ---------------------------------------------------------- */
 
 /*
- * kvmhold_hold() returns once the vCPU is out of KVM_RUN, which may be
- * before its thread has gone to sleep in the park.  The kick is meant for
- * a parked vCPU, so wait (spinning on /proc, no sleep) until the thread
- * sleeps: while the VM is held and this thread holds no library lock, the
- * only place it can sleep is the park.  false if it was not seen asleep.
+ * kvmhold_hold() returns once the vCPU is out of KVM_RUN, maybe before its thread
+ * sleeps in the park.  The kick is meant for a parked vCPU, so wait (spinning on
+ * /proc, no sleep) until the thread sleeps: with the VM held and no library lock
+ * held by it, the park is the only place it can sleep.  false if not seen asleep.
  */
 static bool wait_asleep(int tid)
 {

@@ -17,10 +17,9 @@
 #define TARGET_P99      3.0
 
 /*
- * nr samples of line s on a fresh VM: kvmhold and kvmhold-kernel hold
- * (vCPUs on tvm's threads, kvmhold_vcpu_run), kernel-ioctl kicks (vCPUs
- * looping on raw KVM_RUN).  stop and signals: the library's own figures
- * (the kvmhold lines only, may be NULL).
+ * nr samples of line s on a fresh VM: kvmhold and kvmhold-kernel hold (vCPUs on
+ * tvm's threads, kvmhold_vcpu_run), kernel-ioctl kicks (vCPUs on raw KVM_RUN).
+ * stop and signals: the library's own figures (kvmhold lines only; may be NULL).
  */
 static int hold_block(unsigned vcpus, unsigned nr, const struct strategy *s, struct samples *hold,
 		      struct samples *stop, uint64_t *signals)

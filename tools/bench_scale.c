@@ -252,11 +252,10 @@ static int lookups_measure(const struct table *t, unsigned batches, struct sampl
 }
 
 /*
- * One slot count's VM and what has been measured on it so far.  All the
- * counts' VMs live at once and the measures run in rounds that visit every
- * count in turn (starting one further each round), so a change in the
- * machine's load -- others may be using it -- falls on every N alike
- * rather than on one column of the ratios.
+ * One slot count's VM and what was measured on it so far.  All the counts'
+ * VMs live at once and the measures run in rounds visiting every count in
+ * turn (starting one further each round), so a change in the machine's load
+ * (others may use it) falls on every N alike, not on one column of ratios.
  */
 struct slots_run {
 	struct table t;
@@ -401,10 +400,9 @@ static void slots_round_ops(const struct bench_opts *o, struct slots_run *sr, un
 	int e;
 
 	/*
-	 * Each pair first a few times untimed: the first commits after a change
-	 * of measure run colder than the rest.  An error in a pair's first half
-	 * leaves the layout as it was; one in the second does not, and the next
-	 * pair expects it.
+	 * Each pair first a few times untimed: the first commits after a change of
+	 * measure run colder.  An error in a pair's first half leaves the layout as
+	 * it was; one in the second does not, and the next pair expects it.
 	 */
 	for (i = 0; !sr->broken && i < sizeof(pairs) / sizeof(pairs[0]); i++) {
 		bench_progress("scale: round %u, %u slots, %s/%s", r + 1, n,
@@ -699,10 +697,9 @@ static void big_close(struct big *b)
 }
 
 /*
- * Both VMs live side by side over the same host memory, and their cycles
- * alternate, the library first in even cycles and by hand first in odd
- * ones: on a machine others use too, a change of load (or KVM still
- * freeing the last VM) falls on both sides alike.
+ * Both VMs live side by side over the same host memory, their cycles alternating
+ * (the library first in even cycles, by hand in odd ones): on a shared machine, a
+ * change of load (or KVM still freeing the last VM) falls on both sides alike.
  */
 static void gib_run(const struct bench_opts *o, unsigned gib, struct scale_gib_result *res)
 {

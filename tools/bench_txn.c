@@ -120,11 +120,9 @@ static int one_sample(struct bvm *m, const struct layout *l, enum bop op, struct
 		return r;
 
 	/*
-	 * ideal: put the old layout back (held, untimed), let the guests run
-	 * a whole pass over it, then the same ioctls with the vCPUs stopped.
-	 * The guests run in between for the same reason as before the
-	 * commit: KVM's cost for a DELETE depends on what the guest has
-	 * mapped since the last change.
+	 * ideal: the old layout back (held, untimed), a whole pass of the guests
+	 * over it (as before the commit: what a DELETE costs KVM depends on what
+	 * the guest mapped since the last change), then the same ioctls, vCPUs stopped.
 	 */
 	r = by_hand(m, &fwd, &back, false, &issued, &acc->ideal);
 	if (r)

@@ -17,12 +17,11 @@
 #define BLOCKS           2
 
 /*
- * Samples per line and vCPU count when --samples is not given: with many
- * vCPUs on few cores each sample waits three times for every thread to
- * run again (about 1.5 s each for 256 here: 3.1 s a sample and line, and
- * 2.4 s for each VM's start and end), so fewer, to keep the section under
- * 3 minutes (measured: 64 vCPUs 41 s with 8 samples, 256 vCPUs 103 s
- * with 4, 66 s with 2).
+ * Samples per line and vCPU count without --samples: many vCPUs on few cores
+ * wait three times a sample for every thread to run again (about 1.5 s each at
+ * 256 here: 3.1 s a sample and line, 2.4 s for each VM's start and end), so
+ * fewer, to stay under 3 minutes (measured: 64 vCPUs 41 s with 8 samples, 256
+ * vCPUs 103 s with 4, 66 s with 2).
  */
 static unsigned default_samples(unsigned vcpus)
 {

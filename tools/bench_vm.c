@@ -56,9 +56,8 @@ int bvm_create(const struct bvm_opts *o, struct bvm **out)
 	m->test_hva = m->t->test_hva;
 	m->region_pages = o->region_pages;
 	/*
-	 * The walker covers the first walk_pages only; the rest of the test
-	 * region is room for the slots the benchmark grows, moves and maps.
-	 * Holes are still counted over all of it.
+	 * The walker covers the first walk_pages only; the rest, where holes still
+	 * count, is room for the slots the benchmark grows, moves and maps.
 	 */
 	if (o->walk_pages)
 		tvm_shared(m->t)->test_size = (uint64_t)o->walk_pages * TVM_PAGE_SIZE;
