@@ -263,9 +263,8 @@ static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
 
 		l->migrated = true;
 		if (na || o->op == CMP_LOG) {
-			l->mig.name = l->name;
-			l->mig.vcpus = mo.vcpus;
-			l->mig.pages = mo.pages;
+			l->mig = (struct mig_result){ .name = l->name, .vcpus = mo.vcpus,
+						      .pages = mo.pages };
 			if (na)
 				snprintf(l->mig.na, sizeof(l->mig.na), "unavailable: %s", na);
 			else

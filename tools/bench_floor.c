@@ -85,9 +85,8 @@ int floor_measure(unsigned vcpus, unsigned nr, struct samples *s, unsigned *rese
 	int r;
 
 	r = bench_install_handler(FLOOR_SIGNAL, bench_empty_handler, SA_RESTART);
-	if (r)
-		return r;
-	r = bvm_create(&o, &m);
+	if (!r)
+		r = bvm_create(&o, &m);
 	if (r)
 		return r;
 	r = bvm_start(m, false, &floor_hooks, NULL, MOVE_TIMEOUT_MS);

@@ -323,11 +323,10 @@ static void gate_running(struct gate_result *g)
 		unsigned nr = g->samples - b * per < per ? g->samples - b * per : per;
 
 		r = floor_measure(1, nr, &floor, &g->floor_resends);
-		if (r) {
+		if (r)
 			snprintf(g->running_error, sizeof(g->running_error), "floor: %s", strerror(-r));
-			break;
-		}
-		r = running_block(nr, &run, g->running_error, sizeof(g->running_error));
+		else
+			r = running_block(nr, &run, g->running_error, sizeof(g->running_error));
 	}
 	stats_take(&g->running, &run);
 	stats_take(&g->floor, &floor);

@@ -96,15 +96,6 @@ static void line_block(unsigned vcpus, unsigned nr, struct hold_line *l, struct 
 		snprintf(l->error, sizeof(l->error), "%s", strerror(-r));
 }
 
-static void line_finish(struct hold_line *l, struct samples *lat, const struct hold_result *h)
-{
-	stats_take(&l->lat, lat);
-	l->r50 = bench_ratio(l->lat.p50, h->floor.p50);
-	l->r99 = bench_ratio(l->lat.p99, h->floor.p99);
-	l->r50_all = bench_ratio(l->lat.p50, h->floor_all.p50);
-	l->r99_all = bench_ratio(l->lat.p99, h->floor_all.p99);
-}
-
 static void hold_one(unsigned vcpus, unsigned samples, struct hold_result *h)
 {
 	struct samples floor = { 0 }, all = { 0 }, hold = { 0 }, stop = { 0 };
@@ -145,8 +136,15 @@ static void hold_one(unsigned vcpus, unsigned samples, struct hold_result *h)
 	h->target_applies = vcpus <= 2;
 	h->met = !r && h->r50 <= TARGET_P50 && h->r99 <= TARGET_P99;
 	h->signals_per_hold_x100 = h->hold.n ? signals * 100 / h->hold.n : 0;
-	for (i = 0; i < h->nr_lines; i++)
-		line_finish(&h->lines[i], &lines[i], h);
+	for (i = 0; i < h->nr_lines; i++) {
+		struct hold_line *l = &h->lines[i];
+
+		stats_take(&l->lat, &lines[i]);
+		l->r50 = bench_ratio(l->lat.p50, h->floor.p50);
+		l->r99 = bench_ratio(l->lat.p99, h->floor.p99);
+		l->r50_all = bench_ratio(l->lat.p50, h->floor_all.p50);
+		l->r99_all = bench_ratio(l->lat.p99, h->floor_all.p99);
+	}
 }
 
 int run_hold(const struct bench_opts *o, struct report *rep)

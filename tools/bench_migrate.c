@@ -349,12 +349,10 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 	c.l = (struct layout){ .gpa = c.m->test_gpa, .hva = (uintptr_t)c.m->test_hva,
 			       .pages = mo->pages, .w_flags = KVM_MEM_LOG_DIRTY_PAGES };
 	mg.hva = c.l.hva;
-	if (s->raw_layout) {
-		r = set_raw_log_mode(c.m->vm_fd, mo->initially_set);
-		if (r) {
-			fail(res, "dirty-log mode", r);
-			goto out;
-		}
+	r = s->raw_layout ? set_raw_log_mode(c.m->vm_fd, mo->initially_set) : 0;
+	if (r) {
+		fail(res, "dirty-log mode", r);
+		goto out;
 	}
 	c.mig = &mg;
 	tvm_set_param(c.m->t, TVM_DIRTY_ITER, 1);
