@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * `kvmhold-bench dirty` (tools/README.md, "dirty"): (a) what
- * kvmhold_dirty_sync() costs over a large logged region, with the bitmap
- * and with the ring, at three levels of pages written before each sync by
- * one GUEST_PROG_PROBE vCPU; (b) the migration check of bench_migrate.c
- * for kvmhold (bitmap and ring) and the naive order (classic log, and
- * "initially set").
+ * `kvmhold-bench dirty` (tools/README.md, "dirty"): (a) what kvmhold_dirty_sync()
+ * costs over a large logged region, bitmap and ring, at three levels of pages
+ * written before each sync by one GUEST_PROG_PROBE vCPU; (b) the migration check
+ * of bench_migrate.c for kvmhold (bitmap, ring) and the naive order (classic
+ * log, and "initially set").
  */
 #include <errno.h>
 #include <fcntl.h>

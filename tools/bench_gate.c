@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * `kvmhold-bench gate` (tools/README.md, "gate"): what the library costs
- * on the paths a VMM takes all the time when nobody holds the VM (mem
- * sections, dirty marks, kick then run), and how quickly
- * kvmhold_vcpu_kick() gets a vCPU out, running or parked by a hold.
+ * `kvmhold-bench gate` (tools/README.md, "gate"): what the library costs on the
+ * paths a VMM takes all the time when nobody holds the VM (mem sections, dirty
+ * marks, kick then run), and how quickly kvmhold_vcpu_kick() gets a vCPU out,
+ * running or parked by a hold.
  *
  * The fast paths cost about what the clock costs, so each sample times a
  * batch of calls and records the mean per call; no vCPU runs meanwhile,

@@ -84,9 +84,8 @@ void raw_op(const struct layout *l, enum bop op, struct raw_txn *tx)
 }
 
 /*
- * QEMU's test: does some range the transaction deletes overlap some range it
- * adds?  A MOVE deletes its old range and adds its new one; a flags change
- * is done in place and does neither.
+ * QEMU's test: does a range the transaction deletes overlap one it adds?  A MOVE
+ * deletes its old range and adds its new one; a flags change (in place) neither.
  */
 bool raw_overlap(const struct raw_txn *tx)
 {

@@ -8,12 +8,11 @@
  * destination that differs from guest memory at the end is "lost".
  *
  * The raw lines (every strategy but kvmhold) read the log themselves.  The
- * library made the VM with KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 and "initially
- * set" for its own use; it manages none of these slots, so the benchmark
- * sets the capability to what the line needs: off (the classic interface:
- * KVM_GET_DIRTY_LOG fetches and clears, a new slot starts clean), or manual
- * protect with initially set (GET, then KVM_CLEAR_DIRTY_LOG of what was
- * got; a new slot starts all dirty).
+ * library made the VM with KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 and "initially set"
+ * for its own use; it manages none of these slots, so the benchmark sets the
+ * capability to what the line needs: off (the classic interface: KVM_GET_DIRTY_LOG
+ * fetches and clears, a new slot starts clean), or manual protect with initially
+ * set (GET, then KVM_CLEAR_DIRTY_LOG of what was got; a new slot starts all dirty).
  */
 #include <errno.h>
 #include <stdlib.h>

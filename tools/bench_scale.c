@@ -6,10 +6,9 @@
  * the commits on one logged slot of G GiB next to the same change by hand
  * on a raw VM over the same host memory.
  *
- * Sample counts shrink as N and G grow, and each measurement stops taking
- * samples once its time budget is spent (unless --samples is given), so the
- * default run stays well within three minutes on a two-core machine (most
- * of it KVM building and freeing the terabyte slots and the 32000 slots).
+ * Sample counts shrink as N and G grow, and each measurement stops once its time
+ * budget is spent (unless --samples is given): the default run stays well within
+ * 3 minutes on two cores, most of it KVM building and freeing 1 TiB and 32000 slots.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -642,9 +641,8 @@ static int hand_cycle(const struct big *b, unsigned k, struct samples *s, const 
 }
 
 /*
- * The host memory; the library's VM with the slot mapped, logging; a raw VM
- * of our own with the same slot, logging (classic dirty log).  *what says
- * which step failed.
+ * The host memory; the library's VM with the slot mapped, logging; a raw VM of
+ * ours with the same slot, logging (classic dirty log).  *what: the failed step.
  */
 static int big_open(struct big *b, const char **what)
 {

@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * The strategies of `compare`, and the simple ones: naive (no pause),
- * kvmhold (the library, with either kick backend) and ideal (the
- * reference); the apply of the raw strategies, and the state the
- * signalling protocols share.  Every strategy applies the same operation
- * with the same KVM ioctls (bench_layout.c); what differs is how, and
- * whether, the vCPUs are kept out meanwhile.
+ * The strategies of `compare`, and the simple ones: naive (no pause), kvmhold
+ * (the library, with either kick backend) and ideal (the reference); the apply
+ * of the raw strategies, and the state the signalling protocols share.  Every
+ * strategy applies the same operation with the same KVM ioctls (bench_layout.c);
+ * what differs is how, and whether, the vCPUs are kept out meanwhile.
  */
 #include <errno.h>
 #include <limits.h>

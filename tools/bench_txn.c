@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * `kvmhold-bench txn` (tools/README.md, "txn"): kvmhold_txn_commit() per
- * kind of operation with the vCPUs walking, next to ideal: the very ioctls
- * the commit issued (the difference of two kvmhold_regions() snapshots),
- * issued by hand with the vCPUs already stopped.  Both timed sides start
- * from a guest that has just walked all its memory, since what a DELETE
- * costs KVM depends on what the guest mapped since the last change; the
- * operations run in pairs, so the layout returns to where it started.
- * Also the kernel lines where KVM has them, guest_memfd (bench_gmem.c) and
- * the --slots sweep.
+ * `kvmhold-bench txn` (tools/README.md, "txn"): kvmhold_txn_commit() per kind
+ * of operation with the vCPUs walking, next to ideal: the very ioctls the
+ * commit issued (the difference of two kvmhold_regions() snapshots), by hand
+ * with the vCPUs already stopped.  Both timed sides start from a guest that has
+ * just walked all its memory, since what a DELETE costs KVM depends on what the
+ * guest mapped since the last change; the operations run in pairs, so the
+ * layout returns to where it started.  Also the kernel lines where KVM has
+ * them, guest_memfd (bench_gmem.c) and the --slots sweep.
  */
 #include <errno.h>
 #include <string.h>

@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * `kvmhold-bench vcpus` (tools/README.md, "vcpus"): stop, release and a
- * held commit at 1 to 256 vCPUs, for the library and every peer that
- * pauses, next to floor-all and ideal.  The lines take turns within each
- * vCPU count (all lines for a few samples, then all again), so a change of
- * the machine's load hits them alike.
+ * `kvmhold-bench vcpus` (tools/README.md, "vcpus"): stop, release and a held
+ * commit at 1 to 256 vCPUs, for the library and every peer that pauses, next
+ * to floor-all and ideal.  The lines take turns within each vCPU count (all
+ * for a few samples, then all again), so a change of load hits them alike.
  */
 #include <errno.h>
 #include <string.h>

@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * The benchmark's VMs: a tvm (tests/vmm) for the guest, memory and vCPU
- * setup, run either by tvm's own threads (kvmhold_vcpu_run) or by the raw
- * KVM_RUN loop below, which the strategies that are not kvmhold need: each
- * brings its own pause protocol as hooks around KVM_RUN.
+ * The benchmark's VMs: a tvm (tests/vmm) for the guest, memory and vCPU setup,
+ * run by tvm's own threads (kvmhold_vcpu_run) or by the raw KVM_RUN loop below,
+ * which the strategies that are not kvmhold need: each brings its own pause
+ * protocol as hooks around KVM_RUN.
  *
- * The raw loop handles the same exits as tvm's loop: ucalls on the ucall
- * port, MMIO inside the test region counted as a "hole" (reads see zeros,
- * writes are dropped, as a naive VMM would do), hlt.  Anything else is a
- * failure, recorded with tvm_fail().
+ * The raw loop handles the same exits as tvm's: ucalls on the ucall port, MMIO
+ * inside the test region counted as a "hole" (reads see zeros, writes are
+ * dropped, as a naive VMM would do), hlt.  Anything else is a failure (tvm_fail()).
  */
 #include <errno.h>
 #include <stdlib.h>
