@@ -350,15 +350,14 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 	if (o->migrate)
 		migrate_lines(&rc, c);
 
-	finish_line(&acc[0], &acc[0], o->rounds);
-	failed |= !base.ran || base.error[0];
-	c->baseline_pages_per_s = base.pages_per_s;
-	c->baseline_holes = base.holes;
-	c->baseline_mismatches = base.mismatches;
-	for (i = 1; i < n; i++) {
+	for (i = 0; i < n; i++) {
 		finish_line(&acc[i], &acc[0], o->rounds);
 		failed |= !acc[i].res->ran && !acc[i].res->na[0];
 	}
+	failed |= base.error[0] != 0;
+	c->baseline_pages_per_s = base.pages_per_s;
+	c->baseline_holes = base.holes;
+	c->baseline_mismatches = base.mismatches;
 	return failed ? -EIO : 0;
 }
 

@@ -530,10 +530,7 @@ static int lib_add(struct kvmhold_txn *x, enum scale_gib_op op, uint64_t at, uin
 	}
 }
 
-/*
- * The four changes through the library.  The commit alone is timed; the
- * stats say whether it held, and how many ioctls it issued.
- */
+/* The four changes through the library, each commit alone timed; its stats: held? ioctls? */
 static int lib_cycle(const struct big *b, unsigned k, struct samples *s,
 		     struct scale_gib_result *res, const char **what)
 {

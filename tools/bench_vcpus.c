@@ -39,10 +39,7 @@ struct line_samples {
 	struct samples stop, release, commit, held;
 };
 
-/*
- * One stop and release sample, the strategy's way: kvmhold lines hold, the
- * others pause.  Every vCPU runs again when it returns 0.
- */
+/* One stop and release sample, the strategy's way (hold or pause); 0: every vCPU runs again. */
 static int stop_release(struct strat_ctx *c, struct line_samples *ls)
 {
 	static uint64_t before[TVM_MAX_VCPUS];
