@@ -197,16 +197,16 @@ struct bvm {
 };
 
 int bvm_create(const struct bvm_opts *o, struct bvm **out);
-/* One thread per vCPU running the benchmark's raw loop with these hooks. */
-int bvm_start_own(struct bvm *m, const struct vcpu_hooks *hooks, void *proto);
-/* tvm's own threads (kvmhold_vcpu_run). */
-int bvm_start_tvm(struct bvm *m);
+/*
+ * The vCPU threads: tvm's own (kvmhold_vcpu_run), or one a vCPU running the
+ * benchmark's raw loop with these hooks; then until every vCPU has moved.
+ */
+int bvm_start(struct bvm *m, bool tvm, const struct vcpu_hooks *hooks, void *proto,
+	      int timeout_ms);
 /* Sets the guests' stop flag and joins every vCPU thread. */
 int bvm_stop(struct bvm *m);
 void bvm_destroy(struct bvm *m);
 
-/* Progress of vCPU i: counter plus walked pages (both only ever grow). */
-uint64_t bvm_progress(struct bvm *m, unsigned i);
 /* Every vCPU's progress now into p (TVM_MAX_VCPUS values); did any move since? */
 void bvm_progress_all(struct bvm *m, uint64_t *p);
 bool bvm_moved_since(struct bvm *m, const uint64_t *p);
@@ -215,13 +215,13 @@ uint64_t bvm_holes(struct bvm *m);          /* MMIO exits inside the test region
 uint64_t bvm_mismatches(struct bvm *m);     /* walker mismatches, all vCPUs */
 int bvm_failures(struct bvm *m);            /* tvm's and the raw loop's */
 const char *bvm_failure(struct bvm *m);     /* the first one, or NULL */
-/* Until every vCPU's progress moved past what it was at the call. */
+/* Until every vCPU's progress moved past what it was at the call, or past p[]. */
 int bvm_wait_all_moved(struct bvm *m, int timeout_ms);
+int bvm_wait_all_past(struct bvm *m, const uint64_t *p, int timeout_ms);
 /* Until every vCPU completed a whole walk pass (touched all its pages) after the call. */
 int bvm_wait_all_passes(struct bvm *m, int timeout_ms);
-/* Map the extra 1-page slots of --slots, with raw ioctls or one transaction. */
-int bvm_map_extra_raw(struct bvm *m, unsigned nr, uint32_t first_id);
-int bvm_map_extra_txn(struct bvm *m, unsigned nr);
+/* The extra 1-page slots of --slots: raw ioctls (ids from RAW_ID_EXTRA) or one transaction. */
+int bvm_map_extra(struct bvm *m, unsigned nr, bool raw);
 
 /* ---- bench_floor.c ----------------------------------------------------- */
 
@@ -391,11 +391,14 @@ int sig_setup(struct strat_ctx *c, int sig, void (*handler)(int), size_t scratch
 void sig_resume(struct strat_ctx *c);
 
 /*
- * Map the test region (layout l of c) for strategy c->s: raw ioctls at the
- * raw ids (after checking the library holds nothing but slot 0) or one
- * transaction; plus nr_extra 1-page slots.
+ * Strategy c->s (NULL: none, the baseline) ready to run on c->m: the test
+ * region (layout l of c) mapped, raw ioctls at the raw ids (after checking the
+ * library holds nothing but slot 0) or one transaction, plus nr_extra 1-page
+ * slots; the strategy set up; its vCPUs started and seen running.  *why: the
+ * step that failed (a setup may also say why in c->why).
  */
-int layout_map(struct strat_ctx *c, bool raw, bool split, bool grown, unsigned nr_extra);
+int strat_start(struct strat_ctx *c, bool split, bool grown, unsigned nr_extra, int timeout_ms,
+		const char **why);
 
 #define NR_STRATEGIES 7
 extern const struct strategy *const strategies[NR_STRATEGIES];
@@ -557,6 +560,8 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res);
  */
 int read_log_before(struct strat_ctx *c, const struct raw_txn *tx, uint64_t *scratch,
 		    unsigned *ioctls);
+/* KVM_GET_DIRTY_LOG of a slot of size bytes into buf; with clear, KVM_CLEAR_DIRTY_LOG of it. */
+int dirty_log_get(int vm_fd, uint32_t slot, uint64_t size, uint64_t *buf, bool clear);
 /* The bits set in a bitmap of `words` 64-bit words. */
 unsigned bitmap_weight(const uint64_t *bm, size_t words);
 /* Per 1000 transactions, or -1 when nothing ran. */

@@ -76,13 +76,11 @@ static void transact(struct strat_ctx *c, const struct run_cfg *rc, struct line_
 	uint64_t k, done = 0, limit_ns = (uint64_t)(rc->slice_s * 1e9);
 	bool inverse = false;        /* the first transaction (always timed) or its inverse */
 
-	for (k = 0;; k++) {
+	for (k = 0; (!rc->slice_count || done < rc->slice_count) &&
+		    bench_now_ns() - t_start < limit_ns; k++) {
 		struct txn_sample smp = { 0 };
 		enum bop op = inverse ? bop_inverse(ci->first) : ci->first;
 
-		if ((rc->slice_count && done >= rc->slice_count) ||
-		    bench_now_ns() - t_start >= limit_ns)
-			break;
 		if (rc->rate > 0)
 			bench_sleep_until(t_start + (uint64_t)((double)k * 1e9 / rc->rate));
 		c->s->apply(c, op, &smp);
@@ -121,10 +119,7 @@ static void transact(struct strat_ctx *c, const struct run_cfg *rc, struct line_
 	}
 }
 
-/*
- * The p50 of the samples s gained since it held `from` of them; 0 if none.
- * It sorts them in place: the order of s is nobody's business.
- */
+/* The p50 of s's samples past the first `from` (0: none); sorts them in place, harmlessly. */
 static uint64_t p50_since(struct samples *s, size_t from)
 {
 	struct samples part = { .v = s->v + from, .n = s->n - from };
@@ -134,10 +129,7 @@ static uint64_t p50_since(struct samples *s, size_t from)
 	return st.n ? st.p50 : 0;
 }
 
-/*
- * One slice of one line: a fresh VM, the layout, the vCPUs, then the
- * strategy's transactions (the baseline: none, just time).
- */
+/* One slice of one line on a fresh VM: the strategy's transactions (the baseline: just time). */
 static void run_slice(const struct run_cfg *rc, struct line_acc *a, unsigned round)
 {
 	size_t lat0 = a->lat.n, pause0 = a->pause.n;
@@ -148,8 +140,8 @@ static void run_slice(const struct run_cfg *rc, struct line_acc *a, unsigned rou
 		.walk_pages = rc->pages, .region_pages = 4 * rc->pages, .kick = s ? s->kick : 0,
 	};
 	struct strat_ctx c = { .s = s };
-	bool tvm_loop = s && s->tvm_loop, raw = !s || s->raw_layout;
 	uint64_t pages0, t0, t1;
+	const char *why;
 	int r;
 
 	r = bvm_create(&bo, &c.m);
@@ -159,22 +151,11 @@ static void run_slice(const struct run_cfg *rc, struct line_acc *a, unsigned rou
 	}
 	c.l = (struct layout){ .gpa = c.m->test_gpa, .hva = (uintptr_t)c.m->test_hva,
 			       .pages = rc->pages };
-	r = layout_map(&c, raw, rc->o->op == CMP_MERGE, rc->o->op == CMP_SHRINK, rc->slots);
-	if (r) {
-		line_error(a, "mapping the layout", strerror(-r));
-		goto out;
-	}
-	r = s && s->setup ? s->setup(&c) : 0;
+	r = strat_start(&c, rc->o->op == CMP_MERGE, rc->o->op == CMP_SHRINK, rc->slots,
+			WARMUP_TIMEOUT_MS, &why);
 	if (r) {
 		/* A setup that failed may have said why. */
-		line_error(a, "setup", c.why ? c.why : strerror(-r));
-		goto out;
-	}
-	r = tvm_loop ? bvm_start_tvm(c.m) : bvm_start_own(c.m, s ? s->hooks : NULL, c.state);
-	if (!r)
-		r = bvm_wait_all_moved(c.m, WARMUP_TIMEOUT_MS);
-	if (r) {
-		line_error(a, "starting the vCPUs", strerror(-r));
+		line_error(a, why, c.why ? c.why : strerror(-r));
 		goto stop;
 	}
 	res->ran = true;
@@ -199,7 +180,6 @@ stop:
 	res->mismatches += bvm_mismatches(c.m);
 	if (bvm_failures(c.m) && !res->error[0])
 		line_error(a, "guest", bvm_failure(c.m));
-out:
 	if (s && s->teardown)
 		s->teardown(&c);
 	bvm_destroy(c.m);
@@ -226,30 +206,12 @@ static struct spread spread_of(double *v, unsigned n)
 	return sp;
 }
 
-/* The per-round figures of a line; progress against the same round's baseline. */
-static void finish_rounds(struct line_acc *a, const struct line_acc *base, unsigned rounds)
+/* A line's figures; progress against base (the baseline, done first), also round by round. */
+static void finish_line(struct line_acc *a, const struct line_acc *base, unsigned rounds)
 {
 	double txn[CMP_MAX_ROUNDS], pause[CMP_MAX_ROUNDS], prog[CMP_MAX_ROUNDS];
-	unsigned r, nt = 0, np = 0, ng = 0;
-
-	for (r = 0; r < rounds && r < CMP_MAX_ROUNDS; r++) {
-		if (a->round_txn_p50[r])
-			txn[nt++] = (double)a->round_txn_p50[r];
-		if (a->round_pause_p50[r])
-			pause[np++] = (double)a->round_pause_p50[r];
-		/* A round the line ran counts, progress 0 included. */
-		if (a->round_ran[r] && base->round_pages_per_s[r] > 0)
-			prog[ng++] = 100.0 * a->round_pages_per_s[r] / base->round_pages_per_s[r];
-	}
-	a->res->round_txn_p50 = spread_of(txn, nt);
-	a->res->round_pause_p50 = spread_of(pause, np);
-	a->res->round_progress = spread_of(prog, ng);
-}
-
-static void finish_line(struct line_acc *a, double baseline_pages_per_s)
-{
 	struct strat_result *res = a->res;
-	unsigned k;
+	unsigned k, nt = 0, np = 0, ng = 0;
 
 	stats_take(&res->lat, &a->lat);
 	stats_take(&res->pause, &a->pause);
@@ -259,18 +221,29 @@ static void finish_line(struct line_acc *a, double baseline_pages_per_s)
 		res->pages_per_s = (double)a->pages / res->seconds;
 		res->txn_per_s = (double)res->txns / res->seconds;
 	}
-	if (baseline_pages_per_s > 0)
-		res->progress_pct = 100.0 * res->pages_per_s / baseline_pages_per_s;
+	if (base->res->pages_per_s > 0)
+		res->progress_pct = 100.0 * res->pages_per_s / base->res->pages_per_s;
 	if (res->error[0])
 		bench_err("compare: %s: %s", res->name, res->error);
+	for (k = 0; k < rounds && k < CMP_MAX_ROUNDS; k++) {
+		if (a->round_txn_p50[k])
+			txn[nt++] = (double)a->round_txn_p50[k];
+		if (a->round_pause_p50[k])
+			pause[np++] = (double)a->round_pause_p50[k];
+		/* A round the line ran counts, progress 0 included. */
+		if (a->round_ran[k] && base->round_pages_per_s[k] > 0)
+			prog[ng++] = 100.0 * a->round_pages_per_s[k] / base->round_pages_per_s[k];
+	}
+	res->round_txn_p50 = spread_of(txn, nt);
+	res->round_pause_p50 = spread_of(pause, np);
+	res->round_progress = spread_of(prog, ng);
 }
 
 /*
- * --migrate: after the timed rounds, each line (every strategy and ideal)
- * runs the migration check of bench_migrate.c on a fresh VM of the same
- * configuration (the walked slot raised to MIGRATE_MIN_PAGES): its own
- * transactions (--op), the dirty log read the way that VMM reads it,
- * --migrate-count transactions.
+ * --migrate: after the timed rounds, each line (every strategy and ideal) runs
+ * bench_migrate.c's check on a fresh VM of the same configuration (the walked
+ * slot raised to MIGRATE_MIN_PAGES): --migrate-count of its own transactions
+ * (--op), the dirty log read the way that VMM reads it.
  */
 static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
 {
@@ -279,6 +252,7 @@ static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
 
 	for (i = 0; i < c->nr_lines; i++) {
 		struct strat_result *l = &c->lines[i];
+		const char *na = strategy_unavailable(l->s);   /* l->na's reason */
 		struct mig_opts mo = {
 			.s = l->s, .vcpus = rc->vcpus,
 			.pages = rc->pages > MIGRATE_MIN_PAGES ? rc->pages : MIGRATE_MIN_PAGES,
@@ -288,16 +262,11 @@ static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
 		};
 
 		l->migrated = true;
-		if (l->na[0] || o->op == CMP_LOG) {
-			/* A copy: gcc's -Wrestrict cannot tell l->na from l->mig.na. */
-			char why[sizeof(l->na)];
-
-			memcpy(why, l->na, sizeof(why));
-			l->mig.name = l->name;
-			l->mig.vcpus = mo.vcpus;
-			l->mig.pages = mo.pages;
-			if (why[0])
-				snprintf(l->mig.na, sizeof(l->mig.na), "unavailable: %s", why);
+		if (na || o->op == CMP_LOG) {
+			l->mig = (struct mig_result){ .name = l->name, .vcpus = mo.vcpus,
+						      .pages = mo.pages };
+			if (na)
+				snprintf(l->mig.na, sizeof(l->mig.na), "unavailable: %s", na);
 			else
 				snprintf(l->mig.na, sizeof(l->mig.na), "--op log switches logging off "
 					 "every other transaction: nothing is tracked then");
@@ -310,11 +279,10 @@ static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
 }
 
 /*
- * One configuration.  The lines run in rounds, each line getting
- * 1/rounds of its time per round, in an order that rotates from round to
- * round, so that a change of the machine's load during the run (other
- * work shares these cores) spreads over all lines instead of falling on
- * whichever ran then.  The floor is measured at the start of each round.
+ * One configuration.  The lines run in rounds, each getting 1/rounds of its
+ * time per round, in an order rotating from round to round, so that a change
+ * of the machine's load (other work shares these cores) spreads over all lines
+ * instead of falling on whichever ran then.  Each round starts with the floor.
  */
 static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slots, double rate,
 		       struct compare_result *c)
@@ -336,12 +304,11 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 	/* The strategies chosen, then ideal. */
 	for (i = 0; i <= NR_STRATEGIES; i++) {
 		const struct strategy *s = i < NR_STRATEGIES ? strategies[i] : &strat_ideal;
+		const char *na = strategy_unavailable(s);
 		struct strat_result *l = &c->lines[c->nr_lines];
-		const char *na;
 
 		if (i < NR_STRATEGIES && !(o->strategies & (1u << i)))
 			continue;
-		na = strategy_unavailable(s);
 		*l = (struct strat_result){ .s = s, .name = s->name };
 		/* A line this KVM cannot run is shown as such and never started. */
 		if (na)
@@ -383,16 +350,14 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 	if (o->migrate)
 		migrate_lines(&rc, c);
 
-	finish_line(&acc[0], 0);
-	failed |= !base.ran || base.error[0];
+	for (i = 0; i < n; i++) {
+		finish_line(&acc[i], &acc[0], o->rounds);
+		failed |= !acc[i].res->ran && !acc[i].res->na[0];
+	}
+	failed |= base.error[0] != 0;
 	c->baseline_pages_per_s = base.pages_per_s;
 	c->baseline_holes = base.holes;
 	c->baseline_mismatches = base.mismatches;
-	for (i = 1; i < n; i++) {
-		finish_line(&acc[i], c->baseline_pages_per_s);
-		finish_rounds(&acc[i], &acc[0], o->rounds);
-		failed |= !acc[i].res->ran && !acc[i].res->na[0];
-	}
 	return failed ? -EIO : 0;
 }
 

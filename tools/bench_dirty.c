@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * `kvmhold-bench dirty` (tools/README.md, "dirty"): (a) what
- * kvmhold_dirty_sync() costs over a large logged region, with the bitmap
- * and with the ring, at three levels of pages written before each sync by
- * one GUEST_PROG_PROBE vCPU; (b) the migration check of bench_migrate.c
- * for kvmhold (bitmap and ring) and the naive order (classic log, and
- * "initially set").
+ * `kvmhold-bench dirty` (tools/README.md, "dirty"): (a) what kvmhold_dirty_sync()
+ * costs over a large logged region, bitmap and ring, at three levels of pages
+ * written before each sync by one GUEST_PROG_PROBE vCPU; (b) the migration check
+ * of bench_migrate.c for kvmhold (bitmap, ring) and the naive order (classic
+ * log, and "initially set").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,10 +20,11 @@
 #define MIG_PAGES        256         /* the migration check's P unless --pages */
 #define MIG_LIMIT_S      120.0
 
-/* The largest dirty ring KVM allows per vCPU, in bytes (0: no ring). */
-static unsigned ring_max_bytes(void)
+/* Dirty ring bytes per vCPU: room for `pages` entries twice over, within KVM's limit (0: none). */
+static unsigned ring_for(unsigned pages)
 {
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), r;
+	unsigned max, b = 64 * 1024;
 
 	if (fd < 0)
 		return 0;
@@ -32,36 +32,10 @@ static unsigned ring_max_bytes(void)
 	if (r <= 0)
 		r = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING);
 	close(fd);
-	return r > 0 ? (unsigned)r : 0;
-}
-
-/* A ring with room for `pages` entries twice over, within KVM's limit. */
-static unsigned ring_for(unsigned pages)
-{
-	unsigned max = ring_max_bytes(), b = 64 * 1024;
-
+	max = r > 0 ? (unsigned)r : 0;
 	while (b < 2ull * pages * sizeof(struct kvm_dirty_gfn) && b < max)
 		b *= 2;
 	return b > max ? max : b;
-}
-
-/*
- * The bitmap's reference: what KVM costs, the ioctls a sync of the whole
- * slot cannot do without (read the bitmap, clear and write-protect what
- * it held), issued by hand on the library's slot.  The pages it clears are
- * never reported to the library: a benchmark VM may lose them.
- */
-static int raw_get_clear(int vm_fd, uint32_t slot, uint64_t npages, uint64_t *buf)
-{
-	struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = buf };
-	struct kvm_clear_dirty_log clear = {
-		.slot = slot, .first_page = 0, .num_pages = (uint32_t)npages, .dirty_bitmap = buf,
-	};
-
-	memset(buf, 0, (npages + 63) / 64 * sizeof(*buf));
-	if (ioctl(vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
-		return -errno;
-	return ioctl(vm_fd, KVM_CLEAR_DIRTY_LOG, &clear) < 0 ? -errno : 0;
 }
 
 /* (a) for one mechanism. */
@@ -71,6 +45,7 @@ static int sync_cost(const struct bench_opts *o, uint64_t region, unsigned ring_
 	struct tvm_opts to = {
 		.nr_vcpus = 1, .program = GUEST_PROG_PROBE, .test_size = region,
 		.map_test_region = true, .test_slot_flags = KVM_MEM_LOG_DIRTY_PAGES, .quiet = true,
+		.vm_opts = { .dirty_ring_bytes = ring_bytes },
 	};
 	size_t words = (size_t)(region / TVM_PAGE_SIZE + 63) / 64;
 	unsigned many = o->sync_pages, lv, k, value = 1;
@@ -80,7 +55,6 @@ static int sync_cost(const struct bench_opts *o, uint64_t region, unsigned ring_
 	struct kvmhold_stats st;
 	struct kvmhold_region reg;
 	struct tvm *t = NULL;
-	uint32_t slot;
 	int r = -ENOMEM;
 
 	sr->mech = ring_bytes ? "ring" : "bitmap";
@@ -89,7 +63,6 @@ static int sync_cost(const struct bench_opts *o, uint64_t region, unsigned ring_
 		many = (unsigned)(region / TVM_PAGE_SIZE);
 	sr->lv[SYNC_FEW].dirtied = FEW_PAGES < many ? FEW_PAGES : many;
 	sr->lv[SYNC_MANY].dirtied = many;
-	to.vm_opts.dirty_ring_bytes = ring_bytes;
 	if (!bm)
 		goto out;
 	pattern = bm + words;
@@ -115,7 +88,6 @@ static int sync_cost(const struct bench_opts *o, uint64_t region, unsigned ring_
 		r = -ENOENT;
 		goto out;
 	}
-	slot = reg.slot;
 	for (lv = 0; lv < SYNC_LEVELS; lv++) {
 		struct sync_level *l = &sr->lv[lv];
 		struct samples s = { 0 }, io = { 0 };
@@ -133,7 +105,13 @@ static int sync_cost(const struct bench_opts *o, uint64_t region, unsigned ring_
 
 			bench_progress("dirty: %s sync, %u pages dirty: %u/%u", sr->mech, l->dirtied,
 				       k + 1, o->sync_samples);
-			/* The bitmap's reference first (lib 0), on pages written for it alone. */
+			/*
+			 * The bitmap's reference first (lib 0), on pages written for it
+			 * alone: what KVM costs, the ioctls a sync of the whole slot cannot
+			 * do without (read the bitmap, clear and write-protect what it
+			 * held), by hand on the library's slot.  The pages it clears are
+			 * never reported to the library: a benchmark VM may lose them.
+			 */
 			for (lib = ring_bytes ? 1 : 0; lib < 2 && !r; lib++) {
 				what = "guest writes";
 				if (l->dirtied)
@@ -145,7 +123,7 @@ static int sync_cost(const struct bench_opts *o, uint64_t region, unsigned ring_
 				if (lib)
 					r = kvmhold_dirty_sync(t->vm, t->test_hva, region, bm);
 				else
-					r = raw_get_clear(kvmhold_vm_fd(t->vm), slot, region / TVM_PAGE_SIZE, bm);
+					r = dirty_log_get(kvmhold_vm_fd(t->vm), reg.slot, region, bm, true);
 				if (!r)
 					samples_add(lib ? &s : &io, bench_now_ns() - t0);
 			}

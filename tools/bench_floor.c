@@ -4,13 +4,12 @@
  * KVM_RUN loops of ours, the least any pause costs; with N vCPUs, all
  * signalled at once and timed until the last has returned.
  *
- * A signalled vCPU waits (on a futex) until the main thread has taken the
- * time, as a held vCPU would, instead of going straight back into the
- * guest.  Signalling one vCPU of several while the others keep running is
- * not measured: with as many busy vCPUs as cores, the woken main thread then
- * waits for a core until the next scheduler tick (a thread inside the guest
- * is not preempted at once on this machine's KVM), and the floor would
- * measure the tick (milliseconds) instead of the signal.
+ * A signalled vCPU waits (on a futex) until the main thread has taken the time,
+ * as a held vCPU would, instead of going straight back into the guest.
+ * Signalling one vCPU of several while the others keep running is not measured:
+ * with as many busy vCPUs as cores, the woken main thread then waits for a core
+ * until the next scheduler tick (a thread inside the guest is not preempted at
+ * once on this machine's KVM), and the floor would measure the tick (ms), not the signal.
  */
 #include <errno.h>
 #include <signal.h>
@@ -85,12 +84,11 @@ int floor_measure(unsigned vcpus, unsigned nr, struct samples *s, unsigned *rese
 	int r;
 
 	r = bench_install_handler(FLOOR_SIGNAL, bench_empty_handler, SA_RESTART);
+	if (!r)
+		r = bvm_create(&o, &m);
 	if (r)
 		return r;
-	r = bvm_create(&o, &m);
-	if (r)
-		return r;
-	r = bvm_start_own(m, &floor_hooks, NULL);
+	r = bvm_start(m, false, &floor_hooks, NULL, MOVE_TIMEOUT_MS);
 	while (!r && s->n < want) {
 		uint64_t ns;
 

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * `kvmhold-bench gate` (tools/README.md, "gate"): what the library costs
- * on the paths a VMM takes all the time when nobody holds the VM (mem
- * sections, dirty marks, kick then run), and how quickly
- * kvmhold_vcpu_kick() gets a vCPU out, running or parked by a hold.
+ * `kvmhold-bench gate` (tools/README.md, "gate"): what the library costs on the
+ * paths a VMM takes all the time when nobody holds the VM (mem sections, dirty
+ * marks, kick then run), and how quickly kvmhold_vcpu_kick() gets a vCPU out,
+ * running or parked by a hold.
  *
  * The fast paths cost about what the clock costs, so each sample times a
  * batch of calls and records the mean per call; no vCPU runs meanwhile,
@@ -78,10 +78,7 @@ static int kick_call(struct fast *f)
 	return kvmhold_vcpu_kick(f->vcpu);
 }
 
-/*
- * Batch b of BATCH calls of fn, its mean per call (rounded to the nearest
- * nanosecond) added to s once the warm-up batches are over.
- */
+/* Batch b: BATCH calls of fn, whose mean per call (nearest ns) goes to s after the warm-up. */
 static int batch(int (*fn)(struct fast *), struct fast *f, unsigned b, struct samples *s)
 {
 	uint64_t t0 = bench_now_ns();
@@ -142,11 +139,10 @@ static void *mem_thread_fn(void *arg)
 
 	for (b = 0; b < WARMUP_BATCHES + mt->batches; b++) {
 		/*
-		 * Two threads start timing together, so that the samples show
-		 * the cost with the other thread in the gate at the same time.
-		 * A spin: each thread has a core, and the wait is as long as
-		 * one warm-up.  A thread that failed still comes to the line,
-		 * or the other would wait for it forever.
+		 * Two threads start timing together, so the samples show the cost
+		 * with the other thread in the gate at the same time.  A spin: each
+		 * has a core, and the wait is one warm-up long.  A thread that
+		 * failed still comes to the line, or the other would wait forever.
 		 */
 		if (b == WARMUP_BATCHES) {
 			__atomic_fetch_add(mt->arrived, 1, __ATOMIC_SEQ_CST);
@@ -160,37 +156,30 @@ static void *mem_thread_fn(void *arg)
 	return NULL;
 }
 
-/* kvmhold_mem_begin() + end() per call, on nr threads (1 or 2) at once. */
+/*
+ * kvmhold_mem_begin() + end() per call, on nr threads (1 or 2) at once: the
+ * caller, like every other measure of the gate, and with nr 2 one more.
+ */
 static int mem_measure(struct kvmhold_vm *vm, unsigned nr, unsigned batches, struct samples *s)
 {
 	struct mem_thread mt[2];
-	pthread_t th[2];
-	unsigned arrived = 0, i, k;
+	unsigned arrived = 0, k;
+	pthread_t th;
 	size_t j;
 	int r = 0;
 
-	memset(mt, 0, sizeof(mt));
-	for (i = 0; i < nr; i++) {
-		mt[i] = (struct mem_thread){ .f.vm = vm, .batches = batches, .nr = nr,
+	for (k = 0; k < 2; k++)
+		mt[k] = (struct mem_thread){ .f.vm = vm, .batches = batches, .nr = nr,
 					     .arrived = &arrived };
-		/* One thread is the caller, like every other measure of the gate. */
-		if (nr == 1) {
-			mem_thread_fn(&mt[0]);
-			r = mt[0].r;
-			break;
-		}
-		r = -pthread_create(&th[i], NULL, mem_thread_fn, &mt[i]);
-		if (r) {
-			/* The one started waits at the start line for a second arrival. */
-			__atomic_fetch_add(&arrived, 1, __ATOMIC_SEQ_CST);
-			break;
-		}
-	}
-	for (k = 0; k < i; k++) {
-		pthread_join(th[k], NULL);
-		if (!r)
-			r = mt[k].r;
-	}
+	if (nr == 2)
+		r = -pthread_create(&th, NULL, mem_thread_fn, &mt[1]);
+	if (r)
+		return r;
+	mem_thread_fn(&mt[0]);
+	if (nr == 2)
+		pthread_join(th, NULL);
+	for (k = 0; k < nr && !r; k++)
+		r = mt[k].r;
 	for (k = 0; k < nr; k++) {
 		for (j = 0; !r && j < mt[k].s.n; j++)
 			r = samples_add(s, mt[k].s.v[j]);
@@ -218,10 +207,16 @@ static int entry_measure(struct kvmhold_vcpu *vcpu, unsigned batches, struct sam
 	return r;
 }
 
-static void fail(char *buf, size_t size, const char *what, int r)
+/* What went wrong with the vCPU thread of m (if any), or with the call that returned r. */
+static void fail(struct bvm *m, char *buf, size_t size, const char *what, int r)
 {
-	if (r == -EPROTO)
+	if (m && bvm_failures(m))
+		snprintf(buf, size, "%s: %s", what, bvm_failure(m));
+	else if (r == -EPROTO)
 		snprintf(buf, size, "%s: kvmhold_vcpu_run() entered the guest after a kick", what);
+	else if (r == -ETIMEDOUT)
+		snprintf(buf, size, "%s: a kick got no return within %llu ms", what,
+			 (unsigned long long)(KICK_LOST_NS / 1000000));
 	else
 		snprintf(buf, size, "%s: %s", what, strerror(-r));
 }
@@ -236,8 +231,8 @@ static void gate_fast(struct gate_result *g)
 
 	r = bvm_create(&bo, &m);
 	if (r) {
-		fail(g->mem_error, sizeof(g->mem_error), "VM", r);
-		fail(g->entry_error, sizeof(g->entry_error), "VM", r);
+		fail(NULL, g->mem_error, sizeof(g->mem_error), "VM", r);
+		fail(NULL, g->entry_error, sizeof(g->entry_error), "VM", r);
 		return;
 	}
 	bench_progress("gate: mem");
@@ -245,15 +240,15 @@ static void gate_fast(struct gate_result *g)
 	if (!r)
 		r = mem_measure(m->vm, 2, g->batches, &mem2);
 	if (r)
-		fail(g->mem_error, sizeof(g->mem_error), "kvmhold_mem_begin/end", r);
+		fail(NULL, g->mem_error, sizeof(g->mem_error), "kvmhold_mem_begin/end", r);
 	bench_progress("gate: mark");
 	r = mark_measure(m->vm, g->batches, &mark);
 	if (r)
-		fail(g->mark_error, sizeof(g->mark_error), "kvmhold_dirty_mark", r);
+		fail(NULL, g->mark_error, sizeof(g->mark_error), "kvmhold_dirty_mark", r);
 	bench_progress("gate: run_entry");
 	r = entry_measure(tvm_vcpu(m->t, 0), g->batches, &kr, &k);
 	if (r)
-		fail(g->entry_error, sizeof(g->entry_error), "kick then run", r);
+		fail(NULL, g->entry_error, sizeof(g->entry_error), "kick then run", r);
 	bvm_destroy(m);
 	stats_take(&g->mem, &mem);
 	stats_take(&g->mem2, &mem2);
@@ -278,20 +273,7 @@ static int kick_vm_start(struct bvm **m)
 	if (r)
 		return r;
 	(*m)->lib_run = true;
-	r = bvm_start_own(*m, &floor_hooks, NULL);
-	return r ? r : bvm_wait_all_moved(*m, MOVE_TIMEOUT_MS);
-}
-
-/* What went wrong with the vCPU thread, or with the call that returned r. */
-static void kick_fail(struct bvm *m, char *buf, size_t size, const char *what, int r)
-{
-	if (m && bvm_failures(m))
-		snprintf(buf, size, "%s: %s", what, bvm_failure(m));
-	else if (r == -ETIMEDOUT)
-		snprintf(buf, size, "%s: a kick got no return within %llu ms", what,
-			 (unsigned long long)(KICK_LOST_NS / 1000000));
-	else
-		snprintf(buf, size, "%s: %s", what, strerror(-r));
+	return bvm_start(*m, false, &floor_hooks, NULL, MOVE_TIMEOUT_MS);
 }
 
 /* ---- kick_running --------------------------------------------------------- */
@@ -325,7 +307,7 @@ static int running_block(unsigned nr, struct samples *s, char *error, size_t siz
 			bench_progress("gate: kick_running, %zu samples", s->n);
 	}
 	if (r)
-		kick_fail(m, error, size, "kick_running", r);
+		fail(m, error, size, "kick_running", r);
 	bvm_destroy(m);
 	return r;
 }
@@ -341,11 +323,10 @@ static void gate_running(struct gate_result *g)
 		unsigned nr = g->samples - b * per < per ? g->samples - b * per : per;
 
 		r = floor_measure(1, nr, &floor, &g->floor_resends);
-		if (r) {
+		if (r)
 			snprintf(g->running_error, sizeof(g->running_error), "floor: %s", strerror(-r));
-			break;
-		}
-		r = running_block(nr, &run, g->running_error, sizeof(g->running_error));
+		else
+			r = running_block(nr, &run, g->running_error, sizeof(g->running_error));
 	}
 	stats_take(&g->running, &run);
 	stats_take(&g->floor, &floor);
@@ -355,43 +336,34 @@ static void gate_running(struct gate_result *g)
 
 /* ---- kick_parked ---------------------------------------------------------- */
 
-/* The scheduler state of one of our threads ('R', 'S', ...), or 0. */
-static char thread_state(int tid)
-{
-	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	/* "tid (comm) S ...": comm may hold anything, so look from the last ')'. */
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' ? p[2] : 0;
-}
-
 /*
- * kvmhold_hold() returns once the vCPU is out of KVM_RUN, which may be
- * before its thread has gone to sleep in the park.  The kick is meant for
- * a parked vCPU, so wait (spinning on /proc, no sleep) until the thread
- * sleeps: while the VM is held and this thread holds no library lock, the
- * only place it can sleep is the park.  false if it was not seen asleep.
+ * kvmhold_hold() returns once the vCPU is out of KVM_RUN, maybe before its thread
+ * sleeps in the park.  The kick is meant for a parked vCPU, so wait (spinning on
+ * /proc, no sleep) until the thread sleeps: with the VM held and no library lock
+ * held by it, the park is the only place it can sleep.  false if not seen asleep.
  */
 static bool wait_asleep(int tid)
 {
 	uint64_t deadline = bench_now_ns() + ASLEEP_WAIT_NS;
+	char buf[512], *p;
+	bool asleep = false;
+	ssize_t n;
+	int fd;
 
+	snprintf(buf, sizeof(buf), "/proc/self/task/%d/stat", tid);
+	fd = open(buf, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
 	do {
-		if (thread_state(tid) == 'S')
-			return true;
-	} while (bench_now_ns() < deadline);
-	return false;
+		/* Each read at offset 0 is a fresh one. */
+		n = pread(fd, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		/* "tid (comm) S ...": comm may hold anything, so look from the last ')'. */
+		p = strrchr(buf, ')');
+		asleep = p && p[1] == ' ' && p[2] == 'S';
+	} while (!asleep && bench_now_ns() < deadline);
+	close(fd);
+	return asleep;
 }
 
 static void gate_parked(struct gate_result *g)
@@ -449,7 +421,7 @@ static void gate_parked(struct gate_result *g)
 		floor_let_go(v);
 	}
 	if (r && !g->parked_error[0])
-		kick_fail(m, g->parked_error, sizeof(g->parked_error), "kick_parked", r);
+		fail(m, g->parked_error, sizeof(g->parked_error), "kick_parked", r);
 	if (held)
 		kvmhold_release(m->vm);
 	bvm_destroy(m);

@@ -81,9 +81,7 @@ void gmem_compare(unsigned samples, struct txn_result *t)
 	}
 	r = map_both(m->vm, mem, mem + GMEM_SIZE, gmem);
 	if (!r)
-		r = bvm_start_tvm(m);
-	if (!r)
-		r = bvm_wait_all_moved(m, 30000);
+		r = bvm_start(m, true, NULL, NULL, 30000);
 	for (i = 0; !r && i < samples; i++) {
 		bench_progress("txn: guest_memfd %u/%u", i, samples);
 		r = split_merge(m->vm, PLAIN_GPA, &plain);

@@ -17,10 +17,9 @@
 #define TARGET_P99      3.0
 
 /*
- * nr samples of line s on a fresh VM: kvmhold and kvmhold-kernel hold
- * (vCPUs on tvm's threads, kvmhold_vcpu_run), kernel-ioctl kicks (vCPUs
- * looping on raw KVM_RUN).  stop and signals: the library's own figures
- * (the kvmhold lines only, may be NULL).
+ * nr samples of line s on a fresh VM: kvmhold and kvmhold-kernel hold (vCPUs on
+ * tvm's threads, kvmhold_vcpu_run), kernel-ioctl kicks (vCPUs on raw KVM_RUN).
+ * stop and signals: the library's own figures (kvmhold lines only; may be NULL).
  */
 static int hold_block(unsigned vcpus, unsigned nr, const struct strategy *s, struct samples *hold,
 		      struct samples *stop, uint64_t *signals)
@@ -37,9 +36,7 @@ static int hold_block(unsigned vcpus, unsigned nr, const struct strategy *s, str
 		return r;
 	r = s->kick == KVMHOLD_KICK_KERNEL ? kick_ioctl_check_backend(m->vm) : 0;
 	if (!r)
-		r = ioctl_kick ? bvm_start_own(m, NULL, NULL) : bvm_start_tvm(m);
-	if (!r)
-		r = bvm_wait_all_moved(m, MOVE_TIMEOUT_MS);
+		r = bvm_start(m, !ioctl_kick, NULL, NULL, MOVE_TIMEOUT_MS);
 	if (!r)
 		r = kvmhold_stats_get(m->vm, &st0, sizeof(st0));
 	for (k = 0; !r && k < nr; k++) {
@@ -99,15 +96,6 @@ static void line_block(unsigned vcpus, unsigned nr, struct hold_line *l, struct 
 		snprintf(l->error, sizeof(l->error), "%s", strerror(-r));
 }
 
-static void line_finish(struct hold_line *l, struct samples *lat, const struct hold_result *h)
-{
-	stats_take(&l->lat, lat);
-	l->r50 = bench_ratio(l->lat.p50, h->floor.p50);
-	l->r99 = bench_ratio(l->lat.p99, h->floor.p99);
-	l->r50_all = bench_ratio(l->lat.p50, h->floor_all.p50);
-	l->r99_all = bench_ratio(l->lat.p99, h->floor_all.p99);
-}
-
 static void hold_one(unsigned vcpus, unsigned samples, struct hold_result *h)
 {
 	struct samples floor = { 0 }, all = { 0 }, hold = { 0 }, stop = { 0 };
@@ -116,9 +104,7 @@ static void hold_one(unsigned vcpus, unsigned samples, struct hold_result *h)
 	uint64_t signals = 0;
 	int r = 0;
 
-	memset(h, 0, sizeof(*h));
-	h->vcpus = vcpus;
-	h->samples = samples;
+	*h = (struct hold_result){ .vcpus = vcpus, .samples = samples };
 	line_init(&h->lines[h->nr_lines++], &strat_kernel_ioctl);
 	line_init(&h->lines[h->nr_lines++], &strat_kvmhold_kernel);
 	for (b = 0; !r && b < BLOCKS; b++) {
@@ -150,8 +136,15 @@ static void hold_one(unsigned vcpus, unsigned samples, struct hold_result *h)
 	h->target_applies = vcpus <= 2;
 	h->met = !r && h->r50 <= TARGET_P50 && h->r99 <= TARGET_P99;
 	h->signals_per_hold_x100 = h->hold.n ? signals * 100 / h->hold.n : 0;
-	for (i = 0; i < h->nr_lines; i++)
-		line_finish(&h->lines[i], &lines[i], h);
+	for (i = 0; i < h->nr_lines; i++) {
+		struct hold_line *l = &h->lines[i];
+
+		stats_take(&l->lat, &lines[i]);
+		l->r50 = bench_ratio(l->lat.p50, h->floor.p50);
+		l->r99 = bench_ratio(l->lat.p99, h->floor.p99);
+		l->r50_all = bench_ratio(l->lat.p50, h->floor_all.p50);
+		l->r99_all = bench_ratio(l->lat.p99, h->floor_all.p99);
+	}
 }
 
 int run_hold(const struct bench_opts *o, struct report *rep)

@@ -83,15 +83,9 @@ void raw_op(const struct layout *l, enum bop op, struct raw_txn *tx)
 	regions_diff(from, nf, to, layout_regions(l, before ^ LAYOUT_BIT(op), to), tx);
 }
 
-static bool ranges_overlap(uint64_t a, uint64_t an, uint64_t b, uint64_t bn)
-{
-	return a < b + bn && b < a + an;
-}
-
 /*
- * QEMU's test: does some range the transaction deletes overlap some range it
- * adds?  A MOVE deletes its old range and adds its new one; a flags change
- * is done in place and does neither.
+ * QEMU's test: does a range the transaction deletes overlap one it adds?  A MOVE
+ * deletes its old range and adds its new one; a flags change (in place) neither.
  */
 bool raw_overlap(const struct raw_txn *tx)
 {
@@ -106,8 +100,8 @@ bool raw_overlap(const struct raw_txn *tx)
 			const struct mslot_io *a = &tx->io[j];
 
 			if ((a->kind == MIO_CREATE || a->kind == MIO_MOVE) &&
-			    ranges_overlap(d->old_gpa, d->old_size, a->r.guest_phys_addr,
-					   a->r.memory_size))
+			    d->old_gpa < a->r.guest_phys_addr + a->r.memory_size &&
+			    a->r.guest_phys_addr < d->old_gpa + d->old_size)
 				return true;
 		}
 	}
@@ -209,7 +203,7 @@ int kh_initial(struct kvmhold_vm *vm, const struct layout *l, bool split, bool g
 	return kh_finish(txn, r);
 }
 
-/* ---- mapping the test region ----------------------------------------------- */
+/* ---- a strategy's VM, ready to run ----------------------------------------------- */
 
 /* The library must hold the system region only (slot 0): raw ids are ours. */
 static int check_library_slots(struct bvm *m)
@@ -222,28 +216,36 @@ static int check_library_slots(struct bvm *m)
 	return n == 1 && reg[0].slot == 0 ? 0 : -EEXIST;
 }
 
-int layout_map(struct strat_ctx *c, bool raw, bool split, bool grown, unsigned nr_extra)
+int strat_start(struct strat_ctx *c, bool split, bool grown, unsigned nr_extra, int timeout_ms,
+		const char **why)
 {
+	const struct strategy *s = c->s;
 	struct kvmhold_region v[LAYOUT_MAX_REGIONS];
 	unsigned n = layout_regions(&c->l, layout_initial(split, grown), v), issued = 0;
+	bool raw = !s || s->raw_layout;
 	struct raw_txn tx;
 	int r;
 
-	if (raw) {
+	*why = "mapping the layout";
+	if (!raw) {
+		r = kh_initial(c->m->vm, &c->l, split, grown);
+	} else {
 		r = check_library_slots(c->m);
-		if (!r) {
-			/* The CREATEs of W (or its halves) and M: the diff from nothing. */
-			regions_diff(NULL, 0, v, n, &tx);
-			r = raw_issue(c->m->vm_fd, &tx, &issued);
-		}
+		/* The CREATEs of W (or its halves) and M: the diff from nothing. */
+		regions_diff(NULL, 0, v, n, &tx);
 		if (!r)
-			r = bvm_map_extra_raw(c->m, nr_extra, RAW_ID_EXTRA);
-		return r;
+			r = raw_issue(c->m->vm_fd, &tx, &issued);
 	}
-	r = kh_initial(c->m->vm, &c->l, split, grown);
 	if (!r)
-		r = bvm_map_extra_txn(c->m, nr_extra);
-	return r;
+		r = bvm_map_extra(c->m, nr_extra, raw);
+	if (!r && s && s->setup) {
+		*why = "setup";
+		r = s->setup(c);
+	}
+	if (r)
+		return r;
+	*why = "starting the vCPUs";
+	return bvm_start(c->m, s && s->tvm_loop, s ? s->hooks : NULL, c->state, timeout_ms);
 }
 
 /* ---- diffs of layouts (raw_op(), txn's "ideal") ------------------------- */

@@ -8,12 +8,11 @@
  * destination that differs from guest memory at the end is "lost".
  *
  * The raw lines (every strategy but kvmhold) read the log themselves.  The
- * library made the VM with KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 and "initially
- * set" for its own use; it manages none of these slots, so the benchmark
- * sets the capability to what the line needs: off (the classic interface:
- * KVM_GET_DIRTY_LOG fetches and clears, a new slot starts clean), or manual
- * protect with initially set (GET, then KVM_CLEAR_DIRTY_LOG of what was
- * got; a new slot starts all dirty).
+ * library made the VM with KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 and "initially set"
+ * for its own use; it manages none of these slots, so the benchmark sets the
+ * capability to what the line needs: off (the classic interface: KVM_GET_DIRTY_LOG
+ * fetches and clears, a new slot starts clean), or manual protect with initially
+ * set (GET, then KVM_CLEAR_DIRTY_LOG of what was got; a new slot starts all dirty).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -79,13 +78,18 @@ static void add_slot_bits(const struct migration *mg, uint64_t *bm, uintptr_t sl
 	}
 }
 
-static int get_log(int vm_fd, uint32_t slot, uint64_t size, uint64_t *buf)
+int dirty_log_get(int vm_fd, uint32_t slot, uint64_t size, uint64_t *buf, bool clear)
 {
-	struct kvm_dirty_log log = { .slot = slot };
+	struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = buf };
+	struct kvm_clear_dirty_log cl = {
+		.slot = slot, .first_page = 0, .num_pages = (uint32_t)(size / TVM_PAGE_SIZE),
+		.dirty_bitmap = buf,
+	};
 
 	memset(buf, 0, slot_words(size) * sizeof(*buf));
-	log.dirty_bitmap = buf;
-	return ioctl(vm_fd, KVM_GET_DIRTY_LOG, &log) < 0 ? -errno : 0;
+	if (ioctl(vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+		return -errno;
+	return clear && ioctl(vm_fd, KVM_CLEAR_DIRTY_LOG, &cl) < 0 ? -errno : 0;
 }
 
 int read_log_before(struct strat_ctx *c, const struct raw_txn *tx, uint64_t *scratch,
@@ -105,7 +109,7 @@ int read_log_before(struct strat_ctx *c, const struct raw_txn *tx, uint64_t *scr
 		if (io->kind != MIO_DELETE && io->kind != MIO_MOVE &&
 		    !(io->kind == MIO_FLAGS && !(io->r.flags & KVM_MEM_LOG_DIRTY_PAGES)))
 			continue;
-		r = get_log(c->m->vm_fd, io->r.slot, size, buf);
+		r = dirty_log_get(c->m->vm_fd, io->r.slot, size, buf, false);
 		if (r)
 			return r;
 		(*ioctls)++;
@@ -134,17 +138,7 @@ static int raw_sync(struct strat_ctx *c, uint64_t *bm)
 
 		if (!(s->flags & KVM_MEM_LOG_DIRTY_PAGES) || hva >= end || hva + s->size <= mg->hva)
 			continue;
-		r = get_log(c->m->vm_fd, s->slot, s->size, mg->scratch);
-		if (!r && mg->manual) {
-			struct kvm_clear_dirty_log clear = {
-				.slot = s->slot, .first_page = 0,
-				.num_pages = (uint32_t)(s->size / TVM_PAGE_SIZE),
-				.dirty_bitmap = mg->scratch,
-			};
-
-			if (ioctl(c->m->vm_fd, KVM_CLEAR_DIRTY_LOG, &clear) < 0)
-				r = -errno;
-		}
+		r = dirty_log_get(c->m->vm_fd, s->slot, s->size, mg->scratch, mg->manual);
 		if (r)
 			return r;
 		add_slot_bits(mg, bm, hva, s->size, mg->scratch);
@@ -160,9 +154,8 @@ static int sync_now(struct strat_ctx *c, uint64_t *bm)
 }
 
 /*
- * The dirty-log capability the raw line needs (see the top of the file).
- * KVM lets it change at any time; the library uses no dirty tracking in
- * this VM.
+ * The dirty-log capability the raw line needs (top of the file).  KVM lets it
+ * change at any time; the library tracks no dirty pages in this VM.
  */
 static int set_raw_log_mode(int vm_fd, bool initially_set)
 {
@@ -330,7 +323,7 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 	unsigned words = (mo->pages + 63) / 64;
 	struct migration mg = { .pages = mo->pages, .words = words, .manual = mo->initially_set,
 				.state = layout_initial(mo->split, mo->grown) };
-	bool started = false;
+	const char *what;
 	uint64_t w0;
 	int r;
 
@@ -355,35 +348,20 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 	c.l = (struct layout){ .gpa = c.m->test_gpa, .hva = (uintptr_t)c.m->test_hva,
 			       .pages = mo->pages, .w_flags = KVM_MEM_LOG_DIRTY_PAGES };
 	mg.hva = c.l.hva;
-	if (s->raw_layout) {
-		r = set_raw_log_mode(c.m->vm_fd, mo->initially_set);
-		if (r) {
-			fail(res, "dirty-log mode", r);
-			goto out;
-		}
-	}
-	r = layout_map(&c, s->raw_layout, mo->split, mo->grown, mo->extra_slots);
+	r = s->raw_layout ? set_raw_log_mode(c.m->vm_fd, mo->initially_set) : 0;
 	if (r) {
-		fail(res, "mapping the layout", r);
-		goto out;
-	}
-	r = s->setup ? s->setup(&c) : 0;
-	if (r) {
-		/* A setup that failed may have said why. */
-		if (c.why)
-			snprintf(res->error, sizeof(res->error), "setup: %s", c.why);
-		fail(res, "setup", r);
+		fail(res, "dirty-log mode", r);
 		goto out;
 	}
 	c.mig = &mg;
 	tvm_set_param(c.m->t, TVM_DIRTY_ITER, 1);
 	tvm_set_param(c.m->t, TVM_DIRTY_DELAY, 0);
-	r = s->tvm_loop ? bvm_start_tvm(c.m) : bvm_start_own(c.m, s->hooks, c.state);
-	started = !r;
-	if (!r)
-		r = bvm_wait_all_moved(c.m, WAIT_TIMEOUT_MS);
+	r = strat_start(&c, mo->split, mo->grown, mo->extra_slots, WAIT_TIMEOUT_MS, &what);
 	if (r) {
-		fail(res, "starting the vCPUs", r);
+		/* A setup that failed may have said why. */
+		if (c.why)
+			snprintf(res->error, sizeof(res->error), "setup: %s", c.why);
+		fail(res, what, r);
 		goto stop;
 	}
 	res->ran = true;
@@ -401,8 +379,7 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 		final_pass(&c, res);
 	res->guest_writes = tvm_counter_sum(c.m->t) - w0;
 stop:
-	if (started)
-		bvm_stop(c.m);
+	bvm_stop(c.m);
 	res->holes = bvm_holes(c.m);
 	res->log_reads = mg.log_reads;
 	if (bvm_failures(c.m) && !res->error[0])

@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * cloud-hypervisor's pause (vmm/src/cpu.rs), re-implemented from its
- * description: set the pause flag, signal every vCPU thread with SIGRTMIN
- * (an empty handler), re-send every 10 ms to those that have not
- * acknowledged, give up after 1000 ms.  The vCPU checks the flag before each
- * KVM_RUN; if set, it acknowledges and parks until the resume.  There is no
- * immediate_exit, so a signal that lands between the check and KVM_RUN is
- * lost (cloud-hypervisor issue #7427) and only the 10 ms re-send recovers
- * it: that shows in the pause latency's tail.
+ * description: set the pause flag, signal every vCPU thread with SIGRTMIN (an
+ * empty handler), re-send every 10 ms to those that have not acknowledged,
+ * give up after 1000 ms.  The vCPU checks the flag before each KVM_RUN; if set,
+ * it acknowledges and parks until the resume.  There is no immediate_exit, so a
+ * signal landing between the check and KVM_RUN is lost (cloud-hypervisor issue
+ * #7427) and only the 10 ms re-send recovers it (seen in the pause latency's tail).
  *
  * Acknowledgements carry the pause's epoch, so a vCPU still waking up from
  * the previous pause is never mistaken for one that stopped for this one.

@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * kernel-ioctl: the 2022 KVM_KICK_ALL_RUNNING_VCPUS series' own usage of
- * its ioctls, without the library.  The VMM calls KVM_KICK_ALL_RUNNING_VCPUS
- * on the VM fd (it returns once no vCPU is in guest mode; a vCPU that
- * enters KVM_RUN meanwhile sleeps inside it), issues its memslot ioctls
- * (reading the dirty log of what goes away first when migrating), then
- * KVM_RESUME_ALL_KICKED_VCPUS.  The vCPU threads just loop on KVM_RUN: no
- * hooks, no signal.  The ioctls exist only in this project's patched KVM
- * modules (kernel/); elsewhere the line is reported as unavailable.
+ * kernel-ioctl: the 2022 KVM_KICK_ALL_RUNNING_VCPUS series' own usage of its
+ * ioctls, without the library.  The VMM calls KVM_KICK_ALL_RUNNING_VCPUS on the
+ * VM fd (it returns once no vCPU is in guest mode; a vCPU that enters KVM_RUN
+ * meanwhile sleeps inside it), issues its memslot ioctls (reading the dirty log
+ * of what goes away first when migrating), then KVM_RESUME_ALL_KICKED_VCPUS.
+ * The vCPU threads just loop on KVM_RUN: no hooks, no signal.  The ioctls exist
+ * only in this project's patched KVM modules (kernel/); elsewhere the line is unavailable.
  *
  * Pause latency: the kick ioctl, call to return.  A kick "had to stop a
  * running vCPU" when some vCPU made guest progress since the last resume

@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * kvmtool's pause (kvm__pause() in kvm.c, the vCPU side in kvm-cpu.c),
- * re-implemented from its description: the pauser sends SIGRTMIN + 1 to
- * every vCPU thread and waits until each reports in; the vCPU parks *inside
- * the signal handler* until the resume.  No immediate_exit: wherever the
- * signal lands (in KVM_RUN, which returns, or in userspace), the handler
- * runs and parks there.
+ * re-implemented from its description: the pauser sends SIGRTMIN + 1 to every
+ * vCPU thread and waits until each reports in; the vCPU parks *inside the
+ * signal handler* until the resume.  No immediate_exit: wherever the signal
+ * lands (in KVM_RUN, which returns, or in userspace), the handler parks there.
  *
  * kvmtool itself changes memslots without pausing (that is "naive"); this
  * line is its pause mechanism wrapped around the same change.

@@ -27,10 +27,9 @@
 #define GUARD_NS      (5000ull * 1000000)   /* no timeout in QEMU: a hang guard */
 
 /*
- * The counter goes up before the inhibit (the epoch) is read, and the
- * inhibitor bumps it before it reads the counters (all seq_cst): either
- * this vCPU sees the inhibit and backs off, or the inhibitor sees it
- * counted and kicks it.
+ * The counter goes up before the inhibit (the epoch) is read, and the inhibitor
+ * bumps the epoch before it reads the counters (all seq_cst): either this vCPU
+ * sees the inhibit and backs off, or the inhibitor sees it counted and kicks it.
  */
 static void qemu_before_run(struct bvcpu *v)
 {
@@ -66,9 +65,8 @@ static const struct vcpu_hooks qemu_hooks = {
 };
 
 /*
- * The inhibit (sig_resume() ends it): raw_apply() takes it only when a
- * commit needs it, the sections that time stopping and letting go
- * (bench_vcpus.c) on its own.
+ * The inhibit (sig_resume() ends it): raw_apply() takes it only when a commit
+ * needs it, bench_vcpus.c (timing the stop and the release) on its own.
  */
 static int qemu_pause(struct strat_ctx *c, uint64_t *pause_ns, bool *kicked)
 {

@@ -6,10 +6,9 @@
  * the commits on one logged slot of G GiB next to the same change by hand
  * on a raw VM over the same host memory.
  *
- * Sample counts shrink as N and G grow, and each measurement stops taking
- * samples once its time budget is spent (unless --samples is given), so the
- * default run stays well within three minutes on a two-core machine (most
- * of it KVM building and freeing the terabyte slots and the 32000 slots).
+ * Sample counts shrink as N and G grow, and each measurement stops once its time
+ * budget is spent (unless --samples is given): the default run stays well within
+ * 3 minutes on two cores, most of it KVM building and freeing 1 TiB and 32000 slots.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -252,11 +251,10 @@ static int lookups_measure(const struct table *t, unsigned batches, struct sampl
 }
 
 /*
- * One slot count's VM and what has been measured on it so far.  All the
- * counts' VMs live at once and the measures run in rounds that visit every
- * count in turn (starting one further each round), so a change in the
- * machine's load -- others may be using it -- falls on every N alike
- * rather than on one column of the ratios.
+ * One slot count's VM and what was measured on it so far.  All the counts'
+ * VMs live at once and the measures run in rounds visiting every count in
+ * turn (starting one further each round), so a change in the machine's load
+ * (others may use it) falls on every N alike, not on one column of ratios.
  */
 struct slots_run {
 	struct table t;
@@ -281,23 +279,22 @@ static void slots_fail(struct slots_run *sr, const char *what, int r)
 static int sample(struct slots_run *sr, enum scale_measure m, bool keep)
 {
 	const struct table *t = &sr->t;
+	bool alone = m == SM_UNMAP_ALL || m == SM_MERGE_HALF;   /* the txn is thrown away */
 	struct kvmhold_txn *x = NULL;
 	uint64_t t0 = bench_now_ns(), ns = 0;
 	int r = 0;
 
 	if (m < SM_SYNC_ONE)
 		r = kvmhold_txn_begin(t->vm, &x);
-	if (!r && (m == SM_UNMAP_ALL || m == SM_MERGE_HALF)) {
-		/* In a transaction that is then thrown away. */
-		t0 = bench_now_ns();
+	if (!r) {
+		if (alone)
+			t0 = bench_now_ns();
 		r = table_op(x, t, m);
-		ns = bench_now_ns() - t0;
-		kvmhold_txn_abort(x);
-	} else if (!r) {
-		r = table_op(x, t, m);
-		if (x)
+		if (x && !alone)
 			r = kh_finish(x, r);
 		ns = bench_now_ns() - t0;
+		if (alone)
+			kvmhold_txn_abort(x);
 	}
 	if (!r && keep)
 		r = samples_add(&sr->s[m], ns);
@@ -380,17 +377,13 @@ static void slots_setup(struct slots_run *sr, unsigned n, struct scale_slots_res
 	res->map_ns = bench_now_ns() - t0;
 	if (r)
 		goto fail;
-	if (nr_slots(t->vm) != before + n) {
-		/* the library made other slots than asked */
-		slots_fail(sr, "mapping: slot count after the commit", EPROTO);
-		return;
-	}
-	if (lookups_check(t)) {
-		slots_fail(sr, "kvmhold_gpa_to_hva() gave a wrong address", EPROTO);
-		return;
-	}
 	t->bm = calloc((t->len / PG + 63) / 64, sizeof(*t->bm));
-	if (!t->bm)
+	/* A count other than n: the library made other slots than asked. */
+	if (nr_slots(t->vm) != before + n)
+		slots_fail(sr, "mapping: slot count after the commit", EPROTO);
+	else if (lookups_check(t))
+		slots_fail(sr, "kvmhold_gpa_to_hva() gave a wrong address", EPROTO);
+	else if (!t->bm)
 		slots_fail(sr, "bitmap", ENOMEM);
 	return;
 fail:
@@ -406,10 +399,9 @@ static void slots_round_ops(const struct bench_opts *o, struct slots_run *sr, un
 	int e;
 
 	/*
-	 * Each pair first a few times untimed: the first commits after a change
-	 * of measure run colder than the rest.  An error in a pair's first half
-	 * leaves the layout as it was; one in the second does not, and the next
-	 * pair expects it.
+	 * Each pair first a few times untimed: the first commits after a change of
+	 * measure run colder.  An error in a pair's first half leaves the layout as
+	 * it was; one in the second does not, and the next pair expects it.
 	 */
 	for (i = 0; !sr->broken && i < sizeof(pairs) / sizeof(pairs[0]); i++) {
 		bench_progress("scale: round %u, %u slots, %s/%s", r + 1, n,
@@ -462,18 +454,14 @@ static void slots_round_syncs(const struct bench_opts *o, struct slots_run *sr, 
 	measure(sr, r, SM_SYNC_GPA_ALL, &all);
 }
 
-/*
- * Part 1 for every count; the ratios to 1024 slots (to the first count when
- * 1024 is not run).  Did any count fail?
- */
+/* Part 1 for every count; the ratios to 1024 slots, else to the first count.  Any failed? */
 static bool slots_all(const struct bench_opts *o, struct scale_result *s)
 {
-	struct slots_run sr[BENCH_MAX_LIST];
+	struct slots_run sr[BENCH_MAX_LIST] = { 0 };
 	const struct scale_slots_result *ref = &s->slots[0];
 	unsigned i, j, r, m;
 	bool failed = false;
 
-	memset(sr, 0, sizeof(sr));
 	for (i = 0; i < s->nr_slots; i++)
 		slots_setup(&sr[i], o->nr_scale_slots ? o->scale_slots[i] : def_slots[i],
 			    &s->slots[i]);
@@ -542,10 +530,7 @@ static int lib_add(struct kvmhold_txn *x, enum scale_gib_op op, uint64_t at, uin
 	}
 }
 
-/*
- * The four changes through the library.  The commit alone is timed; the
- * stats say whether it held, and how many ioctls it issued.
- */
+/* The four changes through the library, each commit alone timed; its stats: held? ioctls? */
 static int lib_cycle(const struct big *b, unsigned k, struct samples *s,
 		     struct scale_gib_result *res, const char **what)
 {
@@ -591,14 +576,7 @@ static int lib_cycle(const struct big *b, unsigned k, struct samples *s,
 static int raw_region(int r, int vm_fd, uint32_t id, uint64_t gpa, uint64_t size, void *hva,
 		      uint32_t flags)
 {
-	struct kvm_userspace_memory_region m = {
-		.slot = id, .flags = flags, .guest_phys_addr = gpa, .memory_size = size,
-		.userspace_addr = (uintptr_t)hva,
-	};
-
-	if (r)
-		return r;
-	return ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0 ? -errno : 0;
+	return r ? r : tvm_raw_memslot(vm_fd, id, gpa, size, hva, flags);
 }
 
 /* The dirty-log read, unless an earlier step failed (r): then r. */
@@ -660,9 +638,8 @@ static int hand_cycle(const struct big *b, unsigned k, struct samples *s, const 
 }
 
 /*
- * The host memory; the library's VM with the slot mapped, logging; a raw VM
- * of our own with the same slot, logging (classic dirty log).  *what says
- * which step failed.
+ * The host memory; the library's VM with the slot mapped, logging; a raw VM of
+ * ours with the same slot, logging (classic dirty log).  *what: the failed step.
  */
 static int big_open(struct big *b, const char **what)
 {
@@ -715,10 +692,9 @@ static void big_close(struct big *b)
 }
 
 /*
- * Both VMs live side by side over the same host memory, and their cycles
- * alternate, the library first in even cycles and by hand first in odd
- * ones: on a machine others use too, a change of load (or KVM still
- * freeing the last VM) falls on both sides alike.
+ * Both VMs live side by side over the same host memory, their cycles alternating
+ * (the library first in even cycles, by hand in odd ones): on a shared machine, a
+ * change of load (or KVM still freeing the last VM) falls on both sides alike.
  */
 static void gib_run(const struct bench_opts *o, unsigned gib, struct scale_gib_result *res)
 {

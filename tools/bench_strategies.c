@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * The strategies of `compare`, and the simple ones: naive (no pause),
- * kvmhold (the library, with either kick backend) and ideal (the
- * reference); the apply of the raw strategies, and the state the
- * signalling protocols share.  Every strategy applies the same operation
- * with the same KVM ioctls (bench_layout.c); what differs is how, and
- * whether, the vCPUs are kept out meanwhile.
+ * The strategies of `compare`, and the simple ones: naive (no pause), kvmhold
+ * (the library, with either kick backend) and ideal (the reference); the apply
+ * of the raw strategies, and the state the signalling protocols share.  Every
+ * strategy applies the same operation with the same KVM ioctls (bench_layout.c);
+ * what differs is how, and whether, the vCPUs are kept out meanwhile.
  */
 #include <errno.h>
 #include <limits.h>
@@ -82,11 +81,8 @@ int raw_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
 int sig_setup(struct strat_ctx *c, int sig, void (*handler)(int), size_t scratch_bytes)
 {
 	struct sig_state *st = calloc(1, sizeof(*st) + scratch_bytes);
-	int r;
+	int r = st ? bench_install_handler(sig, handler, SA_RESTART) : -ENOMEM;
 
-	if (!st)
-		return -ENOMEM;
-	r = bench_install_handler(sig, handler, SA_RESTART);
 	if (r) {
 		free(st);
 		return r;

@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * `kvmhold-bench txn` (tools/README.md, "txn"): kvmhold_txn_commit() per
- * kind of operation with the vCPUs walking, next to ideal: the very ioctls
- * the commit issued (the difference of two kvmhold_regions() snapshots),
- * issued by hand with the vCPUs already stopped.  Both timed sides start
- * from a guest that has just walked all its memory, since what a DELETE
- * costs KVM depends on what the guest mapped since the last change; the
- * operations run in pairs, so the layout returns to where it started.
- * Also the kernel lines where KVM has them, guest_memfd (bench_gmem.c) and
- * the --slots sweep.
+ * `kvmhold-bench txn` (tools/README.md, "txn"): kvmhold_txn_commit() per kind
+ * of operation with the vCPUs walking, next to ideal: the very ioctls the
+ * commit issued (the difference of two kvmhold_regions() snapshots), by hand
+ * with the vCPUs already stopped.  Both timed sides start from a guest that has
+ * just walked all its memory, since what a DELETE costs KVM depends on what the
+ * guest mapped since the last change; the operations run in pairs, so the
+ * layout returns to where it started.  Also the kernel lines where KVM has
+ * them, guest_memfd (bench_gmem.c) and the --slots sweep.
  */
 #include <errno.h>
 #include <string.h>
@@ -120,11 +119,9 @@ static int one_sample(struct bvm *m, const struct layout *l, enum bop op, struct
 		return r;
 
 	/*
-	 * ideal: put the old layout back (held, untimed), let the guests run
-	 * a whole pass over it, then the same ioctls with the vCPUs stopped.
-	 * The guests run in between for the same reason as before the
-	 * commit: KVM's cost for a DELETE depends on what the guest has
-	 * mapped since the last change.
+	 * ideal: the old layout back (held, untimed), a whole pass of the guests
+	 * over it (as before the commit: what a DELETE costs KVM depends on what
+	 * the guest mapped since the last change), then the same ioctls, vCPUs stopped.
 	 */
 	r = by_hand(m, &fwd, &back, false, &issued, &acc->ideal);
 	if (r)
@@ -137,9 +134,8 @@ static int new_vm(unsigned vcpus, unsigned pages, unsigned extra, unsigned kick,
 		  unsigned vm_flags, struct bvm **out, struct layout *l, uint64_t *setup_ns)
 {
 	struct bvm_opts bo = {
-		.vcpus = vcpus, .program = GUEST_PROG_WALK,
-		.walk_pages = pages, .region_pages = 4 * pages, .kick = kick,
-		.vm_flags = vm_flags,
+		.vcpus = vcpus, .program = GUEST_PROG_WALK, .walk_pages = pages,
+		.region_pages = 4 * pages, .kick = kick, .vm_flags = vm_flags,
 	};
 	struct bvm *m;
 	uint64_t t0;
@@ -154,33 +150,21 @@ static int new_vm(unsigned vcpus, unsigned pages, unsigned extra, unsigned kick,
 		r = kh_initial(m->vm, l, false, false);
 	t0 = bench_now_ns();
 	if (!r)
-		r = bvm_map_extra_txn(m, extra);
+		r = bvm_map_extra(m, extra, false);
 	if (setup_ns)
 		*setup_ns = bench_now_ns() - t0;
 	if (!r)
-		r = bvm_start_tvm(m);
-	if (!r)
-		r = bvm_wait_all_moved(m, MOVE_TIMEOUT_MS);
-	if (r) {
+		r = bvm_start(m, true, NULL, NULL, MOVE_TIMEOUT_MS);
+	if (r)
 		bvm_destroy(m);
-		return r;
-	}
-	*out = m;
-	return 0;
+	else
+		*out = m;
+	return r;
 }
 
-static void finish_vm(struct bvm *m, struct txn_result *t, char *err, size_t size)
+static void acc_to_result(struct txn_acc *acc, enum bop op, struct txn_op_result *o)
 {
-	bvm_stop(m);
-	t->holes += bvm_holes(m);
-	t->mismatches += bvm_mismatches(m);
-	if (bvm_failures(m) && !err[0])
-		snprintf(err, size, "guest: %s", bvm_failure(m));
-	bvm_destroy(m);
-}
-
-static void acc_to_result(struct txn_acc *acc, struct txn_op_result *o)
-{
+	o->op = op;
 	stats_take(&o->kvmhold, &acc->kvmhold);
 	stats_take(&o->ideal, &acc->ideal);
 	o->commits = acc->commits;
@@ -203,7 +187,7 @@ static const enum bop pairs[][2] = {
 };
 #define NR_PAIRS (sizeof(pairs) / sizeof(pairs[0]))
 
-/* The first nr pairs of operations, t->samples times, on one VM (what: for the progress line). */
+/* The first nr pairs, t->samples times, on VM m, then m's end (what: for the progress line). */
 static int ops_pass(struct bvm *m, const struct layout *l, struct txn_result *t, unsigned nr,
 		    struct txn_acc *acc, enum sample_mode mode, const char *what, char *err,
 		    size_t size)
@@ -227,19 +211,24 @@ static int ops_pass(struct bvm *m, const struct layout *l, struct txn_result *t,
 					       t->samples);
 		}
 	}
+	bvm_stop(m);
+	t->holes += bvm_holes(m);
+	t->mismatches += bvm_mismatches(m);
+	if (bvm_failures(m) && !err[0])
+		snprintf(err, size, "guest: %s", bvm_failure(m));
+	bvm_destroy(m);
 	return r;
 }
 
 static int ops_run(unsigned vcpus, unsigned pages, struct txn_result *t)
 {
-	struct txn_acc acc[BOP__COUNT];
+	struct txn_acc acc[BOP__COUNT] = { 0 };
 	const char *na = kick_ioctl_unavailable();
 	struct layout l;
 	struct bvm *m;
 	unsigned p;
 	int r;
 
-	memset(acc, 0, sizeof(acc));
 	if (na)
 		snprintf(t->kernel_na, sizeof(t->kernel_na), "%s", na);
 	r = new_vm(vcpus, pages, 0, KVMHOLD_KICK_SIGNAL, t->vm_flags, &m, &l, NULL);
@@ -249,7 +238,6 @@ static int ops_run(unsigned vcpus, unsigned pages, struct txn_result *t)
 	}
 	r = ops_pass(m, &l, t, NR_PAIRS, acc, na ? SAMPLE_SIGNAL : SAMPLE_SIGNAL_KICK, "",
 		     t->error, sizeof(t->error));
-	finish_vm(m, t, t->error, sizeof(t->error));
 	if (!r && !na) {
 		/* kvmhold-kernel: the same commits on a VM with the kernel kick backend. */
 		r = new_vm(vcpus, pages, 0, KVMHOLD_KICK_KERNEL, t->vm_flags, &m, &l, NULL);
@@ -259,19 +247,13 @@ static int ops_run(unsigned vcpus, unsigned pages, struct txn_result *t)
 		else if (r)
 			snprintf(t->kernel_error, sizeof(t->kernel_error), "kvmhold-kernel: "
 				 "creating the VM: %s", strerror(-r));
-		if (!r) {
+		if (!r)
 			r = ops_pass(m, &l, t, NR_PAIRS, acc, SAMPLE_KERNEL, ", kvmhold-kernel",
 				     t->kernel_error, sizeof(t->kernel_error));
-			finish_vm(m, t, t->kernel_error, sizeof(t->kernel_error));
-		}
 	}
-	for (p = 0; p < BOP__COUNT; p++) {
-		if (p == BOP_MOVE_BACK)
-			continue;
-		t->ops[t->nr_ops].op = (enum bop)p;
-		acc_to_result(&acc[p], &t->ops[t->nr_ops]);
-		t->nr_ops++;
-	}
+	for (p = 0; p < BOP__COUNT; p++)
+		if (p != BOP_MOVE_BACK)
+			acc_to_result(&acc[p], (enum bop)p, &t->ops[t->nr_ops++]);
 	return r;
 }
 
@@ -279,13 +261,12 @@ static int ops_run(unsigned vcpus, unsigned pages, struct txn_result *t)
 static int slots_run(unsigned vcpus, unsigned pages, struct txn_slots_result *s,
 		     struct txn_result *t)
 {
-	struct txn_acc acc[BOP__COUNT];
+	struct txn_acc acc[BOP__COUNT] = { 0 };
 	struct layout l;
 	struct bvm *m;
 	char what[32];
 	int r;
 
-	memset(acc, 0, sizeof(acc));
 	r = new_vm(vcpus, pages, s->slots, KVMHOLD_KICK_SIGNAL, t->vm_flags, &m, &l, &s->setup_ns);
 	if (r) {
 		snprintf(s->error, sizeof(s->error), "%u slots: %s", s->slots, strerror(-r));
@@ -293,7 +274,6 @@ static int slots_run(unsigned vcpus, unsigned pages, struct txn_slots_result *s,
 	}
 	snprintf(what, sizeof(what), ", %u slots", s->slots);
 	r = ops_pass(m, &l, t, 1, acc, SAMPLE_SIGNAL, what, s->error, sizeof(s->error));
-	finish_vm(m, t, s->error, sizeof(s->error));
 	stats_take(&s->split, &acc[BOP_SPLIT].kvmhold);
 	stats_take(&s->ideal_split, &acc[BOP_SPLIT].ideal);
 	stats_take(&s->merge, &acc[BOP_MERGE].kvmhold);

@@ -1,13 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * `kvmhold-bench vcpus` (tools/README.md, "vcpus"): stop, release and a
- * held commit at 1 to 256 vCPUs, for the library and every peer that
- * pauses, next to floor-all and ideal.  The lines take turns within each
- * vCPU count (all lines for a few samples, then all again), so a change of
- * the machine's load hits them alike.
+ * `kvmhold-bench vcpus` (tools/README.md, "vcpus"): stop, release and a held
+ * commit at 1 to 256 vCPUs, for the library and every peer that pauses, next
+ * to floor-all and ideal.  The lines take turns within each vCPU count (all
+ * for a few samples, then all again), so a change of load hits them alike.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "bench.h"
@@ -18,12 +16,11 @@
 #define BLOCKS           2
 
 /*
- * Samples per line and vCPU count when --samples is not given: with many
- * vCPUs on few cores each sample waits three times for every thread to
- * run again (about 1.5 s each for 256 here: 3.1 s a sample and line, and
- * 2.4 s for each VM's start and end), so fewer, to keep the section under
- * 3 minutes (measured: 64 vCPUs 41 s with 8 samples, 256 vCPUs 103 s
- * with 4, 66 s with 2).
+ * Samples per line and vCPU count without --samples: many vCPUs on few cores
+ * wait three times a sample for every thread to run again (about 1.5 s each at
+ * 256 here: 3.1 s a sample and line, 2.4 s for each VM's start and end), so
+ * fewer, to stay under 3 minutes (measured: 64 vCPUs 41 s with 8 samples, 256
+ * vCPUs 103 s with 4, 66 s with 2).
  */
 static unsigned default_samples(unsigned vcpus)
 {
@@ -42,32 +39,7 @@ struct line_samples {
 	struct samples stop, release, commit, held;
 };
 
-/*
- * Until every vCPU's progress passed before[].  Polled with short sleeps:
- * a poller that only yields stays runnable and takes CPU time from the
- * vCPUs it waits for (measured: several times the release at 2 vCPUs on
- * 2 CPUs), the same for every line but not what a release costs.
- */
-#define RELEASE_POLL_NS 20000
-
-static int wait_all_past(struct bvm *m, const uint64_t *before, uint64_t deadline)
-{
-	unsigned i;
-
-	for (i = 0; i < m->n; i++) {
-		while (bvm_progress(m, i) <= before[i]) {
-			if (bench_now_ns() > deadline)
-				return -ETIMEDOUT;
-			bench_sleep_ns(RELEASE_POLL_NS);
-		}
-	}
-	return 0;
-}
-
-/*
- * One stop and release sample, the strategy's way: kvmhold lines hold, the
- * others pause.  Every vCPU runs again when it returns 0.
- */
+/* One stop and release sample, the strategy's way (hold or pause); 0: every vCPU runs again. */
 static int stop_release(struct strat_ctx *c, struct line_samples *ls)
 {
 	static uint64_t before[TVM_MAX_VCPUS];
@@ -86,7 +58,7 @@ static int stop_release(struct strat_ctx *c, struct line_samples *ls)
 		kvmhold_release(c->m->vm);
 	else
 		c->s->resume(c);
-	r = wait_all_past(c->m, before, bench_now_ns() + START_TIMEOUT_MS * 1000000ull);
+	r = bvm_wait_all_past(c->m, before, START_TIMEOUT_MS);
 	if (r)
 		return r;
 	samples_add(&ls->stop, t1 - t0);
@@ -101,15 +73,14 @@ static int commit_pair(struct strat_ctx *c, struct line_samples *ls)
 	int r;
 
 	for (k = 0; k < 2; k++) {
-		struct txn_sample smp = { 0 };
+		struct txn_sample smp;
 		unsigned tries = 0;
 
 		do {
 			memset(&smp, 0, sizeof(smp));
 			c->s->apply(c, ops[k], &smp);
 		} while (smp.timeout && ++tries < MAX_RETRIES);   /* nothing changed: again */
-		if (smp.timeout)
-			return -ETIMEDOUT;
+		/* A last timeout's err is -ETIMEDOUT. */
 		if (smp.err)
 			return smp.err;
 		r = samples_add(&ls->commit, smp.lat_ns);
@@ -141,23 +112,11 @@ static int line_block(const struct strategy *s, unsigned vcpus, unsigned nr,
 	r = bvm_create(&bo, &c.m);
 	if (r)
 		return r;
-	c.l.gpa = c.m->test_gpa;
-	c.l.hva = (uintptr_t)c.m->test_hva;
-	c.l.pages = bo.walk_pages;
-	*why = "mapping the layout";
-	r = layout_map(&c, s->raw_layout, false, false, 0);
-	if (!r && s->setup) {
-		*why = "setup";
-		r = s->setup(&c);
-		if (r && c.why)
-			*why = c.why;
-	}
-	if (r)
-		goto out;
-	*why = "starting the vCPUs";
-	r = s->tvm_loop ? bvm_start_tvm(c.m) : bvm_start_own(c.m, s->hooks, c.state);
-	if (!r)
-		r = bvm_wait_all_moved(c.m, START_TIMEOUT_MS);
+	c.l = (struct layout){ .gpa = c.m->test_gpa, .hva = (uintptr_t)c.m->test_hva,
+			       .pages = bo.walk_pages };
+	r = strat_start(&c, false, false, 0, START_TIMEOUT_MS, why);
+	if (r && c.why)
+		*why = c.why;
 	for (k = 0; !r && k < nr; k++) {
 		*why = "stop and release";
 		if (pauses && s != &strat_ideal)
@@ -174,7 +133,6 @@ static int line_block(const struct strategy *s, unsigned vcpus, unsigned nr,
 		*why = bvm_failure(c.m);
 		r = -EIO;
 	}
-out:
 	if (s->teardown)
 		s->teardown(&c);
 	bvm_destroy(c.m);
@@ -188,10 +146,8 @@ static void vcpus_one(unsigned vcpus, unsigned samples, struct vcpus_result *v)
 	unsigned b, i, resends = 0, per = (samples + BLOCKS - 1) / BLOCKS;
 	int r;
 
-	memset(v, 0, sizeof(*v));
-	v->vcpus = vcpus;
-	v->samples = samples;
-	v->nr_lines = NR_VCPUS_STRATEGIES;
+	*v = (struct vcpus_result){ .vcpus = vcpus, .samples = samples,
+				    .nr_lines = NR_VCPUS_STRATEGIES };
 	for (i = 0; i < v->nr_lines; i++) {
 		const char *na = strategy_unavailable(vcpus_strategies[i]);
 

@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * The benchmark's VMs: a tvm (tests/vmm) for the guest, memory and vCPU
- * setup, run either by tvm's own threads (kvmhold_vcpu_run) or by the raw
- * KVM_RUN loop below, which the strategies that are not kvmhold need: each
- * brings its own pause protocol as hooks around KVM_RUN.
+ * The benchmark's VMs: a tvm (tests/vmm) for the guest, memory and vCPU setup,
+ * run by tvm's own threads (kvmhold_vcpu_run) or by the raw KVM_RUN loop below,
+ * which the strategies that are not kvmhold need: each brings its own pause
+ * protocol as hooks around KVM_RUN.
  *
- * The raw loop handles the same exits as tvm's loop: ucalls on the ucall
- * port, MMIO inside the test region counted as a "hole" (reads see zeros,
- * writes are dropped, as a naive VMM would do), hlt.  Anything else is a
- * failure, recorded with tvm_fail().
+ * The raw loop handles the same exits as tvm's: ucalls on the ucall port, MMIO
+ * inside the test region counted as a "hole" (reads see zeros, writes are
+ * dropped, as a naive VMM would do), hlt.  Anything else is a failure (tvm_fail()).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,7 +18,13 @@
 
 #include "bench.h"
 
-#define POLL_NS      50000          /* progress polls: every 50 us */
+/*
+ * Waits poll every 20 us, with sleeps: a poller that only yields stays
+ * runnable and takes CPU time from the vCPUs it waits for (measured: several
+ * times `vcpus`' release at 2 vCPUs on 2 CPUs, alike for every line but not
+ * what a release costs).
+ */
+#define POLL_NS      20000
 #define JOIN_SECONDS 30
 
 int bvm_create(const struct bvm_opts *o, struct bvm **out)
@@ -50,9 +55,8 @@ int bvm_create(const struct bvm_opts *o, struct bvm **out)
 	m->test_hva = m->t->test_hva;
 	m->region_pages = o->region_pages;
 	/*
-	 * The walker covers the first walk_pages only; the rest of the test
-	 * region is room for the slots the benchmark grows, moves and maps.
-	 * Holes are still counted over all of it.
+	 * The walker covers the first walk_pages only; the rest, where holes still
+	 * count, is room for the slots the benchmark grows, moves and maps.
 	 */
 	if (o->walk_pages)
 		tvm_shared(m->t)->test_size = (uint64_t)o->walk_pages * TVM_PAGE_SIZE;
@@ -182,43 +186,33 @@ static void *raw_loop(void *arg)
 	return NULL;
 }
 
-int bvm_start_own(struct bvm *m, const struct vcpu_hooks *hooks, void *proto)
+int bvm_start(struct bvm *m, bool tvm, const struct vcpu_hooks *hooks, void *proto,
+	      int timeout_ms)
 {
 	unsigned i;
-	int r;
+	int r = 0;
 
 	m->hooks = hooks;
 	m->proto = proto;
-	for (i = 0; i < m->n; i++) {
+	if (tvm) {
+		r = tvm_start(m->t);
+		m->tvm_loops = !r;
+	}
+	for (i = 0; !tvm && !r && i < m->n; i++) {
 		struct bvcpu *v = &m->v[i];
 
 		__atomic_store_n(&v->state, TVM_VCPU_RUNNING, __ATOMIC_RELEASE);
-		r = pthread_create(&v->thread, NULL, raw_loop, v);
-		if (r) {
+		r = -pthread_create(&v->thread, NULL, raw_loop, v);
+		v->thread_started = !r;
+		if (r)
 			__atomic_store_n(&v->state, TVM_VCPU_IDLE, __ATOMIC_RELEASE);
-			return -r;
-		}
-		v->thread_started = true;
 	}
-	/* The protocols signal by thread id: wait until every one is known. */
-	for (i = 0; i < m->n; i++)
-		while (!__atomic_load_n(&m->v[i].tid, __ATOMIC_ACQUIRE))
+	/* The protocols signal by thread id: wait until every one is known (or tvm's ended). */
+	for (i = 0; !r && i < m->n; i++)
+		while (tvm ? !tvm_vcpu_tid(m->t, i) && tvm_vcpu_state(m->t, i) == TVM_VCPU_RUNNING :
+		       !__atomic_load_n(&m->v[i].tid, __ATOMIC_ACQUIRE))
 			bench_sleep_ns(POLL_NS);
-	return 0;
-}
-
-int bvm_start_tvm(struct bvm *m)
-{
-	unsigned i;
-	int r = tvm_start(m->t);
-
-	if (r)
-		return r;
-	m->tvm_loops = true;
-	for (i = 0; i < m->n; i++)
-		while (!tvm_vcpu_tid(m->t, i) && tvm_vcpu_state(m->t, i) == TVM_VCPU_RUNNING)
-			bench_sleep_ns(POLL_NS);
-	return 0;
+	return r ? r : bvm_wait_all_moved(m, timeout_ms);
 }
 
 int bvm_stop(struct bvm *m)
@@ -260,7 +254,8 @@ void bvm_destroy(struct bvm *m)
 
 /* ---- observations ------------------------------------------------------- */
 
-uint64_t bvm_progress(struct bvm *m, unsigned i)
+/* Progress of vCPU i: counter plus walked pages (both only ever grow). */
+static uint64_t bvm_progress(struct bvm *m, unsigned i)
 {
 	return tvm_counter(m->t, i) + tvm_walk_pages(m->t, i);
 }
@@ -323,36 +318,33 @@ const char *bvm_failure(struct bvm *m)
 	return tvm_failures(m->t) ? tvm_failure_msg(m->t, 0) : NULL;
 }
 
-static bool vcpu_alive(struct bvm *m, unsigned i)
-{
-	if (m->tvm_loops)
-		return tvm_vcpu_state(m->t, i) == TVM_VCPU_RUNNING;
-	return __atomic_load_n(&m->v[i].state, __ATOMIC_ACQUIRE) == TVM_VCPU_RUNNING;
-}
-
 /* Progress, or (passes) the walk passes completed, of vCPU i. */
 static uint64_t count_of(struct bvm *m, unsigned i, bool passes)
 {
 	return passes ? tvm_counter(m->t, i) : bvm_progress(m, i);
 }
 
-/* Until every vCPU's count is more than `more` above what it was at the call. */
-static int wait_all_above(struct bvm *m, bool passes, uint64_t more, int timeout_ms)
+/* Until every vCPU's count is more than `more` above from[] (NULL: what it is at the call). */
+static int wait_all_above(struct bvm *m, bool passes, const uint64_t *from, uint64_t more,
+			  int timeout_ms)
 {
-	uint64_t start[TVM_MAX_VCPUS];
+	uint64_t now[TVM_MAX_VCPUS];
+	const uint64_t *start = from ? from : now;
 	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX :
 			    bench_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	unsigned i;
 
-	for (i = 0; i < m->n; i++)
-		start[i] = count_of(m, i, passes);
+	for (i = 0; !from && i < m->n; i++)
+		now[i] = count_of(m, i, passes);
 	for (i = 0; i < m->n; i++) {
 		for (;;) {
-			bool alive = vcpu_alive(m, i);
+			/* Its state before its count: a vCPU that moved, then ended, moved. */
+			int state = m->tvm_loops ? (int)tvm_vcpu_state(m->t, i) :
+				    __atomic_load_n(&m->v[i].state, __ATOMIC_ACQUIRE);
 
 			if (count_of(m, i, passes) > start[i] + more)
 				break;
-			if (!alive)
+			if (state != TVM_VCPU_RUNNING)
 				return -ESRCH;
 			if (bench_now_ns() >= deadline)
 				return -ETIMEDOUT;
@@ -364,59 +356,45 @@ static int wait_all_above(struct bvm *m, bool passes, uint64_t more, int timeout
 
 int bvm_wait_all_moved(struct bvm *m, int timeout_ms)
 {
-	return wait_all_above(m, false, 0, timeout_ms);
+	return wait_all_above(m, false, NULL, 0, timeout_ms);
+}
+
+int bvm_wait_all_past(struct bvm *m, const uint64_t *p, int timeout_ms)
+{
+	return wait_all_above(m, false, p, 0, timeout_ms);
 }
 
 /* A pass that began before the call may end first: two completions make a whole one. */
 int bvm_wait_all_passes(struct bvm *m, int timeout_ms)
 {
-	return wait_all_above(m, true, 1, timeout_ms);
+	return wait_all_above(m, true, NULL, 1, timeout_ms);
 }
 
 /* ---- the extra slots of --slots ------------------------------------------- */
 
-static int extra_memory(struct bvm *m, unsigned nr)
+int bvm_map_extra(struct bvm *m, unsigned nr, bool raw)
 {
-	void *p = mmap(NULL, (size_t)nr * TVM_PAGE_SIZE, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	struct kvmhold_txn *txn = NULL;
+	unsigned i;
+	int r = 0;
+	char *p;
 
+	if (!nr)
+		return 0;
+	p = mmap(NULL, (size_t)nr * TVM_PAGE_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	m->extra_hva = p;
 	m->extra_nr = nr;
-	return 0;
-}
-
-int bvm_map_extra_raw(struct bvm *m, unsigned nr, uint32_t first_id)
-{
-	unsigned i;
-	int r;
-
-	if (!nr)
-		return 0;
-	r = extra_memory(m, nr);
-	for (i = 0; !r && i < nr; i++)
-		r = tvm_raw_memslot(m->vm_fd, first_id + i,
-				    EXTRA_GPA + (uint64_t)i * TVM_PAGE_SIZE, TVM_PAGE_SIZE,
-				    (char *)m->extra_hva + (uint64_t)i * TVM_PAGE_SIZE, 0);
-	return r;
-}
-
-int bvm_map_extra_txn(struct bvm *m, unsigned nr)
-{
-	struct kvmhold_txn *txn = NULL;
-	unsigned i;
-	int r;
-
-	if (!nr)
-		return 0;
-	r = extra_memory(m, nr);
-	if (!r)
+	if (!raw)
 		r = kvmhold_txn_begin(m->vm, &txn);
-	if (r)
-		return r;
-	for (i = 0; !r && i < nr; i++)
-		r = kvmhold_txn_map(txn, EXTRA_GPA + (uint64_t)i * TVM_PAGE_SIZE, TVM_PAGE_SIZE,
-				    (char *)m->extra_hva + (uint64_t)i * TVM_PAGE_SIZE, 0);
-	return kh_finish(txn, r);
+	for (i = 0; !r && i < nr; i++) {
+		uint64_t gpa = EXTRA_GPA + (uint64_t)i * TVM_PAGE_SIZE;
+		char *hva = p + (uint64_t)i * TVM_PAGE_SIZE;
+
+		r = raw ? tvm_raw_memslot(m->vm_fd, RAW_ID_EXTRA + i, gpa, TVM_PAGE_SIZE, hva, 0) :
+			  kvmhold_txn_map(txn, gpa, TVM_PAGE_SIZE, hva, 0);
+	}
+	return txn ? kh_finish(txn, r) : r;
 }
