@@ -6,9 +6,9 @@
 # runs them again) and which end the lane (1).  A failure with any sign of
 # the library's (a hole or mismatch, also one printed before the run was
 # cut short, an L2 Oops, a KVM internal error, a hold timeout, a stall)
-# must never be called the setup's, nor a triple fault in a run that
-# neither changes memslots nor syncs the dirty log; a triple fault is no
-# proof of damage.  No KVM needed.
+# must never be called the setup's, nor a triple fault before the run
+# changed a memslot or synced the dirty log, or without lkvm's closing
+# lines; a triple fault is no proof of damage.  No KVM needed.
 #
 # usage: tests/kvmtool_verdict.sh      prints PASS/FAIL per case
 
@@ -33,20 +33,21 @@ run() {
 
 start='kvmhold-lkvm: start pause=hold break=none'
 reshape='kvmhold-lkvm: reshape txns=300 holds=250 failed=0'
-migrate='kvmhold-lkvm: migrate checkpoints=9 pages_compared=900 pages_verified=800 mismatches=0 errors=0'
+migrate='kvmhold-lkvm: migrate checkpoints=9 pages_compared=900 pages_verified=800 mismatches=0 rounds=40 errors=0'
+library='kvmhold-lkvm: library holds=9 txn_rollbacks=0 hold_timeouts=0'
 triple='kvmhold-lkvm: vcpu error #1: vcpu 1 exit reason 8'
 opts='--kvmhold-reshape --kvmhold-migrate-check'
 
 good() {
 	run "$1" pass "$opts" "$start" 'kvmhold-guest: VERDICT PASS rounds=3 pages_verified=100 blk_ios=50' \
-		"$reshape" "$migrate" 'kvmhold-lkvm: holes=0 vcpu_errors=0' 'kvmhold-lkvm: result=ok' \
+		"$reshape" "$migrate" 'kvmhold-lkvm: holes=0 vcpu_errors=0' "$library" 'kvmhold-lkvm: result=ok' \
 		"kvmhold-nested: done kvmtool/$1 rc=0 secs=70.0"
 }
 
 # triple NAME [HOLES [EXTRA-LINE]]: the L2 guest triple-faulted.
 triple() {
 	run "$1" pass "$opts" "$start" "$triple" "${3:-kvmhold-lkvm: event t=1.0 txn split}" "$reshape" \
-		"$migrate" "kvmhold-lkvm: holes=${2:-0} vcpu_errors=1" 'kvmhold-lkvm: result=FAIL' \
+		"$migrate" "kvmhold-lkvm: holes=${2:-0} vcpu_errors=1" "$library" 'kvmhold-lkvm: result=FAIL' \
 		"kvmhold-nested: done kvmtool/$1 rc=1 secs=50.0"
 }
 
@@ -80,7 +81,25 @@ triple reshape | sed 's/rc=1 secs/rc=139 secs/' | check triple-fault-and-lkvm-cr
 { triple reshape; good plain; } | check one-of-two 3 reshape reshape plain
 # Dirty-log syncs without memslot changes: the plain control faults too.
 run plain pass --kvmhold-migrate-check "$start" "$triple" "$migrate" 'kvmhold-lkvm: holes=0 vcpu_errors=1' \
-	'kvmhold-nested: done kvmtool/plain rc=1 secs=50.0' | check triple-fault-with-dirty-log 3 plain plain
+	"$library" 'kvmhold-nested: done kvmtool/plain rc=1 secs=50.0' | check triple-fault-with-dirty-log 3 plain plain
+# ... but only after the load the controls put on: a dirty-log sync, a
+# re-created memslot.
+run plain pass --kvmhold-migrate-check "$start" "$triple" "$(echo "$migrate" | sed 's/rounds=40/rounds=0/')" \
+	'kvmhold-lkvm: holes=0 vcpu_errors=1' "$library" 'kvmhold-nested: done kvmtool/plain rc=1 secs=2.0' |
+	check triple-fault-before-any-sync 1 '' plain
+run reshape pass --kvmhold-reshape "$start" "$triple" 'kvmhold-lkvm: reshape txns=0 holds=0 failed=0' \
+	'kvmhold-lkvm: holes=0 vcpu_errors=1' "$library" 'kvmhold-nested: done kvmtool/reshape rc=1 secs=2.0' |
+	check triple-fault-before-any-txn 1 '' reshape
+# ... and with the closing lines of lkvm there: the migration check's last
+# checkpoint, after the fault, is what would show a lost page.
+run plain pass --kvmhold-migrate-check "$start" "$triple" 'kvmhold-nested: done kvmtool/plain rc=1 secs=50.0' |
+	check triple-fault-without-summary 1 '' plain
+run reshape pass "$opts" "$start" "$triple" "$reshape" 'kvmhold-lkvm: holes=0 vcpu_errors=1' "$library" \
+	'kvmhold-nested: done kvmtool/reshape rc=1 secs=50.0' | check triple-fault-without-migrate-line 1 '' reshape
+run reshape pass --kvmhold-reshape "$start" "$triple" "$reshape" "$library" \
+	'kvmhold-nested: done kvmtool/reshape rc=1 secs=50.0' | check triple-fault-without-holes-line 1 '' reshape
+run reshape pass --kvmhold-reshape "$start" "$triple" "$reshape" 'kvmhold-lkvm: holes=0 vcpu_errors=1' \
+	'kvmhold-nested: done kvmtool/reshape rc=1 secs=50.0' | check triple-fault-without-library-line 1 '' reshape
 # Holds alone: no control covers them, so the fault is not repeated away.
 run plain pass --kvmhold-pause-bench=20 "$start" "$triple" 'kvmhold-lkvm: holes=0 vcpu_errors=1' \
 	'kvmhold-lkvm: pause n=20 errors=0 p50=1' \
@@ -100,13 +119,20 @@ run reshape pass "$opts" "$start" | check outer-guest-gone 3 reshape reshape
 good reshape | check never-began 3 plain reshape plain
 run break-txn-hold damage "--kvmhold-reshape --kvmhold-break=txn-hold" \
 	'kvmhold-lkvm: start pause=hold break=txn-hold' 'kvmhold-lkvm: vcpu error #1: vcpu 0 exit reason 17' \
-	"$reshape" 'kvmhold-lkvm: holes=0 vcpu_errors=1' 'kvmhold-lkvm: result=FAIL' \
+	"$reshape" 'kvmhold-lkvm: holes=0 vcpu_errors=1' "$library" 'kvmhold-lkvm: result=FAIL' \
 	'kvmhold-nested: done kvmtool/break-txn-hold rc=1 secs=5.0' | check proof-caught 0 '' break-txn-hold
 # A triple fault is no proof that the break did it.
 run break-txn-hold damage "--kvmhold-reshape --kvmhold-break=txn-hold" \
 	'kvmhold-lkvm: start pause=hold break=txn-hold' "$triple" "$reshape" 'kvmhold-lkvm: holes=0 vcpu_errors=1' \
-	'kvmhold-lkvm: result=FAIL' 'kvmhold-nested: done kvmtool/break-txn-hold rc=1 secs=5.0' |
+	"$library" 'kvmhold-lkvm: result=FAIL' 'kvmhold-nested: done kvmtool/break-txn-hold rc=1 secs=5.0' |
 	check proof-by-triple-fault 3 break-txn-hold break-txn-hold
+# The dirty-mark proof cut short by a triple fault before any mismatch
+# proved nothing either way: it runs again.
+run break-dirty-mark mismatch "--kvmhold-migrate-check --kvmhold-break=dirty-mark" \
+	'kvmhold-lkvm: start pause=hold break=dirty-mark' "$triple" "$migrate" \
+	'kvmhold-lkvm: holes=0 vcpu_errors=1' "$library" 'kvmhold-lkvm: result=FAIL' \
+	'kvmhold-nested: done kvmtool/break-dirty-mark rc=1 secs=30.0' |
+	check mark-proof-by-triple-fault 3 break-dirty-mark break-dirty-mark
 
 passed=$(grep -c '^PASS' "$tmp/results")
 failed=$(grep -c '^FAIL' "$tmp/results")
