@@ -471,8 +471,7 @@ static bool slots_all(const struct bench_opts *o, struct scale_result *s)
 		struct table *t = &sr[i].t;
 
 		bench_progress("scale: %u slots, tearing down", s->slots[i].slots);
-		if (t->vm)
-			kvmhold_vm_destroy(t->vm);
+		kvmhold_vm_destroy(t->vm);
 		if (t->mem != MAP_FAILED)
 			munmap(t->mem, t->len);
 		free(t->bm);
@@ -671,8 +670,7 @@ static int big_open(struct big *b, const char **what)
 
 static void big_close(struct big *b)
 {
-	if (b->vm)
-		kvmhold_vm_destroy(b->vm);
+	kvmhold_vm_destroy(b->vm);
 	if (b->fd >= 0)
 		close(b->fd);
 	if (b->kvm >= 0)
