@@ -83,15 +83,12 @@ static int batch(int (*fn)(struct fast *), struct fast *f, unsigned b, struct sa
 {
 	uint64_t t0 = bench_now_ns();
 	unsigned i;
-	int r;
+	int r = 0;
 
-	for (i = 0; i < BATCH; i++) {
+	for (i = 0; i < BATCH && !r; i++)
 		r = fn(f);
-		if (r)
-			return r;
-	}
-	if (b < WARMUP_BATCHES)
-		return 0;
+	if (r || b < WARMUP_BATCHES)
+		return r;
 	return samples_add(s, (bench_now_ns() - t0 + BATCH / 2) / BATCH);
 }
 

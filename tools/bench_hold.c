@@ -100,7 +100,7 @@ static void hold_one(unsigned vcpus, unsigned samples, struct hold_result *h)
 {
 	struct samples floor = { 0 }, all = { 0 }, hold = { 0 }, stop = { 0 };
 	struct samples lines[HOLD_LINES] = { { 0 } };
-	unsigned b, i, resends = 0, per = (samples + BLOCKS - 1) / BLOCKS;
+	unsigned b, i, per = (samples + BLOCKS - 1) / BLOCKS;
 	uint64_t signals = 0;
 	int r = 0;
 
@@ -110,9 +110,9 @@ static void hold_one(unsigned vcpus, unsigned samples, struct hold_result *h)
 	for (b = 0; !r && b < BLOCKS; b++) {
 		unsigned nr = samples - b * per < per ? samples - b * per : per;
 
-		r = floor_measure(1, nr, &floor, &resends);
+		r = floor_measure(1, nr, &floor, &h->floor_resends);
 		if (!r && vcpus > 1)
-			r = floor_measure(vcpus, nr, &all, &resends);
+			r = floor_measure(vcpus, nr, &all, &h->floor_resends);
 		if (r) {
 			snprintf(h->error, sizeof(h->error), "floor: %s", strerror(-r));
 			break;
@@ -128,7 +128,6 @@ static void hold_one(unsigned vcpus, unsigned samples, struct hold_result *h)
 	stats_take(&h->floor_all, &all);
 	stats_take(&h->hold, &hold);
 	stats_take(&h->stop, &stop);
-	h->floor_resends = resends;
 	h->r50 = bench_ratio(h->hold.p50, h->floor.p50);
 	h->r99 = bench_ratio(h->hold.p99, h->floor.p99);
 	h->r50_all = bench_ratio(h->hold.p50, h->floor_all.p50);

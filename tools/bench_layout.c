@@ -157,11 +157,10 @@ static int kh_apply(struct kvmhold_txn *txn, const struct layout *l, enum bop op
 
 int kh_finish(struct kvmhold_txn *txn, int r)
 {
-	if (r) {
-		kvmhold_txn_abort(txn);
-		return r;
-	}
-	return kvmhold_txn_commit(txn);
+	if (!r)
+		return kvmhold_txn_commit(txn);
+	kvmhold_txn_abort(txn);
+	return r;
 }
 
 int kh_op(struct kvmhold_vm *vm, const struct layout *l, enum bop op, int timeout_ms,
@@ -177,12 +176,8 @@ int kh_op(struct kvmhold_vm *vm, const struct layout *l, enum bop op, int timeou
 	r = kh_apply(txn, l, op);
 	if (!r)
 		r = kvmhold_txn_set_timeout(txn, timeout_ms);
-	if (r) {
-		kvmhold_txn_abort(txn);
-		return r;
-	}
 	t0 = bench_now_ns();
-	r = kvmhold_txn_commit(txn);
+	r = kh_finish(txn, r);
 	if (commit_ns)
 		*commit_ns = bench_now_ns() - t0;
 	return r;
@@ -227,15 +222,11 @@ int strat_start(struct strat_ctx *c, bool split, bool grown, unsigned nr_extra, 
 	int r;
 
 	*why = "mapping the layout";
-	if (!raw) {
-		r = kh_initial(c->m->vm, &c->l, split, grown);
-	} else {
-		r = check_library_slots(c->m);
-		/* The CREATEs of W (or its halves) and M: the diff from nothing. */
-		regions_diff(NULL, 0, v, n, &tx);
-		if (!r)
-			r = raw_issue(c->m->vm_fd, &tx, &issued);
-	}
+	r = raw ? check_library_slots(c->m) : kh_initial(c->m->vm, &c->l, split, grown);
+	/* Raw: the CREATEs of W (or its halves) and M, the diff from nothing. */
+	regions_diff(NULL, 0, v, n, &tx);
+	if (!r && raw)
+		r = raw_issue(c->m->vm_fd, &tx, &issued);
 	if (!r)
 		r = bvm_map_extra(c->m, nr_extra, raw);
 	if (!r && s && s->setup) {

@@ -128,7 +128,7 @@ static uint64_t rss_kib(void)
 struct table {
 	struct kvmhold_vm *vm;
 	unsigned n, mid;             /* mid: the two-page slot */
-	char *mem;                   /* host memory of all the slots */
+	char *mem;                   /* host memory of all the slots (or MAP_FAILED) */
 	size_t len;
 	uint64_t span;               /* guest-physical bytes from TABLE_GPA */
 	uint64_t *bm;                /* the syncs: room for the whole host range's bits */
@@ -211,16 +211,15 @@ static uint32_t nr_slots(struct kvmhold_vm *vm)
 	return st.nr_slots;
 }
 
-/* Every slot's first page, and the middle slot's second, where they were mapped. */
-static int lookups_check(const struct table *t)
+/* Are every slot's first page, and the middle slot's second, where they were mapped? */
+static bool lookups_ok(const struct table *t)
 {
 	unsigned i;
 
 	for (i = 0; i < t->n; i++)
 		if (kvmhold_gpa_to_hva(t->vm, t_gpa(t, i)) != t_hva(t, i))
-			return -EPROTO;
-	return kvmhold_gpa_to_hva(t->vm, t_gpa(t, t->mid) + PG) == t_hva(t, t->mid) + PG ?
-	       0 : -EPROTO;
+			return false;
+	return kvmhold_gpa_to_hva(t->vm, t_gpa(t, t->mid) + PG) == t_hva(t, t->mid) + PG;
 }
 
 /* Keeps the lookups from being optimized away. */
@@ -358,12 +357,7 @@ static void slots_setup(struct slots_run *sr, unsigned n, struct scale_slots_res
 	t->len = t_off(t, n - 1) + 4 * PG;
 	t->mem = mmap(NULL, t->len, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (t->mem == MAP_FAILED) {
-		t->mem = NULL;
-		r = -errno;
-		goto fail;
-	}
-	r = kvmhold_vm_create(NULL, &t->vm);
+	r = t->mem == MAP_FAILED ? -errno : kvmhold_vm_create(NULL, &t->vm);
 	if (r)
 		goto fail;
 	before = nr_slots(t->vm);
@@ -381,7 +375,7 @@ static void slots_setup(struct slots_run *sr, unsigned n, struct scale_slots_res
 	/* A count other than n: the library made other slots than asked. */
 	if (nr_slots(t->vm) != before + n)
 		slots_fail(sr, "mapping: slot count after the commit", EPROTO);
-	else if (lookups_check(t))
+	else if (!lookups_ok(t))
 		slots_fail(sr, "kvmhold_gpa_to_hva() gave a wrong address", EPROTO);
 	else if (!t->bm)
 		slots_fail(sr, "bitmap", ENOMEM);
@@ -477,9 +471,8 @@ static bool slots_all(const struct bench_opts *o, struct scale_result *s)
 		struct table *t = &sr[i].t;
 
 		bench_progress("scale: %u slots, tearing down", s->slots[i].slots);
-		if (t->vm)
-			kvmhold_vm_destroy(t->vm);
-		if (t->mem)
+		kvmhold_vm_destroy(t->vm);
+		if (t->mem != MAP_FAILED)
 			munmap(t->mem, t->len);
 		free(t->bm);
 		for (m = 0; m < SM__COUNT; m++)
@@ -655,10 +648,8 @@ static int big_open(struct big *b, const char **what)
 		return -errno;
 	*what = "kvmhold, kvmhold_vm_create";
 	r = kvmhold_vm_create(NULL, &b->vm);
-	if (r) {
-		b->vm = NULL;
+	if (r)
 		return r;
-	}
 	*what = "kvmhold, mapping the slot";
 	r = kvmhold_txn_begin(b->vm, &x);
 	if (!r)
@@ -679,8 +670,7 @@ static int big_open(struct big *b, const char **what)
 
 static void big_close(struct big *b)
 {
-	if (b->vm)
-		kvmhold_vm_destroy(b->vm);
+	kvmhold_vm_destroy(b->vm);
 	if (b->fd >= 0)
 		close(b->fd);
 	if (b->kvm >= 0)
@@ -707,7 +697,6 @@ static void gib_run(const struct bench_opts *o, unsigned gib, struct scale_gib_r
 	};
 	struct kvmhold_stats st = { 0 };
 	const char *what = "";
-	char err[96];
 	uint64_t start;
 	unsigned k, i;
 	int r;
@@ -728,10 +717,9 @@ static void gib_run(const struct bench_opts *o, unsigned gib, struct scale_gib_r
 			bench_progress("scale: %u GiB logged, cycle %u, %s", gib, k + 1, side);
 			r = lib_now ? lib_cycle(&b, k, lib, res, &what) :
 				      hand_cycle(&b, k, hand, &what);
-			if (r) {
-				snprintf(err, sizeof(err), "%s, %s", side, what);
-				note_err(res->error, sizeof(res->error), err, r);
-			}
+			if (r)
+				snprintf(res->error, sizeof(res->error), "%s, %s: %s", side, what,
+					 strerror(-r));
 		}
 		if (!r)
 			res->cycles++;

@@ -39,29 +39,24 @@ static int snapshot(struct bvm *m, const struct layout *l, struct kvmhold_region
 	return n > MAX_REGIONS ? -E2BIG : n;
 }
 
-/* Put the old layout back (held, untimed), then let every vCPU walk its pages again. */
-static int put_back(struct bvm *m, const struct raw_txn *back)
-{
-	unsigned issued = 0;
-	int r = kvmhold_hold(m->vm, TXN_TIMEOUT_MS);
-
-	if (r)
-		return r;
-	r = raw_issue(m->vm_fd, back, &issued);
-	kvmhold_release(m->vm);
-	return r ? r : bvm_wait_all_passes(m, MOVE_TIMEOUT_MS);
-}
-
 /*
- * put_back(), then fwd by hand, timed into s: the vCPUs stopped by a hold
- * (ideal; not timed) or by kernel-ioctl's kick and resume (timed).
+ * The old layout back (held, untimed), every vCPU walks its pages again (as
+ * before the commit), then fwd by hand, timed into s: the vCPUs stopped by a
+ * hold (ideal; not timed) or by kernel-ioctl's kick and resume (timed).
  */
 static int by_hand(struct bvm *m, const struct raw_txn *fwd, const struct raw_txn *back,
 		   bool kick, unsigned *issued, struct samples *s)
 {
+	unsigned back_issued = 0;
 	uint64_t t0, t1;
-	int r = put_back(m, back);
+	int r = kvmhold_hold(m->vm, TXN_TIMEOUT_MS);
 
+	if (!r) {
+		r = raw_issue(m->vm_fd, back, &back_issued);
+		kvmhold_release(m->vm);
+	}
+	if (!r)
+		r = bvm_wait_all_passes(m, MOVE_TIMEOUT_MS);
 	if (!r && !kick)
 		r = kvmhold_hold(m->vm, TXN_TIMEOUT_MS);
 	if (r)
@@ -117,12 +112,6 @@ static int one_sample(struct bvm *m, const struct layout *l, enum bop op, struct
 	r = samples_add(&acc->kvmhold, commit_ns);
 	if (r)
 		return r;
-
-	/*
-	 * ideal: the old layout back (held, untimed), a whole pass of the guests
-	 * over it (as before the commit: what a DELETE costs KVM depends on what
-	 * the guest mapped since the last change), then the same ioctls, vCPUs stopped.
-	 */
 	r = by_hand(m, &fwd, &back, false, &issued, &acc->ideal);
 	if (r)
 		return r;
