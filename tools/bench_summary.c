@@ -5,7 +5,6 @@
  * JSON report, and tools/report.py draws the tables and charts from it.
  */
 #include <stdarg.h>
-#include <string.h>
 
 #include "bench.h"
 

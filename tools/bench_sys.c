@@ -3,7 +3,6 @@
  * Small system helpers: clocks, futexes, signals, and the progress line.
  */
 #include <errno.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/syscall.h>
