@@ -14,10 +14,7 @@
 
 uint64_t bench_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return tvm_now_ns();         /* CLOCK_MONOTONIC */
 }
 
 void bench_sleep_until(uint64_t when)
