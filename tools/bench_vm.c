@@ -330,8 +330,7 @@ static int wait_all_above(struct bvm *m, bool passes, const uint64_t *from, uint
 {
 	uint64_t now[TVM_MAX_VCPUS];
 	const uint64_t *start = from ? from : now;
-	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX :
-			    bench_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	uint64_t deadline = bench_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	unsigned i;
 
 	for (i = 0; !from && i < m->n; i++)
