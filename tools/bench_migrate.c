@@ -61,19 +61,11 @@ static void add_slot_bits(const struct migration *mg, uint64_t *bm, uintptr_t sl
 	uint64_t i, n = size / TVM_PAGE_SIZE;
 
 	for (i = 0; i < n; i++) {
-		uint64_t hva, page;
+		uint64_t hva = slot_hva + PG(i), page = (hva - mg->hva) / TVM_PAGE_SIZE;
 
-		if (!bits[i / 64]) {
-			i |= 63;
-			continue;
-		}
-		if (!bit(bits, i))
-			continue;
-		hva = slot_hva + PG(i);
-		if (hva < mg->hva)
-			continue;
-		page = (hva - mg->hva) / TVM_PAGE_SIZE;
-		if (page < mg->pages)
+		if (!bits[i / 64])
+			i |= 63;         /* a word of zeros: on to the next */
+		else if (bit(bits, i) && hva >= mg->hva && page < mg->pages)
 			bm[page / 64] |= 1ull << (page % 64);
 	}
 }
