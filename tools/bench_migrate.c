@@ -276,7 +276,6 @@ static int rounds(const struct mig_opts *mo, struct strat_ctx *c, struct mig_res
 static int final_pass(struct strat_ctx *c, struct mig_result *res)
 {
 	struct migration *mg = c->mig;
-	bool held = false;
 	unsigned i;
 	int r;
 
@@ -286,7 +285,6 @@ static int final_pass(struct strat_ctx *c, struct mig_result *res)
 			fail(res, "final hold", r);
 			return r;
 		}
-		held = true;
 	} else {
 		bvm_stop(c->m);
 	}
@@ -299,7 +297,7 @@ static int final_pass(struct strat_ctx *c, struct mig_result *res)
 	} else {
 		fail(res, "final sync", r);
 	}
-	if (held)
+	if (c->s->tvm_loop)
 		kvmhold_release(c->m->vm);
 	return r;
 }
