@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 
 #include "bench.h"
 
@@ -319,11 +318,10 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 
 	*res = (struct mig_result){ .name = mo->name ? mo->name : s->name, .vcpus = mo->vcpus,
 				    .pages = mo->pages };
-	mg.dst = mmap(NULL, PG(mo->pages), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		      -1, 0);
+	mg.dst = malloc(PG(mo->pages));
 	/* The bitmaps, one allocation: bm, prev and pending of P pages, scratch of 2P. */
 	mg.bm = calloc(3 * words + slot_words(PG(2 * mo->pages)), sizeof(*mg.bm));
-	if (mg.dst == MAP_FAILED || !mg.bm) {
+	if (!mg.dst || !mg.bm) {
 		fail(res, "memory", -ENOMEM);
 		goto out_free;
 	}
@@ -381,7 +379,6 @@ out:
 	bvm_destroy(c.m);
 out_free:
 	free(mg.bm);
-	if (mg.dst != MAP_FAILED)
-		munmap(mg.dst, PG(mo->pages));
+	free(mg.dst);
 	return res->error[0] ? -EIO : 0;
 }
