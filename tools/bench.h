@@ -513,15 +513,8 @@ struct txn_result {
 	char gmem_na[120], gmem_error[200];
 };
 
-/* ---- the migration check (bench_migrate.c) ------------------------------ */
+/* ---- the migration check (bench_migrate.c says how it works) ------------ */
 
-/*
- * The guest (GUEST_PROG_DIRTY) writes the round number into random pages
- * of [0, P); each round the host runs one transaction of the strategy,
- * syncs the dirty pages (as that VMM would) and copies them to a
- * destination buffer; at the end, with nothing running, a last sync and
- * copy, and the destination must equal the guest's memory.
- */
 struct mig_opts {
 	const struct strategy *s;
 	const char *name;            /* the line's name (default s->name) */

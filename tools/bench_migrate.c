@@ -1,18 +1,23 @@
 // SPDX-License-Identifier: MIT
 /*
  * The migration check, shared by `dirty` and `compare --migrate`: does a
- * pre-copy live migration that keeps changing memslots lose dirty pages?
- * tools/README.md ("compare --migrate") gives the rounds and the rule (the
- * kernel's dirty_log_test): a page holding the round's value that neither
- * this sync nor the previous one reported is "unreported"; a page of the
- * destination that differs from guest memory at the end is "lost".
+ * pre-copy live migration that keeps changing memslots lose dirty pages?  The
+ * guest (GUEST_PROG_DIRTY) writes the round number into random pages of [0, P);
+ * each round the host runs one transaction of the strategy, syncs the dirty
+ * pages (as that VMM would) and copies them to a destination buffer; at the
+ * end, with nothing running, a last sync and copy.  The rule is the kernel's
+ * dirty_log_test (tools/README.md, "compare --migrate"): a page holding the
+ * round's value that neither this sync nor the previous one reported is
+ * "unreported"; a page of the destination that differs from guest memory at
+ * the end is "lost".
  *
  * The raw lines (every strategy but kvmhold) read the log themselves.  The
- * library made the VM with KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 and "initially set"
- * for its own use; it manages none of these slots, so the benchmark sets the
- * capability to what the line needs: off (the classic interface: KVM_GET_DIRTY_LOG
- * fetches and clears, a new slot starts clean), or manual protect with initially
- * set (GET, then KVM_CLEAR_DIRTY_LOG of what was got; a new slot starts all dirty).
+ * library made the VM with KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 and "initially
+ * set" for its own use, but it manages none of these slots and tracks no dirty
+ * pages here, so set_raw_log_mode() sets what the line needs (KVM lets it change
+ * at any time): off, the classic interface (KVM_GET_DIRTY_LOG fetches and clears,
+ * a new slot starts clean), or manual protect with initially set (GET, then
+ * KVM_CLEAR_DIRTY_LOG of what was got; a new slot starts all dirty).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -144,10 +149,7 @@ static int sync_now(struct strat_ctx *c, uint64_t *bm)
 	return raw_sync(c, bm);
 }
 
-/*
- * The dirty-log capability the raw line needs (top of the file).  KVM lets it
- * change at any time; the library tracks no dirty pages in this VM.
- */
+/* The dirty-log mode the raw line needs (top of the file). */
 static int set_raw_log_mode(int vm_fd, bool initially_set)
 {
 	struct kvm_enable_cap cap = { .cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 };
