@@ -1,12 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * kvmhold-bench: options, dispatch, --help.
- *
- *   kvmhold-bench [compare] [hold] [txn] [dirty] [gate] [scale] [vcpus] [options]
- *
- * Each section named runs in the order given (default: compare) and adds to
- * one report: tables on stdout, and optionally a --json file (tools/report.py
- * draws the HTML page from it).
+ * kvmhold-bench: options, dispatch, --help (usage() gives the synopsis).  Each
+ * section named runs in the order given (default: compare) and adds to one
+ * report: tables on stdout, optionally a --json file (tools/report.py draws the
+ * HTML page from it).
  */
 #include <errno.h>
 #include <getopt.h>
