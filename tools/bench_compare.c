@@ -16,10 +16,7 @@
 #define WARMUP_TIMEOUT_MS 30000
 #define COUNT_ONLY_LIMIT_S 600.0     /* --count without --duration: a hang guard */
 #define MIGRATE_LIMIT_S    120.0     /* a migration check: a hang guard */
-/*
- * The migration check's walked slot: at least this many pages, so that a
- * page whose dirty bit was lost is seldom written again before the end.
- */
+/* The migration check's P at least, so a page whose dirty bit got lost is seldom written again. */
 #define MIGRATE_MIN_PAGES  256u
 
 const struct cmp_op_info cmp_ops[CMP__COUNT] = {
