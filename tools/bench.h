@@ -135,12 +135,8 @@ struct bench_opts {
 	char cmdline[1024];
 };
 
-/* ---- bench_vm.c -------------------------------------------------------- */
+/* ---- bench_vm.c (its comment says what a bvm adds to a tvm) ------------ */
 
-/*
- * A tvm plus the benchmark's raw KVM_RUN loop (for the strategies other than
- * kvmhold), the per-vCPU counters it keeps, and the protocols' hooks around it.
- */
 struct bvcpu;
 
 struct vcpu_hooks {
