@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * kvmhold-bench: declarations shared by the tool's files (tools/README.md,
- * "Files", says which file holds what).  Times are nanoseconds (uint64_t)
- * everywhere inside; the reports convert.
+ * kvmhold-bench's shared declarations (which file holds what: tools/README.md,
+ * "Files").  Times inside are nanoseconds (uint64_t); the reports convert.
  */
 #ifndef KVMHOLD_BENCH_H
 #define KVMHOLD_BENCH_H
@@ -136,13 +135,8 @@ struct bench_opts {
 	char cmdline[1024];
 };
 
-/* ---- bench_vm.c -------------------------------------------------------- */
+/* ---- bench_vm.c (its comment says what a bvm adds to a tvm) ------------ */
 
-/*
- * A tvm plus what the benchmark adds: its own raw KVM_RUN loop (for the
- * strategies that are not kvmhold), per-vCPU counters that loop keeps, and
- * the per-protocol hooks around KVM_RUN.
- */
 struct bvcpu;
 
 struct vcpu_hooks {
@@ -184,7 +178,7 @@ struct bvm {
 	struct kvmhold_vm *vm;
 	int vm_fd;
 	unsigned n;
-	bool tvm_loops;              /* started with bvm_start_tvm() */
+	bool tvm_loops;              /* tvm's threads run the vCPUs (bvm_start()'s tvm) */
 	bool lib_run;                /* the raw loop runs through kvmhold_vcpu_run(), not KVM_RUN */
 	const struct vcpu_hooks *hooks;
 	void *proto;                 /* the protocol's state */
@@ -197,10 +191,7 @@ struct bvm {
 };
 
 int bvm_create(const struct bvm_opts *o, struct bvm **out);
-/*
- * The vCPU threads: tvm's own (kvmhold_vcpu_run), or one a vCPU running the
- * benchmark's raw loop with these hooks; then until every vCPU has moved.
- */
+/* Starts tvm's threads (kvmhold_vcpu_run) or raw loops with hooks; returns once all vCPUs moved. */
 int bvm_start(struct bvm *m, bool tvm, const struct vcpu_hooks *hooks, void *proto,
 	      int timeout_ms);
 /* Sets the guests' stop flag and joins every vCPU thread. */
@@ -513,15 +504,8 @@ struct txn_result {
 	char gmem_na[120], gmem_error[200];
 };
 
-/* ---- the migration check (bench_migrate.c) ------------------------------ */
+/* ---- the migration check (bench_migrate.c says how it works) ------------ */
 
-/*
- * The guest (GUEST_PROG_DIRTY) writes the round number into random pages
- * of [0, P); each round the host runs one transaction of the strategy,
- * syncs the dirty pages (as that VMM would) and copies them to a
- * destination buffer; at the end, with nothing running, a last sync and
- * copy, and the destination must equal the guest's memory.
- */
 struct mig_opts {
 	const struct strategy *s;
 	const char *name;            /* the line's name (default s->name) */

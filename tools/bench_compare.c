@@ -16,10 +16,7 @@
 #define WARMUP_TIMEOUT_MS 30000
 #define COUNT_ONLY_LIMIT_S 600.0     /* --count without --duration: a hang guard */
 #define MIGRATE_LIMIT_S    120.0     /* a migration check: a hang guard */
-/*
- * The migration check's walked slot: at least this many pages, so that a
- * page whose dirty bit was lost is seldom written again before the end.
- */
+/* The migration check's P at least, so a page whose dirty bit got lost is seldom written again. */
 #define MIGRATE_MIN_PAGES  256u
 
 const struct cmp_op_info cmp_ops[CMP__COUNT] = {
@@ -140,7 +137,7 @@ static void run_slice(const struct run_cfg *rc, struct line_acc *a, unsigned rou
 		.walk_pages = rc->pages, .region_pages = 4 * rc->pages, .kick = s ? s->kick : 0,
 	};
 	struct strat_ctx c = { .s = s };
-	uint64_t pages0, t0, t1;
+	uint64_t pages, t0, t1;
 	const char *why;
 	int r;
 
@@ -159,19 +156,19 @@ static void run_slice(const struct run_cfg *rc, struct line_acc *a, unsigned rou
 		goto stop;
 	}
 	res->ran = true;
-	pages0 = bvm_pages(c.m);
+	pages = bvm_pages(c.m);
 	t0 = bench_now_ns();
 	if (s)
 		transact(&c, rc, a, t0);
 	else
 		bench_sleep_ns((uint64_t)(rc->o->duration / rc->o->rounds * 1e9));
 	t1 = bench_now_ns();
+	pages = bvm_pages(c.m) - pages;
 	res->seconds += (double)(t1 - t0) / 1e9;
-	a->pages += bvm_pages(c.m) - pages0;
+	a->pages += pages;
 	a->round_ran[round] = t1 > t0;
 	if (t1 > t0)
-		a->round_pages_per_s[round] = (double)(bvm_pages(c.m) - pages0) * 1e9 /
-					      (double)(t1 - t0);
+		a->round_pages_per_s[round] = (double)pages * 1e9 / (double)(t1 - t0);
 	a->round_txn_p50[round] = p50_since(&a->lat, lat0);
 	a->round_pause_p50[round] = p50_since(&a->pause, pause0);
 stop:
@@ -363,10 +360,7 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 
 int run_compare(const struct bench_opts *o, struct report *rep)
 {
-	static const unsigned def_vcpus[] = { 2 }, def_slots[] = { 0 }, def_rates[] = { 0 };
-	const unsigned *vl = o->nr_vcpus ? o->vcpus : def_vcpus;
-	const unsigned *sl = o->nr_slots ? o->slots : def_slots;
-	const unsigned *rl = o->nr_rates ? o->rates : def_rates;
+	/* Lists not given: 2 vCPUs; slots and rate 0, which their unset first entries hold. */
 	unsigned nv = o->nr_vcpus ? o->nr_vcpus : 1, ns = o->nr_slots ? o->nr_slots : 1;
 	unsigned nr = o->nr_rates ? o->nr_rates : 1, i, j, k;
 	int failed = 0;
@@ -379,7 +373,8 @@ int run_compare(const struct bench_opts *o, struct report *rep)
 			for (k = 0; k < nr; k++) {
 				struct compare_result *c = &rep->cmp[rep->nr_cmp++];
 
-				failed |= compare_one(o, vl[i], sl[j], rl[k], c) != 0;
+				failed |= compare_one(o, o->nr_vcpus ? o->vcpus[i] : 2, o->slots[j],
+						      o->rates[k], c) != 0;
 				summary_compare(stdout, c);
 				fflush(stdout);
 			}

@@ -4,13 +4,11 @@
  * Only facts the process can read; anything it cannot see stays empty.
  */
 #include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
-#include <linux/kvm.h>
 
 #include "bench.h"
 

@@ -1,16 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * kvmhold-bench: options, dispatch, --help.
- *
- *   kvmhold-bench [compare] [hold] [txn] [dirty] [gate] [scale] [vcpus] [options]
- *
- * Each section named runs in the order given (default: compare) and adds to
- * one report: tables on stdout, and optionally a --json file (tools/report.py
- * draws the HTML page from it).
+ * kvmhold-bench: options, dispatch, --help (usage() gives the synopsis).  Each
+ * section named runs in the order given (default: compare) and adds to one
+ * report: tables on stdout, optionally a --json file (tools/report.py draws the
+ * HTML page from it).
  */
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,18 +206,11 @@ static void parse(int argc, char **argv, struct bench_opts *o)
 	int c, i;
 	unsigned k;
 
-	memset(o, 0, sizeof(*o));
-	o->op = CMP_MIX;
-	o->strategies = (1u << NR_STRATEGIES) - 1;
-	o->duration = 2.0;
-	o->rounds = 5;
-	o->samples = 200;
-	o->pages = 16;
-	o->migrate_count = 1000;
-	o->region_mib = 1024;
-	o->sync_pages = 16384;
-	o->sync_samples = 10;
-	o->park_timeout_ms = 200;
+	*o = (struct bench_opts){
+		.op = CMP_MIX, .strategies = (1u << NR_STRATEGIES) - 1, .duration = 2.0,
+		.rounds = 5, .samples = 200, .pages = 16, .migrate_count = 1000, .region_mib = 1024,
+		.sync_pages = 16384, .sync_samples = 10, .park_timeout_ms = 200,
+	};
 	save_cmdline(o, argc, argv);
 
 	opterr = 0;

@@ -1,24 +1,28 @@
 // SPDX-License-Identifier: MIT
 /*
  * The migration check, shared by `dirty` and `compare --migrate`: does a
- * pre-copy live migration that keeps changing memslots lose dirty pages?
- * tools/README.md ("compare --migrate") gives the rounds and the rule (the
- * kernel's dirty_log_test): a page holding the round's value that neither
- * this sync nor the previous one reported is "unreported"; a page of the
- * destination that differs from guest memory at the end is "lost".
+ * pre-copy live migration that keeps changing memslots lose dirty pages?  The
+ * guest (GUEST_PROG_DIRTY) writes the round number into random pages of [0, P);
+ * each round the host runs one transaction of the strategy, syncs the dirty
+ * pages (as that VMM would) and copies them to a destination buffer; at the
+ * end, with nothing running, a last sync and copy.  The rule is the kernel's
+ * dirty_log_test (tools/README.md, "compare --migrate"): a page holding the
+ * round's value that neither this sync nor the previous one reported is
+ * "unreported"; a page of the destination that differs from guest memory at
+ * the end is "lost".
  *
  * The raw lines (every strategy but kvmhold) read the log themselves.  The
- * library made the VM with KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 and "initially set"
- * for its own use; it manages none of these slots, so the benchmark sets the
- * capability to what the line needs: off (the classic interface: KVM_GET_DIRTY_LOG
- * fetches and clears, a new slot starts clean), or manual protect with initially
- * set (GET, then KVM_CLEAR_DIRTY_LOG of what was got; a new slot starts all dirty).
+ * library made the VM with KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 and "initially
+ * set" for its own use, but it manages none of these slots and tracks no dirty
+ * pages here, so set_raw_log_mode() sets what the line needs (KVM lets it change
+ * at any time): off, the classic interface (KVM_GET_DIRTY_LOG fetches and clears,
+ * a new slot starts clean), or manual protect with initially set (GET, then
+ * KVM_CLEAR_DIRTY_LOG of what was got; a new slot starts all dirty).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 
 #include "bench.h"
 
@@ -61,19 +65,11 @@ static void add_slot_bits(const struct migration *mg, uint64_t *bm, uintptr_t sl
 	uint64_t i, n = size / TVM_PAGE_SIZE;
 
 	for (i = 0; i < n; i++) {
-		uint64_t hva, page;
+		uint64_t hva = slot_hva + PG(i), page = (hva - mg->hva) / TVM_PAGE_SIZE;
 
-		if (!bits[i / 64]) {
-			i |= 63;
-			continue;
-		}
-		if (!bit(bits, i))
-			continue;
-		hva = slot_hva + PG(i);
-		if (hva < mg->hva)
-			continue;
-		page = (hva - mg->hva) / TVM_PAGE_SIZE;
-		if (page < mg->pages)
+		if (!bits[i / 64])
+			i |= 63;         /* a word of zeros: on to the next */
+		else if (bit(bits, i) && hva >= mg->hva && page < mg->pages)
 			bm[page / 64] |= 1ull << (page % 64);
 	}
 }
@@ -153,10 +149,7 @@ static int sync_now(struct strat_ctx *c, uint64_t *bm)
 	return raw_sync(c, bm);
 }
 
-/*
- * The dirty-log capability the raw line needs (top of the file).  KVM lets it
- * change at any time; the library tracks no dirty pages in this VM.
- */
+/* The dirty-log mode the raw line needs (top of the file). */
 static int set_raw_log_mode(int vm_fd, bool initially_set)
 {
 	struct kvm_enable_cap cap = { .cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 };
@@ -284,7 +277,6 @@ static int rounds(const struct mig_opts *mo, struct strat_ctx *c, struct mig_res
 static int final_pass(struct strat_ctx *c, struct mig_result *res)
 {
 	struct migration *mg = c->mig;
-	bool held = false;
 	unsigned i;
 	int r;
 
@@ -294,7 +286,6 @@ static int final_pass(struct strat_ctx *c, struct mig_result *res)
 			fail(res, "final hold", r);
 			return r;
 		}
-		held = true;
 	} else {
 		bvm_stop(c->m);
 	}
@@ -307,7 +298,7 @@ static int final_pass(struct strat_ctx *c, struct mig_result *res)
 	} else {
 		fail(res, "final sync", r);
 	}
-	if (held)
+	if (c->s->tvm_loop)
 		kvmhold_release(c->m->vm);
 	return r;
 }
@@ -329,11 +320,10 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 
 	*res = (struct mig_result){ .name = mo->name ? mo->name : s->name, .vcpus = mo->vcpus,
 				    .pages = mo->pages };
-	mg.dst = mmap(NULL, PG(mo->pages), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		      -1, 0);
+	mg.dst = malloc(PG(mo->pages));
 	/* The bitmaps, one allocation: bm, prev and pending of P pages, scratch of 2P. */
 	mg.bm = calloc(3 * words + slot_words(PG(2 * mo->pages)), sizeof(*mg.bm));
-	if (mg.dst == MAP_FAILED || !mg.bm) {
+	if (!mg.dst || !mg.bm) {
 		fail(res, "memory", -ENOMEM);
 		goto out_free;
 	}
@@ -391,7 +381,6 @@ out:
 	bvm_destroy(c.m);
 out_free:
 	free(mg.bm);
-	if (mg.dst != MAP_FAILED)
-		munmap(mg.dst, PG(mo->pages));
+	free(mg.dst);
 	return res->error[0] ? -EIO : 0;
 }

@@ -1,13 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * The report as JSON.  The schema is documented in tools/README.md and
- * versioned by "schema_version": fields are only ever added within a
- * version; a removal or a change of meaning bumps it.  Times are integer
- * nanoseconds; a measurement that was not made is null, never 0.
+ * The report as JSON, in the schema tools/README.md documents.  Within one
+ * "schema_version" fields are only added; a removal or a change of meaning
+ * bumps it.  Times are integer ns; a measurement not made is null, never 0.
  */
 #include <errno.h>
 #include <stdarg.h>
-#include <string.h>
 
 #include "bench.h"
 

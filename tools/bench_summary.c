@@ -5,14 +5,12 @@
  * JSON report, and tools/report.py draws the tables and charts from it.
  */
 #include <stdarg.h>
-#include <string.h>
 
 #include "bench.h"
 
 /*
- * The p50 of st in the unit that suits it ("12.3 us"), or "-" when nothing
- * was measured.  The text is in one of four static buffers, so that one
- * line can print up to four.
+ * The p50 of st in the unit that suits it ("12.3 us"), or "-" if nothing was
+ * measured; in one of four static buffers, so that a line can print four.
  */
 static const char *p50(const struct stats *st)
 {

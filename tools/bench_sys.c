@@ -3,7 +3,6 @@
  * Small system helpers: clocks, futexes, signals, and the progress line.
  */
 #include <errno.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/syscall.h>
@@ -15,10 +14,7 @@
 
 uint64_t bench_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return tvm_now_ns();         /* CLOCK_MONOTONIC */
 }
 
 void bench_sleep_until(uint64_t when)

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * The benchmark's VMs: a tvm (tests/vmm) for the guest, memory and vCPU setup,
- * run by tvm's own threads (kvmhold_vcpu_run) or by the raw KVM_RUN loop below,
- * which the strategies that are not kvmhold need: each brings its own pause
- * protocol as hooks around KVM_RUN.
+ * run by tvm's own threads (kvmhold_vcpu_run) or, for the strategies that are
+ * not kvmhold, by the raw KVM_RUN loop below (which keeps per-vCPU counters):
+ * each strategy brings its own pause protocol as hooks around KVM_RUN.
  *
  * The raw loop handles the same exits as tvm's: ucalls on the ucall port, MMIO
  * inside the test region counted as a "hole" (reads see zeros, writes are
@@ -330,8 +330,7 @@ static int wait_all_above(struct bvm *m, bool passes, const uint64_t *from, uint
 {
 	uint64_t now[TVM_MAX_VCPUS];
 	const uint64_t *start = from ? from : now;
-	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX :
-			    bench_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	uint64_t deadline = bench_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	unsigned i;
 
 	for (i = 0; !from && i < m->n; i++)
