@@ -35,6 +35,8 @@ int bench_tgkill(int tid, int sig);
 int bench_install_handler(int sig, void (*fn)(int), int flags);
 /* An empty handler, for signals whose only job is to interrupt KVM_RUN. */
 void bench_empty_handler(int sig);
+/* KVM_CHECK_EXTENSION of cap on /dev/kvm: its answer, 0 when /dev/kvm cannot be opened. */
+int bench_kvm_cap(long cap);
 
 /* The progress line: on stderr, and only when stderr is a terminal. */
 __attribute__((format(printf, 1, 2)))
