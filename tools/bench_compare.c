@@ -376,7 +376,6 @@ int run_compare(const struct bench_opts *o, struct report *rep)
 				failed |= compare_one(o, o->nr_vcpus ? o->vcpus[i] : 2, o->slots[j],
 						      o->rates[k], c) != 0;
 				summary_compare(stdout, c);
-				fflush(stdout);
 			}
 		}
 	}

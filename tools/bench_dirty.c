@@ -206,6 +206,5 @@ int run_dirty(const struct bench_opts *o, struct report *rep)
 	}
 	bench_progress_done();
 	summary_dirty(stdout, d);
-	fflush(stdout);
 	return failed ? -EIO : 0;
 }

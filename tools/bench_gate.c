@@ -445,7 +445,6 @@ int run_gate(const struct bench_opts *o, struct report *rep)
 	bench_progress_done();
 	rep->gate = g;
 	summary_gate(stdout, g);
-	fflush(stdout);
 	/* Timeouts of kick_parked are a finding, not a failure to measure. */
 	return g->mem_error[0] || g->mark_error[0] || g->entry_error[0] || g->running_error[0] ||
 	       g->parked_error[0] ? -EIO : 0;

@@ -162,7 +162,6 @@ int run_hold(const struct bench_opts *o, struct report *rep)
 			samples = samples / 4 ? samples / 4 : 1;
 		hold_one(list[i], samples, h);
 		summary_hold(stdout, h);
-		fflush(stdout);
 		failed |= h->error[0] != 0;
 		for (k = 0; k < h->nr_lines; k++)
 			failed |= h->lines[k].error[0] != 0;

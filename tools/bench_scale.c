@@ -806,7 +806,6 @@ int run_scale(const struct bench_opts *o, struct report *rep)
 	failed = slots_all(o, s);
 	bench_progress_done();
 	summary_scale_slots(stdout, s);
-	fflush(stdout);
 
 	s->rss_base_kib = rss_kib();
 	s->nr_gib = o->nr_scale_gib ? o->nr_scale_gib :
@@ -818,7 +817,6 @@ int run_scale(const struct bench_opts *o, struct report *rep)
 	s->seconds = (double)(bench_now_ns() - t0) / 1e9;
 	bench_progress_done();
 	summary_scale_gib(stdout, s);
-	fflush(stdout);
 	rep->scale = s;
 	return failed ? -EIO : 0;
 }

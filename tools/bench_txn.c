@@ -297,7 +297,6 @@ int run_txn(const struct bench_opts *o, struct report *rep)
 		}
 		bench_progress_done();
 		summary_txn(stdout, t);
-		fflush(stdout);
 	}
 	return failed ? -EIO : 0;
 }

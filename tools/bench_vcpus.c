@@ -194,7 +194,6 @@ int run_vcpus(const struct bench_opts *o, struct report *rep)
 
 		vcpus_one(list[i], o->samples_given ? o->samples : default_samples(list[i]), v);
 		summary_vcpus(stdout, v);
-		fflush(stdout);
 		failed |= v->floor_error[0] != 0;
 		for (k = 0; k < v->nr_lines; k++)
 			failed |= v->lines[k].error[0] != 0;
