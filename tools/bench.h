@@ -206,8 +206,8 @@ bool bvm_moved_since(struct bvm *m, const uint64_t *p);
 uint64_t bvm_pages(struct bvm *m);          /* walked pages, all vCPUs */
 uint64_t bvm_holes(struct bvm *m);          /* MMIO exits inside the test region */
 uint64_t bvm_mismatches(struct bvm *m);     /* walker mismatches, all vCPUs */
-int bvm_failures(struct bvm *m);            /* tvm's and the raw loop's */
-const char *bvm_failure(struct bvm *m);     /* the first one, or NULL */
+/* The first failure, tvm's or the raw loop's (tvm_fail()), or NULL when none. */
+const char *bvm_failure(struct bvm *m);
 /* Until every vCPU's progress moved past what it was at the call, or past p[]. */
 int bvm_wait_all_moved(struct bvm *m, int timeout_ms);
 int bvm_wait_all_past(struct bvm *m, const uint64_t *p, int timeout_ms);

@@ -175,7 +175,7 @@ stop:
 	bvm_stop(c.m);
 	res->holes += bvm_holes(c.m);
 	res->mismatches += bvm_mismatches(c.m);
-	if (bvm_failures(c.m) && !res->error[0])
+	if (bvm_failure(c.m) && !res->error[0])
 		line_error(a, "guest", bvm_failure(c.m));
 	if (s && s->teardown)
 		s->teardown(&c);

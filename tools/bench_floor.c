@@ -106,7 +106,7 @@ int floor_measure(unsigned vcpus, unsigned nr, struct samples *s, unsigned *rese
 		if (!(s->n % 16))
 			bench_progress("floor: %u vCPU(s), %zu samples", vcpus, s->n);
 	}
-	if (!r && bvm_failures(m))
+	if (!r && bvm_failure(m))
 		r = -EIO;
 	bvm_destroy(m);
 	return r;

@@ -207,7 +207,7 @@ static int entry_measure(struct kvmhold_vcpu *vcpu, unsigned batches, struct sam
 /* What went wrong with the vCPU thread of m (if any), or with the call that returned r. */
 static void fail(struct bvm *m, char *buf, size_t size, const char *what, int r)
 {
-	if (m && bvm_failures(m))
+	if (m && bvm_failure(m))
 		snprintf(buf, size, "%s: %s", what, bvm_failure(m));
 	else if (r == -EPROTO)
 		snprintf(buf, size, "%s: kvmhold_vcpu_run() entered the guest after a kick", what);

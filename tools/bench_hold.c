@@ -61,7 +61,7 @@ static int hold_block(unsigned vcpus, unsigned nr, const struct strategy *s, str
 	}
 	if (!r && signals && !kvmhold_stats_get(m->vm, &st, sizeof(st)))
 		*signals += st.signals_sent - st0.signals_sent;
-	if (!r && bvm_failures(m))
+	if (!r && bvm_failure(m))
 		r = -EIO;
 	if (r == -EIO && bvm_failure(m))
 		bench_err("hold, %u vCPU(s), %s: %s", vcpus, s->name, bvm_failure(m));

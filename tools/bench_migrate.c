@@ -192,7 +192,7 @@ static int wait_writes(struct bvm *m, uint64_t target)
 	uint64_t deadline = bench_now_ns() + WAIT_TIMEOUT_MS * 1000000ull;
 
 	while (tvm_counter_sum(m->t) < target) {
-		if (bvm_failures(m))
+		if (bvm_failure(m))
 			return -EIO;
 		if (bench_now_ns() >= deadline)
 			return -ETIMEDOUT;
@@ -372,7 +372,7 @@ stop:
 	bvm_stop(c.m);
 	res->holes = bvm_holes(c.m);
 	res->log_reads = mg.log_reads;
-	if (bvm_failures(c.m) && !res->error[0])
+	if (bvm_failure(c.m) && !res->error[0])
 		snprintf(res->error, sizeof(res->error), "guest: %s", bvm_failure(c.m));
 out:
 	c.mig = NULL;

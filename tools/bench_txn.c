@@ -203,7 +203,7 @@ static int ops_pass(struct bvm *m, const struct layout *l, struct txn_result *t,
 	bvm_stop(m);
 	t->holes += bvm_holes(m);
 	t->mismatches += bvm_mismatches(m);
-	if (bvm_failures(m) && !err[0])
+	if (bvm_failure(m) && !err[0])
 		snprintf(err, size, "guest: %s", bvm_failure(m));
 	bvm_destroy(m);
 	return r;

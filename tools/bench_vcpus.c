@@ -129,7 +129,7 @@ static int line_block(const struct strategy *s, unsigned vcpus, unsigned nr,
 			bench_progress("vcpus: %u vCPU(s), %s, %u of %u", vcpus, s->name, k, nr);
 	}
 	bvm_stop(c.m);
-	if (!r && bvm_failures(c.m)) {
+	if (!r && bvm_failure(c.m)) {
 		*why = bvm_failure(c.m);
 		r = -EIO;
 	}

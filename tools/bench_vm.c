@@ -308,11 +308,6 @@ uint64_t bvm_mismatches(struct bvm *m)
 	return sum;
 }
 
-int bvm_failures(struct bvm *m)
-{
-	return tvm_failures(m->t);
-}
-
 const char *bvm_failure(struct bvm *m)
 {
 	return tvm_failures(m->t) ? tvm_failure_msg(m->t, 0) : NULL;
