@@ -18,6 +18,7 @@
 
 #define BENCH_SCHEMA_VERSION 2
 #define BENCH_MAX_LIST       16      /* entries of --vcpus, --slots */
+#define ARRAY_SIZE(a)        (sizeof(a) / sizeof((a)[0]))
 
 /* ---- bench_sys.c ------------------------------------------------------- */
 

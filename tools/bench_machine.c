@@ -19,7 +19,7 @@ static void kvm_backend(char *buf, size_t size)
 	int len = 0;
 
 	buf[0] = '\0';
-	for (i = 0; i < sizeof(mods) / sizeof(mods[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(mods); i++) {
 		snprintf(path, sizeof(path), "/sys/module/%s", mods[i]);
 		if (!access(path, F_OK) && len < (int)size)
 			len += snprintf(buf + len, size - (size_t)len, "%s%s", len ? "+" : "",
