@@ -399,8 +399,8 @@ extern const struct strategy *const strategies[NR_STRATEGIES];
 extern const struct strategy strat_naive, strat_qemu, strat_kvmtool, strat_ch,
 	strat_kernel_ioctl, strat_kvmhold, strat_kvmhold_kernel, strat_ideal;
 int strategy_index(const char *name);
-/* NULL if s can run on this KVM, else why not. */
-const char *strategy_unavailable(const struct strategy *s);
+/* Why s cannot run on this KVM into buf, and true; "" and false if it can. */
+bool strategy_unavailable(const struct strategy *s, char *buf, size_t size);
 /* The teardown of a strategy whose state is one allocation: frees c->state. */
 void state_free(struct strat_ctx *c);
 

@@ -249,7 +249,6 @@ static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
 
 	for (i = 0; i < c->nr_lines; i++) {
 		struct strat_result *l = &c->lines[i];
-		const char *na = strategy_unavailable(l->s);   /* l->na's reason */
 		struct mig_opts mo = {
 			.s = l->s, .vcpus = rc->vcpus,
 			.pages = rc->pages > MIGRATE_MIN_PAGES ? rc->pages : MIGRATE_MIN_PAGES,
@@ -259,11 +258,11 @@ static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
 		};
 
 		l->migrated = true;
-		if (na || o->op == CMP_LOG) {
+		if (l->na[0] || o->op == CMP_LOG) {
 			l->mig = (struct mig_result){ .name = l->name, .vcpus = mo.vcpus,
 						      .pages = mo.pages };
-			if (na)
-				snprintf(l->mig.na, sizeof(l->mig.na), "unavailable: %s", na);
+			if (l->na[0])
+				snprintf(l->mig.na, sizeof(l->mig.na), "unavailable: %s", l->na);
 			else
 				snprintf(l->mig.na, sizeof(l->mig.na), "--op log switches logging off "
 					 "every other transaction: nothing is tracked then");
@@ -301,16 +300,14 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 	/* The strategies chosen, then ideal. */
 	for (i = 0; i <= NR_STRATEGIES; i++) {
 		const struct strategy *s = i < NR_STRATEGIES ? strategies[i] : &strat_ideal;
-		const char *na = strategy_unavailable(s);
 		struct strat_result *l = &c->lines[c->nr_lines];
 
 		if (i < NR_STRATEGIES && !(o->strategies & (1u << i)))
 			continue;
 		*l = (struct strat_result){ .s = s, .name = s->name };
 		/* A line this KVM cannot run is shown as such and never started. */
-		if (na)
-			snprintf(l->na, sizeof(l->na), "%s", na);
-		acc[n++] = (struct line_acc){ .s = s, .res = l, .failed = na != NULL };
+		strategy_unavailable(s, l->na, sizeof(l->na));
+		acc[n++] = (struct line_acc){ .s = s, .res = l, .failed = l->na[0] != '\0' };
 		c->nr_lines++;
 	}
 

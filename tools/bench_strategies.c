@@ -31,9 +31,12 @@ int strategy_index(const char *name)
 	return -1;
 }
 
-const char *strategy_unavailable(const struct strategy *s)
+bool strategy_unavailable(const struct strategy *s, char *buf, size_t size)
 {
-	return s && s->unavailable ? s->unavailable() : NULL;
+	const char *na = s && s->unavailable ? s->unavailable() : NULL;
+
+	snprintf(buf, size, "%s", na ? na : "");
+	return na;
 }
 
 void state_free(struct strat_ctx *c)

@@ -212,14 +212,13 @@ static int ops_pass(struct bvm *m, const struct layout *l, struct txn_result *t,
 static int ops_run(unsigned vcpus, unsigned pages, struct txn_result *t)
 {
 	struct txn_acc acc[BOP__COUNT] = { 0 };
-	const char *na = kick_ioctl_unavailable();
+	/* Both kernel lines need what kernel-ioctl needs (KVM_CAP_KICK_ALL_RUNNING_VCPUS). */
+	bool na = strategy_unavailable(&strat_kernel_ioctl, t->kernel_na, sizeof(t->kernel_na));
 	struct layout l;
 	struct bvm *m;
 	unsigned p;
 	int r;
 
-	if (na)
-		snprintf(t->kernel_na, sizeof(t->kernel_na), "%s", na);
 	r = new_vm(vcpus, pages, 0, KVMHOLD_KICK_SIGNAL, t->vm_flags, &m, &l, NULL);
 	if (r) {
 		snprintf(t->error, sizeof(t->error), "creating the VM: %s", strerror(-r));

@@ -148,11 +148,8 @@ static void vcpus_one(unsigned vcpus, unsigned samples, struct vcpus_result *v)
 	*v = (struct vcpus_result){ .vcpus = vcpus, .samples = samples,
 				    .nr_lines = ARRAY_SIZE(vcpus_strategies) };
 	for (i = 0; i < v->nr_lines; i++) {
-		const char *na = strategy_unavailable(vcpus_strategies[i]);
-
 		v->lines[i].name = vcpus_strategies[i]->name;
-		if (na)
-			snprintf(v->lines[i].na, sizeof(v->lines[i].na), "%s", na);
+		strategy_unavailable(vcpus_strategies[i], v->lines[i].na, sizeof(v->lines[i].na));
 	}
 	for (b = 0; b < BLOCKS; b++) {
 		unsigned nr = samples - b * per < per ? samples - b * per : per;
