@@ -19,6 +19,8 @@
 #define BENCH_SCHEMA_VERSION 2
 #define BENCH_MAX_LIST       16      /* entries of --vcpus, --slots */
 #define ARRAY_SIZE(a)        (sizeof(a) / sizeof((a)[0]))
+#define MOVE_TIMEOUT_MS      30000   /* a hang guard: every vCPU moving again, guest writes */
+#define TXN_TIMEOUT_MS       5000    /* a guard on a library hold or commit: a timeout */
 
 /* ---- bench_sys.c ------------------------------------------------------- */
 

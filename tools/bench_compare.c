@@ -13,7 +13,6 @@
 
 #include "bench.h"
 
-#define WARMUP_TIMEOUT_MS 30000
 #define COUNT_ONLY_LIMIT_S 600.0     /* --count without --duration: a hang guard */
 #define MIGRATE_LIMIT_S    120.0     /* a migration check: a hang guard */
 /* The migration check's P at least, so a page whose dirty bit got lost is seldom written again. */
@@ -149,7 +148,7 @@ static void run_slice(const struct run_cfg *rc, struct line_acc *a, unsigned rou
 	c.l = (struct layout){ .gpa = c.m->test_gpa, .hva = (uintptr_t)c.m->test_hva,
 			       .pages = rc->pages };
 	r = strat_start(&c, rc->o->op == CMP_MERGE, rc->o->op == CMP_SHRINK, rc->slots,
-			WARMUP_TIMEOUT_MS, &why);
+			MOVE_TIMEOUT_MS, &why);
 	if (r) {
 		/* A setup that failed may have said why. */
 		line_error(a, why, c.why ? c.why : strerror(-r));

@@ -17,7 +17,6 @@
 #include "bench.h"
 
 #define FLOOR_WAIT_NS   (2000ull * 1000000)  /* a signal that got lost: 2 s */
-#define MOVE_TIMEOUT_MS 30000
 /* An empty handler of ours, never the library's (its default is SIGRTMIN + 4). */
 #define FLOOR_SIGNAL    (SIGRTMIN + 2)
 

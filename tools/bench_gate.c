@@ -26,7 +26,6 @@
 #define DEF_BATCHES      1000u
 #define DEF_PARKED       20u      /* each may take the whole timeout */
 #define BLOCKS           2u
-#define MOVE_TIMEOUT_MS  30000
 #define KICK_LOST_NS     (2000ull * 1000000)   /* a running vCPU that ignores a kick */
 #define RELEASE_WAIT_NS  (10000ull * 1000000)  /* a parked vCPU that ignores the release */
 #define ASLEEP_WAIT_NS   (1000ull * 1000000)

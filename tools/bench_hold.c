@@ -12,7 +12,6 @@
 #include "bench.h"
 
 #define BLOCKS          2
-#define MOVE_TIMEOUT_MS 30000
 #define TARGET_P50      1.5
 #define TARGET_P99      3.0
 

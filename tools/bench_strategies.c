@@ -14,8 +14,6 @@
 
 #include "bench.h"
 
-#define KVMHOLD_TXN_TIMEOUT_MS 5000   /* a guard: reported as a timeout */
-
 const struct strategy *const strategies[NR_STRATEGIES] = {
 	&strat_naive, &strat_qemu, &strat_kvmtool, &strat_ch, &strat_kernel_ioctl,
 	&strat_kvmhold, &strat_kvmhold_kernel,
@@ -127,7 +125,7 @@ static int kvmhold_apply(struct strat_ctx *c, enum bop op, struct txn_sample *ou
 
 	kvmhold_stats_get(c->m->vm, &a, sizeof(a));
 	t0 = bench_now_ns();
-	r = kh_op(c->m->vm, &c->l, op, KVMHOLD_TXN_TIMEOUT_MS, NULL);
+	r = kh_op(c->m->vm, &c->l, op, TXN_TIMEOUT_MS, NULL);
 	out->lat_ns = bench_now_ns() - t0;
 	kvmhold_stats_get(c->m->vm, &b, sizeof(b));
 	if (c->state)
@@ -190,7 +188,7 @@ static int ideal_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
 	int r;
 
 	raw_op(&c->l, op, &tx);
-	r = kvmhold_hold(c->m->vm, KVMHOLD_TXN_TIMEOUT_MS);
+	r = kvmhold_hold(c->m->vm, TXN_TIMEOUT_MS);
 	if (r) {
 		out->timeout = r == -ETIMEDOUT;
 		out->err = r;

@@ -14,8 +14,6 @@
 
 #include "bench.h"
 
-#define TXN_TIMEOUT_MS  5000
-#define MOVE_TIMEOUT_MS 30000
 #define MAX_REGIONS     RAW_TXN_MAX
 #define TARGET_P50      1.2
 
