@@ -592,8 +592,7 @@ struct compare_result {
 	uint64_t count;
 	double rate;
 	unsigned rounds;
-	double baseline_pages_per_s;
-	uint64_t baseline_holes, baseline_mismatches;
+	struct strat_result baseline;    /* no changes: its guest progress, holes and mismatches */
 	struct stats floor, floor_all;   /* one vCPU; all N at once (N > 1) */
 	unsigned floor_resends;
 	struct strat_result lines[CMP_LINES];

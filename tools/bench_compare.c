@@ -284,7 +284,6 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 {
 	struct run_cfg rc = { .o = o, .vcpus = vcpus, .slots = slots, .rate = rate };
 	struct line_acc acc[CMP_LINES + 1];
-	struct strat_result base = { .name = "baseline" };
 	struct samples floor = { 0 }, floor_all = { 0 };
 	unsigned i, n = 0, round, samples = o->samples, per;
 	int r, failed = 0;
@@ -295,7 +294,8 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 				      .op = o->op, .seconds = o->duration, .count = o->count,
 				      .rate = rate, .rounds = o->rounds };
 
-	acc[n++] = (struct line_acc){ .s = NULL, .res = &base };
+	c->baseline.name = "baseline";
+	acc[n++] = (struct line_acc){ .s = NULL, .res = &c->baseline };
 	/* The strategies chosen, then ideal. */
 	for (i = 0; i <= NR_STRATEGIES; i++) {
 		const struct strategy *s = i < NR_STRATEGIES ? strategies[i] : &strat_ideal;
@@ -347,10 +347,7 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 		finish_line(&acc[i], &acc[0], o->rounds);
 		failed |= !acc[i].res->ran && !acc[i].res->na[0];
 	}
-	failed |= base.error[0] != 0;
-	c->baseline_pages_per_s = base.pages_per_s;
-	c->baseline_holes = base.holes;
-	c->baseline_mismatches = base.mismatches;
+	failed |= c->baseline.error[0] != 0;
 	return failed ? -EIO : 0;
 }
 
