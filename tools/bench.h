@@ -187,9 +187,7 @@ struct bvm {
 	bool lib_run;                /* the raw loop runs through kvmhold_vcpu_run(), not KVM_RUN */
 	const struct vcpu_hooks *hooks;
 	void *proto;                 /* the protocol's state */
-	uint64_t test_gpa;
-	void *test_hva;
-	unsigned region_pages;
+	unsigned region_pages;       /* of the test region (t->test_gpa, t->test_hva) */
 	void *extra_hva;             /* the extra 1-page slots of --slots */
 	unsigned extra_nr;
 	struct bvcpu v[TVM_MAX_VCPUS];

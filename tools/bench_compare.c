@@ -145,7 +145,7 @@ static void run_slice(const struct run_cfg *rc, struct line_acc *a, unsigned rou
 		line_error(a, "creating the VM", strerror(-r));
 		return;
 	}
-	c.l = (struct layout){ .gpa = c.m->test_gpa, .hva = (uintptr_t)c.m->test_hva,
+	c.l = (struct layout){ .gpa = c.m->t->test_gpa, .hva = (uintptr_t)c.m->t->test_hva,
 			       .pages = rc->pages };
 	r = strat_start(&c, rc->o->op == CMP_MERGE, rc->o->op == CMP_SHRINK, rc->slots,
 			MOVE_TIMEOUT_MS, &why);

@@ -334,7 +334,7 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 		fail(res, "creating the VM", r);
 		goto out_free;
 	}
-	c.l = (struct layout){ .gpa = c.m->test_gpa, .hva = (uintptr_t)c.m->test_hva,
+	c.l = (struct layout){ .gpa = c.m->t->test_gpa, .hva = (uintptr_t)c.m->t->test_hva,
 			       .pages = mo->pages, .w_flags = KVM_MEM_LOG_DIRTY_PAGES };
 	mg.hva = c.l.hva;
 	r = s->raw_layout ? set_raw_log_mode(c.m->vm_fd, mo->initially_set) : 0;

@@ -132,7 +132,8 @@ static int new_vm(unsigned vcpus, unsigned pages, unsigned extra, unsigned kick,
 	if (r)
 		return r;
 	r = kick == KVMHOLD_KICK_KERNEL ? kick_ioctl_check_backend(m->vm) : 0;
-	*l = (struct layout){ .gpa = m->test_gpa, .hva = (uintptr_t)m->test_hva, .pages = pages };
+	*l = (struct layout){ .gpa = m->t->test_gpa, .hva = (uintptr_t)m->t->test_hva,
+			      .pages = pages };
 	if (!r)
 		r = kh_initial(m->vm, l, false, false);
 	t0 = bench_now_ns();

@@ -111,7 +111,7 @@ static int line_block(const struct strategy *s, unsigned vcpus, unsigned nr,
 	r = bvm_create(&bo, &c.m);
 	if (r)
 		return r;
-	c.l = (struct layout){ .gpa = c.m->test_gpa, .hva = (uintptr_t)c.m->test_hva,
+	c.l = (struct layout){ .gpa = c.m->t->test_gpa, .hva = (uintptr_t)c.m->t->test_hva,
 			       .pages = bo.walk_pages };
 	r = strat_start(&c, false, false, 0, START_TIMEOUT_MS, why);
 	if (r && c.why)
