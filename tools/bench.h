@@ -420,8 +420,7 @@ int kick_ioctl_check_backend(struct kvmhold_vm *vm);
 
 /* hold: another way of stopping the vCPUs, measured in the same blocks. */
 struct hold_line {
-	const struct strategy *s;
-	const char *name;            /* "kernel-ioctl", "kvmhold-kernel" */
+	const struct strategy *s;    /* kernel-ioctl or kvmhold-kernel */
 	const char *what;
 	struct stats lat;            /* call to return */
 	double r50, r99;             /* / floor */

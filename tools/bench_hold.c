@@ -71,7 +71,6 @@ static int hold_block(unsigned vcpus, unsigned nr, const struct strategy *s, str
 static void line_init(struct hold_line *l, const struct strategy *s)
 {
 	l->s = s;
-	l->name = s->name;
 	l->what = s == &strat_kernel_ioctl ?
 		"KVM_KICK_ALL_RUNNING_VCPUS, call to return (vCPUs on raw KVM_RUN)" :
 		"kvmhold_hold() with kick = KVMHOLD_KICK_KERNEL, call to return";

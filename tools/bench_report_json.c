@@ -238,7 +238,7 @@ static void hold_line(struct jw *w, const void *p)
 {
 	const struct hold_line *l = p;
 
-	s_(w, "name", l->name);
+	s_(w, "name", l->s->name);
 	s_(w, "description", l->what);
 	s_nz(w, "unavailable", l->na);
 	s_nz(w, "error", l->error);
