@@ -23,8 +23,7 @@
 static void floor_after_run(struct bvcpu *v, int r, int err)
 {
 	if (r < 0 && err == EINTR) {
-		__atomic_fetch_add(&v->eintr_seq, 1, __ATOMIC_SEQ_CST);
-		bench_futex_wake(&v->eintr_seq, 1);
+		bench_futex_bump(&v->eintr_seq, 1);
 		while (!__atomic_load_n(&v->floor_go, __ATOMIC_SEQ_CST))
 			bench_futex_wait(&v->floor_go, 0, 0);
 		__atomic_store_n(&v->floor_go, 0, __ATOMIC_SEQ_CST);
