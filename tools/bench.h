@@ -630,10 +630,7 @@ struct dirty_result {
 	unsigned nr_mig;
 };
 
-/*
- * `gate`: what the library adds on the paths every VMM takes all the time,
- * and how fast a kick gets a vCPU out, running or parked by a hold.
- */
+/* `gate`: what the library adds on a VMM's hot paths, and how fast a kick gets a vCPU out. */
 struct gate_result {
 	unsigned batches, batch;     /* mem and run_entry: samples of `batch` calls each */
 	unsigned samples;            /* kick_running and its floor */
