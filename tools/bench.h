@@ -18,6 +18,9 @@
 
 #define BENCH_SCHEMA_VERSION 2
 #define BENCH_MAX_LIST       16      /* entries of --vcpus, --slots */
+#define ARRAY_SIZE(a)        (sizeof(a) / sizeof((a)[0]))
+#define MOVE_TIMEOUT_MS      30000   /* a hang guard: every vCPU moving again, guest writes */
+#define TXN_TIMEOUT_MS       5000    /* a guard on a library hold or commit: a timeout */
 
 /* ---- bench_sys.c ------------------------------------------------------- */
 
@@ -35,6 +38,8 @@ int bench_tgkill(int tid, int sig);
 int bench_install_handler(int sig, void (*fn)(int), int flags);
 /* An empty handler, for signals whose only job is to interrupt KVM_RUN. */
 void bench_empty_handler(int sig);
+/* KVM_CHECK_EXTENSION of cap on /dev/kvm: its answer, 0 when /dev/kvm cannot be opened. */
+int bench_kvm_cap(long cap);
 
 /* The progress line: on stderr, and only when stderr is a terminal. */
 __attribute__((format(printf, 1, 2)))
@@ -182,9 +187,7 @@ struct bvm {
 	bool lib_run;                /* the raw loop runs through kvmhold_vcpu_run(), not KVM_RUN */
 	const struct vcpu_hooks *hooks;
 	void *proto;                 /* the protocol's state */
-	uint64_t test_gpa;
-	void *test_hva;
-	unsigned region_pages;
+	unsigned region_pages;       /* of the test region (t->test_gpa, t->test_hva) */
 	void *extra_hva;             /* the extra 1-page slots of --slots */
 	unsigned extra_nr;
 	struct bvcpu v[TVM_MAX_VCPUS];
@@ -204,8 +207,8 @@ bool bvm_moved_since(struct bvm *m, const uint64_t *p);
 uint64_t bvm_pages(struct bvm *m);          /* walked pages, all vCPUs */
 uint64_t bvm_holes(struct bvm *m);          /* MMIO exits inside the test region */
 uint64_t bvm_mismatches(struct bvm *m);     /* walker mismatches, all vCPUs */
-int bvm_failures(struct bvm *m);            /* tvm's and the raw loop's */
-const char *bvm_failure(struct bvm *m);     /* the first one, or NULL */
+/* The first failure, tvm's or the raw loop's (tvm_fail()), or NULL when none. */
+const char *bvm_failure(struct bvm *m);
 /* Until every vCPU's progress moved past what it was at the call, or past p[]. */
 int bvm_wait_all_moved(struct bvm *m, int timeout_ms);
 int bvm_wait_all_past(struct bvm *m, const uint64_t *p, int timeout_ms);
@@ -396,8 +399,8 @@ extern const struct strategy *const strategies[NR_STRATEGIES];
 extern const struct strategy strat_naive, strat_qemu, strat_kvmtool, strat_ch,
 	strat_kernel_ioctl, strat_kvmhold, strat_kvmhold_kernel, strat_ideal;
 int strategy_index(const char *name);
-/* NULL if s can run on this KVM, else why not. */
-const char *strategy_unavailable(const struct strategy *s);
+/* Why s cannot run on this KVM into buf, and true; "" and false if it can. */
+bool strategy_unavailable(const struct strategy *s, char *buf, size_t size);
 /* The teardown of a strategy whose state is one allocation: frees c->state. */
 void state_free(struct strat_ctx *c);
 
@@ -417,8 +420,7 @@ int kick_ioctl_check_backend(struct kvmhold_vm *vm);
 
 /* hold: another way of stopping the vCPUs, measured in the same blocks. */
 struct hold_line {
-	const struct strategy *s;
-	const char *name;            /* "kernel-ioctl", "kvmhold-kernel" */
+	const struct strategy *s;    /* kernel-ioctl or kvmhold-kernel */
 	const char *what;
 	struct stats lat;            /* call to return */
 	double r50, r99;             /* / floor */
@@ -587,8 +589,7 @@ struct compare_result {
 	uint64_t count;
 	double rate;
 	unsigned rounds;
-	double baseline_pages_per_s;
-	uint64_t baseline_holes, baseline_mismatches;
+	struct strat_result baseline;    /* no changes: its guest progress, holes and mismatches */
 	struct stats floor, floor_all;   /* one vCPU; all N at once (N > 1) */
 	unsigned floor_resends;
 	struct strat_result lines[CMP_LINES];
@@ -629,10 +630,7 @@ struct dirty_result {
 	unsigned nr_mig;
 };
 
-/*
- * `gate`: what the library adds on the paths every VMM takes all the time,
- * and how fast a kick gets a vCPU out, running or parked by a hold.
- */
+/* `gate`: what the library adds on a VMM's hot paths, and how fast a kick gets a vCPU out. */
 struct gate_result {
 	unsigned batches, batch;     /* mem and run_entry: samples of `batch` calls each */
 	unsigned samples;            /* kick_running and its floor */

@@ -13,7 +13,6 @@
 
 #include "bench.h"
 
-#define WARMUP_TIMEOUT_MS 30000
 #define COUNT_ONLY_LIMIT_S 600.0     /* --count without --duration: a hang guard */
 #define MIGRATE_LIMIT_S    120.0     /* a migration check: a hang guard */
 /* The migration check's P at least, so a page whose dirty bit got lost is seldom written again. */
@@ -146,10 +145,10 @@ static void run_slice(const struct run_cfg *rc, struct line_acc *a, unsigned rou
 		line_error(a, "creating the VM", strerror(-r));
 		return;
 	}
-	c.l = (struct layout){ .gpa = c.m->test_gpa, .hva = (uintptr_t)c.m->test_hva,
+	c.l = (struct layout){ .gpa = c.m->t->test_gpa, .hva = (uintptr_t)c.m->t->test_hva,
 			       .pages = rc->pages };
 	r = strat_start(&c, rc->o->op == CMP_MERGE, rc->o->op == CMP_SHRINK, rc->slots,
-			WARMUP_TIMEOUT_MS, &why);
+			MOVE_TIMEOUT_MS, &why);
 	if (r) {
 		/* A setup that failed may have said why. */
 		line_error(a, why, c.why ? c.why : strerror(-r));
@@ -175,7 +174,7 @@ stop:
 	bvm_stop(c.m);
 	res->holes += bvm_holes(c.m);
 	res->mismatches += bvm_mismatches(c.m);
-	if (bvm_failures(c.m) && !res->error[0])
+	if (bvm_failure(c.m) && !res->error[0])
 		line_error(a, "guest", bvm_failure(c.m));
 	if (s && s->teardown)
 		s->teardown(&c);
@@ -249,7 +248,6 @@ static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
 
 	for (i = 0; i < c->nr_lines; i++) {
 		struct strat_result *l = &c->lines[i];
-		const char *na = strategy_unavailable(l->s);   /* l->na's reason */
 		struct mig_opts mo = {
 			.s = l->s, .vcpus = rc->vcpus,
 			.pages = rc->pages > MIGRATE_MIN_PAGES ? rc->pages : MIGRATE_MIN_PAGES,
@@ -259,11 +257,11 @@ static void migrate_lines(const struct run_cfg *rc, struct compare_result *c)
 		};
 
 		l->migrated = true;
-		if (na || o->op == CMP_LOG) {
+		if (l->na[0] || o->op == CMP_LOG) {
 			l->mig = (struct mig_result){ .name = l->name, .vcpus = mo.vcpus,
 						      .pages = mo.pages };
-			if (na)
-				snprintf(l->mig.na, sizeof(l->mig.na), "unavailable: %s", na);
+			if (l->na[0])
+				snprintf(l->mig.na, sizeof(l->mig.na), "unavailable: %s", l->na);
 			else
 				snprintf(l->mig.na, sizeof(l->mig.na), "--op log switches logging off "
 					 "every other transaction: nothing is tracked then");
@@ -286,7 +284,6 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 {
 	struct run_cfg rc = { .o = o, .vcpus = vcpus, .slots = slots, .rate = rate };
 	struct line_acc acc[CMP_LINES + 1];
-	struct strat_result base = { .name = "baseline" };
 	struct samples floor = { 0 }, floor_all = { 0 };
 	unsigned i, n = 0, round, samples = o->samples, per;
 	int r, failed = 0;
@@ -297,20 +294,19 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 				      .op = o->op, .seconds = o->duration, .count = o->count,
 				      .rate = rate, .rounds = o->rounds };
 
-	acc[n++] = (struct line_acc){ .s = NULL, .res = &base };
+	c->baseline.name = "baseline";
+	acc[n++] = (struct line_acc){ .s = NULL, .res = &c->baseline };
 	/* The strategies chosen, then ideal. */
 	for (i = 0; i <= NR_STRATEGIES; i++) {
 		const struct strategy *s = i < NR_STRATEGIES ? strategies[i] : &strat_ideal;
-		const char *na = strategy_unavailable(s);
 		struct strat_result *l = &c->lines[c->nr_lines];
 
 		if (i < NR_STRATEGIES && !(o->strategies & (1u << i)))
 			continue;
 		*l = (struct strat_result){ .s = s, .name = s->name };
 		/* A line this KVM cannot run is shown as such and never started. */
-		if (na)
-			snprintf(l->na, sizeof(l->na), "%s", na);
-		acc[n++] = (struct line_acc){ .s = s, .res = l, .failed = na != NULL };
+		strategy_unavailable(s, l->na, sizeof(l->na));
+		acc[n++] = (struct line_acc){ .s = s, .res = l, .failed = l->na[0] != '\0' };
 		c->nr_lines++;
 	}
 
@@ -351,10 +347,7 @@ static int compare_one(const struct bench_opts *o, unsigned vcpus, unsigned slot
 		finish_line(&acc[i], &acc[0], o->rounds);
 		failed |= !acc[i].res->ran && !acc[i].res->na[0];
 	}
-	failed |= base.error[0] != 0;
-	c->baseline_pages_per_s = base.pages_per_s;
-	c->baseline_holes = base.holes;
-	c->baseline_mismatches = base.mismatches;
+	failed |= c->baseline.error[0] != 0;
 	return failed ? -EIO : 0;
 }
 
@@ -376,7 +369,6 @@ int run_compare(const struct bench_opts *o, struct report *rep)
 				failed |= compare_one(o, o->nr_vcpus ? o->vcpus[i] : 2, o->slots[j],
 						      o->rates[k], c) != 0;
 				summary_compare(stdout, c);
-				fflush(stdout);
 			}
 		}
 	}

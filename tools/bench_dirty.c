@@ -7,11 +7,8 @@
  * log, and "initially set").
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <unistd.h>
 
 #include "bench.h"
 
@@ -23,15 +20,11 @@
 /* Dirty ring bytes per vCPU: room for `pages` entries twice over, within KVM's limit (0: none). */
 static unsigned ring_for(unsigned pages)
 {
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), r;
+	int r = bench_kvm_cap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL);
 	unsigned max, b = 64 * 1024;
 
-	if (fd < 0)
-		return 0;
-	r = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING_ACQ_REL);
 	if (r <= 0)
-		r = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING);
-	close(fd);
+		r = bench_kvm_cap(KVM_CAP_DIRTY_LOG_RING);
 	max = r > 0 ? (unsigned)r : 0;
 	while (b < 2ull * pages * sizeof(struct kvm_dirty_gfn) && b < max)
 		b *= 2;
@@ -213,6 +206,5 @@ int run_dirty(const struct bench_opts *o, struct report *rep)
 	}
 	bench_progress_done();
 	summary_dirty(stdout, d);
-	fflush(stdout);
 	return failed ? -EIO : 0;
 }

@@ -17,15 +17,13 @@
 #include "bench.h"
 
 #define FLOOR_WAIT_NS   (2000ull * 1000000)  /* a signal that got lost: 2 s */
-#define MOVE_TIMEOUT_MS 30000
 /* An empty handler of ours, never the library's (its default is SIGRTMIN + 4). */
 #define FLOOR_SIGNAL    (SIGRTMIN + 2)
 
 static void floor_after_run(struct bvcpu *v, int r, int err)
 {
 	if (r < 0 && err == EINTR) {
-		__atomic_fetch_add(&v->eintr_seq, 1, __ATOMIC_SEQ_CST);
-		bench_futex_wake(&v->eintr_seq, 1);
+		bench_futex_bump(&v->eintr_seq, 1);
 		while (!__atomic_load_n(&v->floor_go, __ATOMIC_SEQ_CST))
 			bench_futex_wait(&v->floor_go, 0, 0);
 		__atomic_store_n(&v->floor_go, 0, __ATOMIC_SEQ_CST);
@@ -106,7 +104,7 @@ int floor_measure(unsigned vcpus, unsigned nr, struct samples *s, unsigned *rese
 		if (!(s->n % 16))
 			bench_progress("floor: %u vCPU(s), %zu samples", vcpus, s->n);
 	}
-	if (!r && bvm_failures(m))
+	if (!r && bvm_failure(m))
 		r = -EIO;
 	bvm_destroy(m);
 	return r;

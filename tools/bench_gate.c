@@ -26,7 +26,6 @@
 #define DEF_BATCHES      1000u
 #define DEF_PARKED       20u      /* each may take the whole timeout */
 #define BLOCKS           2u
-#define MOVE_TIMEOUT_MS  30000
 #define KICK_LOST_NS     (2000ull * 1000000)   /* a running vCPU that ignores a kick */
 #define RELEASE_WAIT_NS  (10000ull * 1000000)  /* a parked vCPU that ignores the release */
 #define ASLEEP_WAIT_NS   (1000ull * 1000000)
@@ -207,7 +206,7 @@ static int entry_measure(struct kvmhold_vcpu *vcpu, unsigned batches, struct sam
 /* What went wrong with the vCPU thread of m (if any), or with the call that returned r. */
 static void fail(struct bvm *m, char *buf, size_t size, const char *what, int r)
 {
-	if (m && bvm_failures(m))
+	if (m && bvm_failure(m))
 		snprintf(buf, size, "%s: %s", what, bvm_failure(m));
 	else if (r == -EPROTO)
 		snprintf(buf, size, "%s: kvmhold_vcpu_run() entered the guest after a kick", what);
@@ -445,7 +444,6 @@ int run_gate(const struct bench_opts *o, struct report *rep)
 	bench_progress_done();
 	rep->gate = g;
 	summary_gate(stdout, g);
-	fflush(stdout);
 	/* Timeouts of kick_parked are a finding, not a failure to measure. */
 	return g->mem_error[0] || g->mark_error[0] || g->entry_error[0] || g->running_error[0] ||
 	       g->parked_error[0] ? -EIO : 0;

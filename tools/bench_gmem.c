@@ -81,7 +81,7 @@ void gmem_compare(unsigned samples, struct txn_result *t)
 	}
 	r = map_both(m->vm, mem, mem + GMEM_SIZE, gmem);
 	if (!r)
-		r = bvm_start(m, true, NULL, NULL, 30000);
+		r = bvm_start(m, true, NULL, NULL, MOVE_TIMEOUT_MS);
 	for (i = 0; !r && i < samples; i++) {
 		bench_progress("txn: guest_memfd %u/%u", i, samples);
 		r = split_merge(m->vm, PLAIN_GPA, &plain);

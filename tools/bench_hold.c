@@ -12,7 +12,6 @@
 #include "bench.h"
 
 #define BLOCKS          2
-#define MOVE_TIMEOUT_MS 30000
 #define TARGET_P50      1.5
 #define TARGET_P99      3.0
 
@@ -61,7 +60,7 @@ static int hold_block(unsigned vcpus, unsigned nr, const struct strategy *s, str
 	}
 	if (!r && signals && !kvmhold_stats_get(m->vm, &st, sizeof(st)))
 		*signals += st.signals_sent - st0.signals_sent;
-	if (!r && bvm_failures(m))
+	if (!r && bvm_failure(m))
 		r = -EIO;
 	if (r == -EIO && bvm_failure(m))
 		bench_err("hold, %u vCPU(s), %s: %s", vcpus, s->name, bvm_failure(m));
@@ -71,15 +70,11 @@ static int hold_block(unsigned vcpus, unsigned nr, const struct strategy *s, str
 
 static void line_init(struct hold_line *l, const struct strategy *s)
 {
-	const char *na = strategy_unavailable(s);
-
 	l->s = s;
-	l->name = s->name;
 	l->what = s == &strat_kernel_ioctl ?
 		"KVM_KICK_ALL_RUNNING_VCPUS, call to return (vCPUs on raw KVM_RUN)" :
 		"kvmhold_hold() with kick = KVMHOLD_KICK_KERNEL, call to return";
-	if (na)
-		snprintf(l->na, sizeof(l->na), "%s", na);
+	strategy_unavailable(s, l->na, sizeof(l->na));
 }
 
 static void line_block(unsigned vcpus, unsigned nr, struct hold_line *l, struct samples *lat)
@@ -162,7 +157,6 @@ int run_hold(const struct bench_opts *o, struct report *rep)
 			samples = samples / 4 ? samples / 4 : 1;
 		hold_one(list[i], samples, h);
 		summary_hold(stdout, h);
-		fflush(stdout);
 		failed |= h->error[0] != 0;
 		for (k = 0; k < h->nr_lines; k++)
 			failed |= h->lines[k].error[0] != 0;

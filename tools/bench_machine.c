@@ -3,9 +3,7 @@
  * What machine the numbers come from: kernel, KVM backend, cores, CPU.
  * Only facts the process can read; anything it cannot see stays empty.
  */
-#include <fcntl.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,7 +19,7 @@ static void kvm_backend(char *buf, size_t size)
 	int len = 0;
 
 	buf[0] = '\0';
-	for (i = 0; i < sizeof(mods) / sizeof(mods[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(mods); i++) {
 		snprintf(path, sizeof(path), "/sys/module/%s", mods[i]);
 		if (!access(path, F_OK) && len < (int)size)
 			len += snprintf(buf + len, size - (size_t)len, "%s%s", len ? "+" : "",
@@ -60,7 +58,6 @@ void machine_describe(struct machine_info *mi)
 	struct utsname u;
 	time_t now = time(NULL);
 	struct tm tm;
-	int fd;
 
 	memset(mi, 0, sizeof(*mi));
 	if (uname(&u) == 0) {
@@ -70,12 +67,8 @@ void machine_describe(struct machine_info *mi)
 	kvm_backend(mi->backend, sizeof(mi->backend));
 	mi->cores = sysconf(_SC_NPROCESSORS_ONLN);
 	cpuinfo(mi);
-	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (fd >= 0) {
-		mi->nr_memslots = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
-		mi->max_vcpus = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
-		close(fd);
-	}
+	mi->nr_memslots = bench_kvm_cap(KVM_CAP_NR_MEMSLOTS);
+	mi->max_vcpus = bench_kvm_cap(KVM_CAP_MAX_VCPUS);
 	if (gmtime_r(&now, &tm))
 		strftime(mi->date, sizeof(mi->date), "%Y-%m-%dT%H:%M:%SZ", &tm);
 }

@@ -330,6 +330,8 @@ int main(int argc, char **argv)
 	int failed = 0;
 	unsigned i;
 
+	/* By lines even into a file or pipe: each section's lines show once it is measured. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	parse(argc, argv, &o);
 	if (!tvm_kvm_available()) {
 		bench_err("/dev/kvm cannot be opened for reading and writing: %s", strerror(errno));
@@ -341,7 +343,6 @@ int main(int argc, char **argv)
 	       rep.machine.backend[0] ? rep.machine.backend : "(backend not visible)",
 	       rep.machine.cores, rep.machine.cpu_model[0] ? rep.machine.cpu_model : "CPU unknown");
 	printf("Times on this machine do not transfer; compare the lines of one run.\n\n");
-	fflush(stdout);
 
 	for (i = 0; i < o.nr_sections; i++) {
 		uint64_t t0 = bench_now_ns();

@@ -27,7 +27,6 @@
 #include "bench.h"
 
 #define PG(n)             ((uint64_t)(n) * TVM_PAGE_SIZE)
-#define WAIT_TIMEOUT_MS   30000
 #define WRITES_PER_ROUND  4
 #define HOLD_TIMEOUT_MS   20000
 
@@ -189,10 +188,10 @@ static void copy_reported(const struct migration *mg, struct mig_result *res)
 /* Until the guests' write counters add up to at least target. */
 static int wait_writes(struct bvm *m, uint64_t target)
 {
-	uint64_t deadline = bench_now_ns() + WAIT_TIMEOUT_MS * 1000000ull;
+	uint64_t deadline = bench_now_ns() + MOVE_TIMEOUT_MS * 1000000ull;
 
 	while (tvm_counter_sum(m->t) < target) {
-		if (bvm_failures(m))
+		if (bvm_failure(m))
 			return -EIO;
 		if (bench_now_ns() >= deadline)
 			return -ETIMEDOUT;
@@ -243,7 +242,7 @@ static int rounds(const struct mig_opts *mo, struct strat_ctx *c, struct mig_res
 
 		/* No write of `value` may still be in flight when the sync looks. */
 		tvm_set_param(c->m->t, TVM_DIRTY_ITER, value + 1);
-		r = bvm_wait_all_moved(c->m, WAIT_TIMEOUT_MS);
+		r = bvm_wait_all_moved(c->m, MOVE_TIMEOUT_MS);
 		if (r) {
 			fail(res, "waiting for the guests", r);
 			break;
@@ -335,7 +334,7 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 		fail(res, "creating the VM", r);
 		goto out_free;
 	}
-	c.l = (struct layout){ .gpa = c.m->test_gpa, .hva = (uintptr_t)c.m->test_hva,
+	c.l = (struct layout){ .gpa = c.m->t->test_gpa, .hva = (uintptr_t)c.m->t->test_hva,
 			       .pages = mo->pages, .w_flags = KVM_MEM_LOG_DIRTY_PAGES };
 	mg.hva = c.l.hva;
 	r = s->raw_layout ? set_raw_log_mode(c.m->vm_fd, mo->initially_set) : 0;
@@ -346,7 +345,7 @@ int mig_run(const struct mig_opts *mo, struct mig_result *res)
 	c.mig = &mg;
 	tvm_set_param(c.m->t, TVM_DIRTY_ITER, 1);
 	tvm_set_param(c.m->t, TVM_DIRTY_DELAY, 0);
-	r = strat_start(&c, mo->split, mo->grown, mo->extra_slots, WAIT_TIMEOUT_MS, &what);
+	r = strat_start(&c, mo->split, mo->grown, mo->extra_slots, MOVE_TIMEOUT_MS, &what);
 	if (r) {
 		/* A setup that failed may have said why. */
 		if (c.why)
@@ -372,7 +371,7 @@ stop:
 	bvm_stop(c.m);
 	res->holes = bvm_holes(c.m);
 	res->log_reads = mg.log_reads;
-	if (bvm_failures(c.m) && !res->error[0])
+	if (bvm_failure(c.m) && !res->error[0])
 		snprintf(res->error, sizeof(res->error), "guest: %s", bvm_failure(c.m));
 out:
 	c.mig = NULL;

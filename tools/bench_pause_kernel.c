@@ -15,10 +15,8 @@
  * kvmhold-kernel (bench_strategies.c) counts its stops the same way.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
-#include <unistd.h>
 
 #include "bench.h"
 #include "kvm_kick_abi.h"
@@ -26,15 +24,9 @@
 const char *kick_ioctl_unavailable(void)
 {
 	static int have = -1;        /* -1: not asked yet */
-	int fd;
 
-	if (have < 0) {
-		fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-		have = fd >= 0 &&
-		       ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_KICK_ALL_RUNNING_VCPUS) > 0;
-		if (fd >= 0)
-			close(fd);
-	}
+	if (have < 0)
+		have = bench_kvm_cap(KVM_CAP_KICK_ALL_RUNNING_VCPUS) > 0;
 	return have ? NULL : "KVM lacks KVM_CAP_KICK_ALL_RUNNING_VCPUS";
 }
 

@@ -238,7 +238,7 @@ static void hold_line(struct jw *w, const void *p)
 {
 	const struct hold_line *l = p;
 
-	s_(w, "name", l->name);
+	s_(w, "name", l->s->name);
 	s_(w, "description", l->what);
 	s_nz(w, "unavailable", l->na);
 	s_nz(w, "error", l->error);
@@ -415,7 +415,7 @@ static void line(struct jw *w, const struct compare_result *c, const struct stra
 			stats_(w, bop_name((enum bop)k), &l->by_kind[k]);
 	obj_end(w);
 	d_(w, "guest_pages_per_s", l->pages_per_s);
-	d_if(w, "progress_pct", l->progress_pct, l->ran && c->baseline_pages_per_s > 0);
+	d_if(w, "progress_pct", l->progress_pct, l->ran && c->baseline.pages_per_s > 0);
 	obj(w, "rounds");
 	spread_(w, "txn_p50", &l->round_txn_p50, true);
 	spread_(w, "pause_p50", &l->round_pause_p50, true);
@@ -449,9 +449,9 @@ static void compare(struct jw *w, const void *p)
 	d_if(w, "rate", c->rate, c->rate > 0);
 	u_(w, "rounds", c->rounds);
 	obj(w, "baseline");
-	d_(w, "guest_pages_per_s", c->baseline_pages_per_s);
-	u_(w, "holes", c->baseline_holes);
-	u_(w, "corruption", c->baseline_mismatches);
+	d_(w, "guest_pages_per_s", c->baseline.pages_per_s);
+	u_(w, "holes", c->baseline.holes);
+	u_(w, "corruption", c->baseline.mismatches);
 	obj_end(w);
 	stats_(w, "floor", &c->floor);
 	stats_(w, "floor_all", &c->floor_all);

@@ -397,7 +397,7 @@ static void slots_round_ops(const struct bench_opts *o, struct slots_run *sr, un
 	 * measure run colder.  An error in a pair's first half leaves the layout as
 	 * it was; one in the second does not, and the next pair expects it.
 	 */
-	for (i = 0; !sr->broken && i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+	for (i = 0; !sr->broken && i < ARRAY_SIZE(pairs); i++) {
 		bench_progress("scale: round %u, %u slots, %s/%s", r + 1, n,
 			       scale_measures[pairs[i][0]].name, scale_measures[pairs[i][1]].name);
 		sr->broken = sample_turns(sr, pairs[i], 2, WARMUP, &pair) == 1;
@@ -799,18 +799,15 @@ int run_scale(const struct bench_opts *o, struct report *rep)
 	}
 	s->samples = o->samples_given ? o->samples : 200;
 	s->budgeted = !o->samples_given;
-	s->nr_slots = o->nr_scale_slots ? o->nr_scale_slots :
-		      (unsigned)(sizeof(def_slots) / sizeof(def_slots[0]));
+	s->nr_slots = o->nr_scale_slots ? o->nr_scale_slots : (unsigned)ARRAY_SIZE(def_slots);
 	s->rounds = ROUNDS;
 	s->lookups = LOOKUPS;
 	failed = slots_all(o, s);
 	bench_progress_done();
 	summary_scale_slots(stdout, s);
-	fflush(stdout);
 
 	s->rss_base_kib = rss_kib();
-	s->nr_gib = o->nr_scale_gib ? o->nr_scale_gib :
-		    (unsigned)(sizeof(def_gib) / sizeof(def_gib[0]));
+	s->nr_gib = o->nr_scale_gib ? o->nr_scale_gib : (unsigned)ARRAY_SIZE(def_gib);
 	for (i = 0; i < s->nr_gib; i++) {
 		gib_run(o, o->nr_scale_gib ? o->scale_gib[i] : def_gib[i], &s->gib[i]);
 		failed |= s->gib[i].error[0] != '\0';
@@ -818,7 +815,6 @@ int run_scale(const struct bench_opts *o, struct report *rep)
 	s->seconds = (double)(bench_now_ns() - t0) / 1e9;
 	bench_progress_done();
 	summary_scale_gib(stdout, s);
-	fflush(stdout);
 	rep->scale = s;
 	return failed ? -EIO : 0;
 }

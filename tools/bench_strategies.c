@@ -14,8 +14,6 @@
 
 #include "bench.h"
 
-#define KVMHOLD_TXN_TIMEOUT_MS 5000   /* a guard: reported as a timeout */
-
 const struct strategy *const strategies[NR_STRATEGIES] = {
 	&strat_naive, &strat_qemu, &strat_kvmtool, &strat_ch, &strat_kernel_ioctl,
 	&strat_kvmhold, &strat_kvmhold_kernel,
@@ -31,9 +29,12 @@ int strategy_index(const char *name)
 	return -1;
 }
 
-const char *strategy_unavailable(const struct strategy *s)
+bool strategy_unavailable(const struct strategy *s, char *buf, size_t size)
 {
-	return s && s->unavailable ? s->unavailable() : NULL;
+	const char *na = s && s->unavailable ? s->unavailable() : NULL;
+
+	snprintf(buf, size, "%s", na ? na : "");
+	return na;
 }
 
 void state_free(struct strat_ctx *c)
@@ -124,7 +125,7 @@ static int kvmhold_apply(struct strat_ctx *c, enum bop op, struct txn_sample *ou
 
 	kvmhold_stats_get(c->m->vm, &a, sizeof(a));
 	t0 = bench_now_ns();
-	r = kh_op(c->m->vm, &c->l, op, KVMHOLD_TXN_TIMEOUT_MS, NULL);
+	r = kh_op(c->m->vm, &c->l, op, TXN_TIMEOUT_MS, NULL);
 	out->lat_ns = bench_now_ns() - t0;
 	kvmhold_stats_get(c->m->vm, &b, sizeof(b));
 	if (c->state)
@@ -187,7 +188,7 @@ static int ideal_apply(struct strat_ctx *c, enum bop op, struct txn_sample *out)
 	int r;
 
 	raw_op(&c->l, op, &tx);
-	r = kvmhold_hold(c->m->vm, KVMHOLD_TXN_TIMEOUT_MS);
+	r = kvmhold_hold(c->m->vm, TXN_TIMEOUT_MS);
 	if (r) {
 		out->timeout = r == -ETIMEDOUT;
 		out->err = r;

@@ -68,13 +68,13 @@ void summary_hold(FILE *f, const struct hold_result *h)
 	fprintf(f, "\n  kernel lines p50 / floor:");
 	for (i = 0; i < h->nr_lines; i++) {
 		if (h->lines[i].na[0])
-			item(f, &n, "%s unavailable", h->lines[i].name);
-		ratio_item(f, &n, h->lines[i].name, h->lines[i].r50);
+			item(f, &n, "%s unavailable", h->lines[i].s->name);
+		ratio_item(f, &n, h->lines[i].s->name, h->lines[i].r50);
 	}
 	fprintf(f, "\n");
 	error_line(f, "hold", h->error);
 	for (i = 0; i < h->nr_lines; i++)
-		error_line(f, h->lines[i].name, h->lines[i].error);
+		error_line(f, h->lines[i].s->name, h->lines[i].error);
 }
 
 void summary_vcpus(FILE *f, const struct vcpus_result *v)

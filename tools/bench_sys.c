@@ -3,8 +3,10 @@
  * Small system helpers: clocks, futexes, signals, and the progress line.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -96,6 +98,17 @@ int bench_install_handler(int sig, void (*fn)(int), int flags)
 		return -EBUSY;
 	sigemptyset(&sa.sa_mask);
 	return sigaction(sig, &sa, NULL) ? -errno : 0;
+}
+
+int bench_kvm_cap(long cap)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return 0;
+	r = ioctl(fd, KVM_CHECK_EXTENSION, cap);
+	close(fd);
+	return r;
 }
 
 static int progress_shown = -1;   /* -1: not decided, 0: no tty, 1: tty */

@@ -14,8 +14,6 @@
 
 #include "bench.h"
 
-#define TXN_TIMEOUT_MS  5000
-#define MOVE_TIMEOUT_MS 30000
 #define MAX_REGIONS     RAW_TXN_MAX
 #define TARGET_P50      1.2
 
@@ -134,7 +132,8 @@ static int new_vm(unsigned vcpus, unsigned pages, unsigned extra, unsigned kick,
 	if (r)
 		return r;
 	r = kick == KVMHOLD_KICK_KERNEL ? kick_ioctl_check_backend(m->vm) : 0;
-	*l = (struct layout){ .gpa = m->test_gpa, .hva = (uintptr_t)m->test_hva, .pages = pages };
+	*l = (struct layout){ .gpa = m->t->test_gpa, .hva = (uintptr_t)m->t->test_hva,
+			      .pages = pages };
 	if (!r)
 		r = kh_initial(m->vm, l, false, false);
 	t0 = bench_now_ns();
@@ -203,7 +202,7 @@ static int ops_pass(struct bvm *m, const struct layout *l, struct txn_result *t,
 	bvm_stop(m);
 	t->holes += bvm_holes(m);
 	t->mismatches += bvm_mismatches(m);
-	if (bvm_failures(m) && !err[0])
+	if (bvm_failure(m) && !err[0])
 		snprintf(err, size, "guest: %s", bvm_failure(m));
 	bvm_destroy(m);
 	return r;
@@ -212,14 +211,13 @@ static int ops_pass(struct bvm *m, const struct layout *l, struct txn_result *t,
 static int ops_run(unsigned vcpus, unsigned pages, struct txn_result *t)
 {
 	struct txn_acc acc[BOP__COUNT] = { 0 };
-	const char *na = kick_ioctl_unavailable();
+	/* Both kernel lines need what kernel-ioctl needs (KVM_CAP_KICK_ALL_RUNNING_VCPUS). */
+	bool na = strategy_unavailable(&strat_kernel_ioctl, t->kernel_na, sizeof(t->kernel_na));
 	struct layout l;
 	struct bvm *m;
 	unsigned p;
 	int r;
 
-	if (na)
-		snprintf(t->kernel_na, sizeof(t->kernel_na), "%s", na);
 	r = new_vm(vcpus, pages, 0, KVMHOLD_KICK_SIGNAL, t->vm_flags, &m, &l, NULL);
 	if (r) {
 		snprintf(t->error, sizeof(t->error), "creating the VM: %s", strerror(-r));
@@ -297,7 +295,6 @@ int run_txn(const struct bench_opts *o, struct report *rep)
 		}
 		bench_progress_done();
 		summary_txn(stdout, t);
-		fflush(stdout);
 	}
 	return failed ? -EIO : 0;
 }

@@ -32,8 +32,7 @@ static const struct strategy *const vcpus_strategies[] = {
 	&strat_kvmhold, &strat_kvmhold_kernel, &strat_qemu, &strat_kvmtool, &strat_ch,
 	&strat_kernel_ioctl, &strat_ideal,
 };
-#define NR_VCPUS_STRATEGIES (sizeof(vcpus_strategies) / sizeof(vcpus_strategies[0]))
-_Static_assert(NR_VCPUS_STRATEGIES <= VCPUS_LINES, "struct vcpus_result has a line for each");
+_Static_assert(ARRAY_SIZE(vcpus_strategies) <= VCPUS_LINES, "struct vcpus_result: a line each");
 
 struct line_samples {
 	struct samples stop, release, commit, held;
@@ -112,7 +111,7 @@ static int line_block(const struct strategy *s, unsigned vcpus, unsigned nr,
 	r = bvm_create(&bo, &c.m);
 	if (r)
 		return r;
-	c.l = (struct layout){ .gpa = c.m->test_gpa, .hva = (uintptr_t)c.m->test_hva,
+	c.l = (struct layout){ .gpa = c.m->t->test_gpa, .hva = (uintptr_t)c.m->t->test_hva,
 			       .pages = bo.walk_pages };
 	r = strat_start(&c, false, false, 0, START_TIMEOUT_MS, why);
 	if (r && c.why)
@@ -129,7 +128,7 @@ static int line_block(const struct strategy *s, unsigned vcpus, unsigned nr,
 			bench_progress("vcpus: %u vCPU(s), %s, %u of %u", vcpus, s->name, k, nr);
 	}
 	bvm_stop(c.m);
-	if (!r && bvm_failures(c.m)) {
+	if (!r && bvm_failure(c.m)) {
 		*why = bvm_failure(c.m);
 		r = -EIO;
 	}
@@ -141,19 +140,16 @@ static int line_block(const struct strategy *s, unsigned vcpus, unsigned nr,
 
 static void vcpus_one(unsigned vcpus, unsigned samples, struct vcpus_result *v)
 {
-	struct line_samples ls[NR_VCPUS_STRATEGIES] = { 0 };
+	struct line_samples ls[ARRAY_SIZE(vcpus_strategies)] = { 0 };
 	struct samples floor_all = { 0 };
 	unsigned b, i, resends = 0, per = (samples + BLOCKS - 1) / BLOCKS;
 	int r;
 
 	*v = (struct vcpus_result){ .vcpus = vcpus, .samples = samples,
-				    .nr_lines = NR_VCPUS_STRATEGIES };
+				    .nr_lines = ARRAY_SIZE(vcpus_strategies) };
 	for (i = 0; i < v->nr_lines; i++) {
-		const char *na = strategy_unavailable(vcpus_strategies[i]);
-
 		v->lines[i].name = vcpus_strategies[i]->name;
-		if (na)
-			snprintf(v->lines[i].na, sizeof(v->lines[i].na), "%s", na);
+		strategy_unavailable(vcpus_strategies[i], v->lines[i].na, sizeof(v->lines[i].na));
 	}
 	for (b = 0; b < BLOCKS; b++) {
 		unsigned nr = samples - b * per < per ? samples - b * per : per;
@@ -186,7 +182,7 @@ int run_vcpus(const struct bench_opts *o, struct report *rep)
 {
 	static const unsigned def[] = { 1, 2, 8, 64, 256 };
 	const unsigned *list = o->nr_vcpus ? o->vcpus : def;
-	unsigned n = o->nr_vcpus ? o->nr_vcpus : sizeof(def) / sizeof(def[0]), i, k;
+	unsigned n = o->nr_vcpus ? o->nr_vcpus : ARRAY_SIZE(def), i, k;
 	int failed = 0;
 
 	for (i = 0; i < n && rep->nr_vcpus < BENCH_MAX_LIST; i++) {
@@ -194,7 +190,6 @@ int run_vcpus(const struct bench_opts *o, struct report *rep)
 
 		vcpus_one(list[i], o->samples_given ? o->samples : default_samples(list[i]), v);
 		summary_vcpus(stdout, v);
-		fflush(stdout);
 		failed |= v->floor_error[0] != 0;
 		for (k = 0; k < v->nr_lines; k++)
 			failed |= v->lines[k].error[0] != 0;

@@ -51,8 +51,6 @@ int bvm_create(const struct bvm_opts *o, struct bvm **out)
 	m->vm = tvm_vm(m->t);
 	m->vm_fd = kvmhold_vm_fd(m->vm);
 	m->n = tvm_nr_vcpus(m->t);
-	m->test_gpa = m->t->test_gpa;
-	m->test_hva = m->t->test_hva;
 	m->region_pages = o->region_pages;
 	/*
 	 * The walker covers the first walk_pages only; the rest, where holes still
@@ -127,14 +125,14 @@ static enum tvm_vcpu_state handle_exit(struct bvcpu *v)
 {
 	struct bvm *m = v->m;
 	struct kvm_run *run = v->run;
-	uint64_t gpa, end = m->test_gpa + (uint64_t)m->region_pages * TVM_PAGE_SIZE;
+	uint64_t gpa, end = m->t->test_gpa + (uint64_t)m->region_pages * TVM_PAGE_SIZE;
 
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
 		return ucall(v);
 	case KVM_EXIT_MMIO:
 		gpa = run->mmio.phys_addr;
-		if (gpa >= m->test_gpa && gpa < end) {
+		if (gpa >= m->t->test_gpa && gpa < end) {
 			__atomic_fetch_add(&v->holes, 1, __ATOMIC_RELAXED);
 			if (!run->mmio.is_write)
 				memset(run->mmio.data, 0, sizeof(run->mmio.data));
@@ -306,11 +304,6 @@ uint64_t bvm_mismatches(struct bvm *m)
 	for (i = 0; i < m->n; i++)
 		sum += tvm_walk_mismatches(m->t, i);
 	return sum;
-}
-
-int bvm_failures(struct bvm *m)
-{
-	return tvm_failures(m->t);
 }
 
 const char *bvm_failure(struct bvm *m)
