@@ -351,10 +351,11 @@ int main(int argc, char **argv)
 		rep.seconds[o.sections[i]] = (bench_now_ns() - t0) / 1e9;
 	}
 	bench_progress_done();
-	summary_seconds(stdout, &rep);
+	/* The JSON (or why it could not be written) before the last line, as ever. */
 	if (o.json_path && report_json(o.json_path, &rep)) {
 		bench_err("cannot write %s: %s", o.json_path, strerror(errno));
 		failed = 1;
 	}
+	summary_seconds(stdout, &rep);
 	return failed ? 1 : 0;
 }
