@@ -21,7 +21,11 @@
 # In kvmtool mode (the kvmtool lane: lkvm and a second-level guest inside
 # the guest, nested/kvmtool-runs.sh) the same guest-level failures count,
 # then nested/kvmtool-verdict.sh judges each run (RUN: the runs that must
-# have begun) and prints their figures.
+# have begun) and prints their figures.  There, an outer CPU reported stuck
+# (soft lockup) for NESTED_STUCK_SECONDS (default 120) stops QEMU at once:
+# the outer guest is gone, the setup's failure (the L1 kernel's own KVM was
+# seen spinning in __apic_accept_irq for over 1000 s in a CI run), and the time
+# left to its limit is better spent on a repeat.
 #
 # usage: nested/boot.sh check KERNELDIR INITRD LOGDIR [RESULT...]
 #        nested/boot.sh bench KERNELDIR INITRD LOGDIR
@@ -44,7 +48,11 @@ tcg=${NESTED_TCG:-single}
 mkdir -p "$logdir"
 console=$logdir/console.log
 rcfile=$logdir/qemu.rc
-rm -f "$console" "$rcfile"
+pidfile=$logdir/qemu.pid
+stuckfile=$logdir/qemu.stuck
+rm -f "$console" "$rcfile" "$pidfile" "$stuckfile"
+stuck_max=0
+[ "$mode" = kvmtool ] && stuck_max=${NESTED_STUCK_SECONDS:-120}
 
 # Guest kernel lines that fail the run.  The one advisory every boot on an
 # emulated EPYC prints ("Speculative Return Stack Overflow: WARNING: See
@@ -68,10 +76,20 @@ start=$(date +%s)
 		-accel tcg,thread="$tcg" -cpu EPYC -smp "$smp" -m "$mem" \
 		-kernel "$kdir/vmlinuz" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 oops=panic ${NESTED_APPEND:-}" \
-		-nographic -monitor none -nic none -no-reboot \
+		-nographic -monitor none -nic none -no-reboot -pidfile "$pidfile" \
 		< /dev/null 2> "$logdir/qemu.err"
 	echo $? > "$rcfile"
-} | stdbuf -oL tr -d '\r' | tee "$console" | awk $awk_live -v bad="$bad" -v benign="$benign" -v klog="$klog" '
+} | stdbuf -oL tr -d '\r' | tee "$console" | awk $awk_live -v bad="$bad" -v benign="$benign" -v klog="$klog" \
+	-v stuck_max="$stuck_max" -v pidfile="$pidfile" -v stuckfile="$stuckfile" '
+	# An outer CPU stuck for stuck_max seconds: QEMU is stopped (once).
+	stuck_max > 0 && !stopped && match($0, /soft lockup - CPU#[0-9]+ stuck for [0-9]+s/) {
+		n = substr($0, RSTART, RLENGTH); sub(/.* for /, "", n); sub(/s$/, "", n)
+		if (n + 0 >= stuck_max + 0) {
+			stopped = 1
+			print n > stuckfile; close(stuckfile)
+			if ((getline pid < pidfile) > 0) system("kill -KILL " pid)
+		}
+	}
 	# The guest init'"'"'s lines, the runner'"'"'s output, and kernel lines
 	# printed while the programs ran or matching the bad patterns.
 	/^kvmhold-nested: begin/ { sec = 1; run = $3 }
@@ -89,7 +107,9 @@ problems=
 problem() { problems="$problems$1
 "; }
 
-if [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
+if [ -s "$stuckfile" ]; then
+	problem "nested-guest: an outer CPU was stuck for $(cat "$stuckfile") s (soft lockup); QEMU stopped"
+elif [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
 	problem "nested-guest: did not finish within ${limit}s (NESTED_TIMEOUT); QEMU killed"
 elif [ "$qrc" -ne 0 ]; then
 	problem "nested-guest: QEMU exited with status $qrc: $(tail -n 3 "$logdir/qemu.err" | tr '\n' ' ')"
@@ -131,6 +151,7 @@ if [ "$mode" = kvmtool ]; then
 	# lockups (a CPU kept in the L2 guest for long): the setup's failure,
 	# like the verdict's status 3 (nested/kvmtool-lane.sh runs again).
 	others=$(printf '%s' "$problems" | grep -v -e '^nested-guest: did not finish' \
+		-e '^nested-guest: an outer CPU was stuck' \
 		-e '^nested-guest: the guest stopped before' -e '^nested-kernel-log: ')
 	stalls='soft lockup|hard LOCKUP|rcu.*stall'
 	case $problems in

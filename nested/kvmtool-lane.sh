@@ -20,8 +20,8 @@
 # runs (counting failures) are never repeated.  A repeat gets
 # NESTED_TIMEOUT seconds only as its runs need (each run's own limit and a
 # minute, plus 300 for the outer guest), and none begins that could end
-# after KVMTOOL_LANE_SECONDS (default 1800) from the lane's start: CI has
-# a time limit of its own (90 minutes; the rest of .ci/run takes about 32).
+# after KVMTOOL_LANE_SECONDS (default 2400) from the lane's start: CI has
+# a time limit of its own (90 minutes; the rest of .ci/run takes 32-37).
 #
 # usage: nested/kvmtool-lane.sh KERNELDIR LKVM L2-INITRD OUTDIR RUN...
 # Each attempt logs to OUTDIR/log (the first) or OUTDIR/log-N.
@@ -35,7 +35,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 attempts=${KVMTOOL_ATTEMPTS:-3}
 [ "${KVMTOOL_BOOTS:-0}" -gt 0 ] && attempts=1
 runs=$*
-budget=${KVMTOOL_LANE_SECONDS:-1800}
+budget=${KVMTOOL_LANE_SECONDS:-2400}
 start=$(date +%s)
 
 n=1
