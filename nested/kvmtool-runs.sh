@@ -16,6 +16,8 @@
 #     l2| <each line of the L2 console, then each line lkvm wrote to stderr>
 #   kvmhold-nested: l2-init kvmtool/NAME <seconds from lkvm's start to the L2 init's first line>
 #   kvmhold-nested: TIMEOUT kvmtool/NAME after Ns      (lkvm killed)
+#   kvmhold-nested: l2-rip kvmtool/NAME RIP FUNCTION+OFFSET   (after a TIMEOUT:
+#     where the L2 vCPUs were at lkvm's last checkpoints)
 #   kvmhold-nested: done kvmtool/NAME rc=N secs=N
 #
 # The "  l2| " prefix keeps the L2 kernel's lines apart from the outer
@@ -57,12 +59,45 @@
 # 21.6 s (min/median/max) after lkvm started, whole lkvm runs took 15.7/
 # 21.8/40.3 s.
 # "quiet": without it, the L2 kernel warns about an XSAVE size mismatch
-# (QEMU's emulated EPYC) at every boot.
+# (QEMU's emulated EPYC) at every boot.  "nokaslr": so that name_rips can
+# name the functions of a stuck L2 guest.
 
 say() { echo "kvmhold-nested: $*"; }
 
 mem=${KVMTOOL_MEM:-512}
 disk=/tmp/l2disk.img
+
+# name_rips NAME FILE: the kernel function at each L2 RIP in FILE (one a
+# line, from lkvm's checkpoint lines), for a run killed at its time limit:
+# was the guest stuck on a lock, idle, or still booting?  The L2 kernel is
+# this one, booted with nokaslr, so its text lies at the link address
+# (0xffffffff81000000) and this kernel's /proc/kallsyms, shifted by its own
+# KASLR offset, names it.  Kernel text is below 4 GiB from 0xffffffff00000000:
+# only the low 32 bits are compared (awk's numbers are doubles).
+name_rips() {
+	[ -s "$2" ] || return 0
+	echo 0 > /proc/sys/kernel/kptr_restrict 2>/dev/null
+	sort -u "$2" | awk -v name="$1" '
+	function h32(x,   i, v) {
+		x = tolower(x); sub(/^0x/, "", x); x = substr(x, length(x) - 7)
+		v = 0
+		for (i = 1; i <= length(x); i++) v = v * 16 + index("0123456789abcdef", substr(x, i, 1)) - 1
+		return v
+	}
+	FNR == NR { if ($1 ~ /^0x/) { rip[++n] = $1; want[n] = $1 ~ /^0xffffffff[89ab]/ ? h32($1) : -1 } next }
+	$3 == "_text" { shift = h32($1) - h32("81000000") }
+	$2 ~ /^[tT]$/ && $1 != "0000000000000000" { a[++m] = h32($1); s[m] = $3 }
+	END {
+		for (i = 1; i <= n; i++) {
+			best = ""; at = 0
+			for (j = 1; j <= m && want[i] >= 0; j++)
+				if (a[j] - shift <= want[i] && a[j] - shift >= at) { at = a[j] - shift; best = s[j] }
+			printf "kvmhold-nested: l2-rip kvmtool/%s %s %s\n", name, rip[i],
+				want[i] < 0 ? "(not kernel text)" : best == "" ? "?" :
+				sprintf("%s+0x%x", best, want[i] - at)
+		}
+	}' - /proc/kallsyms
+}
 
 # run NAME EXPECT SECONDS LKVM-OPTION...
 run_lkvm() {
@@ -84,7 +119,7 @@ run_lkvm() {
 	{
 		timeout -s KILL "$limit" lkvm run -k /l2/vmlinuz -i /l2/initrd.cpio \
 			-m "$mem" -c 2 --console serial -n mode=none -d "$disk" \
-			-p "${KVMTOOL_L2_BASE-quiet nolapic_timer} kvmhold.seconds=$run_secs ${KVMTOOL_APPEND:-}" \
+			-p "${KVMTOOL_L2_BASE-quiet nolapic_timer nokaslr} kvmhold.seconds=$run_secs ${KVMTOOL_APPEND:-}" \
 			"$@" < /dev/null 2>/tmp/lkvm.err
 		echo $? > /tmp/lkvm.rc
 	} | awk -v name="$run_name" -v t0="$t0" '
@@ -102,13 +137,18 @@ run_lkvm() {
 	# the serial console writes a character at a time, and a line written
 	# between two of them would cut into the guest's VERDICT line.
 	awk '{ sub(/\r$/, ""); print "  l2| " $0 }' /tmp/lkvm.err
+	# The vCPUs' RIPs at the last three checkpoints, for name_rips.
+	sed -n 's/^kvmhold-lkvm: checkpoint .* rips=//p' /tmp/lkvm.err | tail -n 3 |
+		tr ',' '\n' > /tmp/lkvm.rips
 	rm -f /tmp/lkvm.err
 	r=$(cat /tmp/lkvm.rc 2>/dev/null || echo 255)
 	took=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 	# busybox timeout leaves lkvm's own status: killed is 137.
 	if [ "$r" -eq 137 ] && awk -v t="$took" -v l="$limit" 'BEGIN { exit !(t >= l - 1) }'; then
 		say "TIMEOUT kvmtool/$run_name after ${limit}s"
+		name_rips "$run_name" /tmp/lkvm.rips
 	fi
+	rm -f /tmp/lkvm.rips
 	say "done kvmtool/$run_name rc=$r secs=$took"
 	rm -f "$disk"
 }
