@@ -285,10 +285,11 @@ bench-nested:
 # break-dirty-mark must give mismatches (KVMTOOL_PROOF_SECONDS each).
 # nested/kvmtool-verdict.sh judges them (counts per run; fails on an L2
 # panic/Oops/BUG, a checker error, a mismatch, a hole, an lkvm error, a
-# missing verdict).  A run that failed only as the nested setup fails with
-# pristine kvmtool too (a triple fault or a stall, and no hole, mismatch or
-# error) runs again in a fresh outer guest, up to KVMTOOL_ATTEMPTS times
-# in all (nested/kvmtool-lane.sh).  KVMTOOL_BOOTS=N instead boots the L2 guest N times
+# missing verdict).  A run that failed only as the nested setup fails (a
+# triple fault under a load pristine kvmtool faults under too, or a guest
+# that went nowhere while lkvm's watch shows the library live; and no hole,
+# mismatch or error) runs again in a fresh outer guest, up to
+# KVMTOOL_ATTEMPTS times in all (nested/kvmtool-lane.sh).  KVMTOOL_BOOTS=N instead boots the L2 guest N times
 # with KVMTOOL_BOOT_SECONDS of workload (plain lkvm options: a pristine
 # lkvm will do; KVMTOOL_BOOT_ARGS gives them options, e.g. reshaping) and
 # counts the stalls and triple faults.  KVMTOOL_KVM_PARAMS and

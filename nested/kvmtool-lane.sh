@@ -14,7 +14,8 @@
 # calls a failed run a setup failure only for those two causes and only
 # when it shows none of the library's signs (a hole or mismatch, a checker,
 # lkvm or other vCPU error, a failed commit, a hold timeout, an L2 kernel
-# complaint, a stall); any other failure ends the lane at once.  A run that
+# complaint, a stall unless lkvm's watch lines show the library live until
+# the kill); any other failure ends the lane at once.  A run that
 # fails for the setup's reasons on every one of KVMTOOL_ATTEMPTS (default
 # 3) attempts fails the lane, and every repeat is printed.  KVMTOOL_BOOTS
 # runs (counting failures) are never repeated.  A repeat gets

@@ -32,7 +32,11 @@
 # in a run that had re-created memslots or synced the dirty log (pristine
 # kvmtool shows those in this setup too), with lkvm's closing lines all
 # there and none of the library's signs, is also listed as a setup failure
-# (see the END block).
+# (see the END block).  So is a run that must pass and was killed at its
+# time limit while lkvm's watch lines show the library live to the end
+# (holds released, checkpoints made, every vCPU back from KVM_RUN again and
+# again, no park without a hold), again with no other sign: the guest went
+# nowhere on its own.  The l2-rip lines say where it was.
 #
 # usage: nested/kvmtool-verdict.sh CONSOLE [RUN...]
 # Exit status 0 if all passed, 3 if every failure was a setup failure
@@ -82,6 +86,12 @@ BEGIN {
 /^kvmhold-nested: lkvm kvmtool\// { opts[run] = $0; next }
 /^kvmhold-nested: l2-init kvmtool\// { init[run] = $4; sub(/s$/, "", init[run]); next }
 /^kvmhold-nested: TIMEOUT kvmtool\// { timedout[run] = 1; next }
+/^kvmhold-nested: l2-rip kvmtool\// {
+	sym = $5
+	for (f = 6; f <= NF; f++) sym = sym " " $f
+	rips[run] = rips[run] (rips[run] == "" ? "" : ", ") sym
+	next
+}
 /^kvmhold-nested: done kvmtool\// {
 	done[run] = 1; rc[run] = field($0, "rc"); secs[run] = field($0, "secs"); inrun = 0; next
 }
@@ -100,6 +110,20 @@ BEGIN {
 	}
 	# KVM_EXIT_SHUTDOWN (8): the L2 guest triple-faulted.  lkvm then
 	# prints its last memslot commits and dirty-log calls ("event").
+	# The watch, every 10 s from a thread that never holds (see END).
+	if (l ~ /^kvmhold-lkvm: watch t=/) {
+		k = ++nw[run]
+		wt[run, k] = field(l, "t"); wrel[run, k] = field(l, "releases")
+		whc[run, k] = field(l, "hold_count")
+		wck[run, k] = field(l, "checkpoints"); wexits[run, k] = field(l, "exits")
+		# Parked with no hold in force or coming, 10 s apart: a park
+		# that nothing will end.
+		if (num(field(l, "parked_now")) > 0 && num(whc[run, k]) == 0 && num(field(l, "stopping")) == 0) {
+			if (parked[run]) stuckpark[run] = 1
+			parked[run] = 1
+		} else parked[run] = 0
+		next
+	}
 	if (l ~ /^kvmhold-lkvm: vcpu error #[0-9]+: (vcpu [0-9]+ )?exit reason 8$/) { shutdown[run]++; if (!lerr[run]++) lerr1[run] = l; next }
 	# Any other vCPU error (a KVM internal error: an instruction KVM could
 	# not emulate, such as one fetched from a hole) is the library'"'"'s sign.
@@ -155,9 +179,34 @@ END {
 		damaged = started[r] && brk[r] != "" && brk[r] != "none" &&
 			(h > 0 || holeseen[r] || vcpuerr[r] || vfail || kbad[r])
 		if (dup[r]) add(r, "began twice under this name (figures would mix)")
+		# A run killed at its time limit: did the library keep the guest
+		# stopped (a hold that never ended, a park nothing ends, a vCPU
+		# that never came back), or did holds come and go and every vCPU
+		# return from KVM_RUN again and again while the guest went
+		# nowhere?  Over the last minute of watch lines, which must reach
+		# to within 30 s of the kill: holds released (so taken), at most
+		# one in force at the end, checkpoints made (with the migration
+		# check), every vCPU inside kvmhold_vcpu_run() (in the guest or
+		# parked by a hold) or back from it since the line before, and no
+		# park without a hold in two lines running.
+		stuckguest = "the guest went nowhere while holds came and went and its vCPUs ran"
+		live = 0; k = nw[r]; j = k - 6
+		if (timedout[r] && k >= 7 && num(wt[r, k]) >= num(secs[r]) - 30) {
+			live = num(wrel[r, k]) > num(wrel[r, j]) &&
+				num(whc[r, k]) <= 1 && !stuckpark[r] &&
+				(o !~ /--kvmhold-migrate-check/ || num(wck[r, k]) > num(wck[r, j]))
+			# A vCPU outside kvmhold_vcpu_run() (no "+") whose count did
+			# not move in 10 s is stuck in the VMM.
+			for (q = j + 1; q <= k; q++) {
+				na = split(wexits[r, q - 1], xa, ","); nb = split(wexits[r, q], xb, ",")
+				if (!nb || na != nb) live = 0
+				for (x = 1; x <= nb; x++)
+					if (xb[x] !~ /\+$/ && xb[x] + 0 <= xa[x] + 0) live = 0
+			}
+		}
 		if (!done[r]) add(r, "never finished (the outer guest stopped)")
 		else if (timedout[r] && !(e == "damage" && damaged))
-			add(r, "lkvm killed at its time limit (a stall or a hang)")
+			add(r, "lkvm killed at its time limit (" (live ? stuckguest : "a stall or a hang") ")")
 		if (e == "pass" || e == "boot") {
 			if (done[r] && !timedout[r] && rc[r] != 0) add(r, "lkvm exit status " rc[r])
 			if (lerr[r]) add(r, "lkvm: " lerr1[r])
@@ -217,17 +266,19 @@ END {
 		# and with none of the library signs: no hole or mismatch (also as
 		# they were found), no checker, lkvm or other vCPU error, no failed
 		# or rolled-back commit or hold timeout, no L2 kernel complaint, no
-		# time limit reached (a stall can be a hold that never ends).
+		# time limit reached unless the watch shows the library live (a
+		# stall can be a hold that never ends).
 		# nested/kvmtool-lane.sh runs those again.
 		controlled = (o ~ /--kvmhold-reshape/ && num(txns[r]) > 0) ||
 			(o ~ /--kvmhold-migrate-check/ && num(mrounds[r]) > 0)
 		summed = holes[r] != "" && libline[r] &&
 			(o !~ /--kvmhold-migrate-check/ || migrate[r])
 		setup = !done[r] ||
-			(shutdown[r] && controlled && summed && !(e == "damage" && damaged))
+			(shutdown[r] && controlled && summed && !(e == "damage" && damaged)) ||
+			(timedout[r] && live && !shutdown[r] && e == "pass")
 		# lkvm killed by a signal of its own (a crash), or more vCPU errors
 		# than the triple faults it printed, is the library'"'"'s too.
-		lib = dup[r] || timedout[r] || (done[r] && num(rc[r]) > 128) ||
+		lib = dup[r] || (timedout[r] && !live) || (done[r] && num(rc[r]) > 128 && !timedout[r]) ||
 			num(verr[r]) > shutdown[r] + 0
 		if (e == "damage" || e == "mismatch")
 			lib = lib || !started[r] || brk[r] == "" || brk[r] == "none"
@@ -241,6 +292,7 @@ END {
 			printf "        a setup failure: no sign of the library'"'"'s\n"
 			setups = setups " " r
 		}
+		if (rips[r] != "") printf "        L2 vCPUs at the last checkpoints: %s\n", rips[r]
 		if (pause[r] != "") printf "        pause: %s\n", pause[r]
 		if (e == "damage" || e == "mismatch")
 			printf "        proof: %s%s\n", why[r] == "" ? "the break was caught" : "NOT caught",

@@ -110,6 +110,49 @@ run plain pass "$opts" "$start" '[  82.0] rcu: INFO: rcu_preempt detected stalls
 	check stall 1 '' plain
 run reshape pass "$opts" "$start" "$triple" 'kvmhold-nested: TIMEOUT kvmtool/reshape after 360s' \
 	'kvmhold-nested: done kvmtool/reshape rc=137 secs=360.0' | check triple-fault-and-stall 1 '' reshape
+# A stall with the watch: lines every 10 s to the kill at 360 s.  Each
+# field of a line can be bent: watch_lines HOLDS-STEP HOLD-COUNT PARKED
+# CHECKPOINT-STEP EXITS1-STEP LAST-T [VCPU1-INSIDE ("+")].
+watch_lines() {
+	i=0
+	while [ "$i" -lt 30 ]; do
+		t=$((60 + i * 10))
+		[ "$t" -le "$6" ] &&
+			echo "kvmhold-lkvm: watch t=$t holds=$((10 + i * $1)) releases=$((10 + i * $1 - $2))" \
+				"hold_count=$2 stopping=0 parked_now=$3 inside_now=0 txn_commits=0" \
+				"dirty_syncs=$((i * 50)) checkpoints=$((2 + i * $4)) exits=$((100 + i * 7)),$((90 + i * $5))$7"
+		i=$((i + 1))
+	done
+}
+# stall NAME WATCH-LINES [LINE...]: a run killed at its 360 s limit.
+stall() {
+	name=$1 lines=$2
+	shift 2
+	run "$name" pass "$opts" "$start" "$@"
+	printf '%s\n' "$lines" | sed 's/^/  l2| /'
+	echo "kvmhold-nested: TIMEOUT kvmtool/$name after 360s"
+	echo "kvmhold-nested: l2-rip kvmtool/$name 0xffffffff81c01a2b native_queued_spin_lock_slowpath+0x4b"
+	echo "kvmhold-nested: done kvmtool/$name rc=137 secs=360.0"
+}
+# The guest going nowhere while holds come and go and both vCPUs come back
+# from KVM_RUN: the setup's (the guest stuck on its own).
+stall plain "$(watch_lines 2 0 0 2 5 350)" | check stall-library-live 3 plain plain
+# ... but not a hold that stays in force, nor holds that stopped coming,
+# nor a park that no hold explains, nor a vCPU that no longer returns from
+# KVM_RUN, nor a watch that fell silent before the kill.
+stall plain "$(watch_lines 2 2 0 2 5 350)" | check stall-hold-in-force 1 '' plain
+stall plain "$(watch_lines 0 0 0 2 5 350)" | check stall-no-holds 1 '' plain
+stall plain "$(watch_lines 2 0 1 2 5 350)" | check stall-parked-without-hold 1 '' plain
+stall plain "$(watch_lines 2 0 0 0 5 350)" | check stall-no-checkpoints 1 '' plain
+stall plain "$(watch_lines 2 0 0 2 0 350)" | check stall-vcpu-frozen 1 '' plain
+# (A vCPU that stays inside kvmhold_vcpu_run() is in the guest: an idle one
+# need not exit at all.)
+stall plain "$(watch_lines 2 0 0 2 0 350 +)" | check stall-vcpu-inside 3 plain plain
+stall plain "$(watch_lines 2 0 0 2 5 300)" | check stall-watch-silent 1 '' plain
+stall plain "$(watch_lines 2 0 0 2 5 350)" 'kvmhold-lkvm: hole #1: MMIO read at gpa 0x100000, which is RAM' |
+	check stall-after-hole 1 '' plain
+stall plain "$(watch_lines 2 0 0 2 5 350)" '[ 120.5] watchdog: BUG: soft lockup - CPU#1 stuck for 22s!' |
+	check stall-with-kernel-complaint 1 '' plain
 # Cut short before lkvm's summary: what it printed as it went still counts.
 run reshape pass "$opts" "$start" 'kvmhold-lkvm: hole #1: MMIO read at gpa 0x100000, which is RAM' "$triple" |
 	check hole-then-outer-guest-gone 1 '' reshape
