@@ -16,8 +16,9 @@
 #     l2| <each line of the L2 console, then each line lkvm wrote to stderr>
 #   kvmhold-nested: l2-init kvmtool/NAME <seconds from lkvm's start to the L2 init's first line>
 #   kvmhold-nested: TIMEOUT kvmtool/NAME after Ns      (lkvm killed)
-#   kvmhold-nested: l2-rip kvmtool/NAME RIP FUNCTION+OFFSET   (after a TIMEOUT:
-#     where the L2 vCPUs were at lkvm's last checkpoints)
+#   kvmhold-nested: l2-rip kvmtool/NAME RIP FUNCTION+OFFSET   (where a vCPU
+#     stopped on an error; after a TIMEOUT, also where the L2 vCPUs were at
+#     lkvm's last checkpoints)
 #   kvmhold-nested: done kvmtool/NAME rc=N secs=N
 #
 # The "  l2| " prefix keeps the L2 kernel's lines apart from the outer
@@ -68,8 +69,9 @@ mem=${KVMTOOL_MEM:-512}
 disk=/tmp/l2disk.img
 
 # name_rips NAME FILE: the kernel function at each L2 RIP in FILE (one a
-# line, from lkvm's checkpoint lines), for a run killed at its time limit:
-# was the guest stuck on a lock, idle, or still booting?  The L2 kernel is
+# line): where a vCPU stopped on an error (what did it triple-fault in?)
+# and, for a run killed at its time limit, where the vCPUs were at lkvm's
+# last checkpoints (was the guest stuck on a lock, idle, still booting?).  The L2 kernel is
 # this one, booted with nokaslr, so its text lies at the link address
 # (0xffffffff81000000) and this kernel's /proc/kallsyms, shifted by its own
 # KASLR offset, names it.  Kernel text is below 4 GiB from 0xffffffff00000000:
@@ -77,7 +79,7 @@ disk=/tmp/l2disk.img
 name_rips() {
 	[ -s "$2" ] || return 0
 	echo 0 > /proc/sys/kernel/kptr_restrict 2>/dev/null
-	sort -u "$2" | awk -v name="$1" '
+	awk '!seen[$0]++' "$2" | awk -v name="$1" '
 	function h32(x,   i, v) {
 		x = tolower(x); sub(/^0x/, "", x); x = substr(x, length(x) - 7)
 		v = 0
@@ -137,18 +139,21 @@ run_lkvm() {
 	# the serial console writes a character at a time, and a line written
 	# between two of them would cut into the guest's VERDICT line.
 	awk '{ sub(/\r$/, ""); print "  l2| " $0 }' /tmp/lkvm.err
-	# The vCPUs' RIPs at the last three checkpoints, for name_rips.
+	# For name_rips: where a vCPU stopped on an error (a triple fault),
+	# and the vCPUs' RIPs at the last three checkpoints.
+	sed -n 's/^kvmhold-lkvm: vcpu [0-9]* regs rip=\([^ ]*\).*/\1/p' /tmp/lkvm.err > /tmp/lkvm.rips
 	sed -n 's/^kvmhold-lkvm: checkpoint .* rips=//p' /tmp/lkvm.err | tail -n 3 |
-		tr ',' '\n' > /tmp/lkvm.rips
+		tr ',' '\n' > /tmp/lkvm.ckrips
 	rm -f /tmp/lkvm.err
 	r=$(cat /tmp/lkvm.rc 2>/dev/null || echo 255)
 	took=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 	# busybox timeout leaves lkvm's own status: killed is 137.
 	if [ "$r" -eq 137 ] && awk -v t="$took" -v l="$limit" 'BEGIN { exit !(t >= l - 1) }'; then
 		say "TIMEOUT kvmtool/$run_name after ${limit}s"
-		name_rips "$run_name" /tmp/lkvm.rips
+		cat /tmp/lkvm.ckrips >> /tmp/lkvm.rips
 	fi
-	rm -f /tmp/lkvm.rips
+	name_rips "$run_name" /tmp/lkvm.rips
+	rm -f /tmp/lkvm.rips /tmp/lkvm.ckrips
 	say "done kvmtool/$run_name rc=$r secs=$took"
 	rm -f "$disk"
 }

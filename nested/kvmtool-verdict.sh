@@ -292,7 +292,7 @@ END {
 			printf "        a setup failure: no sign of the library'"'"'s\n"
 			setups = setups " " r
 		}
-		if (rips[r] != "") printf "        L2 vCPUs at the last checkpoints: %s\n", rips[r]
+		if (rips[r] != "") printf "        L2 RIPs (a vCPU stopped on an error; after a timeout, the last checkpoints): %s\n", rips[r]
 		if (pause[r] != "") printf "        pause: %s\n", pause[r]
 		if (e == "damage" || e == "mismatch")
 			printf "        proof: %s%s\n", why[r] == "" ? "the break was caught" : "NOT caught",
