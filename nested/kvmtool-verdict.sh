@@ -33,10 +33,11 @@
 # kvmtool shows those in this setup too), with lkvm's closing lines all
 # there and none of the library's signs, is also listed as a setup failure
 # (see the END block).  So is a run that must pass and was killed at its
-# time limit while lkvm's watch lines show the library live to the end
-# (holds released, checkpoints made, every vCPU back from KVM_RUN again and
-# again, no park without a hold), again with no other sign: the guest went
-# nowhere on its own.  The l2-rip lines say where it was.
+# time limit before the guest's VERDICT while lkvm's watch lines show the
+# library live to the end (holds stopping the VM and released, checkpoints
+# made, KVM running every vCPU again and again, no park without a hold),
+# again with no other sign: the guest went nowhere on its own.  The l2-rip
+# lines say where it was.
 #
 # usage: nested/kvmtool-verdict.sh CONSOLE [RUN...]
 # Exit status 0 if all passed, 3 if every failure was a setup failure
@@ -108,14 +109,14 @@ BEGIN {
 		mism[run] = field(l, "mismatches"); mrounds[run] = field(l, "rounds")
 		merr[run] = field(l, "errors"); next
 	}
-	# KVM_EXIT_SHUTDOWN (8): the L2 guest triple-faulted.  lkvm then
-	# prints its last memslot commits and dirty-log calls ("event").
 	# The watch, every 10 s from a thread that never holds (see END).
 	if (l ~ /^kvmhold-lkvm: watch t=/) {
 		k = ++nw[run]
 		wt[run, k] = field(l, "t"); wrel[run, k] = field(l, "releases")
-		whc[run, k] = field(l, "hold_count")
-		wck[run, k] = field(l, "checkpoints"); wexits[run, k] = field(l, "exits")
+		wkick[run, k] = field(l, "kicking_holds"); whc[run, k] = field(l, "hold_count")
+		wst[run, k] = field(l, "stopping"); wto[run, k] = field(l, "hold_timeouts")
+		wgerr[run, k] = field(l, "gate_errors")
+		wck[run, k] = field(l, "checkpoints"); wkx[run, k] = field(l, "kvm_exits")
 		# Parked with no hold in force or coming, 10 s apart: a park
 		# that nothing will end.
 		if (num(field(l, "parked_now")) > 0 && num(whc[run, k]) == 0 && num(field(l, "stopping")) == 0) {
@@ -124,6 +125,8 @@ BEGIN {
 		} else parked[run] = 0
 		next
 	}
+	# KVM_EXIT_SHUTDOWN (8): the L2 guest triple-faulted.  lkvm then
+	# prints its last memslot commits and dirty-log calls ("event").
 	if (l ~ /^kvmhold-lkvm: vcpu error #[0-9]+: (vcpu [0-9]+ )?exit reason 8$/) { shutdown[run]++; if (!lerr[run]++) lerr1[run] = l; next }
 	# Any other vCPU error (a KVM internal error: an instruction KVM could
 	# not emulate, such as one fetched from a hole) is the library'"'"'s sign.
@@ -180,28 +183,39 @@ END {
 			(h > 0 || holeseen[r] || vcpuerr[r] || vfail || kbad[r])
 		if (dup[r]) add(r, "began twice under this name (figures would mix)")
 		# A run killed at its time limit: did the library keep the guest
-		# stopped (a hold that never ended, a park nothing ends, a vCPU
-		# that never came back), or did holds come and go and every vCPU
-		# return from KVM_RUN again and again while the guest went
-		# nowhere?  Over the last minute of watch lines, which must reach
-		# to within 30 s of the kill: holds released (so taken), at most
-		# one in force at the end, checkpoints made (with the migration
-		# check), every vCPU inside kvmhold_vcpu_run() (in the guest or
-		# parked by a hold) or back from it since the line before, and no
-		# park without a hold in two lines running.
-		stuckguest = "the guest went nowhere while holds came and went and its vCPUs ran"
+		# stopped (a hold that never ended or never finished stopping, a
+		# park nothing ends, a vCPU KVM no longer runs), or did holds come
+		# and go while KVM ran every vCPU and the guest went nowhere?  Over
+		# the last minute of watch lines, which must reach to within 30 s
+		# of the kill (the fields: see the watch thread of the port):
+		# - in every 20 s, holds that stopped the VM and releases (so no
+		#   hold stayed in force under the later ones), and checkpoints
+		#   with the migration check;
+		# - no hold in force on some line, and none stopping on the last
+		#   (one begun in the last 20 s would pass the rule above);
+		# - in every 10 s, each vCPU'"'"'s KVM exits (with signal exits)
+		#   grew: KVM entered it again, halted or not;
+		# - no park without a hold in two lines running, no hold timeout,
+		#   no gated ioctl that failed;
+		# - no VERDICT: a guest that finished and then hung is a VM that
+		#   did not end (a kick lost at exit, say).
+		stuckguest = "the guest went nowhere while holds came and went and KVM ran its vCPUs"
 		live = 0; k = nw[r]; j = k - 6
-		if (timedout[r] && k >= 7 && num(wt[r, k]) >= num(secs[r]) - 30) {
-			live = num(wrel[r, k]) > num(wrel[r, j]) &&
-				num(whc[r, k]) <= 1 && !stuckpark[r] &&
-				(o !~ /--kvmhold-migrate-check/ || num(wck[r, k]) > num(wck[r, j]))
-			# A vCPU outside kvmhold_vcpu_run() (no "+") whose count did
-			# not move in 10 s is stuck in the VMM.
+		if (timedout[r] && k >= 7 && num(wt[r, k]) >= num(secs[r]) - 30 && v == "") {
+			live = !stuckpark[r] && num(wst[r, k]) == 0 &&
+				num(wto[r, k]) == 0 && num(wgerr[r, k]) == 0
+			free = 0
+			for (q = j; q <= k; q++) if (num(whc[r, q]) == 0) free = 1
+			live = live && free
+			for (q = j + 2; q <= k; q++)
+				if (num(wkick[r, q]) <= num(wkick[r, q - 2]) || num(wrel[r, q]) <= num(wrel[r, q - 2]) ||
+				    (o ~ /--kvmhold-migrate-check/ && num(wck[r, q]) <= num(wck[r, q - 2])))
+					live = 0
 			for (q = j + 1; q <= k; q++) {
-				na = split(wexits[r, q - 1], xa, ","); nb = split(wexits[r, q], xb, ",")
+				na = split(wkx[r, q - 1], xa, ","); nb = split(wkx[r, q], xb, ",")
 				if (!nb || na != nb) live = 0
 				for (x = 1; x <= nb; x++)
-					if (xb[x] !~ /\+$/ && xb[x] + 0 <= xa[x] + 0) live = 0
+					if (xb[x] + 0 <= xa[x] + 0) live = 0	# -1 (no stats) never grows
 			}
 		}
 		if (!done[r]) add(r, "never finished (the outer guest stopped)")

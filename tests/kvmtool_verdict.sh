@@ -110,18 +110,30 @@ run plain pass "$opts" "$start" '[  82.0] rcu: INFO: rcu_preempt detected stalls
 	check stall 1 '' plain
 run reshape pass "$opts" "$start" "$triple" 'kvmhold-nested: TIMEOUT kvmtool/reshape after 360s' \
 	'kvmhold-nested: done kvmtool/reshape rc=137 secs=360.0' | check triple-fault-and-stall 1 '' reshape
-# A stall with the watch: lines every 10 s to the kill at 360 s.  Each
-# field of a line can be bent: watch_lines HOLDS-STEP HOLD-COUNT PARKED
-# CHECKPOINT-STEP EXITS1-STEP LAST-T [VCPU1-INSIDE ("+")].
+# A stall with the watch: lines every 10 s to the kill at 360 s, made by
+# watch_lines KEY=VALUE...: per 10 s, kick (kicking holds and holds), rel
+# (releases), ck (checkpoints) and x1 (vCPU 1's KVM exits) grow by their
+# step; hc, stop, park, to and gerr are the hold count, stopping, parked,
+# hold timeouts and gate errors of each line; lines run from first to last
+# (t=); from t=freeze on, kicks, releases, checkpoints and vCPU 1's exits
+# stand still and a hold is stopping; stopend=1: stopping on the last
+# line; x1=-: vCPU 1's KVM exits unknown (-1).
 watch_lines() {
-	i=0
-	while [ "$i" -lt 30 ]; do
-		t=$((60 + i * 10))
-		[ "$t" -le "$6" ] &&
-			echo "kvmhold-lkvm: watch t=$t holds=$((10 + i * $1)) releases=$((10 + i * $1 - $2))" \
-				"hold_count=$2 stopping=0 parked_now=$3 inside_now=0 txn_commits=0" \
-				"dirty_syncs=$((i * 50)) checkpoints=$((2 + i * $4)) exits=$((100 + i * 7)),$((90 + i * $5))$7"
-		i=$((i + 1))
+	kick=2 rel=2 hc=0 stop=0 park=0 ck=2 x1=5 first=60 last=350 to=0 gerr=0 freeze=9999 stopend=0
+	for a in "$@"; do eval "$a"; done
+	t=$first
+	while [ "$t" -le "$last" ]; do
+		i=$(((t < freeze ? t : freeze) / 10))
+		st=$stop
+		[ "$t" -ge "$freeze" ] && st=1
+		[ "$stopend" = 1 ] && [ "$t" -eq "$last" ] && st=1
+		k1=-1
+		[ "$x1" = - ] || k1=$((1000 + i * x1))
+		echo "kvmhold-lkvm: watch t=$t holds=$((10 + i * kick)) kicking_holds=$((10 + i * kick))" \
+			"releases=$((10 + i * rel)) hold_count=$hc stopping=$st parked_now=$park inside_now=2" \
+			"hold_timeouts=$to txn_commits=0 dirty_syncs=$((t * 5)) checkpoints=$((2 + i * ck))" \
+			"gate_errors=$gerr exits=$((100 + t)),90+ kvm_exits=$((2000 + t * 9)),$k1"
+		t=$((t + 10))
 	done
 }
 # stall NAME WATCH-LINES [LINE...]: a run killed at its 360 s limit.
@@ -134,25 +146,52 @@ stall() {
 	echo "kvmhold-nested: l2-rip kvmtool/$name 0xffffffff81c01a2b native_queued_spin_lock_slowpath+0x4b"
 	echo "kvmhold-nested: done kvmtool/$name rc=137 secs=360.0"
 }
-# The guest going nowhere while holds come and go and both vCPUs come back
-# from KVM_RUN: the setup's (the guest stuck on its own).
-stall plain "$(watch_lines 2 0 0 2 5 350)" | check stall-library-live 3 plain plain
-# ... but not a hold that stays in force, nor holds that stopped coming,
-# nor a park that no hold explains, nor a vCPU that no longer returns from
-# KVM_RUN, nor a watch that fell silent before the kill.
-stall plain "$(watch_lines 2 2 0 2 5 350)" | check stall-hold-in-force 1 '' plain
-stall plain "$(watch_lines 0 0 0 2 5 350)" | check stall-no-holds 1 '' plain
-stall plain "$(watch_lines 2 0 1 2 5 350)" | check stall-parked-without-hold 1 '' plain
-stall plain "$(watch_lines 2 0 0 0 5 350)" | check stall-no-checkpoints 1 '' plain
-stall plain "$(watch_lines 2 0 0 2 0 350)" | check stall-vcpu-frozen 1 '' plain
-# (A vCPU that stays inside kvmhold_vcpu_run() is in the guest: an idle one
-# need not exit at all.)
-stall plain "$(watch_lines 2 0 0 2 0 350 +)" | check stall-vcpu-inside 3 plain plain
-stall plain "$(watch_lines 2 0 0 2 5 300)" | check stall-watch-silent 1 '' plain
-stall plain "$(watch_lines 2 0 0 2 5 350)" 'kvmhold-lkvm: hole #1: MMIO read at gpa 0x100000, which is RAM' |
+# The guest going nowhere while holds come and go and KVM runs both vCPUs:
+# the setup's (the guest stuck on its own).
+stall plain "$(watch_lines)" | check stall-library-live 3 plain plain
+# ... but not: a hold that stays in force (also one under which later holds
+# nest without stopping anything, with parked threads), holds or releases
+# that stopped coming, a stop that never completes (begun in the last
+# minute, or seen only at the end), a park no hold explains, checkpoints
+# that stopped, a vCPU KVM no longer runs (or no KVM stats), a hold
+# timeout, a gated ioctl that failed, a watch that fell silent before the
+# kill or began too late, a guest that had finished.
+stall plain "$(watch_lines hc=1)" | check stall-hold-in-force 1 '' plain
+stall plain "$(watch_lines kick=0 hc=1 park=3)" | check stall-leaked-hold 1 '' plain
+stall plain "$(watch_lines kick=0 rel=0)" | check stall-no-holds 1 '' plain
+stall plain "$(watch_lines kick=0)" | check stall-no-kicking-holds 1 '' plain
+stall plain "$(watch_lines rel=0)" | check stall-no-releases 1 '' plain
+stall plain "$(watch_lines freeze=300)" | check stall-stuck-stop 1 '' plain
+stall plain "$(watch_lines stopend=1)" | check stall-stopping-at-end 1 '' plain
+stall plain "$(watch_lines park=1)" | check stall-parked-without-hold 1 '' plain
+stall plain "$(watch_lines ck=0)" | check stall-no-checkpoints 1 '' plain
+stall plain "$(watch_lines x1=0)" | check stall-vcpu-not-run 1 '' plain
+stall plain "$(watch_lines x1=-)" | check stall-no-kvm-stats 1 '' plain
+stall plain "$(watch_lines | sed 's/ kvm_exits=.*//')" | check stall-old-watch-lines 1 '' plain
+stall plain "$(watch_lines to=1)" | check stall-hold-timeout 1 '' plain
+stall plain "$(watch_lines gerr=1)" | check stall-gate-error 1 '' plain
+stall plain "$(watch_lines last=300)" | check stall-watch-silent 1 '' plain
+stall plain "$(watch_lines first=310)" | check stall-watch-short 1 '' plain
+stall plain "$(watch_lines)" 'kvmhold-guest: VERDICT PASS rounds=3 pages_verified=100 blk_ios=50' |
+	check stall-after-verdict 1 '' plain
+stall plain "$(watch_lines)" 'kvmhold-lkvm: hole #1: MMIO read at gpa 0x100000, which is RAM' |
 	check stall-after-hole 1 '' plain
-stall plain "$(watch_lines 2 0 0 2 5 350)" '[ 120.5] watchdog: BUG: soft lockup - CPU#1 stuck for 22s!' |
+stall plain "$(watch_lines)" '[ 120.5] watchdog: BUG: soft lockup - CPU#1 stuck for 22s!' |
 	check stall-with-kernel-complaint 1 '' plain
+stall plain "$(watch_lines)" "$triple" | check stall-after-triple-fault 1 '' plain
+# Only a run that must pass: a proof that hangs proves nothing, and is not
+# repeated away either.
+{
+	run break-dirty-mark mismatch "--kvmhold-migrate-check --kvmhold-break=dirty-mark" \
+		'kvmhold-lkvm: start pause=hold break=dirty-mark'
+	watch_lines | sed 's/^/  l2| /'
+	echo 'kvmhold-nested: TIMEOUT kvmtool/break-dirty-mark after 360s'
+	echo 'kvmhold-nested: done kvmtool/break-dirty-mark rc=137 secs=360.0'
+} | check stall-in-proof 1 '' break-dirty-mark
+# A triple fault with every closing line, and then lkvm never exits: no
+# watch shows why, so the library's.
+triple reshape | sed 's/^kvmhold-nested: done kvmtool\/reshape .*/kvmhold-nested: TIMEOUT kvmtool\/reshape after 360s\
+kvmhold-nested: done kvmtool\/reshape rc=137 secs=360.0/' | check triple-fault-then-hang 1 '' reshape
 # Cut short before lkvm's summary: what it printed as it went still counts.
 run reshape pass "$opts" "$start" 'kvmhold-lkvm: hole #1: MMIO read at gpa 0x100000, which is RAM' "$triple" |
 	check hole-then-outer-guest-gone 1 '' reshape
