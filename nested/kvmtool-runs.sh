@@ -101,6 +101,38 @@ name_rips() {
 	}' - /proc/kallsyms
 }
 
+# The outer KVM's own record of a triple fault: on AMD, KVM resets the
+# vCPU before it reports KVM_EXIT_SHUTDOWN, so lkvm's register dump shows
+# the reset state.  The kvm_exit tracepoint fires before that, with the
+# guest's RIP: keep only shutdown exits (SVM_EXIT_SHUTDOWN, 0x7f; VMX's
+# triple fault, 2) and the exceptions KVM injected, which are rare, and
+# print them after a run whose vCPU triple-faulted.
+tr=/sys/kernel/tracing
+trace_setup() {
+	[ -d $tr/events ] || mount -t tracefs nodev $tr 2>/dev/null || return 0
+	[ -d $tr/events/kvm/kvm_exit ] || return 0
+	reason=2
+	[ -d /sys/module/kvm_amd ] && reason=127
+	echo 64 > $tr/buffer_size_kb
+	echo "exit_reason == $reason" > $tr/events/kvm/kvm_exit/filter
+	echo 1 > $tr/events/kvm/kvm_exit/enable
+	[ -d $tr/events/kvm/kvm_inj_exception ] && echo 1 > $tr/events/kvm/kvm_inj_exception/enable
+	echo 1 > $tr/tracing_on
+}
+# trace_dump NAME: the last of those events, if the run triple-faulted;
+# then an empty buffer for the next run.
+trace_dump() {
+	[ -f $tr/trace ] || return 0
+	if grep -q 'exit reason 8$' /tmp/lkvm.err 2>/dev/null; then
+		grep -v '^#' $tr/trace | tail -n 16 > /tmp/lkvm.trace
+		sed "s|^ *|kvmhold-nested: l1-trace kvmtool/$1 |" /tmp/lkvm.trace
+		# The guest's RIP at the shutdown, for name_rips.
+		sed -n 's/.* reason shutdown rip \(0x[0-9a-f]*\) .*/\1/p' /tmp/lkvm.trace >> /tmp/lkvm.rips
+		rm -f /tmp/lkvm.trace
+	fi
+	echo > $tr/trace
+}
+
 # run NAME EXPECT SECONDS LKVM-OPTION...
 run_lkvm() {
 	# No "local" in busybox sh: these names must not be the loop's own.
@@ -139,9 +171,11 @@ run_lkvm() {
 	# the serial console writes a character at a time, and a line written
 	# between two of them would cut into the guest's VERDICT line.
 	awk '{ sub(/\r$/, ""); print "  l2| " $0 }' /tmp/lkvm.err
-	# For name_rips: where a vCPU stopped on an error (a triple fault),
-	# and the vCPUs' RIPs at the last three checkpoints.
+	# For name_rips: where a vCPU stopped on an error (from lkvm, and for
+	# a triple fault from the outer KVM's trace), and the vCPUs' RIPs at
+	# the last three checkpoints.
 	sed -n 's/^kvmhold-lkvm: vcpu [0-9]* regs rip=\([^ ]*\).*/\1/p' /tmp/lkvm.err > /tmp/lkvm.rips
+	trace_dump "$run_name"
 	sed -n 's/^kvmhold-lkvm: checkpoint .* rips=//p' /tmp/lkvm.err | tail -n 3 |
 		tr ',' '\n' > /tmp/lkvm.ckrips
 	rm -f /tmp/lkvm.err
@@ -158,6 +192,7 @@ run_lkvm() {
 	rm -f "$disk"
 }
 
+trace_setup
 if [ "${KVMTOOL_BOOTS:-0}" -gt 0 ]; then
 	i=1
 	while [ "$i" -le "$KVMTOOL_BOOTS" ]; do
