@@ -78,7 +78,7 @@ disk=/tmp/l2disk.img
 # only the low 32 bits are compared (awk's numbers are doubles).
 name_rips() {
 	[ -s "$2" ] || return 0
-	echo 0 > /proc/sys/kernel/kptr_restrict 2>/dev/null
+	{ echo 0 > /proc/sys/kernel/kptr_restrict; } 2>/dev/null
 	awk '!seen[$0]++' "$2" | awk -v name="$1" '
 	function h32(x,   i, v) {
 		x = tolower(x); sub(/^0x/, "", x); x = substr(x, length(x) - 7)
@@ -114,7 +114,8 @@ trace_setup() {
 	reason=2
 	[ -d /sys/module/kvm_amd ] && reason=127
 	echo 64 > $tr/buffer_size_kb
-	echo "exit_reason == $reason" > $tr/events/kvm/kvm_exit/filter
+	# Without the filter every exit of the L2 guest would be traced.
+	echo "exit_reason == $reason" > $tr/events/kvm/kvm_exit/filter || return 0
 	echo 1 > $tr/events/kvm/kvm_exit/enable
 	[ -d $tr/events/kvm/kvm_inj_exception ] && echo 1 > $tr/events/kvm/kvm_inj_exception/enable
 	echo 1 > $tr/tracing_on
@@ -127,7 +128,8 @@ trace_dump() {
 		grep -v '^#' $tr/trace | tail -n 16 > /tmp/lkvm.trace
 		sed "s|^ *|kvmhold-nested: l1-trace kvmtool/$1 |" /tmp/lkvm.trace
 		# The guest's RIP at the shutdown, for name_rips.
-		sed -n 's/.* reason shutdown rip \(0x[0-9a-f]*\) .*/\1/p' /tmp/lkvm.trace >> /tmp/lkvm.rips
+		sed -n -e 's/.* reason shutdown rip \(0x[0-9a-f]*\) .*/\1/p' \
+			-e 's/.* reason TRIPLE_FAULT rip \(0x[0-9a-f]*\) .*/\1/p' /tmp/lkvm.trace >> /tmp/lkvm.rips
 		rm -f /tmp/lkvm.trace
 	fi
 	echo > $tr/trace
