@@ -117,22 +117,39 @@ run reshape pass "$opts" "$start" "$triple" 'kvmhold-nested: TIMEOUT kvmtool/res
 # hold timeouts and gate errors of each line; lines run from first to last
 # (t=); from t=freeze on, kicks, releases, checkpoints and vCPU 1's exits
 # stand still and a hold is stopping; stopend=1: stopping on the last
-# line; x1=-: vCPU 1's KVM exits unknown (-1).
+# line; x1=-: vCPU 1's KVM exits unknown (-1).  One-off bends at a time T:
+# kflat, rflat, cflat=T: kicks, releases, checkpoints do not grow in the
+# 20 s from T-10 to T+10; xflat=T: vCPU 1's exits do not grow from T-10
+# to T; hcfrom=T: a hold in force from T on; parkat=T: a park with no hold
+# on that line alone; nokx=T: no kvm_exits field on the lines up to T;
+# onekx=T: only vCPU 0's on those lines.
 watch_lines() {
 	kick=2 rel=2 hc=0 stop=0 park=0 ck=2 x1=5 first=60 last=350 to=0 gerr=0 freeze=9999 stopend=0
+	kflat=0 rflat=0 cflat=0 xflat=0 hcfrom=9999 parkat=0 nokx=0 onekx=0
 	for a in "$@"; do eval "$a"; done
-	t=$first
+	ik=0 ir=0 ic=0 ix=0 t=10
 	while [ "$t" -le "$last" ]; do
-		i=$(((t < freeze ? t : freeze) / 10))
-		st=$stop
+		if [ "$t" -lt "$freeze" ]; then
+			[ "$t" = "$kflat" ] || [ "$t" = $((kflat + 10)) ] || ik=$((ik + kick))
+			[ "$t" = "$rflat" ] || [ "$t" = $((rflat + 10)) ] || ir=$((ir + rel))
+			[ "$t" = "$cflat" ] || [ "$t" = $((cflat + 10)) ] || ic=$((ic + ck))
+			[ "$t" = "$xflat" ] || [ "$x1" = - ] || ix=$((ix + x1))
+		fi
+		st=$stop h=$hc p=$park kx=$((2000 + t * 9)),$((1000 + ix))
 		[ "$t" -ge "$freeze" ] && st=1
 		[ "$stopend" = 1 ] && [ "$t" -eq "$last" ] && st=1
-		k1=-1
-		[ "$x1" = - ] || k1=$((1000 + i * x1))
-		echo "kvmhold-lkvm: watch t=$t holds=$((10 + i * kick)) kicking_holds=$((10 + i * kick))" \
-			"releases=$((10 + i * rel)) hold_count=$hc stopping=$st parked_now=$park inside_now=2" \
-			"hold_timeouts=$to txn_commits=0 dirty_syncs=$((t * 5)) checkpoints=$((2 + i * ck))" \
-			"gate_errors=$gerr exits=$((100 + t)),90+ kvm_exits=$((2000 + t * 9)),$k1"
+		[ "$t" -ge "$hcfrom" ] && h=1
+		[ "$t" = "$parkat" ] && p=1
+		[ "$x1" = - ] && kx=$((2000 + t * 9)),-1
+		[ "$t" -le "$onekx" ] && kx=$((2000 + t * 9))
+		if [ "$t" -ge "$first" ]; then
+			line="kvmhold-lkvm: watch t=$t holds=$((10 + ik)) kicking_holds=$((10 + ik))"
+			line="$line releases=$((10 + ir)) hold_count=$h stopping=$st parked_now=$p inside_now=2"
+			line="$line hold_timeouts=$to txn_commits=0 dirty_syncs=$((t * 5)) checkpoints=$((2 + ic))"
+			line="$line gate_errors=$gerr exits=$((100 + t)),90+"
+			[ "$t" -le "$nokx" ] || line="$line kvm_exits=$kx"
+			echo "$line"
+		fi
 		t=$((t + 10))
 	done
 }
@@ -160,12 +177,24 @@ stall plain "$(watch_lines hc=1)" | check stall-hold-in-force 1 '' plain
 stall plain "$(watch_lines kick=0 hc=1 park=3)" | check stall-leaked-hold 1 '' plain
 stall plain "$(watch_lines kick=0 rel=0)" | check stall-no-holds 1 '' plain
 stall plain "$(watch_lines kick=0)" | check stall-no-kicking-holds 1 '' plain
+# ... in any 20 s of the last minute, not only over all of it,
+stall plain "$(watch_lines kflat=320)" | check stall-kicks-paused 1 '' plain
+stall plain "$(watch_lines rflat=320)" | check stall-releases-paused 1 '' plain
+stall plain "$(watch_lines cflat=320)" | check stall-checkpoints-paused 1 '' plain
+# (the same 20 s long before the last minute are no matter)
+stall plain "$(watch_lines kflat=200 rflat=200 cflat=200 xflat=200)" | check stall-early-pause 3 plain plain
 stall plain "$(watch_lines rel=0)" | check stall-no-releases 1 '' plain
 stall plain "$(watch_lines freeze=300)" | check stall-stuck-stop 1 '' plain
 stall plain "$(watch_lines stopend=1)" | check stall-stopping-at-end 1 '' plain
 stall plain "$(watch_lines park=1)" | check stall-parked-without-hold 1 '' plain
 stall plain "$(watch_lines ck=0)" | check stall-no-checkpoints 1 '' plain
 stall plain "$(watch_lines x1=0)" | check stall-vcpu-not-run 1 '' plain
+stall plain "$(watch_lines xflat=330)" | check stall-vcpu-paused 1 '' plain
+stall plain "$(watch_lines nokx=300)" | check stall-kvm-stats-partly 1 '' plain
+stall plain "$(watch_lines onekx=300)" | check stall-kvm-stats-one-vcpu 1 '' plain
+stall plain "$(watch_lines hcfrom=250)" | check stall-hold-leaked-before 1 '' plain
+# A park seen once is a thread on its way out of one.
+stall plain "$(watch_lines parkat=320)" | check stall-park-once 3 plain plain
 stall plain "$(watch_lines x1=-)" | check stall-no-kvm-stats 1 '' plain
 stall plain "$(watch_lines | sed 's/ kvm_exits=.*//')" | check stall-old-watch-lines 1 '' plain
 stall plain "$(watch_lines to=1)" | check stall-hold-timeout 1 '' plain
