@@ -71,11 +71,12 @@ disk=/tmp/l2disk.img
 # name_rips NAME FILE: the kernel function at each L2 RIP in FILE (one a
 # line): where a vCPU stopped on an error (what did it triple-fault in?)
 # and, for a run killed at its time limit, where the vCPUs were at lkvm's
-# last checkpoints (was the guest stuck on a lock, idle, still booting?).  The L2 kernel is
-# this one, booted with nokaslr, so its text lies at the link address
-# (0xffffffff81000000) and this kernel's /proc/kallsyms, shifted by its own
-# KASLR offset, names it.  Kernel text is below 4 GiB from 0xffffffff00000000:
-# only the low 32 bits are compared (awk's numbers are doubles).
+# last checkpoints (was the guest stuck on a lock, idle, still booting?).
+# The L2 kernel is this one, booted with nokaslr, so its text lies at the
+# link address (0xffffffff81000000) and this kernel's /proc/kallsyms,
+# shifted by its own KASLR offset, names it.  Kernel text is below 4 GiB
+# from 0xffffffff00000000: only the low 32 bits are compared (awk's
+# numbers are doubles).
 name_rips() {
 	[ -s "$2" ] || return 0
 	{ echo 0 > /proc/sys/kernel/kptr_restrict; } 2>/dev/null
